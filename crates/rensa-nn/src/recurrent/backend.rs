@@ -1,0 +1,416 @@
+//! The seam between recurrent layers and the code that runs a recurrence over time.
+//!
+//! [`RecurrentBackend`] is a backend extension trait (burn's custom-kernel pattern): layers and
+//! models are generic over it, and each backend may override how a whole sequence is run. The
+//! provided methods run the recurrence with ordinary tensor ops ([`plain`]); a backend that has
+//! a fused kernel overrides them without any change to layers or models.
+//!
+//! Every recurrence receives the input projection of **all** time steps (one matmul done by the
+//! cell, biases folded in), so a step does only the recurrent matmul and the pointwise gate math.
+//! Per-step inputs come from [`RecurrentBackend::unstack_time`], whose autodiff version is a
+//! single graph node: its backward assembles the per-step gradients once, instead of writing a
+//! full-size zero tensor for every step as a per-step `slice` would.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::activation::Activation;
+
+/// The time-major work of one recurrence: what every `*_recurrence` method receives.
+#[derive(Clone, Debug)]
+pub struct Recurrence<B: Backend> {
+    /// Input projections for all steps with the foldable biases added, `[batch, time, G·H]`
+    /// (G gates of H units, in the cell's gate order).
+    pub projected: Tensor<B, 3>,
+    /// `1.0` where a step belongs to its sequence and `0.0` on padding, `[batch, time]`; `None`
+    /// when every sequence has the full length.
+    pub mask: Option<Tensor<B, 2>>,
+    /// Run from the last step to the first (the backward direction of a bidirectional layer).
+    pub reverse: bool,
+}
+
+/// Masking semantics shared by every implementation: on a padded step the state is carried over
+/// unchanged and the output is zero, so final states are those of each sequence's own last step
+/// (in the reverse direction, the state stays at its initial value through the padding and the
+/// sequence starts at its own last step).
+///
+/// Every method returns the outputs `[batch, time, H]` in time order (also when `reverse`) and
+/// the final state(s) `[batch, H]`.
+pub trait RecurrentBackend: Backend {
+    /// Simple RNN: `h' = act(xₜWᵢₕ + b + h Wₕₕ)`. `weight_hh` is `[H, H]`.
+    fn rnn_recurrence(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        activation: Activation,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
+        plain::rnn(seq, h0, weight_hh, activation)
+    }
+
+    /// LSTM with gate order (i, f, g, o); `weight_hh` is `[H, 4H]`. Returns outputs, `h`, `c`.
+    fn lstm_recurrence(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        c0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tensor<Self, 2>) {
+        plain::lstm(seq, h0, c0, weight_hh)
+    }
+
+    /// GRU with gate order (r, z, n); `weight_hh` is `[H, 3H]`.
+    ///
+    /// `reset_after` selects the cuDNN/PyTorch form `n = tanh(xWₙ + r ⊙ (hWₕₙ + b_hn))`; otherwise
+    /// the original form `n = tanh(xWₙ + (r ⊙ h)Wₕₙ)`. `bias_hn` (`[H]`) is the recurrent bias of
+    /// the candidate, which only the reset-after form cannot fold into the projection.
+    fn gru_recurrence(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        bias_hn: Option<Tensor<Self, 1>>,
+        reset_after: bool,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
+        plain::gru(seq, h0, weight_hh, bias_hn, reset_after)
+    }
+
+    /// Splits `[batch, time, F]` into `time` tensors `[batch, F]`.
+    fn unstack_time(x: Tensor<Self, 3>) -> Vec<Tensor<Self, 2>> {
+        let [batch, _, features] = x.dims();
+        x.swap_dims(0, 1)
+            .iter_dim(0)
+            .map(|step| step.reshape([batch, features]))
+            .collect()
+    }
+}
+
+/// The recurrences written with ordinary tensor ops: the provided implementations of
+/// [`RecurrentBackend`], public so that an overriding backend can fall back to them and tests can
+/// compare against them.
+pub mod plain {
+    use super::*;
+    use crate::activation::sigmoid;
+
+    /// Per-step inputs and masks in processing order, plus a place for the outputs.
+    struct Steps<B: Backend> {
+        inputs: Vec<Tensor<B, 2>>,
+        masks: Option<Vec<Tensor<B, 2>>>,
+        reverse: bool,
+    }
+
+    impl<B: RecurrentBackend> Steps<B> {
+        fn new(seq: Recurrence<B>) -> Self {
+            let inputs = B::unstack_time(seq.projected);
+            // [batch, time] -> time × [batch, 1]
+            let masks = seq.mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+            Self {
+                inputs,
+                masks,
+                reverse: seq.reverse,
+            }
+        }
+
+        /// Step indices in processing order.
+        fn order(&self) -> Vec<usize> {
+            let t = self.inputs.len();
+            if self.reverse {
+                (0..t).rev().collect()
+            } else {
+                (0..t).collect()
+            }
+        }
+
+        /// Keeps `old` where the step is padding: `old + m ⊙ (new − old)`.
+        fn carry(&self, t: usize, old: Tensor<B, 2>, new: Tensor<B, 2>) -> Tensor<B, 2> {
+            match &self.masks {
+                Some(m) => old.clone() + (new - old) * m[t].clone(),
+                None => new,
+            }
+        }
+
+        /// The step's output: zero on padding.
+        fn output(&self, t: usize, h_new: Tensor<B, 2>) -> Tensor<B, 2> {
+            match &self.masks {
+                Some(m) => h_new * m[t].clone(),
+                None => h_new,
+            }
+        }
+
+        /// Stacks outputs collected in processing order into `[batch, time, H]` in time order.
+        fn gather(&self, mut outputs: Vec<Tensor<B, 2>>) -> Tensor<B, 3> {
+            if self.reverse {
+                outputs.reverse();
+            }
+            Tensor::stack(outputs, 1)
+        }
+    }
+
+    /// Splits `[batch, k·H]` into `k` tensors `[batch, H]`.
+    fn split_gates<B: Backend, const K: usize>(gates: Tensor<B, 2>) -> [Tensor<B, 2>; K] {
+        let h = gates.dims()[1] / K;
+        core::array::from_fn(|k| gates.clone().narrow(1, k * h, h))
+    }
+
+    /// One LSTM step from the step's input projection `xw` (`[batch, 4H]`).
+    pub fn lstm_step<B: Backend>(
+        xw: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        c: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let gates = xw + h.matmul(weight_hh); // [batch, 4H]
+        let [i, f, g, o] = split_gates::<B, 4>(gates);
+        let (i, f, g, o) = (sigmoid(i), sigmoid(f), g.tanh(), sigmoid(o));
+        let c = f * c + i * g;
+        let h = o * c.clone().tanh();
+        (h, c)
+    }
+
+    /// One simple-RNN step.
+    pub fn rnn_step<B: Backend>(
+        xw: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        activation: Activation,
+    ) -> Tensor<B, 2> {
+        activation.forward(xw + h.matmul(weight_hh))
+    }
+
+    /// One GRU step (see [`RecurrentBackend::gru_recurrence`] for the two forms). `xw` is
+    /// `[batch, 3H]`.
+    pub fn gru_step<B: Backend>(
+        xw: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        bias_hn: Option<Tensor<B, 1>>,
+        reset_after: bool,
+    ) -> Tensor<B, 2> {
+        let hidden = h.dims()[1];
+        let [x_rz, x_n] = [
+            xw.clone().narrow(1, 0, 2 * hidden),
+            xw.narrow(1, 2 * hidden, hidden),
+        ];
+        let (n, z) = if reset_after {
+            let hw = h.clone().matmul(weight_hh); // [batch, 3H]
+            let rz = sigmoid(x_rz + hw.clone().narrow(1, 0, 2 * hidden));
+            let [r, z] = split_gates::<B, 2>(rz);
+            let mut hn = hw.narrow(1, 2 * hidden, hidden); // [batch, H]
+            if let Some(b) = bias_hn {
+                hn = hn + b.unsqueeze();
+            }
+            ((x_n + r * hn).tanh(), z)
+        } else {
+            let w_rz = weight_hh.clone().narrow(1, 0, 2 * hidden); // [H, 2H]
+            let w_n = weight_hh.narrow(1, 2 * hidden, hidden); // [H, H]
+            let rz = sigmoid(x_rz + h.clone().matmul(w_rz));
+            let [r, z] = split_gates::<B, 2>(rz);
+            ((x_n + (r * h.clone()).matmul(w_n)).tanh(), z)
+        };
+        // h' = (1 − z) ⊙ n + z ⊙ h
+        n.clone() + z * (h - n)
+    }
+
+    /// [`RecurrentBackend::rnn_recurrence`] with ordinary tensor ops.
+    pub fn rnn<B: RecurrentBackend>(
+        seq: Recurrence<B>,
+        h0: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        activation: Activation,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>) {
+        let steps = Steps::new(seq);
+        let mut h = h0;
+        let mut outputs = Vec::with_capacity(steps.inputs.len());
+        for t in steps.order() {
+            let h_new = rnn_step(
+                steps.inputs[t].clone(),
+                h.clone(),
+                weight_hh.clone(),
+                activation,
+            );
+            outputs.push(steps.output(t, h_new.clone()));
+            h = steps.carry(t, h, h_new);
+        }
+        (steps.gather(outputs), h)
+    }
+
+    /// [`RecurrentBackend::lstm_recurrence`] with ordinary tensor ops.
+    pub fn lstm<B: RecurrentBackend>(
+        seq: Recurrence<B>,
+        h0: Tensor<B, 2>,
+        c0: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>) {
+        let steps = Steps::new(seq);
+        let (mut h, mut c) = (h0, c0);
+        let mut outputs = Vec::with_capacity(steps.inputs.len());
+        for t in steps.order() {
+            let (h_new, c_new) = lstm_step(
+                steps.inputs[t].clone(),
+                h.clone(),
+                c.clone(),
+                weight_hh.clone(),
+            );
+            outputs.push(steps.output(t, h_new.clone()));
+            h = steps.carry(t, h, h_new);
+            c = steps.carry(t, c, c_new);
+        }
+        (steps.gather(outputs), h, c)
+    }
+
+    /// [`RecurrentBackend::gru_recurrence`] with ordinary tensor ops.
+    pub fn gru<B: RecurrentBackend>(
+        seq: Recurrence<B>,
+        h0: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        bias_hn: Option<Tensor<B, 1>>,
+        reset_after: bool,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>) {
+        let steps = Steps::new(seq);
+        let mut h = h0;
+        let mut outputs = Vec::with_capacity(steps.inputs.len());
+        for t in steps.order() {
+            let h_new = gru_step(
+                steps.inputs[t].clone(),
+                h.clone(),
+                weight_hh.clone(),
+                bias_hn.clone(),
+                reset_after,
+            );
+            outputs.push(steps.output(t, h_new.clone()));
+            h = steps.carry(t, h, h_new);
+        }
+        (steps.gather(outputs), h)
+    }
+}
+
+mod autodiff_impl {
+    //! `Autodiff<B>`: the recurrences stay the provided plain-ops ones (tracked by autodiff);
+    //! only `unstack_time` is a custom graph node.
+    use super::RecurrentBackend;
+    use burn::backend::Autodiff;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::tensor::backend::Backend;
+    use burn::tensor::ops::FloatTensor;
+    use burn::tensor::{DType, Shape, Tensor, TensorMetadata, TensorPrimitive};
+    use std::sync::{Arc, Mutex};
+
+    /// Per-step gradients, filled by the `Take` nodes and drained by their `Collect` node.
+    type Slots<B> = Arc<Mutex<Vec<Option<FloatTensor<B>>>>>;
+
+    /// Identity node in front of the per-step `Take` nodes; its backward assembles their
+    /// gradients into one `[batch, time, F]` gradient (zeros for steps that received none).
+    #[derive(Debug)]
+    struct Collect;
+
+    /// Step `t` of the collected tensor; its backward parks the gradient in slot `t`.
+    #[derive(Debug)]
+    struct Take;
+
+    impl<B: Backend> Backward<B, 1> for Collect {
+        type State = (Slots<B>, [usize; 3], B::Device, DType);
+
+        fn backward(
+            self,
+            ops: Ops<Self::State, 1>,
+            _grads_in: &mut Gradients,
+            _: &mut Checkpointer,
+        ) {
+            let (slots, [batch, _, features], device, dtype) = ops.state;
+            let grads = std::mem::take(&mut *slots.lock().expect("unstack gradient slots"));
+            let [Some(parent)] = ops.parents else { return };
+            let steps = grads
+                .into_iter()
+                .map(|g| {
+                    let g = g.unwrap_or_else(|| {
+                        B::float_zeros(Shape::new([batch, features]), &device, dtype.into())
+                    });
+                    B::float_reshape(g, Shape::new([batch, 1, features]))
+                })
+                .collect();
+            _grads_in.register::<B>(parent.id, B::float_cat(steps, 1));
+        }
+    }
+
+    impl<B: Backend> Backward<B, 1> for Take {
+        type State = (Slots<B>, usize);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (slots, t) = ops.state;
+            let grad = grads.consume::<B>(&ops.node);
+            slots.lock().expect("unstack gradient slots")[t] = Some(grad);
+        }
+    }
+
+    impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
+        fn unstack_time(x: Tensor<Self, 3>) -> Vec<Tensor<Self, 2>> {
+            let dims = x.dims();
+            let x = x.into_primitive().tensor();
+            let inner = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(x.primitive.clone()));
+            let steps: Vec<FloatTensor<B>> = B::unstack_time(inner)
+                .into_iter()
+                .map(|s| s.into_primitive().tensor())
+                .collect();
+            let wrap = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
+
+            let slots: Slots<B> = Arc::new(Mutex::new(vec![None; dims[1]]));
+            let collected = match Backward::<B, 1>::prepare::<C>(Collect, [x.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let state = (
+                        slots.clone(),
+                        dims,
+                        B::float_device(&x.primitive),
+                        x.primitive.dtype(),
+                    );
+                    prep.finish(state, x.primitive)
+                }
+                // Nothing to differentiate: the steps below come out untracked too.
+                OpsKind::UnTracked(prep) => prep.finish(x.primitive),
+            };
+            steps
+                .into_iter()
+                .enumerate()
+                .map(|(t, step)| {
+                    let out = match Backward::<B, 1>::prepare::<C>(Take, [collected.node.clone()])
+                        .compute_bound()
+                        .stateful()
+                    {
+                        OpsKind::Tracked(prep) => prep.finish((slots.clone(), t), step),
+                        OpsKind::UnTracked(prep) => prep.finish(step),
+                    };
+                    wrap(out)
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(feature = "ndarray")]
+mod ndarray_impl {
+    use burn::backend::ndarray::{
+        FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
+    };
+
+    impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::RecurrentBackend
+        for NdArray<E, I, Q>
+    where
+        NdArrayTensor: From<SharedArray<E>>,
+        NdArrayTensor: From<SharedArray<I>>,
+    {
+    }
+}
+
+#[cfg(feature = "wgpu")]
+mod cube_impl {
+    use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
+    use burn_fusion::{Fusion, FusionBackend};
+
+    impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> super::RecurrentBackend
+        for CubeBackend<R, F, I, BT>
+    {
+    }
+
+    impl<B: FusionBackend> super::RecurrentBackend for Fusion<B> {}
+}

@@ -1,0 +1,270 @@
+//! The cell abstraction and the fused gate weights every cell is built on.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::RecurrentBackend;
+use crate::init::Init;
+use crate::{Error, Result};
+
+/// The state a cell carries from one step to the next.
+#[derive(Clone, Debug)]
+pub struct CellState<B: Backend> {
+    /// Hidden state (also the cell's output), `[batch, hidden]`.
+    pub hidden: Tensor<B, 2>,
+    /// LSTM memory cell, `[batch, hidden]`; `None` for the simple RNN and the GRU.
+    pub cell: Option<Tensor<B, 2>>,
+}
+
+/// A recurrent cell: one step at a time ([`step`](Self::step)) or a whole sequence
+/// ([`sequence`](Self::sequence), which runs through the backend's [`RecurrentBackend`]
+/// recurrence). Both use the same weights and give the same numbers.
+pub trait RecurrentCell<B: RecurrentBackend>: Module<B> {
+    /// Number of fused gates (RNN 1, LSTM 4, GRU 3).
+    const GATES: usize;
+    /// Whether the state has an LSTM memory cell.
+    const HAS_CELL_STATE: bool;
+
+    /// The gate weights.
+    fn weights(&self) -> &GateWeights<B>;
+
+    /// Features per input step.
+    fn input_size(&self) -> usize {
+        self.weights().input_size()
+    }
+
+    /// Hidden units.
+    fn hidden_size(&self) -> usize {
+        self.weights().hidden_size()
+    }
+
+    /// The all-zero state for a batch.
+    fn zero_state(&self, batch_size: usize, device: &B::Device) -> CellState<B> {
+        let zeros = || Tensor::zeros([batch_size, self.hidden_size()], device);
+        CellState {
+            hidden: zeros(),
+            cell: Self::HAS_CELL_STATE.then(zeros),
+        }
+    }
+
+    /// One step.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, input_size]`
+    /// - state tensors: `[batch, hidden_size]`; the new hidden state is the step's output.
+    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B>;
+
+    /// A whole sequence from `state`.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, time, input_size]`
+    /// - `mask`: `[batch, time]`, 1 on real steps and 0 on right padding (see
+    ///   [`RecurrentBackend`] for the semantics)
+    /// - returns the outputs `[batch, time, hidden_size]` and the final state.
+    fn sequence(
+        &self,
+        input: Tensor<B, 3>,
+        state: CellState<B>,
+        mask: Option<Tensor<B, 2>>,
+        reverse: bool,
+    ) -> (Tensor<B, 3>, CellState<B>);
+
+    /// Panics unless `state` fits this cell and a batch of `batch`.
+    fn check_state(&self, state: &CellState<B>, batch: usize) {
+        let expected = [batch, self.hidden_size()];
+        assert_eq!(
+            state.hidden.dims(),
+            expected,
+            "hidden state: expected shape [batch, hidden] = {expected:?}, got {:?}",
+            state.hidden.dims()
+        );
+        match (&state.cell, Self::HAS_CELL_STATE) {
+            (Some(c), true) => assert_eq!(
+                c.dims(),
+                expected,
+                "cell state: expected shape [batch, hidden] = {expected:?}, got {:?}",
+                c.dims()
+            ),
+            (None, true) => panic!("cell state: an LSTM state needs a cell state, got none"),
+            (Some(_), false) => panic!("cell state: only an LSTM has a cell state, got one"),
+            (None, false) => {}
+        }
+    }
+}
+
+/// Fused gate weights: `G` gates of `H` units side by side.
+///
+/// - `weight_ih`: `[input_size, G·H]`, `weight_hh`: `[H, G·H]` (burn's `x.matmul(w)` layout; the
+///   transpose of PyTorch's `weight_ih_l0`, the same as Keras's `kernel`/`recurrent_kernel`)
+/// - `bias_ih`, `bias_hh`: `[G·H]` each, both optional. Keras has only the input bias (plus a
+///   recurrent one for its reset-after GRU); PyTorch and burn-nn have both.
+#[derive(Module, Debug)]
+pub struct GateWeights<B: Backend> {
+    /// Input-to-gates weights `[input_size, G·H]`.
+    pub weight_ih: Param<Tensor<B, 2>>,
+    /// Hidden-to-gates weights `[H, G·H]`.
+    pub weight_hh: Param<Tensor<B, 2>>,
+    /// Input-side bias `[G·H]`.
+    pub bias_ih: Option<Param<Tensor<B, 1>>>,
+    /// Recurrent-side bias `[G·H]`.
+    pub bias_hh: Option<Param<Tensor<B, 1>>>,
+}
+
+/// How to initialise a [`GateWeights`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GateInit {
+    pub gates: usize,
+    pub input_size: usize,
+    pub hidden_size: usize,
+    pub bias: bool,
+    pub recurrent_bias: bool,
+    pub input_init: Init,
+    pub recurrent_init: Init,
+    pub bias_init: Init,
+    /// Set this gate's input bias to 1 (the LSTM forget gate).
+    pub unit_bias_gate: Option<usize>,
+}
+
+impl<B: Backend> GateWeights<B> {
+    /// Builds the weights from given tensors (e.g. copied from PyTorch or Keras), checking every
+    /// shape against `gates` and the sizes implied by `weight_hh`.
+    pub fn new(
+        gates: usize,
+        weight_ih: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        bias_ih: Option<Tensor<B, 1>>,
+        bias_hh: Option<Tensor<B, 1>>,
+    ) -> Result<Self> {
+        let [h, gh] = weight_hh.dims();
+        let shape_err = |name, expected: &[usize], got: &[usize]| Error::WeightShape {
+            name,
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        };
+        if h == 0 || gh != gates * h {
+            return Err(shape_err(
+                "weight_hh",
+                &[h.max(1), gates * h.max(1)],
+                &[h, gh],
+            ));
+        }
+        let [i, gh_in] = weight_ih.dims();
+        if i == 0 || gh_in != gh {
+            return Err(shape_err("weight_ih", &[i.max(1), gh], &[i, gh_in]));
+        }
+        for (name, b) in [("bias_ih", &bias_ih), ("bias_hh", &bias_hh)] {
+            if let Some(b) = b
+                && b.dims() != [gh]
+            {
+                return Err(shape_err(name, &[gh], &b.dims()));
+            }
+        }
+        Ok(Self {
+            weight_ih: Param::from_tensor(weight_ih),
+            weight_hh: Param::from_tensor(weight_hh),
+            bias_ih: bias_ih.map(Param::from_tensor),
+            bias_hh: bias_hh.map(Param::from_tensor),
+        })
+    }
+
+    pub(crate) fn init(spec: GateInit, device: &B::Device) -> Self {
+        let gh = spec.gates * spec.hidden_size;
+        let mut bias_ih = spec.bias.then(|| spec.bias_init.vector::<B>(gh, device));
+        if let (Some(b), Some(gate)) = (bias_ih.take(), spec.unit_bias_gate) {
+            let h = spec.hidden_size;
+            let ones = Tensor::<B, 1>::ones([h], device);
+            bias_ih = Some(b.slice_assign([gate * h..(gate + 1) * h], ones));
+        }
+        let bias_hh =
+            (spec.bias && spec.recurrent_bias).then(|| spec.bias_init.vector::<B>(gh, device));
+        Self::new(
+            spec.gates,
+            spec.input_init.matrix(spec.input_size, gh, device),
+            spec.recurrent_init.matrix(spec.hidden_size, gh, device),
+            bias_ih,
+            bias_hh,
+        )
+        .expect("initialised weights have consistent shapes")
+    }
+
+    /// Features per input step.
+    pub fn input_size(&self) -> usize {
+        self.weight_ih.dims()[0]
+    }
+
+    /// Hidden units.
+    pub fn hidden_size(&self) -> usize {
+        self.weight_hh.dims()[0]
+    }
+
+    /// The bias added to the input projection: `bias_ih + bias_hh`, except the recurrent bias of
+    /// the last `keep_recurrent` gates, which stays inside the recurrence (the reset-after GRU's
+    /// candidate).
+    pub fn folded_bias(&self, keep_recurrent: usize) -> Option<Tensor<B, 1>> {
+        let h = self.hidden_size();
+        let hh = self.bias_hh.as_ref().map(|b| {
+            let b = b.val();
+            if keep_recurrent == 0 {
+                b
+            } else {
+                let gh = b.dims()[0];
+                let folded = gh - keep_recurrent * h;
+                let zeros = Tensor::zeros([keep_recurrent * h], &b.device());
+                Tensor::cat(vec![b.narrow(0, 0, folded), zeros], 0)
+            }
+        });
+        match (self.bias_ih.as_ref().map(|b| b.val()), hh) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The recurrent bias of the last `gates` gates, `[gates·H]`, if there is one.
+    pub fn recurrent_bias_tail(&self, gates: usize) -> Option<Tensor<B, 1>> {
+        let h = self.hidden_size();
+        self.bias_hh.as_ref().map(|b| {
+            let gh = b.dims()[0];
+            b.val().narrow(0, gh - gates * h, gates * h)
+        })
+    }
+
+    /// Input projection of a whole sequence, one matmul for all steps.
+    ///
+    /// # Shapes
+    /// `[batch, time, input_size]` -> `[batch, time, G·H]`
+    pub fn project(&self, input: Tensor<B, 3>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
+        let [batch, time, features] = input.dims();
+        self.check_features(features, "input [batch, time, features]");
+        let gh = self.weight_ih.dims()[1];
+        let xw = input
+            .reshape([batch * time, features])
+            .matmul(self.weight_ih.val()) // [batch·time, G·H]
+            .reshape([batch, time, gh]);
+        match bias {
+            Some(b) => xw + b.unsqueeze::<3>(),
+            None => xw,
+        }
+    }
+
+    /// Input projection of one step.
+    ///
+    /// # Shapes
+    /// `[batch, input_size]` -> `[batch, G·H]`
+    pub fn project_step(&self, input: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 2> {
+        self.check_features(input.dims()[1], "input [batch, features]");
+        let xw = input.matmul(self.weight_ih.val());
+        match bias {
+            Some(b) => xw + b.unsqueeze::<2>(),
+            None => xw,
+        }
+    }
+
+    fn check_features(&self, got: usize, what: &str) {
+        assert_eq!(
+            got,
+            self.input_size(),
+            "{what}: expected {} features (the layer's input_size), got {got}",
+            self.input_size()
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The GRU cell, in both of its forms.
+
+use burn::module::Module;
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::{CellState, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain};
+use crate::Result;
+
+/// GRU cell with fused gates in the order (r, z, n) (PyTorch's order):
+///
+/// ```text
+/// r = σ(x Wᵢᵣ + bᵢᵣ + h Wₕᵣ + bₕᵣ)
+/// z = σ(x W_iz + b_iz + h W_hz + b_hz)
+/// n = tanh(x Wᵢₙ + bᵢₙ + r ⊙ (h Wₕₙ + bₕₙ))      reset after (cuDNN, PyTorch, Keras default)
+/// n = tanh(x Wᵢₙ + bᵢₙ + (r ⊙ h) Wₕₙ + bₕₙ)      reset before (the original form, the course's)
+/// h' = (1 − z) ⊙ n + z ⊙ h
+/// ```
+///
+/// The course writes the update as `h' = (1 − z) ⊙ h + z ⊙ n`, i.e. its `z` is `1 − z` here;
+/// PyTorch, Keras and burn-nn use the form above. Built by [`GruConfig`](super::GruConfig) or
+/// [`from_weights`](Self::from_weights).
+#[derive(Module, Debug)]
+pub struct GruCell<B: Backend> {
+    /// Weights `[I, 3H]`, `[H, 3H]` and biases `[3H]`.
+    pub weights: GateWeights<B>,
+    /// Apply the reset gate after the recurrent matmul (cuDNN/PyTorch form).
+    pub reset_after: bool,
+}
+
+impl<B: Backend> GruCell<B> {
+    /// A cell from given weights (`weight_ih` `[I, 3H]`, `weight_hh` `[H, 3H]`, biases `[3H]`,
+    /// gate order r, z, n).
+    pub fn from_weights(
+        weight_ih: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        bias_ih: Option<Tensor<B, 1>>,
+        bias_hh: Option<Tensor<B, 1>>,
+        reset_after: bool,
+    ) -> Result<Self> {
+        Ok(Self {
+            weights: GateWeights::new(3, weight_ih, weight_hh, bias_ih, bias_hh)?,
+            reset_after,
+        })
+    }
+
+    /// The projection bias and, in the reset-after form, the candidate's recurrent bias.
+    fn biases(&self) -> (Option<Tensor<B, 1>>, Option<Tensor<B, 1>>) {
+        if self.reset_after {
+            (
+                self.weights.folded_bias(1),
+                self.weights.recurrent_bias_tail(1),
+            )
+        } else {
+            (self.weights.folded_bias(0), None)
+        }
+    }
+}
+
+impl<B: RecurrentBackend> RecurrentCell<B> for GruCell<B> {
+    const GATES: usize = 3;
+    const HAS_CELL_STATE: bool = false;
+
+    fn weights(&self) -> &GateWeights<B> {
+        &self.weights
+    }
+
+    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
+        self.check_state(&state, input.dims()[0]);
+        let (bias, bias_hn) = self.biases();
+        let xw = self.weights.project_step(input, bias);
+        let w_hh = self.weights.weight_hh.val();
+        let hidden = plain::gru_step(xw, state.hidden, w_hh, bias_hn, self.reset_after);
+        CellState { hidden, cell: None }
+    }
+
+    fn sequence(
+        &self,
+        input: Tensor<B, 3>,
+        state: CellState<B>,
+        mask: Option<Tensor<B, 2>>,
+        reverse: bool,
+    ) -> (Tensor<B, 3>, CellState<B>) {
+        self.check_state(&state, input.dims()[0]);
+        let (bias, bias_hn) = self.biases();
+        let projected = self.weights.project(input, bias);
+        let seq = Recurrence {
+            projected,
+            mask,
+            reverse,
+        };
+        let w_hh = self.weights.weight_hh.val();
+        let (out, hidden) = B::gru_recurrence(seq, state.hidden, w_hh, bias_hn, self.reset_after);
+        (out, CellState { hidden, cell: None })
+    }
+}

@@ -1,0 +1,34 @@
+//! Recurrent networks: simple RNN, LSTM and GRU cells with fused gate weights, and a sequence
+//! layer over any of them ([`Recurrent`]: stacked, bidirectional, masked).
+//!
+//! - A **cell** ([`RnnCell`], [`LstmCell`], [`GruCell`]) has a single-step API
+//!   ([`RecurrentCell::zero_state`], [`RecurrentCell::step`]) and a whole-sequence one
+//!   ([`RecurrentCell::sequence`]) on the same weights.
+//! - The **layer** ([`Rnn`], [`Lstm`], [`Gru`]) takes batch-first input `[batch, time, features]`,
+//!   optional per-sequence lengths (right padding) and an optional initial state, and returns
+//!   every output plus the final state of every layer and direction.
+//! - How a sequence is run over time is the backend's business ([`RecurrentBackend`]); the
+//!   default runs plain tensor ops: one matmul for the input projection of all steps, then per step
+//!   one recurrent matmul and the gate math.
+//!
+//! Weight layout is burn's `[in, out]`; gates are fused side by side (`[I, G·H]`, `[H, G·H]`) in
+//! PyTorch's order: LSTM (i, f, g, o), GRU (r, z, n). To import PyTorch weights, transpose
+//! `weight_ih_l0`/`weight_hh_l0`; Keras's `kernel`/`recurrent_kernel` already have this layout
+//! (Keras's GRU order is z, r, n: swap the first two blocks).
+
+mod backend;
+mod cell;
+mod gru;
+mod layer;
+mod lstm;
+mod rnn;
+
+pub use backend::{Recurrence, RecurrentBackend, plain};
+pub use cell::{CellState, GateWeights, RecurrentCell};
+pub use gru::GruCell;
+pub use layer::{
+    Gru, GruConfig, Lstm, LstmConfig, MergeMode, Recurrent, RecurrentState, Rnn, RnnConfig,
+    SequenceInput, SequenceOutput, length_mask,
+};
+pub use lstm::LstmCell;
+pub use rnn::RnnCell;

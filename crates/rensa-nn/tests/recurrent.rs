@@ -1,0 +1,776 @@
+//! The recurrent layers against references, on ndarray and on wgpu:
+//! burn-nn 0.21 on copied weights (outputs, final states, gradients), numpy goldens
+//! (`assets/golden/recurrent.py`), the step API against the sequence layer, masking, and the
+//! autodiff `unstack_time` node. Bad-input handling at the end (ndarray only).
+//!
+//! f64 finite-difference checks live in `tests/gradcheck.rs` (a process of their own: see
+//! `rensa_testkit::f64_device`).
+
+use burn::module::Param;
+use burn::nn::GateController;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use rensa_nn::activation::Activation;
+use rensa_nn::recurrent::{
+    GruCell, GruConfig, LstmCell, LstmConfig, MergeMode, Recurrent, RecurrentBackend,
+    RecurrentCell, RnnCell, RnnConfig, SequenceInput,
+};
+use rensa_testkit::{Tolerance, assert_close, normal_tensor};
+use serde::Deserialize;
+
+/// Gate weights of a burn-nn layer, fused in the given gate order:
+/// `weight_ih [I, G·H]`, `weight_hh [H, G·H]`, `bias_ih`, `bias_hh` (detached copies).
+fn fuse<B: Backend>(
+    gates: &[&GateController<B>],
+) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>, Tensor<B, 1>) {
+    let cat2 = |f: &dyn Fn(&GateController<B>) -> Tensor<B, 2>| {
+        Tensor::cat(gates.iter().map(|g| f(g)).collect(), 1).detach()
+    };
+    let cat1 = |f: &dyn Fn(&GateController<B>) -> Tensor<B, 1>| {
+        Tensor::cat(gates.iter().map(|g| f(g)).collect(), 0).detach()
+    };
+    (
+        cat2(&|g| g.input_transform.weight.val()),
+        cat2(&|g| g.hidden_transform.weight.val()),
+        cat1(&|g| g.input_transform.bias.as_ref().unwrap().val()),
+        cat1(&|g| g.hidden_transform.bias.as_ref().unwrap().val()),
+    )
+}
+
+/// The gradients burn-nn computed for its gates, fused like [`fuse`].
+fn fused_grads<B: AutodiffBackend>(
+    gates: &[&GateController<B>],
+    grads: &B::Gradients,
+) -> [Tensor<B::InnerBackend, 2>; 2] {
+    let g = |p: &Param<Tensor<B, 2>>| p.grad(grads).expect("burn-nn weight has a gradient");
+    [
+        Tensor::cat(
+            gates.iter().map(|c| g(&c.input_transform.weight)).collect(),
+            1,
+        ),
+        Tensor::cat(
+            gates
+                .iter()
+                .map(|c| g(&c.hidden_transform.weight))
+                .collect(),
+            1,
+        ),
+    ]
+}
+
+fn single<B: RecurrentBackend, C: RecurrentCell<B>>(
+    cells: Vec<C>,
+    bidirectional: bool,
+) -> Recurrent<B, C> {
+    Recurrent::from_cells(cells, bidirectional, MergeMode::Concat, 0.0).unwrap()
+}
+
+/// A random weighting of an output, so that a loss depends on every element differently.
+fn weighting<B: Backend, const D: usize>(seed: u64, like: &Tensor<B, D>) -> Tensor<B, D> {
+    normal_tensor(seed, like.dims(), 1.0, &like.device())
+}
+
+const SIZES: (usize, usize, usize, usize) = (3, 5, 4, 6); // batch, time, input, hidden
+
+fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let (b, t, i, h) = SIZES;
+    let nn = burn::nn::LstmConfig::new(i, h, true).init::<B>(dev);
+    let gates = [
+        &nn.input_gate,
+        &nn.forget_gate,
+        &nn.cell_gate,
+        &nn.output_gate,
+    ];
+    let (wi, wh, bi, bh) = fuse(&gates);
+    let ours = single(
+        vec![LstmCell::from_weights(wi, wh, Some(bi), Some(bh)).unwrap()],
+        false,
+    );
+
+    let x = normal_tensor::<B, 3>(1, [b, t, i], 1.0, dev);
+    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (y_nn, s_nn) = nn.forward(x_nn.clone(), None);
+    let out = ours.forward(SequenceInput::new(x_ours.clone()));
+    let (h_ours, c_ours) = (
+        out.state.hidden.clone().reshape([b, h]),
+        out.state.cell.clone().unwrap().reshape([b, h]),
+    );
+    assert_close(out.output.clone(), y_nn.clone(), tol, "lstm output");
+    assert_close(
+        h_ours.clone(),
+        s_nn.hidden.clone(),
+        tol,
+        "lstm final hidden",
+    );
+    assert_close(c_ours.clone(), s_nn.cell.clone(), tol, "lstm final cell");
+
+    let (r, rh, rc) = (
+        weighting(7, &y_nn),
+        weighting(8, &s_nn.hidden),
+        weighting(9, &s_nn.cell),
+    );
+    let g_nn = ((y_nn * r.clone()).sum()
+        + (s_nn.hidden * rh.clone()).sum()
+        + (s_nn.cell * rc.clone()).sum())
+    .backward();
+    let g_ours = ((out.output * r).sum() + (h_ours * rh).sum() + (c_ours * rc).sum()).backward();
+    assert_close(
+        x_ours.grad(&g_ours).unwrap(),
+        x_nn.grad(&g_nn).unwrap(),
+        tol,
+        "lstm d/dx",
+    );
+    let [gi, gh] = fused_grads(&gates, &g_nn);
+    let w = &ours.cells[0].weights;
+    assert_close(
+        w.weight_ih.grad(&g_ours).unwrap(),
+        gi,
+        tol,
+        "lstm d/dweight_ih",
+    );
+    assert_close(
+        w.weight_hh.grad(&g_ours).unwrap(),
+        gh,
+        tol,
+        "lstm d/dweight_hh",
+    );
+    let gb: Tensor<B::InnerBackend, 1> = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| {
+                g.input_transform
+                    .bias
+                    .as_ref()
+                    .unwrap()
+                    .grad(&g_nn)
+                    .unwrap()
+            })
+            .collect(),
+        0,
+    );
+    assert_close(
+        w.bias_ih.as_ref().unwrap().grad(&g_ours).unwrap(),
+        gb.clone(),
+        tol,
+        "lstm d/dbias_ih",
+    );
+    assert_close(
+        w.bias_hh.as_ref().unwrap().grad(&g_ours).unwrap(),
+        gb,
+        tol,
+        "lstm d/dbias_hh",
+    );
+}
+
+fn parity_gru<B: AutodiffBackend + RecurrentBackend>(
+    dev: &B::Device,
+    tol: Tolerance,
+    reset_after: bool,
+) {
+    let (b, t, i, h) = SIZES;
+    let what = if reset_after {
+        "gru (reset after)"
+    } else {
+        "gru (reset before)"
+    };
+    let nn = burn::nn::GruConfig::new(i, h, true)
+        .with_reset_after(reset_after)
+        .init::<B>(dev);
+    let gates = [&nn.reset_gate, &nn.update_gate, &nn.new_gate];
+    let (wi, wh, bi, bh) = fuse(&gates);
+    let ours = single(
+        vec![GruCell::from_weights(wi, wh, Some(bi), Some(bh), reset_after).unwrap()],
+        false,
+    );
+
+    let x = normal_tensor::<B, 3>(2, [b, t, i], 1.0, dev);
+    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let y_nn = nn.forward(x_nn.clone(), None);
+    let out = ours.forward(SequenceInput::new(x_ours.clone()));
+    assert_close(
+        out.output.clone(),
+        y_nn.clone(),
+        tol,
+        &format!("{what} output"),
+    );
+    let last = y_nn.clone().narrow(1, t - 1, 1).reshape([b, h]);
+    assert_close(
+        out.state.hidden.clone().reshape([b, h]),
+        last,
+        tol,
+        &format!("{what} final state"),
+    );
+
+    let r = weighting(7, &y_nn);
+    let g_nn = (y_nn * r.clone()).sum().backward();
+    let g_ours = (out.output * r).sum().backward();
+    assert_close(
+        x_ours.grad(&g_ours).unwrap(),
+        x_nn.grad(&g_nn).unwrap(),
+        tol,
+        &format!("{what} d/dx"),
+    );
+    let [gi, gh] = fused_grads(&gates, &g_nn);
+    let w = &ours.cells[0].weights;
+    assert_close(
+        w.weight_ih.grad(&g_ours).unwrap(),
+        gi,
+        tol,
+        &format!("{what} d/dweight_ih"),
+    );
+    assert_close(
+        w.weight_hh.grad(&g_ours).unwrap(),
+        gh,
+        tol,
+        &format!("{what} d/dweight_hh"),
+    );
+    let gb: Tensor<B::InnerBackend, 1> = Tensor::cat(
+        gates
+            .iter()
+            .map(|g| {
+                g.hidden_transform
+                    .bias
+                    .as_ref()
+                    .unwrap()
+                    .grad(&g_nn)
+                    .unwrap()
+            })
+            .collect(),
+        0,
+    );
+    assert_close(
+        w.bias_hh.as_ref().unwrap().grad(&g_ours).unwrap(),
+        gb,
+        tol,
+        &format!("{what} d/dbias_hh"),
+    );
+}
+
+fn parity_rnn<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let (b, t, i, h) = SIZES;
+    let nn = burn::nn::RnnConfig::new(i, h, true).init::<B>(dev);
+    let (wi, wh, bi, bh) = fuse(&[&nn.gate]);
+    let ours = single(
+        vec![RnnCell::from_weights(wi, wh, Some(bi), Some(bh), Activation::Tanh).unwrap()],
+        false,
+    );
+
+    let x = normal_tensor::<B, 3>(3, [b, t, i], 1.0, dev);
+    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (y_nn, s_nn) = nn.forward(x_nn.clone(), None);
+    let out = ours.forward(SequenceInput::new(x_ours.clone()));
+    assert_close(out.output.clone(), y_nn.clone(), tol, "rnn output");
+    assert_close(
+        out.state.hidden.clone().reshape([b, h]),
+        s_nn.hidden,
+        tol,
+        "rnn final state",
+    );
+    let r = weighting(7, &y_nn);
+    let g_nn = (y_nn * r.clone()).sum().backward();
+    let g_ours = (out.output * r).sum().backward();
+    assert_close(
+        x_ours.grad(&g_ours).unwrap(),
+        x_nn.grad(&g_nn).unwrap(),
+        tol,
+        "rnn d/dx",
+    );
+    let [gi, gh] = fused_grads(&[&nn.gate], &g_nn);
+    let w = &ours.cells[0].weights;
+    assert_close(
+        w.weight_ih.grad(&g_ours).unwrap(),
+        gi,
+        tol,
+        "rnn d/dweight_ih",
+    );
+    assert_close(
+        w.weight_hh.grad(&g_ours).unwrap(),
+        gh,
+        tol,
+        "rnn d/dweight_hh",
+    );
+}
+
+fn parity_bilstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let (b, t, i, h) = SIZES;
+    let nn = burn::nn::BiLstmConfig::new(i, h, true).init::<B>(dev);
+    let cell = |l: &burn::nn::Lstm<B>| {
+        let (wi, wh, bi, bh) = fuse(&[&l.input_gate, &l.forget_gate, &l.cell_gate, &l.output_gate]);
+        LstmCell::from_weights(wi, wh, Some(bi), Some(bh)).unwrap()
+    };
+    let ours = single(vec![cell(&nn.forward), cell(&nn.reverse)], true);
+
+    let x = normal_tensor::<B, 3>(4, [b, t, i], 1.0, dev);
+    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (y_nn, s_nn) = nn.forward(x_nn.clone(), None);
+    let out = ours.forward(SequenceInput::new(x_ours.clone()));
+    assert_close(out.output.clone(), y_nn.clone(), tol, "bilstm output");
+    assert_close(
+        out.state.hidden.clone(),
+        s_nn.hidden.clone(),
+        tol,
+        "bilstm final hidden",
+    );
+    assert_close(
+        out.state.cell.clone().unwrap(),
+        s_nn.cell.clone(),
+        tol,
+        "bilstm final cell",
+    );
+    let (r, rh) = (weighting(7, &y_nn), weighting(8, &s_nn.hidden));
+    let g_nn = ((y_nn * r.clone()).sum() + (s_nn.hidden * rh.clone()).sum()).backward();
+    let g_ours = ((out.output * r).sum() + (out.state.hidden * rh).sum()).backward();
+    assert_close(
+        x_ours.grad(&g_ours).unwrap(),
+        x_nn.grad(&g_nn).unwrap(),
+        tol,
+        "bilstm d/dx",
+    );
+    for (d, l) in [&nn.forward, &nn.reverse].into_iter().enumerate() {
+        let [gi, gh] = fused_grads(
+            &[&l.input_gate, &l.forget_gate, &l.cell_gate, &l.output_gate],
+            &g_nn,
+        );
+        let w = &ours.cells[d].weights;
+        assert_close(
+            w.weight_ih.grad(&g_ours).unwrap(),
+            gi,
+            tol,
+            &format!("bilstm dir {d} d/dweight_ih"),
+        );
+        assert_close(
+            w.weight_hh.grad(&g_ours).unwrap(),
+            gh,
+            tol,
+            &format!("bilstm dir {d} d/dweight_hh"),
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct Golden {
+    cases: Vec<GoldenCase>,
+}
+
+#[derive(Deserialize)]
+struct GoldenCase {
+    name: String,
+    cell: String,
+    batch: usize,
+    time: usize,
+    input: usize,
+    hidden: usize,
+    bidirectional: bool,
+    reset_after: bool,
+    activation: String,
+    lengths: Option<Vec<usize>>,
+    x: Vec<f64>,
+    directions: Vec<GoldenWeights>,
+    output: Vec<f64>,
+    h_n: Vec<f64>,
+    c_n: Option<Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+struct GoldenWeights {
+    w_ih: Vec<f64>,
+    w_hh: Vec<f64>,
+    b_ih: Vec<f64>,
+    b_hh: Vec<f64>,
+}
+
+fn host<B: Backend, const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    dev: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::from_data(
+        TensorData::new(values.to_vec(), shape).convert::<B::FloatElem>(),
+        dev,
+    )
+}
+
+fn golden_case<B: RecurrentBackend, C: RecurrentCell<B>>(
+    case: &GoldenCase,
+    dev: &B::Device,
+    tol: Tolerance,
+    make: impl Fn(Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>, Tensor<B, 1>) -> C,
+) {
+    let gh = C::GATES * case.hidden;
+    let cells = case
+        .directions
+        .iter()
+        .map(|w| {
+            make(
+                host(&w.w_ih, [case.input, gh], dev),
+                host(&w.w_hh, [case.hidden, gh], dev),
+                host(&w.b_ih, [gh], dev),
+                host(&w.b_hh, [gh], dev),
+            )
+        })
+        .collect();
+    let layer = single(cells, case.bidirectional);
+    let mut input = SequenceInput::new(host(&case.x, [case.batch, case.time, case.input], dev));
+    if let Some(l) = &case.lengths {
+        input = input.with_lengths(l);
+    }
+    let out = layer.forward(input);
+    let dirs = case.directions.len();
+    let what = |part: &str| format!("golden {}: {part}", case.name);
+    assert_close(
+        out.output,
+        host::<B, 3>(
+            &case.output,
+            [case.batch, case.time, dirs * case.hidden],
+            dev,
+        ),
+        tol,
+        &what("output"),
+    );
+    assert_close(
+        out.state.hidden,
+        host::<B, 3>(&case.h_n, [dirs, case.batch, case.hidden], dev),
+        tol,
+        &what("h_n"),
+    );
+    if let Some(c) = &case.c_n {
+        assert_close(
+            out.state.cell.unwrap(),
+            host::<B, 3>(c, [dirs, case.batch, case.hidden], dev),
+            tol,
+            &what("c_n"),
+        );
+    }
+}
+
+fn golden<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let golden: Golden =
+        serde_json::from_str(include_str!("../../../assets/golden/recurrent.json")).unwrap();
+    assert!(golden.cases.len() >= 9);
+    for case in &golden.cases {
+        match case.cell.as_str() {
+            "lstm" => golden_case::<B, _>(case, dev, tol, |a, b, c, d| {
+                LstmCell::from_weights(a, b, Some(c), Some(d)).unwrap()
+            }),
+            "gru" => golden_case::<B, _>(case, dev, tol, |a, b, c, d| {
+                GruCell::from_weights(a, b, Some(c), Some(d), case.reset_after).unwrap()
+            }),
+            "rnn" => {
+                let act = match case.activation.as_str() {
+                    "tanh" => Activation::Tanh,
+                    "relu" => Activation::Relu,
+                    "sigmoid" => Activation::Sigmoid,
+                    other => panic!("unknown activation {other}"),
+                };
+                golden_case::<B, _>(case, dev, tol, |a, b, c, d| {
+                    RnnCell::from_weights(a, b, Some(c), Some(d), act).unwrap()
+                })
+            }
+            other => panic!("unknown cell {other}"),
+        }
+    }
+}
+
+/// The single-step API reproduces the sequence layer, step by step, for every cell.
+fn step_matches_sequence<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    fn check<B: RecurrentBackend, C: RecurrentCell<B>>(
+        cell: C,
+        dev: &B::Device,
+        tol: Tolerance,
+        what: &str,
+    ) {
+        let (b, t, i, h) = SIZES;
+        let x = normal_tensor::<B, 3>(5, [b, t, i], 1.0, dev);
+        let mut state = cell.zero_state(b, dev);
+        state.hidden = normal_tensor(6, [b, h], 0.5, dev); // a non-zero start
+        let (seq, last) = cell.sequence(x.clone(), state.clone(), None, false);
+        for step in 0..t {
+            state = cell.step(x.clone().narrow(1, step, 1).reshape([b, i]), state);
+            assert_close(
+                state.hidden.clone(),
+                seq.clone().narrow(1, step, 1).reshape([b, h]),
+                tol,
+                &format!("{what} step {step}"),
+            );
+        }
+        assert_close(
+            state.hidden,
+            last.hidden,
+            tol,
+            &format!("{what} final hidden"),
+        );
+        if let (Some(a), Some(b)) = (state.cell, last.cell) {
+            assert_close(a, b, tol, &format!("{what} final cell"));
+        }
+    }
+    let (_, _, i, h) = SIZES;
+    check(
+        LstmConfig::new(i, h)
+            .with_recurrent_bias(true)
+            .init_cell::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "lstm",
+    );
+    check(
+        GruConfig::new(i, h).init_cell::<B>(dev).unwrap(),
+        dev,
+        tol,
+        "gru reset-after",
+    );
+    check(
+        GruConfig::new(i, h)
+            .with_reset_after(false)
+            .init_cell::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "gru reset-before",
+    );
+    for act in [Activation::Tanh, Activation::Relu, Activation::Sigmoid] {
+        check(
+            RnnConfig::new(i, h)
+                .with_activation(act)
+                .init_cell::<B>(dev)
+                .unwrap(),
+            dev,
+            tol,
+            &format!("rnn {act:?}"),
+        );
+    }
+
+    // The stacked layer's step API against its forward.
+    let (b, t, _, _) = SIZES;
+    let layer = LstmConfig::new(i, h)
+        .with_num_layers(3)
+        .init::<B>(dev)
+        .unwrap();
+    let x = normal_tensor::<B, 3>(7, [b, t, i], 1.0, dev);
+    let full = layer.forward(SequenceInput::new(x.clone()));
+    let mut state = layer.zero_state(b, dev);
+    for step in 0..t {
+        let (y, s) = layer.step(x.clone().narrow(1, step, 1).reshape([b, i]), state);
+        assert_close(
+            y,
+            full.output.clone().narrow(1, step, 1).reshape([b, h]),
+            tol,
+            &format!("stacked step {step}"),
+        );
+        state = s;
+    }
+    assert_close(
+        state.hidden,
+        full.state.hidden,
+        tol,
+        "stacked step final hidden",
+    );
+    assert_close(
+        state.cell.unwrap(),
+        full.state.cell.unwrap(),
+        tol,
+        "stacked step final cell",
+    );
+}
+
+/// Padding changes nothing: each sequence of a padded batch gives what it gives alone, outputs
+/// past its end are zero and its final states come from its own last step, in both directions
+/// and through stacked layers.
+fn masking<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    fn check<B: RecurrentBackend, C: RecurrentCell<B>>(
+        layer: Recurrent<B, C>,
+        dev: &B::Device,
+        tol: Tolerance,
+        what: &str,
+    ) {
+        let (t, i) = (6, layer.input_size());
+        let lengths = [6, 4, 1, 3];
+        let b = lengths.len();
+        let x = normal_tensor::<B, 3>(8, [b, t, i], 1.0, dev);
+        // Garbage in the padding must not leak into anything.
+        let out = layer.forward(SequenceInput::new(x.clone()).with_lengths(&lengths));
+        let out_size = layer.output_size();
+        for (k, &len) in lengths.iter().enumerate() {
+            let alone = layer.forward(SequenceInput::new(
+                x.clone().narrow(0, k, 1).narrow(1, 0, len),
+            ));
+            let mine = out.output.clone().narrow(0, k, 1);
+            assert_close(
+                mine.clone().narrow(1, 0, len),
+                alone.output,
+                tol,
+                &format!("{what}: sequence {k} outputs"),
+            );
+            if len < t {
+                let pad = mine.narrow(1, len, t - len);
+                assert_close(
+                    pad.clone(),
+                    pad.zeros_like(),
+                    Tolerance::new(0.0, 0.0),
+                    &format!("{what}: sequence {k} padding"),
+                );
+            }
+            assert_close(
+                out.state.hidden.clone().narrow(1, k, 1),
+                alone.state.hidden,
+                tol,
+                &format!("{what}: sequence {k} h_n"),
+            );
+            if let (Some(c), Some(ca)) = (&out.state.cell, alone.state.cell) {
+                assert_close(
+                    c.clone().narrow(1, k, 1),
+                    ca,
+                    tol,
+                    &format!("{what}: sequence {k} c_n"),
+                );
+            }
+        }
+        assert_eq!(out.output.dims(), [b, t, out_size]);
+    }
+    let i = 3;
+    check(
+        LstmConfig::new(i, 4)
+            .with_num_layers(2)
+            .with_bidirectional(true)
+            .init::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "bilstm x2",
+    );
+    check(
+        GruConfig::new(i, 4)
+            .with_num_layers(2)
+            .with_bidirectional(true)
+            .with_merge_mode(MergeMode::Sum)
+            .init::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "bigru x2 sum",
+    );
+    check(
+        GruConfig::new(i, 4)
+            .with_reset_after(false)
+            .with_bidirectional(true)
+            .with_merge_mode(MergeMode::Mul)
+            .init::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "bigru reset-before mul",
+    );
+    check(
+        RnnConfig::new(i, 4)
+            .with_bidirectional(true)
+            .with_merge_mode(MergeMode::Mean)
+            .init::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "birnn mean",
+    );
+    check(
+        RnnConfig::new(i, 4)
+            .with_num_layers(3)
+            .init::<B>(dev)
+            .unwrap(),
+        dev,
+        tol,
+        "rnn x3",
+    );
+}
+
+/// The autodiff `unstack_time` node gives the same steps and the same gradient as slicing,
+/// including steps that receive no gradient.
+fn unstack<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device) {
+    let (b, t, f) = (2, 5, 3);
+    let data = normal_tensor::<B, 3>(9, [b, t, f], 1.0, dev);
+    let x = data.clone().require_grad();
+    let steps = B::unstack_time(x.clone());
+    assert_eq!(steps.len(), t);
+    for (k, s) in steps.iter().enumerate() {
+        assert_close(
+            s.clone(),
+            data.clone().narrow(1, k, 1).reshape([b, f]),
+            Tolerance::new(0.0, 0.0),
+            &format!("step {k}"),
+        );
+    }
+    // A loss on steps 1 and 3 only, weighted differently.
+    let w1 = normal_tensor::<B, 2>(10, [b, f], 1.0, dev);
+    let w3 = normal_tensor::<B, 2>(11, [b, f], 1.0, dev);
+    let loss = (steps[1].clone() * w1.clone()).sum()
+        + (steps[3].clone() * w3.clone() * steps[3].clone()).sum();
+    let grad = x.grad(&loss.backward()).unwrap();
+    let x2 = data.clone().require_grad();
+    let s1 = x2.clone().narrow(1, 1, 1).reshape([b, f]);
+    let s3 = x2.clone().narrow(1, 3, 1).reshape([b, f]);
+    let loss2 = (s1 * w1).sum() + (s3.clone() * w3 * s3).sum();
+    let expected = x2.grad(&loss2.backward()).unwrap();
+    assert_close(grad, expected, Tolerance::F32, "unstack gradient");
+    // Untracked input: plain steps, no graph.
+    let steps = B::unstack_time(data);
+    assert!(!steps[0].is_require_grad());
+}
+
+macro_rules! backend_suite {
+    ($name:ident, $backend:ty, $device:expr, $tol:expr) => {
+        mod $name {
+            use super::*;
+            type B = $backend;
+            fn dev() -> burn::tensor::Device<B> {
+                $device
+            }
+            #[test]
+            fn lstm_matches_burn_nn() {
+                parity_lstm::<B>(&dev(), $tol);
+            }
+            #[test]
+            fn gru_reset_after_matches_burn_nn() {
+                parity_gru::<B>(&dev(), $tol, true);
+            }
+            #[test]
+            fn gru_reset_before_matches_burn_nn() {
+                parity_gru::<B>(&dev(), $tol, false);
+            }
+            #[test]
+            fn rnn_matches_burn_nn() {
+                parity_rnn::<B>(&dev(), $tol);
+            }
+            #[test]
+            fn bilstm_matches_burn_nn() {
+                parity_bilstm::<B>(&dev(), $tol);
+            }
+            #[test]
+            fn matches_numpy_goldens() {
+                golden::<B>(&dev(), $tol);
+            }
+            #[test]
+            fn step_api_matches_sequence() {
+                step_matches_sequence::<B>(&dev(), $tol);
+            }
+            #[test]
+            fn padding_changes_nothing() {
+                masking::<B>(&dev(), $tol);
+            }
+            #[test]
+            fn unstack_node_matches_slicing() {
+                unstack::<B>(&dev());
+            }
+        }
+    };
+}
+
+backend_suite!(
+    ndarray,
+    rensa_testkit::TestAutodiff,
+    Default::default(),
+    Tolerance::F32
+);
+backend_suite!(
+    wgpu,
+    rensa_testkit::WgpuAutodiff,
+    rensa_testkit::wgpu_device(),
+    Tolerance::F32_LOOSE
+);

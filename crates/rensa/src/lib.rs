@@ -1,0 +1,11 @@
+//! rensa: sequence and generative models on [burn].
+//!
+//! This umbrella crate re-exports the library crates so that one dependency is enough:
+//!
+//! | module | crate | what |
+//! | --- | --- | --- |
+//! | [`nn`] | `rensa-nn` | activations with derivatives, initialisers, RNN/LSTM/GRU layers |
+//!
+//! Enable the `ndarray` and/or `wgpu` feature for the backends you run on.
+
+pub use rensa_nn as nn;
