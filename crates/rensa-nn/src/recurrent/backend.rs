@@ -71,6 +71,12 @@ pub trait RecurrentBackend: Backend {
         plain::gru(seq, h0, weight_hh, bias_hn, reset_after)
     }
 
+    /// Whether autodiff tracks `tensor`: a leaf that requires gradients, or anything computed from
+    /// one. (burn's `is_require_grad` is true for leaves only.)
+    fn is_tracked<const D: usize>(tensor: &Tensor<Self, D>) -> bool {
+        tensor.is_require_grad()
+    }
+
     /// Splits `[batch, time, F]` into `time` tensors `[batch, F]`.
     fn unstack_time(x: Tensor<Self, 3>) -> Vec<Tensor<Self, 2>> {
         let [batch, _, features] = x.dims();
@@ -342,6 +348,10 @@ mod autodiff_impl {
     }
 
     impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
+        fn is_tracked<const D: usize>(tensor: &Tensor<Self, D>) -> bool {
+            tensor.clone().into_primitive().tensor().is_tracked()
+        }
+
         fn unstack_time(x: Tensor<Self, 3>) -> Vec<Tensor<Self, 2>> {
             let dims = x.dims();
             let x = x.into_primitive().tensor();

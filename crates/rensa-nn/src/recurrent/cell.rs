@@ -1,6 +1,6 @@
 //! The cell abstraction and the fused gate weights every cell is built on.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::RecurrentBackend;
@@ -110,6 +110,18 @@ pub struct GateWeights<B: Backend> {
     pub bias_hh: Option<Param<Tensor<B, 1>>>,
 }
 
+/// A trainable parameter from a tensor. A tensor that autodiff already tracks (computed from
+/// other tracked tensors, e.g. weights produced by a hypernetwork or a gradient check) is kept as
+/// it is, so gradients flow through it to where it came from; any other tensor (data, or a
+/// transposed copy of imported weights) becomes a new trainable leaf.
+fn param<B: RecurrentBackend, const D: usize>(t: Tensor<B, D>) -> Param<Tensor<B, D>> {
+    if B::is_tracked(&t) {
+        Param::initialized(ParamId::new(), t)
+    } else {
+        Param::from_tensor(t.detach())
+    }
+}
+
 /// How to initialise a [`GateWeights`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GateInit {
@@ -125,7 +137,7 @@ pub(crate) struct GateInit {
     pub unit_bias_gate: Option<usize>,
 }
 
-impl<B: Backend> GateWeights<B> {
+impl<B: RecurrentBackend> GateWeights<B> {
     /// Builds the weights from given tensors (e.g. copied from PyTorch or Keras), checking every
     /// shape against `gates` and the sizes implied by `weight_hh`.
     pub fn new(
@@ -160,10 +172,10 @@ impl<B: Backend> GateWeights<B> {
             }
         }
         Ok(Self {
-            weight_ih: Param::from_tensor(weight_ih),
-            weight_hh: Param::from_tensor(weight_hh),
-            bias_ih: bias_ih.map(Param::from_tensor),
-            bias_hh: bias_hh.map(Param::from_tensor),
+            weight_ih: param(weight_ih),
+            weight_hh: param(weight_hh),
+            bias_ih: bias_ih.map(param),
+            bias_hh: bias_hh.map(param),
         })
     }
 
@@ -186,7 +198,9 @@ impl<B: Backend> GateWeights<B> {
         )
         .expect("initialised weights have consistent shapes")
     }
+}
 
+impl<B: Backend> GateWeights<B> {
     /// Features per input step.
     pub fn input_size(&self) -> usize {
         self.weight_ih.dims()[0]

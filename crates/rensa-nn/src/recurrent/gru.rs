@@ -27,7 +27,7 @@ pub struct GruCell<B: Backend> {
     pub reset_after: bool,
 }
 
-impl<B: Backend> GruCell<B> {
+impl<B: RecurrentBackend> GruCell<B> {
     /// A cell from given weights (`weight_ih` `[I, 3H]`, `weight_hh` `[H, 3H]`, biases `[3H]`,
     /// gate order r, z, n).
     pub fn from_weights(

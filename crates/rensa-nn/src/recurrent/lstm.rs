@@ -23,7 +23,7 @@ pub struct LstmCell<B: Backend> {
     pub weights: GateWeights<B>,
 }
 
-impl<B: Backend> LstmCell<B> {
+impl<B: RecurrentBackend> LstmCell<B> {
     /// A cell from given weights (`weight_ih` `[I, 4H]`, `weight_hh` `[H, 4H]`, biases `[4H]`,
     /// gate order i, f, g, o).
     pub fn from_weights(

@@ -19,7 +19,7 @@ pub struct RnnCell<B: Backend> {
     pub activation: Activation,
 }
 
-impl<B: Backend> RnnCell<B> {
+impl<B: RecurrentBackend> RnnCell<B> {
     /// A cell from given weights (`weight_ih` `[I, H]`, `weight_hh` `[H, H]`, biases `[H]`).
     pub fn from_weights(
         weight_ih: Tensor<B, 2>,
