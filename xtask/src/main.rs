@@ -1,1 +1,36 @@
-fn main() {}
+//! `cargo xtask`: rensa's developer tasks.
+//!
+//! - `cargo xtask test`: installs what the test suite needs when it is missing (a Vulkan driver;
+//!   Mesa's software one, lavapipe, on a machine without a GPU) and runs every test.
+//! - `cargo xtask bench recurrent [--backend ndarray|wgpu] [--peers]`: rensa's recurrent layers
+//!   against burn-nn on the same backend (and Keras/TensorFlow on the CPU with `--peers`); prints
+//!   a table of medians and ratios and appends it to BENCHMARKS.md.
+
+mod bench;
+mod peers;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "rensa's developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run benchmarks, print rensa vs its peers as ratios and append them to BENCHMARKS.md.
+    Bench(bench::BenchArgs),
+    /// Install the test prerequisites if missing (Vulkan, for the wgpu tests), then run all tests.
+    Test(test::TestArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Bench(args) => bench::run(args),
+        Command::Test(args) => test::run(args),
+    }
+}

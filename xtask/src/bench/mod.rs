@@ -1,0 +1,165 @@
+//! Benchmarks: timing helpers, machine description and BENCHMARKS.md records.
+
+mod recurrent;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use std::time::Instant;
+
+/// `cargo xtask bench` arguments.
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Which benchmarks to run (default: all).
+    #[arg(value_enum)]
+    pub which: Vec<Which>,
+    /// The burn backend rensa and burn-nn run on.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    pub backend: BackendKind,
+    /// Also run the Python peers (creates `.venv-peers` with TensorFlow on first use).
+    #[arg(long)]
+    pub peers: bool,
+    /// Include the large shape (128, 100, 512, 1024), which runs by default only on a GPU.
+    #[arg(long)]
+    pub large: bool,
+    /// Timed runs per measurement (after warm-up); default depends on the size.
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Print only; do not append to BENCHMARKS.md.
+    #[arg(long)]
+    pub no_record: bool,
+}
+
+/// The benchmarks.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// RNN/LSTM/GRU forward+backward: rensa vs burn-nn (and Keras/TF with --peers).
+    Recurrent,
+}
+
+/// The backends a benchmark can run on.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// burn's ndarray backend (CPU).
+    Ndarray,
+    /// burn's wgpu backend (GPU through Vulkan/Metal/DX12, or a software adapter).
+    Wgpu,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if cfg!(debug_assertions) {
+        // `cargo xtask` builds in the dev profile, which the tests share; measure optimised code.
+        return rerun_in_release();
+    }
+    let which = if args.which.is_empty() {
+        vec![Which::Recurrent]
+    } else {
+        args.which.clone()
+    };
+    for w in which {
+        match w {
+            Which::Recurrent => recurrent::run(&args)?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs this same command from a release build of xtask.
+fn rerun_in_release() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building the benchmarks in release mode...");
+    let status = std::process::Command::new(cargo)
+        .current_dir(crate::peers::workspace_root())
+        .args(["run", "--release", "--quiet", "--package", "xtask", "--"])
+        .args(std::env::args_os().skip(1))
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        anyhow::bail!("the release benchmark run failed ({status})");
+    }
+    Ok(())
+}
+
+/// Wall time of one call in milliseconds. `run` must return only once the device finished.
+pub fn time_ms(run: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    run();
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// The median of measurements.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "median of no measurements");
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// "model name, N cores" from /proc/cpuinfo.
+pub fn cpu_description() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{model}, {cores} cores")
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Appends a section to BENCHMARKS.md (creating it with its header if needed).
+pub fn record(section: &str) -> Result<()> {
+    let path = crate::peers::workspace_root().join("BENCHMARKS.md");
+    let mut text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "# Benchmarks\n\nFigures measured with `cargo xtask bench`; each section says when, on what machine and \
+             backend, and with which command. Ratios compare programs measured in the same run.\n"
+                .to_string()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(section);
+    // Write to a temporary file and rename, so an interrupted write never truncates the record.
+    let tmp = path.with_extension("md.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    eprintln!("appended to {}", path.display());
+    Ok(())
+}
+
+/// The command line that was run, for the record.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cargo xtask {}", args.join(" "))
+}

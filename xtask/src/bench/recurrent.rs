@@ -1,0 +1,290 @@
+//! `cargo xtask bench recurrent`: forward + backward of rensa's RNN, LSTM and GRU layers against
+//! burn-nn's on the same backend, and Keras/TensorFlow on the CPU with `--peers`.
+//!
+//! Each measurement is one training step's worth of work: the layer over a `[B, T, I]` batch,
+//! `sum` of all outputs, and the backward pass, with the device synced before the clock stops.
+//! rensa and burn-nn runs alternate so that noise from the shared machine hits both alike.
+
+use anyhow::{Context, Result};
+use burn::backend::{Autodiff, NdArray, Wgpu};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Tensor};
+use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentBackend, RnnConfig, SequenceInput};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use super::{BackendKind, BenchArgs, cpu_description, median, record, time_ms, today};
+
+/// (batch, time, input, hidden).
+type Dims = (usize, usize, usize, usize);
+
+/// The course's size, a mid-size model, and a large one (GPU only unless `--large`).
+const SHAPES: [Dims; 3] = [(16, 24, 1, 10), (64, 64, 128, 256), (128, 100, 512, 1024)];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Cell {
+    Lstm,
+    Gru,
+    Rnn,
+}
+
+impl Cell {
+    const ALL: [Cell; 3] = [Cell::Lstm, Cell::Gru, Cell::Rnn];
+
+    fn name(self) -> &'static str {
+        match self {
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
+            Cell::Rnn => "SimpleRNN",
+        }
+    }
+}
+
+struct Row {
+    cell: Cell,
+    dims: Dims,
+    runs: usize,
+    rensa_ms: f64,
+    burn_nn_ms: f64,
+    keras_ms: Option<f64>,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let (adapter, on_gpu) = match args.backend {
+        BackendKind::Ndarray => (format!("ndarray on {}", cpu_description()), false),
+        BackendKind::Wgpu => wgpu_adapter(),
+    };
+    eprintln!("recurrent bench on {adapter}");
+    let shapes: Vec<Dims> = SHAPES
+        .iter()
+        .copied()
+        .filter(|d| *d != SHAPES[2] || on_gpu || args.large)
+        .collect();
+
+    let mut rows = Vec::new();
+    for &dims in &shapes {
+        for cell in Cell::ALL {
+            let runs = args.runs.unwrap_or(match dims.0 * dims.1 * dims.3 {
+                n if n < 10_000 => 41,
+                n if n < 2_000_000 => 9,
+                _ => 5,
+            });
+            let (rensa_ms, burn_nn_ms) = match args.backend {
+                BackendKind::Ndarray => {
+                    measure::<Autodiff<NdArray>>(cell, dims, runs, &Default::default())
+                }
+                BackendKind::Wgpu => {
+                    measure::<Autodiff<Wgpu>>(cell, dims, runs, &Default::default())
+                }
+            };
+            eprintln!(
+                "  {:<9} {:?}: rensa {rensa_ms:.2} ms, burn-nn {burn_nn_ms:.2} ms ({:.2}x)",
+                cell.name(),
+                dims,
+                burn_nn_ms / rensa_ms
+            );
+            rows.push(Row {
+                cell,
+                dims,
+                runs,
+                rensa_ms,
+                burn_nn_ms,
+                keras_ms: None,
+            });
+        }
+    }
+
+    let mut keras_version = None;
+    if args.peers {
+        let specs: Vec<String> = rows
+            .iter()
+            .filter(|r| r.dims != SHAPES[2]) // TF-CPU at the GPU size takes minutes per step
+            .map(|r| {
+                let (b, t, i, h) = r.dims;
+                format!("{}:{b},{t},{i},{h}:{}", r.cell.name(), r.runs.min(20))
+            })
+            .collect();
+        eprintln!("running the Keras/TensorFlow peer...");
+        let out = crate::peers::run_script("keras_recurrent.py", &specs)?;
+        let mut keras: HashMap<(String, Dims), f64> = HashMap::new();
+        for line in out.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() < 9 || f[0] != "keras-tf-cpu" {
+                continue;
+            }
+            let num = |k: usize| {
+                f[k].parse::<usize>()
+                    .with_context(|| format!("peer output: {line}"))
+            };
+            let dims = (num(3)?, num(4)?, num(5)?, num(6)?);
+            keras.insert(
+                (f[2].to_string(), dims),
+                f[7].parse()
+                    .with_context(|| format!("peer output: {line}"))?,
+            );
+            keras_version = Some(f[1].to_string());
+        }
+        for r in &mut rows {
+            r.keras_ms = keras.get(&(r.cell.name().to_string(), r.dims)).copied();
+        }
+    }
+
+    let table = render(&rows, keras_version.as_deref());
+    println!("\n{table}");
+    if !args.no_record {
+        let mut section = String::new();
+        writeln!(section, "## {} · recurrent · {:?}\n", today(), args.backend)?;
+        writeln!(section, "- Machine: {adapter}")?;
+        writeln!(section, "- Command: `{}`", super::command_line())?;
+        writeln!(
+            section,
+            "- Forward + backward of `sum(outputs)` over a `[B, T, I]` batch (all steps returned), f32, \
+             medians of the runs shown after warm-up; rensa and burn-nn 0.21 alternate in one process{}.\n",
+            if keras_version.is_some() {
+                "; Keras/TF-CPU measured right after, on the same machine"
+            } else {
+                ""
+            }
+        )?;
+        section.push_str(&table);
+        record(&section)?;
+    }
+    Ok(())
+}
+
+fn render(rows: &[Row], keras_version: Option<&str>) -> String {
+    let mut t = String::new();
+    let keras = keras_version.map(|v| format!("Keras/TF {v} ms"));
+    let _ = write!(
+        t,
+        "| cell | B, T, I, H | runs | rensa ms | burn-nn ms | burn-nn / rensa |"
+    );
+    if let Some(k) = &keras {
+        let _ = write!(t, " {k} | Keras / rensa |");
+    }
+    let _ = write!(t, "\n| --- | --- | ---: | ---: | ---: | ---: |");
+    if keras.is_some() {
+        t.push_str(" ---: | ---: |");
+    }
+    t.push('\n');
+    for r in rows {
+        let (b, s, i, h) = r.dims;
+        let _ = write!(
+            t,
+            "| {} | {b}, {s}, {i}, {h} | {} | {:.2} | {:.2} | {:.2}x |",
+            r.cell.name(),
+            r.runs,
+            r.rensa_ms,
+            r.burn_nn_ms,
+            r.burn_nn_ms / r.rensa_ms
+        );
+        if keras.is_some() {
+            match r.keras_ms {
+                Some(k) => {
+                    let _ = write!(t, " {k:.2} | {:.2}x |", k / r.rensa_ms);
+                }
+                None => t.push_str(" – | – |"),
+            }
+        }
+        t.push('\n');
+    }
+    t
+}
+
+/// Median (rensa, burn-nn) milliseconds for one cell and shape, runs alternating.
+fn measure<B: AutodiffBackend + RecurrentBackend>(
+    cell: Cell,
+    dims: Dims,
+    runs: usize,
+    device: &B::Device,
+) -> (f64, f64)
+where
+    B::InnerBackend: RecurrentBackend,
+{
+    let (b, t, i, h) = dims;
+    B::seed(device, 0);
+    let x = Tensor::<B, 3>::random([b, t, i], Distribution::Normal(0.0, 1.0), device);
+    let sync = || B::sync(device).expect("device sync");
+    let step = |loss: Tensor<B, 1>| {
+        let grads = loss.backward();
+        sync();
+        drop(grads);
+    };
+    let ours: Box<dyn Fn()> = match cell {
+        Cell::Lstm => {
+            let m = LstmConfig::new(i, h)
+                .init::<B>(device)
+                .expect("valid config");
+            let x = x.clone();
+            Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+        }
+        Cell::Gru => {
+            let m = GruConfig::new(i, h)
+                .init::<B>(device)
+                .expect("valid config");
+            let x = x.clone();
+            Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+        }
+        Cell::Rnn => {
+            let m = RnnConfig::new(i, h)
+                .init::<B>(device)
+                .expect("valid config");
+            let x = x.clone();
+            Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+        }
+    };
+    let theirs: Box<dyn Fn()> = match cell {
+        Cell::Lstm => {
+            let m = burn::nn::LstmConfig::new(i, h, true).init::<B>(device);
+            let x = x.clone();
+            Box::new(move || step(m.forward(x.clone(), None).0.sum()))
+        }
+        Cell::Gru => {
+            let m = burn::nn::GruConfig::new(i, h, true).init::<B>(device);
+            let x = x.clone();
+            Box::new(move || step(m.forward(x.clone(), None).sum()))
+        }
+        Cell::Rnn => {
+            let m = burn::nn::RnnConfig::new(i, h, true).init::<B>(device);
+            let x = x.clone();
+            Box::new(move || step(m.forward(x.clone(), None).0.sum()))
+        }
+    };
+    // Warm up both (kernel compilation, autotune, allocator), then alternate.
+    let warmup = 3;
+    for _ in 0..warmup {
+        ours();
+        theirs();
+    }
+    let mut ours_ms = Vec::with_capacity(runs);
+    let mut theirs_ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        ours_ms.push(time_ms(&*ours));
+        theirs_ms.push(time_ms(&*theirs));
+    }
+    (median(ours_ms), median(theirs_ms))
+}
+
+/// Initialises wgpu and describes the adapter it picked; `true` when it is not a CPU (software)
+/// adapter.
+fn wgpu_adapter() -> (String, bool) {
+    use burn::backend::wgpu::{WgpuDevice, graphics::AutoGraphicsApi, init_setup};
+    let setup = init_setup::<AutoGraphicsApi>(&WgpuDevice::default(), Default::default());
+    let info = setup.adapter.get_info();
+    let kind = format!("{:?}", info.device_type);
+    let on_gpu = kind != "Cpu";
+    let note = if on_gpu {
+        ""
+    } else {
+        " — a software adapter: these are not GPU figures"
+    };
+    (
+        format!(
+            "wgpu adapter \"{}\" ({kind}, {:?}){note}; host {}",
+            info.name,
+            info.backend,
+            cpu_description()
+        ),
+        on_gpu,
+    )
+}

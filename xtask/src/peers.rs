@@ -1,0 +1,74 @@
+//! The Python peers: a virtual environment that xtask creates on request, and the project's own
+//! peer scripts under `xtask/peers/`.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The packages the peer scripts need, pinned to the versions the figures were taken with.
+const REQUIREMENTS: &[&str] = &["tensorflow-cpu==2.21.0", "numpy"];
+
+/// The workspace root (the parent of `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// The venv's python, creating the venv and installing the requirements on first use.
+pub fn python() -> Result<PathBuf> {
+    let venv = workspace_root().join(".venv-peers");
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".rensa-requirements");
+    let wanted = REQUIREMENTS.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    eprintln!(
+        "creating the peers' virtual environment in {} (once)...",
+        venv.display()
+    );
+    run(
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        "python3 -m venv",
+    )?;
+    run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(REQUIREMENTS),
+        "pip install of the peers' requirements",
+    )?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("{what}: could not start"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `xtask/peers/<script>` with `args` in the venv and returns its stdout.
+pub fn run_script(script: &str, args: &[String]) -> Result<String> {
+    let python = python()?;
+    let path = workspace_root().join("xtask/peers").join(script);
+    let out = Command::new(&python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}",
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask test`: the whole test suite, on ndarray and on wgpu.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::path::Path;
+use std::process::Command;
+
+/// `cargo xtask test` arguments.
+#[derive(Args, Clone, Debug)]
+pub struct TestArgs {
+    /// Do not try to install a Vulkan driver (fail instead when none is found).
+    #[arg(long)]
+    pub no_install: bool,
+    /// Extra arguments passed to `cargo test` (after `--workspace`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cargo_args: Vec<String>,
+}
+
+/// Directories where Vulkan loaders look for installable client drivers.
+const ICD_DIRS: &[&str] = &[
+    "/usr/share/vulkan/icd.d",
+    "/etc/vulkan/icd.d",
+    "/usr/local/share/vulkan/icd.d",
+];
+
+fn vulkan_present() -> bool {
+    let has_icd = ICD_DIRS.iter().any(|d| {
+        std::fs::read_dir(d)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .unwrap_or(false)
+    }) || std::env::var_os("VK_DRIVER_FILES").is_some()
+        || std::env::var_os("VK_ICD_FILENAMES").is_some();
+    let has_loader = [
+        "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
+        "/usr/lib/aarch64-linux-gnu/libvulkan.so.1",
+        "/usr/lib/libvulkan.so.1",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists());
+    has_icd && has_loader
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
+}
+
+/// Makes sure a Vulkan loader and driver are present, installing Mesa's (which includes the
+/// lavapipe software driver) with apt-get when running as root on Debian/Ubuntu.
+pub fn ensure_vulkan(install: bool) -> Result<()> {
+    if vulkan_present() {
+        return Ok(());
+    }
+    let hint = "the wgpu tests need a Vulkan driver: `apt-get install mesa-vulkan-drivers libvulkan1` \
+                (Mesa's lavapipe runs them on the CPU when there is no GPU)";
+    if !install || !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        bail!("no Vulkan driver found; {hint}");
+    }
+    eprintln!("installing Mesa's Vulkan drivers (lavapipe) for the wgpu tests...");
+    let apt = |args: &[&str]| -> Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed ({status}); {hint}", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "mesa-vulkan-drivers", "libvulkan1"])?;
+    if !vulkan_present() {
+        bail!("Mesa's Vulkan drivers were installed but no driver was found; {hint}");
+    }
+    Ok(())
+}
+
+pub fn run(args: TestArgs) -> Result<()> {
+    ensure_vulkan(!args.no_install)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(crate::peers::workspace_root())
+        .args(["test", "--workspace"])
+        .args(&args.cargo_args)
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
