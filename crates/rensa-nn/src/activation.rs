@@ -33,7 +33,14 @@ use burn::tensor::{Tensor, activation as act, backend::Backend};
 /// f32, which would spoil f64 gradient checks). For `x → −∞`, `e⁻ˣ` overflows to `∞` and the
 /// result is the correct limit `0`.
 pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    (x.neg().exp() + 1.0).recip()
+    reciprocal(x.neg().exp() + 1.0)
+}
+
+/// `1 / x` by a true division. burn-ndarray 0.21 with its `simd` feature computes `recip()` with
+/// the approximate reciprocal instruction (about 12 correct bits: a relative error up to ~4e-4),
+/// which is too coarse for exact derivatives and gradient checks.
+fn reciprocal<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.ones_like() / x
 }
 
 /// Derivative of [`sigmoid`] at the pre-activation `x`: `sigmoid(x) · (1 − sigmoid(x))`.
@@ -61,12 +68,12 @@ pub fn tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 
 /// Derivative of tanh, the course's first form: `1 / cosh²(x)`.
 pub fn d_tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.cosh().powi_scalar(2).recip()
+    reciprocal(x.cosh().powi_scalar(2))
 }
 
 /// Derivative of tanh, the course's second form: `4 / (eˣ + e⁻ˣ)²`.
 pub fn d_tanh_exp<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    (x.clone().exp() + x.neg().exp()).powi_scalar(2).recip() * 4.0
+    reciprocal((x.clone().exp() + x.neg().exp()).powi_scalar(2)) * 4.0
 }
 
 /// Derivative of tanh written with its output `y = tanh(x)`: `1 − y²`.
@@ -314,6 +321,24 @@ mod tests {
             |x| lrelu(x, 0.2),
             |x| d_lrelu_subgradient(x, 0.2),
             "d_lrelu_sub",
+        );
+    }
+
+    #[test]
+    fn sigmoid_is_accurate_to_f32_precision() {
+        let xs: Vec<f32> = (-60..=60).map(|i| i as f32 * 0.25).collect();
+        let exact: Vec<f64> = xs
+            .iter()
+            .map(|&x| 1.0 / (1.0 + (-(x as f64)).exp()))
+            .collect();
+        let got = to_f64_vec(sigmoid(t(&xs)));
+        rensa_testkit::assert_slices_close(&got, &exact, Tolerance::new(1e-7, 3e-7), "sigmoid");
+        let d_exact: Vec<f64> = exact.iter().map(|s| s * (1.0 - s)).collect();
+        rensa_testkit::assert_slices_close(
+            &to_f64_vec(d_sigmoid(t(&xs))),
+            &d_exact,
+            Tolerance::new(1e-7, 1e-6),
+            "d_sigmoid",
         );
     }
 
