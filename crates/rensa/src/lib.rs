@@ -5,7 +5,9 @@
 //! | module | crate | what |
 //! | --- | --- | --- |
 //! | [`nn`] | `rensa-nn` | activations with derivatives, initialisers, RNN/LSTM/GRU layers |
+//! | [`train`] | `rensa-train` | the training loop: epochs, validation split, history, early stopping |
 //!
 //! Enable the `ndarray` and/or `wgpu` feature for the backends you run on.
 
 pub use rensa_nn as nn;
+pub use rensa_train as train;

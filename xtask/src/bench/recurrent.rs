@@ -51,7 +51,13 @@ struct Row {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let (adapter, on_gpu) = match args.backend {
-        BackendKind::Ndarray => (format!("ndarray on {}", cpu_description()), false),
+        BackendKind::Ndarray => (
+            format!(
+                "{} (burn-ndarray with simd and multi-threads)",
+                cpu_description()
+            ),
+            false,
+        ),
         BackendKind::Wgpu => wgpu_adapter(),
     };
     eprintln!("recurrent bench on {adapter}");
@@ -133,13 +139,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("\n{table}");
     if !args.no_record {
         let mut section = String::new();
-        writeln!(section, "## {} · recurrent · {:?}\n", today(), args.backend)?;
+        let backend = match args.backend {
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+        };
+        writeln!(section, "## {} · recurrent · {backend}\n", today())?;
         writeln!(section, "- Machine: {adapter}")?;
         writeln!(section, "- Command: `{}`", super::command_line())?;
         writeln!(
             section,
             "- Forward + backward of `sum(outputs)` over a `[B, T, I]` batch (all steps returned), f32, \
-             medians of the runs shown after warm-up; rensa and burn-nn 0.21 alternate in one process{}.\n",
+             release build, medians of the runs shown after warm-up; rensa and burn-nn 0.21 alternate \
+             in one process{}.\n",
             if keras_version.is_some() {
                 "; Keras/TF-CPU measured right after, on the same machine"
             } else {

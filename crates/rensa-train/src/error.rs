@@ -1,0 +1,69 @@
+//! The error type of rensa-train.
+
+/// What can stop training.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is out of its valid range (checked before any work starts).
+    #[error("invalid training setting: `{field}` must be {expected}, got {got}")]
+    Config {
+        /// The setting, e.g. `batch_size`.
+        field: &'static str,
+        /// What a valid value looks like.
+        expected: String,
+        /// The value received.
+        got: String,
+    },
+    /// The loss became NaN or infinite; the model of the last finished epoch is not affected.
+    #[error(
+        "the loss became {value} at epoch {epoch}, batch {batch}: stopped (try a lower learning rate or gradient clipping)"
+    )]
+    NonFiniteLoss {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Batch within the epoch (1-based).
+        batch: usize,
+        /// The loss value.
+        value: f64,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file was not in the expected format.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A [`Error::Config`].
+    pub fn config(
+        field: &'static str,
+        expected: impl Into<String>,
+        got: impl std::fmt::Display,
+    ) -> Self {
+        Error::Config {
+            field,
+            expected: expected.into(),
+            got: got.to_string(),
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

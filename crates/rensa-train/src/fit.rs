@@ -1,0 +1,182 @@
+//! The training loop.
+
+use burn::config::Config;
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::AutodiffBackend;
+use std::time::Instant;
+
+use crate::{EpochRecord, Error, History, Objective, shuffled};
+
+/// How [`fit`] trains.
+#[derive(Config, Debug)]
+pub struct FitConfig {
+    /// Passes over the training items.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Items per optimiser step (the last batch of an epoch may be smaller).
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Fraction of the items, taken from the **end** and never trained on, used for the
+    /// validation loss (as Keras's `validation_split` does), in `[0, 1)`.
+    #[config(default = 0.0)]
+    pub validation_split: f64,
+    /// Visit the training items in a new random order every epoch.
+    #[config(default = true)]
+    pub shuffle: bool,
+    /// Seed of the shuffling (see [`shuffled`](crate::shuffled)).
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Learning rate passed to the optimiser.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Stop when the monitored loss (validation loss if there is a split, else training loss)
+    /// has not improved for this many epochs.
+    pub patience: Option<usize>,
+}
+
+impl FitConfig {
+    /// Checks the settings against the number of items; returns the number of training items.
+    pub fn check(&self, items: usize) -> crate::Result<usize> {
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "at least 1", 0));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "at least 1", 0));
+        }
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(Error::config(
+                "validation_split",
+                "a fraction in [0, 1)",
+                self.validation_split,
+            ));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::config(
+                "learning_rate",
+                "a finite number > 0",
+                self.learning_rate,
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::config("patience", "at least 1 epoch", 0));
+        }
+        let train = ((items as f64) * (1.0 - self.validation_split)).floor() as usize;
+        if train == 0 {
+            return Err(Error::config(
+                "validation_split",
+                format!("a split that leaves training items (there are {items} items)"),
+                self.validation_split,
+            ));
+        }
+        if self.validation_split > 0.0 && train == items {
+            return Err(Error::config(
+                "validation_split",
+                format!(
+                    "a split that leaves at least one validation item (there are {items} items)"
+                ),
+                self.validation_split,
+            ));
+        }
+        if self.batch_size > train {
+            return Err(Error::config(
+                "batch_size",
+                format!("at most the number of training items ({train})"),
+                self.batch_size,
+            ));
+        }
+        Ok(train)
+    }
+}
+
+/// Trains `model` on `items` with `optimizer`; calls `on_epoch` after every epoch (for progress
+/// display) and returns the trained model and its [`History`].
+///
+/// # Errors
+/// A [`Error::Config`] before any work when a setting does not fit the data; a
+/// [`Error::NonFiniteLoss`] as soon as a batch loss is NaN or infinite (no step is taken with it).
+pub fn fit<B, M, O>(
+    config: &FitConfig,
+    mut model: M,
+    optimizer: &mut O,
+    items: &[<M as Objective<B>>::Item],
+    device: &B::Device,
+    mut on_epoch: impl FnMut(&EpochRecord),
+) -> crate::Result<(M, History)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
+    O: Optimizer<M, B>,
+{
+    let n_train = config.check(items.len())?;
+    let (train, valid) = items.split_at(n_train);
+    let mut history = History::default();
+    let mut best = f64::INFINITY;
+    let mut since_best = 0;
+
+    for epoch in 1..=config.epochs {
+        let start = Instant::now();
+        let order: Vec<usize> = if config.shuffle {
+            shuffled(train.len(), config.seed, epoch)
+        } else {
+            (0..train.len()).collect()
+        };
+        let mut weighted = 0.0;
+        for (b, chunk) in order.chunks(config.batch_size).enumerate() {
+            let batch: Vec<_> = chunk.iter().map(|&i| train[i].clone()).collect();
+            let loss = model.loss(&batch, device);
+            let value: f64 = loss.clone().into_scalar().elem();
+            if !value.is_finite() {
+                return Err(Error::NonFiniteLoss {
+                    epoch,
+                    batch: b + 1,
+                    value,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(config.learning_rate, model, grads);
+            history.step_losses.push(value);
+            weighted += value * batch.len() as f64;
+        }
+        let val_loss =
+            (!valid.is_empty()).then(|| evaluate(&model.valid(), valid, config.batch_size, device));
+        let record = EpochRecord {
+            epoch,
+            loss: weighted / train.len() as f64,
+            val_loss,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        on_epoch(&record);
+        let monitored = record.val_loss.unwrap_or(record.loss);
+        history.epochs.push(record);
+        if monitored < best {
+            best = monitored;
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        if config.patience.is_some_and(|p| since_best >= p) {
+            break;
+        }
+    }
+    Ok((model, history))
+}
+
+/// The mean loss of `model` over `items`, in batches (weighted by batch size).
+pub fn evaluate<B: burn::tensor::backend::Backend, M: Objective<B>>(
+    model: &M,
+    items: &[M::Item],
+    batch_size: usize,
+    device: &B::Device,
+) -> f64 {
+    let total: f64 = items
+        .chunks(batch_size.max(1))
+        .map(|chunk| {
+            let v: f64 = model.loss(chunk, device).into_scalar().elem();
+            v * chunk.len() as f64
+        })
+        .sum();
+    total / items.len() as f64
+}

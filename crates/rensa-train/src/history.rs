@@ -1,0 +1,123 @@
+//! The metric history of a run, saved as CSV and JSON.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// One finished epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (weighted by batch size).
+    pub loss: f64,
+    /// Validation loss at the end of the epoch, if there is a validation split.
+    pub val_loss: Option<f64>,
+    /// Wall time of the epoch in seconds (training and validation).
+    pub seconds: f64,
+}
+
+/// Losses per epoch and per step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// One record per finished epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// The loss of every optimiser step, in order.
+    pub step_losses: Vec<f64>,
+}
+
+impl History {
+    /// The last epoch's record.
+    pub fn last(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+
+    /// Total training time in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.epochs.iter().map(|e| e.seconds).sum()
+    }
+
+    /// The epoch records as CSV (`epoch,loss,val_loss,seconds`; an empty `val_loss` when there
+    /// is no validation split).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("epoch,loss,val_loss,seconds\n");
+        for e in &self.epochs {
+            let val = e.val_loss.map(|v| v.to_string()).unwrap_or_default();
+            out.push_str(&format!("{},{},{},{}\n", e.epoch, e.loss, val, e.seconds));
+        }
+        out
+    }
+
+    /// Writes `history.csv` and `history.json` into `dir` (each atomically: a temporary file
+    /// renamed into place).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        write_atomic(&dir.join("history.csv"), self.to_csv().as_bytes())?;
+        let json = serde_json::to_vec_pretty(self).expect("a history serialises");
+        write_atomic(&dir.join("history.json"), &json)
+    }
+
+    /// Reads a history written by [`save`](Self::save).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("history.json");
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Format {
+            path: path.display().to_string(),
+            message: format!("not a training history: {e}"),
+        })
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that a
+/// reader (or a crash) never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_json_round_trip() {
+        let h = History {
+            epochs: vec![
+                EpochRecord {
+                    epoch: 1,
+                    loss: 0.5,
+                    val_loss: Some(0.6),
+                    seconds: 0.1,
+                },
+                EpochRecord {
+                    epoch: 2,
+                    loss: 0.25,
+                    val_loss: None,
+                    seconds: 0.2,
+                },
+            ],
+            step_losses: vec![0.7, 0.3],
+        };
+        assert_eq!(
+            h.to_csv(),
+            "epoch,loss,val_loss,seconds\n1,0.5,0.6,0.1\n2,0.25,,0.2\n"
+        );
+        let dir = std::env::temp_dir().join(format!("rensa-history-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        h.save(&dir).unwrap();
+        assert_eq!(History::load(&dir).unwrap(), h);
+        assert!(!dir.join("history.json.tmp").exists());
+        std::fs::write(dir.join("history.json"), b"{ not json").unwrap();
+        let err = History::load(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("history.json") && err.contains("not a training history"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!((h.seconds() - 0.3).abs() < 1e-12);
+    }
+}
