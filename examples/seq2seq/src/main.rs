@@ -1,0 +1,182 @@
+//! `cargo run --release -p seq2seq [--features wgpu] -- [--epochs 80] [--cell rnn|lstm|gru] ...`
+
+use anyhow::{Context, Result, bail};
+use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::optim::AdamConfig;
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rensa_nn::recurrent::{GruCell, LstmCell, RecurrentBackend, RnnCell};
+use rensa_train::{FitConfig, fit};
+use seq2seq::{BuildSeq2Seq, PREDICTION_STARTS, STEPS, Seq2Seq, mse, series, windows};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[cfg(feature = "wgpu")]
+type Inner = burn::backend::Wgpu;
+#[cfg(not(feature = "wgpu"))]
+type Inner = burn::backend::NdArray;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Cell {
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+/// The course's seq2seq exercise: an encoder-decoder RNN learns to map sin(x) to cos(x).
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Passes over the training windows.
+    #[arg(long, default_value_t = 80)]
+    epochs: usize,
+    /// Windows per optimiser step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Hidden units of the encoder and the decoder.
+    #[arg(long, default_value_t = 10)]
+    hidden: usize,
+    /// Recurrent cell of the encoder and the decoder.
+    #[arg(long, value_enum, default_value_t = Cell::Rnn)]
+    cell: Cell,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 0.001)]
+    lr: f64,
+    /// Seed of the weights and of the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for the history (history.csv, history.json).
+    #[arg(long, default_value = "runs/seq2seq")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let device = Default::default();
+    println!("backend: {}", describe_backend(&device));
+    match args.cell {
+        Cell::Rnn => run::<Autodiff<Inner>, RnnCell<Autodiff<Inner>>>(&args, &device),
+        Cell::Lstm => run::<Autodiff<Inner>, LstmCell<Autodiff<Inner>>>(&args, &device),
+        Cell::Gru => run::<Autodiff<Inner>, GruCell<Autodiff<Inner>>>(&args, &device),
+    }
+}
+
+fn run<B, C>(args: &Args, device: &B::Device) -> Result<()>
+where
+    B: burn::tensor::backend::AutodiffBackend + RecurrentBackend,
+    B::InnerBackend: RecurrentBackend,
+    C: BuildSeq2Seq<B> + burn::module::AutodiffModule<B> + burn::module::ModuleDisplay,
+    C::InnerModule:
+        rensa_nn::recurrent::RecurrentCell<B::InnerBackend> + burn::module::ModuleDisplay,
+{
+    if args.hidden == 0 {
+        bail!("--hidden must be at least 1, got 0");
+    }
+    let items = windows();
+    let config = FitConfig::new()
+        .with_epochs(args.epochs)
+        .with_batch_size(args.batch_size)
+        .with_validation_split(0.2)
+        .with_learning_rate(args.lr)
+        .with_seed(args.seed);
+    config.check(items.len()).context("bad settings")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+
+    <B as burn::tensor::backend::Backend>::seed(device, args.seed);
+    let model = Seq2Seq::<B, C>::new(args.hidden, device)?;
+    // Keras's Adam: epsilon 1e-7 (burn's default is 1e-5).
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+
+    let bar = if args.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.epochs as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} epoch {pos}/{len} {msg} [{elapsed} < {eta}]")
+            .expect("valid template"),
+    );
+    let (model, history) = fit(&config, model, &mut optimizer, &items, device, |e| {
+        bar.set_message(format!(
+            "loss {:.5} val_loss {:.5}",
+            e.loss,
+            e.val_loss.unwrap_or(f64::NAN)
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    history.save(&args.out)?;
+
+    let valid = model.valid();
+    let (_, sin, cos) = series();
+    let errors: Vec<f64> = PREDICTION_STARTS
+        .iter()
+        .map(|&i| {
+            mse(
+                &valid.predict(&sin[i..i + STEPS], STEPS, device),
+                &cos[i..i + STEPS],
+            )
+        })
+        .collect();
+    let last = history.last().expect("at least one epoch");
+    let secs = history.seconds();
+    println!(
+        "seq2seq sin -> cos: cell {:?}, hidden {}, {} epochs, batch {}, lr {}, seed {}",
+        args.cell,
+        args.hidden,
+        history.epochs.len(),
+        args.batch_size,
+        args.lr,
+        args.seed
+    );
+    println!(
+        "| train time | per epoch | loss | val_loss | autoregressive MSE from {:?} | mean |",
+        PREDICTION_STARTS
+    );
+    println!("| ---: | ---: | ---: | ---: | --- | ---: |");
+    println!(
+        "| {secs:.2} s | {:.1} ms | {:.5} | {:.5} | {} | {:.5} |",
+        1e3 * secs / history.epochs.len() as f64,
+        last.loss,
+        last.val_loss.unwrap_or(f64::NAN),
+        errors
+            .iter()
+            .map(|e| format!("{e:.5}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        errors.iter().sum::<f64>() / errors.len() as f64
+    );
+    println!("history: {}", args.out.join("history.csv").display());
+    Ok(())
+}
+
+/// The backend in words; for wgpu, the adapter it picked (a software adapter is said so).
+fn describe_backend(device: &burn::tensor::Device<Inner>) -> String {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup};
+        let info = init_setup::<AutoGraphicsApi>(device, Default::default())
+            .adapter
+            .get_info();
+        let kind = format!("{:?}", info.device_type);
+        let note = if kind == "Cpu" {
+            " (a software adapter, not a GPU)"
+        } else {
+            ""
+        };
+        format!(
+            "wgpu on \"{}\" ({kind}, {:?}){note}",
+            info.name, info.backend
+        )
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = device;
+        "ndarray (CPU)".to_string()
+    }
+}
