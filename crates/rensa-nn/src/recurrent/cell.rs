@@ -181,12 +181,19 @@ impl<B: RecurrentBackend> GateWeights<B> {
 
     pub(crate) fn init(spec: GateInit, device: &B::Device) -> Self {
         let gh = spec.gates * spec.hidden_size;
-        let mut bias_ih = spec.bias.then(|| spec.bias_init.vector::<B>(gh, device));
-        if let (Some(b), Some(gate)) = (bias_ih.take(), spec.unit_bias_gate) {
-            let h = spec.hidden_size;
-            let ones = Tensor::<B, 1>::ones([h], device);
-            bias_ih = Some(b.slice_assign([gate * h..(gate + 1) * h], ones));
-        }
+        let bias_ih = spec.bias.then(|| {
+            let b = spec.bias_init.vector::<B>(gh, device);
+            match spec.unit_bias_gate {
+                Some(gate) => {
+                    let h = spec.hidden_size;
+                    #[allow(clippy::single_range_in_vec_init)]
+                    // one range per dimension: a 1-D slice
+                    let forget = [gate * h..(gate + 1) * h];
+                    b.slice_assign(forget, Tensor::<B, 1>::ones([h], device))
+                }
+                None => b,
+            }
+        });
         let bias_hh =
             (spec.bias && spec.recurrent_bias).then(|| spec.bias_init.vector::<B>(gh, device));
         Self::new(
@@ -279,6 +286,57 @@ impl<B: Backend> GateWeights<B> {
             self.input_size(),
             "{what}: expected {} features (the layer's input_size), got {got}",
             self.input_size()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::init::Init;
+    use crate::recurrent::{GruConfig, LstmConfig};
+    use rensa_testkit::{TestBackend as B, to_f64_vec};
+
+    #[test]
+    fn keras_defaults_unit_forget_bias_and_no_recurrent_bias() {
+        let dev = Default::default();
+        let lstm = LstmConfig::new(2, 3).init::<B>(&dev).unwrap();
+        let w = &lstm.cells[0].weights;
+        let b = to_f64_vec(w.bias_ih.as_ref().unwrap().val());
+        assert_eq!(
+            b,
+            [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert!(w.bias_hh.is_none());
+        let plain = LstmConfig::new(2, 3)
+            .with_unit_forget_bias(false)
+            .with_bias_init(Init::Constant { value: 0.5 });
+        let b = to_f64_vec(
+            plain.init::<B>(&dev).unwrap().cells[0]
+                .weights
+                .bias_ih
+                .as_ref()
+                .unwrap()
+                .val(),
+        );
+        assert!(b.iter().all(|&v| v == 0.5));
+        let gru = GruConfig::new(2, 3).init::<B>(&dev).unwrap();
+        assert!(
+            gru.cells[0].weights.bias_hh.is_some(),
+            "the reset-after GRU keeps its recurrent bias"
+        );
+        let rnn = crate::recurrent::RnnConfig::new(2, 3)
+            .init::<B>(&dev)
+            .unwrap();
+        assert_eq!(rnn.cells[0].weights.bias_ih.as_ref().unwrap().dims(), [3]);
+        assert!(
+            LstmConfig::new(2, 3)
+                .with_bias(false)
+                .init::<B>(&dev)
+                .unwrap()
+                .cells[0]
+                .weights
+                .bias_ih
+                .is_none()
         );
     }
 }
