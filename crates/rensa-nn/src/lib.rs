@@ -1,4 +1,4 @@
-//! Layers for sequence models on [burn]: activations with their explicit derivatives, weight
+//! Layers for sequence models on [burn](https://burn.dev): activations with their explicit derivatives, weight
 //! initialisers and recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked).
 //!
 //! Everything is generic over a burn backend; the recurrent layers over

@@ -1,4 +1,4 @@
-//! rensa: sequence and generative models on [burn].
+//! rensa: sequence and generative models on [burn](https://burn.dev).
 //!
 //! This umbrella crate re-exports the library crates so that one dependency is enough:
 //!
