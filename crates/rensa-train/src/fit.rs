@@ -7,6 +7,7 @@ use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use std::time::Instant;
 
+use crate::checkpoint::{self, Checkpoints};
 use crate::{EpochRecord, Error, History, Objective, shuffled};
 
 /// How [`fit`] trains.
@@ -91,13 +92,38 @@ impl FitConfig {
 }
 
 /// Trains `model` on `items` with `optimizer`; calls `on_epoch` after every epoch (for progress
-/// display) and returns the trained model and its [`History`].
+/// display) and returns the trained model and its [`History`]. Same as [`fit_with`] without
+/// checkpoints.
+pub fn fit<B, M, O>(
+    config: &FitConfig,
+    model: M,
+    optimizer: &mut O,
+    items: &[<M as Objective<B>>::Item],
+    device: &B::Device,
+    on_epoch: impl FnMut(&EpochRecord),
+) -> crate::Result<(M, History)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
+    O: Optimizer<M, B>,
+{
+    fit_with(config, None, model, optimizer, items, device, on_epoch)
+}
+
+/// [`fit`], saving [`Checkpoints`] (model, optimiser state, history) every `every` epochs and
+/// after the last one, or resuming from one.
+///
+/// Every epoch seeds the backend with `seed + epoch` and shuffles by `(seed, epoch)`, so a run
+/// resumed from a checkpoint ends with the same weights as an uninterrupted one.
 ///
 /// # Errors
 /// A [`Error::Config`] before any work when a setting does not fit the data; a
-/// [`Error::NonFiniteLoss`] as soon as a batch loss is NaN or infinite (no step is taken with it).
-pub fn fit<B, M, O>(
+/// [`Error::NonFiniteLoss`] as soon as a batch loss is NaN or infinite (no step is taken with it,
+/// and the last checkpoint stays as it was); I/O and format errors of the checkpoint.
+pub fn fit_with<B, M, O>(
     config: &FitConfig,
+    checkpoints: Option<&Checkpoints>,
     mut model: M,
     optimizer: &mut O,
     items: &[<M as Objective<B>>::Item],
@@ -111,13 +137,37 @@ where
     O: Optimizer<M, B>,
 {
     let n_train = config.check(items.len())?;
+    if let Some(c) = checkpoints
+        && c.every == 0
+    {
+        return Err(Error::config("checkpoint every", "at least 1 epoch", 0));
+    }
     let (train, valid) = items.split_at(n_train);
     let mut history = History::default();
+    if let Some(c) = checkpoints.filter(|c| c.resume) {
+        let (m, record, h) = checkpoint::load::<B, M, O::Record>(c, model, device)?;
+        model = m;
+        *optimizer = optimizer.clone().load_record(record);
+        history = h;
+    }
     let mut best = f64::INFINITY;
     let mut since_best = 0;
+    for e in &history.epochs {
+        let monitored = e.val_loss.unwrap_or(e.loss);
+        if monitored < best {
+            best = monitored;
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+    }
 
-    for epoch in 1..=config.epochs {
+    for epoch in history.epochs.len() + 1..=config.epochs {
+        if config.patience.is_some_and(|p| since_best >= p) {
+            break;
+        }
         let start = Instant::now();
+        B::seed(device, config.seed.wrapping_add(epoch as u64));
         let order: Vec<usize> = if config.shuffle {
             shuffled(train.len(), config.seed, epoch)
         } else {
@@ -157,8 +207,11 @@ where
         } else {
             since_best += 1;
         }
-        if config.patience.is_some_and(|p| since_best >= p) {
-            break;
+        let stopping = config.patience.is_some_and(|p| since_best >= p);
+        if let Some(c) = checkpoints
+            && (epoch % c.every == 0 || epoch == config.epochs || stopping)
+        {
+            checkpoint::save::<B, M, O::Record>(c, &model, optimizer.to_record(), &history)?;
         }
     }
     Ok((model, history))

@@ -3,18 +3,21 @@
 //! A model says how to compute its loss on a batch of items ([`Objective`]); [`fit`] does the
 //! rest with any burn optimiser: epochs of shuffled mini-batches, a Keras-style validation split
 //! (the last fraction of the items), a [`History`] of losses saved as CSV and JSON, early stopping,
-//! and a guard that stops with an error instead of training on a NaN or infinite loss.
+//! a guard that stops with an error instead of training on a NaN or infinite loss, and
+//! checkpoints written atomically that a run can resume from ([`fit_with`]).
 //!
 //! Shuffling is seeded and keyed by epoch ([`shuffled`]), so a run is reproducible.
 
+mod checkpoint;
 mod error;
 mod fit;
 mod history;
 mod objective;
 mod rng;
 
+pub use checkpoint::Checkpoints;
 pub use error::{Error, Result};
-pub use fit::{FitConfig, evaluate, fit};
+pub use fit::{FitConfig, evaluate, fit, fit_with};
 pub use history::{EpochRecord, History, write_atomic};
 pub use objective::Objective;
 pub use rng::{SplitMix64, shuffled};

@@ -1,6 +1,6 @@
 //! The training loop on a model small enough to know the answer: y = 2x + 1 with one linear unit.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, SgdConfig};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
@@ -38,12 +38,13 @@ fn data(n: usize) -> Vec<(f32, f32)> {
         .collect()
 }
 
+/// A fixed start (not from the backend's RNG, which tests running in parallel share).
 fn model() -> Line<B> {
     let device = Default::default();
-    B::seed(&device, 1);
-    Line {
-        linear: LinearConfig::new(1, 1).init(&device),
-    }
+    let mut linear: Linear<B> = LinearConfig::new(1, 1).init(&device);
+    linear.weight = Param::from_tensor(Tensor::from_floats([[-0.3]], &device));
+    linear.bias = Some(Param::from_tensor(Tensor::from_floats([0.2], &device)));
+    Line { linear }
 }
 
 fn weights(m: &Line<B>) -> Vec<f64> {
@@ -147,6 +148,7 @@ fn early_stopping_stops_when_the_loss_stalls() {
         .with_epochs(50)
         .with_batch_size(10)
         .with_patience(Some(3))
+        .with_shuffle(false)
         .with_learning_rate(1e-30);
     let (_, h) = fit(
         &config,
@@ -261,4 +263,156 @@ fn bad_settings_are_rejected_before_training() {
             ..
         }
     ));
+}
+
+fn run_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rensa-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
+    use rensa_train::{Checkpoints, fit_with};
+    let items = data(40);
+    let device = Default::default();
+    let full = FitConfig::new()
+        .with_epochs(6)
+        .with_batch_size(8)
+        .with_validation_split(0.25)
+        .with_learning_rate(0.05)
+        .with_seed(3);
+
+    let straight_dir = run_dir("straight");
+    let (straight, h_straight) = fit_with(
+        &full,
+        Some(&Checkpoints::new(&straight_dir, 2)),
+        model(),
+        &mut AdamConfig::new().init(),
+        &items,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+
+    // Stop after 3 epochs (saving every epoch), then resume to 6 with a fresh model and optimiser.
+    let dir = run_dir("resumed");
+    let first = full.clone().with_epochs(3);
+    fit_with(
+        &first,
+        Some(&Checkpoints::new(&dir, 1)),
+        model(),
+        &mut AdamConfig::new().init(),
+        &items,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    let mut resumed_epochs = Vec::new();
+    let ckpt = Checkpoints::new(&dir, 1).resuming(true);
+    let (resumed, h_resumed) = fit_with(
+        &full,
+        Some(&ckpt),
+        model(),
+        &mut AdamConfig::new().init(),
+        &items,
+        &device,
+        |e| resumed_epochs.push(e.epoch),
+    )
+    .unwrap();
+    assert_eq!(resumed_epochs, vec![4, 5, 6]);
+    assert_eq!(
+        weights(&resumed),
+        weights(&straight),
+        "resumed weights differ"
+    );
+    assert_eq!(h_resumed.step_losses, h_straight.step_losses);
+    assert_eq!(h_resumed.epochs.len(), 6);
+    // The checkpoint of the finished run holds its final history.
+    assert_eq!(
+        rensa_train::History::load(&dir.join("checkpoint"))
+            .unwrap()
+            .epochs
+            .len(),
+        6
+    );
+    assert!(!dir.join("checkpoint.tmp").exists() && !dir.join("checkpoint.old").exists());
+    let _ = std::fs::remove_dir_all(&straight_dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
+    use rensa_train::{Checkpoints, fit_with};
+    let device = Default::default();
+    let dir = run_dir("nan");
+    let config = FitConfig::new()
+        .with_epochs(2)
+        .with_batch_size(5)
+        .with_shuffle(false);
+    fit_with(
+        &config,
+        Some(&Checkpoints::new(&dir, 1)),
+        model(),
+        &mut SgdConfig::new().init(),
+        &data(10),
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    let saved = std::fs::read(dir.join("checkpoint/model.bin")).unwrap();
+    // Resume to 4 epochs on data that now gives a NaN: the error leaves the checkpoint as it was.
+    let mut bad = data(10);
+    bad[2].1 = f32::NAN;
+    let ckpt = Checkpoints::new(&dir, 1).resuming(true);
+    let err = fit_with(
+        &config.clone().with_epochs(4),
+        Some(&ckpt),
+        model(),
+        &mut SgdConfig::new().init(),
+        &bad,
+        &device,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::NonFiniteLoss { epoch: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("checkpoint/model.bin")).unwrap(),
+        saved
+    );
+    // A corrupt model file is an error naming it.
+    std::fs::write(dir.join("checkpoint/model.bin"), b"garbage").unwrap();
+    let err = fit_with(
+        &config.clone().with_epochs(4),
+        Some(&ckpt),
+        model(),
+        &mut SgdConfig::new().init(),
+        &data(10),
+        &device,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("model.bin"), "{err}");
+    // Resuming where there is no checkpoint is an error too.
+    let empty = run_dir("empty");
+    let err = fit_with(
+        &config,
+        Some(&Checkpoints::new(&empty, 1).resuming(true)),
+        model(),
+        &mut SgdConfig::new().init(),
+        &data(10),
+        &device,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("no checkpoint to resume from"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
 }
