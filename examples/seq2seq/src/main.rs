@@ -2,12 +2,12 @@
 
 use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::AdamConfig;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rensa_nn::recurrent::{GruCell, LstmCell, RecurrentBackend, RnnCell};
-use rensa_train::{FitConfig, fit};
+use rensa_train::{Checkpoints, FitConfig, fit_with};
 use seq2seq::{BuildSeq2Seq, PREDICTION_STARTS, STEPS, Seq2Seq, mse, series, windows};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -52,6 +52,17 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Save a checkpoint (model, optimiser, history) into `<out>/checkpoint` every this many epochs
+    /// (and after the last one).
+    #[arg(long, default_value_t = 10)]
+    checkpoint_every: usize,
+    /// Continue the run saved in `--out` up to `--epochs` (same settings, same seed: the same
+    /// final weights as an uninterrupted run).
+    #[arg(long, conflicts_with = "predict")]
+    resume: bool,
+    /// Do not train: load the model saved in `--out` and predict.
+    #[arg(long)]
+    predict: bool,
 }
 
 fn main() -> Result<()> {
@@ -84,6 +95,12 @@ where
         .with_learning_rate(args.lr)
         .with_seed(args.seed);
     config.check(items.len()).context("bad settings")?;
+    if args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1, got 0");
+    }
+    if args.predict {
+        return predict::<B, C>(args, device);
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
 
@@ -101,28 +118,27 @@ where
         ProgressStyle::with_template("{bar:40} epoch {pos}/{len} {msg} [{elapsed} < {eta}]")
             .expect("valid template"),
     );
-    let (model, history) = fit(&config, model, &mut optimizer, &items, device, |e| {
-        bar.set_message(format!(
-            "loss {:.5} val_loss {:.5}",
-            e.loss,
-            e.val_loss.unwrap_or(f64::NAN)
-        ));
-        bar.inc(1);
-    })?;
+    let checkpoints = Checkpoints::new(&args.out, args.checkpoint_every).resuming(args.resume);
+    let (model, history) = fit_with(
+        &config,
+        Some(&checkpoints),
+        model,
+        &mut optimizer,
+        &items,
+        device,
+        |e| {
+            bar.set_message(format!(
+                "loss {:.5} val_loss {:.5}",
+                e.loss,
+                e.val_loss.unwrap_or(f64::NAN)
+            ));
+            bar.inc(1);
+        },
+    )?;
     bar.finish_and_clear();
     history.save(&args.out)?;
 
-    let valid = model.valid();
-    let (_, sin, cos) = series();
-    let errors: Vec<f64> = PREDICTION_STARTS
-        .iter()
-        .map(|&i| {
-            mse(
-                &valid.predict(&sin[i..i + STEPS], STEPS, device),
-                &cos[i..i + STEPS],
-            )
-        })
-        .collect();
+    let errors = prediction_errors(&model.valid(), device);
     let last = history.last().expect("at least one epoch");
     let secs = history.seconds();
     println!(
@@ -152,6 +168,69 @@ where
         errors.iter().sum::<f64>() / errors.len() as f64
     );
     println!("history: {}", args.out.join("history.csv").display());
+    Ok(())
+}
+
+/// Autoregressive MSE from each of the course's start points.
+fn prediction_errors<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<B>>(
+    model: &Seq2Seq<B, C>,
+    device: &B::Device,
+) -> Vec<f64> {
+    let (_, sin, cos) = series();
+    PREDICTION_STARTS
+        .iter()
+        .map(|&i| {
+            mse(
+                &model.predict(&sin[i..i + STEPS], STEPS, device),
+                &cos[i..i + STEPS],
+            )
+        })
+        .collect()
+}
+
+/// `--predict`: the model saved in `<out>/checkpoint`, without training.
+fn predict<B, C>(args: &Args, device: &B::Device) -> Result<()>
+where
+    B: burn::tensor::backend::AutodiffBackend + RecurrentBackend,
+    B::InnerBackend: RecurrentBackend,
+    C: BuildSeq2Seq<B> + AutodiffModule<B> + burn::module::ModuleDisplay,
+    C::InnerModule:
+        rensa_nn::recurrent::RecurrentCell<B::InnerBackend> + burn::module::ModuleDisplay,
+{
+    let path = args.out.join("checkpoint").join("model");
+    if !path.with_extension("bin").exists() {
+        bail!(
+            "no saved model at {}: train first (same --out)",
+            path.with_extension("bin").display()
+        );
+    }
+    let recorder = burn::record::BinFileRecorder::<burn::record::FullPrecisionSettings>::new();
+    let model = Seq2Seq::<B, C>::new(args.hidden, device)?
+        .load_file(&path, &recorder, device)
+        .with_context(|| {
+            format!(
+                "cannot load {} (was it saved with the same --cell and --hidden?)",
+                path.with_extension("bin").display()
+            )
+        })?;
+    let errors = prediction_errors(&model.valid(), device);
+    println!(
+        "model: {} (cell {:?}, hidden {})",
+        path.with_extension("bin").display(),
+        args.cell,
+        model.encoder.hidden_size() // as saved
+    );
+    println!("| autoregressive MSE from {:?} | mean |", PREDICTION_STARTS);
+    println!("| --- | ---: |");
+    println!(
+        "| {} | {:.5} |",
+        errors
+            .iter()
+            .map(|e| format!("{e:.5}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        errors.iter().sum::<f64>() / errors.len() as f64
+    );
     Ok(())
 }
 
