@@ -13,6 +13,7 @@ mod error;
 mod fit;
 mod history;
 mod objective;
+pub mod plot;
 mod rng;
 
 pub use checkpoint::Checkpoints;

@@ -138,7 +138,9 @@ where
     bar.finish_and_clear();
     history.save(&args.out)?;
 
-    let errors = prediction_errors(&model.valid(), device);
+    let valid = model.valid();
+    let errors = prediction_errors(&valid, device);
+    plot(&args.out, &history, &valid, device)?;
     let last = history.last().expect("at least one epoch");
     let secs = history.seconds();
     println!(
@@ -167,7 +169,12 @@ where
             .join(", "),
         errors.iter().sum::<f64>() / errors.len() as f64
     );
-    println!("history: {}", args.out.join("history.csv").display());
+    println!(
+        "history: {}; pictures: {}, {}",
+        args.out.join("history.csv").display(),
+        args.out.join("loss.png").display(),
+        args.out.join("prediction.png").display()
+    );
     Ok(())
 }
 
@@ -186,6 +193,63 @@ fn prediction_errors<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<
             )
         })
         .collect()
+}
+
+/// `loss.png` (loss and val_loss per epoch) and `prediction.png` (the autoregressive predictions
+/// from each start point against cos x) in `out`.
+fn plot<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<B>>(
+    out: &std::path::Path,
+    history: &rensa_train::History,
+    model: &Seq2Seq<B, C>,
+    device: &B::Device,
+) -> Result<()> {
+    use rensa_train::plot::{Series, line_chart};
+    let epochs = |f: fn(&rensa_train::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .epochs
+            .iter()
+            .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
+            .collect()
+    };
+    line_chart(
+        &out.join("loss.png"),
+        "seq2seq sin -> cos: training",
+        "epoch",
+        "MSE (log scale)",
+        &[
+            Series::new("loss", epochs(|e| Some(e.loss))),
+            Series::new("val_loss", epochs(|e| e.val_loss)),
+        ],
+        true,
+    )?;
+    let (x, sin, cos) = series();
+    let mut lines = vec![Series::new(
+        "cos x (target)",
+        x.iter()
+            .copied()
+            .zip(cos.iter().map(|&v| v as f64))
+            .collect(),
+    )];
+    for &i in &PREDICTION_STARTS {
+        let predicted = model.predict(&sin[i..i + STEPS], STEPS, device);
+        lines.push(Series::new(
+            format!("predicted from step {i}"),
+            x[i..i + STEPS]
+                .iter()
+                .copied()
+                .zip(predicted.iter().map(|&v| v as f64))
+                .collect(),
+        ));
+    }
+    line_chart(
+        &out.join("prediction.png"),
+        "autoregressive predictions",
+        "x",
+        "cos x",
+        &lines,
+        false,
+    )?;
+    Ok(())
 }
 
 /// `--predict`: the model saved in `<out>/checkpoint`, without training.

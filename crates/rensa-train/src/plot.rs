@@ -1,0 +1,181 @@
+//! Line charts as PNG files (loss curves, predictions against targets), with the text drawn in
+//! an embedded font so that no system font is needed.
+
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+use crate::{Error, Result};
+
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans font is valid"));
+    });
+}
+
+/// One line of a chart.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// `(x, y)` points; non-finite ones are skipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A series from a name and points.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// Writes a 900×540 line chart of `series` to `path` (a `.png`), atomically (drawn into a
+/// temporary file, then renamed). `log_y` uses a logarithmic y axis (for losses; needs positive
+/// values).
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<()> {
+    register_font();
+    let points = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log_y || *y > 0.0))
+    };
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points() {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        return Err(Error::Format {
+            path: path.display().to_string(),
+            message: "nothing to plot: no finite points".into(),
+        });
+    }
+    if x0 == x1 {
+        x1 = x0 + 1.0;
+    }
+    if y0 == y1 {
+        y1 = if log_y { y0 * 10.0 } else { y0 + 1.0 };
+    }
+    let tmp = path.with_extension("tmp.png");
+    let draw = |e: &dyn std::fmt::Display| Error::Format {
+        path: path.display().to_string(),
+        message: format!("drawing failed: {e}"),
+    };
+    {
+        let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        let mut chart = ChartBuilder::on(&root);
+        chart
+            .caption(title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(72);
+        let palette = [
+            RGBColor(31, 119, 180),
+            RGBColor(255, 127, 14),
+            RGBColor(44, 160, 44),
+            RGBColor(214, 39, 40),
+            RGBColor(148, 103, 189),
+            RGBColor(140, 86, 75),
+        ];
+        macro_rules! body {
+            ($chart:expr) => {{
+                let mut c = $chart;
+                c.configure_mesh()
+                    .x_desc(x_label)
+                    .y_desc(y_label)
+                    .label_style(("sans-serif", 15))
+                    .draw()
+                    .map_err(|e| draw(&e))?;
+                for (k, s) in series.iter().enumerate() {
+                    let color = palette[k % palette.len()];
+                    let pts =
+                        s.points.iter().copied().filter(|(x, y)| {
+                            x.is_finite() && y.is_finite() && (!log_y || *y > 0.0)
+                        });
+                    c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                        .map_err(|e| draw(&e))?
+                        .label(s.name.clone())
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                        });
+                }
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 15))
+                    .draw()
+                    .map_err(|e| draw(&e))?;
+            }};
+        }
+        if log_y {
+            body!(
+                chart
+                    .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                    .map_err(|e| draw(&e))?
+            );
+        } else {
+            let pad = 0.05 * (y1 - y0);
+            body!(
+                chart
+                    .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+                    .map_err(|e| draw(&e))?
+            );
+        }
+        root.present().map_err(|e| draw(&e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_png_and_rejects_empty_data() {
+        let dir = std::env::temp_dir().join(format!("rensa-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("loss.png");
+        let loss = Series::new(
+            "loss",
+            (1..=20).map(|e| (e as f64, 1.0 / e as f64)).collect(),
+        );
+        let val = Series::new(
+            "val_loss",
+            (1..=20).map(|e| (e as f64, 1.2 / e as f64)).collect(),
+        );
+        line_chart(&path, "loss", "epoch", "MSE", &[loss, val], true).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(bytes.len() > 5_000, "a real picture, {} bytes", bytes.len());
+        assert!(!dir.join("loss.tmp.png").exists());
+        let err = line_chart(
+            &dir.join("empty.png"),
+            "t",
+            "x",
+            "y",
+            &[Series::new("nan", vec![(1.0, f64::NAN)])],
+            false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no finite points"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
