@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask test`: installs what the test suite needs when it is missing (a Vulkan driver;
 //!   Mesa's software one, lavapipe, on a machine without a GPU) and runs every test.
-//! - `cargo xtask bench recurrent [--backend ndarray|wgpu] [--peers]`: rensa's recurrent layers
+//! - `cargo xtask bench [recurrent] [seq2seq] [--backend ndarray|wgpu] [--peers]`: rensa's recurrent layers
 //!   against burn-nn on the same backend (and Keras/TensorFlow on the CPU with `--peers`); prints
 //!   a table of medians and ratios and appends it to BENCHMARKS.md.
 

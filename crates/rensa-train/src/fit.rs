@@ -150,20 +150,12 @@ where
         *optimizer = optimizer.clone().load_record(record);
         history = h;
     }
-    let mut best = f64::INFINITY;
-    let mut since_best = 0;
-    for e in &history.epochs {
-        let monitored = e.val_loss.unwrap_or(e.loss);
-        if monitored < best {
-            best = monitored;
-            since_best = 0;
-        } else {
-            since_best += 1;
-        }
-    }
 
     for epoch in history.epochs.len() + 1..=config.epochs {
-        if config.patience.is_some_and(|p| since_best >= p) {
+        if config
+            .patience
+            .is_some_and(|p| epochs_since_best(&history.epochs) >= p)
+        {
             break;
         }
         let start = Instant::now();
@@ -199,15 +191,10 @@ where
             seconds: start.elapsed().as_secs_f64(),
         };
         on_epoch(&record);
-        let monitored = record.val_loss.unwrap_or(record.loss);
         history.epochs.push(record);
-        if monitored < best {
-            best = monitored;
-            since_best = 0;
-        } else {
-            since_best += 1;
-        }
-        let stopping = config.patience.is_some_and(|p| since_best >= p);
+        let stopping = config
+            .patience
+            .is_some_and(|p| epochs_since_best(&history.epochs) >= p);
         if let Some(c) = checkpoints
             && (epoch % c.every == 0 || epoch == config.epochs || stopping)
         {
@@ -215,6 +202,19 @@ where
         }
     }
     Ok((model, history))
+}
+
+/// Epochs since the monitored loss (validation loss if there is one, else training loss) was
+/// last at its best; 0 for none.
+fn epochs_since_best(epochs: &[EpochRecord]) -> usize {
+    let monitored = |e: &EpochRecord| e.val_loss.unwrap_or(e.loss);
+    let mut best = 0;
+    for (i, e) in epochs.iter().enumerate() {
+        if monitored(e) < monitored(&epochs[best]) {
+            best = i;
+        }
+    }
+    epochs.len().saturating_sub(best + 1)
 }
 
 /// The mean loss of `model` over `items`, in batches (weighted by batch size).

@@ -1,6 +1,7 @@
 //! Benchmarks: timing helpers, machine description and BENCHMARKS.md records.
 
 mod recurrent;
+mod seq2seq;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -34,6 +35,8 @@ pub struct BenchArgs {
 pub enum Which {
     /// RNN/LSTM/GRU forward+backward: rensa vs burn-nn (and Keras/TF with --peers).
     Recurrent,
+    /// The seq2seq example over 3 seeds (and the Keras exercise with --peers).
+    Seq2seq,
 }
 
 /// The backends a benchmark can run on.
@@ -51,13 +54,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return rerun_in_release();
     }
     let which = if args.which.is_empty() {
-        vec![Which::Recurrent]
+        vec![Which::Recurrent, Which::Seq2seq]
     } else {
         args.which.clone()
     };
     for w in which {
         match w {
             Which::Recurrent => recurrent::run(&args)?,
+            Which::Seq2seq => seq2seq::run(&args)?,
         }
     }
     Ok(())
