@@ -46,7 +46,7 @@ decoder = tf.keras.Model([step_in, state_in], [dense(step_out), step_state])
 errors = []
 for i in [0, 24, 49, 74]:
     state = encoder(enc[i:i + 1])
-    y = np.zeros((1, 1, 1), dtype="float32")
+    y = tf.zeros((1, 1, 1))
     out = []
     for _ in range(steps):
         y, state = decoder([y, state])
