@@ -46,7 +46,7 @@ struct Args {
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Folder for the history (history.csv, history.json).
+    /// Folder for the results: history.csv/.json, loss.png, prediction.png and checkpoint/.
     #[arg(long, default_value = "runs/seq2seq")]
     out: PathBuf,
     /// No progress bar.
