@@ -302,20 +302,7 @@ where
 fn describe_backend(device: &burn::tensor::Device<Inner>) -> String {
     #[cfg(feature = "wgpu")]
     {
-        use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup};
-        let info = init_setup::<AutoGraphicsApi>(device, Default::default())
-            .adapter
-            .get_info();
-        let kind = format!("{:?}", info.device_type);
-        let note = if kind == "Cpu" {
-            " (a software adapter, not a GPU)"
-        } else {
-            ""
-        };
-        format!(
-            "wgpu on \"{}\" ({kind}, {:?}){note}",
-            info.name, info.backend
-        )
+        rensa_nn::describe_wgpu_adapter(device)
     }
     #[cfg(not(feature = "wgpu"))]
     {
