@@ -25,15 +25,23 @@
 //! the right limit.
 
 use burn::config::Config;
-use burn::tensor::{Tensor, activation as act, backend::Backend};
+use burn::tensor::{DType, Tensor, activation as act, backend::Backend};
 
 /// Logistic sigmoid `1 / (1 + e⁻ˣ)`.
 ///
-/// Evaluated exactly as written, in the tensor's own precision (burn's `sigmoid` goes through
-/// f32, which would spoil f64 gradient checks). For `x → −∞`, `e⁻ˣ` overflows to `∞` and the
-/// result is the correct limit `0`.
+/// Evaluated as written, in the tensor's own precision (burn's `sigmoid` goes through f32, which
+/// would spoil f64 gradient checks), with `x` first clamped from below at the most negative value
+/// whose `e⁻ˣ` is finite in the tensor's dtype (−88 in f32, −700 in f64, −11 in f16). Unclamped,
+/// `e⁻ˣ` overflows to `∞` below `x ≈ −88.7` in f32: the value is still the right limit 0, but
+/// autodiff's gradient of the division becomes `∞ · 0 = NaN`. The clamp changes only results
+/// that round to (subnormal) zero anyway: the sigmoid there is below 7e-39 in f32.
 pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    reciprocal(x.neg().exp() + 1.0)
+    let floor = match x.dtype() {
+        DType::F64 => -700.0,
+        DType::F16 => -11.0,
+        _ => -88.0,
+    };
+    reciprocal(x.clamp_min(floor).neg().exp() + 1.0)
 }
 
 /// `1 / x` by a true division. burn-ndarray 0.21 with its `simd` feature computes `recip()` with
@@ -322,6 +330,30 @@ mod tests {
             |x| d_lrelu_subgradient(x, 0.2),
             "d_lrelu_sub",
         );
+    }
+
+    #[test]
+    fn sigmoid_and_its_autodiff_gradient_stay_finite_far_from_zero() {
+        let xs = [-1000.0f32, -100.0, -89.0, -20.0, 20.0, 89.0, 100.0, 1000.0];
+        let x = Tensor::<TestAutodiff, 1>::from_floats(xs.as_slice(), &Default::default())
+            .require_grad();
+        let y = sigmoid(x.clone());
+        let grad = to_f64_vec(x.grad(&y.clone().sum().backward()).unwrap());
+        let y = to_f64_vec(y);
+        for (i, &x) in xs.iter().enumerate() {
+            let exact = 1.0 / (1.0 + (-(x as f64)).exp());
+            assert!(
+                (y[i] - exact).abs() <= 1e-7 * exact.max(1e-30),
+                "sigmoid({x}) = {} (exact {exact})",
+                y[i]
+            );
+            let d = exact * (1.0 - exact);
+            assert!(
+                grad[i].is_finite() && (grad[i] - d).abs() <= 1e-6 * d + 1e-38,
+                "d sigmoid / dx at {x}: autodiff {} (exact {d})",
+                grad[i]
+            );
+        }
     }
 
     #[test]

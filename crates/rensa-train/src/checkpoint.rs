@@ -52,14 +52,22 @@ fn format_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Writes model, optimiser record and history into `dir/checkpoint/` atomically: everything goes
-/// into `checkpoint.tmp/`, which then replaces the previous checkpoint by renames.
-pub(crate) fn save<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
+/// Writes model, optimiser and learning-rate scheduler records and history into
+/// `dir/checkpoint/` atomically: everything goes into `checkpoint.tmp/`, which then replaces the
+/// previous checkpoint by renames.
+pub(crate) fn save<B, M, R, S>(
     ckpt: &Checkpoints,
     model: &M,
     optimizer: R,
+    scheduler: S,
     history: &History,
-) -> Result<()> {
+) -> Result<()>
+where
+    B: Backend,
+    M: Module<B>,
+    R: burn::record::Record<B>,
+    S: burn::record::Record<B>,
+{
     let final_dir = ckpt.path();
     let tmp = ckpt.dir.join("checkpoint.tmp");
     let old = ckpt.dir.join("checkpoint.old");
@@ -71,6 +79,8 @@ pub(crate) fn save<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
         .map_err(|e| format_err(&tmp.join("model.bin"), e))?;
     Recorder::<B>::record(&recorder(), optimizer, tmp.join("optimizer"))
         .map_err(|e| format_err(&tmp.join("optimizer.bin"), e))?;
+    Recorder::<B>::record(&recorder(), scheduler, tmp.join("scheduler"))
+        .map_err(|e| format_err(&tmp.join("scheduler.bin"), e))?;
     history.save(&tmp)?;
     let _ = std::fs::remove_dir_all(&old);
     if final_dir.exists() {
@@ -81,13 +91,19 @@ pub(crate) fn save<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
     Ok(())
 }
 
-/// Loads what [`save`] wrote: the model (into `model`'s structure), the optimiser record and the
-/// history. A missing or corrupt checkpoint is an error naming the file.
-pub(crate) fn load<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
+/// Loads what [`save`] wrote: the model (into `model`'s structure), the optimiser and scheduler
+/// records and the history. A missing or corrupt checkpoint is an error naming the file.
+pub(crate) fn load<B, M, R, S>(
     ckpt: &Checkpoints,
     model: M,
     device: &B::Device,
-) -> Result<(M, R, History)> {
+) -> Result<(M, R, S, History)>
+where
+    B: Backend,
+    M: Module<B>,
+    R: burn::record::Record<B>,
+    S: burn::record::Record<B>,
+{
     let dir = ckpt.path();
     if !dir.join("history.json").exists() {
         return Err(Error::Format {
@@ -101,5 +117,7 @@ pub(crate) fn load<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
         .map_err(|e| format_err(&dir.join("model.bin"), e))?;
     let optimizer = Recorder::<B>::load(&recorder(), dir.join("optimizer"), device)
         .map_err(|e| format_err(&dir.join("optimizer.bin"), e))?;
-    Ok((model, optimizer, history))
+    let scheduler = Recorder::<B>::load(&recorder(), dir.join("scheduler"), device)
+        .map_err(|e| format_err(&dir.join("scheduler.bin"), e))?;
+    Ok((model, optimizer, scheduler, history))
 }

@@ -1,6 +1,8 @@
 //! The training loop.
 
 use burn::config::Config;
+use burn::lr_scheduler::LrScheduler;
+use burn::lr_scheduler::constant::ConstantLr;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::ElementConversion;
@@ -29,7 +31,7 @@ pub struct FitConfig {
     /// Seed of the shuffling (see [`shuffled`](crate::shuffled)).
     #[config(default = 0)]
     pub seed: u64,
-    /// Learning rate passed to the optimiser.
+    /// Learning rate passed to the optimiser (when no schedule is given to [`fit_scheduled`]).
     #[config(default = 1e-3)]
     pub learning_rate: f64,
     /// Stop when the monitored loss (validation loss if there is a split, else training loss)
@@ -112,7 +114,41 @@ where
 }
 
 /// [`fit`], saving [`Checkpoints`] (model, optimiser state, history) every `every` epochs and
-/// after the last one, or resuming from one.
+/// after the last one, or resuming from one. Same as [`fit_scheduled`] with the constant
+/// learning rate `config.learning_rate`.
+pub fn fit_with<B, M, O>(
+    config: &FitConfig,
+    checkpoints: Option<&Checkpoints>,
+    model: M,
+    optimizer: &mut O,
+    items: &[<M as Objective<B>>::Item],
+    device: &B::Device,
+    on_epoch: impl FnMut(&EpochRecord),
+) -> crate::Result<(M, History)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Objective<B>,
+    M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
+    O: Optimizer<M, B>,
+{
+    let mut constant = ConstantLr::new(config.learning_rate);
+    fit_scheduled(
+        config,
+        checkpoints,
+        &mut constant,
+        model,
+        optimizer,
+        items,
+        device,
+        on_epoch,
+    )
+}
+
+/// The training loop in full: [`fit_with`] with the learning rate of every optimiser step taken
+/// from `scheduler` (any of burn's `LrScheduler`s: step, exponential, cosine annealing, linear,
+/// Noam, or their composition), whose state is saved in the checkpoints along with the model's
+/// and the optimiser's. Weight decay and gradient clipping are options of burn's optimisers
+/// (`AdamConfig::with_weight_decay`, `with_grad_clipping`) and apply as configured.
 ///
 /// Every epoch seeds the backend with `seed + epoch` and shuffles by `(seed, epoch)`, so a run
 /// resumed from a checkpoint ends with the same weights as an uninterrupted one.
@@ -121,9 +157,11 @@ where
 /// A [`Error::Config`] before any work when a setting does not fit the data; a
 /// [`Error::NonFiniteLoss`] as soon as a batch loss is NaN or infinite (no step is taken with it,
 /// and the last checkpoint stays as it was); I/O and format errors of the checkpoint.
-pub fn fit_with<B, M, O>(
+#[allow(clippy::too_many_arguments)]
+pub fn fit_scheduled<B, M, O, S>(
     config: &FitConfig,
     checkpoints: Option<&Checkpoints>,
+    scheduler: &mut S,
     mut model: M,
     optimizer: &mut O,
     items: &[<M as Objective<B>>::Item],
@@ -135,6 +173,7 @@ where
     M: AutodiffModule<B> + Objective<B>,
     M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
     O: Optimizer<M, B>,
+    S: LrScheduler,
 {
     let n_train = config.check(items.len())?;
     if let Some(c) = checkpoints
@@ -145,9 +184,11 @@ where
     let (train, valid) = items.split_at(n_train);
     let mut history = History::default();
     if let Some(c) = checkpoints.filter(|c| c.resume) {
-        let (m, record, h) = checkpoint::load::<B, M, O::Record>(c, model, device)?;
+        let (m, record, schedule, h) =
+            checkpoint::load::<B, M, O::Record, S::Record<B>>(c, model, device)?;
         model = m;
         *optimizer = optimizer.clone().load_record(record);
+        *scheduler = scheduler.clone().load_record::<B>(schedule);
         history = h;
     }
 
@@ -166,6 +207,7 @@ where
             (0..train.len()).collect()
         };
         let mut weighted = 0.0;
+        let mut lr = f64::NAN;
         for (b, chunk) in order.chunks(config.batch_size).enumerate() {
             let batch: Vec<_> = chunk.iter().map(|&i| train[i].clone()).collect();
             let loss = model.loss(&batch, device);
@@ -178,17 +220,26 @@ where
                 });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.learning_rate, model, grads);
+            lr = scheduler.step();
+            model = optimizer.step(lr, model, grads);
             history.step_losses.push(value);
             weighted += value * batch.len() as f64;
         }
+        let valid_model = model.valid();
         let val_loss =
-            (!valid.is_empty()).then(|| evaluate(&model.valid(), valid, config.batch_size, device));
+            (!valid.is_empty()).then(|| evaluate(&valid_model, valid, config.batch_size, device));
+        let metric_items = if valid.is_empty() { train } else { valid };
         let record = EpochRecord {
             epoch,
             loss: weighted / train.len() as f64,
             val_loss,
             seconds: start.elapsed().as_secs_f64(),
+            items: train.len(),
+            lr,
+            metrics: valid_model
+                .metrics(metric_items, device)
+                .into_iter()
+                .collect(),
         };
         on_epoch(&record);
         history.epochs.push(record);
@@ -198,7 +249,13 @@ where
         if let Some(c) = checkpoints
             && (epoch % c.every == 0 || epoch == config.epochs || stopping)
         {
-            checkpoint::save::<B, M, O::Record>(c, &model, optimizer.to_record(), &history)?;
+            checkpoint::save::<B, M, O::Record, S::Record<B>>(
+                c,
+                &model,
+                optimizer.to_record(),
+                scheduler.to_record::<B>(),
+                &history,
+            )?;
         }
     }
     Ok((model, history))

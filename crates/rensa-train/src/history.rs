@@ -1,6 +1,7 @@
 //! The metric history of a run, saved as CSV and JSON.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -16,6 +17,24 @@ pub struct EpochRecord {
     pub val_loss: Option<f64>,
     /// Wall time of the epoch in seconds (training and validation).
     pub seconds: f64,
+    /// Training items the epoch went through.
+    #[serde(default)]
+    pub items: usize,
+    /// The learning rate of the epoch's last step (it changes within an epoch under a
+    /// schedule).
+    #[serde(default)]
+    pub lr: f64,
+    /// The model's own metrics ([`Objective::metrics`](crate::Objective::metrics)) at the end of
+    /// the epoch, by name.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl EpochRecord {
+    /// Training items per second over the epoch.
+    pub fn items_per_second(&self) -> f64 {
+        self.items as f64 / self.seconds
+    }
 }
 
 /// Losses per epoch and per step.
@@ -38,13 +57,34 @@ impl History {
         self.epochs.iter().map(|e| e.seconds).sum()
     }
 
-    /// The epoch records as CSV (`epoch,loss,val_loss,seconds`; an empty `val_loss` when there
-    /// is no validation split).
+    /// The epoch records as CSV: `epoch,loss,val_loss,seconds,items,lr` and then one column per
+    /// metric, in name order (an empty cell where a value is missing, e.g. `val_loss` without a
+    /// validation split).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("epoch,loss,val_loss,seconds\n");
+        let names: std::collections::BTreeSet<&str> = self
+            .epochs
+            .iter()
+            .flat_map(|e| e.metrics.keys().map(String::as_str))
+            .collect();
+        let mut out = String::from("epoch,loss,val_loss,seconds,items,lr");
+        for name in &names {
+            out.push(',');
+            out.push_str(name);
+        }
+        out.push('\n');
         for e in &self.epochs {
             let val = e.val_loss.map(|v| v.to_string()).unwrap_or_default();
-            out.push_str(&format!("{},{},{},{}\n", e.epoch, e.loss, val, e.seconds));
+            out.push_str(&format!(
+                "{},{},{},{},{},{}",
+                e.epoch, e.loss, val, e.seconds, e.items, e.lr
+            ));
+            for name in &names {
+                out.push(',');
+                if let Some(v) = e.metrics.get(*name) {
+                    out.push_str(&v.to_string());
+                }
+            }
+            out.push('\n');
         }
         out
     }
@@ -92,19 +132,25 @@ mod tests {
                     loss: 0.5,
                     val_loss: Some(0.6),
                     seconds: 0.1,
+                    items: 8,
+                    lr: 0.01,
+                    metrics: [("mae".to_string(), 0.4)].into(),
                 },
                 EpochRecord {
                     epoch: 2,
                     loss: 0.25,
                     val_loss: None,
                     seconds: 0.2,
+                    items: 8,
+                    lr: 0.005,
+                    metrics: BTreeMap::new(),
                 },
             ],
             step_losses: vec![0.7, 0.3],
         };
         assert_eq!(
             h.to_csv(),
-            "epoch,loss,val_loss,seconds\n1,0.5,0.6,0.1\n2,0.25,,0.2\n"
+            "epoch,loss,val_loss,seconds,items,lr,mae\n1,0.5,0.6,0.1,8,0.01,0.4\n2,0.25,,0.2,8,0.005,\n"
         );
         let dir = std::env::temp_dir().join(format!("rensa-history-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

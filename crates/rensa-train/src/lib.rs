@@ -4,7 +4,9 @@
 //! rest with any burn optimiser: epochs of shuffled mini-batches, a Keras-style validation split
 //! (the last fraction of the items), a [`History`] of losses saved as CSV and JSON, early stopping,
 //! a guard that stops with an error instead of training on a NaN or infinite loss, and
-//! checkpoints written atomically that a run can resume from ([`fit_with`]).
+//! checkpoints written atomically that a run can resume from ([`fit_with`]), learning-rate
+//! schedules ([`fit_scheduled`]), and the model's own metrics per epoch
+//! ([`Objective::metrics`]). Weight decay and gradient clipping are burn's optimiser options.
 //!
 //! Shuffling is seeded and keyed by epoch ([`shuffled`]), so a run is reproducible.
 
@@ -18,7 +20,7 @@ mod rng;
 
 pub use checkpoint::Checkpoints;
 pub use error::{Error, Result};
-pub use fit::{FitConfig, evaluate, fit, fit_with};
+pub use fit::{FitConfig, evaluate, fit, fit_scheduled, fit_with};
 pub use history::{EpochRecord, History, write_atomic};
 pub use objective::Objective;
 pub use rng::{SplitMix64, shuffled};

@@ -13,4 +13,13 @@ pub trait Objective<B: Backend> {
 
     /// The mean loss over `items`, a one-element tensor.
     fn loss(&self, items: &[Self::Item], device: &B::Device) -> Tensor<B, 1>;
+
+    /// Further metrics over `items` (e.g. an accuracy or a mean absolute error), by name.
+    /// [`fit`](crate::fit) evaluates them after every epoch on the validation items (or on the
+    /// training items when there is no validation split) and keeps them in the
+    /// [`History`](crate::History). None by default.
+    fn metrics(&self, items: &[Self::Item], device: &B::Device) -> Vec<(String, f64)> {
+        let _ = (items, device);
+        Vec::new()
+    }
 }

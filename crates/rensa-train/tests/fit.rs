@@ -27,6 +27,21 @@ impl<B: Backend> Objective<B> for Line<B> {
         );
         (self.linear.forward(x) - y).powi_scalar(2).mean()
     }
+
+    fn metrics(&self, items: &[(f32, f32)], device: &B::Device) -> Vec<(String, f64)> {
+        let x = Tensor::<B, 1>::from_floats(
+            items.iter().map(|p| p.0).collect::<Vec<_>>().as_slice(),
+            device,
+        );
+        let y: Vec<f64> = to_f64_vec(self.linear.forward(x.unsqueeze_dim::<2>(1)));
+        let mae = items
+            .iter()
+            .zip(&y)
+            .map(|(p, y)| (p.1 as f64 - y).abs())
+            .sum::<f64>()
+            / items.len() as f64;
+        vec![("mae".to_string(), mae)]
+    }
 }
 
 fn data(n: usize) -> Vec<(f32, f32)> {
@@ -415,4 +430,136 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
+    use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
+    use rensa_train::{Checkpoints, fit_scheduled};
+    let items = data(40);
+    let device = Default::default();
+    let full = FitConfig::new()
+        .with_epochs(4)
+        .with_batch_size(10)
+        .with_validation_split(0.25)
+        .with_seed(5);
+    let schedule = || ExponentialLrSchedulerConfig::new(0.1, 0.8).init().unwrap();
+
+    let straight_dir = run_dir("sched-straight");
+    let (straight, history) = fit_scheduled(
+        &full,
+        Some(&Checkpoints::new(&straight_dir, 4)),
+        &mut schedule(),
+        model(),
+        &mut SgdConfig::new().init(),
+        &items,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    // 3 steps per epoch (30 training items, batches of 10): the last step of epoch e is step 3e,
+    // whose rate is 0.1 * 0.8^(3e - 1).
+    for e in &history.epochs {
+        let expected = 0.1 * 0.8f64.powi(3 * e.epoch as i32 - 1);
+        assert!(
+            (e.lr - expected).abs() < 1e-12,
+            "epoch {}: lr {} vs {expected}",
+            e.epoch,
+            e.lr
+        );
+        assert_eq!(e.items, 30);
+        assert!(e.items_per_second() > 0.0);
+    }
+
+    let dir = run_dir("sched-resumed");
+    fit_scheduled(
+        &full.clone().with_epochs(2),
+        Some(&Checkpoints::new(&dir, 1)),
+        &mut schedule(),
+        model(),
+        &mut SgdConfig::new().init(),
+        &items,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    assert!(dir.join("checkpoint/scheduler.bin").exists());
+    let (resumed, h) = fit_scheduled(
+        &full,
+        Some(&Checkpoints::new(&dir, 1).resuming(true)),
+        &mut schedule(),
+        model(),
+        &mut SgdConfig::new().init(),
+        &items,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        weights(&resumed),
+        weights(&straight),
+        "resumed weights differ"
+    );
+    assert_eq!(h.step_losses, history.step_losses);
+    assert_eq!(h.epochs[3].lr, history.epochs[3].lr);
+    let _ = std::fs::remove_dir_all(&straight_dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn metrics_are_kept_per_epoch_on_the_validation_items() {
+    let items = data(40);
+    let config = FitConfig::new()
+        .with_epochs(3)
+        .with_batch_size(10)
+        .with_validation_split(0.25)
+        .with_learning_rate(0.05);
+    let (trained, history) = fit(
+        &config,
+        model(),
+        &mut AdamConfig::new().init(),
+        &items,
+        &Default::default(),
+        |_| {},
+    )
+    .unwrap();
+    let last = history.last().unwrap();
+    let expected = trained.metrics(&items[30..], &Default::default())[0].1;
+    assert!((last.metrics["mae"] - expected).abs() < 1e-9);
+    let csv = history.to_csv();
+    assert!(
+        csv.starts_with("epoch,loss,val_loss,seconds,items,lr,mae\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4);
+}
+
+/// Gradient clipping and weight decay are burn's optimiser options; fit applies them.
+#[test]
+fn burns_gradient_clipping_bounds_every_step() {
+    use burn::grad_clipping::GradientClippingConfig;
+    let items = data(20);
+    let config = FitConfig::new()
+        .with_epochs(1)
+        .with_batch_size(20)
+        .with_shuffle(false)
+        .with_learning_rate(0.5);
+    let clipped =
+        SgdConfig::new().with_gradient_clipping(Some(GradientClippingConfig::Value(0.01)));
+    let (m, _) = fit(
+        &config,
+        model(),
+        &mut clipped.init(),
+        &items,
+        &Default::default(),
+        |_| {},
+    )
+    .unwrap();
+    let before = weights(&model());
+    for (a, b) in weights(&m).iter().zip(&before) {
+        assert!(
+            ((a - b).abs() - 0.5 * 0.01).abs() < 1e-6,
+            "one clipped step moves by lr * 0.01: {a} vs {b}"
+        );
+    }
 }

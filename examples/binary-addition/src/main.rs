@@ -65,7 +65,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Act::Sigmoid)]
     activation: Act,
     /// Learning rate of plain gradient descent.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
     lr: f64,
     /// Optimiser steps.
     #[arg(long, default_value_t = 10_000)]
@@ -193,7 +193,8 @@ fn run(args: &Args) -> Result<()> {
     let final_loss = run.curve.last().map_or(f64::NAN, |p| p.1);
     if args.json {
         println!(
-            "{{\"trainer\": \"{:?}\", \"batch\": {}, \"steps\": {}, \"train_s\": {:.4}, \"final_loss\": {:.6}, \"exact_all_pairs\": {:.6}, \"wrong_bits\": {}}}",
+            "{{\"backend\": {:?}, \"trainer\": \"{:?}\", \"batch\": {}, \"steps\": {}, \"train_s\": {:.4}, \"final_loss\": {:.6}, \"exact_all_pairs\": {:.6}, \"wrong_bits\": {}}}",
+            describe_backend(&device),
             args.trainer,
             args.batch,
             run.steps,

@@ -2,8 +2,10 @@
 
 use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::AdamConfig;
+use burn::optim::decay::WeightDecayConfig;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rensa_nn::recurrent::{GruCell, LstmCell, RecurrentBackend, RnnCell};
@@ -41,8 +43,15 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Cell::Rnn)]
     cell: Cell,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 0.001)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.001)]
     lr: f64,
+    /// Clip each gradient to this L2 norm before the step (burn's gradient clipping; off by
+    /// default, as in the course).
+    #[arg(long)]
+    clip_norm: Option<f32>,
+    /// Adam's weight decay (L2 penalty added to the gradients; off by default).
+    #[arg(long)]
+    weight_decay: Option<f32>,
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -98,6 +107,16 @@ where
     if args.checkpoint_every == 0 {
         bail!("--checkpoint-every must be at least 1, got 0");
     }
+    for (name, value) in [
+        ("--clip-norm", args.clip_norm),
+        ("--weight-decay", args.weight_decay),
+    ] {
+        if let Some(v) = value
+            && !(v.is_finite() && v > 0.0)
+        {
+            bail!("{name} must be a finite number > 0, got {v}");
+        }
+    }
     if args.predict {
         return predict::<B, C>(args, device);
     }
@@ -107,7 +126,11 @@ where
     <B as burn::tensor::backend::Backend>::seed(device, args.seed);
     let model = Seq2Seq::<B, C>::new(args.hidden, device)?;
     // Keras's Adam: epsilon 1e-7 (burn's default is 1e-5).
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut optimizer = AdamConfig::new()
+        .with_epsilon(1e-7)
+        .with_grad_clipping(args.clip_norm.map(GradientClippingConfig::Norm))
+        .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new))
+        .init();
 
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -128,9 +151,10 @@ where
         device,
         |e| {
             bar.set_message(format!(
-                "loss {:.5} val_loss {:.5}",
+                "loss {:.5} val_loss {:.5} ({:.0} windows/s)",
                 e.loss,
-                e.val_loss.unwrap_or(f64::NAN)
+                e.val_loss.unwrap_or(f64::NAN),
+                e.items_per_second()
             ));
             bar.inc(1);
         },

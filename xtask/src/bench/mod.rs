@@ -1,5 +1,6 @@
 //! Benchmarks: timing helpers, machine description and BENCHMARKS.md records.
 
+mod binary_addition;
 mod recurrent;
 mod seq2seq;
 
@@ -37,6 +38,8 @@ pub enum Which {
     Recurrent,
     /// The seq2seq example over 3 seeds (and the Keras exercise with --peers).
     Seq2seq,
+    /// The binary-addition example over 3 seeds (and the course's numpy code with --peers).
+    BinaryAddition,
 }
 
 /// The backends a benchmark can run on.
@@ -54,7 +57,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return rerun_in_release();
     }
     let which = if args.which.is_empty() {
-        vec![Which::Recurrent, Which::Seq2seq]
+        vec![Which::Recurrent, Which::Seq2seq, Which::BinaryAddition]
     } else {
         args.which.clone()
     };
@@ -62,6 +65,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         match w {
             Which::Recurrent => recurrent::run(&args)?,
             Which::Seq2seq => seq2seq::run(&args)?,
+            Which::BinaryAddition => binary_addition::run(&args)?,
         }
     }
     Ok(())
@@ -81,6 +85,36 @@ fn rerun_in_release() -> Result<()> {
         anyhow::bail!("the release benchmark run failed ({status})");
     }
     Ok(())
+}
+
+/// Runs an example package's release build (with its `wgpu` feature for that backend) and
+/// returns its stdout.
+pub fn run_example(package: &str, backend: BackendKind, args: &[&str]) -> Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(crate::peers::workspace_root()).args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        package,
+    ]);
+    if backend == BackendKind::Wgpu {
+        cmd.args(["--features", "wgpu"]);
+    }
+    let out = cmd
+        .arg("--")
+        .args(args)
+        .output()
+        .with_context(|| format!("running the {package} example"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{package} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// Wall time of one call in milliseconds. `run` must return only once the device finished.

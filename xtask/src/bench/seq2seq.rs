@@ -1,11 +1,10 @@
 //! `cargo xtask bench seq2seq`: the main command (the course's sin -> cos exercise, 80 epochs)
 //! over three seeds on ndarray, against the same exercise in Keras/TensorFlow-CPU with `--peers`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::fmt::Write as _;
-use std::process::Command;
 
-use super::{BenchArgs, cpu_description, median, record, today};
+use super::{BackendKind, BenchArgs, cpu_description, median, record, run_example, today};
 use crate::peers::{run_script, workspace_root};
 
 const SEEDS: [u64; 3] = [0, 1, 2];
@@ -18,39 +17,30 @@ struct Run {
     autoregressive_mean: f64,
 }
 
-/// Runs the release seq2seq example once and reads its result row.
-fn rensa(seed: u64) -> Result<Run> {
+/// Runs the release seq2seq example once and reads its backend line and result row.
+fn rensa(backend: BackendKind, seed: u64) -> Result<(Run, String)> {
     let out_dir = workspace_root()
         .join("target/bench-seq2seq")
         .join(seed.to_string());
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "seq2seq",
-            "--",
+    let (epochs, seed) = (EPOCHS.to_string(), seed.to_string());
+    let stdout = run_example(
+        "seq2seq",
+        backend,
+        &[
             "--quiet",
             "--epochs",
-        ])
-        .arg(EPOCHS.to_string())
-        .arg("--seed")
-        .arg(seed.to_string())
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .context("running the seq2seq example")?;
-    if !out.status.success() {
-        bail!(
-            "seq2seq failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let stdout = String::from_utf8(out.stdout)?;
+            &epochs,
+            "--seed",
+            &seed,
+            "--out",
+            out_dir.to_str().context("a UTF-8 path")?,
+        ],
+    )?;
+    let backend_line = stdout
+        .lines()
+        .find(|l| l.starts_with("backend:"))
+        .unwrap_or("backend: ?")
+        .to_string();
     // | 2.63 s | 32.9 ms | loss | val_loss | e0, e24, e49, e74 | mean |
     let row = stdout
         .lines()
@@ -68,11 +58,14 @@ fn rensa(seed: u64) -> Result<Run> {
             .parse::<f64>()
             .with_context(|| format!("result row: {row}"))
     };
-    Ok(Run {
-        train_s: num(cells[0])?,
-        val_loss: num(cells[3])?,
-        autoregressive_mean: num(cells[5])?,
-    })
+    Ok((
+        Run {
+            train_s: num(cells[0])?,
+            val_loss: num(cells[3])?,
+            autoregressive_mean: num(cells[5])?,
+        },
+        backend_line,
+    ))
 }
 
 fn keras(seed: u64) -> Result<Run> {
@@ -97,16 +90,20 @@ fn keras(seed: u64) -> Result<Run> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.backend != super::BackendKind::Ndarray {
-        eprintln!("seq2seq bench: only the ndarray backend is measured so far; skipped");
-        return Ok(());
-    }
     let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
-    eprintln!("seq2seq bench: {EPOCHS} epochs, seeds {SEEDS:?}");
-    rows.push((
-        "rensa (ndarray)".into(),
-        SEEDS.iter().map(|&s| rensa(s)).collect::<Result<_>>()?,
-    ));
+    let backend_name = match args.backend {
+        BackendKind::Ndarray => "ndarray",
+        BackendKind::Wgpu => "wgpu",
+    };
+    eprintln!("seq2seq bench: {EPOCHS} epochs, seeds {SEEDS:?}, {backend_name}");
+    let mut backend_line = String::new();
+    let mut runs = Vec::new();
+    for &seed in &SEEDS {
+        let (run, line) = rensa(args.backend, seed)?;
+        backend_line = line;
+        runs.push(run);
+    }
+    rows.push((format!("rensa ({backend_name})"), runs));
     if args.peers {
         eprintln!("running the Keras/TensorFlow peer...");
         rows.push((
@@ -138,8 +135,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("\n{table}");
     if !args.no_record {
         let mut section = String::new();
-        writeln!(section, "## {} · seq2seq · ndarray\n", today())?;
-        writeln!(section, "- Machine: {}", cpu_description())?;
+        writeln!(section, "## {} · seq2seq · {backend_name}\n", today())?;
+        writeln!(
+            section,
+            "- Machine: {}; rensa {backend_line}",
+            cpu_description()
+        )?;
         writeln!(section, "- Command: `{}`", super::command_line())?;
         writeln!(
             section,
