@@ -16,6 +16,7 @@ mod fit;
 mod history;
 mod objective;
 pub mod plot;
+mod pool;
 mod rng;
 
 pub use checkpoint::Checkpoints;
@@ -23,4 +24,5 @@ pub use error::{Error, Result};
 pub use fit::{FitConfig, evaluate, fit, fit_scheduled, fit_with};
 pub use history::{EpochRecord, History, write_atomic};
 pub use objective::Objective;
+pub use pool::in_thread_pool;
 pub use rng::{SplitMix64, shuffled};

@@ -100,11 +100,9 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Threads of the CPU backend's pool. The default, 1, runs every tensor operation on the
-    /// calling thread: for this network's tiny tensors (16 hidden units), handing an operation to
-    /// another thread costs more than the operation.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads of the CPU backend's pool (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print one JSON line with the results (for scripts and `cargo xtask bench`).
     #[arg(long)]
     json: bool,
@@ -121,7 +119,6 @@ impl Args {
             ("--hidden", self.hidden),
             ("--eval-every", self.eval_every),
             ("--plot-interval", self.plot_interval),
-            ("--threads", self.threads),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1, got 0");
@@ -152,9 +149,9 @@ impl Args {
     }
 }
 
-/// What a training run measured.
-struct Run<B: Backend> {
-    weights: Weights<B>,
+/// What a training run ends with: the trained state (weights or model) and what was measured.
+struct Trained<S> {
+    state: S,
     steps: usize,
     train_seconds: f64,
     /// (step, mean loss over the preceding interval)
@@ -164,13 +161,8 @@ struct Run<B: Backend> {
 fn main() -> Result<()> {
     let args = Args::parse();
     args.check()?;
-    // burn-ndarray runs its operations on rayon's pool; inside a pool of one thread rayon runs
-    // them on the calling thread instead of waking a worker for each.
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads)
-        .build()
-        .context("cannot start the thread pool")?
-        .install(|| run(&args))
+    // Inside the pool, the CPU backend's small operations run without a thread hand-off each.
+    rensa_train::in_thread_pool(args.threads, || run(&args)).context("--threads")?
 }
 
 fn run(args: &Args) -> Result<()> {
@@ -184,12 +176,12 @@ fn run(args: &Args) -> Result<()> {
     <Inner as Backend>::seed(&device, args.seed);
     let weights = Weights::<Inner>::init(args.hidden, args.init(), &device);
     let run = match args.trainer {
-        Trainer::Bptt => train_bptt(&args, weights, &device)?,
-        Trainer::Autodiff => train_autodiff(&args, weights, &device)?,
+        Trainer::Bptt => train_bptt(args, weights, &device)?,
+        Trainer::Autodiff => train_autodiff(args, weights, &device)?,
     };
-    let accuracy = accuracy_all_pairs(&run.weights, args.activation(), &device);
+    let accuracy = accuracy_all_pairs(&run.state, args.activation(), &device);
 
-    write_curve(&args, &run.curve)?;
+    write_curve(args, &run.curve)?;
     let final_loss = run.curve.last().map_or(f64::NAN, |p| p.1);
     if args.json {
         println!(
@@ -205,7 +197,7 @@ fn run(args: &Args) -> Result<()> {
         );
         return Ok(());
     }
-    show_examples(&args, &run.weights, &device);
+    show_examples(args, &run.state, &device);
     println!();
     println!("trainer             {:?}", args.trainer);
     println!(
@@ -260,7 +252,7 @@ fn train<B: Backend, S>(
     mut state: S,
     weights: impl Fn(&S) -> Weights<B>,
     mut step: impl FnMut(S, &Batch<B>) -> (S, Tensor<B, 1>),
-) -> Result<(S, usize, f64, Vec<(usize, f64)>)> {
+) -> Result<Trained<S>> {
     let mut sampler = PairSampler::new(args.seed);
     let bar = progress(args);
     let mut curve = Vec::new();
@@ -306,21 +298,26 @@ fn train<B: Backend, S>(
     }
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    Ok((state, steps, seconds, curve))
+    Ok(Trained {
+        state,
+        steps,
+        train_seconds: seconds,
+        curve,
+    })
 }
 
 fn train_bptt(
     args: &Args,
     weights: Weights<Inner>,
     device: &burn::tensor::Device<Inner>,
-) -> Result<Run<Inner>> {
+) -> Result<Trained<Weights<Inner>>> {
     let activation = args.activation();
     let derivative = if args.course_derivative {
         OutputDerivative::Course
     } else {
         OutputDerivative::Correct
     };
-    let (weights, steps, train_seconds, curve) = train(
+    train(
         args,
         device,
         weights,
@@ -329,20 +326,14 @@ fn train_bptt(
             let pass = bptt(&w, batch, activation, derivative);
             (w.sgd_step(pass.grads, args.lr), pass.loss)
         },
-    )?;
-    Ok(Run {
-        weights,
-        steps,
-        train_seconds,
-        curve,
-    })
+    )
 }
 
 fn train_autodiff(
     args: &Args,
     weights: Weights<Inner>,
     device: &burn::tensor::Device<Inner>,
-) -> Result<Run<Inner>> {
+) -> Result<Trained<Weights<Inner>>> {
     type B = Autodiff<Inner>;
     let weights = Weights::<B> {
         w_in: Tensor::from_inner(weights.w_in),
@@ -351,7 +342,7 @@ fn train_autodiff(
     };
     let model = Adder::<B>::new(weights, args.activation())?;
     let mut optimizer = SgdConfig::new().init::<B, Adder<B>>();
-    let (model, steps, train_seconds, curve) = train::<B, _>(
+    let trained = train::<B, _>(
         args,
         device,
         model,
@@ -363,16 +354,16 @@ fn train_autodiff(
             (model, loss)
         },
     )?;
-    let w = model.weights();
-    Ok(Run {
-        weights: Weights {
+    let w = trained.state.weights();
+    Ok(Trained {
+        state: Weights {
             w_in: w.w_in.inner(),
             w: w.w.inner(),
             w_out: w.w_out.inner(),
         },
-        steps,
-        train_seconds,
-        curve,
+        steps: trained.steps,
+        train_seconds: trained.train_seconds,
+        curve: trained.curve,
     })
 }
 

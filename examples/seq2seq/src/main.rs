@@ -27,7 +27,7 @@ enum Cell {
 }
 
 /// The course's seq2seq exercise: an encoder-decoder RNN learns to map sin(x) to cos(x).
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about = None)]
 struct Args {
     /// Passes over the training windows.
@@ -52,6 +52,9 @@ struct Args {
     /// Adam's weight decay (L2 penalty added to the gradients; off by default).
     #[arg(long)]
     weight_decay: Option<f32>,
+    /// Threads of the CPU backend's pool (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -78,10 +81,16 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let device = Default::default();
     println!("backend: {}", describe_backend(&device));
+    // Inside the pool, the CPU backend's small operations run without a thread hand-off each.
+    rensa_train::in_thread_pool(args.threads, || train_or_predict(&args, &device))
+        .context("--threads")?
+}
+
+fn train_or_predict(args: &Args, device: &burn::tensor::Device<Inner>) -> Result<()> {
     match args.cell {
-        Cell::Rnn => run::<Autodiff<Inner>, RnnCell<Autodiff<Inner>>>(&args, &device),
-        Cell::Lstm => run::<Autodiff<Inner>, LstmCell<Autodiff<Inner>>>(&args, &device),
-        Cell::Gru => run::<Autodiff<Inner>, GruCell<Autodiff<Inner>>>(&args, &device),
+        Cell::Rnn => run::<Autodiff<Inner>, RnnCell<Autodiff<Inner>>>(args, device),
+        Cell::Lstm => run::<Autodiff<Inner>, LstmCell<Autodiff<Inner>>>(args, device),
+        Cell::Gru => run::<Autodiff<Inner>, GruCell<Autodiff<Inner>>>(args, device),
     }
 }
 
