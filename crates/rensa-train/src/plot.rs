@@ -101,6 +101,14 @@ pub fn line_chart(
                 c.configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
+                    // Whole numbers without a trailing ".0" (epochs, steps).
+                    .x_label_formatter(&|x| {
+                        if x.fract() == 0.0 && x.abs() < 1e15 {
+                            format!("{}", *x as i64)
+                        } else {
+                            format!("{x}")
+                        }
+                    })
                     .label_style(("sans-serif", 15))
                     .draw()
                     .map_err(|e| draw(&e))?;

@@ -397,9 +397,13 @@ fn write_curve(args: &Args, curve: &[(usize, f64)]) -> Result<()> {
     rensa_train::write_atomic(&path, csv.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     let points: Vec<(f64, f64)> = curve.iter().map(|&(s, l)| (s as f64, l)).collect();
+    let trainer = match args.trainer {
+        Trainer::Bptt => "hand-written BPTT",
+        Trainer::Autodiff => "autodiff",
+    };
     let title = format!(
-        "binary addition: {:?} trainer, batch {}, lr {}",
-        args.trainer, args.batch, args.lr
+        "binary addition: {trainer}, batch {}, lr {}",
+        args.batch, args.lr
     );
     let path = args.out.join("loss.png");
     line_chart(
