@@ -5,8 +5,8 @@ use burn::lr_scheduler::LrScheduler;
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
-use burn::tensor::ElementConversion;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
 use std::time::Instant;
 
 use crate::checkpoint::{self, Checkpoints};
@@ -40,20 +40,10 @@ pub struct FitConfig {
 }
 
 impl FitConfig {
-    /// Checks the settings against the number of items; returns the number of training items.
-    pub fn check(&self, items: usize) -> crate::Result<usize> {
+    /// Checks the settings that do not depend on the data: epochs, learning rate, patience.
+    pub fn check_epochs(&self) -> crate::Result<()> {
         if self.epochs == 0 {
             return Err(Error::config("epochs", "at least 1", 0));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::config("batch_size", "at least 1", 0));
-        }
-        if !(0.0..1.0).contains(&self.validation_split) {
-            return Err(Error::config(
-                "validation_split",
-                "a fraction in [0, 1)",
-                self.validation_split,
-            ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::config(
@@ -64,6 +54,22 @@ impl FitConfig {
         }
         if self.patience == Some(0) {
             return Err(Error::config("patience", "at least 1 epoch", 0));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against the number of items; returns the number of training items.
+    pub fn check(&self, items: usize) -> crate::Result<usize> {
+        self.check_epochs()?;
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "at least 1", 0));
+        }
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(Error::config(
+                "validation_split",
+                "a fraction in [0, 1)",
+                self.validation_split,
+            ));
         }
         let train = ((items as f64) * (1.0 - self.validation_split)).floor() as usize;
         if train == 0 {
@@ -162,11 +168,11 @@ pub fn fit_scheduled<B, M, O, S>(
     config: &FitConfig,
     checkpoints: Option<&Checkpoints>,
     scheduler: &mut S,
-    mut model: M,
+    model: M,
     optimizer: &mut O,
     items: &[<M as Objective<B>>::Item],
     device: &B::Device,
-    mut on_epoch: impl FnMut(&EpochRecord),
+    on_epoch: impl FnMut(&EpochRecord),
 ) -> crate::Result<(M, History)>
 where
     B: AutodiffBackend,
@@ -176,12 +182,147 @@ where
     S: LrScheduler,
 {
     let n_train = config.check(items.len())?;
+    let (train, valid) = items.split_at(n_train);
+    let batch_size = config.batch_size;
+    run_epochs(
+        config,
+        checkpoints,
+        scheduler,
+        model,
+        optimizer,
+        device,
+        |epoch| {
+            let order: Vec<usize> = if config.shuffle {
+                shuffled(train.len(), config.seed, epoch)
+            } else {
+                (0..train.len()).collect()
+            };
+            order
+                .chunks(batch_size)
+                .map(|chunk| chunk.iter().map(|&i| train[i].clone()).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        },
+        |model: &M, batch: &Vec<_>| (model.loss(batch, device), batch.len()),
+        |valid_model: &M::InnerModule| {
+            let val_loss =
+                (!valid.is_empty()).then(|| evaluate(valid_model, valid, batch_size, device));
+            let metric_items = if valid.is_empty() { train } else { valid };
+            (val_loss, valid_model.metrics(metric_items, device))
+        },
+        on_epoch,
+    )
+}
+
+/// A model trained on batches made elsewhere: by a burn `DataLoader` (whose iterator yields
+/// them), or by any iterator. See [`fit_batches`].
+pub trait BatchObjective<B: Backend> {
+    /// One batch, e.g. the type a burn `Batcher` produces.
+    type Batch;
+
+    /// The mean loss over `batch`, a one-element tensor.
+    fn batch_loss(&self, batch: &Self::Batch) -> Tensor<B, 1>;
+
+    /// How many items `batch` holds (weights the epoch's mean loss).
+    fn batch_len(batch: &Self::Batch) -> usize;
+
+    /// Further metrics over `batch`, by name; [`fit_batches`] averages them over the validation
+    /// batches, weighted by [`batch_len`](Self::batch_len). None by default.
+    fn batch_metrics(&self, batch: &Self::Batch) -> Vec<(String, f64)> {
+        let _ = batch;
+        Vec::new()
+    }
+}
+
+/// The training loop over batches that something else assembles: `train(epoch)` returns the
+/// epoch's training batches (`|_| loader.iter()` for a burn `DataLoader`, which shuffles them
+/// itself), `valid()` the validation batches (an empty iterator for none). From `config` it uses
+/// `epochs`, `seed` (the backend is seeded with `seed + epoch` every epoch) and `patience`;
+/// batching, shuffling and the validation split are the iterators' business, the learning rate
+/// the `scheduler`'s. Checkpoints, resume, the NaN guard and the history work as in
+/// [`fit_scheduled`].
+///
+/// # Errors
+/// As [`fit_scheduled`]; also a [`Error::Config`] when an epoch has no training batches.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_batches<B, M, O, S, I, V>(
+    config: &FitConfig,
+    checkpoints: Option<&Checkpoints>,
+    scheduler: &mut S,
+    model: M,
+    optimizer: &mut O,
+    device: &B::Device,
+    mut train: impl FnMut(usize) -> I,
+    mut valid: impl FnMut() -> V,
+    on_epoch: impl FnMut(&EpochRecord),
+) -> crate::Result<(M, History)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + BatchObjective<B>,
+    M::InnerModule: BatchObjective<B::InnerBackend>,
+    O: Optimizer<M, B>,
+    S: LrScheduler,
+    I: IntoIterator<Item = M::Batch>,
+    V: IntoIterator<Item = <M::InnerModule as BatchObjective<B::InnerBackend>>::Batch>,
+{
+    config.check_epochs()?;
+    run_epochs(
+        config,
+        checkpoints,
+        scheduler,
+        model,
+        optimizer,
+        device,
+        |epoch| train(epoch),
+        |model: &M, batch: &M::Batch| (model.batch_loss(batch), M::batch_len(batch)),
+        |valid_model: &M::InnerModule| {
+            let (mut total, mut n) = (0.0, 0usize);
+            let mut metrics: std::collections::BTreeMap<String, f64> = Default::default();
+            for batch in valid() {
+                let len = <M::InnerModule as BatchObjective<B::InnerBackend>>::batch_len(&batch);
+                let loss: f64 = valid_model.batch_loss(&batch).into_scalar().elem();
+                total += loss * len as f64;
+                n += len;
+                for (name, value) in valid_model.batch_metrics(&batch) {
+                    *metrics.entry(name).or_default() += value * len as f64;
+                }
+            }
+            let metrics = metrics
+                .into_iter()
+                .map(|(name, sum)| (name, sum / n.max(1) as f64))
+                .collect();
+            ((n > 0).then(|| total / n as f64), metrics)
+        },
+        on_epoch,
+    )
+}
+
+/// The loop both entry points share. `batches(epoch)` gives an epoch's batches, `step_loss` a
+/// batch's mean loss and item count, `end_of_epoch` the validation loss and metrics.
+#[allow(clippy::too_many_arguments)]
+fn run_epochs<B, M, O, S, T, I>(
+    config: &FitConfig,
+    checkpoints: Option<&Checkpoints>,
+    scheduler: &mut S,
+    mut model: M,
+    optimizer: &mut O,
+    device: &B::Device,
+    mut batches: impl FnMut(usize) -> I,
+    step_loss: impl Fn(&M, &T) -> (Tensor<B, 1>, usize),
+    mut end_of_epoch: impl FnMut(&M::InnerModule) -> (Option<f64>, Vec<(String, f64)>),
+    mut on_epoch: impl FnMut(&EpochRecord),
+) -> crate::Result<(M, History)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O: Optimizer<M, B>,
+    S: LrScheduler,
+    I: IntoIterator<Item = T>,
+{
     if let Some(c) = checkpoints
         && c.every == 0
     {
         return Err(Error::config("checkpoint every", "at least 1 epoch", 0));
     }
-    let (train, valid) = items.split_at(n_train);
     let mut history = History::default();
     if let Some(c) = checkpoints.filter(|c| c.resume) {
         let (m, record, schedule, h) =
@@ -201,16 +342,10 @@ where
         }
         let start = Instant::now();
         B::seed(device, config.seed.wrapping_add(epoch as u64));
-        let order: Vec<usize> = if config.shuffle {
-            shuffled(train.len(), config.seed, epoch)
-        } else {
-            (0..train.len()).collect()
-        };
-        let mut weighted = 0.0;
+        let (mut weighted, mut items) = (0.0, 0usize);
         let mut lr = f64::NAN;
-        for (b, chunk) in order.chunks(config.batch_size).enumerate() {
-            let batch: Vec<_> = chunk.iter().map(|&i| train[i].clone()).collect();
-            let loss = model.loss(&batch, device);
+        for (b, batch) in batches(epoch).into_iter().enumerate() {
+            let (loss, len) = step_loss(&model, &batch);
             let value: f64 = loss.clone().into_scalar().elem();
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss {
@@ -223,23 +358,25 @@ where
             lr = scheduler.step();
             model = optimizer.step(lr, model, grads);
             history.step_losses.push(value);
-            weighted += value * batch.len() as f64;
+            weighted += value * len as f64;
+            items += len;
         }
-        let valid_model = model.valid();
-        let val_loss =
-            (!valid.is_empty()).then(|| evaluate(&valid_model, valid, config.batch_size, device));
-        let metric_items = if valid.is_empty() { train } else { valid };
+        if items == 0 {
+            return Err(Error::config(
+                "training batches",
+                "at least one non-empty batch per epoch",
+                format!("none in epoch {epoch}"),
+            ));
+        }
+        let (val_loss, metrics) = end_of_epoch(&model.valid());
         let record = EpochRecord {
             epoch,
-            loss: weighted / train.len() as f64,
+            loss: weighted / items as f64,
             val_loss,
             seconds: start.elapsed().as_secs_f64(),
-            items: train.len(),
+            items,
             lr,
-            metrics: valid_model
-                .metrics(metric_items, device)
-                .into_iter()
-                .collect(),
+            metrics: metrics.into_iter().collect(),
         };
         on_epoch(&record);
         history.epochs.push(record);

@@ -6,7 +6,8 @@
 //! a guard that stops with an error instead of training on a NaN or infinite loss, and
 //! checkpoints written atomically that a run can resume from ([`fit_with`]), learning-rate
 //! schedules ([`fit_scheduled`]), and the model's own metrics per epoch
-//! ([`Objective::metrics`]). Weight decay and gradient clipping are burn's optimiser options.
+//! ([`Objective::metrics`]). [`fit_batches`] runs the same loop over batches made elsewhere: a
+//! burn `DataLoader` or any iterator ([`BatchObjective`]). Weight decay and gradient clipping are burn's optimiser options.
 //!
 //! Shuffling is seeded and keyed by epoch ([`shuffled`]), so a run is reproducible.
 
@@ -21,7 +22,7 @@ mod rng;
 
 pub use checkpoint::Checkpoints;
 pub use error::{Error, Result};
-pub use fit::{FitConfig, evaluate, fit, fit_scheduled, fit_with};
+pub use fit::{BatchObjective, FitConfig, evaluate, fit, fit_batches, fit_scheduled, fit_with};
 pub use history::{EpochRecord, History, write_atomic};
 pub use objective::Objective;
 pub use pool::in_thread_pool;

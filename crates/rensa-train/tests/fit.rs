@@ -563,3 +563,123 @@ fn burns_gradient_clipping_bounds_every_step() {
         );
     }
 }
+
+/// Batches made elsewhere (here a plain iterator; a burn `DataLoader` is used the same way,
+/// `|_| loader.iter()`).
+struct XY<B: Backend> {
+    x: Tensor<B, 2>,
+    y: Tensor<B, 2>,
+}
+
+impl<B: Backend> rensa_train::BatchObjective<B> for Line<B> {
+    type Batch = XY<B>;
+
+    fn batch_loss(&self, batch: &XY<B>) -> Tensor<B, 1> {
+        (self.linear.forward(batch.x.clone()) - batch.y.clone())
+            .powi_scalar(2)
+            .mean()
+    }
+
+    fn batch_len(batch: &XY<B>) -> usize {
+        batch.x.dims()[0]
+    }
+
+    fn batch_metrics(&self, batch: &XY<B>) -> Vec<(String, f64)> {
+        let err = (self.linear.forward(batch.x.clone()) - batch.y.clone())
+            .abs()
+            .mean();
+        vec![("mae".to_string(), to_f64_vec(err)[0])]
+    }
+}
+
+fn batches<B: Backend>(items: &[(f32, f32)], size: usize) -> Vec<XY<B>> {
+    let device = Default::default();
+    items
+        .chunks(size)
+        .map(|c| XY {
+            x: Tensor::from_data(
+                TensorData::new(c.iter().map(|p| p.0).collect(), [c.len(), 1]),
+                &device,
+            ),
+            y: Tensor::from_data(
+                TensorData::new(c.iter().map(|p| p.1).collect(), [c.len(), 1]),
+                &device,
+            ),
+        })
+        .collect()
+}
+
+#[test]
+fn fit_batches_trains_on_batches_from_an_iterator_like_fit_on_items() {
+    use burn::lr_scheduler::constant::ConstantLr;
+    use rensa_train::{fit_batches, fit_with};
+    type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+    let items = data(40);
+    let (train, valid) = items.split_at(30);
+    let config = FitConfig::new()
+        .with_epochs(5)
+        .with_batch_size(10)
+        .with_validation_split(0.25)
+        .with_shuffle(false)
+        .with_learning_rate(0.05);
+    let device = Default::default();
+    let mut seen_epochs = Vec::new();
+    let (from_batches, h) = fit_batches(
+        &config,
+        None,
+        &mut ConstantLr::new(0.05),
+        model(),
+        &mut AdamConfig::new().init(),
+        &device,
+        |epoch| {
+            seen_epochs.push(epoch);
+            batches::<B>(train, 10)
+        },
+        || batches::<Inner>(valid, 7),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(seen_epochs, vec![1, 2, 3, 4, 5]);
+    // The same batches in the same order as fit without shuffling: the same training.
+    let (from_items, h_items) = fit_with(
+        &config,
+        None,
+        model(),
+        &mut AdamConfig::new().init(),
+        &items,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    rensa_testkit::assert_slices_close(
+        &weights(&from_batches),
+        &weights(&from_items),
+        rensa_testkit::Tolerance::F32,
+        "weights",
+    );
+    rensa_testkit::assert_slices_close(
+        &h.step_losses,
+        &h_items.step_losses,
+        rensa_testkit::Tolerance::F32,
+        "step losses",
+    );
+    let (last, last_items) = (h.last().unwrap(), h_items.last().unwrap());
+    assert_eq!(last.items, 30);
+    assert!((last.val_loss.unwrap() - last_items.val_loss.unwrap()).abs() < 1e-5);
+    assert!((last.metrics["mae"] - last_items.metrics["mae"]).abs() < 1e-5);
+
+    // No training batches is an error, not a division by zero.
+    let err = fit_batches(
+        &config,
+        None,
+        &mut ConstantLr::new(0.05),
+        model(),
+        &mut AdamConfig::new().init(),
+        &device,
+        |_| Vec::<XY<B>>::new(),
+        Vec::<XY<Inner>>::new,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("training batches"), "{err}");
+}
