@@ -272,7 +272,7 @@ where
         model,
         optimizer,
         device,
-        |epoch| train(epoch),
+        &mut train,
         |model: &M, batch: &M::Batch| (model.batch_loss(batch), M::batch_len(batch)),
         |valid_model: &M::InnerModule| {
             let (mut total, mut n) = (0.0, 0usize);
