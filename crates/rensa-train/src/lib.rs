@@ -18,6 +18,7 @@ mod history;
 mod objective;
 pub mod plot;
 mod pool;
+pub mod progress;
 mod rng;
 
 pub use checkpoint::Checkpoints;

@@ -10,10 +10,8 @@ use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use rensa_nn::activation::Activation;
 use rensa_train::plot::{Series, line_chart};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -103,6 +101,11 @@ struct Args {
     /// Threads of the CPU backend's pool (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Differentiate the recurrence step by step with burn's autodiff instead of rensa's
+    /// hand-written backward pass for the whole sequence (same gradients, slower; for teaching
+    /// and checking).
+    #[arg(long)]
+    plain_autodiff: bool,
     /// Print one JSON line with the results (for scripts and `cargo xtask bench`).
     #[arg(long)]
     json: bool,
@@ -166,6 +169,7 @@ fn main() -> Result<()> {
 }
 
 fn run(args: &Args) -> Result<()> {
+    rensa_nn::recurrent::set_fused_autodiff(!args.plain_autodiff);
     let device = Default::default();
     if !args.json {
         println!("backend: {}", describe_backend(&device));
@@ -227,22 +231,6 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// A progress bar on stderr (hidden when it is not a terminal, or with --quiet).
-fn progress(args: &Args) -> ProgressBar {
-    let bar = if args.quiet || args.json || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.iters as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} steps, {per_sec} {msg} [{elapsed} < {eta}]",
-        )
-        .expect("valid template"),
-    );
-    bar
-}
-
 /// The training loop both trainers share: draws the pairs, keeps the loss curve, checks for a
 /// non-finite loss and (with --until-exact) for a perfect adder. `step` takes one optimiser
 /// step on a batch and returns its loss.
@@ -254,7 +242,7 @@ fn train<B: Backend, S>(
     mut step: impl FnMut(S, &Batch<B>) -> (S, Tensor<B, 1>),
 ) -> Result<Trained<S>> {
     let mut sampler = PairSampler::new(args.seed);
-    let bar = progress(args);
+    let bar = rensa_train::progress::bar(args.iters as u64, "step", args.quiet || args.json);
     let mut curve = Vec::new();
     let mut interval_loss: Option<Tensor<B, 1>> = None;
     let mut in_interval = 0;
@@ -280,7 +268,10 @@ fn train<B: Backend, S>(
                 );
             }
             curve.push((steps, mean));
-            bar.set_message(format!("loss {mean:.4}"));
+            bar.set_message(format!(
+                "loss {mean:.4}, {:.0} steps/s",
+                steps as f64 / start.elapsed().as_secs_f64()
+            ));
             in_interval = 0;
         }
         bar.inc(1);

@@ -7,11 +7,9 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use rensa_nn::recurrent::{GruCell, LstmCell, RecurrentBackend, RnnCell};
 use rensa_train::{Checkpoints, FitConfig, fit_with};
 use seq2seq::{BuildSeq2Seq, PREDICTION_STARTS, STEPS, Seq2Seq, mse, series, windows};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[cfg(feature = "wgpu")]
@@ -55,6 +53,11 @@ struct Args {
     /// Threads of the CPU backend's pool (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Differentiate the recurrence step by step with burn's autodiff instead of rensa's
+    /// hand-written backward pass for the whole sequence (same gradients, slower; for teaching
+    /// and checking).
+    #[arg(long)]
+    plain_autodiff: bool,
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -87,6 +90,7 @@ fn main() -> Result<()> {
 }
 
 fn train_or_predict(args: &Args, device: &burn::tensor::Device<Inner>) -> Result<()> {
+    rensa_nn::recurrent::set_fused_autodiff(!args.plain_autodiff);
     match args.cell {
         Cell::Rnn => run::<Autodiff<Inner>, RnnCell<Autodiff<Inner>>>(args, device),
         Cell::Lstm => run::<Autodiff<Inner>, LstmCell<Autodiff<Inner>>>(args, device),
@@ -141,15 +145,7 @@ where
         .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new))
         .init();
 
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.epochs as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} epoch {pos}/{len} {msg} [{elapsed} < {eta}]")
-            .expect("valid template"),
-    );
+    let bar = rensa_train::progress::bar(args.epochs as u64, "epoch", args.quiet);
     let checkpoints = Checkpoints::new(&args.out, args.checkpoint_every).resuming(args.resume);
     let (model, history) = fit_with(
         &config,

@@ -144,7 +144,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "- The course's RNN (16 sigmoid units, normal init, lr 0.1), seeds {SEEDS:?}; the release example \
              (`cargo run --release -p binary-addition`) and the course's numpy code (xtask/peers/numpy_binary_addition.py) \
              one after the other. Train time is the training loop only; the batched rows include the accuracy checks \
-             (`{}`).\n",
+             (`{}`). The autodiff rows: rensa's fused recurrence node (default) and the plain path (`--plain-autodiff`).\n",
             BATCHED.join(" ")
         )?;
         section.push_str(&table);

@@ -18,24 +18,22 @@ struct Run {
 }
 
 /// Runs the release seq2seq example once and reads its backend line and result row.
-fn rensa(backend: BackendKind, seed: u64) -> Result<(Run, String)> {
+fn rensa(backend: BackendKind, seed: u64, extra: &[&str]) -> Result<(Run, String)> {
     let out_dir = workspace_root()
         .join("target/bench-seq2seq")
         .join(seed.to_string());
     let (epochs, seed) = (EPOCHS.to_string(), seed.to_string());
-    let stdout = run_example(
-        "seq2seq",
-        backend,
-        &[
-            "--quiet",
-            "--epochs",
-            &epochs,
-            "--seed",
-            &seed,
-            "--out",
-            out_dir.to_str().context("a UTF-8 path")?,
-        ],
-    )?;
+    let mut args = vec![
+        "--quiet",
+        "--epochs",
+        &epochs,
+        "--seed",
+        &seed,
+        "--out",
+        out_dir.to_str().context("a UTF-8 path")?,
+    ];
+    args.extend(extra);
+    let stdout = run_example("seq2seq", backend, &args)?;
     let backend_line = stdout
         .lines()
         .find(|l| l.starts_with("backend:"))
@@ -97,13 +95,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     eprintln!("seq2seq bench: {EPOCHS} epochs, seeds {SEEDS:?}, {backend_name}");
     let mut backend_line = String::new();
-    let mut runs = Vec::new();
-    for &seed in &SEEDS {
-        let (run, line) = rensa(args.backend, seed)?;
-        backend_line = line;
-        runs.push(run);
+    for (name, extra) in [
+        ("", &[][..]),
+        (", plain autodiff path", &["--plain-autodiff"][..]),
+    ] {
+        let mut runs = Vec::new();
+        for &seed in &SEEDS {
+            let (run, line) = rensa(args.backend, seed, extra)?;
+            backend_line = line;
+            runs.push(run);
+        }
+        rows.push((format!("rensa ({backend_name}{name})"), runs));
     }
-    rows.push((format!("rensa ({backend_name})"), runs));
     if args.peers {
         eprintln!("running the Keras/TensorFlow peer...");
         rows.push((
@@ -146,7 +149,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             section,
             "- The course's sin -> cos exercise, {EPOCHS} epochs, batch 16, seeds {SEEDS:?}; rensa's release example \
              (`cargo run --release -p seq2seq`) then Keras run one after the other on the same machine. \
-             Train time excludes start-up and prediction.\n"
+             Train time excludes start-up and prediction. The plain-path row records every step for autodiff \
+             (`--plain-autodiff`) instead of rensa's fused recurrence node.\n"
         )?;
         section.push_str(&table);
         record(&section)?;

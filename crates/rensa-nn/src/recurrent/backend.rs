@@ -294,10 +294,30 @@ pub mod plain {
     }
 }
 
+/// Whether `Autodiff` runs each simple-RNN recurrence as one graph node with a hand-written
+/// backward pass (the default) or as ordinary tracked tensor ops.
+static FUSED_AUTODIFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Chooses how autodiff differentiates recurrences, for the whole process: `true` (the default)
+/// runs each simple-RNN recurrence (one layer, one direction, the whole sequence) as a single
+/// graph node whose backward pass is the hand-written BPTT; `false` records every step's tensor
+/// operations and lets autodiff differentiate them (the plain path, for teaching and checking).
+/// Both give the same gradients. LSTM and GRU use the plain path for now.
+pub fn set_fused_autodiff(fused: bool) {
+    FUSED_AUTODIFF.store(fused, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// See [`set_fused_autodiff`].
+pub fn fused_autodiff() -> bool {
+    FUSED_AUTODIFF.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 mod autodiff_impl {
-    //! `Autodiff<B>`: the recurrences stay the provided plain-ops ones (tracked by autodiff);
-    //! only `unstack_time` is a custom graph node.
-    use super::RecurrentBackend;
+    //! `Autodiff<B>`: the simple-RNN recurrence is one graph node with a hand-written backward
+    //! pass; LSTM and GRU stay the provided plain-ops ones (tracked by autodiff); `unstack_time`
+    //! is a custom node.
+    use super::{RecurrentBackend, plain};
+    use crate::activation::Activation;
     use burn::backend::Autodiff;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -355,7 +375,178 @@ mod autodiff_impl {
         }
     }
 
+    /// The simple-RNN recurrence as one node. Its output is `[batch, time + 1, H]`: the outputs
+    /// followed by the final state.
+    #[derive(Debug)]
+    struct RnnNode;
+
+    /// What the RNN node's backward pass needs, per step in processing order.
+    #[derive(Clone, Debug)]
+    struct RnnState<B: Backend> {
+        /// The state each step started from, `[batch, H]`.
+        h_prev: Vec<FloatTensor<B>>,
+        /// The activation's output at each step, `[batch, H]`.
+        h_new: Vec<FloatTensor<B>>,
+        /// `[batch, 1]` per step, when some sequences are shorter.
+        masks: Option<Vec<FloatTensor<B>>>,
+        /// The time index of each processing step.
+        order: Vec<usize>,
+        weight_hh: FloatTensor<B>,
+        activation: Activation,
+        dims: [usize; 3],
+    }
+
+    fn t2<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
+        Tensor::from_primitive(TensorPrimitive::Float(p))
+    }
+
+    fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+        t.into_primitive().tensor()
+    }
+
+    impl<B: Backend> Backward<B, 3> for RnnNode {
+        type State = RnnState<B>;
+
+        /// Backpropagation through time. For processing steps k = T−1 … 0 (time index t):
+        /// the gradient reaching the step's new state is `g = (dY_t + dh) ⊙ m_t`, the
+        /// pre-activation gradient `da_t = g ⊙ act'(h_new)`, and the state before the step gets
+        /// `dh ← dh ⊙ (1 − m_t) + da_t Wₕₕᵀ` (`m_t = 1` without a mask). Then
+        /// `∂projected = da`, `∂h0 = dh` and `∂Wₕₕ = Σ_t h_prevᵀ da_t`, one product over all
+        /// steps.
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let s = ops.state;
+            let [batch, time, hidden] = s.dims;
+            let g: Tensor<B, 3> =
+                Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
+            let w_t = t2::<B>(s.weight_hh).transpose();
+            let mut dh: Tensor<B, 2> = g
+                .clone()
+                .slice([0..batch, time..time + 1, 0..hidden])
+                .reshape([batch, hidden]);
+            let mut da: Vec<Option<Tensor<B, 2>>> = vec![None; time];
+            for k in (0..time).rev() {
+                let t = s.order[k];
+                let dy: Tensor<B, 2> = g
+                    .clone()
+                    .slice([0..batch, t..t + 1, 0..hidden])
+                    .reshape([batch, hidden]);
+                let (g_new, carried) = match &s.masks {
+                    Some(masks) => {
+                        let m = t2::<B>(masks[k].clone());
+                        let keep = m.clone().neg() + 1.0;
+                        ((dy + dh.clone()) * m, Some(dh * keep))
+                    }
+                    None => (dy + dh, None),
+                };
+                let d = g_new
+                    * s.activation
+                        .derivative_from_output(t2::<B>(s.h_new[k].clone()));
+                dh = d.clone().matmul(w_t.clone());
+                if let Some(c) = carried {
+                    dh = dh + c;
+                }
+                da[t] = Some(d);
+            }
+            let da: Vec<Tensor<B, 2>> = da.into_iter().flatten().collect();
+            let [p_projected, p_h0, p_weight] = ops.parents;
+            if let Some(p) = p_weight {
+                // Σ_t h_prevᵀ da_t as one product over all (step, batch) rows.
+                let h_prev = Tensor::cat(s.h_prev.into_iter().map(t2::<B>).collect(), 0);
+                let da_rows = Tensor::cat(s.order.iter().map(|&t| da[t].clone()).collect(), 0);
+                grads.register::<B>(p.id, prim(h_prev.transpose().matmul(da_rows)));
+            }
+            if let Some(p) = p_projected {
+                grads.register::<B>(p.id, prim(Tensor::stack::<3>(da, 1)));
+            }
+            if let Some(p) = p_h0 {
+                grads.register::<B>(p.id, prim(dh));
+            }
+        }
+    }
+
     impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
+        fn rnn_recurrence(
+            seq: super::Recurrence<Self>,
+            h0: Tensor<Self, 2>,
+            weight_hh: Tensor<Self, 2>,
+            activation: Activation,
+        ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
+            if !super::fused_autodiff() {
+                return plain::rnn(seq, h0, weight_hh, activation);
+            }
+            let [batch, time, hidden] = seq.projected.dims();
+            let projected = seq.projected.into_primitive().tensor();
+            let h0 = h0.into_primitive().tensor();
+            let weight = weight_hh.into_primitive().tensor();
+            let x =
+                Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(projected.primitive.clone()));
+            let w = t2::<B>(weight.primitive.clone());
+            let xs = B::unstack_time(x);
+            let masks: Option<Vec<Tensor<B, 2>>> = seq.mask.map(|m| {
+                let m = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(
+                    m.into_primitive().tensor().primitive,
+                ));
+                B::unstack_time(m.unsqueeze_dim(2))
+            });
+            let order: Vec<usize> = if seq.reverse {
+                (0..time).rev().collect()
+            } else {
+                (0..time).collect()
+            };
+
+            // Forward on the inner backend, untracked, keeping what the backward pass needs.
+            let mut h = t2::<B>(h0.primitive.clone());
+            let mut outputs: Vec<Option<Tensor<B, 2>>> = vec![None; time];
+            let (mut h_prev, mut h_new) = (Vec::with_capacity(time), Vec::with_capacity(time));
+            let mut step_masks = masks.as_ref().map(|_| Vec::with_capacity(time));
+            for &t in &order {
+                let new = plain::rnn_step(xs[t].clone(), h.clone(), w.clone(), activation);
+                h_prev.push(prim(h.clone()));
+                h_new.push(prim(new.clone()));
+                match &masks {
+                    Some(m) => {
+                        let m = m[t].clone();
+                        outputs[t] = Some(new.clone() * m.clone());
+                        h = h.clone() + (new - h) * m.clone();
+                        step_masks.as_mut().expect("masks").push(prim(m));
+                    }
+                    None => {
+                        outputs[t] = Some(new.clone());
+                        h = new;
+                    }
+                }
+            }
+            let mut rows: Vec<Tensor<B, 2>> = outputs.into_iter().flatten().collect();
+            rows.push(h);
+            let joined = prim(Tensor::stack::<3>(rows, 1)); // [batch, time + 1, H]
+
+            let parents = [projected.node.clone(), h0.node.clone(), weight.node.clone()];
+            let out = match Backward::<B, 3>::prepare::<C>(RnnNode, parents)
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let state = RnnState {
+                        h_prev,
+                        h_new,
+                        masks: step_masks,
+                        order,
+                        weight_hh: weight.primitive.clone(),
+                        activation,
+                        dims: [batch, time, hidden],
+                    };
+                    prep.finish(state, joined)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(joined),
+            };
+            let out = Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(out));
+            let outputs = out.clone().slice([0..batch, 0..time, 0..hidden]);
+            let last = out
+                .slice([0..batch, time..time + 1, 0..hidden])
+                .reshape([batch, hidden]);
+            (outputs, last)
+        }
+
         fn is_tracked<const D: usize>(tensor: &Tensor<Self, D>) -> bool {
             tensor.clone().into_primitive().tensor().is_tracked()
         }

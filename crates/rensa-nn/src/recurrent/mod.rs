@@ -23,7 +23,7 @@ mod layer;
 mod lstm;
 mod rnn;
 
-pub use backend::{Recurrence, RecurrentBackend, plain};
+pub use backend::{Recurrence, RecurrentBackend, fused_autodiff, plain, set_fused_autodiff};
 pub use cell::{CellState, GateWeights, RecurrentCell};
 pub use gru::GruCell;
 pub use layer::{
