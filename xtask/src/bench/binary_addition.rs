@@ -66,11 +66,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     eprintln!("binary-addition bench: {ITERS} steps, seeds {SEEDS:?}");
     let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
     let mut adapter = String::new();
-    let configs: [(&str, &[&str]); 3] = [
+    let configs: [(&str, &[&str]); 4] = [
         ("hand-written BPTT, 1 pair/step", &["--trainer", "bptt"]),
         (
             "autodiff + burn SGD, 1 pair/step",
             &["--trainer", "autodiff"],
+        ),
+        (
+            "autodiff, plain path (every step recorded), 1 pair/step",
+            &["--trainer", "autodiff", "--plain-autodiff"],
         ),
         ("hand-written BPTT, batched until exact", BATCHED),
     ];
