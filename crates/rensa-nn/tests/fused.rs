@@ -2,47 +2,66 @@
 //! plain path (every step's ops recorded) on the same weights and inputs: outputs, final states
 //! and every gradient. One test in its own binary, because the switch is process-wide.
 
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use rensa_nn::activation::Activation;
-use rensa_nn::recurrent::{RecurrentState, Rnn, RnnConfig, SequenceInput, set_fused_autodiff};
+use rensa_nn::recurrent::{
+    LstmConfig, Recurrent, RecurrentBackend, RecurrentCell, RecurrentState, RnnConfig,
+    SequenceInput, set_fused_autodiff,
+};
 use rensa_testkit::{
     TestAutodiff, Tolerance, WgpuAutodiff, assert_slices_close, normal_tensor, to_f64_vec,
     wgpu_device,
 };
 
-/// Everything a forward and backward pass produce, flattened.
-fn run<B: rensa_nn::recurrent::RecurrentBackend + burn::tensor::backend::AutodiffBackend>(
-    rnn: &Rnn<B>,
+/// Everything a forward and backward pass produce, flattened and named.
+fn run<B, C>(
+    layer: &Recurrent<B, C>,
     lengths: Option<&[usize]>,
     device: &B::Device,
-) -> Vec<(String, Vec<f64>)> {
+) -> Vec<(String, Vec<f64>)>
+where
+    B: RecurrentBackend + AutodiffBackend,
+    C: RecurrentCell<B>,
+{
     let [batch, time, input] = [3, 6, 4];
     let x = normal_tensor::<B, 3>(1, [batch, time, input], 1.0, device).require_grad();
-    let states = rnn.num_layers * rnn.directions();
-    let h0 =
-        normal_tensor::<B, 3>(2, [states, batch, rnn.hidden_size()], 0.5, device).require_grad();
+    let dims = [
+        layer.num_layers * layer.directions(),
+        batch,
+        layer.hidden_size(),
+    ];
+    let h0 = normal_tensor::<B, 3>(2, dims, 0.5, device).require_grad();
+    let c0 = C::HAS_CELL_STATE.then(|| normal_tensor::<B, 3>(5, dims, 0.5, device).require_grad());
     let mut seq = SequenceInput::new(x.clone()).with_state(RecurrentState {
         hidden: h0.clone(),
-        cell: None,
+        cell: c0.clone(),
     });
     if let Some(l) = lengths {
         seq = seq.with_lengths(l);
     }
-    let out = rnn.forward(seq);
-    // A loss that weighs every output and the final state differently.
+    let out = layer.forward(seq);
+    // A loss that weighs every output and final state differently.
     let w_out = normal_tensor::<B, 3>(3, out.output.dims(), 1.0, device);
-    let w_state = normal_tensor::<B, 3>(4, out.state.hidden.dims(), 1.0, device);
-    let loss = (out.output.clone() * w_out).sum() + (out.state.hidden.clone() * w_state).sum();
+    let w_h = normal_tensor::<B, 3>(4, dims, 1.0, device);
+    let mut loss = (out.output.clone() * w_out).sum() + (out.state.hidden.clone() * w_h).sum();
+    if let Some(c) = out.state.cell.clone() {
+        loss = loss + (c * normal_tensor::<B, 3>(6, dims, 1.0, device)).sum();
+    }
     let grads = loss.backward();
     let mut all = vec![
         ("output".to_string(), to_f64_vec(out.output)),
-        ("final state".to_string(), to_f64_vec(out.state.hidden)),
+        ("final h".to_string(), to_f64_vec(out.state.hidden)),
         ("d input".to_string(), to_f64_vec(x.grad(&grads).unwrap())),
         ("d h0".to_string(), to_f64_vec(h0.grad(&grads).unwrap())),
     ];
-    for layer in 0..rnn.num_layers {
-        for dir in 0..rnn.directions() {
-            let w = &rnn.cell(layer, dir).weights;
-            let name = |n: &str| format!("d {n} (layer {layer}, direction {dir})");
+    if let (Some(c), Some(c0)) = (out.state.cell, c0) {
+        all.push(("final c".to_string(), to_f64_vec(c)));
+        all.push(("d c0".to_string(), to_f64_vec(c0.grad(&grads).unwrap())));
+    }
+    for l in 0..layer.num_layers {
+        for dir in 0..layer.directions() {
+            let w = layer.cell(l, dir).weights();
+            let name = |n: &str| format!("d {n} (layer {l}, direction {dir})");
             all.push((
                 name("weight_ih"),
                 to_f64_vec(w.weight_ih.grad(&grads).unwrap()),
@@ -59,48 +78,79 @@ fn run<B: rensa_nn::recurrent::RecurrentBackend + burn::tensor::backend::Autodif
     all
 }
 
-fn compare<B: rensa_nn::recurrent::RecurrentBackend + burn::tensor::backend::AutodiffBackend>(
+/// (activation, layers, bidirectional, lengths)
+type Case = (Activation, usize, bool, Option<&'static [usize]>);
+
+const CASES: [Case; 5] = [
+    (Activation::Tanh, 1, false, None),
+    (Activation::Sigmoid, 1, false, Some(&[6, 4, 1])),
+    (Activation::Relu, 2, false, None),
+    (Activation::Tanh, 2, true, Some(&[2, 6, 5])),
+    (Activation::LeakyRelu { alpha: 0.1 }, 1, true, None),
+];
+
+fn compare<B, C>(
     device: &B::Device,
     tol: Tolerance,
     which: &[usize],
-) {
-    let cases: [(Activation, usize, bool, Option<&[usize]>); 5] = [
-        (Activation::Tanh, 1, false, None),
-        (Activation::Sigmoid, 1, false, Some(&[6, 4, 1])),
-        (Activation::Relu, 2, false, None),
-        (Activation::Tanh, 2, true, Some(&[2, 6, 5])),
-        (Activation::LeakyRelu { alpha: 0.1 }, 1, true, None),
-    ];
-    for (activation, layers, bidirectional, lengths) in which.iter().map(|&k| cases[k]) {
-        <B as burn::tensor::backend::Backend>::seed(device, 9);
-        let rnn: Rnn<B> = RnnConfig::new(4, 5)
-            .with_activation(activation)
-            .with_num_layers(layers)
-            .with_bidirectional(bidirectional)
-            .init(device)
-            .unwrap();
+    build: impl Fn(Case) -> Recurrent<B, C>,
+) where
+    B: RecurrentBackend + AutodiffBackend,
+    C: RecurrentCell<B>,
+{
+    for case in which.iter().map(|&k| CASES[k]) {
+        <B as Backend>::seed(device, 9);
+        let layer = build(case);
         set_fused_autodiff(true);
-        let fused = run(&rnn, lengths, device);
+        let fused = run(&layer, case.3, device);
         set_fused_autodiff(false);
-        let plain = run(&rnn, lengths, device);
+        let plain = run(&layer, case.3, device);
         set_fused_autodiff(true);
         for ((name, f), (_, p)) in fused.iter().zip(&plain) {
             assert_slices_close(
                 f,
                 p,
                 tol,
-                &format!(
-                    "{name}: {activation:?}, {layers} layer(s), bidirectional {bidirectional}, lengths {lengths:?}"
-                ),
+                &format!("{} {name}: {case:?}", std::any::type_name::<C>()),
             );
         }
     }
 }
 
+fn rnn<B: RecurrentBackend>(
+    device: &B::Device,
+) -> impl Fn(Case) -> Recurrent<B, rensa_nn::recurrent::RnnCell<B>> + '_ {
+    move |(activation, layers, bidirectional, _)| {
+        RnnConfig::new(4, 5)
+            .with_activation(activation)
+            .with_num_layers(layers)
+            .with_bidirectional(bidirectional)
+            .init(device)
+            .unwrap()
+    }
+}
+
+fn lstm<B: RecurrentBackend>(
+    device: &B::Device,
+) -> impl Fn(Case) -> Recurrent<B, rensa_nn::recurrent::LstmCell<B>> + '_ {
+    move |(_, layers, bidirectional, _)| {
+        LstmConfig::new(4, 5)
+            .with_num_layers(layers)
+            .with_bidirectional(bidirectional)
+            .init(device)
+            .unwrap()
+    }
+}
+
 #[test]
-fn fused_rnn_equals_the_plain_path() {
-    compare::<TestAutodiff>(&Default::default(), Tolerance::F32, &[0, 1, 2, 3, 4]);
+fn fused_recurrences_equal_the_plain_path() {
+    let device = Default::default();
+    let all = [0, 1, 2, 3, 4];
+    compare::<TestAutodiff, _>(&device, Tolerance::F32, &all, rnn(&device));
+    compare::<TestAutodiff, _>(&device, Tolerance::F32, &[0, 1, 3], lstm(&device));
     // On wgpu (a software adapter in CI, where every shader compiles slowly): the stacked,
     // bidirectional, masked case.
-    compare::<WgpuAutodiff>(&wgpu_device(), Tolerance::F32_LOOSE, &[3]);
+    let wgpu = wgpu_device();
+    compare::<WgpuAutodiff, _>(&wgpu, Tolerance::F32_LOOSE, &[3], rnn(&wgpu));
+    compare::<WgpuAutodiff, _>(&wgpu, Tolerance::F32_LOOSE, &[3], lstm(&wgpu));
 }

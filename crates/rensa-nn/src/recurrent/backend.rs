@@ -294,15 +294,16 @@ pub mod plain {
     }
 }
 
-/// Whether `Autodiff` runs each simple-RNN recurrence as one graph node with a hand-written
+/// Whether `Autodiff` runs each simple-RNN and LSTM recurrence as one graph node with a hand-written
 /// backward pass (the default) or as ordinary tracked tensor ops.
 static FUSED_AUTODIFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Chooses how autodiff differentiates recurrences, for the whole process: `true` (the default)
-/// runs each simple-RNN recurrence (one layer, one direction, the whole sequence) as a single
+/// runs each simple-RNN and LSTM recurrence (one layer, one direction, the whole sequence) as a single
 /// graph node whose backward pass is the hand-written BPTT; `false` records every step's tensor
 /// operations and lets autodiff differentiate them (the plain path, for teaching and checking).
-/// Both give the same gradients. LSTM and GRU use the plain path for now.
+/// Both give the same gradients. The LSTM is fused the same way; GRU uses the plain path for
+/// now.
 pub fn set_fused_autodiff(fused: bool) {
     FUSED_AUTODIFF.store(fused, std::sync::atomic::Ordering::Relaxed);
 }
@@ -313,9 +314,9 @@ pub fn fused_autodiff() -> bool {
 }
 
 mod autodiff_impl {
-    //! `Autodiff<B>`: the simple-RNN recurrence is one graph node with a hand-written backward
-    //! pass; LSTM and GRU stay the provided plain-ops ones (tracked by autodiff); `unstack_time`
-    //! is a custom node.
+    //! `Autodiff<B>`: the simple-RNN and LSTM recurrences are one graph node each with a
+    //! hand-written backward pass; GRU stays the provided plain-ops one (tracked by autodiff);
+    //! `unstack_time` is a custom node.
     use super::{RecurrentBackend, plain};
     use crate::activation::Activation;
     use burn::backend::Autodiff;
@@ -393,7 +394,6 @@ mod autodiff_impl {
         order: Vec<usize>,
         weight_hh: FloatTensor<B>,
         activation: Activation,
-        dims: [usize; 3],
     }
 
     fn t2<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
@@ -404,40 +404,114 @@ mod autodiff_impl {
         t.into_primitive().tensor()
     }
 
+    /// A recurrence's inputs on the inner backend, per step.
+    struct Unrolled<B: Backend> {
+        /// Step inputs `[batch, G·H]` in time order.
+        xs: Vec<Tensor<B, 2>>,
+        /// `[batch, 1]` per step in time order.
+        masks: Option<Vec<Tensor<B, 2>>>,
+        /// Time indices in processing order.
+        order: Vec<usize>,
+    }
+
+    fn unroll<B: RecurrentBackend>(
+        projected: FloatTensor<B>,
+        mask: Option<FloatTensor<B>>,
+        reverse: bool,
+    ) -> Unrolled<B> {
+        let x = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(projected));
+        let time = x.dims()[1];
+        Unrolled {
+            xs: B::unstack_time(x),
+            masks: mask.map(|m| B::unstack_time(t2::<B>(m).unsqueeze_dim(2))),
+            order: if reverse {
+                (0..time).rev().collect()
+            } else {
+                (0..time).collect()
+            },
+        }
+    }
+
+    /// Keeps `old` on padding: `old + m ⊙ (new − old)`.
+    fn carry<B: Backend>(
+        old: Tensor<B, 2>,
+        new: Tensor<B, 2>,
+        m: Option<&Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
+        match m {
+            Some(m) => old.clone() + (new - old) * m.clone(),
+            None => new,
+        }
+    }
+
+    /// The gradient that reaches a step's new state, `(dY + d_state) ⊙ m`, and the part of
+    /// `d_state` carried past the step on padding, `d_state ⊙ (1 − m)`. (On padding the output
+    /// is zero, so `dY` reaches nothing there.)
+    fn through_step<B: Backend>(
+        d_output: Option<Tensor<B, 2>>,
+        d_state: Tensor<B, 2>,
+        m: Option<&FloatTensor<B>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let total = match d_output {
+            Some(dy) => dy + d_state.clone(),
+            None => d_state.clone(),
+        };
+        match m {
+            Some(m) => {
+                let m = t2::<B>(m.clone());
+                let keep = m.clone().neg() + 1.0;
+                (total * m, Some(d_state * keep))
+            }
+            None => (total, None),
+        }
+    }
+
+    /// Row `t` of `[batch, time, H]` as `[batch, H]`.
+    fn row<B: Backend>(g: &Tensor<B, 3>, t: usize) -> Tensor<B, 2> {
+        let [batch, _, hidden] = g.dims();
+        g.clone()
+            .slice([0..batch, t..t + 1, 0..hidden])
+            .reshape([batch, hidden])
+    }
+
+    /// Splits a node's `[batch, time + k, H]` output into the outputs and `k` states.
+    fn split_joined<B: Backend>(
+        out: Tensor<B, 3>,
+        time: usize,
+    ) -> (Tensor<B, 3>, Vec<Tensor<B, 2>>) {
+        let [batch, total, hidden] = out.dims();
+        let states = (time..total).map(|t| row(&out, t)).collect();
+        (out.slice([0..batch, 0..time, 0..hidden]), states)
+    }
+
+    /// `Σ_t aᵀ_t b_t` over the steps, as one product of the row-stacked steps.
+    fn sum_outer<B: Backend>(a: Vec<FloatTensor<B>>, b: Vec<Tensor<B, 2>>) -> FloatTensor<B> {
+        let a = Tensor::cat(a.into_iter().map(t2::<B>).collect(), 0);
+        prim(a.transpose().matmul(Tensor::cat(b, 0)))
+    }
+
     impl<B: Backend> Backward<B, 3> for RnnNode {
         type State = RnnState<B>;
 
         /// Backpropagation through time. For processing steps k = T−1 … 0 (time index t):
-        /// the gradient reaching the step's new state is `g = (dY_t + dh) ⊙ m_t`, the
+        /// the gradient reaching the step's new state is `g = (dY_t + dh) ⊙ m_t` (an output
+        /// on padding is zero, so `dY_t` reaches nothing there), the
         /// pre-activation gradient `da_t = g ⊙ act'(h_new)`, and the state before the step gets
         /// `dh ← dh ⊙ (1 − m_t) + da_t Wₕₕᵀ` (`m_t = 1` without a mask). Then
         /// `∂projected = da`, `∂h0 = dh` and `∂Wₕₕ = Σ_t h_prevᵀ da_t`, one product over all
         /// steps.
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
-            let [batch, time, hidden] = s.dims;
+            let time = s.order.len();
             let g: Tensor<B, 3> =
                 Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
             let w_t = t2::<B>(s.weight_hh).transpose();
-            let mut dh: Tensor<B, 2> = g
-                .clone()
-                .slice([0..batch, time..time + 1, 0..hidden])
-                .reshape([batch, hidden]);
+            let mut dh = row(&g, time);
             let mut da: Vec<Option<Tensor<B, 2>>> = vec![None; time];
             for k in (0..time).rev() {
                 let t = s.order[k];
-                let dy: Tensor<B, 2> = g
-                    .clone()
-                    .slice([0..batch, t..t + 1, 0..hidden])
-                    .reshape([batch, hidden]);
-                let (g_new, carried) = match &s.masks {
-                    Some(masks) => {
-                        let m = t2::<B>(masks[k].clone());
-                        let keep = m.clone().neg() + 1.0;
-                        ((dy + dh.clone()) * m, Some(dh * keep))
-                    }
-                    None => (dy + dh, None),
-                };
+                let mask = s.masks.as_ref().map(|m| &m[k]);
+                let (g_new, carried) = through_step(Some(row(&g, t)), dh, mask);
                 let d = g_new
                     * s.activation
                         .derivative_from_output(t2::<B>(s.h_new[k].clone()));
@@ -450,16 +524,110 @@ mod autodiff_impl {
             let da: Vec<Tensor<B, 2>> = da.into_iter().flatten().collect();
             let [p_projected, p_h0, p_weight] = ops.parents;
             if let Some(p) = p_weight {
-                // Σ_t h_prevᵀ da_t as one product over all (step, batch) rows.
-                let h_prev = Tensor::cat(s.h_prev.into_iter().map(t2::<B>).collect(), 0);
-                let da_rows = Tensor::cat(s.order.iter().map(|&t| da[t].clone()).collect(), 0);
-                grads.register::<B>(p.id, prim(h_prev.transpose().matmul(da_rows)));
+                let rows = s.order.iter().map(|&t| da[t].clone()).collect();
+                grads.register::<B>(p.id, sum_outer(s.h_prev, rows));
             }
             if let Some(p) = p_projected {
                 grads.register::<B>(p.id, prim(Tensor::stack::<3>(da, 1)));
             }
             if let Some(p) = p_h0 {
                 grads.register::<B>(p.id, prim(dh));
+            }
+        }
+    }
+
+    /// The LSTM recurrence as one node. Its output is `[batch, time + 2, H]`: the outputs, then
+    /// the final `h` and `c`.
+    #[derive(Debug)]
+    struct LstmNode;
+
+    /// One LSTM step as the backward pass needs it (the course's `LSTM.cache`).
+    #[derive(Clone, Debug)]
+    struct LstmStep<B: Backend> {
+        h_prev: FloatTensor<B>,
+        c_prev: FloatTensor<B>,
+        /// Activated gates i, f, g, o, `[batch, H]` each.
+        gates: [FloatTensor<B>; 4],
+        /// `tanh(c_new)`.
+        tanh_c: FloatTensor<B>,
+        /// `[batch, 1]`, when some sequences are shorter.
+        mask: Option<FloatTensor<B>>,
+    }
+
+    #[derive(Clone, Debug)]
+    struct LstmState<B: Backend> {
+        /// In processing order.
+        steps: Vec<LstmStep<B>>,
+        order: Vec<usize>,
+        weight_hh: FloatTensor<B>,
+    }
+
+    impl<B: Backend> Backward<B, 4> for LstmNode {
+        type State = LstmState<B>;
+
+        /// The course's `LSTM.backward`, step by step from the last: with `dh`, `dc` the
+        /// gradients of the state after the step and `dY_t` the output's,
+        /// `do = dh' ⊙ tanh(c')`, `dc' = dc + dh' ⊙ o ⊙ (1 − tanh²(c'))`, `di = dc' ⊙ g`,
+        /// `dg = dc' ⊙ i`, `df = dc' ⊙ c`, and through the activations
+        /// `da = [di·i(1−i), df·f(1−f), dg·(1−g²), do·o(1−o)]`; then `dh ← da Wₕₕᵀ`,
+        /// `dc ← dc' ⊙ f` (plus the parts carried past padding). `∂projected = da`,
+        /// `∂Wₕₕ = Σ_t h_prevᵀ da_t` as one product.
+        fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let s = ops.state;
+            let time = s.order.len();
+            let g: Tensor<B, 3> =
+                Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
+            let w_t = t2::<B>(s.weight_hh).transpose();
+            let (mut dh, mut dc) = (row(&g, time), row(&g, time + 1));
+            let mut da: Vec<Option<Tensor<B, 2>>> = vec![None; time];
+            let mut h_prev = Vec::with_capacity(time);
+            for (k, step) in s.steps.into_iter().enumerate().rev() {
+                let t = s.order[k];
+                let (gh, carried_h) = through_step(Some(row(&g, t)), dh, step.mask.as_ref());
+                let (gc, carried_c) = through_step(None, dc, step.mask.as_ref());
+                let [i, f, gg, o] = step.gates.map(t2::<B>);
+                let tc = t2::<B>(step.tanh_c);
+                let d_o = gh.clone() * tc.clone();
+                let dc_new = gc + gh * o.clone() * (tc.clone() * tc).neg().add_scalar(1.0);
+                let d_i = dc_new.clone() * gg.clone();
+                let d_g = dc_new.clone() * i.clone();
+                let d_f = dc_new.clone() * t2::<B>(step.c_prev);
+                let sig = |x: Tensor<B, 2>| x.clone() * x.neg().add_scalar(1.0);
+                let d = Tensor::cat(
+                    vec![
+                        d_i * sig(i),
+                        d_f * sig(f.clone()),
+                        d_g * (gg.clone() * gg).neg().add_scalar(1.0),
+                        d_o * sig(o),
+                    ],
+                    1,
+                );
+                dh = d.clone().matmul(w_t.clone());
+                dc = dc_new * f;
+                if let Some(c) = carried_h {
+                    dh = dh + c;
+                }
+                if let Some(c) = carried_c {
+                    dc = dc + c;
+                }
+                da[t] = Some(d);
+                h_prev.push(step.h_prev);
+            }
+            h_prev.reverse();
+            let da: Vec<Tensor<B, 2>> = da.into_iter().flatten().collect();
+            let [p_projected, p_h0, p_c0, p_weight] = ops.parents;
+            if let Some(p) = p_weight {
+                let rows = s.order.iter().map(|&t| da[t].clone()).collect();
+                grads.register::<B>(p.id, sum_outer(h_prev, rows));
+            }
+            if let Some(p) = p_projected {
+                grads.register::<B>(p.id, prim(Tensor::stack::<3>(da, 1)));
+            }
+            if let Some(p) = p_h0 {
+                grads.register::<B>(p.id, prim(dh));
+            }
+            if let Some(p) = p_c0 {
+                grads.register::<B>(p.id, prim(dc));
             }
         }
     }
@@ -474,47 +642,28 @@ mod autodiff_impl {
             if !super::fused_autodiff() {
                 return plain::rnn(seq, h0, weight_hh, activation);
             }
-            let [batch, time, hidden] = seq.projected.dims();
+            let time = seq.projected.dims()[1];
             let projected = seq.projected.into_primitive().tensor();
             let h0 = h0.into_primitive().tensor();
             let weight = weight_hh.into_primitive().tensor();
-            let x =
-                Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(projected.primitive.clone()));
+            let mask = seq.mask.map(|m| m.into_primitive().tensor().primitive);
+            let steps = unroll::<B>(projected.primitive.clone(), mask, seq.reverse);
             let w = t2::<B>(weight.primitive.clone());
-            let xs = B::unstack_time(x);
-            let masks: Option<Vec<Tensor<B, 2>>> = seq.mask.map(|m| {
-                let m = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(
-                    m.into_primitive().tensor().primitive,
-                ));
-                B::unstack_time(m.unsqueeze_dim(2))
-            });
-            let order: Vec<usize> = if seq.reverse {
-                (0..time).rev().collect()
-            } else {
-                (0..time).collect()
-            };
 
             // Forward on the inner backend, untracked, keeping what the backward pass needs.
             let mut h = t2::<B>(h0.primitive.clone());
             let mut outputs: Vec<Option<Tensor<B, 2>>> = vec![None; time];
             let (mut h_prev, mut h_new) = (Vec::with_capacity(time), Vec::with_capacity(time));
-            let mut step_masks = masks.as_ref().map(|_| Vec::with_capacity(time));
-            for &t in &order {
-                let new = plain::rnn_step(xs[t].clone(), h.clone(), w.clone(), activation);
+            for &t in &steps.order {
+                let new = plain::rnn_step(steps.xs[t].clone(), h.clone(), w.clone(), activation);
+                let m = steps.masks.as_ref().map(|m| &m[t]);
                 h_prev.push(prim(h.clone()));
                 h_new.push(prim(new.clone()));
-                match &masks {
-                    Some(m) => {
-                        let m = m[t].clone();
-                        outputs[t] = Some(new.clone() * m.clone());
-                        h = h.clone() + (new - h) * m.clone();
-                        step_masks.as_mut().expect("masks").push(prim(m));
-                    }
-                    None => {
-                        outputs[t] = Some(new.clone());
-                        h = new;
-                    }
-                }
+                outputs[t] = Some(match m {
+                    Some(m) => new.clone() * m.clone(),
+                    None => new.clone(),
+                });
+                h = carry(h, new, m);
             }
             let mut rows: Vec<Tensor<B, 2>> = outputs.into_iter().flatten().collect();
             rows.push(h);
@@ -526,25 +675,107 @@ mod autodiff_impl {
                 .stateful()
             {
                 OpsKind::Tracked(prep) => {
+                    let masks = steps
+                        .masks
+                        .map(|m| steps.order.iter().map(|&t| prim(m[t].clone())).collect());
                     let state = RnnState {
                         h_prev,
                         h_new,
-                        masks: step_masks,
-                        order,
+                        masks,
+                        order: steps.order,
                         weight_hh: weight.primitive.clone(),
                         activation,
-                        dims: [batch, time, hidden],
                     };
                     prep.finish(state, joined)
                 }
                 OpsKind::UnTracked(prep) => prep.finish(joined),
             };
-            let out = Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(out));
-            let outputs = out.clone().slice([0..batch, 0..time, 0..hidden]);
-            let last = out
-                .slice([0..batch, time..time + 1, 0..hidden])
-                .reshape([batch, hidden]);
+            let (outputs, states) = split_joined(
+                Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(out)),
+                time,
+            );
+            let [last] = states.try_into().expect("one final state");
             (outputs, last)
+        }
+
+        fn lstm_recurrence(
+            seq: super::Recurrence<Self>,
+            h0: Tensor<Self, 2>,
+            c0: Tensor<Self, 2>,
+            weight_hh: Tensor<Self, 2>,
+        ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tensor<Self, 2>) {
+            if !super::fused_autodiff() {
+                return plain::lstm(seq, h0, c0, weight_hh);
+            }
+            let time = seq.projected.dims()[1];
+            let hidden = h0.dims()[1];
+            let projected = seq.projected.into_primitive().tensor();
+            let (h0, c0) = (h0.into_primitive().tensor(), c0.into_primitive().tensor());
+            let weight = weight_hh.into_primitive().tensor();
+            let mask = seq.mask.map(|m| m.into_primitive().tensor().primitive);
+            let steps = unroll::<B>(projected.primitive.clone(), mask, seq.reverse);
+            let w = t2::<B>(weight.primitive.clone());
+
+            let mut h = t2::<B>(h0.primitive.clone());
+            let mut c = t2::<B>(c0.primitive.clone());
+            let mut outputs: Vec<Option<Tensor<B, 2>>> = vec![None; time];
+            let mut saved = Vec::with_capacity(time);
+            for &t in &steps.order {
+                let pre = steps.xs[t].clone() + h.clone().matmul(w.clone()); // [batch, 4H]
+                let s = crate::activation::sigmoid(pre.clone());
+                let gate =
+                    |k: usize, from: &Tensor<B, 2>| from.clone().narrow(1, k * hidden, hidden);
+                let (i, f, o) = (gate(0, &s), gate(1, &s), gate(3, &s));
+                let g = gate(2, &pre).tanh();
+                let c_new = f.clone() * c.clone() + i.clone() * g.clone();
+                let tc = c_new.clone().tanh();
+                let h_new = o.clone() * tc.clone();
+                let m = steps.masks.as_ref().map(|m| &m[t]);
+                outputs[t] = Some(match m {
+                    Some(m) => h_new.clone() * m.clone(),
+                    None => h_new.clone(),
+                });
+                saved.push(LstmStep {
+                    h_prev: prim(h.clone()),
+                    c_prev: prim(c.clone()),
+                    gates: [prim(i), prim(f), prim(g), prim(o)],
+                    tanh_c: prim(tc),
+                    mask: m.map(|m| prim(m.clone())),
+                });
+                h = carry(h, h_new, m);
+                c = carry(c, c_new, m);
+            }
+            let mut rows: Vec<Tensor<B, 2>> = outputs.into_iter().flatten().collect();
+            rows.push(h);
+            rows.push(c);
+            let joined = prim(Tensor::stack::<3>(rows, 1)); // [batch, time + 2, H]
+
+            let parents = [
+                projected.node.clone(),
+                h0.node.clone(),
+                c0.node.clone(),
+                weight.node.clone(),
+            ];
+            let out = match Backward::<B, 4>::prepare::<C>(LstmNode, parents)
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let state = LstmState {
+                        steps: saved,
+                        order: steps.order,
+                        weight_hh: weight.primitive.clone(),
+                    };
+                    prep.finish(state, joined)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(joined),
+            };
+            let (outputs, states) = split_joined(
+                Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(out)),
+                time,
+            );
+            let [h, c] = states.try_into().expect("final h and c");
+            (outputs, h, c)
         }
 
         fn is_tracked<const D: usize>(tensor: &Tensor<Self, D>) -> bool {
