@@ -188,10 +188,8 @@ pub fn record(section: &str) -> Result<()> {
     }
     text.push('\n');
     text.push_str(section);
-    // Write to a temporary file and rename, so an interrupted write never truncates the record.
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    // Written to a temporary file and renamed, so an interrupted write never truncates the record.
+    rensa_train::write_atomic(&path, text.as_bytes())?;
     eprintln!("appended to {}", path.display());
     Ok(())
 }
