@@ -4,8 +4,9 @@
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use rensa_nn::activation::Activation;
+use rensa_nn::init::Init;
 use rensa_nn::recurrent::{
-    LstmConfig, Recurrent, RecurrentBackend, RecurrentCell, RecurrentState, RnnConfig,
+    GruConfig, LstmConfig, Recurrent, RecurrentBackend, RecurrentCell, RecurrentState, RnnConfig,
     SequenceInput, set_fused_autodiff,
 };
 use rensa_testkit::{
@@ -72,6 +73,9 @@ where
             ));
             if let Some(b) = &w.bias_ih {
                 all.push((name("bias_ih"), to_f64_vec(b.grad(&grads).unwrap())));
+            }
+            if let Some(b) = &w.bias_hh {
+                all.push((name("bias_hh"), to_f64_vec(b.grad(&grads).unwrap())));
             }
         }
     }
@@ -142,15 +146,45 @@ fn lstm<B: RecurrentBackend>(
     }
 }
 
+/// GRU in the form `reset_after`, with both biases drawn at random so that the candidate's
+/// recurrent bias (a parent of its own in the reset-after node) matters.
+fn gru<B: RecurrentBackend>(
+    device: &B::Device,
+    reset_after: bool,
+) -> impl Fn(Case) -> Recurrent<B, rensa_nn::recurrent::GruCell<B>> + '_ {
+    move |(_, layers, bidirectional, _)| {
+        GruConfig::new(4, 5)
+            .with_reset_after(reset_after)
+            .with_bias_init(Init::Normal {
+                mean: 0.0,
+                std: 0.5,
+            })
+            .with_num_layers(layers)
+            .with_bidirectional(bidirectional)
+            .init(device)
+            .unwrap()
+    }
+}
+
 #[test]
 fn fused_recurrences_equal_the_plain_path() {
     let device = Default::default();
     let all = [0, 1, 2, 3, 4];
     compare::<TestAutodiff, _>(&device, Tolerance::F32, &all, rnn(&device));
     compare::<TestAutodiff, _>(&device, Tolerance::F32, &[0, 1, 3], lstm(&device));
+    for reset_after in [true, false] {
+        compare::<TestAutodiff, _>(
+            &device,
+            Tolerance::F32,
+            &[0, 1, 3],
+            gru(&device, reset_after),
+        );
+    }
     // On wgpu (a software adapter in CI, where every shader compiles slowly): the stacked,
     // bidirectional, masked case.
     let wgpu = wgpu_device();
     compare::<WgpuAutodiff, _>(&wgpu, Tolerance::F32_LOOSE, &[3], rnn(&wgpu));
     compare::<WgpuAutodiff, _>(&wgpu, Tolerance::F32_LOOSE, &[3], lstm(&wgpu));
+    compare::<WgpuAutodiff, _>(&wgpu, Tolerance::F32_LOOSE, &[3], gru(&wgpu, true));
+    compare::<WgpuAutodiff, _>(&wgpu, Tolerance::F32_LOOSE, &[3], gru(&wgpu, false));
 }

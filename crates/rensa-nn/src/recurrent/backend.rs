@@ -13,6 +13,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
+use super::tape::{self, Tape, TapeGrads, Upstream};
 use crate::activation::Activation;
 
 /// The time-major work of one recurrence: what every `*_recurrence` method receives.
@@ -69,6 +70,76 @@ pub trait RecurrentBackend: Backend {
         reset_after: bool,
     ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
         plain::gru(seq, h0, weight_hh, bias_hn, reset_after)
+    }
+
+    /// [`rnn_recurrence`](Self::rnn_recurrence) keeping a [`Tape`] for
+    /// [`rnn_backward_tape`](Self::rnn_backward_tape). `Autodiff` builds its one-node recurrence
+    /// from this pair; the provided versions use tensor ops ([`tape`](super::tape)).
+    fn rnn_forward_tape(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        activation: Activation,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
+        tape::rnn_forward(seq, h0, weight_hh, activation)
+    }
+
+    /// The simple RNN's hand-written backward pass over a tape.
+    fn rnn_backward_tape(
+        tape: Tape<Self>,
+        weight_hh: Tensor<Self, 2>,
+        activation: Activation,
+        up: Upstream<Self>,
+    ) -> TapeGrads<Self> {
+        tape::rnn_backward(tape, weight_hh, activation, up)
+    }
+
+    /// [`lstm_recurrence`](Self::lstm_recurrence) keeping a [`Tape`] (the course's
+    /// `LSTM.cache` for every step).
+    fn lstm_forward_tape(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        c0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+    ) -> (
+        Tensor<Self, 3>,
+        Tensor<Self, 2>,
+        Tensor<Self, 2>,
+        Tape<Self>,
+    ) {
+        tape::lstm_forward(seq, h0, c0, weight_hh)
+    }
+
+    /// The LSTM's hand-written backward pass over a tape (the course's `LSTM.backward`).
+    fn lstm_backward_tape(
+        tape: Tape<Self>,
+        weight_hh: Tensor<Self, 2>,
+        up: Upstream<Self>,
+    ) -> TapeGrads<Self> {
+        tape::lstm_backward(tape, weight_hh, up)
+    }
+
+    /// [`gru_recurrence`](Self::gru_recurrence) keeping a [`Tape`].
+    fn gru_forward_tape(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        bias_hn: Option<Tensor<Self, 1>>,
+        reset_after: bool,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
+        tape::gru_forward(seq, h0, weight_hh, bias_hn, reset_after)
+    }
+
+    /// The GRU's hand-written backward pass over a tape. `has_bias_hn`: whether the forward pass
+    /// had a candidate recurrent bias (whose gradient is then returned).
+    fn gru_backward_tape(
+        tape: Tape<Self>,
+        weight_hh: Tensor<Self, 2>,
+        reset_after: bool,
+        has_bias_hn: bool,
+        up: Upstream<Self>,
+    ) -> TapeGrads<Self> {
+        tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up)
     }
 
     /// Whether autodiff tracks `tensor`: a leaf that requires gradients, or anything computed from
@@ -187,6 +258,59 @@ pub mod plain {
         activation.forward(xw + h.matmul(weight_hh))
     }
 
+    /// A GRU step's gates: what the step computes before mixing `h' = n + z ⊙ (h − n)`, and what
+    /// a hand-written backward pass keeps.
+    #[derive(Clone, Debug)]
+    pub struct GruGates<B: Backend> {
+        /// Reset gate `r`, `[batch, H]`.
+        pub r: Tensor<B, 2>,
+        /// Update gate `z`, `[batch, H]`.
+        pub z: Tensor<B, 2>,
+        /// Candidate `n`, `[batch, H]`.
+        pub n: Tensor<B, 2>,
+        /// Reset-after form only: the recurrent part of the candidate, `h Wₕₙ + bₕₙ`.
+        pub hn: Option<Tensor<B, 2>>,
+    }
+
+    /// The gates of one GRU step (see [`RecurrentBackend::gru_recurrence`] for the two forms).
+    /// `xw` is `[batch, 3H]`.
+    pub fn gru_gates<B: Backend>(
+        xw: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+        bias_hn: Option<Tensor<B, 1>>,
+        reset_after: bool,
+    ) -> GruGates<B> {
+        let hidden = h.dims()[1];
+        let [x_rz, x_n] = [
+            xw.clone().narrow(1, 0, 2 * hidden),
+            xw.narrow(1, 2 * hidden, hidden),
+        ];
+        if reset_after {
+            let hw = h.matmul(weight_hh); // [batch, 3H]
+            let rz = sigmoid(x_rz + hw.clone().narrow(1, 0, 2 * hidden));
+            let [r, z] = split_gates::<B, 2>(rz);
+            let mut hn = hw.narrow(1, 2 * hidden, hidden); // [batch, H]
+            if let Some(b) = bias_hn {
+                hn = hn + b.unsqueeze();
+            }
+            let n = (x_n + r.clone() * hn.clone()).tanh();
+            GruGates {
+                r,
+                z,
+                n,
+                hn: Some(hn),
+            }
+        } else {
+            let w_rz = weight_hh.clone().narrow(1, 0, 2 * hidden); // [H, 2H]
+            let w_n = weight_hh.narrow(1, 2 * hidden, hidden); // [H, H]
+            let rz = sigmoid(x_rz + h.clone().matmul(w_rz));
+            let [r, z] = split_gates::<B, 2>(rz);
+            let n = (x_n + (r.clone() * h).matmul(w_n)).tanh();
+            GruGates { r, z, n, hn: None }
+        }
+    }
+
     /// One GRU step (see [`RecurrentBackend::gru_recurrence`] for the two forms). `xw` is
     /// `[batch, 3H]`.
     pub fn gru_step<B: Backend>(
@@ -196,27 +320,7 @@ pub mod plain {
         bias_hn: Option<Tensor<B, 1>>,
         reset_after: bool,
     ) -> Tensor<B, 2> {
-        let hidden = h.dims()[1];
-        let [x_rz, x_n] = [
-            xw.clone().narrow(1, 0, 2 * hidden),
-            xw.narrow(1, 2 * hidden, hidden),
-        ];
-        let (n, z) = if reset_after {
-            let hw = h.clone().matmul(weight_hh); // [batch, 3H]
-            let rz = sigmoid(x_rz + hw.clone().narrow(1, 0, 2 * hidden));
-            let [r, z] = split_gates::<B, 2>(rz);
-            let mut hn = hw.narrow(1, 2 * hidden, hidden); // [batch, H]
-            if let Some(b) = bias_hn {
-                hn = hn + b.unsqueeze();
-            }
-            ((x_n + r * hn).tanh(), z)
-        } else {
-            let w_rz = weight_hh.clone().narrow(1, 0, 2 * hidden); // [H, 2H]
-            let w_n = weight_hh.narrow(1, 2 * hidden, hidden); // [H, H]
-            let rz = sigmoid(x_rz + h.clone().matmul(w_rz));
-            let [r, z] = split_gates::<B, 2>(rz);
-            ((x_n + (r * h.clone()).matmul(w_n)).tanh(), z)
-        };
+        let GruGates { z, n, .. } = gru_gates(xw, h.clone(), weight_hh, bias_hn, reset_after);
         // h' = (1 − z) ⊙ n + z ⊙ h
         n.clone() + z * (h - n)
     }
@@ -294,16 +398,15 @@ pub mod plain {
     }
 }
 
-/// Whether `Autodiff` runs each simple-RNN and LSTM recurrence as one graph node with a hand-written
+/// Whether `Autodiff` runs each recurrence as one graph node with a hand-written
 /// backward pass (the default) or as ordinary tracked tensor ops.
 static FUSED_AUTODIFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Chooses how autodiff differentiates recurrences, for the whole process: `true` (the default)
-/// runs each simple-RNN and LSTM recurrence (one layer, one direction, the whole sequence) as a single
-/// graph node whose backward pass is the hand-written BPTT; `false` records every step's tensor
-/// operations and lets autodiff differentiate them (the plain path, for teaching and checking).
-/// Both give the same gradients. The LSTM is fused the same way; GRU uses the plain path for
-/// now.
+/// runs each simple-RNN, LSTM and GRU recurrence (one layer, one direction, the whole sequence)
+/// as a single graph node whose backward pass is the hand-written BPTT; `false` records every
+/// step's tensor operations and lets autodiff differentiate them (the plain path, for teaching
+/// and checking). Both give the same gradients.
 pub fn set_fused_autodiff(fused: bool) {
     FUSED_AUTODIFF.store(fused, std::sync::atomic::Ordering::Relaxed);
 }
@@ -314,12 +417,13 @@ pub fn fused_autodiff() -> bool {
 }
 
 mod autodiff_impl {
-    //! `Autodiff<B>`: the simple-RNN and LSTM recurrences are one graph node each with a
-    //! hand-written backward pass; GRU stays the provided plain-ops one (tracked by autodiff);
-    //! `unstack_time` is a custom node.
+    //! `Autodiff<B>`: the simple-RNN, LSTM and GRU recurrences are one graph node each with a
+    //! hand-written backward pass; `unstack_time` is a custom node.
     use super::{RecurrentBackend, plain};
     use crate::activation::Activation;
+    use crate::recurrent::tape::{Tape, TapeGrads, Upstream};
     use burn::backend::Autodiff;
+    use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
@@ -376,94 +480,12 @@ mod autodiff_impl {
         }
     }
 
-    /// The simple-RNN recurrence as one node. Its output is `[batch, time + 1, H]`: the outputs
-    /// followed by the final state.
-    #[derive(Debug)]
-    struct RnnNode;
-
-    /// What the RNN node's backward pass needs, per step in processing order.
-    #[derive(Clone, Debug)]
-    struct RnnState<B: Backend> {
-        /// The state each step started from, `[batch, H]`.
-        h_prev: Vec<FloatTensor<B>>,
-        /// The activation's output at each step, `[batch, H]`.
-        h_new: Vec<FloatTensor<B>>,
-        /// `[batch, 1]` per step, when some sequences are shorter.
-        masks: Option<Vec<FloatTensor<B>>>,
-        /// The time index of each processing step.
-        order: Vec<usize>,
-        weight_hh: FloatTensor<B>,
-        activation: Activation,
-    }
-
     fn t2<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
         Tensor::from_primitive(TensorPrimitive::Float(p))
     }
 
     fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
         t.into_primitive().tensor()
-    }
-
-    /// A recurrence's inputs on the inner backend, per step.
-    struct Unrolled<B: Backend> {
-        /// Step inputs `[batch, G·H]` in time order.
-        xs: Vec<Tensor<B, 2>>,
-        /// `[batch, 1]` per step in time order.
-        masks: Option<Vec<Tensor<B, 2>>>,
-        /// Time indices in processing order.
-        order: Vec<usize>,
-    }
-
-    fn unroll<B: RecurrentBackend>(
-        projected: FloatTensor<B>,
-        mask: Option<FloatTensor<B>>,
-        reverse: bool,
-    ) -> Unrolled<B> {
-        let x = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(projected));
-        let time = x.dims()[1];
-        Unrolled {
-            xs: B::unstack_time(x),
-            masks: mask.map(|m| B::unstack_time(t2::<B>(m).unsqueeze_dim(2))),
-            order: if reverse {
-                (0..time).rev().collect()
-            } else {
-                (0..time).collect()
-            },
-        }
-    }
-
-    /// Keeps `old` on padding: `old + m ⊙ (new − old)`.
-    fn carry<B: Backend>(
-        old: Tensor<B, 2>,
-        new: Tensor<B, 2>,
-        m: Option<&Tensor<B, 2>>,
-    ) -> Tensor<B, 2> {
-        match m {
-            Some(m) => old.clone() + (new - old) * m.clone(),
-            None => new,
-        }
-    }
-
-    /// The gradient that reaches a step's new state, `(dY + d_state) ⊙ m`, and the part of
-    /// `d_state` carried past the step on padding, `d_state ⊙ (1 − m)`. (On padding the output
-    /// is zero, so `dY` reaches nothing there.)
-    fn through_step<B: Backend>(
-        d_output: Option<Tensor<B, 2>>,
-        d_state: Tensor<B, 2>,
-        m: Option<&FloatTensor<B>>,
-    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let total = match d_output {
-            Some(dy) => dy + d_state.clone(),
-            None => d_state.clone(),
-        };
-        match m {
-            Some(m) => {
-                let m = t2::<B>(m.clone());
-                let keep = m.clone().neg() + 1.0;
-                (total * m, Some(d_state * keep))
-            }
-            None => (total, None),
-        }
     }
 
     /// Row `t` of `[batch, time, H]` as `[batch, H]`.
@@ -474,162 +496,164 @@ mod autodiff_impl {
             .reshape([batch, hidden])
     }
 
-    /// Splits a node's `[batch, time + k, H]` output into the outputs and `k` states.
-    fn split_joined<B: Backend>(
-        out: Tensor<B, 3>,
-        time: usize,
-    ) -> (Tensor<B, 3>, Vec<Tensor<B, 2>>) {
-        let [batch, total, hidden] = out.dims();
-        let states = (time..total).map(|t| row(&out, t)).collect();
-        (out.slice([0..batch, 0..time, 0..hidden]), states)
+    /// A node's output `[batch, time + k, H]`: the outputs followed by the `k` final states.
+    fn join<B: Backend>(output: Tensor<B, 3>, states: Vec<Tensor<B, 2>>) -> FloatTensor<B> {
+        let mut parts = vec![output];
+        parts.extend(states.into_iter().map(|s| s.unsqueeze_dim(1)));
+        prim(Tensor::cat(parts, 1))
     }
 
-    /// `Σ_t aᵀ_t b_t` over the steps, as one product of the row-stacked steps.
-    fn sum_outer<B: Backend>(a: Vec<FloatTensor<B>>, b: Vec<Tensor<B, 2>>) -> FloatTensor<B> {
-        let a = Tensor::cat(a.into_iter().map(t2::<B>).collect(), 0);
-        prim(a.transpose().matmul(Tensor::cat(b, 0)))
+    /// Splits a node's joined output (or its gradient) into the outputs and the `k` states.
+    fn split<B: Backend>(joined: Tensor<B, 3>, time: usize) -> (Tensor<B, 3>, Vec<Tensor<B, 2>>) {
+        let [batch, total, hidden] = joined.dims();
+        let states = (time..total).map(|t| row(&joined, t)).collect();
+        (joined.slice([0..batch, 0..time, 0..hidden]), states)
     }
 
-    impl<B: Backend> Backward<B, 3> for RnnNode {
-        type State = RnnState<B>;
+    /// The upstream gradients of a node from the gradient of its joined output.
+    fn upstream<B: Backend>(joined: FloatTensor<B>, time: usize) -> Upstream<B> {
+        let g = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(joined));
+        let (d_output, states) = split(g, time);
+        let mut states = states.into_iter();
+        Upstream {
+            d_output,
+            d_h: states.next().expect("the final state's gradient"),
+            d_c: states.next(),
+        }
+    }
 
-        /// Backpropagation through time. For processing steps k = T−1 … 0 (time index t):
-        /// the gradient reaching the step's new state is `g = (dY_t + dh) ⊙ m_t` (an output
-        /// on padding is zero, so `dY_t` reaches nothing there), the
-        /// pre-activation gradient `da_t = g ⊙ act'(h_new)`, and the state before the step gets
-        /// `dh ← dh ⊙ (1 − m_t) + da_t Wₕₕᵀ` (`m_t = 1` without a mask). Then
-        /// `∂projected = da`, `∂h0 = dh` and `∂Wₕₕ = Σ_t h_prevᵀ da_t`, one product over all
-        /// steps.
-        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let s = ops.state;
-            let time = s.order.len();
-            let g: Tensor<B, 3> =
-                Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
-            let w_t = t2::<B>(s.weight_hh).transpose();
-            let mut dh = row(&g, time);
-            let mut da: Vec<Option<Tensor<B, 2>>> = vec![None; time];
-            for k in (0..time).rev() {
-                let t = s.order[k];
-                let mask = s.masks.as_ref().map(|m| &m[k]);
-                let (g_new, carried) = through_step(Some(row(&g, t)), dh, mask);
-                let d = g_new
-                    * s.activation
-                        .derivative_from_output(t2::<B>(s.h_new[k].clone()));
-                dh = d.clone().matmul(w_t.clone());
-                if let Some(c) = carried {
-                    dh = dh + c;
-                }
-                da[t] = Some(d);
-            }
-            let da: Vec<Tensor<B, 2>> = da.into_iter().flatten().collect();
-            let [p_projected, p_h0, p_weight] = ops.parents;
-            if let Some(p) = p_weight {
-                let rows = s.order.iter().map(|&t| da[t].clone()).collect();
-                grads.register::<B>(p.id, sum_outer(s.h_prev, rows));
-            }
-            if let Some(p) = p_projected {
-                grads.register::<B>(p.id, prim(Tensor::stack::<3>(da, 1)));
-            }
-            if let Some(p) = p_h0 {
-                grads.register::<B>(p.id, prim(dh));
+    /// Registers the gradients of a recurrence node's parents (in the order projected, h0, then
+    /// c0 for the LSTM, weight, then the candidate bias for the GRU).
+    fn register<B: Backend, const P: usize>(
+        grads: &mut Gradients,
+        parents: [Option<NodeId>; P],
+        d: TapeGrads<B>,
+    ) {
+        let mut values: Vec<Option<FloatTensor<B>>> =
+            vec![Some(prim(d.d_projected)), Some(prim(d.d_h0))];
+        if let Some(dc) = d.d_c0 {
+            values.push(Some(prim(dc)));
+        }
+        values.push(Some(prim(d.d_weight)));
+        if P > values.len() {
+            values.push(d.d_bias_hn.map(prim));
+        }
+        for (parent, value) in parents.into_iter().zip(values) {
+            if let (Some(id), Some(v)) = (parent, value) {
+                grads.register::<B>(id, v);
             }
         }
     }
 
-    /// The LSTM recurrence as one node. Its output is `[batch, time + 2, H]`: the outputs, then
-    /// the final `h` and `c`.
+    /// What every recurrence node keeps: the tape, the recurrent weights and the step count.
+    #[derive(Clone, Debug)]
+    struct NodeState<B: Backend, X> {
+        tape: Tape<B>,
+        weight_hh: FloatTensor<B>,
+        time: usize,
+        /// The cell's own settings.
+        extra: X,
+    }
+
+    /// The simple-RNN recurrence as one node; output `[batch, time + 1, H]`.
+    #[derive(Debug)]
+    struct RnnNode;
+
+    /// The LSTM recurrence as one node; output `[batch, time + 2, H]` (final `h`, then `c`).
     #[derive(Debug)]
     struct LstmNode;
 
-    /// One LSTM step as the backward pass needs it (the course's `LSTM.cache`).
-    #[derive(Clone, Debug)]
-    struct LstmStep<B: Backend> {
-        h_prev: FloatTensor<B>,
-        c_prev: FloatTensor<B>,
-        /// Activated gates i, f, g, o, `[batch, H]` each.
-        gates: [FloatTensor<B>; 4],
-        /// `tanh(c_new)`.
-        tanh_c: FloatTensor<B>,
-        /// `[batch, 1]`, when some sequences are shorter.
-        mask: Option<FloatTensor<B>>,
+    /// The GRU recurrence (either form) as one node; output `[batch, time + 1, H]`.
+    #[derive(Debug)]
+    struct GruNode;
+
+    impl<B: RecurrentBackend> Backward<B, 3> for RnnNode {
+        type State = NodeState<B, Activation>;
+
+        fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let s = ops.state;
+            let up = upstream::<B>(grads.consume::<B>(&ops.node), s.time);
+            let d = B::rnn_backward_tape(s.tape, t2(s.weight_hh), s.extra, up);
+            register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
+        }
     }
 
-    #[derive(Clone, Debug)]
-    struct LstmState<B: Backend> {
-        /// In processing order.
-        steps: Vec<LstmStep<B>>,
-        order: Vec<usize>,
-        weight_hh: FloatTensor<B>,
-    }
+    impl<B: RecurrentBackend> Backward<B, 4> for LstmNode {
+        type State = NodeState<B, ()>;
 
-    impl<B: Backend> Backward<B, 4> for LstmNode {
-        type State = LstmState<B>;
-
-        /// The course's `LSTM.backward`, step by step from the last: with `dh`, `dc` the
-        /// gradients of the state after the step and `dY_t` the output's,
-        /// `do = dh' ⊙ tanh(c')`, `dc' = dc + dh' ⊙ o ⊙ (1 − tanh²(c'))`, `di = dc' ⊙ g`,
-        /// `dg = dc' ⊙ i`, `df = dc' ⊙ c`, and through the activations
-        /// `da = [di·i(1−i), df·f(1−f), dg·(1−g²), do·o(1−o)]`; then `dh ← da Wₕₕᵀ`,
-        /// `dc ← dc' ⊙ f` (plus the parts carried past padding). `∂projected = da`,
-        /// `∂Wₕₕ = Σ_t h_prevᵀ da_t` as one product.
         fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
-            let time = s.order.len();
-            let g: Tensor<B, 3> =
-                Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
-            let w_t = t2::<B>(s.weight_hh).transpose();
-            let (mut dh, mut dc) = (row(&g, time), row(&g, time + 1));
-            let mut da: Vec<Option<Tensor<B, 2>>> = vec![None; time];
-            let mut h_prev = Vec::with_capacity(time);
-            for (k, step) in s.steps.into_iter().enumerate().rev() {
-                let t = s.order[k];
-                let (gh, carried_h) = through_step(Some(row(&g, t)), dh, step.mask.as_ref());
-                let (gc, carried_c) = through_step(None, dc, step.mask.as_ref());
-                let [i, f, gg, o] = step.gates.map(t2::<B>);
-                let tc = t2::<B>(step.tanh_c);
-                let d_o = gh.clone() * tc.clone();
-                let dc_new = gc + gh * o.clone() * (tc.clone() * tc).neg().add_scalar(1.0);
-                let d_i = dc_new.clone() * gg.clone();
-                let d_g = dc_new.clone() * i.clone();
-                let d_f = dc_new.clone() * t2::<B>(step.c_prev);
-                let sig = |x: Tensor<B, 2>| x.clone() * x.neg().add_scalar(1.0);
-                let d = Tensor::cat(
-                    vec![
-                        d_i * sig(i),
-                        d_f * sig(f.clone()),
-                        d_g * (gg.clone() * gg).neg().add_scalar(1.0),
-                        d_o * sig(o),
-                    ],
-                    1,
-                );
-                dh = d.clone().matmul(w_t.clone());
-                dc = dc_new * f;
-                if let Some(c) = carried_h {
-                    dh = dh + c;
-                }
-                if let Some(c) = carried_c {
-                    dc = dc + c;
-                }
-                da[t] = Some(d);
-                h_prev.push(step.h_prev);
-            }
-            h_prev.reverse();
-            let da: Vec<Tensor<B, 2>> = da.into_iter().flatten().collect();
-            let [p_projected, p_h0, p_c0, p_weight] = ops.parents;
-            if let Some(p) = p_weight {
-                let rows = s.order.iter().map(|&t| da[t].clone()).collect();
-                grads.register::<B>(p.id, sum_outer(h_prev, rows));
-            }
-            if let Some(p) = p_projected {
-                grads.register::<B>(p.id, prim(Tensor::stack::<3>(da, 1)));
-            }
-            if let Some(p) = p_h0 {
-                grads.register::<B>(p.id, prim(dh));
-            }
-            if let Some(p) = p_c0 {
-                grads.register::<B>(p.id, prim(dc));
-            }
+            let up = upstream::<B>(grads.consume::<B>(&ops.node), s.time);
+            let d = B::lstm_backward_tape(s.tape, t2(s.weight_hh), up);
+            register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
         }
+    }
+
+    impl<B: RecurrentBackend> Backward<B, 4> for GruNode {
+        /// (reset_after, has a candidate bias)
+        type State = NodeState<B, (bool, bool)>;
+
+        fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let s = ops.state;
+            let (reset_after, has_bias) = s.extra;
+            let up = upstream::<B>(grads.consume::<B>(&ops.node), s.time);
+            let d = B::gru_backward_tape(s.tape, t2(s.weight_hh), reset_after, has_bias, up);
+            register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
+        }
+    }
+
+    /// The inner-backend view of a recurrence's inputs.
+    fn inner<B: RecurrentBackend, C: CheckpointStrategy>(
+        seq: super::Recurrence<Autodiff<B, C>>,
+    ) -> (super::Recurrence<B>, FloatTensor<Autodiff<B, C>>) {
+        let projected = seq.projected.into_primitive().tensor();
+        let seq = super::Recurrence {
+            projected: Tensor::from_primitive(TensorPrimitive::Float(projected.primitive.clone())),
+            mask: seq
+                .mask
+                .map(|m| t2::<B>(m.into_primitive().tensor().primitive)),
+            reverse: seq.reverse,
+        };
+        (seq, projected)
+    }
+
+    /// An autodiff tensor's value on the inner backend, and its primitive (for its graph node).
+    fn parts<B: Backend, C: CheckpointStrategy, const D: usize>(
+        t: Tensor<Autodiff<B, C>, D>,
+    ) -> (Tensor<B, D>, FloatTensor<Autodiff<B, C>>) {
+        let t = t.into_primitive().tensor();
+        (
+            Tensor::from_primitive(TensorPrimitive::Float(t.primitive.clone())),
+            t,
+        )
+    }
+
+    /// A recurrence's outputs and its final states.
+    type Split<A> = (Tensor<A, 3>, Vec<Tensor<A, 2>>);
+
+    /// Finishes a recurrence node: records it (when something upstream is tracked) and splits
+    /// its joined output back into outputs and states.
+    fn finish<B, C, N, const P: usize>(
+        node: N,
+        parents: [FloatTensor<Autodiff<B, C>>; P],
+        state: N::State,
+        joined: FloatTensor<B>,
+        time: usize,
+    ) -> Split<Autodiff<B, C>>
+    where
+        B: RecurrentBackend,
+        C: CheckpointStrategy,
+        N: Backward<B, P>,
+    {
+        let out = match node
+            .prepare::<C>(parents.map(|p| p.node))
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, joined),
+            OpsKind::UnTracked(prep) => prep.finish(joined),
+        };
+        split(Tensor::from_primitive(TensorPrimitive::Float(out)), time)
     }
 
     impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
@@ -643,59 +667,20 @@ mod autodiff_impl {
                 return plain::rnn(seq, h0, weight_hh, activation);
             }
             let time = seq.projected.dims()[1];
-            let projected = seq.projected.into_primitive().tensor();
-            let h0 = h0.into_primitive().tensor();
-            let weight = weight_hh.into_primitive().tensor();
-            let mask = seq.mask.map(|m| m.into_primitive().tensor().primitive);
-            let steps = unroll::<B>(projected.primitive.clone(), mask, seq.reverse);
-            let w = t2::<B>(weight.primitive.clone());
-
-            // Forward on the inner backend, untracked, keeping what the backward pass needs.
-            let mut h = t2::<B>(h0.primitive.clone());
-            let mut outputs: Vec<Option<Tensor<B, 2>>> = vec![None; time];
-            let (mut h_prev, mut h_new) = (Vec::with_capacity(time), Vec::with_capacity(time));
-            for &t in &steps.order {
-                let new = plain::rnn_step(steps.xs[t].clone(), h.clone(), w.clone(), activation);
-                let m = steps.masks.as_ref().map(|m| &m[t]);
-                h_prev.push(prim(h.clone()));
-                h_new.push(prim(new.clone()));
-                outputs[t] = Some(match m {
-                    Some(m) => new.clone() * m.clone(),
-                    None => new.clone(),
-                });
-                h = carry(h, new, m);
-            }
-            let mut rows: Vec<Tensor<B, 2>> = outputs.into_iter().flatten().collect();
-            rows.push(h);
-            let joined = prim(Tensor::stack::<3>(rows, 1)); // [batch, time + 1, H]
-
-            let parents = [projected.node.clone(), h0.node.clone(), weight.node.clone()];
-            let out = match Backward::<B, 3>::prepare::<C>(RnnNode, parents)
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let masks = steps
-                        .masks
-                        .map(|m| steps.order.iter().map(|&t| prim(m[t].clone())).collect());
-                    let state = RnnState {
-                        h_prev,
-                        h_new,
-                        masks,
-                        order: steps.order,
-                        weight_hh: weight.primitive.clone(),
-                        activation,
-                    };
-                    prep.finish(state, joined)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(joined),
-            };
-            let (outputs, states) = split_joined(
-                Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(out)),
+            let (seq, n_projected) = inner(seq);
+            let (h0, n_h0) = parts(h0);
+            let (w, n_w) = parts(weight_hh);
+            let (out, h, tape) = B::rnn_forward_tape(seq, h0, w.clone(), activation);
+            let state = NodeState {
+                tape,
+                weight_hh: prim(w),
                 time,
-            );
-            let [last] = states.try_into().expect("one final state");
-            (outputs, last)
+                extra: activation,
+            };
+            let parents = [n_projected, n_h0, n_w];
+            let (out, states) = finish(RnnNode, parents, state, join(out, vec![h]), time);
+            let [h] = states.try_into().expect("one final state");
+            (out, h)
         }
 
         fn lstm_recurrence(
@@ -708,74 +693,57 @@ mod autodiff_impl {
                 return plain::lstm(seq, h0, c0, weight_hh);
             }
             let time = seq.projected.dims()[1];
-            let hidden = h0.dims()[1];
-            let projected = seq.projected.into_primitive().tensor();
-            let (h0, c0) = (h0.into_primitive().tensor(), c0.into_primitive().tensor());
-            let weight = weight_hh.into_primitive().tensor();
-            let mask = seq.mask.map(|m| m.into_primitive().tensor().primitive);
-            let steps = unroll::<B>(projected.primitive.clone(), mask, seq.reverse);
-            let w = t2::<B>(weight.primitive.clone());
-
-            let mut h = t2::<B>(h0.primitive.clone());
-            let mut c = t2::<B>(c0.primitive.clone());
-            let mut outputs: Vec<Option<Tensor<B, 2>>> = vec![None; time];
-            let mut saved = Vec::with_capacity(time);
-            for &t in &steps.order {
-                let pre = steps.xs[t].clone() + h.clone().matmul(w.clone()); // [batch, 4H]
-                let s = crate::activation::sigmoid(pre.clone());
-                let gate =
-                    |k: usize, from: &Tensor<B, 2>| from.clone().narrow(1, k * hidden, hidden);
-                let (i, f, o) = (gate(0, &s), gate(1, &s), gate(3, &s));
-                let g = gate(2, &pre).tanh();
-                let c_new = f.clone() * c.clone() + i.clone() * g.clone();
-                let tc = c_new.clone().tanh();
-                let h_new = o.clone() * tc.clone();
-                let m = steps.masks.as_ref().map(|m| &m[t]);
-                outputs[t] = Some(match m {
-                    Some(m) => h_new.clone() * m.clone(),
-                    None => h_new.clone(),
-                });
-                saved.push(LstmStep {
-                    h_prev: prim(h.clone()),
-                    c_prev: prim(c.clone()),
-                    gates: [prim(i), prim(f), prim(g), prim(o)],
-                    tanh_c: prim(tc),
-                    mask: m.map(|m| prim(m.clone())),
-                });
-                h = carry(h, h_new, m);
-                c = carry(c, c_new, m);
-            }
-            let mut rows: Vec<Tensor<B, 2>> = outputs.into_iter().flatten().collect();
-            rows.push(h);
-            rows.push(c);
-            let joined = prim(Tensor::stack::<3>(rows, 1)); // [batch, time + 2, H]
-
-            let parents = [
-                projected.node.clone(),
-                h0.node.clone(),
-                c0.node.clone(),
-                weight.node.clone(),
-            ];
-            let out = match Backward::<B, 4>::prepare::<C>(LstmNode, parents)
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => {
-                    let state = LstmState {
-                        steps: saved,
-                        order: steps.order,
-                        weight_hh: weight.primitive.clone(),
-                    };
-                    prep.finish(state, joined)
-                }
-                OpsKind::UnTracked(prep) => prep.finish(joined),
-            };
-            let (outputs, states) = split_joined(
-                Tensor::<Self, 3>::from_primitive(TensorPrimitive::Float(out)),
+            let (seq, n_projected) = inner(seq);
+            let (h0, n_h0) = parts(h0);
+            let (c0, n_c0) = parts(c0);
+            let (w, n_w) = parts(weight_hh);
+            let (out, h, c, tape) = B::lstm_forward_tape(seq, h0, c0, w.clone());
+            let state = NodeState {
+                tape,
+                weight_hh: prim(w),
                 time,
-            );
+                extra: (),
+            };
+            let parents = [n_projected, n_h0, n_c0, n_w];
+            let (out, states) = finish(LstmNode, parents, state, join(out, vec![h, c]), time);
             let [h, c] = states.try_into().expect("final h and c");
-            (outputs, h, c)
+            (out, h, c)
+        }
+
+        fn gru_recurrence(
+            seq: super::Recurrence<Self>,
+            h0: Tensor<Self, 2>,
+            weight_hh: Tensor<Self, 2>,
+            bias_hn: Option<Tensor<Self, 1>>,
+            reset_after: bool,
+        ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
+            if !super::fused_autodiff() {
+                return plain::gru(seq, h0, weight_hh, bias_hn, reset_after);
+            }
+            let time = seq.projected.dims()[1];
+            let (seq, n_projected) = inner(seq);
+            let (h0, n_h0) = parts(h0);
+            let (w, n_w) = parts(weight_hh);
+            let has_bias = bias_hn.is_some();
+            // Without a candidate bias the fourth parent is an untracked placeholder.
+            let (bias, n_bias) = match bias_hn {
+                Some(b) => {
+                    let (b, node) = parts(b);
+                    (Some(b), node)
+                }
+                None => (None, parts(Tensor::<Self, 1>::zeros([1], &w.device())).1),
+            };
+            let (out, h, tape) = B::gru_forward_tape(seq, h0, w.clone(), bias, reset_after);
+            let state = NodeState {
+                tape,
+                weight_hh: prim(w),
+                time,
+                extra: (reset_after, has_bias),
+            };
+            let parents = [n_projected, n_h0, n_w, n_bias];
+            let (out, states) = finish(GruNode, parents, state, join(out, vec![h]), time);
+            let [h] = states.try_into().expect("one final state");
+            (out, h)
         }
 
         fn is_tracked<const D: usize>(tensor: &Tensor<Self, D>) -> bool {
@@ -824,21 +792,6 @@ mod autodiff_impl {
                 })
                 .collect()
         }
-    }
-}
-
-#[cfg(feature = "ndarray")]
-mod ndarray_impl {
-    use burn::backend::ndarray::{
-        FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
-    };
-
-    impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> super::RecurrentBackend
-        for NdArray<E, I, Q>
-    where
-        NdArrayTensor: From<SharedArray<E>>,
-        NdArrayTensor: From<SharedArray<I>>,
-    {
     }
 }
 

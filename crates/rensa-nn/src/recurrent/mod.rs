@@ -9,7 +9,13 @@
 //!   every output plus the final state of every layer and direction.
 //! - How a sequence is run over time is the backend's business ([`RecurrentBackend`]); the
 //!   default runs plain tensor ops: one matmul for the input projection of all steps, then per step
-//!   one recurrent matmul and the gate math.
+//!   one recurrent matmul and the gate math. burn's ndarray backend runs native loops instead
+//!   ([`cpu`]: one GEMM and one fused pointwise pass per step).
+//! - Under `Autodiff`, each recurrence (one layer, one direction, the whole sequence) is **one**
+//!   graph node: the forward pass keeps a [`Tape`] (the gates and states, as the course's
+//!   `LSTM.cache`) and the backward pass is the hand-written BPTT ([`tape`], or the native kernels
+//!   on ndarray). [`set_fused_autodiff`]`(false)` records every step's ops instead, for teaching
+//!   and checking; both give the same gradients.
 //!
 //! Weight layout is burn's `[in, out]`; gates are fused side by side (`[I, G·H]`, `[H, G·H]`) in
 //! PyTorch's order: LSTM (i, f, g, o), GRU (r, z, n). To import PyTorch weights, transpose
@@ -18,10 +24,15 @@
 
 mod backend;
 mod cell;
+#[cfg(feature = "ndarray")]
+pub mod cpu;
 mod gru;
 mod layer;
 mod lstm;
+#[cfg(feature = "ndarray")]
+mod ndarray_impl;
 mod rnn;
+pub mod tape;
 
 pub use backend::{Recurrence, RecurrentBackend, fused_autodiff, plain, set_fused_autodiff};
 pub use cell::{CellState, GateWeights, RecurrentCell};
@@ -32,3 +43,4 @@ pub use layer::{
 };
 pub use lstm::LstmCell;
 pub use rnn::RnnCell;
+pub use tape::{Tape, TapeData, TapeGrads, Upstream};

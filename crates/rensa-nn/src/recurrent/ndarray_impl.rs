@@ -1,0 +1,403 @@
+//! burn's ndarray backend runs every recurrence with the native CPU kernels of [`cpu`]: inference
+//! through `*_recurrence`, training through the tape pair that `Autodiff` builds its one-node
+//! recurrence from. The kernels' buffers stay in the tape between the forward and the backward
+//! pass; tensors cross the boundary once per call.
+
+use std::sync::Arc;
+
+use burn::backend::ndarray::{
+    FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
+};
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Element, Tensor, TensorData};
+
+use super::backend::{Recurrence, RecurrentBackend};
+use super::cpu::{self, Dims, Real};
+use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
+use crate::activation::Activation;
+
+/// A tensor's values in the kernel's element type (which is the backend's).
+fn values<B: Backend, T: Real + Element, const D: usize>(t: Tensor<B, D>) -> Vec<T> {
+    t.into_data()
+        .into_vec::<T>()
+        .expect("the kernel runs in the backend's float type")
+}
+
+fn tensor<B: Backend, T: Real + Element, const D: usize>(
+    v: Vec<T>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// The kernel's view of a recurrence: dimensions, projection and mask values.
+struct Prepared<T> {
+    dims: Dims,
+    projected: Vec<T>,
+    mask: Option<Vec<T>>,
+}
+
+fn prepare<B: Backend, T: Real + Element>(seq: &Recurrence<B>, hidden: usize) -> Prepared<T> {
+    let [batch, time, _] = seq.projected.dims();
+    Prepared {
+        dims: Dims {
+            batch,
+            time,
+            hidden,
+            reverse: seq.reverse,
+        },
+        projected: values(seq.projected.clone()),
+        mask: seq.mask.clone().map(values),
+    }
+}
+
+/// A native tape: the kernel's buffers plus what they were made with.
+struct Native<T, K> {
+    dims: Dims,
+    mask: Option<Vec<T>>,
+    buffers: K,
+}
+
+fn native_tape<B: Backend, T: Real + Element, K: Send + Sync + 'static>(
+    seq: &Recurrence<B>,
+    p: Prepared<T>,
+    buffers: Option<K>,
+) -> Tape<B> {
+    let native = Native {
+        dims: p.dims,
+        mask: p.mask,
+        buffers: buffers.expect("the forward pass kept its tape"),
+    };
+    Tape {
+        data: TapeData::Native(Arc::new(native)),
+        mask: seq.mask.clone(),
+        reverse: seq.reverse,
+    }
+}
+
+/// The native buffers of a tape made by this backend in element type `T`, if it is one.
+fn native<B: Backend, T: Real, K: Send + Sync + 'static>(tape: &Tape<B>) -> Option<&Native<T, K>> {
+    match &tape.data {
+        TapeData::Native(any) => any.downcast_ref::<Native<T, K>>(),
+        TapeData::Steps(_) => None,
+    }
+}
+
+/// The gradients from the kernel's, as tensors.
+fn grads<B: Backend, T: Real + Element>(
+    d: cpu::Backward<T>,
+    dims: &Dims,
+    gates: usize,
+    device: &B::Device,
+) -> TapeGrads<B> {
+    let (b, h) = (dims.batch, dims.hidden);
+    TapeGrads {
+        d_projected: tensor(d.d_projected, [b, dims.time, gates * h], device),
+        d_h0: tensor(d.d_h0, [b, h], device),
+        d_c0: (!d.d_c0.is_empty()).then(|| tensor(d.d_c0, [b, h], device)),
+        d_weight: tensor(d.d_weight, [h, gates * h], device),
+        d_bias_hn: (!d.d_bias_hn.is_empty()).then(|| tensor(d.d_bias_hn, [h], device)),
+    }
+}
+
+/// The kernel's outputs as tensors: outputs, `h`, and `c` when there is one.
+fn outputs<B: Backend, T: Real + Element, K>(
+    f: &mut cpu::Forward<T, K>,
+    dims: &Dims,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    let (b, h) = (dims.batch, dims.hidden);
+    let c = std::mem::take(&mut f.c);
+    (
+        tensor(std::mem::take(&mut f.output), [b, dims.time, h], device),
+        tensor(std::mem::take(&mut f.h), [b, h], device),
+        (!c.is_empty()).then(|| tensor(c, [b, h], device)),
+    )
+}
+
+fn rnn<B: Backend, T: Real + Element>(
+    seq: Recurrence<B>,
+    h0: Tensor<B, 2>,
+    weight_hh: Tensor<B, 2>,
+    activation: Activation,
+    keep: bool,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tape<B>>) {
+    let device = h0.device();
+    let p = prepare::<B, T>(&seq, h0.dims()[1]);
+    let (h0, w) = (values(h0), values(weight_hh));
+    let mut f = cpu::rnn_forward(
+        &p.dims,
+        &p.projected,
+        &h0,
+        &w,
+        p.mask.as_deref(),
+        activation,
+        keep,
+    );
+    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims, &device);
+    let tape = keep.then(|| native_tape(&seq, p, f.tape));
+    (out, h, tape)
+}
+
+fn lstm<B: Backend, T: Real + Element>(
+    seq: Recurrence<B>,
+    h0: Tensor<B, 2>,
+    c0: Tensor<B, 2>,
+    weight_hh: Tensor<B, 2>,
+    keep: bool,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Option<Tape<B>>) {
+    let device = h0.device();
+    let p = prepare::<B, T>(&seq, h0.dims()[1]);
+    let (h0, c0, w) = (values(h0), values(c0), values(weight_hh));
+    let mut f = cpu::lstm_forward(&p.dims, &p.projected, &h0, &c0, &w, p.mask.as_deref(), keep);
+    let (out, h, c) = outputs::<B, T, _>(&mut f, &p.dims, &device);
+    let tape = keep.then(|| native_tape(&seq, p, f.tape));
+    (out, h, c.expect("an LSTM's final cell"), tape)
+}
+
+fn gru<B: Backend, T: Real + Element>(
+    seq: Recurrence<B>,
+    h0: Tensor<B, 2>,
+    weight_hh: Tensor<B, 2>,
+    bias_hn: Option<Tensor<B, 1>>,
+    reset_after: bool,
+    keep: bool,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tape<B>>) {
+    let device = h0.device();
+    let p = prepare::<B, T>(&seq, h0.dims()[1]);
+    let (h0, w) = (values(h0), values(weight_hh));
+    let bias: Vec<T> = bias_hn.map(values).unwrap_or_default();
+    let mut f = cpu::gru_forward(
+        &p.dims,
+        &p.projected,
+        &h0,
+        &w,
+        &bias,
+        reset_after,
+        p.mask.as_deref(),
+        keep,
+    );
+    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims, &device);
+    let tape = keep.then(|| native_tape(&seq, p, f.tape));
+    (out, h, tape)
+}
+
+/// Runs `$run::<f32>` or `$run::<f64>` for the backend's float type `$e`, else `$fallback`.
+macro_rules! by_float {
+    ($e:ty, $run:ident ( $($arg:expr),* ), $fallback:expr) => {
+        match <$e as Element>::dtype() {
+            DType::F32 => $run::<Self, f32>($($arg),*),
+            DType::F64 => $run::<Self, f64>($($arg),*),
+            _ => $fallback,
+        }
+    };
+}
+
+fn rnn_back<B: RecurrentBackend, T: Real + Element>(
+    tape: Tape<B>,
+    weight_hh: Tensor<B, 2>,
+    activation: Activation,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let Some(n) = native::<B, T, cpu::RnnTape<T>>(&tape) else {
+        return tape::rnn_backward(tape, weight_hh, activation, up);
+    };
+    let device = weight_hh.device();
+    let d = cpu::rnn_backward(
+        &n.dims,
+        &n.buffers,
+        &values(weight_hh),
+        n.mask.as_deref(),
+        activation,
+        &values(up.d_output),
+        &values(up.d_h),
+    );
+    grads(d, &n.dims, 1, &device)
+}
+
+fn lstm_back<B: RecurrentBackend, T: Real + Element>(
+    tape: Tape<B>,
+    weight_hh: Tensor<B, 2>,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let Some(n) = native::<B, T, cpu::LstmTape<T>>(&tape) else {
+        return tape::lstm_backward(tape, weight_hh, up);
+    };
+    let device = weight_hh.device();
+    let d_c = up.d_c.expect("an LSTM's cell-state gradient");
+    let d = cpu::lstm_backward(
+        &n.dims,
+        &n.buffers,
+        &values(weight_hh),
+        n.mask.as_deref(),
+        &values(up.d_output),
+        &values(up.d_h),
+        &values(d_c),
+    );
+    grads(d, &n.dims, 4, &device)
+}
+
+fn gru_back<B: RecurrentBackend, T: Real + Element>(
+    tape: Tape<B>,
+    weight_hh: Tensor<B, 2>,
+    reset_after: bool,
+    has_bias_hn: bool,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let Some(n) = native::<B, T, cpu::GruTape<T>>(&tape) else {
+        return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
+    };
+    let device = weight_hh.device();
+    let d = cpu::gru_backward(
+        &n.dims,
+        &n.buffers,
+        &values(weight_hh),
+        reset_after,
+        n.mask.as_deref(),
+        &values(up.d_output),
+        &values(up.d_h),
+    );
+    let mut g = grads(d, &n.dims, 3, &device);
+    if !has_bias_hn {
+        g.d_bias_hn = None;
+    }
+    g
+}
+
+impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> RecurrentBackend
+    for NdArray<E, I, Q>
+where
+    NdArrayTensor: From<SharedArray<E>>,
+    NdArrayTensor: From<SharedArray<I>>,
+{
+    fn rnn_recurrence(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        activation: Activation,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
+        let (out, h, _) = by_float!(
+            E,
+            rnn(seq, h0, weight_hh, activation, false),
+            return super::plain::rnn(seq, h0, weight_hh, activation)
+        );
+        (out, h)
+    }
+
+    fn lstm_recurrence(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        c0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tensor<Self, 2>) {
+        let (out, h, c, _) = by_float!(
+            E,
+            lstm(seq, h0, c0, weight_hh, false),
+            return super::plain::lstm(seq, h0, c0, weight_hh)
+        );
+        (out, h, c)
+    }
+
+    fn gru_recurrence(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        bias_hn: Option<Tensor<Self, 1>>,
+        reset_after: bool,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
+        let (out, h, _) = by_float!(
+            E,
+            gru(seq, h0, weight_hh, bias_hn, reset_after, false),
+            return super::plain::gru(seq, h0, weight_hh, bias_hn, reset_after)
+        );
+        (out, h)
+    }
+
+    fn rnn_forward_tape(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        activation: Activation,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
+        let (out, h, tape) = by_float!(
+            E,
+            rnn(seq, h0, weight_hh, activation, true),
+            return tape::rnn_forward(seq, h0, weight_hh, activation)
+        );
+        (out, h, tape.expect("kept"))
+    }
+
+    fn rnn_backward_tape(
+        tape: Tape<Self>,
+        weight_hh: Tensor<Self, 2>,
+        activation: Activation,
+        up: Upstream<Self>,
+    ) -> TapeGrads<Self> {
+        by_float!(
+            E,
+            rnn_back(tape, weight_hh, activation, up),
+            tape::rnn_backward(tape, weight_hh, activation, up)
+        )
+    }
+
+    fn lstm_forward_tape(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        c0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+    ) -> (
+        Tensor<Self, 3>,
+        Tensor<Self, 2>,
+        Tensor<Self, 2>,
+        Tape<Self>,
+    ) {
+        let (out, h, c, tape) = by_float!(
+            E,
+            lstm(seq, h0, c0, weight_hh, true),
+            return tape::lstm_forward(seq, h0, c0, weight_hh)
+        );
+        (out, h, c, tape.expect("kept"))
+    }
+
+    fn lstm_backward_tape(
+        tape: Tape<Self>,
+        weight_hh: Tensor<Self, 2>,
+        up: Upstream<Self>,
+    ) -> TapeGrads<Self> {
+        by_float!(
+            E,
+            lstm_back(tape, weight_hh, up),
+            tape::lstm_backward(tape, weight_hh, up)
+        )
+    }
+
+    fn gru_forward_tape(
+        seq: Recurrence<Self>,
+        h0: Tensor<Self, 2>,
+        weight_hh: Tensor<Self, 2>,
+        bias_hn: Option<Tensor<Self, 1>>,
+        reset_after: bool,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
+        let (out, h, tape) = by_float!(
+            E,
+            gru(seq, h0, weight_hh, bias_hn, reset_after, true),
+            return tape::gru_forward(seq, h0, weight_hh, bias_hn, reset_after)
+        );
+        (out, h, tape.expect("kept"))
+    }
+
+    fn gru_backward_tape(
+        tape: Tape<Self>,
+        weight_hh: Tensor<Self, 2>,
+        reset_after: bool,
+        has_bias_hn: bool,
+        up: Upstream<Self>,
+    ) -> TapeGrads<Self> {
+        by_float!(
+            E,
+            gru_back(tape, weight_hh, reset_after, has_bias_hn, up),
+            tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up)
+        )
+    }
+}

@@ -1,0 +1,459 @@
+//! Recurrences that keep a tape: a forward pass that saves what the hand-written backward pass
+//! needs, and that backward pass. `Autodiff` runs every recurrence as one graph node built from
+//! these two halves ([`RecurrentBackend::lstm_forward_tape`] and friends); a backend with native
+//! kernels overrides them and keeps its own buffers in the tape.
+//!
+//! The provided implementations here are written with ordinary tensor ops on any backend.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::backend::{Recurrence, RecurrentBackend, plain};
+use crate::activation::{Activation, sigmoid};
+
+/// What a recurrence's forward pass saved for its backward pass.
+#[derive(Clone)]
+pub struct Tape<B: Backend> {
+    /// The saved values.
+    pub data: TapeData<B>,
+    /// The mask the forward pass ran with, `[batch, time]`.
+    pub mask: Option<Tensor<B, 2>>,
+    /// Whether it ran from the last step to the first.
+    pub reverse: bool,
+}
+
+/// The saved values of a [`Tape`].
+#[derive(Clone)]
+pub enum TapeData<B: Backend> {
+    /// Per processing step (the first processed first), the cell's saved tensors `[batch, ·]`:
+    /// RNN `[h_prev, h_new]`; LSTM `[h_prev, c_prev, i, f, g, o, tanh(c_new)]`; GRU
+    /// `[h_prev, r, z, n]` plus `hn = h Wₕₙ + bₕₙ` in the reset-after form.
+    Steps(Vec<Vec<Tensor<B, 2>>>),
+    /// A backend's own buffers (downcast by the backend that made them).
+    Native(Arc<dyn Any + Send + Sync>),
+}
+
+impl<B: Backend> core::fmt::Debug for Tape<B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let data = match &self.data {
+            TapeData::Steps(steps) => format!("{} steps of tensors", steps.len()),
+            TapeData::Native(_) => "native buffers".to_string(),
+        };
+        f.debug_struct("Tape")
+            .field("data", &data)
+            .field("masked", &self.mask.is_some())
+            .field("reverse", &self.reverse)
+            .finish()
+    }
+}
+
+/// The gradients of a recurrence's inputs, from its tape.
+#[derive(Clone, Debug)]
+pub struct TapeGrads<B: Backend> {
+    /// Of the input projection, `[batch, time, G·H]`.
+    pub d_projected: Tensor<B, 3>,
+    /// Of the initial hidden state.
+    pub d_h0: Tensor<B, 2>,
+    /// Of the initial memory cell (LSTM).
+    pub d_c0: Option<Tensor<B, 2>>,
+    /// Of the recurrent weights `[H, G·H]`.
+    pub d_weight: Tensor<B, 2>,
+    /// Of the GRU's candidate recurrent bias `[H]` (reset-after form with a bias).
+    pub d_bias_hn: Option<Tensor<B, 1>>,
+}
+
+/// The upstream gradients a backward pass starts from.
+#[derive(Clone, Debug)]
+pub struct Upstream<B: Backend> {
+    /// Of the outputs, `[batch, time, H]`.
+    pub d_output: Tensor<B, 3>,
+    /// Of the final hidden state.
+    pub d_h: Tensor<B, 2>,
+    /// Of the final memory cell (LSTM).
+    pub d_c: Option<Tensor<B, 2>>,
+}
+
+/// A recurrence's inputs per step, in time order, and the order the steps run in.
+struct Unrolled<B: Backend> {
+    xs: Vec<Tensor<B, 2>>,
+    /// `[batch, 1]` per step.
+    masks: Option<Vec<Tensor<B, 2>>>,
+    order: Vec<usize>,
+}
+
+impl<B: RecurrentBackend> Unrolled<B> {
+    fn new(projected: Tensor<B, 3>, mask: Option<&Tensor<B, 2>>, reverse: bool) -> Self {
+        let time = projected.dims()[1];
+        Self {
+            xs: B::unstack_time(projected),
+            masks: mask.map(|m| B::unstack_time(m.clone().unsqueeze_dim(2))),
+            order: if reverse {
+                (0..time).rev().collect()
+            } else {
+                (0..time).collect()
+            },
+        }
+    }
+
+    fn mask(&self, t: usize) -> Option<&Tensor<B, 2>> {
+        self.masks.as_ref().map(|m| &m[t])
+    }
+}
+
+/// Keeps `old` on padding: `old + m ⊙ (new − old)`.
+fn carry<B: Backend>(
+    old: Tensor<B, 2>,
+    new: Tensor<B, 2>,
+    m: Option<&Tensor<B, 2>>,
+) -> Tensor<B, 2> {
+    match m {
+        Some(m) => old.clone() + (new - old) * m.clone(),
+        None => new,
+    }
+}
+
+/// A step's output: zero on padding.
+fn masked<B: Backend>(h: &Tensor<B, 2>, m: Option<&Tensor<B, 2>>) -> Tensor<B, 2> {
+    match m {
+        Some(m) => h.clone() * m.clone(),
+        None => h.clone(),
+    }
+}
+
+/// The gradient that reaches a step's new state, `(dY + d_state) ⊙ m`, and the part of
+/// `d_state` carried past the step on padding, `d_state ⊙ (1 − m)`. (On padding the output is
+/// zero, so `dY` reaches nothing there.)
+fn through_step<B: Backend>(
+    d_output: Option<Tensor<B, 2>>,
+    d_state: Tensor<B, 2>,
+    m: Option<&Tensor<B, 2>>,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    let total = match d_output {
+        Some(dy) => dy + d_state.clone(),
+        None => d_state.clone(),
+    };
+    match m {
+        Some(m) => {
+            let keep = m.clone().neg() + 1.0;
+            (total * m.clone(), Some(d_state * keep))
+        }
+        None => (total, None),
+    }
+}
+
+/// Row `t` of `[batch, time, H]` as `[batch, H]`.
+fn row<B: Backend>(g: &Tensor<B, 3>, t: usize) -> Tensor<B, 2> {
+    let [batch, _, hidden] = g.dims();
+    g.clone()
+        .slice([0..batch, t..t + 1, 0..hidden])
+        .reshape([batch, hidden])
+}
+
+/// `Σ_t aᵀ_t b_t` over the steps, as one product of the row-stacked steps.
+fn sum_outer<B: Backend>(a: Vec<Tensor<B, 2>>, b: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+    Tensor::cat(a, 0).transpose().matmul(Tensor::cat(b, 0))
+}
+
+fn steps<B: Backend>(tape: Tape<B>) -> Vec<Vec<Tensor<B, 2>>> {
+    match tape.data {
+        TapeData::Steps(steps) => steps,
+        TapeData::Native(_) => panic!("a native tape reached the tensor-op backward pass"),
+    }
+}
+
+/// `x ⊙ (1 − x)`: `σ'` from `σ`'s output.
+fn d_sigmoid<B: Backend>(s: Tensor<B, 2>) -> Tensor<B, 2> {
+    s.clone() * s.neg().add_scalar(1.0)
+}
+
+/// `1 − t²`: `tanh'` from `tanh`'s output.
+fn d_tanh<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 2> {
+    (t.clone() * t).neg().add_scalar(1.0)
+}
+
+/// Stacks per-step gradients collected by time index into `[batch, time, W]`.
+fn stack_time<B: Backend>(rows: Vec<Option<Tensor<B, 2>>>) -> Tensor<B, 3> {
+    Tensor::stack(rows.into_iter().flatten().collect(), 1)
+}
+
+/// Simple-RNN forward keeping `[h_prev, h_new]` per step.
+pub fn rnn_forward<B: RecurrentBackend>(
+    seq: Recurrence<B>,
+    h0: Tensor<B, 2>,
+    weight_hh: Tensor<B, 2>,
+    activation: Activation,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Tape<B>) {
+    let time = seq.projected.dims()[1];
+    let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
+    let mut h = h0;
+    let mut outputs = vec![None; time];
+    let mut saved = Vec::with_capacity(time);
+    for &t in &steps.order {
+        let new = plain::rnn_step(
+            steps.xs[t].clone(),
+            h.clone(),
+            weight_hh.clone(),
+            activation,
+        );
+        outputs[t] = Some(masked(&new, steps.mask(t)));
+        saved.push(vec![h.clone(), new.clone()]);
+        h = carry(h, new, steps.mask(t));
+    }
+    let tape = Tape {
+        data: TapeData::Steps(saved),
+        mask: seq.mask,
+        reverse: seq.reverse,
+    };
+    (stack_time(outputs), h, tape)
+}
+
+/// Simple-RNN backward. For processing steps from the last: `g = (dY_t + dh) ⊙ m_t`,
+/// `da_t = g ⊙ act'(h_new)`, `dh ← dh ⊙ (1 − m_t) + da_t Wₕₕᵀ`; then `∂projected = da`,
+/// `∂h0 = dh`, `∂Wₕₕ = Σ_t h_prevᵀ da_t` as one product.
+pub fn rnn_backward<B: RecurrentBackend>(
+    tape: Tape<B>,
+    weight_hh: Tensor<B, 2>,
+    activation: Activation,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
+    let saved = steps(tape);
+    let time = saved.len();
+    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let w_t = weight_hh.transpose();
+    let mut dh = up.d_h;
+    let mut da = vec![None; time];
+    let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
+    for (k, step) in saved.into_iter().enumerate().rev() {
+        let t = if reverse { time - 1 - k } else { k };
+        let [h_prev, h_new] = <[_; 2]>::try_from(step).expect("RNN tape step");
+        let m = masks.as_ref().map(|m| &m[t]);
+        let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
+        let d = g * activation.derivative_from_output(h_new);
+        dh = d.clone().matmul(w_t.clone());
+        if let Some(c) = carried {
+            dh = dh + c;
+        }
+        left.push(h_prev);
+        right.push(d.clone());
+        da[t] = Some(d);
+    }
+    TapeGrads {
+        d_projected: stack_time(da),
+        d_h0: dh,
+        d_c0: None,
+        d_weight: sum_outer(left, right),
+        d_bias_hn: None,
+    }
+}
+
+/// LSTM forward keeping the course's `LSTM.cache` per step.
+pub fn lstm_forward<B: RecurrentBackend>(
+    seq: Recurrence<B>,
+    h0: Tensor<B, 2>,
+    c0: Tensor<B, 2>,
+    weight_hh: Tensor<B, 2>,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tape<B>) {
+    let time = seq.projected.dims()[1];
+    let hidden = h0.dims()[1];
+    let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
+    let (mut h, mut c) = (h0, c0);
+    let mut outputs = vec![None; time];
+    let mut saved = Vec::with_capacity(time);
+    for &t in &steps.order {
+        let pre = steps.xs[t].clone() + h.clone().matmul(weight_hh.clone()); // [batch, 4H]
+        let s = sigmoid(pre.clone());
+        let gate = |k: usize, from: &Tensor<B, 2>| from.clone().narrow(1, k * hidden, hidden);
+        let (i, f, o) = (gate(0, &s), gate(1, &s), gate(3, &s));
+        let g = gate(2, &pre).tanh();
+        let c_new = f.clone() * c.clone() + i.clone() * g.clone();
+        let tc = c_new.clone().tanh();
+        let h_new = o.clone() * tc.clone();
+        let m = steps.mask(t);
+        outputs[t] = Some(masked(&h_new, m));
+        saved.push(vec![h.clone(), c.clone(), i, f, g, o, tc]);
+        h = carry(h, h_new, m);
+        c = carry(c, c_new, m);
+    }
+    let tape = Tape {
+        data: TapeData::Steps(saved),
+        mask: seq.mask,
+        reverse: seq.reverse,
+    };
+    (stack_time(outputs), h, c, tape)
+}
+
+/// The course's `LSTM.backward`, step by step from the last: with `dh`, `dc` the gradients of
+/// the state after the step, `do = dh' ⊙ tanh(c')`, `dc' = dc + dh' ⊙ o ⊙ (1 − tanh²(c'))`,
+/// `di = dc' ⊙ g`, `dg = dc' ⊙ i`, `df = dc' ⊙ c`, and through the activations
+/// `da = [di·i(1−i), df·f(1−f), dg·(1−g²), do·o(1−o)]`; then `dh ← da Wₕₕᵀ`, `dc ← dc' ⊙ f`
+/// (plus the parts carried past padding). `∂projected = da`, `∂Wₕₕ = Σ_t h_prevᵀ da_t`.
+pub fn lstm_backward<B: RecurrentBackend>(
+    tape: Tape<B>,
+    weight_hh: Tensor<B, 2>,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
+    let saved = steps(tape);
+    let time = saved.len();
+    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let w_t = weight_hh.transpose();
+    let mut dh = up.d_h;
+    let mut dc = up.d_c.expect("an LSTM's cell-state gradient");
+    let mut da = vec![None; time];
+    let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
+    for (k, step) in saved.into_iter().enumerate().rev() {
+        let t = if reverse { time - 1 - k } else { k };
+        let [h_prev, c_prev, i, f, g, o, tc] = <[_; 7]>::try_from(step).expect("LSTM tape step");
+        let m = masks.as_ref().map(|m| &m[t]);
+        let (gh, carried_h) = through_step(Some(row(&up.d_output, t)), dh, m);
+        let (gc, carried_c) = through_step(None, dc, m);
+        let d_o = gh.clone() * tc.clone();
+        let dc_new = gc + gh * o.clone() * d_tanh(tc);
+        let d = Tensor::cat(
+            vec![
+                dc_new.clone() * g.clone() * d_sigmoid(i.clone()),
+                dc_new.clone() * c_prev * d_sigmoid(f.clone()),
+                dc_new.clone() * i * d_tanh(g),
+                d_o * d_sigmoid(o),
+            ],
+            1,
+        );
+        dh = d.clone().matmul(w_t.clone());
+        dc = dc_new * f;
+        if let Some(c) = carried_h {
+            dh = dh + c;
+        }
+        if let Some(c) = carried_c {
+            dc = dc + c;
+        }
+        left.push(h_prev);
+        right.push(d.clone());
+        da[t] = Some(d);
+    }
+    TapeGrads {
+        d_projected: stack_time(da),
+        d_h0: dh,
+        d_c0: Some(dc),
+        d_weight: sum_outer(left, right),
+        d_bias_hn: None,
+    }
+}
+
+/// GRU forward (either form) keeping `[h_prev, r, z, n]` and, reset after, `hn` per step.
+pub fn gru_forward<B: RecurrentBackend>(
+    seq: Recurrence<B>,
+    h0: Tensor<B, 2>,
+    weight_hh: Tensor<B, 2>,
+    bias_hn: Option<Tensor<B, 1>>,
+    reset_after: bool,
+) -> (Tensor<B, 3>, Tensor<B, 2>, Tape<B>) {
+    let time = seq.projected.dims()[1];
+    let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
+    let mut h = h0;
+    let mut outputs = vec![None; time];
+    let mut saved = Vec::with_capacity(time);
+    for &t in &steps.order {
+        let gates = plain::gru_gates(
+            steps.xs[t].clone(),
+            h.clone(),
+            weight_hh.clone(),
+            bias_hn.clone(),
+            reset_after,
+        );
+        let n = gates.n.clone();
+        let h_new = n.clone() + gates.z.clone() * (h.clone() - n);
+        let m = steps.mask(t);
+        outputs[t] = Some(masked(&h_new, m));
+        let mut kept = vec![h.clone(), gates.r, gates.z, gates.n];
+        kept.extend(gates.hn);
+        saved.push(kept);
+        h = carry(h, h_new, m);
+    }
+    let tape = Tape {
+        data: TapeData::Steps(saved),
+        mask: seq.mask,
+        reverse: seq.reverse,
+    };
+    (stack_time(outputs), h, tape)
+}
+
+/// GRU backward. With `g` the gradient reaching `h' = n + z ⊙ (h − n)`: `dn = g ⊙ (1 − z)`,
+/// `dz = g ⊙ (h − n)`, `dh = g ⊙ z`, `daₙ = dn ⊙ (1 − n²)`, `da_z = dz ⊙ z(1 − z)`. Reset after
+/// (`aₙ = xₙ + r ⊙ hn`): `dr = daₙ ⊙ hn`, `∂hn = daₙ ⊙ r`, and the recurrent matmul's gradient
+/// is `[da_r, da_z, ∂hn]` (`∂bₕₙ = Σ ∂hn`). Reset before (`aₙ = xₙ + (r ⊙ h) Wₕₙ`):
+/// `∂(r ⊙ h) = daₙ Wₕₙᵀ`, `dr = ∂(r ⊙ h) ⊙ h`, `dh += ∂(r ⊙ h) ⊙ r`, `∂Wₕₙ = Σ (r ⊙ h)ᵀ daₙ`.
+/// In both, `da_r = dr ⊙ r(1 − r)` and `∂projected = [da_r, da_z, daₙ]`.
+pub fn gru_backward<B: RecurrentBackend>(
+    tape: Tape<B>,
+    weight_hh: Tensor<B, 2>,
+    reset_after: bool,
+    has_bias_hn: bool,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
+    let saved = steps(tape);
+    let time = saved.len();
+    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let hidden = weight_hh.dims()[0];
+    let w_t = weight_hh.transpose(); // [3H, H]
+    let (w_rz_t, w_n_t) = (
+        w_t.clone().narrow(0, 0, 2 * hidden),
+        w_t.clone().narrow(0, 2 * hidden, hidden),
+    );
+    let mut dh = up.d_h;
+    let mut da = vec![None; time];
+    let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
+    let (mut left_n, mut right_n, mut d_hn_rows) = (Vec::new(), Vec::new(), Vec::new());
+    for (k, step) in saved.into_iter().enumerate().rev() {
+        let t = if reverse { time - 1 - k } else { k };
+        let mut step = step.into_iter();
+        let mut next = || step.next().expect("GRU tape step");
+        let (h, r, z, n) = (next(), next(), next(), next());
+        let m = masks.as_ref().map(|m| &m[t]);
+        let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
+        let dn = g.clone() * z.clone().neg().add_scalar(1.0);
+        let dz = g.clone() * (h.clone() - n.clone());
+        dh = g * z.clone();
+        let da_n = dn * d_tanh(n);
+        let da_z = dz * d_sigmoid(z);
+        if reset_after {
+            let hn = next();
+            let da_r = da_n.clone() * hn * d_sigmoid(r.clone());
+            let d_hn = da_n.clone() * r;
+            let d_hw = Tensor::cat(vec![da_r.clone(), da_z.clone(), d_hn.clone()], 1);
+            dh = dh + d_hw.clone().matmul(w_t.clone());
+            right.push(d_hw);
+            d_hn_rows.push(d_hn);
+            da[t] = Some(Tensor::cat(vec![da_r, da_z, da_n], 1));
+        } else {
+            let d_rh = da_n.clone().matmul(w_n_t.clone());
+            let da_r = d_rh.clone() * h.clone() * d_sigmoid(r.clone());
+            let d_rz = Tensor::cat(vec![da_r, da_z], 1);
+            dh = dh + d_rh * r.clone() + d_rz.clone().matmul(w_rz_t.clone());
+            left_n.push(r * h.clone());
+            right_n.push(da_n.clone());
+            right.push(d_rz.clone());
+            da[t] = Some(Tensor::cat(vec![d_rz, da_n], 1));
+        }
+        if let Some(c) = carried {
+            dh = dh + c;
+        }
+        left.push(h);
+    }
+    let mut d_weight = sum_outer(left, right);
+    if !reset_after {
+        d_weight = Tensor::cat(vec![d_weight, sum_outer(left_n, right_n)], 1);
+    }
+    let d_bias_hn = (reset_after && has_bias_hn)
+        .then(|| Tensor::cat(d_hn_rows, 0).sum_dim(0).reshape([hidden]));
+    TapeGrads {
+        d_projected: stack_time(da),
+        d_h0: dh,
+        d_c0: None,
+        d_weight,
+        d_bias_hn,
+    }
+}
