@@ -10,7 +10,7 @@
 //! - How a sequence is run over time is the backend's business ([`RecurrentBackend`]); the
 //!   default runs plain tensor ops: one matmul for the input projection of all steps, then per step
 //!   one recurrent matmul and the gate math. burn's ndarray backend runs native loops instead
-//!   ([`cpu`]: one GEMM and one fused pointwise pass per step).
+//!   (the `cpu` module, with the `ndarray` feature: one GEMM and one fused pointwise pass per step).
 //! - Under `Autodiff`, each recurrence (one layer, one direction, the whole sequence) is **one**
 //!   graph node: the forward pass keeps a [`Tape`] (the gates and states, as the course's
 //!   `LSTM.cache`) and the backward pass is the hand-written BPTT ([`tape`], or the native kernels
