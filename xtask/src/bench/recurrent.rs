@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
-use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentBackend, RnnConfig, SequenceInput};
+use rensa_nn::recurrent::{
+    GruConfig, LstmConfig, RecurrentBackend, RnnConfig, SequenceInput, set_fused_autodiff,
+};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -45,6 +47,8 @@ struct Row {
     dims: Dims,
     runs: usize,
     rensa_ms: f64,
+    /// rensa with `set_fused_autodiff(false)`: every step's ops recorded by autodiff.
+    plain_ms: f64,
     burn_nn_ms: f64,
     keras_ms: Option<f64>,
 }
@@ -75,7 +79,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 n if n < 2_000_000 => 9,
                 _ => 5,
             });
-            let (rensa_ms, burn_nn_ms) = match args.backend {
+            let [rensa_ms, plain_ms, burn_nn_ms] = match args.backend {
                 BackendKind::Ndarray => {
                     measure::<Autodiff<NdArray>>(cell, dims, runs, &Default::default())
                 }
@@ -84,7 +88,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 }
             };
             eprintln!(
-                "  {:<9} {:?}: rensa {rensa_ms:.2} ms, burn-nn {burn_nn_ms:.2} ms ({:.2}x)",
+                "  {:<9} {:?}: rensa {rensa_ms:.2} ms (plain ops {plain_ms:.2}), burn-nn {burn_nn_ms:.2} ms ({:.2}x)",
                 cell.name(),
                 dims,
                 burn_nn_ms / rensa_ms
@@ -94,6 +98,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 dims,
                 runs,
                 rensa_ms,
+                plain_ms,
                 burn_nn_ms,
                 keras_ms: None,
             });
@@ -168,12 +173,12 @@ fn render(rows: &[Row], keras_version: Option<&str>) -> String {
     let keras = keras_version.map(|v| format!("Keras/TF {v} ms"));
     let _ = write!(
         t,
-        "| cell | B, T, I, H | runs | rensa ms | burn-nn ms | burn-nn / rensa |"
+        "| cell | B, T, I, H | runs | rensa ms | rensa plain-ops ms | burn-nn ms | burn-nn / rensa |"
     );
     if let Some(k) = &keras {
         let _ = write!(t, " {k} | Keras / rensa |");
     }
-    let _ = write!(t, "\n| --- | --- | ---: | ---: | ---: | ---: |");
+    let _ = write!(t, "\n| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     if keras.is_some() {
         t.push_str(" ---: | ---: |");
     }
@@ -182,10 +187,11 @@ fn render(rows: &[Row], keras_version: Option<&str>) -> String {
         let (b, s, i, h) = r.dims;
         let _ = write!(
             t,
-            "| {} | {b}, {s}, {i}, {h} | {} | {:.2} | {:.2} | {:.2}x |",
+            "| {} | {b}, {s}, {i}, {h} | {} | {:.2} | {:.2} | {:.2} | {:.2}x |",
             r.cell.name(),
             r.runs,
             r.rensa_ms,
+            r.plain_ms,
             r.burn_nn_ms,
             r.burn_nn_ms / r.rensa_ms
         );
@@ -202,13 +208,14 @@ fn render(rows: &[Row], keras_version: Option<&str>) -> String {
     t
 }
 
-/// Median (rensa, burn-nn) milliseconds for one cell and shape, runs alternating.
+/// Median milliseconds of rensa (fused), rensa with the plain-ops path, and burn-nn for one cell
+/// and shape, runs alternating.
 fn measure<B: AutodiffBackend + RecurrentBackend>(
     cell: Cell,
     dims: Dims,
     runs: usize,
     device: &B::Device,
-) -> (f64, f64)
+) -> [f64; 3]
 where
     B::InnerBackend: RecurrentBackend,
 {
@@ -261,19 +268,25 @@ where
             Box::new(move || step(m.forward(x.clone(), None).0.sum()))
         }
     };
-    // Warm up both (kernel compilation, autotune, allocator), then alternate.
+    let plain = || {
+        set_fused_autodiff(false);
+        ours();
+        set_fused_autodiff(true);
+    };
+    // Warm up all three (kernel compilation, autotune, allocator), then alternate.
     let warmup = 3;
     for _ in 0..warmup {
         ours();
+        plain();
         theirs();
     }
-    let mut ours_ms = Vec::with_capacity(runs);
-    let mut theirs_ms = Vec::with_capacity(runs);
+    let mut ms: [Vec<f64>; 3] = Default::default();
     for _ in 0..runs {
-        ours_ms.push(time_ms(&*ours));
-        theirs_ms.push(time_ms(&*theirs));
+        ms[0].push(time_ms(&*ours));
+        ms[1].push(time_ms(plain));
+        ms[2].push(time_ms(&*theirs));
     }
-    (median(ours_ms), median(theirs_ms))
+    ms.map(median)
 }
 
 /// Initialises wgpu and describes the adapter it picked; `true` when it is not a CPU (software)

@@ -8,27 +8,80 @@ use std::sync::Arc;
 use burn::backend::ndarray::{
     FloatNdArrayElement, IntNdArrayElement, NdArray, NdArrayTensor, QuantElement, SharedArray,
 };
-use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Element, Tensor, TensorData};
+use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
+use ndarray::{Ix2, Ix3, IxDyn};
 
 use super::backend::{Recurrence, RecurrentBackend};
 use super::cpu::{self, Dims, Real};
 use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
 
-/// A tensor's values in the kernel's element type (which is the backend's).
-fn values<B: Backend, T: Real + Element, const D: usize>(t: Tensor<B, D>) -> Vec<T> {
-    t.into_data()
-        .into_vec::<T>()
-        .expect("the kernel runs in the backend's float type")
+/// The float types the kernels run in, with the ndarray storage they come in.
+trait NativeFloat: Real + Element {
+    /// The array behind a float primitive of this element type.
+    fn array(t: NdArrayTensor) -> SharedArray<Self>;
+    /// A float primitive holding `a`.
+    fn primitive(a: SharedArray<Self>) -> NdArrayTensor;
 }
 
-fn tensor<B: Backend, T: Real + Element, const D: usize>(
+macro_rules! native_float {
+    ($ty:ty, $variant:ident) => {
+        impl NativeFloat for $ty {
+            fn array(t: NdArrayTensor) -> SharedArray<Self> {
+                match t {
+                    NdArrayTensor::$variant(storage) => storage.into_shared(),
+                    other => panic!(
+                        "the recurrent kernels run in {}, got a {:?} tensor",
+                        stringify!($ty),
+                        burn::tensor::TensorMetadata::dtype(&other)
+                    ),
+                }
+            }
+            fn primitive(a: SharedArray<Self>) -> NdArrayTensor {
+                NdArrayTensor::from(a)
+            }
+        }
+    };
+}
+native_float!(f32, F32);
+native_float!(f64, F64);
+
+/// The backends whose float tensors are ndarray arrays.
+trait NdBackend: RecurrentBackend<FloatTensorPrimitive = NdArrayTensor> {}
+impl<B: RecurrentBackend<FloatTensorPrimitive = NdArrayTensor>> NdBackend for B {}
+
+/// A tensor's values, row-major (one `memcpy` when the array is contiguous).
+fn values<B: NdBackend, T: NativeFloat, const D: usize>(t: Tensor<B, D>) -> Vec<T> {
+    let a = T::array(t.into_primitive().tensor());
+    if let Some(contiguous) = a.as_slice() {
+        return contiguous.to_vec();
+    }
+    // A strided view (e.g. the outputs' part of a node's gradient): iterate with a fixed
+    // dimensionality, which is far cheaper per element than the dynamic one.
+    match a.ndim() {
+        3 => a
+            .into_dimensionality::<Ix3>()
+            .expect("3-D")
+            .iter()
+            .copied()
+            .collect(),
+        2 => a
+            .into_dimensionality::<Ix2>()
+            .expect("2-D")
+            .iter()
+            .copied()
+            .collect(),
+        _ => a.iter().copied().collect(),
+    }
+}
+
+/// A tensor owning `v` (no copy).
+fn tensor<B: NdBackend, T: NativeFloat, const D: usize>(
     v: Vec<T>,
     shape: [usize; D],
-    device: &B::Device,
 ) -> Tensor<B, D> {
-    Tensor::from_data(TensorData::new(v, shape), device)
+    let a = SharedArray::<T>::from_shape_vec(IxDyn(&shape), v).expect("buffer matches its shape");
+    Tensor::from_primitive(TensorPrimitive::Float(T::primitive(a)))
 }
 
 /// The kernel's view of a recurrence: dimensions, projection and mask values.
@@ -38,7 +91,7 @@ struct Prepared<T> {
     mask: Option<Vec<T>>,
 }
 
-fn prepare<B: Backend, T: Real + Element>(seq: &Recurrence<B>, hidden: usize) -> Prepared<T> {
+fn prepare<B: NdBackend, T: NativeFloat>(seq: &Recurrence<B>, hidden: usize) -> Prepared<T> {
     let [batch, time, _] = seq.projected.dims();
     Prepared {
         dims: Dims {
@@ -59,7 +112,7 @@ struct Native<T, K> {
     buffers: K,
 }
 
-fn native_tape<B: Backend, T: Real + Element, K: Send + Sync + 'static>(
+fn native_tape<B: NdBackend, T: NativeFloat, K: Send + Sync + 'static>(
     seq: &Recurrence<B>,
     p: Prepared<T>,
     buffers: Option<K>,
@@ -77,7 +130,9 @@ fn native_tape<B: Backend, T: Real + Element, K: Send + Sync + 'static>(
 }
 
 /// The native buffers of a tape made by this backend in element type `T`, if it is one.
-fn native<B: Backend, T: Real, K: Send + Sync + 'static>(tape: &Tape<B>) -> Option<&Native<T, K>> {
+fn native<B: NdBackend, T: Real, K: Send + Sync + 'static>(
+    tape: &Tape<B>,
+) -> Option<&Native<T, K>> {
     match &tape.data {
         TapeData::Native(any) => any.downcast_ref::<Native<T, K>>(),
         TapeData::Steps(_) => None,
@@ -85,45 +140,42 @@ fn native<B: Backend, T: Real, K: Send + Sync + 'static>(tape: &Tape<B>) -> Opti
 }
 
 /// The gradients from the kernel's, as tensors.
-fn grads<B: Backend, T: Real + Element>(
+fn grads<B: NdBackend, T: NativeFloat>(
     d: cpu::Backward<T>,
     dims: &Dims,
     gates: usize,
-    device: &B::Device,
 ) -> TapeGrads<B> {
     let (b, h) = (dims.batch, dims.hidden);
     TapeGrads {
-        d_projected: tensor(d.d_projected, [b, dims.time, gates * h], device),
-        d_h0: tensor(d.d_h0, [b, h], device),
-        d_c0: (!d.d_c0.is_empty()).then(|| tensor(d.d_c0, [b, h], device)),
-        d_weight: tensor(d.d_weight, [h, gates * h], device),
-        d_bias_hn: (!d.d_bias_hn.is_empty()).then(|| tensor(d.d_bias_hn, [h], device)),
+        d_projected: tensor(d.d_projected, [b, dims.time, gates * h]),
+        d_h0: tensor(d.d_h0, [b, h]),
+        d_c0: (!d.d_c0.is_empty()).then(|| tensor(d.d_c0, [b, h])),
+        d_weight: tensor(d.d_weight, [h, gates * h]),
+        d_bias_hn: (!d.d_bias_hn.is_empty()).then(|| tensor(d.d_bias_hn, [h])),
     }
 }
 
 /// The kernel's outputs as tensors: outputs, `h`, and `c` when there is one.
-fn outputs<B: Backend, T: Real + Element, K>(
+fn outputs<B: NdBackend, T: NativeFloat, K>(
     f: &mut cpu::Forward<T, K>,
     dims: &Dims,
-    device: &B::Device,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let (b, h) = (dims.batch, dims.hidden);
     let c = std::mem::take(&mut f.c);
     (
-        tensor(std::mem::take(&mut f.output), [b, dims.time, h], device),
-        tensor(std::mem::take(&mut f.h), [b, h], device),
-        (!c.is_empty()).then(|| tensor(c, [b, h], device)),
+        tensor(std::mem::take(&mut f.output), [b, dims.time, h]),
+        tensor(std::mem::take(&mut f.h), [b, h]),
+        (!c.is_empty()).then(|| tensor(c, [b, h])),
     )
 }
 
-fn rnn<B: Backend, T: Real + Element>(
+fn rnn<B: NdBackend, T: NativeFloat>(
     seq: Recurrence<B>,
     h0: Tensor<B, 2>,
     weight_hh: Tensor<B, 2>,
     activation: Activation,
     keep: bool,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tape<B>>) {
-    let device = h0.device();
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
     let mut f = cpu::rnn_forward(
@@ -135,28 +187,27 @@ fn rnn<B: Backend, T: Real + Element>(
         activation,
         keep,
     );
-    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims, &device);
+    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
 }
 
-fn lstm<B: Backend, T: Real + Element>(
+fn lstm<B: NdBackend, T: NativeFloat>(
     seq: Recurrence<B>,
     h0: Tensor<B, 2>,
     c0: Tensor<B, 2>,
     weight_hh: Tensor<B, 2>,
     keep: bool,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Option<Tape<B>>) {
-    let device = h0.device();
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, c0, w) = (values(h0), values(c0), values(weight_hh));
     let mut f = cpu::lstm_forward(&p.dims, &p.projected, &h0, &c0, &w, p.mask.as_deref(), keep);
-    let (out, h, c) = outputs::<B, T, _>(&mut f, &p.dims, &device);
+    let (out, h, c) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, c.expect("an LSTM's final cell"), tape)
 }
 
-fn gru<B: Backend, T: Real + Element>(
+fn gru<B: NdBackend, T: NativeFloat>(
     seq: Recurrence<B>,
     h0: Tensor<B, 2>,
     weight_hh: Tensor<B, 2>,
@@ -164,7 +215,6 @@ fn gru<B: Backend, T: Real + Element>(
     reset_after: bool,
     keep: bool,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tape<B>>) {
-    let device = h0.device();
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
     let bias: Vec<T> = bias_hn.map(values).unwrap_or_default();
@@ -178,7 +228,7 @@ fn gru<B: Backend, T: Real + Element>(
         p.mask.as_deref(),
         keep,
     );
-    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims, &device);
+    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
 }
@@ -194,7 +244,7 @@ macro_rules! by_float {
     };
 }
 
-fn rnn_back<B: RecurrentBackend, T: Real + Element>(
+fn rnn_back<B: NdBackend, T: NativeFloat>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     activation: Activation,
@@ -203,7 +253,6 @@ fn rnn_back<B: RecurrentBackend, T: Real + Element>(
     let Some(n) = native::<B, T, cpu::RnnTape<T>>(&tape) else {
         return tape::rnn_backward(tape, weight_hh, activation, up);
     };
-    let device = weight_hh.device();
     let d = cpu::rnn_backward(
         &n.dims,
         &n.buffers,
@@ -213,10 +262,10 @@ fn rnn_back<B: RecurrentBackend, T: Real + Element>(
         &values(up.d_output),
         &values(up.d_h),
     );
-    grads(d, &n.dims, 1, &device)
+    grads(d, &n.dims, 1)
 }
 
-fn lstm_back<B: RecurrentBackend, T: Real + Element>(
+fn lstm_back<B: NdBackend, T: NativeFloat>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     up: Upstream<B>,
@@ -224,7 +273,6 @@ fn lstm_back<B: RecurrentBackend, T: Real + Element>(
     let Some(n) = native::<B, T, cpu::LstmTape<T>>(&tape) else {
         return tape::lstm_backward(tape, weight_hh, up);
     };
-    let device = weight_hh.device();
     let d_c = up.d_c.expect("an LSTM's cell-state gradient");
     let d = cpu::lstm_backward(
         &n.dims,
@@ -235,10 +283,10 @@ fn lstm_back<B: RecurrentBackend, T: Real + Element>(
         &values(up.d_h),
         &values(d_c),
     );
-    grads(d, &n.dims, 4, &device)
+    grads(d, &n.dims, 4)
 }
 
-fn gru_back<B: RecurrentBackend, T: Real + Element>(
+fn gru_back<B: NdBackend, T: NativeFloat>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     reset_after: bool,
@@ -248,7 +296,6 @@ fn gru_back<B: RecurrentBackend, T: Real + Element>(
     let Some(n) = native::<B, T, cpu::GruTape<T>>(&tape) else {
         return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
     };
-    let device = weight_hh.device();
     let d = cpu::gru_backward(
         &n.dims,
         &n.buffers,
@@ -258,7 +305,7 @@ fn gru_back<B: RecurrentBackend, T: Real + Element>(
         &values(up.d_output),
         &values(up.d_h),
     );
-    let mut g = grads(d, &n.dims, 3, &device);
+    let mut g = grads(d, &n.dims, 3);
     if !has_bias_hn {
         g.d_bias_hn = None;
     }

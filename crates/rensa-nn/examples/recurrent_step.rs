@@ -1,0 +1,55 @@
+//! Runs one recurrent layer's forward + backward pass repeatedly on the ndarray backend, for
+//! profiling (`perf record`) a single cell and shape; `cargo xtask bench recurrent` is the
+//! benchmark.
+//!
+//! ```text
+//! cargo run --release -p rensa-nn --example recurrent_step -- lstm 64 64 128 256 20 [plain]
+//! ```
+//! Arguments: cell (rnn, lstm, gru), batch, time, input, hidden, repetitions, and `plain` for
+//! the plain-ops autodiff path.
+
+use burn::backend::{Autodiff, NdArray};
+use burn::tensor::{Distribution, Tensor};
+use rensa_nn::recurrent::{
+    GruConfig, LstmConfig, RnnConfig, SequenceInput, SequenceOutput, set_fused_autodiff,
+};
+use std::time::Instant;
+
+type B = Autodiff<NdArray>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 6 {
+        eprintln!("usage: recurrent_step CELL BATCH TIME INPUT HIDDEN REPS [plain]");
+        std::process::exit(2);
+    }
+    let n = |k: usize| -> usize { args[k].parse().expect("a whole number") };
+    let (b, t, i, h, reps) = (n(1), n(2), n(3), n(4), n(5));
+    set_fused_autodiff(args.get(6).map(String::as_str) != Some("plain"));
+    let device = Default::default();
+    let x = Tensor::<B, 3>::random([b, t, i], Distribution::Normal(0.0, 1.0), &device);
+    let forward: Box<dyn Fn(Tensor<B, 3>) -> SequenceOutput<B>> = match args[0].as_str() {
+        "rnn" => {
+            let m = RnnConfig::new(i, h).init::<B>(&device).unwrap();
+            Box::new(move |x| m.forward(SequenceInput::new(x)))
+        }
+        "lstm" => {
+            let m = LstmConfig::new(i, h).init::<B>(&device).unwrap();
+            Box::new(move |x| m.forward(SequenceInput::new(x)))
+        }
+        "gru" => {
+            let m = GruConfig::new(i, h).init::<B>(&device).unwrap();
+            Box::new(move |x| m.forward(SequenceInput::new(x)))
+        }
+        other => panic!("unknown cell {other}: rnn, lstm or gru"),
+    };
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let start = Instant::now();
+        let grads = forward(x.clone()).output.sum().backward();
+        drop(grads);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("median {:.2} ms over {reps} runs", times[reps / 2]);
+}
