@@ -24,7 +24,7 @@ where
     B: RecurrentBackend + AutodiffBackend,
     C: RecurrentCell<B>,
 {
-    let [batch, time, input] = [3, 6, 4];
+    let [batch, time, input] = [lengths.map_or(3, <[usize]>::len), 6, 4];
     let x = normal_tensor::<B, 3>(1, [batch, time, input], 1.0, device).require_grad();
     let dims = [
         layer.num_layers * layer.directions(),
@@ -85,12 +85,25 @@ where
 /// (activation, layers, bidirectional, lengths)
 type Case = (Activation, usize, bool, Option<&'static [usize]>);
 
-const CASES: [Case; 5] = [
+/// 70 sequences: the native CPU kernels split a batch this size into parts that run on
+/// separate threads (`cpu::batch_parts`), so this case checks the split and the join.
+const LENGTHS_70: [usize; 70] = {
+    let mut l = [6; 70];
+    let mut i = 0;
+    while i < 70 {
+        l[i] = 1 + (i * 7) % 6;
+        i += 1;
+    }
+    l
+};
+
+const CASES: [Case; 6] = [
     (Activation::Tanh, 1, false, None),
     (Activation::Sigmoid, 1, false, Some(&[6, 4, 1])),
     (Activation::Relu, 2, false, None),
     (Activation::Tanh, 2, true, Some(&[2, 6, 5])),
     (Activation::LeakyRelu { alpha: 0.1 }, 1, true, None),
+    (Activation::Tanh, 2, true, Some(&LENGTHS_70)),
 ];
 
 fn compare<B, C>(
@@ -169,7 +182,7 @@ fn gru<B: RecurrentBackend>(
 #[test]
 fn fused_recurrences_equal_the_plain_path() {
     let device = Default::default();
-    let all = [0, 1, 2, 3, 4];
+    let all = [0, 1, 2, 3, 4, 5];
     compare::<TestAutodiff, _>(&device, Tolerance::F32, &all, rnn(&device));
     compare::<TestAutodiff, _>(&device, Tolerance::F32, &[0, 1, 3], lstm(&device));
     for reset_after in [true, false] {

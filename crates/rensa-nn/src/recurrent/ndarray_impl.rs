@@ -91,6 +91,17 @@ struct Prepared<T> {
     mask: Option<Vec<T>>,
 }
 
+impl<T: NativeFloat> Prepared<T> {
+    fn inputs<'a>(&'a self, h0: &'a [T], c0: &'a [T]) -> cpu::Inputs<'a, T> {
+        cpu::Inputs {
+            projected: &self.projected,
+            h0,
+            c0,
+            mask: self.mask.as_deref(),
+        }
+    }
+}
+
 fn prepare<B: NdBackend, T: NativeFloat>(seq: &Recurrence<B>, hidden: usize) -> Prepared<T> {
     let [batch, time, _] = seq.projected.dims();
     Prepared {
@@ -178,15 +189,10 @@ fn rnn<B: NdBackend, T: NativeFloat>(
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tape<B>>) {
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
-    let mut f = cpu::rnn_forward(
-        &p.dims,
-        &p.projected,
-        &h0,
-        &w,
-        p.mask.as_deref(),
-        activation,
-        keep,
-    );
+    let x = p.inputs(&h0, &[]);
+    let mut f = cpu::par_forward(&p.dims, 1, x, |d, x| {
+        cpu::rnn_forward(d, x.projected, x.h0, &w, x.mask, activation, keep)
+    });
     let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
@@ -201,7 +207,10 @@ fn lstm<B: NdBackend, T: NativeFloat>(
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Option<Tape<B>>) {
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, c0, w) = (values(h0), values(c0), values(weight_hh));
-    let mut f = cpu::lstm_forward(&p.dims, &p.projected, &h0, &c0, &w, p.mask.as_deref(), keep);
+    let x = p.inputs(&h0, &c0);
+    let mut f = cpu::par_forward(&p.dims, 4, x, |d, x| {
+        cpu::lstm_forward(d, x.projected, x.h0, x.c0, &w, x.mask, keep)
+    });
     let (out, h, c) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, c.expect("an LSTM's final cell"), tape)
@@ -218,16 +227,10 @@ fn gru<B: NdBackend, T: NativeFloat>(
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
     let bias: Vec<T> = bias_hn.map(values).unwrap_or_default();
-    let mut f = cpu::gru_forward(
-        &p.dims,
-        &p.projected,
-        &h0,
-        &w,
-        &bias,
-        reset_after,
-        p.mask.as_deref(),
-        keep,
-    );
+    let x = p.inputs(&h0, &[]);
+    let mut f = cpu::par_forward(&p.dims, 3, x, |d, x| {
+        cpu::gru_forward(d, x.projected, x.h0, &w, &bias, reset_after, x.mask, keep)
+    });
     let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
@@ -244,24 +247,45 @@ macro_rules! by_float {
     };
 }
 
+/// The upstream gradients as the kernels take them.
+struct UpValues<T> {
+    d_output: Vec<T>,
+    d_h: Vec<T>,
+    d_c: Vec<T>,
+}
+
+impl<T: NativeFloat> UpValues<T> {
+    fn new<B: NdBackend>(up: Upstream<B>) -> Self {
+        Self {
+            d_output: values(up.d_output),
+            d_h: values(up.d_h),
+            d_c: up.d_c.map(values).unwrap_or_default(),
+        }
+    }
+
+    fn grads<'a, K>(&'a self, n: &'a Native<T, K>) -> cpu::Grads<'a, T> {
+        cpu::Grads {
+            d_output: &self.d_output,
+            d_h: &self.d_h,
+            d_c: &self.d_c,
+            mask: n.mask.as_deref(),
+        }
+    }
+}
+
 fn rnn_back<B: NdBackend, T: NativeFloat>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     activation: Activation,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let Some(n) = native::<B, T, cpu::RnnTape<T>>(&tape) else {
+    let Some(n) = native::<B, T, Vec<cpu::RnnTape<T>>>(&tape) else {
         return tape::rnn_backward(tape, weight_hh, activation, up);
     };
-    let d = cpu::rnn_backward(
-        &n.dims,
-        &n.buffers,
-        &values(weight_hh),
-        n.mask.as_deref(),
-        activation,
-        &values(up.d_output),
-        &values(up.d_h),
-    );
+    let (w, up) = (values(weight_hh), UpValues::new(up));
+    let d = cpu::par_backward(&n.dims, 1, &n.buffers, up.grads(n), |d, k, g| {
+        cpu::rnn_backward(d, k, &w, g.mask, activation, g.d_output, g.d_h)
+    });
     grads(d, &n.dims, 1)
 }
 
@@ -270,19 +294,13 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
     weight_hh: Tensor<B, 2>,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let Some(n) = native::<B, T, cpu::LstmTape<T>>(&tape) else {
+    let Some(n) = native::<B, T, Vec<cpu::LstmTape<T>>>(&tape) else {
         return tape::lstm_backward(tape, weight_hh, up);
     };
-    let d_c = up.d_c.expect("an LSTM's cell-state gradient");
-    let d = cpu::lstm_backward(
-        &n.dims,
-        &n.buffers,
-        &values(weight_hh),
-        n.mask.as_deref(),
-        &values(up.d_output),
-        &values(up.d_h),
-        &values(d_c),
-    );
+    let (w, up) = (values(weight_hh), UpValues::new(up));
+    let d = cpu::par_backward(&n.dims, 4, &n.buffers, up.grads(n), |d, k, g| {
+        cpu::lstm_backward(d, k, &w, g.mask, g.d_output, g.d_h, g.d_c)
+    });
     grads(d, &n.dims, 4)
 }
 
@@ -293,18 +311,13 @@ fn gru_back<B: NdBackend, T: NativeFloat>(
     has_bias_hn: bool,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let Some(n) = native::<B, T, cpu::GruTape<T>>(&tape) else {
+    let Some(n) = native::<B, T, Vec<cpu::GruTape<T>>>(&tape) else {
         return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
     };
-    let d = cpu::gru_backward(
-        &n.dims,
-        &n.buffers,
-        &values(weight_hh),
-        reset_after,
-        n.mask.as_deref(),
-        &values(up.d_output),
-        &values(up.d_h),
-    );
+    let (w, up) = (values(weight_hh), UpValues::new(up));
+    let d = cpu::par_backward(&n.dims, 3, &n.buffers, up.grads(n), |d, k, g| {
+        cpu::gru_backward(d, k, &w, reset_after, g.mask, g.d_output, g.d_h)
+    });
     let mut g = grads(d, &n.dims, 3);
     if !has_bias_hn {
         g.d_bias_hn = None;
