@@ -513,6 +513,39 @@ fn activation_slope<E: Real>(activation: Activation, y: E) -> E {
     }
 }
 
+/// Applies the activation to every element in place, with the choice of function made once.
+fn activate_all<E: Real>(activation: Activation, xs: &mut [E]) {
+    match activation {
+        Activation::Tanh => map_in_place(xs, Real::tanh_v),
+        Activation::Sigmoid => map_in_place(xs, sigmoid),
+        Activation::Relu | Activation::LeakyRelu { .. } => {
+            map_in_place(xs, |a| activate(activation, a))
+        }
+    }
+}
+
+/// Writes the activation's slope at each output `ys` into `out`.
+fn slopes<E: Real>(activation: Activation, ys: &[E], out: &mut [E]) {
+    let each = |f: &dyn Fn(E) -> E, out: &mut [E]| {
+        for (o, &y) in out.iter_mut().zip(ys) {
+            *o = f(y);
+        }
+    };
+    match activation {
+        Activation::Tanh => {
+            for (o, &y) in out.iter_mut().zip(ys) {
+                *o = d_tanh(y);
+            }
+        }
+        Activation::Sigmoid => {
+            for (o, &y) in out.iter_mut().zip(ys) {
+                *o = d_sigmoid(y);
+            }
+        }
+        _ => each(&|y| activation_slope(activation, y), out),
+    }
+}
+
 /// Simple-RNN forward. `projected` `[batch, time, H]`, `weight_hh` `[H, H]`.
 pub fn rnn_forward<E: Real>(
     dims: &Dims,
@@ -539,14 +572,17 @@ pub fn rnn_forward<E: Real>(
         if let Some(tape) = tape.as_mut() {
             tape.h_prev.extend_from_slice(&h);
         }
+        activate_all(activation, &mut a);
         for b in 0..batch {
             let m = dims.m(mask, b, t);
+            let (y, hs) = (
+                &a[b * hidden..(b + 1) * hidden],
+                &mut h[b * hidden..(b + 1) * hidden],
+            );
+            let out = &mut output[(b * dims.time + t) * hidden..][..hidden];
             for j in 0..hidden {
-                let i = b * hidden + j;
-                let y = activate(activation, a[i]);
-                a[i] = y;
-                output[(b * dims.time + t) * hidden + j] = y * m;
-                h[i] = carry(h[i], y, m);
+                out[j] = y[j] * m;
+                hs[j] = carry(hs[j], y[j], m);
             }
         }
         if let Some(tape) = tape.as_mut() {
@@ -581,13 +617,18 @@ pub fn rnn_backward<E: Real>(
         let t = dims.t(k);
         let y = &tape.h_new[k * slab..(k + 1) * slab];
         let da_k = &mut da[k * slab..(k + 1) * slab];
+        slopes(activation, y, da_k);
         for b in 0..batch {
             let m = dims.m(mask, b, t);
+            let dy = &d_output[(b * dims.time + t) * hidden..][..hidden];
+            let (d_row, dh_row) = (
+                &mut da_k[b * hidden..(b + 1) * hidden],
+                &mut dh[b * hidden..(b + 1) * hidden],
+            );
             for j in 0..hidden {
-                let i = b * hidden + j;
-                let (g, passed) = through(d_output[(b * dims.time + t) * hidden + j], dh[i], m);
-                da_k[i] = g * activation_slope(activation, y[i]);
-                dh[i] = passed;
+                let (g, passed) = through(dy[j], dh_row[j], m);
+                d_row[j] = g * d_row[j];
+                dh_row[j] = passed;
             }
         }
         gemm(view(da_k, batch, hidden), w_t, E::one(), &mut dh);

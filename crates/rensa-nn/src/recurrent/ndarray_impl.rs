@@ -87,14 +87,15 @@ fn tensor<B: NdBackend, T: NativeFloat, const D: usize>(
 /// The kernel's view of a recurrence: dimensions, projection and mask values.
 struct Prepared<T> {
     dims: Dims,
-    projected: Vec<T>,
+    /// The projection's own array, borrowed by the kernels (contiguous, row-major).
+    projected: SharedArray<T>,
     mask: Option<Vec<T>>,
 }
 
 impl<T: NativeFloat> Prepared<T> {
     fn inputs<'a>(&'a self, h0: &'a [T], c0: &'a [T]) -> cpu::Inputs<'a, T> {
         cpu::Inputs {
-            projected: &self.projected,
+            projected: self.projected.as_slice().expect("a contiguous projection"),
             h0,
             c0,
             mask: self.mask.as_deref(),
@@ -104,6 +105,10 @@ impl<T: NativeFloat> Prepared<T> {
 
 fn prepare<B: NdBackend, T: NativeFloat>(seq: &Recurrence<B>, hidden: usize) -> Prepared<T> {
     let [batch, time, _] = seq.projected.dims();
+    let mut projected = T::array(seq.projected.clone().into_primitive().tensor());
+    if projected.as_slice().is_none() {
+        projected = projected.as_standard_layout().into_owned().into_shared();
+    }
     Prepared {
         dims: Dims {
             batch,
@@ -111,7 +116,7 @@ fn prepare<B: NdBackend, T: NativeFloat>(seq: &Recurrence<B>, hidden: usize) -> 
             hidden,
             reverse: seq.reverse,
         },
-        projected: values(seq.projected.clone()),
+        projected,
         mask: seq.mask.clone().map(values),
     }
 }
