@@ -14,6 +14,10 @@ mod test;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// A caching allocator: see the workspace manifest (glibc maps and unmaps every large tensor).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "rensa's developer tasks")]
 struct Cli {

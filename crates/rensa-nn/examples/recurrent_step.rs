@@ -17,6 +17,9 @@ use std::time::Instant;
 
 type B = Autodiff<NdArray>;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 6 {

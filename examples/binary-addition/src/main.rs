@@ -15,6 +15,10 @@ use rensa_train::plot::{Series, line_chart};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// A caching allocator: see the workspace manifest (glibc maps and unmaps every large tensor).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "wgpu")]
 type Inner = burn::backend::Wgpu;
 #[cfg(not(feature = "wgpu"))]

@@ -12,6 +12,10 @@ use rensa_train::{Checkpoints, FitConfig, fit_with};
 use seq2seq::{BuildSeq2Seq, PREDICTION_STARTS, STEPS, Seq2Seq, mse, series, windows};
 use std::path::PathBuf;
 
+/// A caching allocator: see the workspace manifest (glibc maps and unmaps every large tensor).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "wgpu")]
 type Inner = burn::backend::Wgpu;
 #[cfg(not(feature = "wgpu"))]
