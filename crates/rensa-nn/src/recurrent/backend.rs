@@ -72,6 +72,13 @@ pub trait RecurrentBackend: Backend {
         plain::gru(seq, h0, weight_hh, bias_hn, reset_after)
     }
 
+    /// `a · b` for `[m, k] × [k, n]`: the input projection of all steps at once (and, under
+    /// `Autodiff`, its two gradient products). The provided version is burn's `matmul`; a backend
+    /// with a faster GEMM for these tall products overrides it.
+    fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        a.matmul(b)
+    }
+
     /// [`rnn_recurrence`](Self::rnn_recurrence) keeping a [`Tape`] for
     /// [`rnn_backward_tape`](Self::rnn_backward_tape). `Autodiff` builds its one-node recurrence
     /// from this pair; the provided versions use tensor ops ([`tape`](super::tape)).
@@ -602,6 +609,28 @@ mod autodiff_impl {
         }
     }
 
+    /// `a · b` through the inner backend's [`RecurrentBackend::dense`], forward and backward.
+    #[derive(Debug)]
+    struct DenseNode;
+
+    impl<B: RecurrentBackend> Backward<B, 2> for DenseNode {
+        /// The two factors.
+        type State = (FloatTensor<B>, FloatTensor<B>);
+
+        /// `∂a = g · bᵀ`, `∂b = aᵀ · g`, each computed only when its factor is tracked.
+        fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (a, b) = ops.state;
+            let g = t2::<B>(grads.consume::<B>(&ops.node));
+            let [p_a, p_b] = ops.parents;
+            if let Some(p) = p_a {
+                grads.register::<B>(p.id, prim(B::dense(g.clone(), t2::<B>(b).transpose())));
+            }
+            if let Some(p) = p_b {
+                grads.register::<B>(p.id, prim(B::dense(t2::<B>(a).transpose(), g)));
+            }
+        }
+    }
+
     /// The inner-backend view of a recurrence's inputs.
     fn inner<B: RecurrentBackend, C: CheckpointStrategy>(
         seq: super::Recurrence<Autodiff<B, C>>,
@@ -657,6 +686,21 @@ mod autodiff_impl {
     }
 
     impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
+        fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
+            if !super::fused_autodiff() {
+                return a.matmul(b);
+            }
+            let (a_in, a_p) = parts(a);
+            let (b_in, b_p) = parts(b);
+            let out = prim(B::dense(a_in.clone(), b_in.clone()));
+            let parents = [a_p.node.clone(), b_p.node.clone()];
+            let out = match DenseNode.prepare::<C>(parents).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish((prim(a_in), prim(b_in)), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            };
+            Tensor::from_primitive(TensorPrimitive::Float(out))
+        }
+
         fn rnn_recurrence(
             seq: super::Recurrence<Self>,
             h0: Tensor<Self, 2>,

@@ -205,6 +205,25 @@ impl<B: RecurrentBackend> GateWeights<B> {
         )
         .expect("initialised weights have consistent shapes")
     }
+
+    /// Input projection of a whole sequence, one matmul for all steps.
+    ///
+    /// # Shapes
+    /// `[batch, time, input_size]` -> `[batch, time, G·H]`
+    pub fn project(&self, input: Tensor<B, 3>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
+        let [batch, time, features] = input.dims();
+        self.check_features(features, "input [batch, time, features]");
+        let gh = self.weight_ih.dims()[1];
+        let xw = B::dense(
+            input.reshape([batch * time, features]),
+            self.weight_ih.val(),
+        ) // [batch·time, G·H]
+        .reshape([batch, time, gh]);
+        match bias {
+            Some(b) => xw + b.unsqueeze::<3>(),
+            None => xw,
+        }
+    }
 }
 
 impl<B: Backend> GateWeights<B> {
@@ -247,24 +266,6 @@ impl<B: Backend> GateWeights<B> {
             let gh = b.dims()[0];
             b.val().narrow(0, gh - gates * h, gates * h)
         })
-    }
-
-    /// Input projection of a whole sequence, one matmul for all steps.
-    ///
-    /// # Shapes
-    /// `[batch, time, input_size]` -> `[batch, time, G·H]`
-    pub fn project(&self, input: Tensor<B, 3>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
-        let [batch, time, features] = input.dims();
-        self.check_features(features, "input [batch, time, features]");
-        let gh = self.weight_ih.dims()[1];
-        let xw = input
-            .reshape([batch * time, features])
-            .matmul(self.weight_ih.val()) // [batch·time, G·H]
-            .reshape([batch, time, gh]);
-        match bias {
-            Some(b) => xw + b.unsqueeze::<3>(),
-            None => xw,
-        }
     }
 
     /// Input projection of one step.

@@ -122,6 +122,25 @@ fn carry<E: Real>(old: E, new: E, m: E) -> E {
     }
 }
 
+/// Runs `row` with the row's mask value, passed as the constant 1 on a real step, so that
+/// [`carry`] folds away there and the loop vectorises.
+#[inline(always)]
+fn with_mask<E: Real>(m: E, row: impl FnOnce(E)) {
+    if m == E::one() { row(E::one()) } else { row(m) }
+}
+
+/// `a · b` into the row-major `out` (`[a.rows, b.cols]`), for the input projection and its
+/// gradients. A right factor that is a transposed view is copied to row-major first (the GEMM
+/// runs several times slower on it).
+pub fn matmul<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, out: &mut [E]) {
+    if b.strides()[1] == 1 {
+        gemm(a, b, E::zero(), out);
+    } else {
+        let b = b.as_standard_layout();
+        gemm(a, b.view(), E::zero(), out);
+    }
+}
+
 /// `out = a · b + beta · out` for row-major `out` of shape `[a.rows, b.cols]`; `beta` is 0 or 1.
 fn gemm<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, out: &mut [E]) {
     let shape = (a.nrows(), b.ncols());
@@ -580,10 +599,12 @@ pub fn rnn_forward<E: Real>(
                 &mut h[b * hidden..(b + 1) * hidden],
             );
             let out = &mut output[(b * dims.time + t) * hidden..][..hidden];
-            for j in 0..hidden {
-                out[j] = y[j] * m;
-                hs[j] = carry(hs[j], y[j], m);
-            }
+            with_mask(m, |m| {
+                for j in 0..hidden {
+                    out[j] = y[j] * m;
+                    hs[j] = carry(hs[j], y[j], m);
+                }
+            });
         }
         if let Some(tape) = tape.as_mut() {
             tape.h_new.extend_from_slice(&a);
@@ -712,21 +733,20 @@ pub fn lstm_forward<E: Real>(
                 &mut tc[b * hidden..(b + 1) * hidden],
             );
             let out = &mut output[(b * dims.time + t) * hidden..][..hidden];
-            for j in 0..hidden {
-                let (ig, fg, gg, og) = (
-                    row[j],
-                    row[hidden + j],
-                    row[2 * hidden + j],
-                    row[3 * hidden + j],
-                );
-                let c_new = fg * cs[j] + ig * gg;
-                let t_c = c_new.tanh_v();
-                let h_new = og * t_c;
-                tcs[j] = t_c;
-                out[j] = h_new * m;
-                hs[j] = carry(hs[j], h_new, m);
-                cs[j] = carry(cs[j], c_new, m);
-            }
+            let (i_g, rest) = row.split_at(hidden);
+            let (f_g, rest) = rest.split_at(hidden);
+            let (g_g, o_g) = rest.split_at(hidden);
+            with_mask(m, |m| {
+                for j in 0..hidden {
+                    let c_new = f_g[j] * cs[j] + i_g[j] * g_g[j];
+                    let t_c = c_new.tanh_v();
+                    let h_new = o_g[j] * t_c;
+                    tcs[j] = t_c;
+                    out[j] = h_new * m;
+                    hs[j] = carry(hs[j], h_new, m);
+                    cs[j] = carry(cs[j], c_new, m);
+                }
+            });
         }
         if let Some(tape) = tape.as_mut() {
             tape.gates.extend_from_slice(&a);
@@ -761,28 +781,26 @@ pub fn lstm_backward<E: Real>(
         let da_k = &mut da[k * slab4..(k + 1) * slab4];
         for b in 0..batch {
             let m = dims.m(mask, b, t);
-            let (g_row, d_row) = (
-                &gates[b * g4..(b + 1) * g4],
-                &mut da_k[b * g4..(b + 1) * g4],
-            );
+            let rows = b * hidden..(b + 1) * hidden;
+            let (gi, rest) = gates[b * g4..(b + 1) * g4].split_at(hidden);
+            let (gf, rest) = rest.split_at(hidden);
+            let (gg, go) = rest.split_at(hidden);
+            let (di, rest) = da_k[b * g4..(b + 1) * g4].split_at_mut(hidden);
+            let (df, rest) = rest.split_at_mut(hidden);
+            let (dg, d_o) = rest.split_at_mut(hidden);
+            let dy = &d_output[(b * dims.time + t) * hidden..][..hidden];
+            let (tc, cp) = (&tanh_c[rows.clone()], &c_prev[rows.clone()]);
+            let (dhr, dcr) = (&mut dh[rows.clone()], &mut dc[rows]);
             for j in 0..hidden {
-                let i = b * hidden + j;
-                let (gh, h_passed) = through(d_output[(b * dims.time + t) * hidden + j], dh[i], m);
-                let (gc, c_passed) = through(E::zero(), dc[i], m);
-                let (ig, fg, gg, og) = (
-                    g_row[j],
-                    g_row[hidden + j],
-                    g_row[2 * hidden + j],
-                    g_row[3 * hidden + j],
-                );
-                let t_c = tanh_c[i];
-                let ds = gc + gh * og * d_tanh(t_c);
-                d_row[j] = ds * gg * d_sigmoid(ig);
-                d_row[hidden + j] = ds * c_prev[i] * d_sigmoid(fg);
-                d_row[2 * hidden + j] = ds * ig * d_tanh(gg);
-                d_row[3 * hidden + j] = gh * t_c * d_sigmoid(og);
-                dc[i] = ds * fg + c_passed;
-                dh[i] = h_passed;
+                let (gh, h_passed) = through(dy[j], dhr[j], m);
+                let (gc, c_passed) = through(E::zero(), dcr[j], m);
+                let ds = gc + gh * go[j] * d_tanh(tc[j]);
+                di[j] = ds * gg[j] * d_sigmoid(gi[j]);
+                df[j] = ds * cp[j] * d_sigmoid(gf[j]);
+                dg[j] = ds * gi[j] * d_tanh(gg[j]);
+                d_o[j] = gh * tc[j] * d_sigmoid(go[j]);
+                dcr[j] = ds * gf[j] + c_passed;
+                dhr[j] = h_passed;
             }
         }
         gemm(view(da_k, batch, g4), w_t, E::one(), &mut dh);
@@ -909,11 +927,13 @@ pub fn gru_forward<E: Real>(
             );
             let hs = &mut h[b * hidden..(b + 1) * hidden];
             let out = &mut output[(b * dims.time + t) * hidden..][..hidden];
-            for j in 0..hidden {
-                let h_new = n[j] + z[j] * (hs[j] - n[j]);
-                out[j] = h_new * m;
-                hs[j] = carry(hs[j], h_new, m);
-            }
+            with_mask(m, |m| {
+                for j in 0..hidden {
+                    let h_new = n[j] + z[j] * (hs[j] - n[j]);
+                    out[j] = h_new * m;
+                    hs[j] = carry(hs[j], h_new, m);
+                }
+            });
         }
     }
     Forward {

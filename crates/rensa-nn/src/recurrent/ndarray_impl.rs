@@ -241,6 +241,20 @@ fn gru<B: NdBackend, T: NativeFloat>(
     (out, h, tape)
 }
 
+/// `a · b` with the kernels' GEMM, straight on burn-ndarray's arrays.
+fn dense<B: NdBackend, T: NativeFloat>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [m, k] = a.dims();
+    let [k2, n] = b.dims();
+    assert_eq!(k, k2, "dense: [{m}, {k}] x [{k2}, {n}]");
+    let a = T::array(a.into_primitive().tensor());
+    let b = T::array(b.into_primitive().tensor());
+    let a = a.view().into_dimensionality::<Ix2>().expect("2-D");
+    let b = b.view().into_dimensionality::<Ix2>().expect("2-D");
+    let mut out = vec![T::zero(); m * n];
+    cpu::matmul(a, b, &mut out);
+    tensor(out, [m, n])
+}
+
 /// Runs `$run::<f32>` or `$run::<f64>` for the backend's float type `$e`, else `$fallback`.
 macro_rules! by_float {
     ($e:ty, $run:ident ( $($arg:expr),* ), $fallback:expr) => {
@@ -336,6 +350,10 @@ where
     NdArrayTensor: From<SharedArray<E>>,
     NdArrayTensor: From<SharedArray<I>>,
 {
+    fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        by_float!(E, dense(a, b), a.matmul(b))
+    }
+
     fn rnn_recurrence(
         seq: Recurrence<Self>,
         h0: Tensor<Self, 2>,
