@@ -172,84 +172,40 @@ pub mod plain {
     use super::*;
     use crate::activation::sigmoid;
 
-    /// Per-step inputs and masks in processing order, plus a place for the outputs.
-    struct Steps<B: Backend> {
-        inputs: Vec<Tensor<B, 2>>,
-        masks: Option<Vec<Tensor<B, 2>>>,
-        reverse: bool,
-    }
-
-    impl<B: RecurrentBackend> Steps<B> {
-        fn new(seq: Recurrence<B>) -> Self {
-            let inputs = B::unstack_time(seq.projected);
-            // [batch, time] -> time × [batch, 1]
-            let masks = seq.mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
-            Self {
-                inputs,
-                masks,
-                reverse: seq.reverse,
-            }
-        }
-
-        /// Step indices in processing order.
-        fn order(&self) -> Vec<usize> {
-            let t = self.inputs.len();
-            if self.reverse {
-                (0..t).rev().collect()
-            } else {
-                (0..t).collect()
-            }
-        }
-
-        /// Keeps `old` where the step is padding: `old + m ⊙ (new − old)`.
-        fn carry(&self, t: usize, old: Tensor<B, 2>, new: Tensor<B, 2>) -> Tensor<B, 2> {
-            match &self.masks {
-                Some(m) => old.clone() + (new - old) * m[t].clone(),
-                None => new,
-            }
-        }
-
-        /// The step's output: zero on padding.
-        fn output(&self, t: usize, h_new: Tensor<B, 2>) -> Tensor<B, 2> {
-            match &self.masks {
-                Some(m) => h_new * m[t].clone(),
-                None => h_new,
-            }
-        }
-
-        /// Stacks outputs collected in processing order into `[batch, time, H]` in time order.
-        fn gather(&self, mut outputs: Vec<Tensor<B, 2>>) -> Tensor<B, 3> {
-            if self.reverse {
-                outputs.reverse();
-            }
-            Tensor::stack(outputs, 1)
-        }
-    }
-
     /// Splits `[batch, k·H]` into `k` tensors `[batch, H]`.
     fn split_gates<B: Backend, const K: usize>(gates: Tensor<B, 2>) -> [Tensor<B, 2>; K] {
         let h = gates.dims()[1] / K;
         core::array::from_fn(|k| gates.clone().narrow(1, k * h, h))
     }
 
-    /// One LSTM step from the step's input projection `xw` (`[batch, 4H]`).
+    /// The activated gates `[i, f, g, o]` (`[batch, H]` each) of one LSTM step from the step's
+    /// input projection `xw` (`[batch, 4H]`).
+    pub fn lstm_gates<B: Backend>(
+        xw: Tensor<B, 2>,
+        h: Tensor<B, 2>,
+        weight_hh: Tensor<B, 2>,
+    ) -> [Tensor<B, 2>; 4] {
+        let gates = xw + h.matmul(weight_hh); // [batch, 4H]
+        // Activate all gates at once and pick the parts: fewer (tracked) ops than activating
+        // each slice, which is what dominates at small sizes.
+        let hidden = gates.dims()[1] / 4;
+        let s = sigmoid(gates.clone()); // [batch, 4H]: i, f, o are used
+        [
+            s.clone().narrow(1, 0, hidden),
+            s.clone().narrow(1, hidden, hidden),
+            gates.narrow(1, 2 * hidden, hidden).tanh(),
+            s.narrow(1, 3 * hidden, hidden),
+        ]
+    }
+
+    /// One LSTM step from the step's input projection `xw` (`[batch, 4H]`): the new `h` and `c`.
     pub fn lstm_step<B: Backend>(
         xw: Tensor<B, 2>,
         h: Tensor<B, 2>,
         c: Tensor<B, 2>,
         weight_hh: Tensor<B, 2>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let gates = xw + h.matmul(weight_hh); // [batch, 4H]
-        // Activate all gates at once and pick the parts: fewer (tracked) ops than activating
-        // each slice, which is what dominates at small sizes.
-        let hidden = c.dims()[1];
-        let s = sigmoid(gates.clone()); // [batch, 4H]: i, f, o are used
-        let (i, f, o) = (
-            s.clone().narrow(1, 0, hidden),
-            s.clone().narrow(1, hidden, hidden),
-            s.narrow(1, 3 * hidden, hidden),
-        );
-        let g = gates.narrow(1, 2 * hidden, hidden).tanh();
+        let [i, f, g, o] = lstm_gates(xw, h, weight_hh);
         let c = f * c + i * g;
         let h = o * c.clone().tanh();
         (h, c)
@@ -332,27 +288,16 @@ pub mod plain {
         n.clone() + z * (h - n)
     }
 
-    /// [`RecurrentBackend::rnn_recurrence`] with ordinary tensor ops.
+    /// [`RecurrentBackend::rnn_recurrence`] with ordinary tensor ops (the taped forward pass of
+    /// [`tape`](super::tape), its tape dropped).
     pub fn rnn<B: RecurrentBackend>(
         seq: Recurrence<B>,
         h0: Tensor<B, 2>,
         weight_hh: Tensor<B, 2>,
         activation: Activation,
     ) -> (Tensor<B, 3>, Tensor<B, 2>) {
-        let steps = Steps::new(seq);
-        let mut h = h0;
-        let mut outputs = Vec::with_capacity(steps.inputs.len());
-        for t in steps.order() {
-            let h_new = rnn_step(
-                steps.inputs[t].clone(),
-                h.clone(),
-                weight_hh.clone(),
-                activation,
-            );
-            outputs.push(steps.output(t, h_new.clone()));
-            h = steps.carry(t, h, h_new);
-        }
-        (steps.gather(outputs), h)
+        let (out, h, _) = tape::rnn_forward(seq, h0, weight_hh, activation);
+        (out, h)
     }
 
     /// [`RecurrentBackend::lstm_recurrence`] with ordinary tensor ops.
@@ -362,21 +307,8 @@ pub mod plain {
         c0: Tensor<B, 2>,
         weight_hh: Tensor<B, 2>,
     ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>) {
-        let steps = Steps::new(seq);
-        let (mut h, mut c) = (h0, c0);
-        let mut outputs = Vec::with_capacity(steps.inputs.len());
-        for t in steps.order() {
-            let (h_new, c_new) = lstm_step(
-                steps.inputs[t].clone(),
-                h.clone(),
-                c.clone(),
-                weight_hh.clone(),
-            );
-            outputs.push(steps.output(t, h_new.clone()));
-            h = steps.carry(t, h, h_new);
-            c = steps.carry(t, c, c_new);
-        }
-        (steps.gather(outputs), h, c)
+        let (out, h, c, _) = tape::lstm_forward(seq, h0, c0, weight_hh);
+        (out, h, c)
     }
 
     /// [`RecurrentBackend::gru_recurrence`] with ordinary tensor ops.
@@ -387,21 +319,8 @@ pub mod plain {
         bias_hn: Option<Tensor<B, 1>>,
         reset_after: bool,
     ) -> (Tensor<B, 3>, Tensor<B, 2>) {
-        let steps = Steps::new(seq);
-        let mut h = h0;
-        let mut outputs = Vec::with_capacity(steps.inputs.len());
-        for t in steps.order() {
-            let h_new = gru_step(
-                steps.inputs[t].clone(),
-                h.clone(),
-                weight_hh.clone(),
-                bias_hn.clone(),
-                reset_after,
-            );
-            outputs.push(steps.output(t, h_new.clone()));
-            h = steps.carry(t, h, h_new);
-        }
-        (steps.gather(outputs), h)
+        let (out, h, _) = tape::gru_forward(seq, h0, weight_hh, bias_hn, reset_after);
+        (out, h)
     }
 }
 
@@ -428,7 +347,7 @@ mod autodiff_impl {
     //! hand-written backward pass; `unstack_time` is a custom node.
     use super::{RecurrentBackend, plain};
     use crate::activation::Activation;
-    use crate::recurrent::tape::{Tape, TapeGrads, Upstream};
+    use crate::recurrent::tape::{Tape, TapeGrads, Upstream, row};
     use burn::backend::Autodiff;
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -493,14 +412,6 @@ mod autodiff_impl {
 
     fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
         t.into_primitive().tensor()
-    }
-
-    /// Row `t` of `[batch, time, H]` as `[batch, H]`.
-    fn row<B: Backend>(g: &Tensor<B, 3>, t: usize) -> Tensor<B, 2> {
-        let [batch, _, hidden] = g.dims();
-        g.clone()
-            .slice([0..batch, t..t + 1, 0..hidden])
-            .reshape([batch, hidden])
     }
 
     /// A node's output `[batch, time + k, H]`: the outputs followed by the `k` final states.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::backend::{Recurrence, RecurrentBackend, plain};
-use crate::activation::{Activation, sigmoid};
+use crate::activation::Activation;
 
 /// What a recurrence's forward pass saved for its backward pass.
 #[derive(Clone)]
@@ -144,7 +144,7 @@ fn through_step<B: Backend>(
 }
 
 /// Row `t` of `[batch, time, H]` as `[batch, H]`.
-fn row<B: Backend>(g: &Tensor<B, 3>, t: usize) -> Tensor<B, 2> {
+pub(crate) fn row<B: Backend>(g: &Tensor<B, 3>, t: usize) -> Tensor<B, 2> {
     let [batch, _, hidden] = g.dims();
     g.clone()
         .slice([0..batch, t..t + 1, 0..hidden])
@@ -257,17 +257,12 @@ pub fn lstm_forward<B: RecurrentBackend>(
     weight_hh: Tensor<B, 2>,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tape<B>) {
     let time = seq.projected.dims()[1];
-    let hidden = h0.dims()[1];
     let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
     let (mut h, mut c) = (h0, c0);
     let mut outputs = vec![None; time];
     let mut saved = Vec::with_capacity(time);
     for &t in &steps.order {
-        let pre = steps.xs[t].clone() + h.clone().matmul(weight_hh.clone()); // [batch, 4H]
-        let s = sigmoid(pre.clone());
-        let gate = |k: usize, from: &Tensor<B, 2>| from.clone().narrow(1, k * hidden, hidden);
-        let (i, f, o) = (gate(0, &s), gate(1, &s), gate(3, &s));
-        let g = gate(2, &pre).tanh();
+        let [i, f, g, o] = plain::lstm_gates(steps.xs[t].clone(), h.clone(), weight_hh.clone());
         let c_new = f.clone() * c.clone() + i.clone() * g.clone();
         let tc = c_new.clone().tanh();
         let h_new = o.clone() * tc.clone();
