@@ -1,0 +1,92 @@
+//! The CPU path: per-image kernels on u8 HWC buffers. Geometry is folded into one resampling
+//! pass per run of geometric operations; colour and filter operations work in place.
+
+pub(crate) mod colour;
+pub(crate) mod filter;
+pub(crate) mod geometry;
+
+use crate::image::Image;
+use crate::ops::{Op, Stage, stages};
+use std::borrow::Cow;
+
+/// Applies `ops` to `img` (normalisation excepted: it happens on conversion to floats).
+pub(crate) fn execute(ops: &[Op], img: &Image) -> Image {
+    let mut cur: Cow<'_, Image> = Cow::Borrowed(img);
+    for stage in stages(ops, img.size()) {
+        match stage {
+            Stage::Warp {
+                inverse,
+                size,
+                interp,
+                border,
+            } => {
+                if inverse == crate::ops::Affine2::IDENTITY && size == cur.size() {
+                    continue;
+                }
+                cur = Cow::Owned(geometry::warp(&cur, &inverse, size, interp, border));
+            }
+            Stage::Pixel(op) => pixel(cur.to_mut(), &op),
+        }
+    }
+    cur.into_owned()
+}
+
+/// One non-geometric operation, in place.
+pub(crate) fn pixel(img: &mut Image, op: &Op) {
+    let (w, h, c) = (img.width(), img.height(), img.channels());
+    let data = img.data_mut();
+    match *op {
+        Op::Linear { alpha, beta } => colour::linear(data, alpha, beta * 255.0),
+        Op::Contrast { factor } => colour::contrast(data, c, factor),
+        Op::Saturation { factor } => colour::saturation(data, c, factor),
+        Op::Hsv {
+            hue,
+            saturation,
+            value,
+        } => colour::hsv(data, c, hue, saturation, value),
+        Op::Gamma { gamma } => colour::gamma(data, gamma),
+        Op::Grayscale => colour::grayscale(data, c),
+        Op::Blur { sigma } => filter::blur(data, w, h, c, sigma),
+        Op::Noise {
+            std,
+            mean,
+            per_channel,
+            seed,
+        } => {
+            let field = filter::noise_field(data.len(), c, std, mean, per_channel, seed);
+            filter::add_noise(data, &field);
+        }
+        Op::Erase { ref rects, fill } => filter::erase(data, w, c, rects, fill),
+        Op::Normalize { .. } => {}
+        _ => unreachable!("geometric operations are folded into warps"),
+    }
+}
+
+/// Writes `img` as floats in CHW order into `out` (length `c * h * w`): `(v/255 - mean) / std`
+/// with the given normalisation, `v / 255` without.
+pub(crate) fn to_chw(img: &Image, normalize: Option<([f32; 3], [f32; 3])>, out: &mut [f32]) {
+    let c = img.channels();
+    let plane = img.width() * img.height();
+    assert_eq!(out.len(), plane * c, "output buffer for {c}x{plane} floats");
+    let (mut scale, mut shift) = ([1.0 / 255.0; 3], [0.0; 3]);
+    if let Some((mean, std)) = normalize {
+        for i in 0..3 {
+            scale[i] = 1.0 / (255.0 * std[i]);
+            shift[i] = -mean[i] / std[i];
+        }
+    }
+    let data = img.data();
+    if c == 1 {
+        for (o, &v) in out.iter_mut().zip(data) {
+            *o = v as f32 * scale[0] + shift[0];
+        }
+        return;
+    }
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (i, p) in data.chunks_exact(3).enumerate() {
+        r[i] = p[0] as f32 * scale[0] + shift[0];
+        g[i] = p[1] as f32 * scale[1] + shift[1];
+        b[i] = p[2] as f32 * scale[2] + shift[2];
+    }
+}

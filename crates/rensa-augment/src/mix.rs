@@ -1,0 +1,140 @@
+//! Batch mixing on tensors: MixUp (Zhang et al., 2018) and CutMix (Yun et al., 2019), with
+//! their label mixing. One draw per batch, keyed by (seed, epoch, batch index).
+
+use crate::error::{AugmentError, Result};
+use crate::rng::{SampleKey, SampleRng};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+
+/// Keeps the mixing draws apart from the per-image draws of a pipeline with the same seed.
+const MIX_DOMAIN: u64 = 0x6d69_7875_7063_7574;
+
+/// What a mixing step drew: the weight of the original batch, the partner of each image, and
+/// for CutMix the pasted box `[x, y, width, height]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MixDraw {
+    /// Share of the original image in the result (for CutMix: after clipping the box).
+    pub lambda: f64,
+    /// Image `i` is mixed with image `partner[i]`.
+    pub partner: Vec<usize>,
+    /// CutMix's box.
+    pub rect: Option<[usize; 4]>,
+}
+
+fn check_alpha(op: &'static str, alpha: f64) -> Result<()> {
+    if alpha.is_finite() && alpha > 0.0 {
+        Ok(())
+    } else {
+        Err(AugmentError::Parameter {
+            op,
+            name: "alpha",
+            message: format!("= {alpha} must be positive"),
+        })
+    }
+}
+
+fn partners<B: Backend>(partner: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let idx: Vec<i64> = partner.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(idx, [partner.len()]), device)
+}
+
+/// MixUp: `x' = λ x + (1 - λ) x[perm]`, labels likewise, `λ ~ Beta(alpha, alpha)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixUp {
+    alpha: f64,
+    seed: u64,
+}
+
+impl MixUp {
+    /// MixUp with `Beta(alpha, alpha)` weights (0.2 to 0.4 are usual).
+    pub fn new(alpha: f64, seed: u64) -> Result<Self> {
+        check_alpha("mixup", alpha)?;
+        Ok(Self { alpha, seed })
+    }
+
+    /// The draw for batch `batch` of `epoch` with `n` images.
+    pub fn draw(&self, n: usize, epoch: u64, batch: u64) -> MixDraw {
+        let mut rng = SampleRng::new(SampleKey::new(self.seed ^ MIX_DOMAIN, epoch, batch));
+        let lambda = rng.beta(self.alpha);
+        MixDraw {
+            lambda,
+            partner: rng.permutation(n),
+            rect: None,
+        }
+    }
+
+    /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]` (one-hot or soft).
+    pub fn apply<B: Backend>(
+        &self,
+        images: Tensor<B, 4>,
+        labels: Tensor<B, 2>,
+        epoch: u64,
+        batch: u64,
+    ) -> (Tensor<B, 4>, Tensor<B, 2>, MixDraw) {
+        let d = self.draw(images.dims()[0], epoch, batch);
+        let idx = partners::<B>(&d.partner, &images.device());
+        let l = d.lambda as f32;
+        let x = images.clone() * l + images.select(0, idx.clone()) * (1.0 - l);
+        let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
+        (x, y, d)
+    }
+}
+
+/// CutMix: a box covering about `1 - λ` of the image is pasted from the partner image; labels
+/// are mixed by the box's actual share of the area.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CutMix {
+    alpha: f64,
+    seed: u64,
+}
+
+impl CutMix {
+    /// CutMix with `Beta(alpha, alpha)` box areas (1.0 is usual).
+    pub fn new(alpha: f64, seed: u64) -> Result<Self> {
+        check_alpha("cutmix", alpha)?;
+        Ok(Self { alpha, seed })
+    }
+
+    /// The draw for batch `batch` of `epoch` with `n` images of `width x height`.
+    pub fn draw(&self, n: usize, width: usize, height: usize, epoch: u64, batch: u64) -> MixDraw {
+        let mut rng = SampleRng::new(SampleKey::new(self.seed ^ MIX_DOMAIN ^ 1, epoch, batch));
+        let lam = rng.beta(self.alpha);
+        let cut = (1.0 - lam).sqrt();
+        let (cw, ch) = (width as f64 * cut, height as f64 * cut);
+        let cx = rng.uniform(0.0, width as f64);
+        let cy = rng.uniform(0.0, height as f64);
+        let x0 = (cx - cw / 2.0).round().clamp(0.0, width as f64) as usize;
+        let x1 = (cx + cw / 2.0).round().clamp(0.0, width as f64) as usize;
+        let y0 = (cy - ch / 2.0).round().clamp(0.0, height as f64) as usize;
+        let y1 = (cy + ch / 2.0).round().clamp(0.0, height as f64) as usize;
+        let area = ((x1 - x0) * (y1 - y0)) as f64;
+        MixDraw {
+            lambda: 1.0 - area / (width * height) as f64,
+            partner: rng.permutation(n),
+            rect: Some([x0, y0, x1 - x0, y1 - y0]),
+        }
+    }
+
+    /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]`.
+    pub fn apply<B: Backend>(
+        &self,
+        images: Tensor<B, 4>,
+        labels: Tensor<B, 2>,
+        epoch: u64,
+        batch: u64,
+    ) -> (Tensor<B, 4>, Tensor<B, 2>, MixDraw) {
+        let [n, c, h, w] = images.dims();
+        let d = self.draw(n, w, h, epoch, batch);
+        let idx = partners::<B>(&d.partner, &images.device());
+        let [x0, y0, bw, bh] = d.rect.expect("cutmix draws a box");
+        let x = if bw > 0 && bh > 0 {
+            let region = [0..n, 0..c, y0..y0 + bh, x0..x0 + bw];
+            let pasted = images.clone().select(0, idx.clone()).slice(region.clone());
+            images.slice_assign(region, pasted)
+        } else {
+            images
+        };
+        let l = d.lambda as f32;
+        let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
+        (x, y, d)
+    }
+}

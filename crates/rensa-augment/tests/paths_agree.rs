@@ -1,0 +1,96 @@
+//! The CPU path and the tensor path execute the same draw to the same images (within
+//! interpolation and rounding tolerance), on ndarray and on wgpu; draws do not depend on the
+//! thread count; a logged plan replays exactly.
+
+mod common;
+
+use burn::tensor::{Tensor, backend::Backend};
+use common::{diff_stats, picture};
+use rensa_augment::{Image, Pipeline, Plan};
+use rensa_testkit::{TestBackend, WgpuBackend, wgpu_device};
+
+/// A pipeline that touches every operation kind the tensor path implements.
+const ALL: &[&str] = &[
+    "horizontal_flip(p=0.5) rotate(limit=25) zoom(range=[0.9,1.2])",
+    "random_resized_crop(width=40, height=32, scale=[0.5,1.0]) vertical_flip",
+    "pad(left=3, top=2, right=1, bottom=4, border=\"reflect\") shear(limit=10, border=\"edge\") center_crop(width=40, height=36)",
+    "rot90(p=1) resize(width=30, height=30, interp=\"nearest\")",
+    "color_jitter(brightness=0.3, contrast=0.3, saturation=0.4, hue=0.1)",
+    "brightness_contrast hue_saturation_value gamma grayscale(p=0.5)",
+    "shift(limit=0.1, border={\"constant\": 128}) gaussian_blur(range=[0.5, 1.5])",
+    "gaussian_noise(std=[0.02, 0.05]) erasing(holes=[1,3])",
+    "affine(rotate=[-10,10], translate_x=[-0.05,0.05], scale=[0.9,1.1], shear_x=[-5,5]) color_jitter normalize",
+];
+
+fn cpu_floats(p: &Pipeline, images: &[Image]) -> Vec<f32> {
+    let t: Tensor<TestBackend, 4> = p.to_tensor(images, 3, 100, &Default::default()).unwrap();
+    t.into_data().to_vec::<f32>().unwrap()
+}
+
+fn tensor_floats<B: Backend>(p: &Pipeline, images: &[Image], device: &B::Device) -> Vec<f32> {
+    let t: Tensor<B, 4> = p.apply_tensor(images, 3, 100, device).unwrap();
+    t.into_data().to_vec::<f32>().unwrap()
+}
+
+fn check_agreement<B: Backend>(device: &B::Device, backend: &str) {
+    let images: Vec<Image> = (0..6).map(|_| picture(48, 40)).collect();
+    for spec in ALL {
+        let p = Pipeline::parse(spec, 11).unwrap();
+        let normalised = spec.contains("normalize");
+        // compare in 0..255 units (undo the normalisation's scale for the last pipeline)
+        let scale = if normalised { 255.0 * 0.226 } else { 255.0 };
+        let a: Vec<f32> = cpu_floats(&p, &images).iter().map(|v| v * scale).collect();
+        let b: Vec<f32> = tensor_floats::<B>(&p, &images, device)
+            .iter()
+            .map(|v| v * scale)
+            .collect();
+        let (mean, max, above) = diff_stats(&a, &b);
+        eprintln!("{backend} `{spec}`: mean {mean:.3} max {max:.1} share>4 {above:.4}");
+        assert!(
+            mean < 0.6 && max <= 6.0 && above == 0.0,
+            "{backend}: `{spec}`: CPU and tensor paths differ (mean {mean}, max {max}, share > 4 levels {above})"
+        );
+    }
+}
+
+#[test]
+fn cpu_and_tensor_paths_agree_on_ndarray() {
+    check_agreement::<TestBackend>(&Default::default(), "ndarray");
+}
+
+#[test]
+fn cpu_and_tensor_paths_agree_on_wgpu() {
+    check_agreement::<WgpuBackend>(&wgpu_device(), "wgpu");
+}
+
+#[test]
+fn draws_do_not_depend_on_threads_and_plans_replay() {
+    let images: Vec<Image> = (0..16).map(|i| picture(40 + i % 3, 36)).collect();
+    let p = Pipeline::parse(
+        "horizontal_flip rotate(limit=30) color_jitter gaussian_noise erasing",
+        5,
+    )
+    .unwrap();
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| p.apply_batch(&images, 2, 0).unwrap())
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(4));
+    // one image alone gives what it gave inside the batch
+    assert_eq!(p.apply(&images[7], 2, 7).unwrap(), one[7]);
+    // another epoch gives another draw
+    assert_ne!(p.apply(&images[7], 3, 7).unwrap(), one[7]);
+    // a plan logged as JSON replays to the same image
+    let plan = p.plan(images[7].size(), 2, 7).unwrap();
+    let logged = serde_json::to_string(&plan).unwrap();
+    let replayed: Plan = serde_json::from_str(&logged).unwrap();
+    assert_eq!(replayed, plan);
+    assert_eq!(replayed.apply(&images[7]).unwrap(), one[7]);
+    // and the pipeline itself round-trips through JSON
+    assert_eq!(Pipeline::from_json(&p.to_json(), "log").unwrap(), p);
+}
