@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask test`: installs what the test suite needs when it is missing (a Vulkan driver;
 //!   Mesa's software one, lavapipe, on a machine without a GPU) and runs every test.
-//! - `cargo xtask bench [recurrent] [seq2seq] [binary-addition] [--backend ndarray|wgpu] [--peers]`:
+//! - `cargo xtask bench [recurrent] [seq2seq] [binary-addition] [augment] [--backend ndarray|wgpu] [--peers]`:
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
 //!   table of medians and ratios and appends it to BENCHMARKS.md.

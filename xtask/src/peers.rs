@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The packages the peer scripts need, pinned to the versions the figures were taken with.
-const REQUIREMENTS: &[&str] = &["tensorflow-cpu==2.21.0", "numpy"];
+const REQUIREMENTS: &[&str] = &[
+    "tensorflow-cpu==2.21.0",
+    "numpy",
+    "albumentations==2.0.8",
+    "opencv-python-headless==5.0.0.93",
+];
 
 /// The workspace root (the parent of `xtask/`).
 pub fn workspace_root() -> PathBuf {

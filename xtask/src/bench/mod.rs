@@ -1,5 +1,6 @@
 //! Benchmarks: timing helpers, machine description and BENCHMARKS.md records.
 
+mod augment;
 mod binary_addition;
 mod recurrent;
 mod seq2seq;
@@ -17,7 +18,7 @@ pub struct BenchArgs {
     /// The burn backend rensa and burn-nn run on.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
-    /// Also run the Python peers (creates `.venv-peers` with TensorFlow on first use).
+    /// Also run the Python peers (creates `.venv-peers` with TensorFlow and albumentations on first use).
     #[arg(long)]
     pub peers: bool,
     /// Include the large shape (128, 100, 512, 1024), which runs by default only on a GPU.
@@ -40,6 +41,8 @@ pub enum Which {
     Seq2seq,
     /// The binary-addition example over 3 seeds (and the course's numpy code with --peers).
     BinaryAddition,
+    /// Image augmentation: per-operation images/s (and albumentations with --peers), all-core and tensor-path throughput.
+    Augment,
 }
 
 /// The backends a benchmark can run on.
@@ -57,7 +60,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return rerun_in_release();
     }
     let which = if args.which.is_empty() {
-        vec![Which::Recurrent, Which::Seq2seq, Which::BinaryAddition]
+        vec![Which::Recurrent, Which::Seq2seq, Which::BinaryAddition, Which::Augment]
     } else {
         args.which.clone()
     };
@@ -66,6 +69,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::Recurrent => recurrent::run(&args)?,
             Which::Seq2seq => seq2seq::run(&args)?,
             Which::BinaryAddition => binary_addition::run(&args)?,
+            Which::Augment => augment::run(&args)?,
         }
     }
     Ok(())
