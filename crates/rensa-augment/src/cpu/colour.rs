@@ -4,75 +4,149 @@
 /// Luma weights (ITU-R BT.601), as torchvision and OpenCV.
 pub(crate) const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
-#[inline]
+#[inline(always)]
 fn to_u8(v: f32) -> u8 {
-    (v + 0.5).clamp(0.0, 255.0) as u8
+    // clamped first, so the integer conversion never saturates (and vectorises)
+    (v + 0.5).clamp(0.0, 255.0) as i32 as u8
 }
 
 /// Applies `lut` to every sample.
+#[inline(always)]
 pub(crate) fn apply_lut(data: &mut [u8], lut: &[u8; 256]) {
     for v in data.iter_mut() {
         *v = lut[*v as usize];
     }
 }
 
-/// `v * alpha + offset` (offset in sample units) through a lookup table.
+/// `v * alpha + offset` (offset in sample units), rounded and saturated.
+#[inline(always)]
 pub(crate) fn linear(data: &mut [u8], alpha: f32, offset: f32) {
-    let mut lut = [0u8; 256];
-    for (i, l) in lut.iter_mut().enumerate() {
-        *l = to_u8(i as f32 * alpha + offset);
+    // 16.16 fixed point in i32 lanes (vectorises; a float or a table lookup per byte does
+    // not): |v * a| < 2^31 for gains up to 128, which covers every transform's range.
+    let a = (alpha.clamp(-128.0, 128.0) * 65536.0).round() as i32;
+    let b = ((offset + 0.5).clamp(-32768.0, 32767.0) * 65536.0).round() as i32;
+    for v in data.iter_mut() {
+        *v = ((*v as i32 * a + b) >> 16).clamp(0, 255) as u8;
     }
-    apply_lut(data, &lut);
 }
 
 /// The mean luma of an image (the mean sample of a gray one).
+#[inline(always)]
 pub(crate) fn mean_gray(data: &[u8], channels: usize) -> f32 {
     if channels == 1 {
         let s: u64 = data.iter().map(|&v| v as u64).sum();
         return s as f32 / data.len() as f32;
     }
+    // 16 pixels per block summed lane-wise (vectorises), lanes folded by channel at the end;
+    // u32 lanes cannot overflow below 2^24 blocks.
+    const LANES: usize = 48;
+    let mut lanes = [0u32; LANES];
+    let mut blocks = data.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (l, &v) in lanes.iter_mut().zip(b) {
+            *l += v as u32;
+        }
+    }
     let mut sums = [0u64; 3];
-    for p in data.chunks_exact(3) {
-        sums[0] += p[0] as u64;
-        sums[1] += p[1] as u64;
-        sums[2] += p[2] as u64;
+    for (i, l) in lanes.iter().enumerate() {
+        sums[i % 3] += *l as u64;
+    }
+    for p in blocks.remainder().chunks_exact(3) {
+        for ch in 0..3 {
+            sums[ch] += p[ch] as u64;
+        }
     }
     let n = (data.len() / 3) as f32;
     (0..3).map(|i| LUMA[i] * sums[i] as f32).sum::<f32>() / n
 }
 
+/// Pixels per block of the planar helpers.
+const BLOCK: usize = 64;
+
+/// Runs `f` over blocks of up to 64 RGB pixels converted to three planes of floats (0..255),
+/// and writes the planes back rounded and saturated.
+#[inline(always)]
+fn planar(data: &mut [u8], mut f: impl FnMut(&mut [f32; BLOCK], &mut [f32; BLOCK], &mut [f32; BLOCK])) {
+    // Whole blocks go through fixed-size arrays with constant strides, which LLVM turns into
+    // vector shuffles (interleaved loads and stores); the conversions to and from floats run on
+    // whole planes. The last, partial block goes through a zero-padded copy.
+    let mut planes = [[0f32; BLOCK]; 3];
+    let mut blocks = data.chunks_exact_mut(BLOCK * 3);
+    for chunk in &mut blocks {
+        let chunk: &mut [u8; BLOCK * 3] = chunk.try_into().expect("a whole block");
+        for i in 0..BLOCK {
+            planes[0][i] = chunk[3 * i] as f32;
+            planes[1][i] = chunk[3 * i + 1] as f32;
+            planes[2][i] = chunk[3 * i + 2] as f32;
+        }
+        let [r, g, b] = &mut planes;
+        f(r, g, b);
+        for i in 0..BLOCK {
+            chunk[3 * i] = to_u8(planes[0][i]);
+            chunk[3 * i + 1] = to_u8(planes[1][i]);
+            chunk[3 * i + 2] = to_u8(planes[2][i]);
+        }
+    }
+    let tail = blocks.into_remainder();
+    if !tail.is_empty() {
+        let mut block = [0u8; BLOCK * 3];
+        block[..tail.len()].copy_from_slice(tail);
+        for i in 0..BLOCK {
+            planes[0][i] = block[3 * i] as f32;
+            planes[1][i] = block[3 * i + 1] as f32;
+            planes[2][i] = block[3 * i + 2] as f32;
+        }
+        let [r, g, b] = &mut planes;
+        f(r, g, b);
+        for i in 0..tail.len() / 3 {
+            tail[3 * i] = to_u8(planes[0][i]);
+            tail[3 * i + 1] = to_u8(planes[1][i]);
+            tail[3 * i + 2] = to_u8(planes[2][i]);
+        }
+    }
+}
+
 /// Blend with the mean gray level.
+#[inline(always)]
 pub(crate) fn contrast(data: &mut [u8], channels: usize, factor: f32) {
     let m = mean_gray(data, channels);
     linear(data, factor, (1.0 - factor) * m);
 }
 
 /// Blend each pixel with its gray level.
+#[inline(always)]
 pub(crate) fn saturation(data: &mut [u8], channels: usize, factor: f32) {
     if channels != 3 {
         return;
     }
-    for p in data.chunks_exact_mut(3) {
-        let (r, g, b) = (p[0] as f32, p[1] as f32, p[2] as f32);
-        let gray = (1.0 - factor) * (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b);
-        p[0] = to_u8(gray + factor * r);
-        p[1] = to_u8(gray + factor * g);
-        p[2] = to_u8(gray + factor * b);
-    }
+    planar(data, #[inline(always)] |r, g, b| {
+        for i in 0..BLOCK {
+            let gray = (1.0 - factor) * (LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i]);
+            r[i] = gray + factor * r[i];
+            g[i] = gray + factor * g[i];
+            b[i] = gray + factor * b[i];
+        }
+    });
 }
 
 /// Gray in all three channels.
+#[inline(always)]
 pub(crate) fn grayscale(data: &mut [u8], channels: usize) {
     if channels != 3 {
         return;
     }
-    for p in data.chunks_exact_mut(3) {
-        let g = to_u8(LUMA[0] * p[0] as f32 + LUMA[1] * p[1] as f32 + LUMA[2] * p[2] as f32);
-        p.fill(g);
-    }
+    planar(data, #[inline(always)] |r, g, b| {
+        for i in 0..BLOCK {
+            let gray = LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i];
+            r[i] = gray;
+            g[i] = gray;
+            b[i] = gray;
+        }
+    });
 }
 
 /// `255 (v / 255)^gamma`.
+#[inline(always)]
 pub(crate) fn gamma(data: &mut [u8], gamma: f32) {
     let mut lut = [0u8; 256];
     for (i, l) in lut.iter_mut().enumerate() {
@@ -102,42 +176,32 @@ pub(crate) fn hsv_shift(r: f32, g: f32, b: f32, dh: f32, ds: f32, dv: f32) -> (f
     let s = (s + ds).clamp(0.0, 1.0);
     let v = (v + dv).clamp(0.0, 1.0);
     // back: channel n takes v - v s max(0, min(k, 4 - k, 1)), k = (n + 6h) mod 6
-    let f = |n: f32| {
+    #[inline(always)]
+    fn channel(n: f32, h: f32, s: f32, v: f32) -> f32 {
         let mut k = n + 6.0 * h;
         k = if k >= 6.0 { k - 6.0 } else { k };
         v - v * s * k.min(4.0 - k).clamp(0.0, 1.0)
-    };
-    (f(5.0), f(3.0), f(1.0))
+    }
+    (channel(5.0, h, s, v), channel(3.0, h, s, v), channel(1.0, h, s, v))
 }
 
 /// Hue, saturation and value shifts.
+#[inline(always)]
 pub(crate) fn hsv(data: &mut [u8], channels: usize, dh: f32, ds: f32, dv: f32) {
     if channels != 3 {
         // gray: only the value shift means anything
         linear(data, 1.0, dv * 255.0);
         return;
     }
-    const BLOCK: usize = 64;
-    let mut buf = [[0f32; BLOCK]; 3];
-    for chunk in data.chunks_mut(BLOCK * 3) {
-        let n = chunk.len() / 3;
-        for (i, p) in chunk.chunks_exact(3).enumerate() {
-            buf[0][i] = p[0] as f32 * (1.0 / 255.0);
-            buf[1][i] = p[1] as f32 * (1.0 / 255.0);
-            buf[2][i] = p[2] as f32 * (1.0 / 255.0);
+    planar(data, #[inline(always)] |r, g, b| {
+        for i in 0..BLOCK {
+            let k = 1.0 / 255.0;
+            let (r2, g2, b2) = hsv_shift(r[i] * k, g[i] * k, b[i] * k, dh, ds, dv);
+            r[i] = r2 * 255.0;
+            g[i] = g2 * 255.0;
+            b[i] = b2 * 255.0;
         }
-        for i in 0..n {
-            let (r, g, b) = hsv_shift(buf[0][i], buf[1][i], buf[2][i], dh, ds, dv);
-            buf[0][i] = r;
-            buf[1][i] = g;
-            buf[2][i] = b;
-        }
-        for (i, p) in chunk.chunks_exact_mut(3).enumerate() {
-            p[0] = to_u8(buf[0][i] * 255.0);
-            p[1] = to_u8(buf[1][i] * 255.0);
-            p[2] = to_u8(buf[2][i] * 255.0);
-        }
-    }
+    });
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub(crate) fn gaussian_kernel(sigma: f32) -> Vec<f32> {
 }
 
 /// Separable Gaussian blur with reflected borders (OpenCV's default, REFLECT_101).
+#[inline(always)]
 pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma: f32) {
     let k = gaussian_kernel(sigma);
     let r = k.len() / 2;
@@ -24,10 +25,13 @@ pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma
     let mut padded = vec![0f32; (width + 2 * r) * c];
     for y in 0..height {
         let row = &data[y * row_len..(y + 1) * row_len];
-        for (px, p) in padded.chunks_exact_mut(c).enumerate() {
+        for (p, &v) in padded[r * c..r * c + row_len].iter_mut().zip(row) {
+            *p = v as f32;
+        }
+        for px in (0..r).chain(width + r..width + 2 * r) {
             let sx = resolve(px as isize - r as isize, width, Some(Border::Reflect)).unwrap();
             for ch in 0..c {
-                p[ch] = row[sx * c + ch] as f32;
+                padded[px * c + ch] = row[sx * c + ch] as f32;
             }
         }
         let out = &mut tmp[y * row_len..(y + 1) * row_len];
@@ -74,6 +78,7 @@ pub(crate) fn noise_field(len: usize, channels: usize, std: f32, mean: f32, per_
 }
 
 /// Adds a noise field.
+#[inline(always)]
 pub(crate) fn add_noise(data: &mut [u8], field: &[f32]) {
     for (d, n) in data.iter_mut().zip(field) {
         *d = (*d as f32 + n + 0.5).clamp(0.0, 255.0) as u8;
@@ -81,6 +86,7 @@ pub(crate) fn add_noise(data: &mut [u8], field: &[f32]) {
 }
 
 /// Fills rectangles `[x, y, w, h]`.
+#[inline(always)]
 pub(crate) fn erase(data: &mut [u8], width: usize, c: usize, rects: &[[usize; 4]], fill: u8) {
     let height = data.len() / (width * c);
     for &[x, y, w, h] in rects {

@@ -11,7 +11,7 @@ use crate::ops::{Affine2, Border, Interp};
 pub(crate) const NEAREST_BIAS: f64 = 0.5 + 1e-3;
 
 /// Where index `i` of an axis of length `n` reads from, or `None` for the constant.
-#[inline]
+#[inline(always)]
 pub(crate) fn resolve(i: isize, n: usize, border: Option<Border>) -> Option<usize> {
     let n_i = n as isize;
     if (0..n_i).contains(&i) {
@@ -39,6 +39,7 @@ fn fill_value(border: Option<Border>) -> u8 {
 }
 
 /// Resamples `src` so that output pixel `p` shows input position `inverse(p)`.
+#[inline(always)]
 pub(crate) fn warp(
     src: &Image,
     inverse: &Affine2,
@@ -62,6 +63,7 @@ pub(crate) fn warp(
     Image::from_parts(size.width, size.height, c, out)
 }
 
+#[inline(always)]
 fn integral(src: &Image, m: &Affine2, size: Size, border: Option<Border>, out: &mut [u8]) {
     let (w, h, c) = (src.width(), src.height(), src.channels());
     let [a, b, tx, d, e, ty] = m.0.map(|v| v.round() as isize);
@@ -108,18 +110,39 @@ fn integral(src: &Image, m: &Affine2, size: Size, border: Option<Border>, out: &
 }
 
 /// `dst` = the pixels of `src` in reverse order.
+#[inline(always)]
 fn reverse_pixels(src: &[u8], dst: &mut [u8], c: usize) {
-    match c {
-        3 => {
-            for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3).rev()) {
-                d.copy_from_slice(s);
-            }
+    if c != 3 {
+        for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+            *d = *s;
         }
-        _ => {
-            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                *d = *s;
-            }
+        return;
+    }
+    // Five pixels at a time through one 16-byte shuffle (a single `pshufb` where the CPU has
+    // it): bytes 1..16 of the window hold five source pixels, written reversed to 15 bytes of
+    // `dst` plus one byte that the next window overwrites.
+    let n = src.len() / 3;
+    let mut j = 0;
+    // the window starts one byte before the five pixels, so their first must not be pixel 0
+    while j + 6 <= n {
+        let base = 3 * (n - j - 5) - 1;
+        let s: [u8; 16] = src[base..base + 16].try_into().expect("16 bytes");
+        let d = [
+            s[13], s[14], s[15], s[10], s[11], s[12], s[7], s[8], s[9], s[4], s[5], s[6], s[1], s[2],
+            s[3], s[0],
+        ];
+        if 3 * j + 16 <= dst.len() {
+            dst[3 * j..3 * j + 16].copy_from_slice(&d);
+        } else {
+            dst[3 * j..3 * j + 15].copy_from_slice(&d[..15]);
         }
+        j += 5;
+    }
+    for (d, s) in dst[3 * j..]
+        .chunks_exact_mut(3)
+        .zip(src[..3 * (n - j)].chunks_exact(3).rev())
+    {
+        d.copy_from_slice(s);
     }
 }
 
@@ -157,6 +180,7 @@ fn taps(n_out: usize, n_in: usize, scale: f64, offset: f64, interp: Interp, bord
     t
 }
 
+#[inline(always)]
 fn separable(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Option<Border>, out: &mut [u8]) {
     let (w, h, c) = (src.width(), src.height(), src.channels());
     let [a, _, tx, _, e, ty] = m.0;
@@ -164,33 +188,67 @@ fn separable(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Optio
     let ys = taps(size.height, h, e, ty, interp, border);
     let fill = fill_value(border) as f32;
     let data = src.data();
-    // Horizontal pass for one source row into f32, cached for the two rows a line needs.
-    let hrow = |sy: Option<usize>, buf: &mut Vec<f32>| {
-        buf.clear();
+    let inside = xs.i0.iter().chain(&xs.i1).all(Option::is_some);
+    // sample offsets of the two taps of every output sample, and the second tap's weight
+    let ow = size.width * c;
+    let mut off0 = Vec::with_capacity(ow);
+    let mut off1 = Vec::with_capacity(ow);
+    let mut wt1 = Vec::with_capacity(ow);
+    for x in 0..size.width {
+        for ch in 0..c {
+            off0.push(xs.i0[x].unwrap_or(0) * c + ch);
+            off1.push(xs.i1[x].unwrap_or(0) * c + ch);
+            wt1.push(xs.w1[x]);
+        }
+    }
+    // Horizontal pass of one source row into floats; the two rows a line needs are cached.
+    // (A nested function rather than a closure: closures are not compiled for the kernels'
+    // instruction set unless inlined.)
+    #[inline(always)]
+    fn hrow(
+        sy: Option<usize>,
+        buf: &mut [f32],
+        data: &[u8],
+        w: usize,
+        taps: (&[usize], &[usize], &[f32]),
+        xs: &Taps,
+        inside: bool,
+        fill: f32,
+        c: usize,
+    ) {
         let Some(sy) = sy else {
-            buf.resize(size.width * c, fill);
+            buf.fill(fill);
             return;
         };
         let row = &data[sy * w * c..(sy + 1) * w * c];
-        for x in 0..size.width {
-            let wt = xs.w1[x];
-            for ch in 0..c {
-                let v0 = xs.i0[x].map_or(fill, |i| row[i * c + ch] as f32);
-                let v1 = xs.i1[x].map_or(fill, |i| row[i * c + ch] as f32);
-                buf.push(v0 + wt * (v1 - v0));
+        if inside {
+            let (off0, off1, wt1) = taps;
+            for (((o, &i0), &i1), &wt) in buf.iter_mut().zip(off0).zip(off1).zip(wt1) {
+                let v0 = row[i0] as f32;
+                *o = v0 + wt * (row[i1] as f32 - v0);
+            }
+        } else {
+            for x in 0..xs.w1.len() {
+                let wt = xs.w1[x];
+                for ch in 0..c {
+                    let v0 = xs.i0[x].map_or(fill, |i| row[i * c + ch] as f32);
+                    let v1 = xs.i1[x].map_or(fill, |i| row[i * c + ch] as f32);
+                    buf[x * c + ch] = v0 + wt * (v1 - v0);
+                }
             }
         }
-    };
-    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    }
+    let tp = (&off0[..], &off1[..], &wt1[..]);
+    let (mut r0, mut r1) = (vec![0f32; ow], vec![0f32; ow]);
     let (mut k0, mut k1) = (None::<Option<usize>>, None::<Option<usize>>);
-    for (y, dst) in out.chunks_exact_mut(size.width * c).enumerate() {
+    for (y, dst) in out.chunks_exact_mut(ow).enumerate() {
         let (s0, s1, wt) = (ys.i0[y], ys.i1[y], ys.w1[y]);
         if k0 != Some(s0) {
             if k1 == Some(s0) {
                 std::mem::swap(&mut r0, &mut r1);
                 k1 = None;
             } else {
-                hrow(s0, &mut r0);
+                hrow(s0, &mut r0, data, w, tp, &xs, inside, fill, c);
             }
             k0 = Some(s0);
         }
@@ -201,7 +259,7 @@ fn separable(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Optio
             continue;
         }
         if k1 != Some(s1) {
-            hrow(s1, &mut r1);
+            hrow(s1, &mut r1, data, w, tp, &xs, inside, fill, c);
             k1 = Some(s1);
         }
         for ((d, v0), v1) in dst.iter_mut().zip(&r0).zip(&r1) {
@@ -210,57 +268,78 @@ fn separable(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Optio
     }
 }
 
+#[inline(always)]
 fn general(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Option<Border>, out: &mut [u8]) {
-    let (w, h, c) = (src.width(), src.height(), src.channels());
-    let [a, b, tx, d, e, ty] = m.0.map(|v| v as f32);
-    let fill = fill_value(border) as f32;
+    match src.channels() {
+        3 => general_c::<3>(src, m, size, interp, border, out),
+        _ => general_c::<1>(src, m, size, interp, border, out),
+    }
+}
+
+/// Fixed-point positions: 16 fractional bits, stepped by integer additions along a row (the
+/// error after a 10,000-pixel row stays below 0.1 pixel); 8-bit interpolation weights.
+const FRAC: u32 = 16;
+
+#[inline(always)]
+fn general_c<const C: usize>(
+    src: &Image,
+    m: &Affine2,
+    size: Size,
+    interp: Interp,
+    border: Option<Border>,
+    out: &mut [u8],
+) {
+    let (w, h) = (src.width(), src.height());
+    let [a, b, tx, d, e, ty] = m.0;
+    let one = (1u64 << FRAC) as f64;
+    let fill = fill_value(border);
     let data = src.data();
-    let (wl, hl) = (w as f32 - 1.0, h as f32 - 1.0);
-    let px = |sx: isize, sy: isize, ch: usize| -> f32 {
-        match (resolve(sx, w, border), resolve(sy, h, border)) {
-            (Some(x), Some(y)) => data[(y * w + x) * c + ch] as f32,
-            _ => fill,
+    let row = w * C;
+    let (step_x, step_y) = ((a * one).round() as i64, (d * one).round() as i64);
+    let bias = (NEAREST_BIAS * one).round() as i64;
+    let (wl, hl) = (w as i64 - 1, h as i64 - 1);
+    #[inline(always)]
+    fn at<const C: usize>(data: &[u8], w: usize, h: usize, border: Option<Border>, fill: u8, x: i64, y: i64, ch: usize) -> i32 {
+        match (resolve(x as isize, w, border), resolve(y as isize, h, border)) {
+            (Some(x), Some(y)) => data[(y * w + x) * C + ch] as i32,
+            _ => fill as i32,
         }
-    };
-    for (y, dst) in out.chunks_exact_mut(size.width * c).enumerate() {
-        let yf = y as f32;
-        for (x, o) in dst.chunks_exact_mut(c).enumerate() {
-            let xf = x as f32;
-            let sx = a * xf + b * yf + tx;
-            let sy = d * xf + e * yf + ty;
-            match interp {
-                Interp::Nearest => {
-                    let (ix, iy) = ((sx + NEAREST_BIAS as f32).floor() as isize, (sy + NEAREST_BIAS as f32).floor() as isize);
-                    for (ch, v) in o.iter_mut().enumerate() {
-                        *v = px(ix, iy, ch) as u8;
-                    }
+    }
+    for (y, dst) in out.chunks_exact_mut(size.width * C).enumerate() {
+        let yf = y as f64;
+        let mut sx = ((b * yf + tx) * one).round() as i64;
+        let mut sy = ((e * yf + ty) * one).round() as i64;
+        for o in dst.chunks_exact_mut(C) {
+            if interp == Interp::Nearest {
+                let (ix, iy) = ((sx + bias) >> FRAC, (sy + bias) >> FRAC);
+                for (ch, v) in o.iter_mut().enumerate() {
+                    *v = at::<C>(data, w, h, border, fill, ix, iy, ch) as u8;
                 }
-                Interp::Bilinear => {
-                    let (fx, fy) = (sx.floor(), sy.floor());
-                    let (wx, wy) = (sx - fx, sy - fy);
-                    if fx >= 0.0 && fy >= 0.0 && fx < wl && fy < hl {
-                        let i = (fy as usize * w + fx as usize) * c;
-                        let row = w * c;
-                        for (ch, v) in o.iter_mut().enumerate() {
-                            let p00 = data[i + ch] as f32;
-                            let p01 = data[i + c + ch] as f32;
-                            let p10 = data[i + row + ch] as f32;
-                            let p11 = data[i + row + c + ch] as f32;
-                            let top = p00 + wx * (p01 - p00);
-                            let bot = p10 + wx * (p11 - p10);
-                            *v = (top + wy * (bot - top) + 0.5) as u8;
-                        }
-                    } else {
-                        let (ix, iy) = (fx as isize, fy as isize);
-                        for (ch, v) in o.iter_mut().enumerate() {
-                            let top = px(ix, iy, ch) + wx * (px(ix + 1, iy, ch) - px(ix, iy, ch));
-                            let bot = px(ix, iy + 1, ch)
-                                + wx * (px(ix + 1, iy + 1, ch) - px(ix, iy + 1, ch));
-                            *v = (top + wy * (bot - top) + 0.5).clamp(0.0, 255.0) as u8;
-                        }
+            } else {
+                let (ix, iy) = (sx >> FRAC, sy >> FRAC);
+                let wx = ((sx >> (FRAC - 8)) & 255) as i32;
+                let wy = ((sy >> (FRAC - 8)) & 255) as i32;
+                if ix >= 0 && iy >= 0 && ix < wl && iy < hl {
+                    let i = (iy as usize * w + ix as usize) * C;
+                    let top = &data[i..i + 2 * C];
+                    let bot = &data[i + row..i + row + 2 * C];
+                    for ch in 0..C {
+                        let (t0, b0) = (top[ch] as i32, bot[ch] as i32);
+                        let t = t0 * 256 + (top[ch + C] as i32 - t0) * wx;
+                        let bt = b0 * 256 + (bot[ch + C] as i32 - b0) * wx;
+                        o[ch] = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
+                    }
+                } else {
+                    for (ch, v) in o.iter_mut().enumerate() {
+                        let (t0, b0) = (at::<C>(data, w, h, border, fill, ix, iy, ch), at::<C>(data, w, h, border, fill, ix, iy + 1, ch));
+                        let t = t0 * 256 + (at::<C>(data, w, h, border, fill, ix + 1, iy, ch) - t0) * wx;
+                        let bt = b0 * 256 + (at::<C>(data, w, h, border, fill, ix + 1, iy + 1, ch) - b0) * wx;
+                        *v = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
                     }
                 }
             }
+            sx += step_x;
+            sy += step_y;
         }
     }
 }

@@ -4,6 +4,7 @@
 pub(crate) mod colour;
 pub(crate) mod filter;
 pub(crate) mod geometry;
+pub(crate) mod isa;
 
 use crate::image::Image;
 use crate::ops::{Op, Stage, stages};
@@ -11,6 +12,11 @@ use std::borrow::Cow;
 
 /// Applies `ops` to `img` (normalisation excepted: it happens on conversion to floats).
 pub(crate) fn execute(ops: &[Op], img: &Image) -> Image {
+    isa::execute(ops, img)
+}
+
+#[inline(always)]
+pub(crate) fn execute_inline(ops: &[Op], img: &Image) -> Image {
     let mut cur: Cow<'_, Image> = Cow::Borrowed(img);
     for stage in stages(ops, img.size()) {
         match stage {
@@ -32,6 +38,7 @@ pub(crate) fn execute(ops: &[Op], img: &Image) -> Image {
 }
 
 /// One non-geometric operation, in place.
+#[inline(always)]
 pub(crate) fn pixel(img: &mut Image, op: &Op) {
     let (w, h, c) = (img.width(), img.height(), img.channels());
     let data = img.data_mut();
@@ -65,6 +72,11 @@ pub(crate) fn pixel(img: &mut Image, op: &Op) {
 /// Writes `img` as floats in CHW order into `out` (length `c * h * w`): `(v/255 - mean) / std`
 /// with the given normalisation, `v / 255` without.
 pub(crate) fn to_chw(img: &Image, normalize: Option<([f32; 3], [f32; 3])>, out: &mut [f32]) {
+    isa::to_chw(img, normalize, out)
+}
+
+#[inline(always)]
+pub(crate) fn to_chw_inline(img: &Image, normalize: Option<([f32; 3], [f32; 3])>, out: &mut [f32]) {
     let c = img.channels();
     let plane = img.width() * img.height();
     assert_eq!(out.len(), plane * c, "output buffer for {c}x{plane} floats");
