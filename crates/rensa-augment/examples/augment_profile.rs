@@ -6,7 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = args.get(2).map_or(Ok(2000), |s| s.parse())?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/coffee.png");
     let src = rensa_augment::Image::open(root)?;
-    let img = rensa_augment::Pipeline::parse("resize(width=256, height=256)", 0)?.apply(&src, 0, 0)?;
+    let img =
+        rensa_augment::Pipeline::parse("resize(width=256, height=256)", 0)?.apply(&src, 0, 0)?;
     let p = rensa_augment::Pipeline::parse(spec, 1)?;
     let start = std::time::Instant::now();
     for i in 0..n {

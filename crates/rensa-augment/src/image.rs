@@ -68,7 +68,12 @@ impl Image {
 
     /// An image of one value everywhere.
     pub fn filled(width: usize, height: usize, channels: usize, value: u8) -> Result<Self> {
-        Self::new(width, height, channels, vec![value; width * height * channels])
+        Self::new(
+            width,
+            height,
+            channels,
+            vec![value; width * height * channels],
+        )
     }
 
     /// Internal constructor for buffers whose size is right by construction.
@@ -143,7 +148,9 @@ impl Image {
             return Err(AugmentError::UnsupportedFormat { name: name.into() });
         }
         let decoded = reader.decode().map_err(|e| match e {
-            image::ImageError::Unsupported(_) => AugmentError::UnsupportedFormat { name: name.into() },
+            image::ImageError::Unsupported(_) => {
+                AugmentError::UnsupportedFormat { name: name.into() }
+            }
             other => AugmentError::Decode {
                 name: name.into(),
                 message: other.to_string(),
@@ -160,7 +167,10 @@ impl Image {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let gray = matches!(
             img.color(),
-            image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8 | image::ColorType::La16
+            image::ColorType::L8
+                | image::ColorType::L16
+                | image::ColorType::La8
+                | image::ColorType::La16
         );
         if gray {
             Self::new(w, h, 1, img.into_luma8().into_raw())

@@ -71,7 +71,14 @@ impl Affine2 {
             return None;
         }
         let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
-        Some(Affine2([ia, ib, -(ia * c + ib * f), id, ie, -(id * c + ie * f)]))
+        Some(Affine2([
+            ia,
+            ib,
+            -(ia * c + ib * f),
+            id,
+            ie,
+            -(id * c + ie * f),
+        ]))
     }
 
     /// Whether this is a map of pixel centres onto pixel centres: linear part a signed
@@ -80,7 +87,13 @@ impl Affine2 {
         let [a, b, c, d, e, f] = self.0;
         let unit = |v: f64| v == 0.0 || v == 1.0 || v == -1.0;
         let whole = |v: f64| (v - v.round()).abs() < 1e-9;
-        unit(a) && unit(b) && unit(d) && unit(e) && (a * e - b * d).abs() == 1.0 && whole(c) && whole(f)
+        unit(a)
+            && unit(b)
+            && unit(d)
+            && unit(e)
+            && (a * e - b * d).abs() == 1.0
+            && whole(c)
+            && whole(f)
     }
 }
 
@@ -331,12 +344,13 @@ pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
         };
         let next = op.output_size(size);
         let mut folded = false;
-        if open && let Some(Stage::Warp {
-            inverse,
-            size: wsize,
-            interp: wi,
-            border: wb,
-        }) = out.last_mut()
+        if open
+            && let Some(Stage::Warp {
+                inverse,
+                size: wsize,
+                interp: wi,
+                border: wb,
+            }) = out.last_mut()
         {
             let interp_ok = interp.is_none() || wi.is_none() || *wi == interp;
             let border_ok = border.is_none() || wb.is_none() || *wb == border;

@@ -52,12 +52,72 @@ impl Plan {
     }
 
     fn check(&self, img: &Image) -> Result<()> {
-        if img.size() != self.input {
+        self.validate(img.size())
+    }
+
+    /// Checks that the plan was drawn for an input of `input` and that every operation's
+    /// parameters are usable (a plan read from a log may have been edited).
+    pub fn validate(&self, input: Size) -> Result<()> {
+        if input != self.input {
             return Err(AugmentError::InvalidImage(format!(
-                "the plan was drawn for a {} image, this one is {}",
+                "the plan was drawn for a {} image, this one is {input}",
                 self.input,
-                img.size()
             )));
+        }
+        let bad = |op: &Op, message: String| AugmentError::Parameter {
+            op: op.name(),
+            name: "plan",
+            message,
+        };
+        let mut size = self.input;
+        for op in &self.ops {
+            match op {
+                Op::Crop {
+                    x,
+                    y,
+                    width,
+                    height,
+                } if *width == 0
+                    || *height == 0
+                    || x + width > size.width
+                    || y + height > size.height =>
+                {
+                    return Err(AugmentError::CropTooLarge {
+                        op: "crop",
+                        crop_width: *width,
+                        crop_height: *height,
+                        width: size.width.saturating_sub(*x),
+                        height: size.height.saturating_sub(*y),
+                    });
+                }
+                Op::Affine { inverse, .. } if inverse.0.iter().any(|v| !v.is_finite()) => {
+                    return Err(bad(op, "the matrix has non-finite entries".into()));
+                }
+                Op::Blur { sigma } if !(*sigma > 0.0 && *sigma <= 50.0) => {
+                    return Err(bad(op, format!("sigma {sigma} outside (0, 50]")));
+                }
+                Op::Noise { std, mean, .. } if !(std.is_finite() && mean.is_finite()) => {
+                    return Err(bad(op, "non-finite std or mean".into()));
+                }
+                _ => {}
+            }
+            size = op.output_size(size);
+            if size.width == 0
+                || size.height == 0
+                || size.width > crate::transforms::MAX_SIDE
+                || size.height > crate::transforms::MAX_SIDE
+            {
+                return Err(bad(op, format!("produces a {size} image")));
+            }
+        }
+        if size != self.output {
+            return Err(bad(
+                self.ops.last().unwrap_or(&Op::Grayscale),
+                format!(
+                    "the operations produce {size}, the plan says {}",
+                    self.output
+                ),
+            ));
         }
         Ok(())
     }
@@ -136,7 +196,8 @@ impl Pipeline {
 
     /// Parses a JSON pipeline; `source_name` appears in errors.
     pub fn from_json(text: &str, source_name: &str) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| syntax(source_name, e))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| syntax(source_name, e))?;
         Self::from_value(value, source_name)
     }
 
@@ -173,10 +234,12 @@ impl Pipeline {
                     message: format!("`{name}(`: missing `)`"),
                 })?;
                 for arg in split_top(&args[..close]) {
-                    let (k, v) = arg.split_once('=').ok_or_else(|| AugmentError::PipelineSyntax {
-                        source_name: source_name.into(),
-                        message: format!("`{name}`: expected key=value, got `{arg}`"),
-                    })?;
+                    let (k, v) =
+                        arg.split_once('=')
+                            .ok_or_else(|| AugmentError::PipelineSyntax {
+                                source_name: source_name.into(),
+                                message: format!("`{name}`: expected key=value, got `{arg}`"),
+                            })?;
                     let v = v.trim();
                     let value = serde_json::from_str(v).unwrap_or_else(|_| v.into());
                     obj.insert(k.trim().into(), value);
@@ -192,7 +255,8 @@ impl Pipeline {
 
     fn from_value(value: serde_json::Value, source_name: &str) -> Result<Self> {
         check_names(&value, source_name)?;
-        let file: PipelineFile = serde_json::from_value(value).map_err(|e| syntax(source_name, e))?;
+        let file: PipelineFile =
+            serde_json::from_value(value).map_err(|e| syntax(source_name, e))?;
         Self::checked(file.seed, file.steps, source_name)
     }
 
@@ -231,7 +295,12 @@ impl Pipeline {
 
     /// Augments a batch on the CPU, images in parallel; image `i` is sample `first_index + i`.
     /// The result does not depend on the number of threads.
-    pub fn apply_batch(&self, images: &[Image], epoch: u64, first_index: u64) -> Result<Vec<Image>> {
+    pub fn apply_batch(
+        &self,
+        images: &[Image],
+        epoch: u64,
+        first_index: u64,
+    ) -> Result<Vec<Image>> {
         images
             .par_iter()
             .enumerate()
@@ -317,7 +386,9 @@ fn check_names(value: &serde_json::Value, source_name: &str) -> Result<()> {
             }
             map.values().try_for_each(|v| check_names(v, source_name))
         }
-        serde_json::Value::Array(items) => items.iter().try_for_each(|v| check_names(v, source_name)),
+        serde_json::Value::Array(items) => {
+            items.iter().try_for_each(|v| check_names(v, source_name))
+        }
         _ => Ok(()),
     }
 }

@@ -132,16 +132,28 @@ fn steps_of(plan: &Plan) -> (Vec<Kind>, Vec<Step>) {
 pub fn apply_plans<B: Backend>(input: Tensor<B, 4>, plans: &[Plan]) -> Result<Tensor<B, 4>> {
     let [b, c, h, w] = input.dims();
     if plans.len() != b {
-        return Err(AugmentError::Batch(format!("{} plans for {b} images", plans.len())));
-    }
-    if let Some((i, p)) = plans.iter().enumerate().find(|(_, p)| p.input != Size::new(w, h)) {
         return Err(AugmentError::Batch(format!(
-            "plan {i} was drawn for {}, the batch is {w}x{h}",
-            p.input
+            "{} plans for {b} images",
+            plans.len()
+        )));
+    }
+    for p in plans {
+        p.validate(Size::new(w, h))?;
+    }
+    if let Some((i, p)) = plans
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.output != plans[0].output)
+    {
+        return Err(AugmentError::Batch(format!(
+            "plan {i} produces {}, plan 0 {}",
+            p.output, plans[0].output
         )));
     }
     let device = input.device();
-    let mut groups: Vec<(Vec<Kind>, Vec<usize>, Vec<Vec<Step>>)> = Vec::new();
+    // (stage kinds, image indices, their stages)
+    type Group = (Vec<Kind>, Vec<usize>, Vec<Vec<Step>>);
+    let mut groups: Vec<Group> = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         let (kinds, steps) = steps_of(plan);
         match groups.iter_mut().find(|g| g.0 == kinds) {
@@ -160,23 +172,36 @@ pub fn apply_plans<B: Backend>(input: Tensor<B, 4>, plans: &[Plan]) -> Result<Te
     let mut out = Tensor::<B, 4>::zeros([b, c, out_size.height, out_size.width], &device);
     for (kinds, idx, steps) in groups {
         let index = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [idx.len()]),
+            TensorData::new(
+                idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+                [idx.len()],
+            ),
             &device,
         );
         let part = run_group(input.clone().select(0, index.clone()), &kinds, &steps, c);
         if part.dims()[2..] != [out_size.height, out_size.width] {
-            return Err(AugmentError::Batch("images come out in different sizes".into()));
+            return Err(AugmentError::Batch(
+                "images come out in different sizes".into(),
+            ));
         }
         out = out.select_assign(0, index, part, IndexingUpdateOp::Add);
     }
     Ok(out)
 }
 
-fn run_group<B: Backend>(mut x: Tensor<B, 4>, kinds: &[Kind], steps: &[Vec<Step>], c: usize) -> Tensor<B, 4> {
+fn run_group<B: Backend>(
+    mut x: Tensor<B, 4>,
+    kinds: &[Kind],
+    steps: &[Vec<Step>],
+    c: usize,
+) -> Tensor<B, 4> {
     let device = x.device();
     let n = steps.len();
     let scalars = |f: &dyn Fn(usize) -> f32| {
-        Tensor::<B, 4>::from_data(TensorData::new((0..n).map(f).collect::<Vec<f32>>(), [n, 1, 1, 1]), &device)
+        Tensor::<B, 4>::from_data(
+            TensorData::new((0..n).map(f).collect::<Vec<f32>>(), [n, 1, 1, 1]),
+            &device,
+        )
     };
     for (s, kind) in kinds.iter().enumerate() {
         match kind {
@@ -233,7 +258,8 @@ fn run_group<B: Backend>(mut x: Tensor<B, 4>, kinds: &[Kind], steps: &[Vec<Step>
                         field.extend((0..h * w).map(|p| hwc[p * c + ch] / 255.0));
                     }
                 }
-                let noise = Tensor::<B, 4>::from_data(TensorData::new(field, [n, c, h, w]), &device);
+                let noise =
+                    Tensor::<B, 4>::from_data(TensorData::new(field, [n, c, h, w]), &device);
                 x = (x + noise).clamp(0.0, 1.0);
             }
             Kind::Erase => {
@@ -270,7 +296,13 @@ fn run_group<B: Backend>(mut x: Tensor<B, 4>, kinds: &[Kind], steps: &[Vec<Step>
 }
 
 /// One grid-sample pass: output pixel `p` of image `i` reads `mats[i](p)`.
-fn warp<B: Backend>(x: Tensor<B, 4>, mats: &[Affine2], size: Size, interp: Interp, border: Option<Border>) -> Tensor<B, 4> {
+fn warp<B: Backend>(
+    x: Tensor<B, 4>,
+    mats: &[Affine2],
+    size: Size,
+    interp: Interp,
+    border: Option<Border>,
+) -> Tensor<B, 4> {
     let device = x.device();
     let [n, _, h, w] = x.dims();
     // pixel -> normalised coordinates (align_corners = true: -1 and 1 are the edge pixels' centres)
@@ -322,6 +354,9 @@ fn luma<B: Backend>(x: &Tensor<B, 4>) -> Tensor<B, 4> {
     (x.clone() * w).sum_dim(1)
 }
 
+/// Builds a `[N, 1, 1, 1]` tensor of per-image values.
+type Scalars<B> = dyn Fn(&dyn Fn(usize) -> f32) -> Tensor<B, 4>;
+
 /// Position `pos` of every image's colour run: each kind that occurs there runs once over the
 /// batch, with identity parameters for the images that have another kind (or none) there.
 fn colour_position<'a, B: Backend>(
@@ -329,7 +364,7 @@ fn colour_position<'a, B: Backend>(
     c: usize,
     n: usize,
     at: &dyn Fn(usize) -> Option<&'a Op>,
-    scalars: &dyn Fn(&dyn Fn(usize) -> f32) -> Tensor<B, 4>,
+    scalars: &Scalars<B>,
 ) -> Tensor<B, 4> {
     let present = |pred: &dyn Fn(&Op) -> bool| (0..n).any(|i| at(i).is_some_and(pred));
     if present(&|o| matches!(o, Op::Linear { .. })) {
@@ -348,7 +383,9 @@ fn colour_position<'a, B: Backend>(
             Some(Op::Contrast { factor }) => *factor,
             _ => 1.0,
         });
-        let mean = if c == 3 { luma(&x) } else { x.clone() }.mean_dim(2).mean_dim(3);
+        let mean = if c == 3 { luma(&x) } else { x.clone() }
+            .mean_dim(2)
+            .mean_dim(3);
         x = (x * f.clone() + mean * (f.neg() + 1.0)).clamp(0.0, 1.0);
     }
     if c == 3 && present(&|o| matches!(o, Op::Saturation { .. })) {
@@ -371,7 +408,11 @@ fn colour_position<'a, B: Backend>(
             }
         };
         let (dh, ds, dv) = (scalars(&get(0)), scalars(&get(1)), scalars(&get(2)));
-        x = if c == 3 { hsv(x, dh, ds, dv) } else { (x + dv).clamp(0.0, 1.0) };
+        x = if c == 3 {
+            hsv(x, dh, ds, dv)
+        } else {
+            (x + dv).clamp(0.0, 1.0)
+        };
     }
     if present(&|o| matches!(o, Op::Gamma { .. })) {
         let g = scalars(&|i| match at(i) {
@@ -382,7 +423,13 @@ fn colour_position<'a, B: Backend>(
         x = x.powf(g.expand([n, c, h, w]));
     }
     if c == 3 && present(&|o| matches!(o, Op::Grayscale)) {
-        let on = scalars(&|i| if matches!(at(i), Some(Op::Grayscale)) { 1.0 } else { 0.0 });
+        let on = scalars(&|i| {
+            if matches!(at(i), Some(Op::Grayscale)) {
+                1.0
+            } else {
+                0.0
+            }
+        });
         let g = luma(&x);
         x = x.clone() + on * (g - x);
     }
@@ -390,7 +437,12 @@ fn colour_position<'a, B: Backend>(
 }
 
 /// HSV shifts on a `[N, 3, H, W]` batch (the CPU kernel's formulas, as tensor operations).
-fn hsv<B: Backend>(x: Tensor<B, 4>, dh: Tensor<B, 4>, ds: Tensor<B, 4>, dv: Tensor<B, 4>) -> Tensor<B, 4> {
+fn hsv<B: Backend>(
+    x: Tensor<B, 4>,
+    dh: Tensor<B, 4>,
+    ds: Tensor<B, 4>,
+    dv: Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let [n, _, h, w] = x.dims();
     let ch = |i: usize| x.clone().slice([0..n, i..i + 1, 0..h, 0..w]);
     let (r, g, b) = (ch(0), ch(1), ch(2));
@@ -414,7 +466,9 @@ fn hsv<B: Backend>(x: Tensor<B, 4>, dh: Tensor<B, 4>, ds: Tensor<B, 4>, dv: Tens
     let v = (v + dv).clamp(0.0, 1.0);
     let back = |k0: f32| {
         let k = hue.clone() * 6.0 + k0;
-        let k = k.clone().mask_where(k.clone().greater_equal_elem(6.0), k - 6.0);
+        let k = k
+            .clone()
+            .mask_where(k.clone().greater_equal_elem(6.0), k - 6.0);
         let f = k.clone().min_pair(k.neg() + 4.0).clamp(0.0, 1.0);
         v.clone() - v.clone() * s.clone() * f
     };

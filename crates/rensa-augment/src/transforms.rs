@@ -27,6 +27,20 @@ fn one() -> f64 {
     1.0
 }
 
+/// The largest side a transform may produce (a guard against sizes that cannot be allocated).
+pub const MAX_SIDE: usize = 1 << 16;
+
+fn check_side(op: &'static str, width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(param(
+            op,
+            "width/height",
+            format!("= {width}x{height} must be between 1 and {MAX_SIDE}"),
+        ));
+    }
+    Ok(())
+}
+
 fn param(op: &'static str, name: &'static str, message: impl Into<String>) -> AugmentError {
     AugmentError::Parameter {
         op,
@@ -184,8 +198,19 @@ impl Affine {
     }
 
     /// The forward map (input to output coordinates) for drawn parameters.
-    pub fn matrix(size: Size, rotate: f64, tx: f64, ty: f64, scale: f64, shx: f64, shy: f64) -> Affine2 {
-        let (cx, cy) = ((size.width as f64 - 1.0) / 2.0, (size.height as f64 - 1.0) / 2.0);
+    pub fn matrix(
+        size: Size,
+        rotate: f64,
+        tx: f64,
+        ty: f64,
+        scale: f64,
+        shx: f64,
+        shy: f64,
+    ) -> Affine2 {
+        let (cx, cy) = (
+            (size.width as f64 - 1.0) / 2.0,
+            (size.height as f64 - 1.0) / 2.0,
+        );
         let (s, c) = rotate.to_radians().sin_cos();
         // rotation (counter-clockwise on screen, y down) * scale * shear
         let r = [c * scale, s * scale, -s * scale, c * scale];
@@ -196,7 +221,14 @@ impl Affine {
         let e = r[2] * kx + r[3];
         let tx = tx * size.width as f64;
         let ty = ty * size.height as f64;
-        Affine2([a, b, cx + tx - a * cx - b * cy, d, e, cy + ty - d * cx - e * cy])
+        Affine2([
+            a,
+            b,
+            cx + tx - a * cx - b * cy,
+            d,
+            e,
+            cy + ty - d * cx - e * cy,
+        ])
     }
 }
 
@@ -270,7 +302,11 @@ impl Crop {
         }
     }
     fn op_name(&self) -> &'static str {
-        if self.random { "random_crop" } else { "center_crop" }
+        if self.random {
+            "random_crop"
+        } else {
+            "center_crop"
+        }
     }
 }
 
@@ -279,10 +315,7 @@ impl Transform for Crop {
         self.op_name()
     }
     fn validate(&self) -> Result<()> {
-        if self.width == 0 || self.height == 0 {
-            return Err(param(self.op_name(), "width/height", "must be positive"));
-        }
-        Ok(())
+        check_side(self.op_name(), self.width, self.height)
     }
     fn plan(&self, rng: &mut SampleRng, size: Size, ops: &mut Vec<Op>) -> Result<Size> {
         if self.width > size.width || self.height > size.height {
@@ -300,7 +333,10 @@ impl Transform for Crop {
                 rng.int(0, size.height - self.height),
             )
         } else {
-            ((size.width - self.width) / 2, (size.height - self.height) / 2)
+            (
+                (size.width - self.width) / 2,
+                (size.height - self.height) / 2,
+            )
         };
         ops.push(Op::Crop {
             x,
@@ -357,9 +393,7 @@ impl Transform for RandomResizedCrop {
     }
     fn validate(&self) -> Result<()> {
         let op = "random_resized_crop";
-        if self.width == 0 || self.height == 0 {
-            return Err(param(op, "width/height", "must be positive"));
-        }
+        check_side(op, self.width, self.height)?;
         check_range(op, "scale", self.scale, 1e-6, 1.0)?;
         check_range(op, "ratio", self.ratio, 1e-3, 1e3)
     }
@@ -382,9 +416,15 @@ impl Transform for RandomResizedCrop {
         let (cw, ch) = window.unwrap_or_else(|| {
             let r = w / h;
             if r < self.ratio.0 {
-                (size.width, ((w / self.ratio.0).round() as usize).clamp(1, size.height))
+                (
+                    size.width,
+                    ((w / self.ratio.0).round() as usize).clamp(1, size.height),
+                )
             } else if r > self.ratio.1 {
-                (((h * self.ratio.1).round() as usize).clamp(1, size.width), size.height)
+                (
+                    ((h * self.ratio.1).round() as usize).clamp(1, size.width),
+                    size.height,
+                )
             } else {
                 (size.width, size.height)
             }
@@ -424,10 +464,7 @@ impl Transform for Resize {
         "resize"
     }
     fn validate(&self) -> Result<()> {
-        if self.width == 0 || self.height == 0 {
-            return Err(param("resize", "width/height", "must be positive"));
-        }
-        Ok(())
+        check_side("resize", self.width, self.height)
     }
     fn plan(&self, _rng: &mut SampleRng, _size: Size, ops: &mut Vec<Op>) -> Result<Size> {
         ops.push(Op::Resize {
@@ -483,6 +520,16 @@ impl Transform for Pad {
         "pad"
     }
     fn validate(&self) -> Result<()> {
+        if [self.left, self.top, self.right, self.bottom]
+            .iter()
+            .any(|&v| v > MAX_SIDE)
+        {
+            return Err(param(
+                "pad",
+                "left/top/right/bottom",
+                format!("must be at most {MAX_SIDE}"),
+            ));
+        }
         Ok(())
     }
     fn plan(&self, _rng: &mut SampleRng, size: Size, ops: &mut Vec<Op>) -> Result<Size> {
@@ -625,7 +672,10 @@ impl Transform for ColorJitter {
         let h = rng.symmetric(self.hue) as f32;
         for i in rng.permutation(4) {
             ops.push(match i {
-                0 => Op::Linear { alpha: b, beta: 0.0 },
+                0 => Op::Linear {
+                    alpha: b,
+                    beta: 0.0,
+                },
                 1 => Op::Contrast { factor: c },
                 2 => Op::Saturation { factor: s },
                 _ => Op::Hsv {
@@ -844,7 +894,11 @@ impl Transform for Erasing {
         let op = "erasing";
         check_p(op, self.p)?;
         if self.holes.0 > self.holes.1 || self.holes.1 > 10_000 {
-            return Err(param(op, "holes", "must be an ordered range of at most 10000"));
+            return Err(param(
+                op,
+                "holes",
+                "must be an ordered range of at most 10000",
+            ));
         }
         check_range(op, "height", self.height, 0.0, 1.0)?;
         check_range(op, "width", self.width, 0.0, 1.0)
@@ -898,8 +952,14 @@ impl Transform for Normalize {
         "normalize"
     }
     fn validate(&self) -> Result<()> {
-        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || self.mean.iter().any(|m| !m.is_finite()) {
-            return Err(param("normalize", "mean/std", "must be finite, std positive"));
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || self.mean.iter().any(|m| !m.is_finite())
+        {
+            return Err(param(
+                "normalize",
+                "mean/std",
+                "must be finite, std positive",
+            ));
         }
         Ok(())
     }
@@ -1252,9 +1312,29 @@ macro_rules! into_step {
     };
 }
 into_step!(
-    HorizontalFlip, VerticalFlip, Rot90, Affine, RandomResizedCrop, Resize, Pad, Brightness,
-    Contrast, Saturation, Hue, ColorJitter, BrightnessContrast, HueSaturationValue, Grayscale,
-    Gamma, GaussianBlur, GaussianNoise, Erasing, Normalize, Compose, RandomApply, OneOf
+    HorizontalFlip,
+    VerticalFlip,
+    Rot90,
+    Affine,
+    RandomResizedCrop,
+    Resize,
+    Pad,
+    Brightness,
+    Contrast,
+    Saturation,
+    Hue,
+    ColorJitter,
+    BrightnessContrast,
+    HueSaturationValue,
+    Grayscale,
+    Gamma,
+    GaussianBlur,
+    GaussianNoise,
+    Erasing,
+    Normalize,
+    Compose,
+    RandomApply,
+    OneOf
 );
 
 impl From<Crop> for Step {

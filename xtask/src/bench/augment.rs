@@ -26,7 +26,10 @@ const OPS: &[(&str, &str)] = &[
         "affine(translate_x=[-0.1,0.1], translate_y=[-0.1,0.1], scale=[0.9,1.1], rotate=[-15,15])",
     ),
     ("random_crop(224)", "random_crop(width=224, height=224)"),
-    ("random_resized_crop(224)", "random_resized_crop(width=224, height=224)"),
+    (
+        "random_resized_crop(224)",
+        "random_resized_crop(width=224, height=224)",
+    ),
     ("brightness_contrast", "brightness_contrast"),
     ("color_jitter", "color_jitter"),
     ("hue_saturation_value", "hue_saturation_value"),
@@ -57,7 +60,13 @@ fn bench_image() -> Result<(Image, std::path::PathBuf)> {
 }
 
 /// Median images/s of `pipeline` over `runs` runs of `n` images on this thread.
-fn single_thread(pipeline: &Pipeline, img: &Image, n: usize, runs: usize, floats: bool) -> Result<f64> {
+fn single_thread(
+    pipeline: &Pipeline,
+    img: &Image,
+    n: usize,
+    runs: usize,
+    floats: bool,
+) -> Result<f64> {
     let one = |i: u64| -> Result<usize> {
         Ok(if floats {
             pipeline.apply_f32(img, 0, i)?.len()
@@ -98,7 +107,12 @@ fn all_cores(pipeline: &Pipeline, img: &Image, runs: usize) -> Result<f64> {
 }
 
 /// Median images/s of the tensor path on batches of 64 (synced).
-fn tensor_path<B: Backend>(pipeline: &Pipeline, img: &Image, device: &B::Device, runs: usize) -> Result<f64> {
+fn tensor_path<B: Backend>(
+    pipeline: &Pipeline,
+    img: &Image,
+    device: &B::Device,
+    runs: usize,
+) -> Result<f64> {
     let batch: Vec<Image> = vec![img.clone(); 64];
     let mut rates = Vec::new();
     for r in 0..runs + 2 {
@@ -122,7 +136,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "albumentations_augment.py",
             &[path.display().to_string(), n.to_string(), runs.to_string()],
         )?;
-        let line = out.lines().last().context("no output from the albumentations peer")?;
+        let line = out
+            .lines()
+            .last()
+            .context("no output from the albumentations peer")?;
         let v: serde_json::Value = serde_json::from_str(line)?;
         let name = v["peer"].as_str().unwrap_or("albumentations").to_string();
         let rates: HashMap<String, f64> = v["img_per_s"]
@@ -137,7 +154,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
 
     let mut table = String::new();
-    writeln!(table, "| operation | rensa img/s (1 thread) | albumentations img/s (1 thread) | rensa / albumentations |")?;
+    writeln!(
+        table,
+        "| operation | rensa img/s (1 thread) | albumentations img/s (1 thread) | rensa / albumentations |"
+    )?;
     writeln!(table, "| --- | ---: | ---: | ---: |")?;
     let single = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let mut below = Vec::new();
@@ -180,7 +200,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "- image: assets/coffee.png resized to 256x256 RGB u8; each figure the median of {runs} runs of {n} images; rensa draws each image's parameters from its sample key and writes a new image (CHW f32 for normalize and the pipeline)"
     )?;
     if let Some((name, _)) = &peer {
-        writeln!(section, "- peer: {name}, one thread (OMP_NUM_THREADS=1, cv2.setNumThreads(1)), same image, `xtask/peers/albumentations_augment.py`")?;
+        writeln!(
+            section,
+            "- peer: {name}, one thread (OMP_NUM_THREADS=1, cv2.setNumThreads(1)), same image, `xtask/peers/albumentations_augment.py`"
+        )?;
     }
     writeln!(section)?;
     section.push_str(&table);
@@ -189,12 +212,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         section,
         "- CPU path, all {cores} cores, the pipeline on batches of 64 stacked into a `[64, 3, 256, 256]` tensor: {all:.0} img/s"
     )?;
-    writeln!(section, "- tensor path, the pipeline on batches of 64 on {adapter}: {tensor:.0} img/s")?;
+    writeln!(
+        section,
+        "- tensor path, the pipeline on batches of 64 on {adapter}: {tensor:.0} img/s"
+    )?;
     if peer.is_some() {
         if below.is_empty() {
-            writeln!(section, "- rensa is at least as fast as albumentations on every operation")?;
+            writeln!(
+                section,
+                "- rensa is at least as fast as albumentations on every operation"
+            )?;
         } else {
-            writeln!(section, "- slower than albumentations: {}", below.join(", "))?;
+            writeln!(
+                section,
+                "- slower than albumentations: {}",
+                below.join(", ")
+            )?;
         }
     }
     println!("\n{section}");

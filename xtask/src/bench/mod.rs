@@ -60,7 +60,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return rerun_in_release();
     }
     let which = if args.which.is_empty() {
-        vec![Which::Recurrent, Which::Seq2seq, Which::BinaryAddition, Which::Augment]
+        vec![
+            Which::Recurrent,
+            Which::Seq2seq,
+            Which::BinaryAddition,
+            Which::Augment,
+        ]
     } else {
         args.which.clone()
     };

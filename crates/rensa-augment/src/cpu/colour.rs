@@ -22,9 +22,10 @@ pub(crate) fn apply_lut(data: &mut [u8], lut: &[u8; 256]) {
 #[inline(always)]
 pub(crate) fn linear(data: &mut [u8], alpha: f32, offset: f32) {
     // 16.16 fixed point in i32 lanes (vectorises; a float or a table lookup per byte does
-    // not): |v * a| < 2^31 for gains up to 128, which covers every transform's range.
-    let a = (alpha.clamp(-128.0, 128.0) * 65536.0).round() as i32;
-    let b = ((offset + 0.5).clamp(-32768.0, 32767.0) * 65536.0).round() as i32;
+    // not). Gains beyond ±64 and offsets beyond ±8192 saturate every sample anyway; clamped
+    // there, |v a + b| < 2^31.
+    let a = (alpha.clamp(-64.0, 64.0) * 65536.0).round() as i32;
+    let b = ((offset + 0.5).clamp(-8192.0, 8192.0) * 65536.0).round() as i32;
     for v in data.iter_mut() {
         *v = ((*v as i32 * a + b) >> 16).clamp(0, 255) as u8;
     }
@@ -66,7 +67,10 @@ const BLOCK: usize = 64;
 /// Runs `f` over blocks of up to 64 RGB pixels converted to three planes of floats (0..255),
 /// and writes the planes back rounded and saturated.
 #[inline(always)]
-fn planar(data: &mut [u8], mut f: impl FnMut(&mut [f32; BLOCK], &mut [f32; BLOCK], &mut [f32; BLOCK])) {
+fn planar(
+    data: &mut [u8],
+    mut f: impl FnMut(&mut [f32; BLOCK], &mut [f32; BLOCK], &mut [f32; BLOCK]),
+) {
     // Whole blocks go through fixed-size arrays with constant strides, which LLVM turns into
     // vector shuffles (interleaved loads and stores); the conversions to and from floats run on
     // whole planes. The last, partial block goes through a zero-padded copy.
@@ -119,14 +123,18 @@ pub(crate) fn saturation(data: &mut [u8], channels: usize, factor: f32) {
     if channels != 3 {
         return;
     }
-    planar(data, #[inline(always)] |r, g, b| {
-        for i in 0..BLOCK {
-            let gray = (1.0 - factor) * (LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i]);
-            r[i] = gray + factor * r[i];
-            g[i] = gray + factor * g[i];
-            b[i] = gray + factor * b[i];
-        }
-    });
+    planar(
+        data,
+        #[inline(always)]
+        |r, g, b| {
+            for i in 0..BLOCK {
+                let gray = (1.0 - factor) * (LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i]);
+                r[i] = gray + factor * r[i];
+                g[i] = gray + factor * g[i];
+                b[i] = gray + factor * b[i];
+            }
+        },
+    );
 }
 
 /// Gray in all three channels.
@@ -135,14 +143,18 @@ pub(crate) fn grayscale(data: &mut [u8], channels: usize) {
     if channels != 3 {
         return;
     }
-    planar(data, #[inline(always)] |r, g, b| {
-        for i in 0..BLOCK {
-            let gray = LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i];
-            r[i] = gray;
-            g[i] = gray;
-            b[i] = gray;
-        }
-    });
+    planar(
+        data,
+        #[inline(always)]
+        |r, g, b| {
+            for i in 0..BLOCK {
+                let gray = LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i];
+                r[i] = gray;
+                g[i] = gray;
+                b[i] = gray;
+            }
+        },
+    );
 }
 
 /// `255 (v / 255)^gamma`.
@@ -167,7 +179,13 @@ pub(crate) fn hsv_shift(r: f32, g: f32, b: f32, dh: f32, ds: f32, dv: f32) -> (f
     let hr = (g - b) / safe;
     let hg = (b - r) / safe + 2.0;
     let hb = (r - g) / safe + 4.0;
-    let mut h = if v == r { hr } else if v == g { hg } else { hb };
+    let mut h = if v == r {
+        hr
+    } else if v == g {
+        hg
+    } else {
+        hb
+    };
     h = if delta > 0.0 { h } else { 0.0 };
     let s = if v > 0.0 { delta / v } else { 0.0 };
     // shifts
@@ -182,7 +200,11 @@ pub(crate) fn hsv_shift(r: f32, g: f32, b: f32, dh: f32, ds: f32, dv: f32) -> (f
         k = if k >= 6.0 { k - 6.0 } else { k };
         v - v * s * k.min(4.0 - k).clamp(0.0, 1.0)
     }
-    (channel(5.0, h, s, v), channel(3.0, h, s, v), channel(1.0, h, s, v))
+    (
+        channel(5.0, h, s, v),
+        channel(3.0, h, s, v),
+        channel(1.0, h, s, v),
+    )
 }
 
 /// Hue, saturation and value shifts.
@@ -193,15 +215,19 @@ pub(crate) fn hsv(data: &mut [u8], channels: usize, dh: f32, ds: f32, dv: f32) {
         linear(data, 1.0, dv * 255.0);
         return;
     }
-    planar(data, #[inline(always)] |r, g, b| {
-        for i in 0..BLOCK {
-            let k = 1.0 / 255.0;
-            let (r2, g2, b2) = hsv_shift(r[i] * k, g[i] * k, b[i] * k, dh, ds, dv);
-            r[i] = r2 * 255.0;
-            g[i] = g2 * 255.0;
-            b[i] = b2 * 255.0;
-        }
-    });
+    planar(
+        data,
+        #[inline(always)]
+        |r, g, b| {
+            for i in 0..BLOCK {
+                let k = 1.0 / 255.0;
+                let (r2, g2, b2) = hsv_shift(r[i] * k, g[i] * k, b[i] * k, dh, ds, dv);
+                r[i] = r2 * 255.0;
+                g[i] = g2 * 255.0;
+                b[i] = b2 * 255.0;
+            }
+        },
+    );
 }
 
 #[cfg(test)]
@@ -210,7 +236,13 @@ mod tests {
 
     #[test]
     fn hsv_round_trip_and_known_hues() {
-        for &(r, g, b) in &[(1.0, 0.0, 0.0), (0.2, 0.7, 0.4), (0.5, 0.5, 0.5), (0.0, 0.0, 0.0), (0.9, 0.1, 0.8)] {
+        for &(r, g, b) in &[
+            (1.0, 0.0, 0.0),
+            (0.2, 0.7, 0.4),
+            (0.5, 0.5, 0.5),
+            (0.0, 0.0, 0.0),
+            (0.9, 0.1, 0.8),
+        ] {
             let (r2, g2, b2) = hsv_shift(r, g, b, 0.0, 0.0, 0.0);
             assert!((r - r2).abs() < 1e-5 && (g - g2).abs() < 1e-5 && (b - b2).abs() < 1e-5);
         }

@@ -48,7 +48,12 @@ pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma
     for y in 0..height {
         acc.fill(0.0);
         for (t, &wt) in k.iter().enumerate() {
-            let sy = resolve(y as isize + t as isize - r as isize, height, Some(Border::Reflect)).unwrap();
+            let sy = resolve(
+                y as isize + t as isize - r as isize,
+                height,
+                Some(Border::Reflect),
+            )
+            .unwrap();
             let src = &tmp[sy * row_len..(sy + 1) * row_len];
             for (a, s) in acc.iter_mut().zip(src) {
                 *a += wt * s;
@@ -62,7 +67,14 @@ pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma
 
 /// The noise field of an [`Op::Noise`](crate::ops::Op::Noise), in sample units (255 scale):
 /// one value per sample, or one per pixel repeated over its channels.
-pub(crate) fn noise_field(len: usize, channels: usize, std: f32, mean: f32, per_channel: bool, seed: u64) -> Vec<f32> {
+pub(crate) fn noise_field(
+    len: usize,
+    channels: usize,
+    std: f32,
+    mean: f32,
+    per_channel: bool,
+    seed: u64,
+) -> Vec<f32> {
     let mut rng = SampleRng::from_seed(seed);
     let (s, m) = (std * 255.0, mean * 255.0);
     if per_channel || channels == 1 {
@@ -106,9 +118,14 @@ mod tests {
         let mut flat = vec![77u8; 9 * 7 * 3];
         blur(&mut flat, 9, 7, 3, 1.3);
         assert!(flat.iter().all(|&v| v == 77));
-        let mut step: Vec<u8> = (0..10).flat_map(|x| [if x < 5 { 0u8 } else { 200 }]).collect();
+        let mut step: Vec<u8> = (0..10)
+            .flat_map(|x| [if x < 5 { 0u8 } else { 200 }])
+            .collect();
         blur(&mut step, 10, 1, 1, 1.0);
-        assert!(step[4] > 0 && step[4] < 100 && step[5] > 100 && step[5] < 200, "{step:?}");
+        assert!(
+            step[4] > 0 && step[4] < 100 && step[5] > 100 && step[5] < 200,
+            "{step:?}"
+        );
         let k = gaussian_kernel(0.5);
         assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }

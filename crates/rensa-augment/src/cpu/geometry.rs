@@ -128,8 +128,8 @@ fn reverse_pixels(src: &[u8], dst: &mut [u8], c: usize) {
         let base = 3 * (n - j - 5) - 1;
         let s: [u8; 16] = src[base..base + 16].try_into().expect("16 bytes");
         let d = [
-            s[13], s[14], s[15], s[10], s[11], s[12], s[7], s[8], s[9], s[4], s[5], s[6], s[1], s[2],
-            s[3], s[0],
+            s[13], s[14], s[15], s[10], s[11], s[12], s[7], s[8], s[9], s[4], s[5], s[6], s[1],
+            s[2], s[3], s[0],
         ];
         if 3 * j + 16 <= dst.len() {
             dst[3 * j..3 * j + 16].copy_from_slice(&d);
@@ -154,7 +154,14 @@ struct Taps {
     w1: Vec<f32>,
 }
 
-fn taps(n_out: usize, n_in: usize, scale: f64, offset: f64, interp: Interp, border: Option<Border>) -> Taps {
+fn taps(
+    n_out: usize,
+    n_in: usize,
+    scale: f64,
+    offset: f64,
+    interp: Interp,
+    border: Option<Border>,
+) -> Taps {
     let mut t = Taps {
         i0: Vec::with_capacity(n_out),
         i1: Vec::with_capacity(n_out),
@@ -181,7 +188,14 @@ fn taps(n_out: usize, n_in: usize, scale: f64, offset: f64, interp: Interp, bord
 }
 
 #[inline(always)]
-fn separable(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Option<Border>, out: &mut [u8]) {
+fn separable(
+    src: &Image,
+    m: &Affine2,
+    size: Size,
+    interp: Interp,
+    border: Option<Border>,
+    out: &mut [u8],
+) {
     let (w, h, c) = (src.width(), src.height(), src.channels());
     let [a, _, tx, _, e, ty] = m.0;
     let xs = taps(size.width, w, a, tx, interp, border);
@@ -269,7 +283,14 @@ fn separable(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Optio
 }
 
 #[inline(always)]
-fn general(src: &Image, m: &Affine2, size: Size, interp: Interp, border: Option<Border>, out: &mut [u8]) {
+fn general(
+    src: &Image,
+    m: &Affine2,
+    size: Size,
+    interp: Interp,
+    border: Option<Border>,
+    out: &mut [u8],
+) {
     match src.channels() {
         3 => general_c::<3>(src, m, size, interp, border, out),
         _ => general_c::<1>(src, m, size, interp, border, out),
@@ -299,8 +320,20 @@ fn general_c<const C: usize>(
     let bias = (NEAREST_BIAS * one).round() as i64;
     let (wl, hl) = (w as i64 - 1, h as i64 - 1);
     #[inline(always)]
-    fn at<const C: usize>(data: &[u8], w: usize, h: usize, border: Option<Border>, fill: u8, x: i64, y: i64, ch: usize) -> i32 {
-        match (resolve(x as isize, w, border), resolve(y as isize, h, border)) {
+    fn at<const C: usize>(
+        data: &[u8],
+        w: usize,
+        h: usize,
+        border: Option<Border>,
+        fill: u8,
+        x: i64,
+        y: i64,
+        ch: usize,
+    ) -> i32 {
+        match (
+            resolve(x as isize, w, border),
+            resolve(y as isize, h, border),
+        ) {
             (Some(x), Some(y)) => data[(y * w + x) * C + ch] as i32,
             _ => fill as i32,
         }
@@ -331,9 +364,14 @@ fn general_c<const C: usize>(
                     }
                 } else {
                     for (ch, v) in o.iter_mut().enumerate() {
-                        let (t0, b0) = (at::<C>(data, w, h, border, fill, ix, iy, ch), at::<C>(data, w, h, border, fill, ix, iy + 1, ch));
-                        let t = t0 * 256 + (at::<C>(data, w, h, border, fill, ix + 1, iy, ch) - t0) * wx;
-                        let bt = b0 * 256 + (at::<C>(data, w, h, border, fill, ix + 1, iy + 1, ch) - b0) * wx;
+                        let (t0, b0) = (
+                            at::<C>(data, w, h, border, fill, ix, iy, ch),
+                            at::<C>(data, w, h, border, fill, ix, iy + 1, ch),
+                        );
+                        let t = t0 * 256
+                            + (at::<C>(data, w, h, border, fill, ix + 1, iy, ch) - t0) * wx;
+                        let bt = b0 * 256
+                            + (at::<C>(data, w, h, border, fill, ix + 1, iy + 1, ch) - b0) * wx;
                         *v = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
                     }
                 }
