@@ -355,7 +355,7 @@ fn luma<B: Backend>(x: &Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// Builds a `[N, 1, 1, 1]` tensor of per-image values.
-type Scalars<B> = dyn Fn(&dyn Fn(usize) -> f32) -> Tensor<B, 4>;
+type Scalars<'a, B> = dyn Fn(&dyn Fn(usize) -> f32) -> Tensor<B, 4> + 'a;
 
 /// Position `pos` of every image's colour run: each kind that occurs there runs once over the
 /// batch, with identity parameters for the images that have another kind (or none) there.
@@ -364,7 +364,7 @@ fn colour_position<'a, B: Backend>(
     c: usize,
     n: usize,
     at: &dyn Fn(usize) -> Option<&'a Op>,
-    scalars: &Scalars<B>,
+    scalars: &Scalars<'_, B>,
 ) -> Tensor<B, 4> {
     let present = |pred: &dyn Fn(&Op) -> bool| (0..n).any(|i| at(i).is_some_and(pred));
     if present(&|o| matches!(o, Op::Linear { .. })) {
