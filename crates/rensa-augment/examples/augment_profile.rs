@@ -10,8 +10,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rensa_augment::Pipeline::parse("resize(width=256, height=256)", 0)?.apply(&src, 0, 0)?;
     let p = rensa_augment::Pipeline::parse(spec, 1)?;
     let start = std::time::Instant::now();
+    let floats = spec.contains("normalize");
     for i in 0..n {
-        std::hint::black_box(p.apply(&img, 0, i)?);
+        if floats {
+            std::hint::black_box(p.apply_f32(&img, 0, i)?);
+        } else {
+            std::hint::black_box(p.apply(&img, 0, i)?);
+        }
     }
     let s = start.elapsed().as_secs_f64();
     println!("{spec}: {:.0} img/s", n as f64 / s);

@@ -6,8 +6,7 @@ pub(crate) const LUMA: [f32; 3] = [0.299, 0.587, 0.114];
 
 #[inline(always)]
 fn to_u8(v: f32) -> u8 {
-    // clamped first, so the integer conversion never saturates (and vectorises)
-    (v + 0.5).clamp(0.0, 255.0) as i32 as u8
+    super::round_u8(v)
 }
 
 /// Applies `lut` to every sample.
@@ -75,20 +74,27 @@ fn planar(
     // vector shuffles (interleaved loads and stores); the conversions to and from floats run on
     // whole planes. The last, partial block goes through a zero-padded copy.
     let mut planes = [[0f32; BLOCK]; 3];
+    let mut flat = [0f32; BLOCK * 3];
     let mut blocks = data.chunks_exact_mut(BLOCK * 3);
     for chunk in &mut blocks {
         let chunk: &mut [u8; BLOCK * 3] = chunk.try_into().expect("a whole block");
+        for (f, &v) in flat.iter_mut().zip(chunk.iter()) {
+            *f = v as f32;
+        }
         for i in 0..BLOCK {
-            planes[0][i] = chunk[3 * i] as f32;
-            planes[1][i] = chunk[3 * i + 1] as f32;
-            planes[2][i] = chunk[3 * i + 2] as f32;
+            planes[0][i] = flat[3 * i];
+            planes[1][i] = flat[3 * i + 1];
+            planes[2][i] = flat[3 * i + 2];
         }
         let [r, g, b] = &mut planes;
         f(r, g, b);
         for i in 0..BLOCK {
-            chunk[3 * i] = to_u8(planes[0][i]);
-            chunk[3 * i + 1] = to_u8(planes[1][i]);
-            chunk[3 * i + 2] = to_u8(planes[2][i]);
+            flat[3 * i] = planes[0][i];
+            flat[3 * i + 1] = planes[1][i];
+            flat[3 * i + 2] = planes[2][i];
+        }
+        for (v, &f) in chunk.iter_mut().zip(flat.iter()) {
+            *v = to_u8(f);
         }
     }
     let tail = blocks.into_remainder();

@@ -60,7 +60,7 @@ pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma
             }
         }
         for (d, a) in data[y * row_len..(y + 1) * row_len].iter_mut().zip(&acc) {
-            *d = (a + 0.5).clamp(0.0, 255.0) as u8;
+            *d = super::round_u8(*a);
         }
     }
 }
@@ -93,7 +93,7 @@ pub(crate) fn noise_field(
 #[inline(always)]
 pub(crate) fn add_noise(data: &mut [u8], field: &[f32]) {
     for (d, n) in data.iter_mut().zip(field) {
-        *d = (*d as f32 + n + 0.5).clamp(0.0, 255.0) as u8;
+        *d = super::round_u8(*d as f32 + n);
     }
 }
 

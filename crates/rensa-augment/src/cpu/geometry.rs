@@ -235,7 +235,27 @@ fn separable(
             return;
         };
         let row = &data[sy * w * c..(sy + 1) * w * c];
-        if inside {
+        if inside && c == 3 {
+            // one 8-byte load per output pixel holds both taps (adjacent pixels); the last
+            // pixels of the row, where 8 bytes would run past its end, read byte by byte
+            let (off0, off1, wt1) = taps;
+            for (x, o) in buf.chunks_exact_mut(3).enumerate() {
+                let (i0, i1, wt) = (off0[3 * x], off1[3 * x], wt1[3 * x]);
+                if i1 == i0 + 3 && i0 + 8 <= row.len() {
+                    let v = u64::from_le_bytes(row[i0..i0 + 8].try_into().expect("8 bytes"));
+                    for (ch, o) in o.iter_mut().enumerate() {
+                        let v0 = ((v >> (8 * ch)) & 255) as f32;
+                        let v1 = ((v >> (24 + 8 * ch)) & 255) as f32;
+                        *o = v0 + wt * (v1 - v0);
+                    }
+                } else {
+                    for (ch, o) in o.iter_mut().enumerate() {
+                        let v0 = row[i0 + ch] as f32;
+                        *o = v0 + wt * (row[i1 + ch] as f32 - v0);
+                    }
+                }
+            }
+        } else if inside {
             let (off0, off1, wt1) = taps;
             for (((o, &i0), &i1), &wt) in buf.iter_mut().zip(off0).zip(off1).zip(wt1) {
                 let v0 = row[i0] as f32;
@@ -268,7 +288,7 @@ fn separable(
         }
         if wt == 0.0 {
             for (d, v) in dst.iter_mut().zip(&r0) {
-                *d = (v + 0.5) as u8;
+                *d = super::round_u8(*v);
             }
             continue;
         }
@@ -277,7 +297,7 @@ fn separable(
             k1 = Some(s1);
         }
         for ((d, v0), v1) in dst.iter_mut().zip(&r0).zip(&r1) {
-            *d = (v0 + wt * (v1 - v0) + 0.5) as u8;
+            *d = super::round_u8(v0 + wt * (v1 - v0));
         }
     }
 }
@@ -354,6 +374,23 @@ fn general_c<const C: usize>(
                 let wy = ((sy >> (FRAC - 8)) & 255) as i32;
                 if ix >= 0 && iy >= 0 && ix < wl && iy < hl {
                     let i = (iy as usize * w + ix as usize) * C;
+                    if C == 3 && i + row + 8 <= data.len() {
+                        // both taps of a row in one 8-byte load
+                        let top = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
+                        let bot = u64::from_le_bytes(data[i + row..i + row + 8].try_into().expect("8 bytes"));
+                        for (ch, v) in o.iter_mut().enumerate() {
+                            let t0 = ((top >> (8 * ch)) & 255) as i32;
+                            let t1 = ((top >> (24 + 8 * ch)) & 255) as i32;
+                            let b0 = ((bot >> (8 * ch)) & 255) as i32;
+                            let b1 = ((bot >> (24 + 8 * ch)) & 255) as i32;
+                            let t = t0 * 256 + (t1 - t0) * wx;
+                            let bt = b0 * 256 + (b1 - b0) * wx;
+                            *v = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
+                        }
+                        sx += step_x;
+                        sy += step_y;
+                        continue;
+                    }
                     let top = &data[i..i + 2 * C];
                     let bot = &data[i + row..i + row + 2 * C];
                     for ch in 0..C {

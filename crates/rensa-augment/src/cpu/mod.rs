@@ -10,6 +10,15 @@ use crate::image::Image;
 use crate::ops::{Op, Stage, stages};
 use std::borrow::Cow;
 
+/// Rounds to the nearest integer (ties to even) and saturates to 0..=255 without a float to
+/// integer conversion: adding 2^23 leaves the rounded value in the low mantissa bits. This
+/// vectorises; a saturating `as` conversion does not (its NaN case compiles to scalar code).
+/// NaN gives 0.
+#[inline(always)]
+pub(crate) fn round_u8(v: f32) -> u8 {
+    ((v.max(0.0).min(255.0) + 8_388_608.0).to_bits() & 0xff) as u8
+}
+
 /// Applies `ops` to `img` (normalisation excepted: it happens on conversion to floats).
 pub(crate) fn execute(ops: &[Op], img: &Image) -> Image {
     isa::execute(ops, img)
