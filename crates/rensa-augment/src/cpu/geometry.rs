@@ -118,26 +118,8 @@ fn reverse_pixels(src: &[u8], dst: &mut [u8], c: usize) {
         }
         return;
     }
-    // Five pixels at a time through one 16-byte shuffle (a single `pshufb` where the CPU has
-    // it): bytes 1..16 of the window hold five source pixels, written reversed to 15 bytes of
-    // `dst` plus one byte that the next window overwrites.
+    let j = super::isa::reverse_rgb_prefix(src, dst);
     let n = src.len() / 3;
-    let mut j = 0;
-    // the window starts one byte before the five pixels, so their first must not be pixel 0
-    while j + 6 <= n {
-        let base = 3 * (n - j - 5) - 1;
-        let s: [u8; 16] = src[base..base + 16].try_into().expect("16 bytes");
-        let d = [
-            s[13], s[14], s[15], s[10], s[11], s[12], s[7], s[8], s[9], s[4], s[5], s[6], s[1],
-            s[2], s[3], s[0],
-        ];
-        if 3 * j + 16 <= dst.len() {
-            dst[3 * j..3 * j + 16].copy_from_slice(&d);
-        } else {
-            dst[3 * j..3 * j + 15].copy_from_slice(&d[..15]);
-        }
-        j += 5;
-    }
     for (d, s) in dst[3 * j..]
         .chunks_exact_mut(3)
         .zip(src[..3 * (n - j)].chunks_exact(3).rev())
@@ -333,88 +315,187 @@ fn general_c<const C: usize>(
     let (w, h) = (src.width(), src.height());
     let [a, b, tx, d, e, ty] = m.0;
     let one = (1u64 << FRAC) as f64;
-    let fill = fill_value(border);
-    let data = src.data();
-    let row = w * C;
-    let (step_x, step_y) = ((a * one).round() as i64, (d * one).round() as i64);
-    let bias = (NEAREST_BIAS * one).round() as i64;
-    let (wl, hl) = (w as i64 - 1, h as i64 - 1);
-    #[inline(always)]
-    fn at<const C: usize>(
-        data: &[u8],
-        w: usize,
-        h: usize,
-        border: Option<Border>,
-        fill: u8,
-        x: i64,
-        y: i64,
-        ch: usize,
-    ) -> i32 {
-        match (
-            resolve(x as isize, w, border),
-            resolve(y as isize, h, border),
-        ) {
-            (Some(x), Some(y)) => data[(y * w + x) * C + ch] as i32,
-            _ => fill as i32,
-        }
-    }
+    let px = Pixels::<C> {
+        data: src.data(),
+        w,
+        h,
+        border,
+        fill: fill_value(border),
+    };
+    let step = ((a * one).round() as i64, (d * one).round() as i64);
     for (y, dst) in out.chunks_exact_mut(size.width * C).enumerate() {
         let yf = y as f64;
-        let mut sx = ((b * yf + tx) * one).round() as i64;
-        let mut sy = ((e * yf + ty) * one).round() as i64;
-        for o in dst.chunks_exact_mut(C) {
-            if interp == Interp::Nearest {
-                let (ix, iy) = ((sx + bias) >> FRAC, (sy + bias) >> FRAC);
-                for (ch, v) in o.iter_mut().enumerate() {
-                    *v = at::<C>(data, w, h, border, fill, ix, iy, ch) as u8;
-                }
-            } else {
-                let (ix, iy) = (sx >> FRAC, sy >> FRAC);
-                let wx = ((sx >> (FRAC - 8)) & 255) as i32;
-                let wy = ((sy >> (FRAC - 8)) & 255) as i32;
-                if ix >= 0 && iy >= 0 && ix < wl && iy < hl {
-                    let i = (iy as usize * w + ix as usize) * C;
-                    if C == 3 && i + row + 8 <= data.len() {
-                        // both taps of a row in one 8-byte load
-                        let top = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
-                        let bot = u64::from_le_bytes(data[i + row..i + row + 8].try_into().expect("8 bytes"));
-                        for (ch, v) in o.iter_mut().enumerate() {
-                            let t0 = ((top >> (8 * ch)) & 255) as i32;
-                            let t1 = ((top >> (24 + 8 * ch)) & 255) as i32;
-                            let b0 = ((bot >> (8 * ch)) & 255) as i32;
-                            let b1 = ((bot >> (24 + 8 * ch)) & 255) as i32;
-                            let t = t0 * 256 + (t1 - t0) * wx;
-                            let bt = b0 * 256 + (b1 - b0) * wx;
-                            *v = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
-                        }
-                        sx += step_x;
-                        sy += step_y;
-                        continue;
-                    }
-                    let top = &data[i..i + 2 * C];
-                    let bot = &data[i + row..i + row + 2 * C];
-                    for ch in 0..C {
-                        let (t0, b0) = (top[ch] as i32, bot[ch] as i32);
-                        let t = t0 * 256 + (top[ch + C] as i32 - t0) * wx;
-                        let bt = b0 * 256 + (bot[ch + C] as i32 - b0) * wx;
-                        o[ch] = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
-                    }
-                } else {
-                    for (ch, v) in o.iter_mut().enumerate() {
-                        let (t0, b0) = (
-                            at::<C>(data, w, h, border, fill, ix, iy, ch),
-                            at::<C>(data, w, h, border, fill, ix, iy + 1, ch),
-                        );
-                        let t = t0 * 256
-                            + (at::<C>(data, w, h, border, fill, ix + 1, iy, ch) - t0) * wx;
-                        let bt = b0 * 256
-                            + (at::<C>(data, w, h, border, fill, ix + 1, iy + 1, ch) - b0) * wx;
-                        *v = ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8;
-                    }
+        let pos = (
+            ((b * yf + tx) * one).round() as i64,
+            ((e * yf + ty) * one).round() as i64,
+        );
+        let at = |k: usize| (pos.0 + k as i64 * step.0, pos.1 + k as i64 * step.1);
+        if interp == Interp::Nearest {
+            for (k, o) in dst.chunks_exact_mut(C).enumerate() {
+                px.nearest(at(k), o);
+            }
+            continue;
+        }
+        // RGB: from the first pixel whose taps are all inside, the vector kernel runs as far as
+        // they stay inside; the pixels before and after go through the scalar kernel.
+        let (mut begin, mut end) = (size.width, size.width);
+        if C == 3 {
+            if let Some(k) = (0..size.width).find(|&k| px.inside(at(k))) {
+                let done = super::isa::warp_row_rgb(px.data, w, h, at(k), step, &mut dst[k * C..]);
+                (begin, end) = (k, k + done);
+            }
+        }
+        for (k, o) in dst.chunks_exact_mut(C).enumerate() {
+            if k < begin || k >= end {
+                px.bilinear(at(k), o);
+            }
+        }
+    }
+}
+
+/// A source image as the general warp reads it.
+struct Pixels<'a, const C: usize> {
+    data: &'a [u8],
+    w: usize,
+    h: usize,
+    border: Option<Border>,
+    fill: u8,
+}
+
+impl<const C: usize> Pixels<'_, C> {
+    /// Whether all four bilinear taps of a 16.16 position lie inside.
+    #[inline(always)]
+    fn inside(&self, (sx, sy): (i64, i64)) -> bool {
+        let (ix, iy) = (sx >> FRAC, sy >> FRAC);
+        ix >= 0 && iy >= 0 && ix < self.w as i64 - 1 && iy < self.h as i64 - 1
+    }
+
+    #[inline(always)]
+    fn nearest(&self, (sx, sy): (i64, i64), o: &mut [u8]) {
+        let bias = (NEAREST_BIAS * (1u64 << FRAC) as f64).round() as i64;
+        let (ix, iy) = ((sx + bias) >> FRAC, (sy + bias) >> FRAC);
+        match (
+            resolve(ix as isize, self.w, self.border),
+            resolve(iy as isize, self.h, self.border),
+        ) {
+            (Some(x), Some(y)) => {
+                let i = (y * self.w + x) * C;
+                o.copy_from_slice(&self.data[i..i + C]);
+            }
+            _ => o.fill(self.fill),
+        }
+    }
+
+    /// Bilinear sample with 8-bit weights (the vector kernel repeats this arithmetic).
+    #[inline(always)]
+    fn bilinear(&self, (sx, sy): (i64, i64), o: &mut [u8]) {
+        let (w, data) = (self.w, self.data);
+        let (ix, iy) = (sx >> FRAC, sy >> FRAC);
+        let wx = ((sx >> (FRAC - 8)) & 255) as i32;
+        let wy = ((sy >> (FRAC - 8)) & 255) as i32;
+        let lerp = |t0: i32, t1: i32, b0: i32, b1: i32| {
+            let t = t0 * 256 + (t1 - t0) * wx;
+            let bt = b0 * 256 + (b1 - b0) * wx;
+            ((t * 256 + (bt - t) * wy + 32768) >> 16) as u8
+        };
+        if self.inside((sx, sy)) {
+            let i = (iy as usize * w + ix as usize) * C;
+            let (top, bot) = (&data[i..i + 2 * C], &data[i + w * C..i + w * C + 2 * C]);
+            for (ch, v) in o.iter_mut().enumerate() {
+                *v = lerp(
+                    top[ch] as i32,
+                    top[ch + C] as i32,
+                    bot[ch] as i32,
+                    bot[ch + C] as i32,
+                );
+            }
+            return;
+        }
+        // near or past the border: resolve the four taps once per pixel
+        let (x0, x1) = (
+            resolve(ix as isize, w, self.border),
+            resolve(ix as isize + 1, w, self.border),
+        );
+        let (y0, y1) = (
+            resolve(iy as isize, self.h, self.border),
+            resolve(iy as isize + 1, self.h, self.border),
+        );
+        if x0.is_none() && x1.is_none() || y0.is_none() && y1.is_none() {
+            o.fill(self.fill);
+            return;
+        }
+        let tap = |x: Option<usize>, y: Option<usize>| match (x, y) {
+            (Some(x), Some(y)) => Some((y * w + x) * C),
+            _ => None,
+        };
+        let taps = [tap(x0, y0), tap(x1, y0), tap(x0, y1), tap(x1, y1)];
+        let fill = self.fill as i32;
+        for (ch, v) in o.iter_mut().enumerate() {
+            let [t0, t1, b0, b1] = taps.map(|t| t.map_or(fill, |i| data[i + ch] as i32));
+            *v = lerp(t0, t1, b0, b1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_warp_equals_the_scalar_kernel() {
+        let (w, h) = (53, 41);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+        let img = Image::new(w, h, 3, data).unwrap();
+        for (k, m) in [
+            Affine2([0.93, -0.31, 9.0, 0.29, 0.95, -6.0]),
+            Affine2([1.07, 0.12, -3.5, -0.05, 0.88, 4.25]),
+            Affine2([0.5, 0.0, 0.3, 0.0, 0.5, 0.7]),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let size = Size::new(47 + k, 39);
+            let fast = warp(
+                &img,
+                m,
+                size,
+                Some(Interp::Bilinear),
+                Some(Border::Constant(17)),
+            );
+            let px = Pixels::<3> {
+                data: img.data(),
+                w,
+                h,
+                border: Some(Border::Constant(17)),
+                fill: 17,
+            };
+            let one = (1u64 << FRAC) as f64;
+            let [a, b, tx, d, e, ty] = m.0;
+            let mut slow = vec![0u8; size.width * size.height * 3];
+            for (y, row) in slow.chunks_exact_mut(size.width * 3).enumerate() {
+                let pos = (
+                    ((b * y as f64 + tx) * one).round() as i64,
+                    ((e * y as f64 + ty) * one).round() as i64,
+                );
+                let step = ((a * one).round() as i64, (d * one).round() as i64);
+                for (x, o) in row.chunks_exact_mut(3).enumerate() {
+                    px.bilinear((pos.0 + x as i64 * step.0, pos.1 + x as i64 * step.1), o);
                 }
             }
-            sx += step_x;
-            sy += step_y;
+            if m.0[1] != 0.0 {
+                assert_eq!(fast.data(), &slow[..], "matrix {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn reversed_rows_match_a_plain_reversal() {
+        for n in [1usize, 5, 6, 7, 11, 16, 64, 255, 256] {
+            let src: Vec<u8> = (0..n * 3).map(|i| (i % 256) as u8).collect();
+            let mut dst = vec![0u8; n * 3];
+            reverse_pixels(&src, &mut dst, 3);
+            let want: Vec<u8> = src.chunks_exact(3).rev().flatten().copied().collect();
+            assert_eq!(dst, want, "{n} pixels");
         }
     }
 }
