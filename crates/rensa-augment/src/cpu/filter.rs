@@ -14,6 +14,29 @@ pub(crate) fn gaussian_kernel(sigma: f32) -> Vec<f32> {
     k.into_iter().map(|v| v / s).collect()
 }
 
+/// `out[i] = sum_t k[t] * src(t)[i]`, 32 outputs at a time with the sums held in registers
+/// (one store per output instead of one per tap).
+#[inline(always)]
+fn weighted_rows<'a>(out: &mut [f32], k: &[f32], src: impl Fn(usize) -> &'a [f32]) {
+    const W: usize = 32;
+    let n = out.len();
+    let mut x0 = 0;
+    while x0 + W <= n {
+        let mut acc = [0f32; W];
+        for (t, &wt) in k.iter().enumerate() {
+            let s: &[f32; W] = src(t)[x0..x0 + W].try_into().expect("a block");
+            for i in 0..W {
+                acc[i] += wt * s[i];
+            }
+        }
+        out[x0..x0 + W].copy_from_slice(&acc);
+        x0 += W;
+    }
+    for x in x0..n {
+        out[x] = k.iter().enumerate().map(|(t, &wt)| wt * src(t)[x]).sum();
+    }
+}
+
 /// Separable Gaussian blur with reflected borders (OpenCV's default, REFLECT_101).
 #[inline(always)]
 pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma: f32) {
@@ -34,31 +57,26 @@ pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma
                 padded[px * c + ch] = row[sx * c + ch] as f32;
             }
         }
-        let out = &mut tmp[y * row_len..(y + 1) * row_len];
-        out.fill(0.0);
-        for (t, &wt) in k.iter().enumerate() {
-            let src = &padded[t * c..t * c + row_len];
-            for (o, s) in out.iter_mut().zip(src) {
-                *o += wt * s;
-            }
-        }
+        let padded = &padded;
+        weighted_rows(&mut tmp[y * row_len..(y + 1) * row_len], &k, |t| {
+            &padded[t * c..t * c + row_len]
+        });
     }
     // vertical pass back to u8
     let mut acc = vec![0f32; row_len];
+    let mut rows = vec![0usize; k.len()];
     for y in 0..height {
-        acc.fill(0.0);
-        for (t, &wt) in k.iter().enumerate() {
-            let sy = resolve(
+        for (t, r0) in rows.iter_mut().enumerate() {
+            *r0 = resolve(
                 y as isize + t as isize - r as isize,
                 height,
                 Some(Border::Reflect),
             )
-            .unwrap();
-            let src = &tmp[sy * row_len..(sy + 1) * row_len];
-            for (a, s) in acc.iter_mut().zip(src) {
-                *a += wt * s;
-            }
+            .unwrap()
+                * row_len;
         }
+        let (tmp, rows) = (&tmp, &rows);
+        weighted_rows(&mut acc, &k, |t| &tmp[rows[t]..rows[t] + row_len]);
         for (d, a) in data[y * row_len..(y + 1) * row_len].iter_mut().zip(&acc) {
             *d = super::round_u8(*a);
         }

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 /// vectorises; a saturating `as` conversion does not (its NaN case compiles to scalar code).
 /// NaN gives 0.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // clamp would propagate NaN, which is what this avoids
 pub(crate) fn round_u8(v: f32) -> u8 {
     ((v.max(0.0).min(255.0) + 8_388_608.0).to_bits() & 0xff) as u8
 }
