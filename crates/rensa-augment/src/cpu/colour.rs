@@ -143,24 +143,10 @@ pub(crate) fn saturation(data: &mut [u8], channels: usize, factor: f32) {
     );
 }
 
-/// Gray in all three channels.
+/// Gray in all three channels: saturation 0.
 #[inline(always)]
 pub(crate) fn grayscale(data: &mut [u8], channels: usize) {
-    if channels != 3 {
-        return;
-    }
-    planar(
-        data,
-        #[inline(always)]
-        |r, g, b| {
-            for i in 0..BLOCK {
-                let gray = LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i];
-                r[i] = gray;
-                g[i] = gray;
-                b[i] = gray;
-            }
-        },
-    );
+    saturation(data, channels, 0.0);
 }
 
 /// `255 (v / 255)^gamma`.

@@ -68,22 +68,30 @@ fn reverse_rgb_ssse3(src: &[u8], dst: &mut [u8]) -> usize {
     // bytes 1..16 of the window are five pixels; reversed they fill bytes 0..15 of the output,
     // whose byte 15 the next window overwrites
     let perm = _mm_setr_epi8(13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0);
-    let mut j = 0;
-    while j + 6 <= n && 3 * j + 16 <= dst.len() {
-        let base = 3 * (n - j - 5) - 1;
-        let window = &src[base..base + 16];
-        let out = &mut dst[3 * j..3 * j + 16];
-        // SAFETY: `window` and `out` are 16 bytes long; unaligned loads and stores are allowed.
-        unsafe {
-            let v = _mm_loadu_si128(window.as_ptr().cast::<__m128i>());
-            _mm_storeu_si128(
-                out.as_mut_ptr().cast::<__m128i>(),
-                _mm_shuffle_epi8(v, perm),
-            );
-        }
-        j += 5;
+    // windows j = 0, 5, 10, ... while j + 6 <= n (the window starts a byte before its five
+    // pixels, which must not include pixel 0) and the 16-byte store fits in `dst`
+    let fits = |j: usize| j + 6 <= n && 3 * j + 16 <= dst.len();
+    let mut count = 0;
+    while fits(count * 5) {
+        count += 1;
     }
-    j
+    if count == 0 {
+        return 0;
+    }
+    // the lowest source byte read is 3 (n - 5 (count - 1) - 5) - 1 >= 0 because
+    // 5 (count - 1) + 6 <= n; the highest, 3 (n - 5) + 15 = 3 n, is the row's end; stores end
+    // at 15 (count - 1) + 16 <= dst.len()
+    let src_end = src[..3 * n].as_ptr_range().end;
+    let out = dst.as_mut_ptr();
+    for i in 0..count {
+        // SAFETY: the bounds above; unaligned 16-byte loads and stores are allowed.
+        unsafe {
+            let window = src_end.sub(15 * i + 16);
+            let v = _mm_loadu_si128(window.cast::<__m128i>());
+            _mm_storeu_si128(out.add(15 * i).cast::<__m128i>(), _mm_shuffle_epi8(v, perm));
+        }
+    }
+    5 * count
 }
 
 /// One row of a bilinear RGB warp, eight output pixels per step with AVX2 gathers, for as long
@@ -218,4 +226,87 @@ fn warp_row_rgb_avx2(
         k += 8;
     }
     k
+}
+
+/// The taps of the horizontal pass of a separable resize, checked once against the source row
+/// length so that every row can run [`RowTaps::run`] without further checks.
+pub(crate) struct RowTaps {
+    off0: Vec<i32>,
+    wt: Vec<f32>,
+    row_len: usize,
+    /// How many leading samples (a multiple of 8) one 32-bit gather serves: the offset leaves 4
+    /// bytes in a row of `row_len`, and the second tap is the same sample of the next pixel
+    /// (its 4th byte) or the same sample (clamped at the edge; weight 0 then).
+    gatherable: usize,
+}
+
+impl RowTaps {
+    /// Output sample `j` interpolates source samples `off0[j]` and `off1[j]` with weight
+    /// `wt[j]`; `channels` apart is the next pixel.
+    pub(crate) fn new(
+        off0: &[usize],
+        off1: &[usize],
+        wt: &[f32],
+        row_len: usize,
+        channels: usize,
+    ) -> Self {
+        let n = wt.len().min(off0.len()).min(off1.len());
+        let ok = |j: usize| {
+            let (a, b) = (off0[j], off1[j]);
+            a + 4 <= row_len
+                && i32::try_from(a).is_ok()
+                && (b == a + channels && channels == 3 || b == a)
+        };
+        let first_bad = (0..n).find(|&j| !ok(j)).unwrap_or(n);
+        Self {
+            off0: off0[..n].iter().map(|&v| v as i32).collect(),
+            // v0 + w (v0 - v0) is v0 whatever w: a clamped tap can take weight 0
+            wt: (0..n)
+                .map(|j| if off1[j] == off0[j] { 0.0 } else { wt[j] })
+                .collect(),
+            row_len,
+            gatherable: first_bad / 8 * 8,
+        }
+    }
+
+    /// `out[j] = v0 + wt[j] (v1 - v0)` with `v0 = row[off0[j]]`, `v1 = row[off1[j]]` (the
+    /// scalar kernel's arithmetic), eight samples per step with one AVX2 gather. Returns how
+    /// many leading samples it wrote (none when it cannot run); the caller does the rest.
+    #[inline(always)]
+    pub(crate) fn run(&self, row: &[u8], out: &mut [f32]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let n = self.gatherable.min(out.len() / 8 * 8);
+            if n > 0 && row.len() == self.row_len && std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (just checked); the first `n` offsets leave 4 bytes
+                // in a row of this length (checked in `new`); `n` samples fit in `out`.
+                return unsafe { resize_row_avx2(row, &self.off0, &self.wt, &mut out[..n]) };
+            }
+        }
+        let _ = (row, out);
+        0
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn resize_row_avx2(row: &[u8], off0: &[i32], wt: &[f32], out: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = out.len() / 8 * 8;
+    let mask = _mm256_set1_epi32(255);
+    let base = row.as_ptr().cast::<i32>();
+    for j in (0..n).step_by(8) {
+        // SAFETY: j + 8 <= out.len() <= `gatherable`, so the offsets exist and leave 4 bytes
+        // in `row` (both checked by `RowTaps`).
+        unsafe {
+            let i0 = _mm256_loadu_si256(off0.as_ptr().add(j).cast::<__m256i>());
+            let g = _mm256_i32gather_epi32::<1>(base, i0);
+            let v0 = _mm256_cvtepi32_ps(_mm256_and_si256(g, mask));
+            let v1 = _mm256_cvtepi32_ps(_mm256_srli_epi32::<24>(g));
+            let w = _mm256_loadu_ps(wt.as_ptr().add(j));
+            let r = _mm256_add_ps(v0, _mm256_mul_ps(w, _mm256_sub_ps(v1, v0)));
+            _mm256_storeu_ps(out.as_mut_ptr().add(j), r);
+        }
+    }
+    n
 }
