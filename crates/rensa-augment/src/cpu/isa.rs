@@ -68,16 +68,12 @@ fn reverse_rgb_ssse3(src: &[u8], dst: &mut [u8]) -> usize {
     // bytes 1..16 of the window are five pixels; reversed they fill bytes 0..15 of the output,
     // whose byte 15 the next window overwrites
     let perm = _mm_setr_epi8(13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0);
-    // windows j = 0, 5, 10, ... while j + 6 <= n (the window starts a byte before its five
+    // windows j = 5 i for i < count: j + 6 <= n (the window starts a byte before its five
     // pixels, which must not include pixel 0) and the 16-byte store fits in `dst`
-    let fits = |j: usize| j + 6 <= n && 3 * j + 16 <= dst.len();
-    let mut count = 0;
-    while fits(count * 5) {
-        count += 1;
-    }
-    if count == 0 {
+    if n < 6 || dst.len() < 16 {
         return 0;
     }
+    let count = ((n - 6) / 5 + 1).min((dst.len() - 16) / 15 + 1);
     // the lowest source byte read is 3 (n - 5 (count - 1) - 5) - 1 >= 0 because
     // 5 (count - 1) + 6 <= n; the highest, 3 (n - 5) + 15 = 3 n, is the row's end; stores end
     // at 15 (count - 1) + 16 <= dst.len()
