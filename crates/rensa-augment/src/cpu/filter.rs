@@ -78,7 +78,7 @@ pub(crate) fn blur(data: &mut [u8], width: usize, height: usize, c: usize, sigma
         let (tmp, rows) = (&tmp, &rows);
         weighted_rows(&mut acc, &k, |t| &tmp[rows[t]..rows[t] + row_len]);
         for (d, a) in data[y * row_len..(y + 1) * row_len].iter_mut().zip(&acc) {
-            *d = super::round_u8(*a);
+            *d = super::round_u8_in_range(*a);
         }
     }
 }

@@ -136,6 +136,7 @@ struct Taps {
     w1: Vec<f32>,
 }
 
+#[inline(always)]
 fn taps(
     n_out: usize,
     n_in: usize,
@@ -280,7 +281,7 @@ fn separable(
         }
         if wt == 0.0 {
             for (d, v) in dst.iter_mut().zip(&r0) {
-                *d = super::round_u8(*v);
+                *d = super::round_u8_in_range(*v);
             }
             continue;
         }
@@ -289,7 +290,7 @@ fn separable(
             k1 = Some(s1);
         }
         for ((d, v0), v1) in dst.iter_mut().zip(&r0).zip(&r1) {
-            *d = super::round_u8(v0 + wt * (v1 - v0));
+            *d = super::round_u8_in_range(v0 + wt * (v1 - v0));
         }
     }
 }

@@ -20,6 +20,13 @@ pub(crate) fn round_u8(v: f32) -> u8 {
     ((v.max(0.0).min(255.0) + 8_388_608.0).to_bits() & 0xff) as u8
 }
 
+/// [`round_u8`] for values known to lie in `[0, 255]` up to rounding error (convex
+/// combinations of samples: interpolation, blur): no clamping.
+#[inline(always)]
+pub(crate) fn round_u8_in_range(v: f32) -> u8 {
+    (v + 8_388_608.0).to_bits() as u8
+}
+
 /// Applies `ops` to `img` (normalisation excepted: it happens on conversion to floats).
 pub(crate) fn execute(ops: &[Op], img: &Image) -> Image {
     isa::execute(ops, img)
