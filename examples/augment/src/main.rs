@@ -38,9 +38,9 @@ struct Args {
     /// Variants per sheet.
     #[arg(long, default_value_t = 16)]
     count: usize,
-    /// Seed of the draws.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the draws (default: the pipeline file's, or 0).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Longer side the image is resized to first (0: keep).
     #[arg(long, default_value_t = 256)]
     size: usize,
@@ -79,10 +79,17 @@ fn main() -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let seed = args.seed.unwrap_or(0);
     let pipeline = match (&args.pipeline, &args.pipeline_file) {
-        (Some(spec), _) => Pipeline::parse(spec, args.seed)?,
-        (None, Some(file)) => Pipeline::load(file)?.with_seed(args.seed),
-        (None, None) => Pipeline::parse(DEFAULT_PIPELINE, args.seed)?,
+        (Some(spec), _) => Pipeline::parse(spec, seed)?,
+        (None, Some(file)) => {
+            let p = Pipeline::load(file)?;
+            match args.seed {
+                Some(s) => p.with_seed(s),
+                None => p,
+            }
+        }
+        (None, None) => Pipeline::parse(DEFAULT_PIPELINE, seed)?,
     };
 
     let demos = if args.pipeline_only {
@@ -93,8 +100,7 @@ fn main() -> Result<()> {
     let bar = rensa_train::progress::bar(demos.len() as u64 + 1, "sheets", args.quiet);
     let mut rows = Vec::new();
     for (stem, spec) in &demos {
-        let p =
-            Pipeline::parse(spec, args.seed).with_context(|| format!("demonstration {stem}"))?;
+        let p = Pipeline::parse(spec, seed).with_context(|| format!("demonstration {stem}"))?;
         let (report, _) = write_sheet(&p, &img, args.count, &args.out, stem)?;
         rows.push((stem.clone(), report));
         bar.inc(1);
