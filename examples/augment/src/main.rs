@@ -173,10 +173,12 @@ fn main() -> Result<()> {
 
     println!("{:<22} {:>8} {:>12}  file", "sheet", "images", "us/image");
     for (name, r) in &rows {
-        println!(
-            "{:<22} {:>8} {:>12.0}  {}",
-            name, r.count, r.micros_per_image, r.file
-        );
+        let us = if r.micros_per_image.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{:.0}", r.micros_per_image)
+        };
+        println!("{:<22} {:>8} {:>12}  {}", name, r.count, us, r.file);
     }
     println!("pipeline: {}", args.out.join("pipeline.json").display());
     println!(
