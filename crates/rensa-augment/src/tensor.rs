@@ -315,13 +315,16 @@ fn warp<B: Backend>(
     }
     let mats = Tensor::<B, 3>::from_data(TensorData::new(m, [n, 3, 2]), &device);
     let (ow, oh) = (size.width, size.height);
-    let mut base = Vec::with_capacity(ow * oh * 3);
-    for y in 0..oh {
-        for xx in 0..ow {
-            base.extend([xx as f32, y as f32, 1.0]);
-        }
-    }
-    let base = Tensor::<B, 3>::from_data(TensorData::new(base, [1, oh * ow, 3]), &device);
+    // output pixel coordinates (x, y, 1), built on the device
+    let xs = Tensor::<B, 1, Int>::arange(0..ow as i64, &device)
+        .float()
+        .reshape([1, ow, 1])
+        .expand([oh, ow, 1]);
+    let ys = Tensor::<B, 1, Int>::arange(0..oh as i64, &device)
+        .float()
+        .reshape([oh, 1, 1])
+        .expand([oh, ow, 1]);
+    let base = Tensor::cat(vec![xs.clone(), ys, xs.ones_like()], 2).reshape([1, oh * ow, 3]);
     let mut grid = base.matmul(mats).reshape([n, oh, ow, 2]);
     if interp == Interp::Nearest {
         // burn's grid_sample has no nearest mode on every backend: snap the grid to pixel

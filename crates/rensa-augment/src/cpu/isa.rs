@@ -131,12 +131,11 @@ fn warp_row_rgb_avx2(
     let inside = |k: usize| {
         let (x, y) = (pos.0 + k as i64 * step.0, pos.1 + k as i64 * step.1);
         let (ix, iy) = (x >> 16, y >> 16);
-        // the gathers read 4 bytes at the tap offsets +0, +3, +row, +row+3
-        ix >= 0
-            && iy >= 0
-            && ix < w as i64 - 1
-            && iy < h as i64 - 1
-            && ((iy as usize * w + ix as usize) * 3 + w * 3 + 7) < data.len()
+        // The gathers read 4 bytes at the tap offsets +0, +3, +row and +row+3; the last of
+        // these runs one byte past the taps, which is past the image only for the bottom-right
+        // pixel. Keeping the taps' top row above h - 2 keeps every read inside, and (unlike a
+        // byte-offset test) it is a convex condition, so checking a block's two ends covers it.
+        ix >= 0 && iy >= 0 && ix < w as i64 - 1 && iy < h as i64 - 2 && data.len() >= 3 * w * h
     };
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let (sx_step, sy_step) = (
@@ -167,8 +166,9 @@ fn warp_row_rgb_avx2(
         let wx = _mm256_and_si256(_mm256_srai_epi32(sx, 8), mask);
         let wy = _mm256_and_si256(_mm256_srai_epi32(sy, 8), mask);
         let idx = _mm256_mullo_epi32(_mm256_add_epi32(_mm256_mullo_epi32(iy, width), ix), three);
-        // SAFETY: positions k and k + 7 are inside, so are all between (the inside region is
-        // convex and positions are linear in k); `inside` checked the furthest byte read.
+        // SAFETY: positions k and k + 7 are inside, so are all between (the region is convex
+        // and positions are linear in k); there the furthest byte read is
+        // 3 ((h - 3) w + w - 2) + 3 w + 6 = 3 w h - 3 w < data.len().
         let (p00, p01, p10, p11) = unsafe {
             (
                 _mm256_i32gather_epi32::<1>(base, idx),
