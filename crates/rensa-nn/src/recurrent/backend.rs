@@ -749,16 +749,3 @@ mod autodiff_impl {
         }
     }
 }
-
-#[cfg(feature = "wgpu")]
-mod cube_impl {
-    use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
-    use burn_fusion::{Fusion, FusionBackend};
-
-    impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> super::RecurrentBackend
-        for CubeBackend<R, F, I, BT>
-    {
-    }
-
-    impl<B: FusionBackend> super::RecurrentBackend for Fusion<B> {}
-}

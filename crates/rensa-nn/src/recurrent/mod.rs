@@ -26,6 +26,8 @@ mod backend;
 mod cell;
 #[cfg(feature = "ndarray")]
 pub mod cpu;
+#[cfg(feature = "wgpu")]
+pub mod cube;
 mod gru;
 mod layer;
 mod lstm;

@@ -1,0 +1,317 @@
+//! The CubeCL kernel that runs recurrence steps: the recurrent matmul and the gate pointwise math
+//! of a step in one pass, for a block of batch rows and a block of hidden units per cube.
+//!
+//! Layouts (all contiguous, row-major): `projected [B, T, G·H]`, `mask [B, T]`, `h0`, `c0
+//! [B, H]`, `weight [H, G·H]`, `bias_hn [H]`; outputs `states [B, T, H]` (the state after each
+//! time step, carried over padding), `cells [B, T, H]` (LSTM memory cells, likewise) and `saved
+//! [B, T, S·H]` (the activations the backward pass needs, by time index).
+//!
+//! A cube owns `rows` batch rows (comptime) and the hidden units `[j_lo, j_lo + block)`; its
+//! threads stride over those units. The previous state of the cube's rows, all `H` units of it,
+//! sits in shared memory (double-buffered). When one cube holds all `H` units (`block == H`), its
+//! rows' recurrence is independent of every other cube, so a single launch runs any number of
+//! steps: the state written by step `s` is the shared state read by step `s + 1`. When the units
+//! are split over several cubes, each launch runs one step and reloads the state from `states`.
+
+// The `cube` macro generates launch items without documentation.
+#![allow(missing_docs)]
+
+use burn_cubecl::cubecl;
+use cubecl::prelude::*;
+
+/// Simple RNN (`G = 1`).
+pub const RNN: u32 = 0;
+/// LSTM, gates `(i, f, g, o)` (`G = 4`).
+pub const LSTM: u32 = 1;
+/// GRU with the reset gate before the recurrent matmul (`G = 3`).
+pub const GRU_BEFORE: u32 = 2;
+/// GRU with the reset gate after the recurrent matmul (`G = 3`).
+pub const GRU_AFTER: u32 = 3;
+
+/// Activation codes of the simple RNN (`alpha` is leaky ReLU's slope).
+pub const ACT_TANH: u32 = 0;
+/// See [`ACT_TANH`].
+pub const ACT_RELU: u32 = 1;
+/// See [`ACT_TANH`].
+pub const ACT_SIGMOID: u32 = 2;
+/// See [`ACT_TANH`].
+pub const ACT_LEAKY: u32 = 3;
+
+#[cube]
+fn sigmoid<F: Float>(x: F) -> F {
+    F::new(1.0) / (F::new(1.0) + F::exp(F::new(0.0) - x))
+}
+
+#[cube]
+fn activate<F: Float>(x: F, alpha: F, #[comptime] act: u32) -> F {
+    if comptime!(act == ACT_TANH) {
+        F::tanh(x)
+    } else if comptime!(act == ACT_SIGMOID) {
+        sigmoid::<F>(x)
+    } else if comptime!(act == ACT_RELU) {
+        F::max(x, F::new(0.0))
+    } else if x < F::new(0.0) {
+        x * alpha
+    } else {
+        x
+    }
+}
+
+/// The number of gates of a cell.
+pub fn gates(cell: u32) -> u32 {
+    match cell {
+        RNN => 1,
+        LSTM => 4,
+        _ => 3,
+    }
+}
+
+/// Runs processing steps `[step_start, step_start + n_steps)` of a recurrence.
+///
+/// `hidden` is `H`; `rows` the batch rows per cube. Shared memory holds `2·rows·H` values of
+/// state (plus `2·rows·H` for the reset-before GRU's `r ⊙ h` and `z`).
+#[allow(clippy::too_many_arguments)]
+#[cube(launch)]
+pub fn recurrence_kernel<F: Float>(
+    projected: &Tensor<F>,
+    mask: &Tensor<F>,
+    h0: &Tensor<F>,
+    c0: &Tensor<F>,
+    weight: &Tensor<F>,
+    bias_hn: &Tensor<F>,
+    states: &mut Tensor<F>,
+    cells: &mut Tensor<F>,
+    saved: &mut Tensor<F>,
+    step_start: u32,
+    n_steps: u32,
+    block: u32,
+    alpha: f32,
+    #[comptime] cell: u32,
+    #[comptime] act: u32,
+    #[comptime] masked: bool,
+    #[comptime] reverse: bool,
+    #[comptime] tape: bool,
+    #[comptime] has_bias_hn: bool,
+    #[comptime] rows: u32,
+    #[comptime] hidden: u32,
+) {
+    let g_count = comptime!(gates(cell));
+    // Gates computed by the first matmul pass: the reset-before GRU does `n` in a second one.
+    let g_first = comptime!(if cell == GRU_BEFORE {
+        2u32
+    } else {
+        gates(cell)
+    });
+    let acc_len = comptime!((rows * gates(cell)) as usize);
+    let rows_u = comptime!(rows as usize);
+    let h = comptime!(hidden as usize);
+    let plane = comptime!((rows * hidden) as usize);
+    let gh = comptime!((gates(cell) * hidden) as usize);
+    let s_width = comptime!(
+        (match cell {
+            RNN => 0u32,
+            LSTM => 5u32,
+            GRU_BEFORE => 3u32,
+            _ => 4u32,
+        } * hidden) as usize
+    );
+
+    let batch = states.shape(0);
+    let time = states.shape(1);
+    let b0 = CUBE_POS_X as usize * rows_u;
+    let j_lo = CUBE_POS_Y as usize * block as usize;
+    let mut j_hi = j_lo + block as usize;
+    if j_hi > h {
+        j_hi = h;
+    }
+    let alpha = F::cast_from(alpha);
+    let tid = UNIT_POS_X as usize;
+    let n_threads = CUBE_DIM_X as usize;
+
+    // Two planes of state: step s reads plane s % 2 and writes the other.
+    let mut hs = SharedMemory::<F>::new(2 * plane);
+    // Reset-before GRU: `r ⊙ h` and `z` of the current step, all units.
+    let mut rh = SharedMemory::<F>::new(if comptime!(cell == GRU_BEFORE) {
+        2 * plane
+    } else {
+        1usize
+    });
+
+    // The state before the first step of this launch, all units of the cube's rows.
+    let first = step_start as usize;
+    let t_first = if comptime!(reverse) {
+        time - 1 - first
+    } else {
+        first
+    };
+    let mut idx = tid;
+    while idx < plane {
+        let r = idx / h;
+        let k = idx % h;
+        let b = b0 + r;
+        let mut v = F::new(0.0);
+        if b < batch {
+            if first == 0 {
+                v = h0[b * h + k];
+            } else {
+                let tp = if comptime!(reverse) {
+                    t_first + 1
+                } else {
+                    t_first - 1
+                };
+                v = states[(b * time + tp) * h + k];
+            }
+        }
+        hs[idx] = v;
+        idx += n_threads;
+    }
+    sync_cube();
+
+    for s in 0..n_steps as usize {
+        let step = first + s;
+        let t = if comptime!(reverse) {
+            time - 1 - step
+        } else {
+            step
+        };
+        let cur = (s % 2) * plane;
+        let nxt = ((s + 1) % 2) * plane;
+
+        let mut j = j_lo + tid;
+        while j < j_hi {
+            let mut acc = Array::<F>::new(acc_len);
+            #[unroll]
+            for q in 0..acc_len {
+                acc[q] = F::new(0.0);
+            }
+            for k in 0..h {
+                #[unroll]
+                for g in 0..g_first {
+                    let w = weight[k * gh + comptime!(g as usize) * h + j];
+                    #[unroll]
+                    for r in 0..rows_u {
+                        acc[r * comptime!(g_count as usize) + comptime!(g as usize)] +=
+                            hs[cur + r * h + k] * w;
+                    }
+                }
+            }
+            #[unroll]
+            for r in 0..rows_u {
+                let b = b0 + r;
+                if b < batch {
+                    let bt = b * time + t;
+                    let x = bt * gh;
+                    let a = r * comptime!(g_count as usize);
+                    let h_prev = hs[cur + r * h + j];
+                    let mut m = F::new(1.0);
+                    if comptime!(masked) {
+                        m = mask[bt];
+                    }
+                    let mut h_new = F::new(0.0);
+                    if comptime!(cell == RNN) {
+                        h_new = activate::<F>(projected[x + j] + acc[a], alpha, act);
+                    } else if comptime!(cell == LSTM) {
+                        let gi = sigmoid::<F>(projected[x + j] + acc[a]);
+                        let gf = sigmoid::<F>(projected[x + h + j] + acc[a + 1]);
+                        let gg = F::tanh(projected[x + 2 * h + j] + acc[a + 2]);
+                        let go = sigmoid::<F>(projected[x + 3 * h + j] + acc[a + 3]);
+                        let tp = if comptime!(reverse) { t + 1 } else { t - 1 };
+                        let c_prev = if step == 0 {
+                            c0[b * h + j]
+                        } else {
+                            cells[(b * time + tp) * h + j]
+                        };
+                        let c_new = gf * c_prev + gi * gg;
+                        let tc = F::tanh(c_new);
+                        h_new = go * tc;
+                        cells[bt * h + j] = c_prev + m * (c_new - c_prev);
+                        if comptime!(tape) {
+                            let o = bt * s_width;
+                            saved[o + j] = gi;
+                            saved[o + h + j] = gf;
+                            saved[o + 2 * h + j] = gg;
+                            saved[o + 3 * h + j] = go;
+                            saved[o + 4 * h + j] = tc;
+                        }
+                    } else if comptime!(cell == GRU_AFTER) {
+                        let gr = sigmoid::<F>(projected[x + j] + acc[a]);
+                        let gz = sigmoid::<F>(projected[x + h + j] + acc[a + 1]);
+                        let mut hn = acc[a + 2];
+                        if comptime!(has_bias_hn) {
+                            hn += bias_hn[j];
+                        }
+                        let gn = F::tanh(projected[x + 2 * h + j] + gr * hn);
+                        h_new = gn + gz * (h_prev - gn);
+                        if comptime!(tape) {
+                            let o = bt * s_width;
+                            saved[o + j] = gr;
+                            saved[o + h + j] = gz;
+                            saved[o + 2 * h + j] = gn;
+                            saved[o + 3 * h + j] = hn;
+                        }
+                    } else {
+                        // Reset-before GRU, first half: r and z; the candidate follows below.
+                        let gr = sigmoid::<F>(projected[x + j] + acc[a]);
+                        let gz = sigmoid::<F>(projected[x + h + j] + acc[a + 1]);
+                        rh[r * h + j] = gr * h_prev;
+                        rh[plane + r * h + j] = gz;
+                        if comptime!(tape) {
+                            let o = bt * s_width;
+                            saved[o + j] = gr;
+                            saved[o + h + j] = gz;
+                        }
+                    }
+                    if comptime!(cell != GRU_BEFORE) {
+                        let kept = h_prev + m * (h_new - h_prev);
+                        states[bt * h + j] = kept;
+                        hs[nxt + r * h + j] = kept;
+                    }
+                }
+            }
+            j += n_threads;
+        }
+
+        if comptime!(cell == GRU_BEFORE) {
+            // The candidate needs `r ⊙ h` of every unit.
+            sync_cube();
+            let mut j = j_lo + tid;
+            while j < j_hi {
+                let mut acc = Array::<F>::new(rows_u);
+                #[unroll]
+                for r in 0..rows_u {
+                    acc[r] = F::new(0.0);
+                }
+                for k in 0..h {
+                    let w = weight[k * gh + 2 * h + j];
+                    #[unroll]
+                    for r in 0..rows_u {
+                        acc[r] += rh[r * h + k] * w;
+                    }
+                }
+                #[unroll]
+                for r in 0..rows_u {
+                    let b = b0 + r;
+                    if b < batch {
+                        let bt = b * time + t;
+                        let h_prev = hs[cur + r * h + j];
+                        let gz = rh[plane + r * h + j];
+                        let gn = F::tanh(projected[bt * gh + 2 * h + j] + acc[r]);
+                        let h_new = gn + gz * (h_prev - gn);
+                        let mut m = F::new(1.0);
+                        if comptime!(masked) {
+                            m = mask[bt];
+                        }
+                        let kept = h_prev + m * (h_new - h_prev);
+                        states[bt * h + j] = kept;
+                        hs[nxt + r * h + j] = kept;
+                        if comptime!(tape) {
+                            saved[bt * s_width + 2 * h + j] = gn;
+                        }
+                    }
+                }
+                j += n_threads;
+            }
+        }
+        sync_cube();
+    }
+}
