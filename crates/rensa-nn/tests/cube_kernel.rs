@@ -3,11 +3,15 @@
 //! backend without fusion: outputs and final states for every cell, masked and reversed, with
 //! hidden sizes that take each launch shape (one launch for the sequence with one and several
 //! batch rows per cube, units split over cubes with a launch per step, more units than threads).
-//! The taped forward pass and its gradients are compared in `tests/fused.rs`.
+//! The taped forward pass with the backward kernel against the tensor-op tape pair: every
+//! gradient. (Whole layers, stacked and bidirectional, are compared in `tests/fused.rs`.)
 
 use burn::backend::wgpu::{CubeBackend, WgpuRuntime};
+use burn::tensor::Tensor;
 use rensa_nn::activation::Activation;
-use rensa_nn::recurrent::{Recurrence, RecurrentBackend, length_mask, plain};
+use rensa_nn::recurrent::{
+    Recurrence, RecurrentBackend, TapeGrads, Upstream, length_mask, plain, tape,
+};
 use rensa_testkit::{Tolerance, WgpuBackend, assert_close, normal_tensor, wgpu_device};
 
 /// The CubeCL backend under burn's default `Wgpu`, without the fusion layer.
@@ -32,7 +36,17 @@ impl Cell {
 
 /// Runs one case through the backend's kernel and through the tensor-op recurrence, and
 /// compares outputs and final states.
-fn check<B: RecurrentBackend>(
+/// One case's inputs.
+struct Case<B: RecurrentBackend> {
+    what: String,
+    seq: Recurrence<B>,
+    weight: Tensor<B, 2>,
+    h0: Tensor<B, 2>,
+    c0: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+}
+
+fn case<B: RecurrentBackend>(
     cell: Cell,
     batch: usize,
     time: usize,
@@ -40,7 +54,7 @@ fn check<B: RecurrentBackend>(
     masked: bool,
     reverse: bool,
     device: &B::Device,
-) {
+) -> Case<B> {
     let what = format!(
         "{} {cell:?} B={batch} T={time} H={hidden} masked={masked} reverse={reverse}",
         std::any::type_name::<B>()
@@ -66,6 +80,35 @@ fn check<B: RecurrentBackend>(
         mask,
         reverse,
     };
+    Case {
+        what,
+        seq,
+        weight,
+        h0,
+        c0,
+        bias,
+    }
+}
+
+/// Runs one case through the backend's kernel and through the tensor-op recurrence, and
+/// compares outputs and final states.
+fn check<B: RecurrentBackend>(
+    cell: Cell,
+    batch: usize,
+    time: usize,
+    hidden: usize,
+    masked: bool,
+    reverse: bool,
+    device: &B::Device,
+) {
+    let Case {
+        what,
+        seq,
+        weight,
+        h0,
+        c0,
+        bias,
+    } = case::<B>(cell, batch, time, hidden, masked, reverse, device);
     let tol = Tolerance::F32_LOOSE;
     match cell {
         Cell::Rnn(act) => {
@@ -126,6 +169,144 @@ fn all_cells<B: RecurrentBackend>(device: &B::Device) {
         // Several rows per cube (and a partial last cube), reversed.
         check::<B>(cell, 70, 4, 24, true, true, device);
     }
+}
+
+/// The taped forward pass and the backward pass of the backend (the kernels) against the tensor-op
+/// pair, from the same upstream gradients.
+fn check_grads<B: RecurrentBackend>(
+    cell: Cell,
+    batch: usize,
+    time: usize,
+    hidden: usize,
+    masked: bool,
+    reverse: bool,
+    device: &B::Device,
+) {
+    let Case {
+        what,
+        seq,
+        weight,
+        h0,
+        c0,
+        bias,
+    } = case::<B>(cell, batch, time, hidden, masked, reverse, device);
+    let up = Upstream {
+        d_output: normal_tensor::<B, 3>(6, [batch, time, hidden], 1.0, device),
+        d_h: normal_tensor::<B, 2>(7, [batch, hidden], 1.0, device),
+        d_c: matches!(cell, Cell::Lstm)
+            .then(|| normal_tensor::<B, 2>(8, [batch, hidden], 1.0, device)),
+    };
+    let (kernel, reference): (TapeGrads<B>, TapeGrads<B>) = match cell {
+        Cell::Rnn(act) => {
+            let (_, _, t) = B::rnn_forward_tape(seq.clone(), h0.clone(), weight.clone(), act);
+            let (_, _, pt) = tape::rnn_forward(seq, h0, weight.clone(), act);
+            (
+                B::rnn_backward_tape(t, weight.clone(), act, up.clone()),
+                tape::rnn_backward(pt, weight, act, up),
+            )
+        }
+        Cell::Lstm => {
+            let (_, _, _, t) =
+                B::lstm_forward_tape(seq.clone(), h0.clone(), c0.clone(), weight.clone());
+            let (_, _, _, pt) = tape::lstm_forward(seq, h0, c0, weight.clone());
+            (
+                B::lstm_backward_tape(t, weight.clone(), up.clone()),
+                tape::lstm_backward(pt, weight, up),
+            )
+        }
+        Cell::Gru {
+            reset_after,
+            bias: with_bias,
+        } => {
+            let b = with_bias.then_some(bias);
+            let (_, _, t) = B::gru_forward_tape(
+                seq.clone(),
+                h0.clone(),
+                weight.clone(),
+                b.clone(),
+                reset_after,
+            );
+            let (_, _, pt) = tape::gru_forward(seq, h0, weight.clone(), b, reset_after);
+            (
+                B::gru_backward_tape(t, weight.clone(), reset_after, with_bias, up.clone()),
+                tape::gru_backward(pt, weight, reset_after, with_bias, up),
+            )
+        }
+    };
+    let tol = Tolerance::F32_LOOSE;
+    assert_close(
+        kernel.d_projected,
+        reference.d_projected,
+        tol,
+        &format!("{what}: d projected"),
+    );
+    assert_close(kernel.d_h0, reference.d_h0, tol, &format!("{what}: d h0"));
+    assert_close(
+        kernel.d_weight,
+        reference.d_weight,
+        tol,
+        &format!("{what}: d weight_hh"),
+    );
+    assert_eq!(
+        kernel.d_c0.is_some(),
+        reference.d_c0.is_some(),
+        "{what}: d c0"
+    );
+    if let (Some(k), Some(r)) = (kernel.d_c0, reference.d_c0) {
+        assert_close(k, r, tol, &format!("{what}: d c0"));
+    }
+    assert_eq!(
+        kernel.d_bias_hn.is_some(),
+        reference.d_bias_hn.is_some(),
+        "{what}: d bias_hn"
+    );
+    if let (Some(k), Some(r)) = (kernel.d_bias_hn, reference.d_bias_hn) {
+        assert_close(k, r, tol, &format!("{what}: d bias_hn"));
+    }
+}
+
+#[test]
+fn backward_kernel_equals_tensor_op_backward() {
+    let device = wgpu_device();
+    for cell in CELLS {
+        check_grads::<WgpuBackend>(cell, 3, 5, 5, true, false, &device);
+        check_grads::<WgpuBackend>(cell, 70, 4, 24, true, true, &device);
+    }
+    // More units than threads; unmasked, one step.
+    check_grads::<WgpuBackend>(Cell::Lstm, 2, 3, 300, false, true, &device);
+    check_grads::<WgpuBackend>(
+        Cell::Gru {
+            reset_after: false,
+            bias: false,
+        },
+        2,
+        3,
+        300,
+        true,
+        false,
+        &device,
+    );
+    check_grads::<WgpuBackend>(
+        Cell::Rnn(Activation::Sigmoid),
+        4,
+        1,
+        8,
+        false,
+        false,
+        &device,
+    );
+    check_grads::<Cube>(
+        Cell::Gru {
+            reset_after: true,
+            bias: true,
+        },
+        5,
+        3,
+        40,
+        true,
+        true,
+        &device,
+    );
 }
 
 #[test]

@@ -57,6 +57,16 @@ fn activate<F: Float>(x: F, alpha: F, #[comptime] act: u32) -> F {
     }
 }
 
+/// The state after a step: `new` where the step belongs to its sequence, `old` on padding.
+#[cube]
+fn carry<F: Float>(old: F, new: F, m: F, #[comptime] masked: bool) -> F {
+    if comptime!(masked) {
+        old + m * (new - old)
+    } else {
+        new
+    }
+}
+
 /// The number of gates of a cell.
 pub fn gates(cell: u32) -> u32 {
     match cell {
@@ -224,7 +234,7 @@ pub fn recurrence_kernel<F: Float>(
                         let c_new = gf * c_prev + gi * gg;
                         let tc = F::tanh(c_new);
                         h_new = go * tc;
-                        cells[bt * h + j] = c_prev + m * (c_new - c_prev);
+                        cells[bt * h + j] = carry::<F>(c_prev, c_new, m, masked);
                         if comptime!(tape) {
                             let o = bt * s_width;
                             saved[o + j] = gi;
@@ -262,7 +272,7 @@ pub fn recurrence_kernel<F: Float>(
                         }
                     }
                     if comptime!(cell != GRU_BEFORE) {
-                        let kept = h_prev + m * (h_new - h_prev);
+                        let kept = carry::<F>(h_prev, h_new, m, masked);
                         states[bt * h + j] = kept;
                         hs[nxt + r * h + j] = kept;
                     }
@@ -301,7 +311,7 @@ pub fn recurrence_kernel<F: Float>(
                         if comptime!(masked) {
                             m = mask[bt];
                         }
-                        let kept = h_prev + m * (h_new - h_prev);
+                        let kept = carry::<F>(h_prev, h_new, m, masked);
                         states[bt * h + j] = kept;
                         hs[nxt + r * h + j] = kept;
                         if comptime!(tape) {
@@ -311,6 +321,268 @@ pub fn recurrence_kernel<F: Float>(
                 }
                 j += n_threads;
             }
+        }
+        sync_cube();
+    }
+}
+
+/// The simple RNN's activation derivative from the activation's output `y` (subgradients at
+/// kinks as [`Activation::derivative_from_output`](crate::activation::Activation)).
+#[cube]
+fn d_activate<F: Float>(y: F, alpha: F, #[comptime] act: u32) -> F {
+    if comptime!(act == ACT_TANH) {
+        F::new(1.0) - y * y
+    } else if comptime!(act == ACT_SIGMOID) {
+        y * (F::new(1.0) - y)
+    } else {
+        let mut d = F::new(1.0);
+        if y <= F::new(0.0) {
+            d = if comptime!(act == ACT_RELU) {
+                F::new(0.0)
+            } else {
+                alpha
+            };
+        }
+        d
+    }
+}
+
+/// The hand-written backward pass of a whole recurrence in one launch, from the last processing
+/// step to the first (the tape of [`recurrence_kernel`] in, gradients out).
+///
+/// Per step, each thread turns the gradient reaching its units' new state into the gate
+/// pre-activation gradients (`d_proj [B, T, G·H]`, also kept in shared memory), and after a
+/// barrier the previous state's gradient `dh_prev = da · Wₕₕᵀ` (+ the direct and carried parts)
+/// for its units. `weight_t` is `Wₕₕᵀ`, `[G·H, H]`. The running gradients of the state live in
+/// `dh_state` / `dc_state` (`[B, H]`, each unit touched by one thread only) and end as `∂h0`,
+/// `∂c0`. The reset-after GRU also writes `∂hn` (`d_hn [B, T, H]`), what its recurrent matmul
+/// receives in the candidate's place.
+#[allow(clippy::too_many_arguments)]
+#[cube(launch)]
+pub fn backward_kernel<F: Float>(
+    states: &Tensor<F>,
+    cells: &Tensor<F>,
+    saved: &Tensor<F>,
+    h0: &Tensor<F>,
+    c0: &Tensor<F>,
+    mask: &Tensor<F>,
+    d_output: &Tensor<F>,
+    d_h: &Tensor<F>,
+    d_c: &Tensor<F>,
+    weight_t: &Tensor<F>,
+    d_proj: &mut Tensor<F>,
+    d_hn: &mut Tensor<F>,
+    dh_state: &mut Tensor<F>,
+    dc_state: &mut Tensor<F>,
+    alpha: f32,
+    #[comptime] cell: u32,
+    #[comptime] act: u32,
+    #[comptime] masked: bool,
+    #[comptime] reverse: bool,
+    #[comptime] rows: u32,
+    #[comptime] hidden: u32,
+) {
+    let rows_u = comptime!(rows as usize);
+    let h = comptime!(hidden as usize);
+    let gh = comptime!((gates(cell) * hidden) as usize);
+    let s_width = comptime!(
+        (match cell {
+            RNN => 0u32,
+            LSTM => 5u32,
+            GRU_BEFORE => 3u32,
+            _ => 4u32,
+        } * hidden) as usize
+    );
+    // The reset-before GRU's candidate gradient goes through `Wₕₙ` to `r ⊙ h`, not to `h`.
+    let q_len = comptime!(if cell == GRU_BEFORE {
+        2 * hidden as usize
+    } else {
+        (gates(cell) * hidden) as usize
+    });
+
+    let alpha = F::cast_from(alpha);
+    let batch = states.shape(0);
+    let time = states.shape(1);
+    let b0 = CUBE_POS_X as usize * rows_u;
+    let tid = UNIT_POS_X as usize;
+    let n_threads = CUBE_DIM_X as usize;
+    let mut das = SharedMemory::<F>::new(comptime!(rows_u * gh));
+
+    let mut j = tid;
+    while j < h {
+        #[unroll]
+        for r in 0..rows_u {
+            let b = b0 + r;
+            if b < batch {
+                dh_state[b * h + j] = d_h[b * h + j];
+                if comptime!(cell == LSTM) {
+                    dc_state[b * h + j] = d_c[b * h + j];
+                }
+            }
+        }
+        j += n_threads;
+    }
+
+    for k in 0..time {
+        let step = time - 1 - k;
+        let t = if comptime!(reverse) {
+            time - 1 - step
+        } else {
+            step
+        };
+        let tp = if comptime!(reverse) { t + 1 } else { t - 1 };
+
+        let mut j = tid;
+        while j < h {
+            #[unroll]
+            for r in 0..rows_u {
+                let b = b0 + r;
+                if b < batch {
+                    let bt = b * time + t;
+                    let p = bt * gh;
+                    let o = bt * s_width;
+                    let sh = r * gh;
+                    let dh = dh_state[b * h + j];
+                    let mut m = F::new(1.0);
+                    let mut carried = F::new(0.0);
+                    if comptime!(masked) {
+                        m = mask[bt];
+                        carried = dh * (F::new(1.0) - m);
+                    }
+                    let g = (d_output[bt * h + j] + dh) * m;
+                    let h_prev = if step == 0 {
+                        h0[b * h + j]
+                    } else {
+                        states[(b * time + tp) * h + j]
+                    };
+                    if comptime!(cell == RNN) {
+                        let d = g * d_activate::<F>(states[bt * h + j], alpha, act);
+                        d_proj[p + j] = d;
+                        das[sh + j] = d;
+                        dh_state[b * h + j] = carried;
+                    } else if comptime!(cell == LSTM) {
+                        let gi = saved[o + j];
+                        let gf = saved[o + h + j];
+                        let gg = saved[o + 2 * h + j];
+                        let go = saved[o + 3 * h + j];
+                        let tc = saved[o + 4 * h + j];
+                        let c_prev = if step == 0 {
+                            c0[b * h + j]
+                        } else {
+                            cells[(b * time + tp) * h + j]
+                        };
+                        let dc = dc_state[b * h + j];
+                        let mut gc = dc;
+                        let mut carried_c = F::new(0.0);
+                        if comptime!(masked) {
+                            gc = dc * m;
+                            carried_c = dc * (F::new(1.0) - m);
+                        }
+                        let dc_new = gc + g * go * (F::new(1.0) - tc * tc);
+                        let da_i = dc_new * gg * gi * (F::new(1.0) - gi);
+                        let da_f = dc_new * c_prev * gf * (F::new(1.0) - gf);
+                        let da_g = dc_new * gi * (F::new(1.0) - gg * gg);
+                        let da_o = g * tc * go * (F::new(1.0) - go);
+                        d_proj[p + j] = da_i;
+                        d_proj[p + h + j] = da_f;
+                        d_proj[p + 2 * h + j] = da_g;
+                        d_proj[p + 3 * h + j] = da_o;
+                        das[sh + j] = da_i;
+                        das[sh + h + j] = da_f;
+                        das[sh + 2 * h + j] = da_g;
+                        das[sh + 3 * h + j] = da_o;
+                        dc_state[b * h + j] = dc_new * gf + carried_c;
+                        dh_state[b * h + j] = carried;
+                    } else {
+                        let gz = saved[o + h + j];
+                        let gn = saved[o + 2 * h + j];
+                        let dn = g * (F::new(1.0) - gz);
+                        let da_n = dn * (F::new(1.0) - gn * gn);
+                        let da_z = g * (h_prev - gn) * gz * (F::new(1.0) - gz);
+                        d_proj[p + h + j] = da_z;
+                        d_proj[p + 2 * h + j] = da_n;
+                        das[sh + h + j] = da_z;
+                        dh_state[b * h + j] = g * gz + carried;
+                        if comptime!(cell == GRU_AFTER) {
+                            let gr = saved[o + j];
+                            let hn = saved[o + 3 * h + j];
+                            let da_r = da_n * hn * gr * (F::new(1.0) - gr);
+                            let dhn = da_n * gr;
+                            d_proj[p + j] = da_r;
+                            das[sh + j] = da_r;
+                            das[sh + 2 * h + j] = dhn;
+                            d_hn[bt * h + j] = dhn;
+                        } else {
+                            das[sh + 2 * h + j] = da_n;
+                        }
+                    }
+                }
+            }
+            j += n_threads;
+        }
+        sync_cube();
+
+        if comptime!(cell == GRU_BEFORE) {
+            // ∂(r ⊙ h) = daₙ Wₕₙᵀ, then the reset gate's gradient.
+            let mut j = tid;
+            while j < h {
+                let mut acc = Array::<F>::new(rows_u);
+                #[unroll]
+                for r in 0..rows_u {
+                    acc[r] = F::new(0.0);
+                }
+                for q in 0..h {
+                    let w = weight_t[(2 * h + q) * h + j];
+                    #[unroll]
+                    for r in 0..rows_u {
+                        acc[r] += das[r * gh + 2 * h + q] * w;
+                    }
+                }
+                #[unroll]
+                for r in 0..rows_u {
+                    let b = b0 + r;
+                    if b < batch {
+                        let bt = b * time + t;
+                        let gr = saved[bt * s_width + j];
+                        let h_prev = if step == 0 {
+                            h0[b * h + j]
+                        } else {
+                            states[(b * time + tp) * h + j]
+                        };
+                        let da_r = acc[r] * h_prev * gr * (F::new(1.0) - gr);
+                        d_proj[bt * gh + j] = da_r;
+                        das[r * gh + j] = da_r;
+                        dh_state[b * h + j] += acc[r] * gr;
+                    }
+                }
+                j += n_threads;
+            }
+            sync_cube();
+        }
+
+        // dh_prev += da · Wₕₕᵀ over the recurrent slots.
+        let mut j = tid;
+        while j < h {
+            let mut acc = Array::<F>::new(rows_u);
+            #[unroll]
+            for r in 0..rows_u {
+                acc[r] = F::new(0.0);
+            }
+            for q in 0..q_len {
+                let w = weight_t[q * h + j];
+                #[unroll]
+                for r in 0..rows_u {
+                    acc[r] += das[r * gh + q] * w;
+                }
+            }
+            #[unroll]
+            for r in 0..rows_u {
+                let b = b0 + r;
+                if b < batch {
+                    dh_state[b * h + j] += acc[r];
+                }
+            }
+            j += n_threads;
         }
         sync_cube();
     }

@@ -17,10 +17,11 @@ use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 
 use super::backend::{Recurrence, RecurrentBackend};
-use super::tape::{self, Tape, TapeData};
+use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
 
 /// What one recurrence run computes (everything the kernel needs to know but the tensors).
@@ -55,47 +56,153 @@ impl Spec {
     }
 }
 
-/// The tensors of one recurrence run (`projected`, `mask`, `h0`, `c0`, `weight`, `bias_hn`, as in
-/// [`kernel`]).
+/// The tensors of one forward run (`projected`, `mask`, `h0`, `c0`, `weight`, `bias_hn`, as in
+/// [`kernel`]); `T` is a tensor primitive, or a shape when the fusion backend declares outputs.
 #[derive(Clone, Debug)]
-pub struct Inputs<B: Backend> {
+pub struct Inputs<T> {
     /// `[B, T, G·H]`.
-    pub projected: FloatTensor<B>,
+    pub projected: T,
     /// `[B, T]`.
-    pub mask: Option<FloatTensor<B>>,
+    pub mask: Option<T>,
     /// `[B, H]`.
-    pub h0: FloatTensor<B>,
+    pub h0: T,
     /// `[B, H]` (LSTM).
-    pub c0: Option<FloatTensor<B>>,
+    pub c0: Option<T>,
     /// `[H, G·H]`.
-    pub weight: FloatTensor<B>,
+    pub weight: T,
     /// `[H]` (reset-after GRU with a bias).
-    pub bias_hn: Option<FloatTensor<B>>,
+    pub bias_hn: Option<T>,
 }
 
-/// What a run returns: `states [B, T, H]` (the state after each time step, carried over
+/// What a forward run returns: `states [B, T, H]` (the state after each time step, carried over
 /// padding), `cells` likewise for the LSTM, and `saved [B, T, S·H]` when a tape is kept.
 #[derive(Clone, Debug)]
-pub struct Outputs<B: Backend> {
+pub struct Outputs<T> {
     /// `[B, T, H]`.
-    pub states: FloatTensor<B>,
+    pub states: T,
     /// `[B, T, H]` (LSTM).
-    pub cells: Option<FloatTensor<B>>,
+    pub cells: Option<T>,
     /// `[B, T, S·H]` (when taped, and not for the simple RNN).
-    pub saved: Option<FloatTensor<B>>,
+    pub saved: Option<T>,
 }
 
-/// Backends that run a recurrence with the CubeCL kernel.
+/// The tensors of one backward run: the forward run's tape, its inputs and the upstream
+/// gradients (`weight_t` is `Wₕₕᵀ`, `[G·H, H]`).
+#[derive(Clone, Debug)]
+pub struct BackInputs<T> {
+    /// `[B, T, H]`.
+    pub states: T,
+    /// `[B, T, H]` (LSTM).
+    pub cells: Option<T>,
+    /// `[B, T, S·H]` (not for the simple RNN).
+    pub saved: Option<T>,
+    /// `[B, H]`.
+    pub h0: T,
+    /// `[B, H]` (LSTM).
+    pub c0: Option<T>,
+    /// `[B, T]`.
+    pub mask: Option<T>,
+    /// `[B, T, H]`.
+    pub d_output: T,
+    /// `[B, H]`.
+    pub d_h: T,
+    /// `[B, H]` (LSTM).
+    pub d_c: Option<T>,
+    /// `[G·H, H]`.
+    pub weight_t: T,
+}
+
+/// What a backward run returns.
+#[derive(Clone, Debug)]
+pub struct BackOutputs<T> {
+    /// Of the input projection, `[B, T, G·H]`.
+    pub d_projected: T,
+    /// Of the initial state, `[B, H]`.
+    pub d_h0: T,
+    /// Of the initial memory cell, `[B, H]` (LSTM).
+    pub d_c0: Option<T>,
+    /// Of the reset-after GRU's `hn = h Wₕₙ + bₕₙ`, `[B, T, H]`.
+    pub d_hn: Option<T>,
+}
+
+/// Conversions to and from a fixed order of optional slots, which is how the fusion backend
+/// passes a run's tensors around.
+pub trait Slots<T>: Sized {
+    /// The fields in their declared order.
+    fn into_slots(self) -> Vec<Option<T>>;
+    /// The inverse of [`into_slots`](Self::into_slots).
+    fn from_slots(slots: Vec<Option<T>>) -> Self;
+}
+
+macro_rules! slots {
+    ($ty:ident { $($req:ident),* } { $($opt:ident),* } order: [$($field:ident),*]) => {
+        impl<T> Slots<T> for $ty<T> {
+            fn into_slots(self) -> Vec<Option<T>> {
+                let $ty { $($req,)* $($opt,)* } = self;
+                $(let $req = Some($req);)*
+                vec![$($field),*]
+            }
+            fn from_slots(slots: Vec<Option<T>>) -> Self {
+                let mut it = slots.into_iter();
+                $(let $field = it.next().expect("a slot for every field");)*
+                $(let $req = $req.expect(concat!("a ", stringify!($req), " tensor"));)*
+                Self { $($req,)* $($opt,)* }
+            }
+        }
+    };
+}
+slots!(Inputs { projected, h0, weight } { mask, c0, bias_hn }
+    order: [projected, mask, h0, c0, weight, bias_hn]);
+slots!(Outputs { states } { cells, saved } order: [states, cells, saved]);
+slots!(BackInputs { states, h0, d_output, d_h, weight_t } { cells, saved, c0, mask, d_c }
+    order: [states, cells, saved, h0, c0, mask, d_output, d_h, d_c, weight_t]);
+slots!(BackOutputs { d_projected, d_h0 } { d_c0, d_hn } order: [d_projected, d_h0, d_c0, d_hn]);
+
+impl Spec {
+    /// The shapes of a forward run's outputs.
+    pub fn forward_shapes(&self, batch: usize, time: usize, hidden: usize) -> Outputs<Vec<usize>> {
+        let width = self.saved_width();
+        Outputs {
+            states: vec![batch, time, hidden],
+            cells: (self.cell == kernel::LSTM).then(|| vec![batch, time, hidden]),
+            saved: (self.tape && width > 0).then(|| vec![batch, time, width * hidden]),
+        }
+    }
+
+    /// The shapes of a backward run's outputs.
+    pub fn backward_shapes(
+        &self,
+        batch: usize,
+        time: usize,
+        hidden: usize,
+    ) -> BackOutputs<Vec<usize>> {
+        let gates = kernel::gates(self.cell) as usize;
+        BackOutputs {
+            d_projected: vec![batch, time, gates * hidden],
+            d_h0: vec![batch, hidden],
+            d_c0: (self.cell == kernel::LSTM).then(|| vec![batch, hidden]),
+            d_hn: (self.cell == kernel::GRU_AFTER).then(|| vec![batch, time, hidden]),
+        }
+    }
+}
+
+/// Backends that run a recurrence with the CubeCL kernels.
 pub trait CubeRecurrence: Backend {
-    /// Runs one recurrence with the kernel. The caller checks [`supported`] first.
-    fn run_recurrence(spec: Spec, inputs: Inputs<Self>) -> Outputs<Self>;
+    /// Runs one recurrence forwards. The caller checks [`supported`] first.
+    fn run_forward(spec: Spec, inputs: Inputs<FloatTensor<Self>>) -> Outputs<FloatTensor<Self>>;
+    /// Runs the backward pass of a taped forward run. The caller checks
+    /// [`backward_supported`] first.
+    fn run_backward(
+        spec: Spec,
+        inputs: BackInputs<FloatTensor<Self>>,
+    ) -> BackOutputs<FloatTensor<Self>>;
 }
 
 /// Shared memory every WebGPU device offers a workgroup (the specification's minimum limit).
 const SHARED_BYTES_GUARANTEED: usize = 16 * 1024;
 
-/// Planes of `H` values one batch row keeps in shared memory.
-fn planes(spec: &Spec) -> usize {
+/// Values per batch row and unit the forward kernel keeps in shared memory.
+fn forward_planes(spec: &Spec) -> usize {
     if spec.cell == kernel::GRU_BEFORE {
         4
     } else {
@@ -103,16 +210,24 @@ fn planes(spec: &Spec) -> usize {
     }
 }
 
-/// Whether the kernel takes a recurrence of `hidden` units of `elem_bytes` each: one batch row's
-/// state must fit the shared memory every device offers (f32 LSTM, GRU reset-after and simple
-/// RNN up to 2048 units, GRU reset-before up to 1024). Larger layers run with tensor ops.
+/// Whether the forward kernel takes a recurrence of `hidden` units of `elem_bytes` each: one
+/// batch row's state must fit the shared memory every device offers (f32 LSTM, GRU reset-after
+/// and simple RNN up to 2048 units, GRU reset-before up to 1024). Larger layers run with tensor
+/// ops.
 pub fn supported(spec: &Spec, hidden: usize, elem_bytes: usize) -> bool {
-    hidden > 0 && planes(spec) * hidden * elem_bytes <= SHARED_BYTES_GUARANTEED
+    hidden > 0 && forward_planes(spec) * hidden * elem_bytes <= SHARED_BYTES_GUARANTEED
+}
+
+/// Whether the backward kernel takes it: one batch row's gate gradients must fit (f32 LSTM up to
+/// 1024 units, GRU 1365, simple RNN 4096). Otherwise the kernel's tape is handed to the
+/// tensor-op backward pass.
+pub fn backward_supported(spec: &Spec, hidden: usize, elem_bytes: usize) -> bool {
+    hidden > 0 && kernel::gates(spec.cell) as usize * hidden * elem_bytes <= SHARED_BYTES_GUARANTEED
 }
 
 /// Batch rows per cube: up to 4 (each weight read serves every row), fewer for small batches
-/// (more cubes) and as shared memory requires.
-fn choose_rows(spec: &Spec, batch: usize, hidden: usize, elem: usize, shared_bytes: usize) -> u32 {
+/// (more cubes) and as shared memory requires (`row_bytes` per row).
+fn choose_rows(batch: usize, row_bytes: usize, shared_bytes: usize) -> u32 {
     let preferred = if batch >= 64 {
         4
     } else if batch >= 16 {
@@ -124,7 +239,7 @@ fn choose_rows(spec: &Spec, batch: usize, hidden: usize, elem: usize, shared_byt
     [4u32, 2, 1]
         .into_iter()
         .filter(|&r| r <= preferred)
-        .find(|&r| planes(spec) * r as usize * hidden * elem <= shared)
+        .find(|&r| r as usize * row_bytes <= shared)
         .unwrap_or(1)
 }
 
@@ -133,53 +248,61 @@ fn choose_rows(spec: &Spec, batch: usize, hidden: usize, elem: usize, shared_byt
 /// candidate needs every unit's reset gate, always runs in one launch).
 const PERSISTENT_MAX_HIDDEN: usize = 256;
 
+/// Threads per cube for `hidden` units: one per unit, in whole warps, at most 256.
+fn threads_for<R: CubeRuntime>(
+    client: &burn_cubecl::cubecl::client::ComputeClient<R>,
+    hidden: usize,
+) -> u32 {
+    let props = &client.properties().hardware;
+    let max_threads = props.max_cube_dim.0.min(props.max_units_per_cube).max(32) as usize;
+    (hidden.div_ceil(32) * 32).min(256).min(max_threads) as u32
+}
+
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurrence
     for CubeBackend<R, F, I, BT>
 {
-    fn run_recurrence(spec: Spec, inputs: Inputs<Self>) -> Outputs<Self> {
+    fn run_forward(spec: Spec, inputs: Inputs<CubeTensor<R>>) -> Outputs<CubeTensor<R>> {
         let projected = into_contiguous(inputs.projected);
-        let h0 = into_contiguous(inputs.h0);
-        let weight = into_contiguous(inputs.weight);
         let [batch, time, _] = projected.meta.shape().dims::<3>();
-        let hidden = h0.meta.shape().dims::<2>()[1];
+        let hidden = inputs.h0.meta.shape().dims::<2>()[1];
         let client = projected.client.clone();
         let device = projected.device.clone();
         let dtype = projected.dtype;
         let empty = |shape: Vec<usize>| {
             empty_device_dtype::<R>(client.clone(), device.clone(), shape.into(), dtype)
         };
-        let states = empty(vec![batch, time, hidden]);
-        let cells = (spec.cell == kernel::LSTM).then(|| empty(vec![batch, time, hidden]));
-        let width = spec.saved_width();
-        let saved = (spec.tape && width > 0).then(|| empty(vec![batch, time, width * hidden]));
+        let out = spec.forward_shapes(batch, time, hidden);
+        let out = Outputs {
+            states: empty(out.states),
+            cells: out.cells.map(empty),
+            saved: out.saved.map(empty),
+        };
         if batch == 0 || time == 0 {
-            return Outputs {
-                states,
-                cells,
-                saved,
-            };
+            return out;
         }
-        let props = client.properties().hardware.clone();
+        let row_bytes = forward_planes(&spec) * hidden * dtype.size();
         let rows = choose_rows(
-            &spec,
             batch,
-            hidden,
-            dtype.size(),
-            props.max_shared_memory_size,
+            row_bytes,
+            client.properties().hardware.max_shared_memory_size,
         );
-        // Inputs a run does not use are bound to `projected` and never read; so are the outputs
-        // it does not write.
-        let dummy = || projected.clone();
-        let mask = inputs.mask.map(into_contiguous).unwrap_or_else(dummy);
-        let c0 = inputs.c0.map(into_contiguous).unwrap_or_else(dummy);
-        let bias_hn = inputs.bias_hn.map(into_contiguous).unwrap_or_else(dummy);
-        let cells_arg = cells.clone().unwrap_or_else(|| empty(vec![1]));
-        let saved_arg = saved.clone().unwrap_or_else(|| empty(vec![1]));
+        // Inputs a run does not use are bound to `projected` and never read; outputs it does
+        // not write to a one-element buffer.
+        let unused_out = empty(vec![1]);
+        let arg = |t: Option<CubeTensor<R>>, unused: &CubeTensor<R>| {
+            t.map(into_contiguous).unwrap_or_else(|| unused.clone())
+        };
+        let h0 = into_contiguous(inputs.h0);
+        let weight = into_contiguous(inputs.weight);
+        let mask = arg(inputs.mask, &projected);
+        let c0 = arg(inputs.c0, &projected);
+        let bias_hn = arg(inputs.bias_hn, &projected);
+        let cells = arg(out.cells.clone(), &unused_out);
+        let saved = arg(out.saved.clone(), &unused_out);
 
-        let max_threads = props.max_cube_dim.0.min(props.max_units_per_cube).max(32) as usize;
-        let threads = (hidden.div_ceil(32) * 32).min(256).min(max_threads);
+        let threads = threads_for(&client, hidden);
         let persistent = hidden <= PERSISTENT_MAX_HIDDEN || spec.cell == kernel::GRU_BEFORE;
-        let block = if persistent { hidden } else { threads };
+        let block = if persistent { hidden } else { threads as usize };
         let cube_count = CubeCount::Static(
             batch.div_ceil(rows as usize) as u32,
             hidden.div_ceil(block) as u32,
@@ -194,16 +317,16 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurr
             kernel::recurrence_kernel::launch::<F, R>(
                 &client,
                 cube_count.clone(),
-                CubeDim::new_1d(threads as u32),
+                CubeDim::new_1d(threads),
                 projected.clone().into_tensor_arg(),
                 mask.clone().into_tensor_arg(),
                 h0.clone().into_tensor_arg(),
                 c0.clone().into_tensor_arg(),
                 weight.clone().into_tensor_arg(),
                 bias_hn.clone().into_tensor_arg(),
-                states.clone().into_tensor_arg(),
-                cells_arg.clone().into_tensor_arg(),
-                saved_arg.clone().into_tensor_arg(),
+                out.states.clone().into_tensor_arg(),
+                cells.clone().into_tensor_arg(),
+                saved.clone().into_tensor_arg(),
                 start,
                 steps,
                 block as u32,
@@ -218,11 +341,70 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurr
                 hidden as u32,
             );
         }
-        Outputs {
-            states,
-            cells,
-            saved,
-        }
+        out
+    }
+
+    fn run_backward(spec: Spec, inputs: BackInputs<CubeTensor<R>>) -> BackOutputs<CubeTensor<R>> {
+        let states = into_contiguous(inputs.states);
+        let [batch, time, hidden] = states.meta.shape().dims::<3>();
+        let client = states.client.clone();
+        let device = states.device.clone();
+        let dtype = states.dtype;
+        let empty = |shape: Vec<usize>| {
+            empty_device_dtype::<R>(client.clone(), device.clone(), shape.into(), dtype)
+        };
+        let shapes = spec.backward_shapes(batch, time, hidden);
+        let out = BackOutputs {
+            d_projected: empty(shapes.d_projected),
+            d_h0: empty(shapes.d_h0),
+            d_c0: shapes.d_c0.map(empty),
+            d_hn: shapes.d_hn.map(empty),
+        };
+        let gates = kernel::gates(spec.cell) as usize;
+        let row_bytes = gates * hidden * dtype.size();
+        let rows = choose_rows(
+            batch,
+            row_bytes,
+            client.properties().hardware.max_shared_memory_size,
+        );
+        let unused_out = empty(vec![1]);
+        let arg = |t: Option<CubeTensor<R>>, unused: &CubeTensor<R>| {
+            t.map(into_contiguous).unwrap_or_else(|| unused.clone())
+        };
+        let cells = arg(inputs.cells, &states);
+        let saved = arg(inputs.saved, &states);
+        let c0 = arg(inputs.c0, &states);
+        let mask = arg(inputs.mask, &states);
+        let d_c = arg(inputs.d_c, &states);
+        let d_c0 = arg(out.d_c0.clone(), &unused_out);
+        let d_hn = arg(out.d_hn.clone(), &unused_out);
+        kernel::backward_kernel::launch::<F, R>(
+            &client,
+            CubeCount::Static(batch.div_ceil(rows as usize) as u32, 1, 1),
+            CubeDim::new_1d(threads_for(&client, hidden)),
+            states.into_tensor_arg(),
+            cells.into_tensor_arg(),
+            saved.into_tensor_arg(),
+            into_contiguous(inputs.h0).into_tensor_arg(),
+            c0.into_tensor_arg(),
+            mask.into_tensor_arg(),
+            into_contiguous(inputs.d_output).into_tensor_arg(),
+            into_contiguous(inputs.d_h).into_tensor_arg(),
+            d_c.into_tensor_arg(),
+            into_contiguous(inputs.weight_t).into_tensor_arg(),
+            out.d_projected.clone().into_tensor_arg(),
+            d_hn.into_tensor_arg(),
+            out.d_h0.clone().into_tensor_arg(),
+            d_c0.into_tensor_arg(),
+            spec.alpha,
+            spec.cell,
+            spec.activation,
+            spec.masked,
+            spec.reverse,
+            rows,
+            hidden as u32,
+        );
+        out
     }
 }
 
@@ -230,8 +412,22 @@ fn t3<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 3> {
     Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
+fn t2<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
+    Tensor::from_primitive(TensorPrimitive::Float(p))
+}
+
 fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
+}
+
+/// The kernel's tape: the forward run's buffers and the inputs the backward pass reads again.
+struct KernelTape<B: Backend> {
+    spec: Spec,
+    states: Tensor<B, 3>,
+    cells: Option<Tensor<B, 3>>,
+    saved: Option<Tensor<B, 3>>,
+    h0: Tensor<B, 2>,
+    c0: Option<Tensor<B, 2>>,
 }
 
 /// A recurrence's results from the kernel's buffers.
@@ -251,10 +447,8 @@ fn run<B: CubeRecurrence>(
     weight_hh: &Tensor<B, 2>,
     bias_hn: Option<&Tensor<B, 1>>,
 ) -> Option<Ran<B>> {
-    let [batch, time, hidden] = {
-        let [b, t, _] = seq.projected.dims();
-        [b, t, h0.dims()[1]]
-    };
+    let [batch, time, _] = seq.projected.dims();
+    let hidden = h0.dims()[1];
     let elem = seq.projected.dtype().size();
     if !supported(&spec, hidden, elem) || time == 0 || batch == 0 {
         return None;
@@ -262,7 +456,7 @@ fn run<B: CubeRecurrence>(
     spec.masked = seq.mask.is_some();
     spec.reverse = seq.reverse;
     spec.has_bias_hn = bias_hn.is_some();
-    let outputs = B::run_recurrence(
+    let outputs = B::run_forward(
         spec,
         Inputs {
             projected: prim(seq.projected.clone()),
@@ -275,6 +469,7 @@ fn run<B: CubeRecurrence>(
     );
     let states = t3::<B>(outputs.states);
     let cells = outputs.cells.map(t3::<B>);
+    let saved = outputs.saved.map(t3::<B>);
     let last = if seq.reverse { 0 } else { time - 1 };
     let h = tape::row(&states, last);
     let c = cells.as_ref().map(|c| tape::row(c, last));
@@ -283,43 +478,143 @@ fn run<B: CubeRecurrence>(
         None => states.clone(),
     };
     let tape = spec.tape.then(|| {
-        let saved = outputs.saved.map(t3::<B>);
+        let kept = KernelTape {
+            spec,
+            states,
+            cells,
+            saved,
+            h0: h0.clone(),
+            c0: c0.cloned(),
+        };
+        let data = if backward_supported(&spec, hidden, elem) {
+            TapeData::Native(std::sync::Arc::new(kept))
+        } else {
+            TapeData::Steps(kept.steps())
+        };
+        Tape {
+            data,
+            mask: seq.mask.clone(),
+            reverse: seq.reverse,
+        }
+    });
+    Some(Ran { out, h, c, tape })
+}
+
+impl<B: Backend> KernelTape<B> {
+    /// The tape as the tensor-op backward pass reads it: per processing step, the cell's saved
+    /// tensors (see [`TapeData::Steps`]).
+    fn steps(&self) -> Vec<Vec<Tensor<B, 2>>> {
+        let [_, time, hidden] = self.states.dims();
+        let reverse = self.spec.reverse;
         let part = |row: &Tensor<B, 2>, k: usize| row.clone().narrow(1, k * hidden, hidden);
-        let steps = (0..time)
+        (0..time)
             .map(|k| {
-                let t = if seq.reverse { time - 1 - k } else { k };
+                let t = if reverse { time - 1 - k } else { k };
                 let prev = |buffer: &Tensor<B, 3>, initial: &Tensor<B, 2>| {
                     if k == 0 {
                         initial.clone()
                     } else {
-                        tape::row(buffer, if seq.reverse { t + 1 } else { t - 1 })
+                        tape::row(buffer, if reverse { t + 1 } else { t - 1 })
                     }
                 };
-                let mut step = vec![prev(&states, h0)];
-                match spec.cell {
-                    kernel::RNN => step.push(tape::row(&states, t)),
+                let mut step = vec![prev(&self.states, &self.h0)];
+                let saved = || tape::row(self.saved.as_ref().expect("taped"), t);
+                match self.spec.cell {
+                    kernel::RNN => step.push(tape::row(&self.states, t)),
                     kernel::LSTM => {
-                        let c0 = c0.expect("an LSTM's initial cell");
-                        step.push(prev(cells.as_ref().expect("LSTM cells"), c0));
-                        let s = tape::row(saved.as_ref().expect("taped"), t);
+                        let cells = self.cells.as_ref().expect("LSTM cells");
+                        step.push(prev(cells, self.c0.as_ref().expect("LSTM initial cell")));
+                        let s = saved();
                         step.extend((0..5).map(|g| part(&s, g)));
                     }
                     cell => {
-                        let s = tape::row(saved.as_ref().expect("taped"), t);
+                        let s = saved();
                         let kept = if cell == kernel::GRU_AFTER { 4 } else { 3 };
                         step.extend((0..kept).map(|g| part(&s, g)));
                     }
                 }
                 step
             })
-            .collect();
-        Tape {
-            data: TapeData::Steps(steps),
-            mask: seq.mask.clone(),
-            reverse: seq.reverse,
+            .collect()
+    }
+}
+
+/// The kernel's tape in `tape`, if it holds one of this backend's.
+fn kernel_tape<B: Backend>(tape: &Tape<B>) -> Option<&KernelTape<B>> {
+    match &tape.data {
+        TapeData::Native(any) => any.downcast_ref::<KernelTape<B>>(),
+        TapeData::Steps(_) => None,
+    }
+}
+
+/// The backward pass of a kernel tape: the kernel for the recurrence, then the weight gradients
+/// as one product over all `B·T` rows.
+fn backward<B: CubeRecurrence>(
+    k: &KernelTape<B>,
+    mask: Option<Tensor<B, 2>>,
+    weight_hh: Tensor<B, 2>,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let spec = k.spec;
+    let [batch, time, hidden] = k.states.dims();
+    let out = B::run_backward(
+        spec,
+        BackInputs {
+            states: prim(k.states.clone()),
+            cells: k.cells.clone().map(prim),
+            saved: k.saved.clone().map(prim),
+            h0: prim(k.h0.clone()),
+            c0: k.c0.clone().map(prim),
+            mask: mask.map(prim),
+            d_output: prim(up.d_output),
+            d_h: prim(up.d_h),
+            d_c: up.d_c.map(prim),
+            weight_t: prim(weight_hh.transpose()),
+        },
+    );
+    let d_projected = t3::<B>(out.d_projected);
+    // The state before each time step, by time index.
+    let first = k.h0.clone().unsqueeze_dim::<3>(1);
+    let h_prev = if time == 1 {
+        first
+    } else if spec.reverse {
+        Tensor::cat(vec![k.states.clone().narrow(1, 1, time - 1), first], 1)
+    } else {
+        Tensor::cat(vec![first, k.states.clone().narrow(1, 0, time - 1)], 1)
+    };
+    let rows = |t: Tensor<B, 3>| {
+        let [_, _, width] = t.dims();
+        t.reshape([batch * time, width])
+    };
+    let outer = |a: Tensor<B, 3>, b: Tensor<B, 3>| rows(a).transpose().matmul(rows(b));
+    let mut d_bias_hn = None;
+    let d_weight = match spec.cell {
+        kernel::GRU_AFTER => {
+            let d_hn = t3::<B>(out.d_hn.expect("GRU ∂hn"));
+            if spec.has_bias_hn {
+                d_bias_hn = Some(rows(d_hn.clone()).sum_dim(0).reshape([hidden]));
+            }
+            let rec = Tensor::cat(vec![d_projected.clone().narrow(2, 0, 2 * hidden), d_hn], 2);
+            outer(h_prev, rec)
         }
-    });
-    Some(Ran { out, h, c, tape })
+        kernel::GRU_BEFORE => {
+            let r = k.saved.clone().expect("taped").narrow(2, 0, hidden);
+            let rz = outer(h_prev.clone(), d_projected.clone().narrow(2, 0, 2 * hidden));
+            let n = outer(
+                r * h_prev,
+                d_projected.clone().narrow(2, 2 * hidden, hidden),
+            );
+            Tensor::cat(vec![rz, n], 1)
+        }
+        _ => outer(h_prev, d_projected.clone()),
+    };
+    TapeGrads {
+        d_projected,
+        d_h0: t2::<B>(out.d_h0),
+        d_c0: out.d_c0.map(t2::<B>),
+        d_weight,
+        d_bias_hn,
+    }
 }
 
 fn spec(cell: u32, tape: bool) -> Spec {
@@ -356,8 +651,8 @@ fn gru_cell(reset_after: bool) -> u32 {
     }
 }
 
-/// The recurrence methods of [`RecurrentBackend`] on the kernel, falling back to tensor ops
-/// where it does not apply. The same for the CubeCL backend and the fusion backend over it.
+/// The recurrence methods of [`RecurrentBackend`] on the kernels, falling back to tensor ops
+/// where they do not apply. The same for the CubeCL backend and the fusion backend over it.
 macro_rules! kernel_recurrences {
     () => {
         fn rnn_recurrence(
@@ -431,6 +726,18 @@ macro_rules! kernel_recurrences {
             }
         }
 
+        fn rnn_backward_tape(
+            tape: Tape<Self>,
+            weight_hh: Tensor<Self, 2>,
+            activation: Activation,
+            up: Upstream<Self>,
+        ) -> TapeGrads<Self> {
+            match kernel_tape(&tape) {
+                Some(k) => backward(k, tape.mask.clone(), weight_hh, up),
+                None => crate::recurrent::tape::rnn_backward(tape, weight_hh, activation, up),
+            }
+        }
+
         fn lstm_forward_tape(
             seq: Recurrence<Self>,
             h0: Tensor<Self, 2>,
@@ -455,6 +762,17 @@ macro_rules! kernel_recurrences {
             }
         }
 
+        fn lstm_backward_tape(
+            tape: Tape<Self>,
+            weight_hh: Tensor<Self, 2>,
+            up: Upstream<Self>,
+        ) -> TapeGrads<Self> {
+            match kernel_tape(&tape) {
+                Some(k) => backward(k, tape.mask.clone(), weight_hh, up),
+                None => crate::recurrent::tape::lstm_backward(tape, weight_hh, up),
+            }
+        }
+
         fn gru_forward_tape(
             seq: Recurrence<Self>,
             h0: Tensor<Self, 2>,
@@ -470,6 +788,25 @@ macro_rules! kernel_recurrences {
                 }
             }
         }
+
+        fn gru_backward_tape(
+            tape: Tape<Self>,
+            weight_hh: Tensor<Self, 2>,
+            reset_after: bool,
+            has_bias_hn: bool,
+            up: Upstream<Self>,
+        ) -> TapeGrads<Self> {
+            match kernel_tape(&tape) {
+                Some(k) => backward(k, tape.mask.clone(), weight_hh, up),
+                None => crate::recurrent::tape::gru_backward(
+                    tape,
+                    weight_hh,
+                    reset_after,
+                    has_bias_hn,
+                    up,
+                ),
+            }
+        }
     };
 }
 
@@ -480,116 +817,112 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RecurrentB
 }
 
 mod fusion {
-    //! The kernel as one custom operation of burn's fusion stream.
+    //! The kernels as custom operations of burn's fusion stream.
     use super::*;
-    use burn::tensor::DType;
     use burn_fusion::stream::{Operation, OperationStreams};
-    use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
+    use burn_fusion::{Fusion, FusionBackend, FusionRuntime, FusionTensor};
     use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
-    /// The recurrence as a fusion-stream operation: reads its inputs' handles, runs the inner
+    /// A kernel run as a fusion-stream operation: reads its inputs' handles, runs the inner
     /// backend's kernel and registers its outputs.
     #[derive(Debug)]
-    struct RecurrenceOp<B> {
+    struct KernelOp<B> {
         desc: CustomOpIr,
         spec: Spec,
-        has_c0: bool,
+        backward: bool,
+        /// Which input slots hold a tensor.
+        present: Vec<bool>,
         _backend: core::marker::PhantomData<B>,
     }
 
-    impl<B: FusionBackend + CubeRecurrence> Operation<B::FusionRuntime> for RecurrenceOp<B> {
+    impl<B: FusionBackend + CubeRecurrence> Operation<B::FusionRuntime> for KernelOp<B> {
         fn execute(
             &self,
             handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>,
         ) {
-            let mut ins = self
-                .desc
-                .inputs
+            let mut irs = self.desc.inputs.iter();
+            let slots: Vec<_> = self
+                .present
                 .iter()
-                .map(|ir| handles.get_float_tensor::<B>(ir));
-            let mut next = || ins.next().expect("a recurrence input");
-            let projected = next();
-            let mask = self.spec.masked.then(&mut next);
-            let h0 = next();
-            let c0 = self.has_c0.then(&mut next);
-            let weight = next();
-            let bias_hn = self.spec.has_bias_hn.then(&mut next);
-            drop(ins);
-            let out = B::run_recurrence(
-                self.spec,
-                Inputs {
-                    projected,
-                    mask,
-                    h0,
-                    c0,
-                    weight,
-                    bias_hn,
-                },
-            );
+                .map(|&p| p.then(|| handles.get_float_tensor::<B>(irs.next().expect("an input"))))
+                .collect();
+            let outputs = if self.backward {
+                B::run_backward(self.spec, BackInputs::from_slots(slots)).into_slots()
+            } else {
+                B::run_forward(self.spec, Inputs::from_slots(slots)).into_slots()
+            };
             let mut ids = self.desc.outputs.iter().map(|ir| ir.id);
-            let produced = [Some(out.states), out.cells, out.saved];
-            for tensor in produced.into_iter().flatten() {
+            for tensor in outputs.into_iter().flatten() {
                 let id = ids.next().expect("a declared output");
                 handles.register_float_tensor::<B>(&id, tensor);
             }
         }
     }
 
+    /// Registers a kernel run on the stream of its inputs and returns its outputs.
+    fn register<B: FusionBackend + CubeRecurrence>(
+        spec: Spec,
+        backward: bool,
+        inputs: Vec<Option<FusionTensor<B::FusionRuntime>>>,
+        output_shapes: Vec<Option<Vec<usize>>>,
+    ) -> Vec<Option<FusionTensor<B::FusionRuntime>>> {
+        let first = inputs.iter().flatten().next().expect("an input tensor");
+        let (client, dtype) = (first.client.clone(), first.dtype);
+        let present: Vec<bool> = inputs.iter().map(Option::is_some).collect();
+        let tensors: Vec<_> = inputs.into_iter().flatten().collect();
+        let streams = OperationStreams::with_inputs(tensors.iter());
+        let input_irs: Vec<TensorIr> = tensors.into_iter().map(|t| t.into_ir()).collect();
+        let output_irs: Vec<TensorIr> = output_shapes
+            .iter()
+            .flatten()
+            .map(|shape| {
+                TensorIr::uninit(client.create_empty_handle(), shape.clone().into(), dtype)
+            })
+            .collect();
+        let desc = CustomOpIr {
+            id: if backward {
+                "rensa_recurrence_backward"
+            } else {
+                "rensa_recurrence"
+            }
+            .to_owned(),
+            inputs: input_irs,
+            outputs: output_irs,
+        };
+        let op = KernelOp::<B> {
+            desc: desc.clone(),
+            spec,
+            backward,
+            present,
+            _backend: core::marker::PhantomData,
+        };
+        let mut outs = client
+            .register(streams, OperationIr::Custom(desc), op)
+            .into_iter();
+        output_shapes
+            .into_iter()
+            .map(|shape| shape.map(|_| outs.next().expect("a registered output")))
+            .collect()
+    }
+
     impl<B: FusionBackend + CubeRecurrence> CubeRecurrence for Fusion<B> {
-        fn run_recurrence(spec: Spec, inputs: Inputs<Self>) -> Outputs<Self> {
-            let client = inputs.projected.client.clone();
-            let dtype: DType = inputs.projected.dtype;
+        fn run_forward(
+            spec: Spec,
+            inputs: Inputs<FloatTensor<Self>>,
+        ) -> Outputs<FloatTensor<Self>> {
             let [batch, time, _] = inputs.projected.shape.dims::<3>();
             let hidden = inputs.h0.shape.dims::<2>()[1];
-            let has_c0 = inputs.c0.is_some();
-            let tensors: Vec<_> = [
-                Some(inputs.projected),
-                inputs.mask,
-                Some(inputs.h0),
-                inputs.c0,
-                Some(inputs.weight),
-                inputs.bias_hn,
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let streams = OperationStreams::with_inputs(tensors.iter());
-            let input_irs: Vec<TensorIr> = tensors.into_iter().map(|t| t.into_ir()).collect();
-            let lstm = spec.cell == kernel::LSTM;
-            let width = spec.saved_width();
-            let taped = spec.tape && width > 0;
-            let uninit = |shape: [usize; 3]| {
-                TensorIr::uninit(client.create_empty_handle(), shape.into(), dtype)
-            };
-            let mut output_irs = vec![uninit([batch, time, hidden])];
-            if lstm {
-                output_irs.push(uninit([batch, time, hidden]));
-            }
-            if taped {
-                output_irs.push(uninit([batch, time, width * hidden]));
-            }
-            let desc = CustomOpIr {
-                id: "rensa_recurrence".to_owned(),
-                inputs: input_irs,
-                outputs: output_irs,
-            };
-            let op = RecurrenceOp::<B> {
-                desc: desc.clone(),
-                spec,
-                has_c0,
-                _backend: core::marker::PhantomData,
-            };
-            let mut outs = client
-                .register(streams, OperationIr::Custom(desc), op)
-                .into_iter();
-            let states = outs.next().expect("states");
-            let cells = lstm.then(|| outs.next().expect("cells"));
-            let saved = taped.then(|| outs.next().expect("saved"));
-            Outputs {
-                states,
-                cells,
-                saved,
-            }
+            let shapes = spec.forward_shapes(batch, time, hidden).into_slots();
+            Outputs::from_slots(register::<B>(spec, false, inputs.into_slots(), shapes))
+        }
+
+        fn run_backward(
+            spec: Spec,
+            inputs: BackInputs<FloatTensor<Self>>,
+        ) -> BackOutputs<FloatTensor<Self>> {
+            let [batch, time, hidden] = inputs.states.shape.dims::<3>();
+            let shapes = spec.backward_shapes(batch, time, hidden).into_slots();
+            BackOutputs::from_slots(register::<B>(spec, true, inputs.into_slots(), shapes))
         }
     }
 
