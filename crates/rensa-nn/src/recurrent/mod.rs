@@ -10,12 +10,15 @@
 //! - How a sequence is run over time is the backend's business ([`RecurrentBackend`]); the
 //!   default runs plain tensor ops: one matmul for the input projection of all steps, then per step
 //!   one recurrent matmul and the gate math. burn's ndarray backend runs native loops instead
-//!   (the `cpu` module, with the `ndarray` feature: one GEMM and one fused pointwise pass per step).
+//!   (the `cpu` module, with the `ndarray` feature: one GEMM and one fused pointwise pass per step);
+//!   burn's wgpu backends (CubeCL, and fusion over it) run CubeCL kernels (the `cube` module, with
+//!   the `wgpu` feature: each step's recurrent matmul and gate math in one kernel, the whole
+//!   sequence in one launch for hidden sizes up to 256, and the backward pass in one launch).
 //! - Under `Autodiff`, each recurrence (one layer, one direction, the whole sequence) is **one**
 //!   graph node: the forward pass keeps a [`Tape`] (the gates and states, as the course's
 //!   `LSTM.cache`) and the backward pass is the hand-written BPTT ([`tape`], or the native kernels
-//!   on ndarray). [`set_fused_autodiff`]`(false)` records every step's ops instead, for teaching
-//!   and checking; both give the same gradients.
+//!   on ndarray and wgpu). [`set_fused_autodiff`]`(false)` records every step's ops instead, for
+//!   teaching and checking; both give the same gradients.
 //!
 //! Weight layout is burn's `[in, out]`; gates are fused side by side (`[I, G·H]`, `[H, G·H]`) in
 //! PyTorch's order: LSTM (i, f, g, o), GRU (r, z, n). To import PyTorch weights, transpose

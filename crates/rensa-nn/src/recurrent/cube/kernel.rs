@@ -348,7 +348,7 @@ fn d_activate<F: Float>(y: F, alpha: F, #[comptime] act: u32) -> F {
 }
 
 /// The hand-written backward pass of a whole recurrence in one launch, from the last processing
-/// step to the first (the tape of [`recurrence_kernel`] in, gradients out).
+/// step to the first (the tape of [`recurrence_kernel()`] in, gradients out).
 ///
 /// Per step, each thread turns the gradient reaching its units' new state into the gate
 /// pre-activation gradients (`d_proj [B, T, G·H]`, also kept in shared memory), and after a

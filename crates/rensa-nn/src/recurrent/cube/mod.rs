@@ -2,13 +2,16 @@
 //! kernel fuses each step's recurrent matmul with its gate pointwise math, and for small hidden
 //! sizes one launch runs the whole sequence ([`kernel`]).
 //!
-//! Inference (`*_recurrence`) and the forward half of training (`*_forward_tape`) run the kernel;
-//! the tape it writes (gate activations and states for every step, as the course's
-//! `LSTM.cache`) feeds the hand-written backward pass of [`tape`](super::tape).
+//! Inference (`*_recurrence`) and the forward half of training (`*_forward_tape`) run the forward
+//! kernel; its tape (gate activations and states for every step, as the course's `LSTM.cache`)
+//! stays in device buffers, and the backward half (`*_backward_tape`) runs the hand-written BPTT
+//! as one more launch ([`kernel::backward_kernel()`]), then one matmul per weight gradient over all
+//! `B·T` rows. Sizes the kernels do not take ([`supported`], [`backward_supported`]) run with
+//! tensor ops ([`tape`]).
 //!
-//! Under burn's fusion backend (the default `Wgpu`) a recurrence is one custom operation in the
-//! fusion stream: the operations before it are flushed, and it runs the kernel on the inner
-//! CubeCL backend's tensors.
+//! Under burn's fusion backend (the default `Wgpu`) each kernel run is one custom operation in
+//! the fusion stream: the operations before it are flushed, and it runs on the inner CubeCL
+//! backend's tensors.
 
 pub mod kernel;
 
