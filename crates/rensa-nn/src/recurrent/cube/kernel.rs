@@ -67,6 +67,17 @@ fn carry<F: Float>(old: F, new: F, m: F, #[comptime] masked: bool) -> F {
     }
 }
 
+/// Saved activations per unit in the tape: LSTM `i, f, g, o, tanh(c)`; GRU `r, z, n` (and `hn`
+/// in the reset-after form); the simple RNN keeps only its states.
+pub fn saved_units(cell: u32) -> u32 {
+    match cell {
+        RNN => 0,
+        LSTM => 5,
+        GRU_BEFORE => 3,
+        _ => 4,
+    }
+}
+
 /// The number of gates of a cell.
 pub fn gates(cell: u32) -> u32 {
     match cell {
@@ -117,14 +128,7 @@ pub fn recurrence_kernel<F: Float>(
     let h = comptime!(hidden as usize);
     let plane = comptime!((rows * hidden) as usize);
     let gh = comptime!((gates(cell) * hidden) as usize);
-    let s_width = comptime!(
-        (match cell {
-            RNN => 0u32,
-            LSTM => 5u32,
-            GRU_BEFORE => 3u32,
-            _ => 4u32,
-        } * hidden) as usize
-    );
+    let s_width = comptime!((saved_units(cell) * hidden) as usize);
 
     let batch = states.shape(0);
     let time = states.shape(1);
@@ -385,14 +389,7 @@ pub fn backward_kernel<F: Float>(
     let rows_u = comptime!(rows as usize);
     let h = comptime!(hidden as usize);
     let gh = comptime!((gates(cell) * hidden) as usize);
-    let s_width = comptime!(
-        (match cell {
-            RNN => 0u32,
-            LSTM => 5u32,
-            GRU_BEFORE => 3u32,
-            _ => 4u32,
-        } * hidden) as usize
-    );
+    let s_width = comptime!((saved_units(cell) * hidden) as usize);
     // The reset-before GRU's candidate gradient goes through `Wₕₙ` to `r ⊙ h`, not to `h`.
     let q_len = comptime!(if cell == GRU_BEFORE {
         2 * hidden as usize

@@ -17,6 +17,7 @@ pub mod kernel;
 
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
+use burn_cubecl::cubecl::client::ComputeClient;
 use burn_cubecl::cubecl::prelude::{CubeCount, CubeDim};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
@@ -47,15 +48,9 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// Saved activations per unit: LSTM `i, f, g, o, tanh(c)`; GRU `r, z, n` (and `hn` in the
-    /// reset-after form); the simple RNN keeps only its states.
+    /// Saved activations per unit ([`kernel::saved_units`]).
     fn saved_width(&self) -> usize {
-        match self.cell {
-            kernel::LSTM => 5,
-            kernel::GRU_BEFORE => 3,
-            kernel::GRU_AFTER => 4,
-            _ => 0,
-        }
+        kernel::saved_units(self.cell) as usize
     }
 }
 
@@ -230,7 +225,8 @@ pub fn backward_supported(spec: &Spec, hidden: usize, elem_bytes: usize) -> bool
 
 /// Batch rows per cube: up to 4 (each weight read serves every row), fewer for small batches
 /// (more cubes) and as shared memory requires (`row_bytes` per row).
-fn choose_rows(batch: usize, row_bytes: usize, shared_bytes: usize) -> u32 {
+fn choose_rows<R: CubeRuntime>(client: &ComputeClient<R>, batch: usize, row_bytes: usize) -> u32 {
+    let shared_bytes = client.properties().hardware.max_shared_memory_size;
     let preferred = if batch >= 64 {
         4
     } else if batch >= 16 {
@@ -246,16 +242,19 @@ fn choose_rows(batch: usize, row_bytes: usize, shared_bytes: usize) -> u32 {
         .unwrap_or(1)
 }
 
+/// `t` made contiguous, or `unused` in its place: kernel arguments a run neither reads nor
+/// writes are bound to some other buffer.
+fn or_unused<R: CubeRuntime>(t: Option<CubeTensor<R>>, unused: &CubeTensor<R>) -> CubeTensor<R> {
+    t.map(into_contiguous).unwrap_or_else(|| unused.clone())
+}
+
 /// Hidden sizes up to this run the whole sequence in one launch (one unit per thread); larger
 /// ones split the units over cubes and launch once per step (the reset-before GRU, whose
 /// candidate needs every unit's reset gate, always runs in one launch).
 const PERSISTENT_MAX_HIDDEN: usize = 256;
 
 /// Threads per cube for `hidden` units: one per unit, in whole warps, at most 256.
-fn threads_for<R: CubeRuntime>(
-    client: &burn_cubecl::cubecl::client::ComputeClient<R>,
-    hidden: usize,
-) -> u32 {
+fn threads_for<R: CubeRuntime>(client: &ComputeClient<R>, hidden: usize) -> u32 {
     let props = &client.properties().hardware;
     let max_threads = props.max_cube_dim.0.min(props.max_units_per_cube).max(32) as usize;
     (hidden.div_ceil(32) * 32).min(256).min(max_threads) as u32
@@ -284,24 +283,17 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurr
             return out;
         }
         let row_bytes = forward_planes(&spec) * hidden * dtype.size();
-        let rows = choose_rows(
-            batch,
-            row_bytes,
-            client.properties().hardware.max_shared_memory_size,
-        );
+        let rows = choose_rows(&client, batch, row_bytes);
         // Inputs a run does not use are bound to `projected` and never read; outputs it does
         // not write to a one-element buffer.
         let unused_out = empty(vec![1]);
-        let arg = |t: Option<CubeTensor<R>>, unused: &CubeTensor<R>| {
-            t.map(into_contiguous).unwrap_or_else(|| unused.clone())
-        };
         let h0 = into_contiguous(inputs.h0);
         let weight = into_contiguous(inputs.weight);
-        let mask = arg(inputs.mask, &projected);
-        let c0 = arg(inputs.c0, &projected);
-        let bias_hn = arg(inputs.bias_hn, &projected);
-        let cells = arg(out.cells.clone(), &unused_out);
-        let saved = arg(out.saved.clone(), &unused_out);
+        let mask = or_unused(inputs.mask, &projected);
+        let c0 = or_unused(inputs.c0, &projected);
+        let bias_hn = or_unused(inputs.bias_hn, &projected);
+        let cells = or_unused(out.cells.clone(), &unused_out);
+        let saved = or_unused(out.saved.clone(), &unused_out);
 
         let threads = threads_for(&client, hidden);
         let persistent = hidden <= PERSISTENT_MAX_HIDDEN || spec.cell == kernel::GRU_BEFORE;
@@ -365,22 +357,15 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurr
         };
         let gates = kernel::gates(spec.cell) as usize;
         let row_bytes = gates * hidden * dtype.size();
-        let rows = choose_rows(
-            batch,
-            row_bytes,
-            client.properties().hardware.max_shared_memory_size,
-        );
+        let rows = choose_rows(&client, batch, row_bytes);
         let unused_out = empty(vec![1]);
-        let arg = |t: Option<CubeTensor<R>>, unused: &CubeTensor<R>| {
-            t.map(into_contiguous).unwrap_or_else(|| unused.clone())
-        };
-        let cells = arg(inputs.cells, &states);
-        let saved = arg(inputs.saved, &states);
-        let c0 = arg(inputs.c0, &states);
-        let mask = arg(inputs.mask, &states);
-        let d_c = arg(inputs.d_c, &states);
-        let d_c0 = arg(out.d_c0.clone(), &unused_out);
-        let d_hn = arg(out.d_hn.clone(), &unused_out);
+        let cells = or_unused(inputs.cells, &states);
+        let saved = or_unused(inputs.saved, &states);
+        let c0 = or_unused(inputs.c0, &states);
+        let mask = or_unused(inputs.mask, &states);
+        let d_c = or_unused(inputs.d_c, &states);
+        let d_c0 = or_unused(out.d_c0.clone(), &unused_out);
+        let d_hn = or_unused(out.d_hn.clone(), &unused_out);
         kernel::backward_kernel::launch::<F, R>(
             &client,
             CubeCount::Static(batch.div_ceil(rows as usize) as u32, 1, 1),
