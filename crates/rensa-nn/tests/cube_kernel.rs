@@ -355,21 +355,17 @@ fn kernel_equals_tensor_ops_on_cubecl_backend() {
     );
 }
 
-/// Hidden sizes whose state does not fit the shared memory every device has run with tensor
-/// ops, with the same results.
+/// Sizes past the kernels' shared-memory limits: a reset-before GRU of 1100 units runs with
+/// tensor ops throughout; an LSTM of 1100 units runs the forward kernel, whose buffers are then
+/// handed to the tensor-op backward pass as per-step tensors. Both give the tensor-op results.
 #[test]
 fn large_hidden_sizes_fall_back_to_tensor_ops() {
     let device = wgpu_device();
-    check::<WgpuBackend>(
-        Cell::Gru {
-            reset_after: false,
-            bias: false,
-        },
-        1,
-        2,
-        1100,
-        false,
-        false,
-        &device,
-    );
+    let gru_before = Cell::Gru {
+        reset_after: false,
+        bias: false,
+    };
+    check::<WgpuBackend>(gru_before, 1, 2, 1100, false, false, &device);
+    check_grads::<WgpuBackend>(gru_before, 1, 2, 1100, false, false, &device);
+    check_grads::<WgpuBackend>(Cell::Lstm, 2, 3, 1100, true, true, &device);
 }
