@@ -55,7 +55,8 @@ impl Spec {
 }
 
 /// The tensors of one forward run (`projected`, `mask`, `h0`, `c0`, `weight`, `bias_hn`, as in
-/// [`kernel`]); `T` is a tensor primitive, or a shape when the fusion backend declares outputs.
+/// [`kernel`]). The run structs are generic over `T`: a backend's tensor primitive, or for the
+/// outputs a shape (`Vec<usize>`) when the fusion backend declares them before the run.
 #[derive(Clone, Debug)]
 pub struct Inputs<T> {
     /// `[B, T, G·H]`.
