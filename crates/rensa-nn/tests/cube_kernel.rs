@@ -369,3 +369,14 @@ fn large_hidden_sizes_fall_back_to_tensor_ops() {
     check_grads::<WgpuBackend>(gru_before, 1, 2, 1100, false, false, &device);
     check_grads::<WgpuBackend>(Cell::Lstm, 2, 3, 1100, true, true, &device);
 }
+
+/// Inputs whose shapes disagree are refused with the tensor's name and both shapes (on the
+/// device an out-of-range read would give wrong numbers silently).
+#[test]
+#[should_panic(expected = "recurrence: weight_hh has shape [8, 24], expected [8, 32]")]
+fn mismatched_shapes_are_named() {
+    let device = wgpu_device();
+    let Case { seq, h0, c0, .. } = case::<WgpuBackend>(Cell::Lstm, 2, 3, 8, false, false, &device);
+    let weight = normal_tensor::<WgpuBackend, 2>(2, [8, 24], 0.3, &device);
+    let _ = WgpuBackend::lstm_recurrence(seq, h0, c0, weight);
+}

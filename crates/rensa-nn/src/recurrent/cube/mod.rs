@@ -427,6 +427,40 @@ struct Ran<B: Backend> {
     tape: Option<Tape<B>>,
 }
 
+/// Panics, naming the tensor and both shapes, when a recurrence's inputs do not agree with
+/// `projected [B, T, G·H]` and `h0 [B, H]`: the kernels index them unchecked on the device, where
+/// an out-of-range read gives wrong numbers instead of an error.
+fn check_shapes<B: Backend>(
+    spec: &Spec,
+    seq: &Recurrence<B>,
+    h0: &Tensor<B, 2>,
+    c0: Option<&Tensor<B, 2>>,
+    weight_hh: &Tensor<B, 2>,
+    bias_hn: Option<&Tensor<B, 1>>,
+) {
+    let [batch, time, width] = seq.projected.dims();
+    let hidden = h0.dims()[1];
+    let gh = kernel::gates(spec.cell) as usize * hidden;
+    let expect = |name: &str, got: &[usize], want: &[usize]| {
+        assert_eq!(
+            got, want,
+            "recurrence: {name} has shape {got:?}, expected {want:?}"
+        );
+    };
+    expect("projected", &[batch, time, width], &[batch, time, gh]);
+    expect("h0", &h0.dims(), &[batch, hidden]);
+    expect("weight_hh", &weight_hh.dims(), &[hidden, gh]);
+    if let Some(c0) = c0 {
+        expect("c0", &c0.dims(), &[batch, hidden]);
+    }
+    if let Some(mask) = &seq.mask {
+        expect("mask", &mask.dims(), &[batch, time]);
+    }
+    if let Some(b) = bias_hn {
+        expect("bias_hn", &b.dims(), &[hidden]);
+    }
+}
+
 /// Runs `seq` with the kernel, or returns `None` when the kernel does not take it.
 fn run<B: CubeRecurrence>(
     mut spec: Spec,
@@ -438,6 +472,7 @@ fn run<B: CubeRecurrence>(
 ) -> Option<Ran<B>> {
     let [batch, time, _] = seq.projected.dims();
     let hidden = h0.dims()[1];
+    check_shapes(&spec, seq, h0, c0, weight_hh, bias_hn);
     let elem = seq.projected.dtype().size();
     if !supported(&spec, hidden, elem) || time == 0 || batch == 0 {
         return None;
