@@ -2,8 +2,10 @@
 //! as loops over contiguous buffers.
 //!
 //! Each step is one GEMM (the `gemm` crate, on strided views, so transposes cost nothing)
-//! followed by **one** pass of the gate pointwise math over `[batch, G·H]`, written in place. The backward pass runs the same loops backwards over
-//! time and forms every weight gradient as one GEMM over all `batch · time` rows at the end.
+//! followed by **one** pass of the gate pointwise math over `[batch, G·H]`, written in place.
+//! The backward pass runs the same loops backwards over time and forms every weight gradient as
+//! one GEMM over all `batch · time` rows at the end. The loops are compiled for AVX-512, AVX2
+//! and the baseline target and the CPU picks the widest at run time ([`with_best_isa`]).
 //!
 //! Layouts: the input projection, the outputs and their gradients are batch-first
 //! (`[batch, time, ·]`), as the layers hand them over; everything the forward pass keeps for the
@@ -95,6 +97,7 @@ fn sigmoid<E: Real>(x: E) -> E {
 }
 
 /// Applies `f` to every element in place (a loop the compiler vectorises).
+#[inline(always)]
 fn map_in_place<E: Real>(xs: &mut [E], f: impl Fn(E) -> E) {
     for x in xs {
         *x = f(*x);
@@ -102,16 +105,19 @@ fn map_in_place<E: Real>(xs: &mut [E], f: impl Fn(E) -> E) {
 }
 
 /// `σ'` from `σ`'s output.
+#[inline(always)]
 fn d_sigmoid<E: Real>(s: E) -> E {
     s * (E::one() - s)
 }
 
 /// `tanh'` from `tanh`'s output.
+#[inline(always)]
 fn d_tanh<E: Real>(t: E) -> E {
     E::one() - t * t
 }
 
 /// `old + m (new − old)`: `new` on a real step, `old` on padding.
+#[inline(always)]
 fn carry<E: Real>(old: E, new: E, m: E) -> E {
     if m == E::one() {
         new
@@ -127,6 +133,42 @@ fn carry<E: Real>(old: E, new: E, m: E) -> E {
 #[inline(always)]
 fn with_mask<E: Real>(m: E, row: impl FnOnce(E)) {
     if m == E::one() { row(E::one()) } else { row(m) }
+}
+
+/// Runs `f` compiled for the widest vector instruction set the CPU has: AVX-512, AVX2 with FMA,
+/// or the baseline target.
+///
+/// The kernels' gate math is plain loops over slices (`exp`, `tanh` and `σ` branch-free, see
+/// [`Real::exp_v`]), which LLVM vectorises as wide as the enabled target features allow; the
+/// portable build only has 4-lane SSE2. `f` and everything it calls are `#[inline(always)]`, so
+/// they are compiled into each of the instruction-set functions below, and the CPU picks one at
+/// run time. Every build performs the same IEEE operations in the same order (Rust does not
+/// contract `a · b + c` into fused multiply-adds), so results do not depend on the machine.
+#[allow(unsafe_code)]
+#[inline(always)]
+fn with_best_isa<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        use std::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw") {
+            // SAFETY: the CPU was just checked to have every feature `avx512` is compiled
+            // for (AVX-512 implies AVX2 and FMA); `f` itself is ordinary safe code.
+            return unsafe { avx512(f) };
+        }
+        if has!("avx2") && has!("fma") {
+            // SAFETY: as above, for AVX2 and FMA.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
 }
 
 /// `a · b` into the row-major `out` (`[a.rows, b.cols]`), for the input projection and its
@@ -215,12 +257,19 @@ fn gemm_into<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, mut out: Arra
 
 /// The transpose of row-major `[rows, cols]`, row-major. A GEMM with a transposed *view* as
 /// its right factor runs several times slower (measured with the gemm crate: 35 against 228
-/// GFLOPS at 32×1024×256), so the backward passes copy `Wₕₕᵀ` once.
+/// GFLOPS at 32×1024×256), so the backward passes copy `Wₕₕᵀ` once. Copied in 16×16 tiles, so
+/// that both the reads and the writes stay within a few cache lines.
 fn transposed<E: Real>(m: &[E], rows: usize, cols: usize) -> Vec<E> {
+    const TILE: usize = 16;
+    assert_eq!(m.len(), rows * cols, "matrix buffer");
     let mut t = vec![E::zero(); m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
         }
     }
     t
@@ -250,16 +299,19 @@ pub struct Dims {
 
 impl Dims {
     /// The time index of processing step `k`.
+    #[inline(always)]
     fn t(&self, k: usize) -> usize {
         if self.reverse { self.time - 1 - k } else { k }
     }
 
     /// The mask value of `(b, t)`: `1` without a mask.
+    #[inline(always)]
     fn m<E: Real>(&self, mask: Option<&[E]>, b: usize, t: usize) -> E {
         mask.map_or(E::one(), |m| m[b * self.time + t])
     }
 
     /// Copies step `t` of a batch-first `[batch, time, width]` buffer into `[batch, width]`.
+    #[inline(always)]
     fn gather<E: Real>(&self, src: &[E], t: usize, width: usize, dst: &mut [E]) {
         for b in 0..self.batch {
             let from = (b * self.time + t) * width;
@@ -268,6 +320,7 @@ impl Dims {
     }
 
     /// Copies `[batch, width]` into step `t` of a batch-first `[batch, time, width]` buffer.
+    #[inline(always)]
     fn scatter<E: Real>(&self, src: &[E], t: usize, width: usize, dst: &mut [E]) {
         for b in 0..self.batch {
             let to = (b * self.time + t) * width;
@@ -312,11 +365,13 @@ pub struct Backward<E> {
 
 /// The gradient reaching a step's new state, `(dY + dh) m`, and what of `dh` passes the step on
 /// padding, `dh (1 − m)`.
+#[inline(always)]
 fn through<E: Real>(dy: E, dh: E, m: E) -> (E, E) {
     ((dy + dh) * m, dh * (E::one() - m))
 }
 
 /// Turns the tape-order gradient rows `[time, batch, W]` into batch-first `[batch, time, W]`.
+#[inline(always)]
 fn batch_first<E: Real>(dims: &Dims, rows: &[E], width: usize) -> Vec<E> {
     let mut out = vec![E::zero(); rows.len()];
     let slab = dims.batch * width;
@@ -494,6 +549,7 @@ pub struct RnnTape<E> {
     pub h_new: Vec<E>,
 }
 
+#[inline(always)]
 fn activate<E: Real>(activation: Activation, a: E) -> E {
     match activation {
         Activation::Tanh => a.tanh_v(),
@@ -511,6 +567,7 @@ fn activate<E: Real>(activation: Activation, a: E) -> E {
 
 /// The activation's derivative from its output (the subgradient convention at kinks, as
 /// [`Activation::derivative_from_output`]).
+#[inline(always)]
 fn activation_slope<E: Real>(activation: Activation, y: E) -> E {
     match activation {
         Activation::Tanh => d_tanh(y),
@@ -533,6 +590,7 @@ fn activation_slope<E: Real>(activation: Activation, y: E) -> E {
 }
 
 /// Applies the activation to every element in place, with the choice of function made once.
+#[inline(always)]
 fn activate_all<E: Real>(activation: Activation, xs: &mut [E]) {
     match activation {
         Activation::Tanh => map_in_place(xs, Real::tanh_v),
@@ -544,6 +602,7 @@ fn activate_all<E: Real>(activation: Activation, xs: &mut [E]) {
 }
 
 /// Writes the activation's slope at each output `ys` into `out`.
+#[inline(always)]
 fn slopes<E: Real>(activation: Activation, ys: &[E], out: &mut [E]) {
     let each = |f: &dyn Fn(E) -> E, out: &mut [E]| {
         for (o, &y) in out.iter_mut().zip(ys) {
@@ -567,6 +626,23 @@ fn slopes<E: Real>(activation: Activation, ys: &[E], out: &mut [E]) {
 
 /// Simple-RNN forward. `projected` `[batch, time, H]`, `weight_hh` `[H, H]`.
 pub fn rnn_forward<E: Real>(
+    dims: &Dims,
+    projected: &[E],
+    h0: &[E],
+    weight_hh: &[E],
+    mask: Option<&[E]>,
+    activation: Activation,
+    keep_tape: bool,
+) -> Forward<E, RnnTape<E>> {
+    with_best_isa(
+        #[inline(always)]
+        || rnn_forward_body(dims, projected, h0, weight_hh, mask, activation, keep_tape),
+    )
+}
+
+/// [`rnn_forward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
+#[inline(always)]
+fn rnn_forward_body<E: Real>(
     dims: &Dims,
     projected: &[E],
     h0: &[E],
@@ -620,6 +696,23 @@ pub fn rnn_forward<E: Real>(
 
 /// Simple-RNN backward from the gradients of the outputs `[batch, time, H]` and the final state.
 pub fn rnn_backward<E: Real>(
+    dims: &Dims,
+    tape: &RnnTape<E>,
+    weight_hh: &[E],
+    mask: Option<&[E]>,
+    activation: Activation,
+    d_output: &[E],
+    d_h_last: &[E],
+) -> Backward<E> {
+    with_best_isa(
+        #[inline(always)]
+        || rnn_backward_body(dims, tape, weight_hh, mask, activation, d_output, d_h_last),
+    )
+}
+
+/// [`rnn_backward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
+#[inline(always)]
+fn rnn_backward_body<E: Real>(
     dims: &Dims,
     tape: &RnnTape<E>,
     weight_hh: &[E],
@@ -697,6 +790,23 @@ pub fn lstm_forward<E: Real>(
     mask: Option<&[E]>,
     keep_tape: bool,
 ) -> Forward<E, LstmTape<E>> {
+    with_best_isa(
+        #[inline(always)]
+        || lstm_forward_body(dims, projected, h0, c0, weight_hh, mask, keep_tape),
+    )
+}
+
+/// [`lstm_forward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
+#[inline(always)]
+fn lstm_forward_body<E: Real>(
+    dims: &Dims,
+    projected: &[E],
+    h0: &[E],
+    c0: &[E],
+    weight_hh: &[E],
+    mask: Option<&[E]>,
+    keep_tape: bool,
+) -> Forward<E, LstmTape<E>> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let g4 = 4 * hidden;
     let w = view(weight_hh, hidden, g4);
@@ -758,6 +868,23 @@ pub fn lstm_forward<E: Real>(
 
 /// LSTM backward (the course's `LSTM.backward`, step by step from the last).
 pub fn lstm_backward<E: Real>(
+    dims: &Dims,
+    tape: &LstmTape<E>,
+    weight_hh: &[E],
+    mask: Option<&[E]>,
+    d_output: &[E],
+    d_h_last: &[E],
+    d_c_last: &[E],
+) -> Backward<E> {
+    with_best_isa(
+        #[inline(always)]
+        || lstm_backward_body(dims, tape, weight_hh, mask, d_output, d_h_last, d_c_last),
+    )
+}
+
+/// [`lstm_backward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
+#[inline(always)]
+fn lstm_backward_body<E: Real>(
     dims: &Dims,
     tape: &LstmTape<E>,
     weight_hh: &[E],
@@ -835,6 +962,35 @@ pub struct GruTape<E> {
 /// [`RecurrentBackend::gru_recurrence`](super::RecurrentBackend::gru_recurrence)).
 /// `projected` `[batch, time, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` or empty.
 pub fn gru_forward<E: Real>(
+    dims: &Dims,
+    projected: &[E],
+    h0: &[E],
+    weight_hh: &[E],
+    bias_hn: &[E],
+    reset_after: bool,
+    mask: Option<&[E]>,
+    keep_tape: bool,
+) -> Forward<E, GruTape<E>> {
+    with_best_isa(
+        #[inline(always)]
+        || {
+            gru_forward_body(
+                dims,
+                projected,
+                h0,
+                weight_hh,
+                bias_hn,
+                reset_after,
+                mask,
+                keep_tape,
+            )
+        },
+    )
+}
+
+/// [`gru_forward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
+#[inline(always)]
+fn gru_forward_body<E: Real>(
     dims: &Dims,
     projected: &[E],
     h0: &[E],
@@ -946,6 +1102,23 @@ pub fn gru_forward<E: Real>(
 
 /// GRU backward in either form.
 pub fn gru_backward<E: Real>(
+    dims: &Dims,
+    tape: &GruTape<E>,
+    weight_hh: &[E],
+    reset_after: bool,
+    mask: Option<&[E]>,
+    d_output: &[E],
+    d_h_last: &[E],
+) -> Backward<E> {
+    with_best_isa(
+        #[inline(always)]
+        || gru_backward_body(dims, tape, weight_hh, reset_after, mask, d_output, d_h_last),
+    )
+}
+
+/// [`gru_backward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
+#[inline(always)]
+fn gru_backward_body<E: Real>(
     dims: &Dims,
     tape: &GruTape<E>,
     weight_hh: &[E],
