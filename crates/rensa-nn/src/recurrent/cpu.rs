@@ -5,7 +5,7 @@
 //! followed by **one** pass of the gate pointwise math over `[batch, G·H]`, written in place.
 //! The backward pass runs the same loops backwards over time and forms every weight gradient as
 //! one GEMM over all `batch · time` rows at the end. The loops are compiled for AVX-512, AVX2
-//! and the baseline target and the CPU picks the widest at run time ([`with_best_isa`]).
+//! and the baseline target and the CPU picks the widest at run time.
 //!
 //! Layouts: the input projection, the outputs and their gradients are batch-first
 //! (`[batch, time, ·]`), as the layers hand them over; everything the forward pass keeps for the
