@@ -347,7 +347,7 @@ mod autodiff_impl {
     //! hand-written backward pass; `unstack_time` is a custom node.
     use super::{RecurrentBackend, plain};
     use crate::activation::Activation;
-    use crate::recurrent::tape::{Tape, TapeGrads, Upstream, row};
+    use crate::recurrent::tape::{Tape, TapeGrads, Upstream};
     use burn::backend::Autodiff;
     use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -414,29 +414,55 @@ mod autodiff_impl {
         t.into_primitive().tensor()
     }
 
-    /// A node's output `[batch, time + k, H]`: the outputs followed by the `k` final states.
-    fn join<B: Backend>(output: Tensor<B, 3>, states: Vec<Tensor<B, 2>>) -> FloatTensor<B> {
-        let mut parts = vec![output];
-        parts.extend(states.into_iter().map(|s| s.unsqueeze_dim(1)));
-        prim(Tensor::cat(parts, 1))
+    /// The gradients of a recurrence's results (outputs, final `h`, then final `c` for the LSTM),
+    /// parked by their [`Park`] nodes for the recurrence node's backward pass.
+    type Stash<B> = Arc<Mutex<Vec<Option<FloatTensor<B>>>>>;
+
+    /// One result of a recurrence node (the outputs or a final state): an identity on the value
+    /// whose backward pass parks the result's gradient in slot `k` of the node's [`Stash`].
+    ///
+    /// A burn graph node has one output, and a recurrence has two or three. The recurrence node
+    /// itself outputs a one-element anchor; each result is a `Park` child of it, so the results'
+    /// gradients reach the recurrence as they are (no concatenated output to slice, and no
+    /// full-size zero gradient for a slice's backward pass to fill in).
+    #[derive(Debug)]
+    struct Park;
+
+    impl<B: Backend> Backward<B, 1> for Park {
+        type State = (Stash<B>, usize);
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let (stash, k) = ops.state;
+            let grad = grads.consume::<B>(&ops.node);
+            let anchor = B::float_zeros([1].into(), &B::float_device(&grad), grad.dtype().into());
+            stash.lock().expect("recurrence gradient stash")[k] = Some(grad);
+            // What the anchor receives is ignored; it only has to exist for the recurrence
+            // node's backward pass to run.
+            if let [Some(parent)] = ops.parents {
+                grads.register::<B>(parent.id, anchor);
+            }
+        }
     }
 
-    /// Splits a node's joined output (or its gradient) into the outputs and the `k` states.
-    fn split<B: Backend>(joined: Tensor<B, 3>, time: usize) -> (Tensor<B, 3>, Vec<Tensor<B, 2>>) {
-        let [batch, total, hidden] = joined.dims();
-        let states = (time..total).map(|t| row(&joined, t)).collect();
-        (joined.slice([0..batch, 0..time, 0..hidden]), states)
-    }
-
-    /// The upstream gradients of a node from the gradient of its joined output.
-    fn upstream<B: Backend>(joined: FloatTensor<B>, time: usize) -> Upstream<B> {
-        let g = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(joined));
-        let (d_output, states) = split(g, time);
-        let mut states = states.into_iter();
+    /// The upstream gradients of a recurrence from its stash: zeros for a result that received
+    /// none (e.g. the outputs of an encoder whose final state alone is used).
+    fn upstream<B: Backend, X>(s: &NodeState<B, X>, cell_state: bool) -> Upstream<B> {
+        let mut parked =
+            std::mem::take(&mut *s.stash.lock().expect("recurrence gradient stash")).into_iter();
+        let [batch, time, hidden] = s.dims;
+        let device = B::float_device(&s.weight_hh);
+        let dtype = s.weight_hh.dtype();
+        let mut next = |shape: Shape| {
+            let g = parked.next().flatten();
+            g.unwrap_or_else(|| B::float_zeros(shape, &device, dtype.into()))
+        };
+        let d_output = next(Shape::new([batch, time, hidden]));
+        let d_h = next(Shape::new([batch, hidden]));
+        let d_c = cell_state.then(|| next(Shape::new([batch, hidden])));
         Upstream {
-            d_output,
-            d_h: states.next().expect("the final state's gradient"),
-            d_c: states.next(),
+            d_output: Tensor::from_primitive(TensorPrimitive::Float(d_output)),
+            d_h: t2(d_h),
+            d_c: d_c.map(t2),
         }
     }
 
@@ -463,25 +489,28 @@ mod autodiff_impl {
         }
     }
 
-    /// What every recurrence node keeps: the tape, the recurrent weights and the step count.
+    /// What every recurrence node keeps: the tape, the recurrent weights, the shape and where its
+    /// results' gradients are parked.
     #[derive(Clone, Debug)]
     struct NodeState<B: Backend, X> {
         tape: Tape<B>,
         weight_hh: FloatTensor<B>,
-        time: usize,
+        /// `[batch, time, H]`.
+        dims: [usize; 3],
+        stash: Stash<B>,
         /// The cell's own settings.
         extra: X,
     }
 
-    /// The simple-RNN recurrence as one node; output `[batch, time + 1, H]`.
+    /// The simple-RNN recurrence as one node; results: outputs, final `h`.
     #[derive(Debug)]
     struct RnnNode;
 
-    /// The LSTM recurrence as one node; output `[batch, time + 2, H]` (final `h`, then `c`).
+    /// The LSTM recurrence as one node; results: outputs, final `h`, final `c`.
     #[derive(Debug)]
     struct LstmNode;
 
-    /// The GRU recurrence (either form) as one node; output `[batch, time + 1, H]`.
+    /// The GRU recurrence (either form) as one node; results: outputs, final `h`.
     #[derive(Debug)]
     struct GruNode;
 
@@ -490,7 +519,8 @@ mod autodiff_impl {
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
-            let up = upstream::<B>(grads.consume::<B>(&ops.node), s.time);
+            grads.consume::<B>(&ops.node); // the anchor's
+            let up = upstream(&s, false);
             let d = B::rnn_backward_tape(s.tape, t2(s.weight_hh), s.extra, up);
             register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
         }
@@ -501,7 +531,8 @@ mod autodiff_impl {
 
         fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
-            let up = upstream::<B>(grads.consume::<B>(&ops.node), s.time);
+            grads.consume::<B>(&ops.node); // the anchor's
+            let up = upstream(&s, true);
             let d = B::lstm_backward_tape(s.tape, t2(s.weight_hh), up);
             register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
         }
@@ -514,7 +545,8 @@ mod autodiff_impl {
         fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
             let (reset_after, has_bias) = s.extra;
-            let up = upstream::<B>(grads.consume::<B>(&ops.node), s.time);
+            grads.consume::<B>(&ops.node); // the anchor's
+            let up = upstream(&s, false);
             let d = B::gru_backward_tape(s.tape, t2(s.weight_hh), reset_after, has_bias, up);
             register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
         }
@@ -568,32 +600,50 @@ mod autodiff_impl {
         )
     }
 
-    /// A recurrence's outputs and its final states.
-    type Split<A> = (Tensor<A, 3>, Vec<Tensor<A, 2>>);
-
-    /// Finishes a recurrence node: records it (when something upstream is tracked) and splits
-    /// its joined output back into outputs and states.
-    fn finish<B, C, N, const P: usize>(
+    /// Records a recurrence node (when something upstream is tracked) whose results are
+    /// `results` (outputs, then the final states), each behind its own [`Park`] node, and returns
+    /// the results as autodiff tensors.
+    fn finish<B, C, N, const P: usize, const R: usize>(
         node: N,
         parents: [FloatTensor<Autodiff<B, C>>; P],
-        state: N::State,
-        joined: FloatTensor<B>,
-        time: usize,
-    ) -> Split<Autodiff<B, C>>
+        state: impl FnOnce(Stash<B>) -> N::State,
+        results: [FloatTensor<B>; R],
+    ) -> [FloatTensor<Autodiff<B, C>>; R]
     where
         B: RecurrentBackend,
         C: CheckpointStrategy,
         N: Backward<B, P>,
     {
-        let out = match node
+        let stash: Stash<B> = Arc::new(Mutex::new(vec![None; R]));
+        let anchor = B::float_zeros(
+            [1].into(),
+            &B::float_device(&results[0]),
+            results[0].dtype().into(),
+        );
+        let anchor = match node
             .prepare::<C>(parents.map(|p| p.node))
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(state, joined),
-            OpsKind::UnTracked(prep) => prep.finish(joined),
+            OpsKind::Tracked(prep) => prep.finish(state(stash.clone()), anchor),
+            OpsKind::UnTracked(prep) => prep.finish(anchor),
         };
-        split(Tensor::from_primitive(TensorPrimitive::Float(out)), time)
+        let mut k = 0;
+        results.map(|value| {
+            let out = match Backward::<B, 1>::prepare::<C>(Park, [anchor.node.clone()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((stash.clone(), k), value),
+                OpsKind::UnTracked(prep) => prep.finish(value),
+            };
+            k += 1;
+            out
+        })
+    }
+
+    fn wrap<A: Backend, const D: usize>(t: FloatTensor<A>) -> Tensor<A, D> {
+        Tensor::from_primitive(TensorPrimitive::Float(t))
     }
 
     impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
@@ -621,21 +671,22 @@ mod autodiff_impl {
             if !super::fused_autodiff() {
                 return plain::rnn(seq, h0, weight_hh, activation);
             }
-            let time = seq.projected.dims()[1];
+            let dims = seq.projected.dims();
             let (seq, n_projected) = inner(seq);
             let (h0, n_h0) = parts(h0);
             let (w, n_w) = parts(weight_hh);
             let (out, h, tape) = B::rnn_forward_tape(seq, h0, w.clone(), activation);
-            let state = NodeState {
+            let hidden = out.dims()[2];
+            let state = move |stash| NodeState {
                 tape,
                 weight_hh: prim(w),
-                time,
+                dims: [dims[0], dims[1], hidden],
+                stash,
                 extra: activation,
             };
             let parents = [n_projected, n_h0, n_w];
-            let (out, states) = finish(RnnNode, parents, state, join(out, vec![h]), time);
-            let [h] = states.try_into().expect("one final state");
-            (out, h)
+            let [out, h] = finish::<B, C, _, 3, 2>(RnnNode, parents, state, [prim(out), prim(h)]);
+            (wrap(out), wrap(h))
         }
 
         fn lstm_recurrence(
@@ -647,22 +698,24 @@ mod autodiff_impl {
             if !super::fused_autodiff() {
                 return plain::lstm(seq, h0, c0, weight_hh);
             }
-            let time = seq.projected.dims()[1];
+            let dims = seq.projected.dims();
             let (seq, n_projected) = inner(seq);
             let (h0, n_h0) = parts(h0);
             let (c0, n_c0) = parts(c0);
             let (w, n_w) = parts(weight_hh);
             let (out, h, c, tape) = B::lstm_forward_tape(seq, h0, c0, w.clone());
-            let state = NodeState {
+            let hidden = out.dims()[2];
+            let state = move |stash| NodeState {
                 tape,
                 weight_hh: prim(w),
-                time,
+                dims: [dims[0], dims[1], hidden],
+                stash,
                 extra: (),
             };
             let parents = [n_projected, n_h0, n_c0, n_w];
-            let (out, states) = finish(LstmNode, parents, state, join(out, vec![h, c]), time);
-            let [h, c] = states.try_into().expect("final h and c");
-            (out, h, c)
+            let results = [prim(out), prim(h), prim(c)];
+            let [out, h, c] = finish::<B, C, _, 4, 3>(LstmNode, parents, state, results);
+            (wrap(out), wrap(h), wrap(c))
         }
 
         fn gru_recurrence(
@@ -675,7 +728,7 @@ mod autodiff_impl {
             if !super::fused_autodiff() {
                 return plain::gru(seq, h0, weight_hh, bias_hn, reset_after);
             }
-            let time = seq.projected.dims()[1];
+            let dims = seq.projected.dims();
             let (seq, n_projected) = inner(seq);
             let (h0, n_h0) = parts(h0);
             let (w, n_w) = parts(weight_hh);
@@ -689,16 +742,17 @@ mod autodiff_impl {
                 None => (None, parts(Tensor::<Self, 1>::zeros([1], &w.device())).1),
             };
             let (out, h, tape) = B::gru_forward_tape(seq, h0, w.clone(), bias, reset_after);
-            let state = NodeState {
+            let hidden = out.dims()[2];
+            let state = move |stash| NodeState {
                 tape,
                 weight_hh: prim(w),
-                time,
+                dims: [dims[0], dims[1], hidden],
+                stash,
                 extra: (reset_after, has_bias),
             };
             let parents = [n_projected, n_h0, n_w, n_bias];
-            let (out, states) = finish(GruNode, parents, state, join(out, vec![h]), time);
-            let [h] = states.try_into().expect("one final state");
-            (out, h)
+            let [out, h] = finish::<B, C, _, 4, 2>(GruNode, parents, state, [prim(out), prim(h)]);
+            (wrap(out), wrap(h))
         }
 
         fn is_tracked<const D: usize>(tensor: &Tensor<Self, D>) -> bool {
