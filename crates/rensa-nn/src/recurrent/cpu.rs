@@ -441,6 +441,15 @@ pub struct Grads<'a, E> {
 
 /// Runs `run` on every part of the batch ([`batch_parts`]) in parallel and joins the results;
 /// the tape is one per part.
+///
+/// Each part runs inside an instruction-set dispatch (AVX-512, AVX2 or the baseline target,
+/// whichever is the widest the CPU has): for the gate math to be compiled for it, `run` must be
+/// a `#[inline(always)]` closure calling the kernels (which are `#[inline(always)]` too), as in
+///
+/// ```ignore
+/// par_forward(&dims, 1, x, #[inline(always)] |d, x| rnn_forward(d, x.projected, /* … */));
+/// ```
+/// Anything else still works, with the gate math of the portable build.
 pub fn par_forward<E: Real, K: Send>(
     dims: &Dims,
     gates: usize,
@@ -462,7 +471,10 @@ pub fn par_forward<E: Real, K: Send>(
                 c0: rows_of(x.c0, &r, h),
                 mask: x.mask.map(|m| rows_of(m, &r, t)),
             };
-            run(&part, x)
+            with_best_isa(
+                #[inline(always)]
+                || run(&part, x),
+            )
         })
         .collect();
     let mut out = Forward {
@@ -485,6 +497,7 @@ pub fn par_forward<E: Real, K: Send>(
 
 /// The backward pass of [`par_forward`]: `run` on every part with its own tape, in parallel;
 /// the input gradients are joined and the weight gradients summed.
+/// Dispatched like [`par_forward`], with the same advice for `run`.
 pub fn par_backward<E: Real, K: Sync>(
     dims: &Dims,
     gates: usize,
@@ -510,7 +523,10 @@ pub fn par_backward<E: Real, K: Sync>(
                 d_c: rows_of(g.d_c, &r, h),
                 mask: g.mask.map(|m| rows_of(m, &r, t)),
             };
-            run(&part, tape, g)
+            with_best_isa(
+                #[inline(always)]
+                || run(&part, tape, g),
+            )
         })
         .collect();
     let mut out = Backward {
@@ -625,24 +641,8 @@ fn slopes<E: Real>(activation: Activation, ys: &[E], out: &mut [E]) {
 }
 
 /// Simple-RNN forward. `projected` `[batch, time, H]`, `weight_hh` `[H, H]`.
-pub fn rnn_forward<E: Real>(
-    dims: &Dims,
-    projected: &[E],
-    h0: &[E],
-    weight_hh: &[E],
-    mask: Option<&[E]>,
-    activation: Activation,
-    keep_tape: bool,
-) -> Forward<E, RnnTape<E>> {
-    with_best_isa(
-        #[inline(always)]
-        || rnn_forward_body(dims, projected, h0, weight_hh, mask, activation, keep_tape),
-    )
-}
-
-/// [`rnn_forward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
 #[inline(always)]
-fn rnn_forward_body<E: Real>(
+pub fn rnn_forward<E: Real>(
     dims: &Dims,
     projected: &[E],
     h0: &[E],
@@ -695,24 +695,8 @@ fn rnn_forward_body<E: Real>(
 }
 
 /// Simple-RNN backward from the gradients of the outputs `[batch, time, H]` and the final state.
-pub fn rnn_backward<E: Real>(
-    dims: &Dims,
-    tape: &RnnTape<E>,
-    weight_hh: &[E],
-    mask: Option<&[E]>,
-    activation: Activation,
-    d_output: &[E],
-    d_h_last: &[E],
-) -> Backward<E> {
-    with_best_isa(
-        #[inline(always)]
-        || rnn_backward_body(dims, tape, weight_hh, mask, activation, d_output, d_h_last),
-    )
-}
-
-/// [`rnn_backward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
 #[inline(always)]
-fn rnn_backward_body<E: Real>(
+pub fn rnn_backward<E: Real>(
     dims: &Dims,
     tape: &RnnTape<E>,
     weight_hh: &[E],
@@ -781,24 +765,8 @@ pub struct LstmTape<E> {
 }
 
 /// LSTM forward, gate order (i, f, g, o). `projected` `[batch, time, 4H]`, `weight_hh` `[H, 4H]`.
-pub fn lstm_forward<E: Real>(
-    dims: &Dims,
-    projected: &[E],
-    h0: &[E],
-    c0: &[E],
-    weight_hh: &[E],
-    mask: Option<&[E]>,
-    keep_tape: bool,
-) -> Forward<E, LstmTape<E>> {
-    with_best_isa(
-        #[inline(always)]
-        || lstm_forward_body(dims, projected, h0, c0, weight_hh, mask, keep_tape),
-    )
-}
-
-/// [`lstm_forward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
 #[inline(always)]
-fn lstm_forward_body<E: Real>(
+pub fn lstm_forward<E: Real>(
     dims: &Dims,
     projected: &[E],
     h0: &[E],
@@ -867,24 +835,8 @@ fn lstm_forward_body<E: Real>(
 }
 
 /// LSTM backward (the course's `LSTM.backward`, step by step from the last).
-pub fn lstm_backward<E: Real>(
-    dims: &Dims,
-    tape: &LstmTape<E>,
-    weight_hh: &[E],
-    mask: Option<&[E]>,
-    d_output: &[E],
-    d_h_last: &[E],
-    d_c_last: &[E],
-) -> Backward<E> {
-    with_best_isa(
-        #[inline(always)]
-        || lstm_backward_body(dims, tape, weight_hh, mask, d_output, d_h_last, d_c_last),
-    )
-}
-
-/// [`lstm_backward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
 #[inline(always)]
-fn lstm_backward_body<E: Real>(
+pub fn lstm_backward<E: Real>(
     dims: &Dims,
     tape: &LstmTape<E>,
     weight_hh: &[E],
@@ -961,36 +913,8 @@ pub struct GruTape<E> {
 /// GRU forward, gate order (r, z, n), in either form (see
 /// [`RecurrentBackend::gru_recurrence`](super::RecurrentBackend::gru_recurrence)).
 /// `projected` `[batch, time, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` or empty.
-pub fn gru_forward<E: Real>(
-    dims: &Dims,
-    projected: &[E],
-    h0: &[E],
-    weight_hh: &[E],
-    bias_hn: &[E],
-    reset_after: bool,
-    mask: Option<&[E]>,
-    keep_tape: bool,
-) -> Forward<E, GruTape<E>> {
-    with_best_isa(
-        #[inline(always)]
-        || {
-            gru_forward_body(
-                dims,
-                projected,
-                h0,
-                weight_hh,
-                bias_hn,
-                reset_after,
-                mask,
-                keep_tape,
-            )
-        },
-    )
-}
-
-/// [`gru_forward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
 #[inline(always)]
-fn gru_forward_body<E: Real>(
+pub fn gru_forward<E: Real>(
     dims: &Dims,
     projected: &[E],
     h0: &[E],
@@ -1101,24 +1025,8 @@ fn gru_forward_body<E: Real>(
 }
 
 /// GRU backward in either form.
-pub fn gru_backward<E: Real>(
-    dims: &Dims,
-    tape: &GruTape<E>,
-    weight_hh: &[E],
-    reset_after: bool,
-    mask: Option<&[E]>,
-    d_output: &[E],
-    d_h_last: &[E],
-) -> Backward<E> {
-    with_best_isa(
-        #[inline(always)]
-        || gru_backward_body(dims, tape, weight_hh, reset_after, mask, d_output, d_h_last),
-    )
-}
-
-/// [`gru_backward`]'s body, compiled into each instruction-set build by [`with_best_isa`].
 #[inline(always)]
-fn gru_backward_body<E: Real>(
+pub fn gru_backward<E: Real>(
     dims: &Dims,
     tape: &GruTape<E>,
     weight_hh: &[E],

@@ -195,9 +195,13 @@ fn rnn<B: NdBackend, T: NativeFloat>(
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
     let x = p.inputs(&h0, &[]);
-    let mut f = cpu::par_forward(&p.dims, 1, x, |d, x| {
-        cpu::rnn_forward(d, x.projected, x.h0, &w, x.mask, activation, keep)
-    });
+    let mut f = cpu::par_forward(
+        &p.dims,
+        1,
+        x,
+        #[inline(always)]
+        |d, x| cpu::rnn_forward(d, x.projected, x.h0, &w, x.mask, activation, keep),
+    );
     let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
@@ -213,9 +217,13 @@ fn lstm<B: NdBackend, T: NativeFloat>(
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, c0, w) = (values(h0), values(c0), values(weight_hh));
     let x = p.inputs(&h0, &c0);
-    let mut f = cpu::par_forward(&p.dims, 4, x, |d, x| {
-        cpu::lstm_forward(d, x.projected, x.h0, x.c0, &w, x.mask, keep)
-    });
+    let mut f = cpu::par_forward(
+        &p.dims,
+        4,
+        x,
+        #[inline(always)]
+        |d, x| cpu::lstm_forward(d, x.projected, x.h0, x.c0, &w, x.mask, keep),
+    );
     let (out, h, c) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, c.expect("an LSTM's final cell"), tape)
@@ -233,9 +241,13 @@ fn gru<B: NdBackend, T: NativeFloat>(
     let (h0, w) = (values(h0), values(weight_hh));
     let bias: Vec<T> = bias_hn.map(values).unwrap_or_default();
     let x = p.inputs(&h0, &[]);
-    let mut f = cpu::par_forward(&p.dims, 3, x, |d, x| {
-        cpu::gru_forward(d, x.projected, x.h0, &w, &bias, reset_after, x.mask, keep)
-    });
+    let mut f = cpu::par_forward(
+        &p.dims,
+        3,
+        x,
+        #[inline(always)]
+        |d, x| cpu::gru_forward(d, x.projected, x.h0, &w, &bias, reset_after, x.mask, keep),
+    );
     let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
@@ -302,9 +314,14 @@ fn rnn_back<B: NdBackend, T: NativeFloat>(
         return tape::rnn_backward(tape, weight_hh, activation, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
-    let d = cpu::par_backward(&n.dims, 1, &n.buffers, up.grads(n), |d, k, g| {
-        cpu::rnn_backward(d, k, &w, g.mask, activation, g.d_output, g.d_h)
-    });
+    let d = cpu::par_backward(
+        &n.dims,
+        1,
+        &n.buffers,
+        up.grads(n),
+        #[inline(always)]
+        |d, k, g| cpu::rnn_backward(d, k, &w, g.mask, activation, g.d_output, g.d_h),
+    );
     grads(d, &n.dims, 1)
 }
 
@@ -317,9 +334,14 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
         return tape::lstm_backward(tape, weight_hh, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
-    let d = cpu::par_backward(&n.dims, 4, &n.buffers, up.grads(n), |d, k, g| {
-        cpu::lstm_backward(d, k, &w, g.mask, g.d_output, g.d_h, g.d_c)
-    });
+    let d = cpu::par_backward(
+        &n.dims,
+        4,
+        &n.buffers,
+        up.grads(n),
+        #[inline(always)]
+        |d, k, g| cpu::lstm_backward(d, k, &w, g.mask, g.d_output, g.d_h, g.d_c),
+    );
     grads(d, &n.dims, 4)
 }
 
@@ -334,9 +356,14 @@ fn gru_back<B: NdBackend, T: NativeFloat>(
         return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
-    let d = cpu::par_backward(&n.dims, 3, &n.buffers, up.grads(n), |d, k, g| {
-        cpu::gru_backward(d, k, &w, reset_after, g.mask, g.d_output, g.d_h)
-    });
+    let d = cpu::par_backward(
+        &n.dims,
+        3,
+        &n.buffers,
+        up.grads(n),
+        #[inline(always)]
+        |d, k, g| cpu::gru_backward(d, k, &w, reset_after, g.mask, g.d_output, g.d_h),
+    );
     let mut g = grads(d, &n.dims, 3);
     if !has_bias_hn {
         g.d_bias_hn = None;
