@@ -334,12 +334,10 @@ impl Dims {
     }
 }
 
-/// What a forward pass returns: outputs `[batch, time, H]`, final `h` (and `c`) `[batch, H]`,
-/// and the tape when asked for.
+/// What a forward pass returns besides its outputs (which it writes into the caller's
+/// `[batch, time, H]` buffer): final `h` (and `c`) `[batch, H]`, and the tape when asked for.
 #[derive(Clone, Debug)]
 pub struct Forward<E, T> {
-    /// Outputs, batch-first.
-    pub output: Vec<E>,
     /// Final hidden state.
     pub h: Vec<E>,
     /// Final memory cell (LSTM only; empty otherwise).
@@ -348,11 +346,10 @@ pub struct Forward<E, T> {
     pub tape: Option<T>,
 }
 
-/// The gradients of a recurrence's inputs.
+/// The gradients of a recurrence's inputs, besides that of the input projection (which a
+/// backward pass writes into the caller's `[batch, time, G·H]` buffer).
 #[derive(Clone, Debug)]
 pub struct Backward<E> {
-    /// Of the input projection, `[batch, time, G·H]`.
-    pub d_projected: Vec<E>,
     /// Of the initial hidden state.
     pub d_h0: Vec<E>,
     /// Of the initial memory cell (LSTM only; empty otherwise).
@@ -370,15 +367,31 @@ fn through<E: Real>(dy: E, dh: E, m: E) -> (E, E) {
     ((dy + dh) * m, dh * (E::one() - m))
 }
 
-/// Turns the tape-order gradient rows `[time, batch, W]` into batch-first `[batch, time, W]`.
+/// Writes the tape-order gradient rows `[time, batch, W]` into `out`, batch-first
+/// `[batch, time, W]`.
 #[inline(always)]
-fn batch_first<E: Real>(dims: &Dims, rows: &[E], width: usize) -> Vec<E> {
-    let mut out = vec![E::zero(); rows.len()];
+fn batch_first<E: Real>(dims: &Dims, rows: &[E], width: usize, out: &mut [E]) {
+    assert_eq!(out.len(), rows.len(), "batch-first gradient buffer");
     let slab = dims.batch * width;
     for k in 0..dims.time {
-        dims.scatter(&rows[k * slab..(k + 1) * slab], dims.t(k), width, &mut out);
+        dims.scatter(&rows[k * slab..(k + 1) * slab], dims.t(k), width, out);
     }
-    out
+}
+
+/// Splits `buf` into the disjoint row blocks of `parts`, `width` values per batch row.
+fn split_rows<'a, E>(
+    mut buf: &'a mut [E],
+    parts: &[std::ops::Range<usize>],
+    width: usize,
+) -> Vec<&'a mut [E]> {
+    parts
+        .iter()
+        .map(|r| {
+            let (part, rest) = std::mem::take(&mut buf).split_at_mut(r.len() * width);
+            buf = rest;
+            part
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,8 +452,8 @@ pub struct Grads<'a, E> {
     pub mask: Option<&'a [E]>,
 }
 
-/// Runs `run` on every part of the batch ([`batch_parts`]) in parallel and joins the results;
-/// the tape is one per part.
+/// Runs `run` on every part of the batch ([`batch_parts`]) in parallel, each writing its rows
+/// of `output` (`[batch, time, H]`), and joins the final states; the tape is one per part.
 ///
 /// Each part runs inside an instruction-set dispatch (AVX-512, AVX2 or the baseline target,
 /// whichever is the widest the CPU has): for the gate math to be compiled for it, `run` must be
@@ -454,13 +467,18 @@ pub fn par_forward<E: Real, K: Send>(
     dims: &Dims,
     gates: usize,
     x: Inputs<'_, E>,
-    run: impl Fn(&Dims, Inputs<'_, E>) -> Forward<E, K> + Sync,
+    output: &mut [E],
+    run: impl Fn(&Dims, Inputs<'_, E>, &mut [E]) -> Forward<E, K> + Sync,
 ) -> Forward<E, Vec<K>> {
     use rayon::prelude::*;
     let (t, h) = (dims.time, dims.hidden);
-    let parts: Vec<Forward<E, K>> = batch_parts(dims.batch)
+    assert_eq!(output.len(), dims.batch * t * h, "output buffer");
+    let ranges = batch_parts(dims.batch);
+    let outputs = split_rows(output, &ranges, t * h);
+    let parts: Vec<Forward<E, K>> = ranges
         .into_par_iter()
-        .map(|r| {
+        .zip(outputs)
+        .map(|(r, output)| {
             let part = Dims {
                 batch: r.len(),
                 ..dims.clone()
@@ -473,18 +491,16 @@ pub fn par_forward<E: Real, K: Send>(
             };
             with_best_isa(
                 #[inline(always)]
-                || run(&part, x),
+                || run(&part, x, output),
             )
         })
         .collect();
     let mut out = Forward {
-        output: Vec::with_capacity(dims.batch * t * h),
         h: Vec::with_capacity(dims.batch * h),
         c: Vec::new(),
         tape: Some(Vec::with_capacity(parts.len())),
     };
     for p in parts {
-        out.output.extend(p.output);
         out.h.extend(p.h);
         out.c.extend(p.c);
         match (p.tape, out.tape.as_mut()) {
@@ -495,24 +511,33 @@ pub fn par_forward<E: Real, K: Send>(
     out
 }
 
-/// The backward pass of [`par_forward`]: `run` on every part with its own tape, in parallel;
-/// the input gradients are joined and the weight gradients summed.
-/// Dispatched like [`par_forward`], with the same advice for `run`.
+/// The backward pass of [`par_forward`]: `run` on every part with its own tape, in parallel,
+/// each writing its rows of `d_projected` (`[batch, time, G·H]`); the state gradients are joined
+/// and the weight gradients summed. Dispatched like [`par_forward`], with the same advice for
+/// `run`.
 pub fn par_backward<E: Real, K: Sync>(
     dims: &Dims,
     gates: usize,
     tapes: &[K],
     g: Grads<'_, E>,
-    run: impl Fn(&Dims, &K, Grads<'_, E>) -> Backward<E> + Sync,
+    d_projected: &mut [E],
+    run: impl Fn(&Dims, &K, Grads<'_, E>, &mut [E]) -> Backward<E> + Sync,
 ) -> Backward<E> {
     use rayon::prelude::*;
     let (t, h) = (dims.time, dims.hidden);
+    assert_eq!(
+        d_projected.len(),
+        dims.batch * t * gates * h,
+        "projection gradient buffer"
+    );
     let ranges = batch_parts(dims.batch);
     assert_eq!(ranges.len(), tapes.len(), "one tape per part of the batch");
+    let d_parts = split_rows(d_projected, &ranges, t * gates * h);
     let parts: Vec<Backward<E>> = ranges
         .into_par_iter()
         .zip(tapes.par_iter())
-        .map(|(r, tape)| {
+        .zip(d_parts)
+        .map(|((r, tape), d_projected)| {
             let part = Dims {
                 batch: r.len(),
                 ..dims.clone()
@@ -525,12 +550,11 @@ pub fn par_backward<E: Real, K: Sync>(
             };
             with_best_isa(
                 #[inline(always)]
-                || run(&part, tape, g),
+                || run(&part, tape, g, d_projected),
             )
         })
         .collect();
     let mut out = Backward {
-        d_projected: Vec::with_capacity(dims.batch * t * gates * h),
         d_h0: Vec::with_capacity(dims.batch * h),
         d_c0: Vec::new(),
         d_weight: Vec::new(),
@@ -544,7 +568,6 @@ pub fn par_backward<E: Real, K: Sync>(
         }
     };
     for p in parts {
-        out.d_projected.extend(p.d_projected);
         out.d_h0.extend(p.d_h0);
         out.d_c0.extend(p.d_c0);
         add(&mut out.d_weight, p.d_weight);
@@ -640,7 +663,8 @@ fn slopes<E: Real>(activation: Activation, ys: &[E], out: &mut [E]) {
     }
 }
 
-/// Simple-RNN forward. `projected` `[batch, time, H]`, `weight_hh` `[H, H]`.
+/// Simple-RNN forward. `projected` `[batch, time, H]`, `weight_hh` `[H, H]`; the outputs go to
+/// `output` `[batch, time, H]`.
 #[inline(always)]
 pub fn rnn_forward<E: Real>(
     dims: &Dims,
@@ -650,11 +674,12 @@ pub fn rnn_forward<E: Real>(
     mask: Option<&[E]>,
     activation: Activation,
     keep_tape: bool,
+    output: &mut [E],
 ) -> Forward<E, RnnTape<E>> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let w = view(weight_hh, hidden, hidden);
     let mut h = h0.to_vec();
-    let mut output = vec![E::zero(); batch * dims.time * hidden];
+    assert_eq!(output.len(), batch * dims.time * hidden, "output buffer");
     let mut a = vec![E::zero(); batch * hidden];
     let mut tape = keep_tape.then(|| RnnTape {
         h_prev: Vec::with_capacity(dims.rows() * hidden),
@@ -687,14 +712,14 @@ pub fn rnn_forward<E: Real>(
         }
     }
     Forward {
-        output,
         h,
         c: Vec::new(),
         tape,
     }
 }
 
-/// Simple-RNN backward from the gradients of the outputs `[batch, time, H]` and the final state.
+/// Simple-RNN backward from the gradients of the outputs `[batch, time, H]` and the final state;
+/// the projection's gradient goes to `d_projected` `[batch, time, H]`.
 #[inline(always)]
 pub fn rnn_backward<E: Real>(
     dims: &Dims,
@@ -704,6 +729,7 @@ pub fn rnn_backward<E: Real>(
     activation: Activation,
     d_output: &[E],
     d_h_last: &[E],
+    d_projected: &mut [E],
 ) -> Backward<E> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let w_t = transposed(weight_hh, hidden, hidden);
@@ -739,8 +765,8 @@ pub fn rnn_backward<E: Real>(
         E::zero(),
         &mut d_weight,
     );
+    batch_first(dims, &da, hidden, d_projected);
     Backward {
-        d_projected: batch_first(dims, &da, hidden),
         d_h0: dh,
         d_c0: Vec::new(),
         d_weight,
@@ -764,7 +790,8 @@ pub struct LstmTape<E> {
     pub tanh_c: Vec<E>,
 }
 
-/// LSTM forward, gate order (i, f, g, o). `projected` `[batch, time, 4H]`, `weight_hh` `[H, 4H]`.
+/// LSTM forward, gate order (i, f, g, o). `projected` `[batch, time, 4H]`, `weight_hh` `[H, 4H]`;
+/// the outputs go to `output` `[batch, time, H]`.
 #[inline(always)]
 pub fn lstm_forward<E: Real>(
     dims: &Dims,
@@ -774,12 +801,13 @@ pub fn lstm_forward<E: Real>(
     weight_hh: &[E],
     mask: Option<&[E]>,
     keep_tape: bool,
+    output: &mut [E],
 ) -> Forward<E, LstmTape<E>> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let g4 = 4 * hidden;
     let w = view(weight_hh, hidden, g4);
     let (mut h, mut c) = (h0.to_vec(), c0.to_vec());
-    let mut output = vec![E::zero(); batch * dims.time * hidden];
+    assert_eq!(output.len(), batch * dims.time * hidden, "output buffer");
     let mut a = vec![E::zero(); batch * g4];
     let mut tc = vec![E::zero(); batch * hidden];
     let mut tape = keep_tape.then(|| LstmTape {
@@ -831,10 +859,11 @@ pub fn lstm_forward<E: Real>(
             tape.tanh_c.extend_from_slice(&tc);
         }
     }
-    Forward { output, h, c, tape }
+    Forward { h, c, tape }
 }
 
-/// LSTM backward (the course's `LSTM.backward`, step by step from the last).
+/// LSTM backward (the course's `LSTM.backward`, step by step from the last); the projection's
+/// gradient goes to `d_projected` `[batch, time, 4H]`.
 #[inline(always)]
 pub fn lstm_backward<E: Real>(
     dims: &Dims,
@@ -844,6 +873,7 @@ pub fn lstm_backward<E: Real>(
     d_output: &[E],
     d_h_last: &[E],
     d_c_last: &[E],
+    d_projected: &mut [E],
 ) -> Backward<E> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let g4 = 4 * hidden;
@@ -887,8 +917,8 @@ pub fn lstm_backward<E: Real>(
     let mut d_weight = vec![E::zero(); hidden * g4];
     let h_prev = view(&tape.h_prev, dims.rows(), hidden).reversed_axes();
     gemm(h_prev, view(&da, dims.rows(), g4), E::zero(), &mut d_weight);
+    batch_first(dims, &da, g4, d_projected);
     Backward {
-        d_projected: batch_first(dims, &da, g4),
         d_h0: dh,
         d_c0: dc,
         d_weight,
@@ -912,7 +942,8 @@ pub struct GruTape<E> {
 
 /// GRU forward, gate order (r, z, n), in either form (see
 /// [`RecurrentBackend::gru_recurrence`](super::RecurrentBackend::gru_recurrence)).
-/// `projected` `[batch, time, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` or empty.
+/// `projected` `[batch, time, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` or empty; the outputs
+/// go to `output` `[batch, time, H]`.
 #[inline(always)]
 pub fn gru_forward<E: Real>(
     dims: &Dims,
@@ -923,12 +954,13 @@ pub fn gru_forward<E: Real>(
     reset_after: bool,
     mask: Option<&[E]>,
     keep_tape: bool,
+    output: &mut [E],
 ) -> Forward<E, GruTape<E>> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let g3 = 3 * hidden;
     let w = view(weight_hh, hidden, g3);
     let mut h = h0.to_vec();
-    let mut output = vec![E::zero(); batch * dims.time * hidden];
+    assert_eq!(output.len(), batch * dims.time * hidden, "output buffer");
     let mut x = vec![E::zero(); batch * g3]; // the step's projection, then its gates
     let mut hw = vec![E::zero(); batch * if reset_after { g3 } else { 2 * hidden }];
     let mut rh = vec![E::zero(); if reset_after { 0 } else { batch * hidden }];
@@ -1017,14 +1049,14 @@ pub fn gru_forward<E: Real>(
         }
     }
     Forward {
-        output,
         h,
         c: Vec::new(),
         tape,
     }
 }
 
-/// GRU backward in either form.
+/// GRU backward in either form; the projection's gradient goes to `d_projected`
+/// `[batch, time, 3H]`.
 #[inline(always)]
 pub fn gru_backward<E: Real>(
     dims: &Dims,
@@ -1034,6 +1066,7 @@ pub fn gru_backward<E: Real>(
     mask: Option<&[E]>,
     d_output: &[E],
     d_h_last: &[E],
+    d_projected: &mut [E],
 ) -> Backward<E> {
     let (batch, hidden) = (dims.batch, dims.hidden);
     let (g2, g3) = (2 * hidden, 3 * hidden);
@@ -1136,8 +1169,8 @@ pub fn gru_backward<E: Real>(
             dw.slice_axis_mut(Axis(1), Slice::from(g2..)),
         );
     }
+    batch_first(dims, &da, g3, d_projected);
     Backward {
-        d_projected: batch_first(dims, &da, g3),
         d_h0: dh,
         d_c0: Vec::new(),
         d_weight,

@@ -53,11 +53,25 @@ impl<B: RecurrentBackend<FloatTensorPrimitive = NdArrayTensor>> NdBackend for B 
 /// A tensor's values, row-major (one `memcpy` when the array is contiguous).
 fn values<B: NdBackend, T: NativeFloat, const D: usize>(t: Tensor<B, D>) -> Vec<T> {
     let a = T::array(t.into_primitive().tensor());
-    if let Some(contiguous) = a.as_slice() {
-        return contiguous.to_vec();
+    match a.as_slice() {
+        Some(contiguous) => contiguous.to_vec(),
+        None => strided_values(a),
     }
-    // A strided view (e.g. the outputs' part of a node's gradient): iterate with a fixed
-    // dimensionality, which is far cheaper per element than the dynamic one.
+}
+
+/// A tensor's array, row-major and contiguous: the tensor's own when it already is (no copy).
+fn contiguous<B: NdBackend, T: NativeFloat, const D: usize>(t: Tensor<B, D>) -> SharedArray<T> {
+    let shape = t.dims();
+    let a = T::array(t.into_primitive().tensor());
+    if a.as_slice().is_some() {
+        return a;
+    }
+    SharedArray::from_shape_vec(IxDyn(&shape), strided_values(a)).expect("values match the shape")
+}
+
+/// The values of a strided (not contiguous row-major) array, row-major.
+fn strided_values<T: NativeFloat>(a: SharedArray<T>) -> Vec<T> {
+    // Iterate with a fixed dimensionality, which is far cheaper per element than the dynamic one.
     match a.ndim() {
         3 => a
             .into_dimensionality::<Ix3>()
@@ -105,10 +119,7 @@ impl<T: NativeFloat> Prepared<T> {
 
 fn prepare<B: NdBackend, T: NativeFloat>(seq: &Recurrence<B>, hidden: usize) -> Prepared<T> {
     let [batch, time, _] = seq.projected.dims();
-    let mut projected = T::array(seq.projected.clone().into_primitive().tensor());
-    if projected.as_slice().is_none() {
-        projected = projected.as_standard_layout().into_owned().into_shared();
-    }
+    let projected = contiguous(seq.projected.clone());
     Prepared {
         dims: Dims {
             batch,
@@ -158,12 +169,13 @@ fn native<B: NdBackend, T: Real, K: Send + Sync + 'static>(
 /// The gradients from the kernel's, as tensors.
 fn grads<B: NdBackend, T: NativeFloat>(
     d: cpu::Backward<T>,
+    d_projected: Vec<T>,
     dims: &Dims,
     gates: usize,
 ) -> TapeGrads<B> {
     let (b, h) = (dims.batch, dims.hidden);
     TapeGrads {
-        d_projected: tensor(d.d_projected, [b, dims.time, gates * h]),
+        d_projected: tensor(d_projected, [b, dims.time, gates * h]),
         d_h0: tensor(d.d_h0, [b, h]),
         d_c0: (!d.d_c0.is_empty()).then(|| tensor(d.d_c0, [b, h])),
         d_weight: tensor(d.d_weight, [h, gates * h]),
@@ -171,15 +183,22 @@ fn grads<B: NdBackend, T: NativeFloat>(
     }
 }
 
+/// A zeroed buffer for a recurrence's outputs (`width` 1) or its projection's gradient
+/// (`width` G), `[batch, time, width·H]`.
+fn buffer<T: NativeFloat>(dims: &Dims, width: usize) -> Vec<T> {
+    vec![T::zero(); dims.batch * dims.time * width * dims.hidden]
+}
+
 /// The kernel's outputs as tensors: outputs, `h`, and `c` when there is one.
 fn outputs<B: NdBackend, T: NativeFloat, K>(
+    output: Vec<T>,
     f: &mut cpu::Forward<T, K>,
     dims: &Dims,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let (b, h) = (dims.batch, dims.hidden);
     let c = std::mem::take(&mut f.c);
     (
-        tensor(std::mem::take(&mut f.output), [b, dims.time, h]),
+        tensor(output, [b, dims.time, h]),
         tensor(std::mem::take(&mut f.h), [b, h]),
         (!c.is_empty()).then(|| tensor(c, [b, h])),
     )
@@ -195,14 +214,16 @@ fn rnn<B: NdBackend, T: NativeFloat>(
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
     let x = p.inputs(&h0, &[]);
+    let mut out = buffer(&p.dims, 1);
     let mut f = cpu::par_forward(
         &p.dims,
         1,
         x,
+        &mut out,
         #[inline(always)]
-        |d, x| cpu::rnn_forward(d, x.projected, x.h0, &w, x.mask, activation, keep),
+        |d, x, o| cpu::rnn_forward(d, x.projected, x.h0, &w, x.mask, activation, keep, o),
     );
-    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
+    let (out, h, _) = outputs::<B, T, _>(out, &mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
 }
@@ -217,14 +238,16 @@ fn lstm<B: NdBackend, T: NativeFloat>(
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, c0, w) = (values(h0), values(c0), values(weight_hh));
     let x = p.inputs(&h0, &c0);
+    let mut out = buffer(&p.dims, 1);
     let mut f = cpu::par_forward(
         &p.dims,
         4,
         x,
+        &mut out,
         #[inline(always)]
-        |d, x| cpu::lstm_forward(d, x.projected, x.h0, x.c0, &w, x.mask, keep),
+        |d, x, o| cpu::lstm_forward(d, x.projected, x.h0, x.c0, &w, x.mask, keep, o),
     );
-    let (out, h, c) = outputs::<B, T, _>(&mut f, &p.dims);
+    let (out, h, c) = outputs::<B, T, _>(out, &mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, c.expect("an LSTM's final cell"), tape)
 }
@@ -241,14 +264,19 @@ fn gru<B: NdBackend, T: NativeFloat>(
     let (h0, w) = (values(h0), values(weight_hh));
     let bias: Vec<T> = bias_hn.map(values).unwrap_or_default();
     let x = p.inputs(&h0, &[]);
+    let mut out = buffer(&p.dims, 1);
     let mut f = cpu::par_forward(
         &p.dims,
         3,
         x,
+        &mut out,
         #[inline(always)]
-        |d, x| cpu::gru_forward(d, x.projected, x.h0, &w, &bias, reset_after, x.mask, keep),
+        |d, x, o| {
+            let (mask, h0) = (x.mask, x.h0);
+            cpu::gru_forward(d, x.projected, h0, &w, &bias, reset_after, mask, keep, o)
+        },
     );
-    let (out, h, _) = outputs::<B, T, _>(&mut f, &p.dims);
+    let (out, h, _) = outputs::<B, T, _>(out, &mut f, &p.dims);
     let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
 }
@@ -280,7 +308,8 @@ macro_rules! by_float {
 
 /// The upstream gradients as the kernels take them.
 struct UpValues<T> {
-    d_output: Vec<T>,
+    /// The gradient's own array when it is contiguous (it usually is).
+    d_output: SharedArray<T>,
     d_h: Vec<T>,
     d_c: Vec<T>,
 }
@@ -288,7 +317,7 @@ struct UpValues<T> {
 impl<T: NativeFloat> UpValues<T> {
     fn new<B: NdBackend>(up: Upstream<B>) -> Self {
         Self {
-            d_output: values(up.d_output),
+            d_output: contiguous(up.d_output),
             d_h: values(up.d_h),
             d_c: up.d_c.map(values).unwrap_or_default(),
         }
@@ -296,7 +325,7 @@ impl<T: NativeFloat> UpValues<T> {
 
     fn grads<'a, K>(&'a self, n: &'a Native<T, K>) -> cpu::Grads<'a, T> {
         cpu::Grads {
-            d_output: &self.d_output,
+            d_output: self.d_output.as_slice().expect("a contiguous gradient"),
             d_h: &self.d_h,
             d_c: &self.d_c,
             mask: n.mask.as_deref(),
@@ -314,15 +343,17 @@ fn rnn_back<B: NdBackend, T: NativeFloat>(
         return tape::rnn_backward(tape, weight_hh, activation, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
+    let mut d_projected = buffer(&n.dims, 1);
     let d = cpu::par_backward(
         &n.dims,
         1,
         &n.buffers,
         up.grads(n),
+        &mut d_projected,
         #[inline(always)]
-        |d, k, g| cpu::rnn_backward(d, k, &w, g.mask, activation, g.d_output, g.d_h),
+        |d, k, g, o| cpu::rnn_backward(d, k, &w, g.mask, activation, g.d_output, g.d_h, o),
     );
-    grads(d, &n.dims, 1)
+    grads(d, d_projected, &n.dims, 1)
 }
 
 fn lstm_back<B: NdBackend, T: NativeFloat>(
@@ -334,15 +365,17 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
         return tape::lstm_backward(tape, weight_hh, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
+    let mut d_projected = buffer(&n.dims, 4);
     let d = cpu::par_backward(
         &n.dims,
         4,
         &n.buffers,
         up.grads(n),
+        &mut d_projected,
         #[inline(always)]
-        |d, k, g| cpu::lstm_backward(d, k, &w, g.mask, g.d_output, g.d_h, g.d_c),
+        |d, k, g, o| cpu::lstm_backward(d, k, &w, g.mask, g.d_output, g.d_h, g.d_c, o),
     );
-    grads(d, &n.dims, 4)
+    grads(d, d_projected, &n.dims, 4)
 }
 
 fn gru_back<B: NdBackend, T: NativeFloat>(
@@ -356,15 +389,17 @@ fn gru_back<B: NdBackend, T: NativeFloat>(
         return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
+    let mut d_projected = buffer(&n.dims, 3);
     let d = cpu::par_backward(
         &n.dims,
         3,
         &n.buffers,
         up.grads(n),
+        &mut d_projected,
         #[inline(always)]
-        |d, k, g| cpu::gru_backward(d, k, &w, reset_after, g.mask, g.d_output, g.d_h),
+        |d, k, g, o| cpu::gru_backward(d, k, &w, reset_after, g.mask, g.d_output, g.d_h, o),
     );
-    let mut g = grads(d, &n.dims, 3);
+    let mut g = grads(d, d_projected, &n.dims, 3);
     if !has_bias_hn {
         g.d_bias_hn = None;
     }
@@ -509,5 +544,31 @@ where
             gru_back(tape, weight_hh, reset_after, has_bias_hn, up),
             tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{contiguous, values};
+    use burn::backend::NdArray;
+    use burn::tensor::Tensor;
+
+    #[test]
+    fn strided_tensors_reach_the_kernels_row_major() {
+        let device = Default::default();
+        let t = Tensor::<NdArray, 1, burn::tensor::Int>::arange(0..24, &device)
+            .float()
+            .reshape([2, 3, 4])
+            .swap_dims(0, 2); // [4, 3, 2], a strided view
+        let expected: Vec<f32> = t.to_data().to_vec().unwrap();
+        let a = contiguous::<NdArray, f32, 3>(t.clone());
+        assert_eq!(a.shape(), &[4, 3, 2]);
+        assert_eq!(a.as_slice().unwrap(), &expected[..]);
+        assert_eq!(values::<NdArray, f32, 3>(t), expected);
+        let row_major = Tensor::<NdArray, 1>::from_floats([1.0, 2.0, 3.0], &device);
+        assert_eq!(
+            contiguous::<NdArray, f32, 1>(row_major).as_slice().unwrap(),
+            &[1.0, 2.0, 3.0]
+        );
     }
 }
