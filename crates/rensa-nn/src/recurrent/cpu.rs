@@ -158,12 +158,12 @@ fn with_best_isa<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
         use std::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw") {
-            // SAFETY: the CPU was just checked to have every feature `avx512` is compiled
-            // for (AVX-512 implies AVX2 and FMA); `f` itself is ordinary safe code.
-            return unsafe { avx512(f) };
-        }
         if has!("avx2") && has!("fma") {
+            if has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw") {
+                // SAFETY: the CPU was just checked to have every feature `avx512` is compiled
+                // for; `f` itself is ordinary safe code.
+                return unsafe { avx512(f) };
+            }
             // SAFETY: as above, for AVX2 and FMA.
             return unsafe { avx2(f) };
         }
