@@ -359,7 +359,9 @@ mod autodiff_impl {
     use burn::tensor::{DType, Shape, Tensor, TensorMetadata, TensorPrimitive};
     use std::sync::{Arc, Mutex};
 
-    /// Per-step gradients, filled by the `Take` nodes and drained by their `Collect` node.
+    /// Gradients parked by [`Take`] nodes for the node they hang from, which reads these slots
+    /// instead of a gradient of its own: the steps of `unstack_time`'s `Collect` node, or the
+    /// results of a recurrence node (outputs, final `h`, then final `c` for the LSTM).
     type Slots<B> = Arc<Mutex<Vec<Option<FloatTensor<B>>>>>;
 
     /// Identity node in front of the per-step `Take` nodes; its backward assembles their
@@ -367,7 +369,13 @@ mod autodiff_impl {
     #[derive(Debug)]
     struct Collect;
 
-    /// Step `t` of the collected tensor; its backward parks the gradient in slot `t`.
+    /// An identity on one part of its parent's work (step `t` of the collected tensor, or result
+    /// `t` of a recurrence); its backward parks the gradient in slot `t` of the parent's
+    /// [`Slots`].
+    ///
+    /// This is how a node gets several outputs: a burn graph node has one, so the parent outputs
+    /// a placeholder and each real output is a `Take` child of it. The parent's backward pass
+    /// runs after its children's and reads the slots; nothing is registered for the placeholder.
     #[derive(Debug)]
     struct Take;
 
@@ -414,41 +422,11 @@ mod autodiff_impl {
         t.into_primitive().tensor()
     }
 
-    /// The gradients of a recurrence's results (outputs, final `h`, then final `c` for the LSTM),
-    /// parked by their [`Park`] nodes for the recurrence node's backward pass.
-    type Stash<B> = Arc<Mutex<Vec<Option<FloatTensor<B>>>>>;
-
-    /// One result of a recurrence node (the outputs or a final state): an identity on the value
-    /// whose backward pass parks the result's gradient in slot `k` of the node's [`Stash`].
-    ///
-    /// A burn graph node has one output, and a recurrence has two or three. The recurrence node
-    /// itself outputs a one-element anchor; each result is a `Park` child of it, so the results'
-    /// gradients reach the recurrence as they are (no concatenated output to slice, and no
-    /// full-size zero gradient for a slice's backward pass to fill in).
-    #[derive(Debug)]
-    struct Park;
-
-    impl<B: Backend> Backward<B, 1> for Park {
-        type State = (Stash<B>, usize);
-
-        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let (stash, k) = ops.state;
-            let grad = grads.consume::<B>(&ops.node);
-            let anchor = B::float_zeros([1].into(), &B::float_device(&grad), grad.dtype().into());
-            stash.lock().expect("recurrence gradient stash")[k] = Some(grad);
-            // What the anchor receives is ignored; it only has to exist for the recurrence
-            // node's backward pass to run.
-            if let [Some(parent)] = ops.parents {
-                grads.register::<B>(parent.id, anchor);
-            }
-        }
-    }
-
-    /// The upstream gradients of a recurrence from its stash: zeros for a result that received
-    /// none (e.g. the outputs of an encoder whose final state alone is used).
+    /// The upstream gradients of a recurrence from its [`Slots`]: zeros for a result that
+    /// received none (e.g. the outputs of an encoder whose final state alone is used).
     fn upstream<B: Backend, X>(s: &NodeState<B, X>, cell_state: bool) -> Upstream<B> {
         let mut parked =
-            std::mem::take(&mut *s.stash.lock().expect("recurrence gradient stash")).into_iter();
+            std::mem::take(&mut *s.slots.lock().expect("recurrence gradient slots")).into_iter();
         let [batch, time, hidden] = s.dims;
         let device = B::float_device(&s.weight_hh);
         let dtype = s.weight_hh.dtype();
@@ -490,14 +468,14 @@ mod autodiff_impl {
     }
 
     /// What every recurrence node keeps: the tape, the recurrent weights, the shape and where its
-    /// results' gradients are parked.
+    /// results' [`Take`] nodes park their gradients.
     #[derive(Clone, Debug)]
     struct NodeState<B: Backend, X> {
         tape: Tape<B>,
         weight_hh: FloatTensor<B>,
         /// `[batch, time, H]`.
         dims: [usize; 3],
-        stash: Stash<B>,
+        slots: Slots<B>,
         /// The cell's own settings.
         extra: X,
     }
@@ -519,7 +497,6 @@ mod autodiff_impl {
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
-            grads.consume::<B>(&ops.node); // the anchor's
             let up = upstream(&s, false);
             let d = B::rnn_backward_tape(s.tape, t2(s.weight_hh), s.extra, up);
             register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
@@ -531,7 +508,6 @@ mod autodiff_impl {
 
         fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
-            grads.consume::<B>(&ops.node); // the anchor's
             let up = upstream(&s, true);
             let d = B::lstm_backward_tape(s.tape, t2(s.weight_hh), up);
             register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
@@ -545,7 +521,6 @@ mod autodiff_impl {
         fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
             let s = ops.state;
             let (reset_after, has_bias) = s.extra;
-            grads.consume::<B>(&ops.node); // the anchor's
             let up = upstream(&s, false);
             let d = B::gru_backward_tape(s.tape, t2(s.weight_hh), reset_after, has_bias, up);
             register(grads, ops.parents.map(|p| p.map(|p| p.id)), d);
@@ -600,13 +575,30 @@ mod autodiff_impl {
         )
     }
 
+    /// `value` as output `k` of `parent` (a [`Take`] child of it, parking its gradient in
+    /// `slots`; untracked when `parent` is).
+    fn take<B: Backend, C: CheckpointStrategy>(
+        parent: &FloatTensor<Autodiff<B, C>>,
+        slots: &Slots<B>,
+        k: usize,
+        value: FloatTensor<B>,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        match Backward::<B, 1>::prepare::<C>(Take, [parent.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((slots.clone(), k), value),
+            OpsKind::UnTracked(prep) => prep.finish(value),
+        }
+    }
+
     /// Records a recurrence node (when something upstream is tracked) whose results are
-    /// `results` (outputs, then the final states), each behind its own [`Park`] node, and returns
+    /// `results` (outputs, then the final states), each behind its own [`Take`] node, and returns
     /// the results as autodiff tensors.
     fn finish<B, C, N, const P: usize, const R: usize>(
         node: N,
         parents: [FloatTensor<Autodiff<B, C>>; P],
-        state: impl FnOnce(Stash<B>) -> N::State,
+        state: impl FnOnce(Slots<B>) -> N::State,
         results: [FloatTensor<B>; R],
     ) -> [FloatTensor<Autodiff<B, C>>; R]
     where
@@ -614,7 +606,8 @@ mod autodiff_impl {
         C: CheckpointStrategy,
         N: Backward<B, P>,
     {
-        let stash: Stash<B> = Arc::new(Mutex::new(vec![None; R]));
+        let slots: Slots<B> = Arc::new(Mutex::new(vec![None; R]));
+        // The node's own output is a placeholder; its results are the `Take` children.
         let anchor = B::float_zeros(
             [1].into(),
             &B::float_device(&results[0]),
@@ -625,20 +618,13 @@ mod autodiff_impl {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(state(stash.clone()), anchor),
+            OpsKind::Tracked(prep) => prep.finish(state(slots.clone()), anchor),
             OpsKind::UnTracked(prep) => prep.finish(anchor),
         };
         let mut k = 0;
         results.map(|value| {
-            let out = match Backward::<B, 1>::prepare::<C>(Park, [anchor.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((stash.clone(), k), value),
-                OpsKind::UnTracked(prep) => prep.finish(value),
-            };
             k += 1;
-            out
+            take::<B, C>(&anchor, &slots, k - 1, value)
         })
     }
 
@@ -677,11 +663,11 @@ mod autodiff_impl {
             let (w, n_w) = parts(weight_hh);
             let (out, h, tape) = B::rnn_forward_tape(seq, h0, w.clone(), activation);
             let hidden = out.dims()[2];
-            let state = move |stash| NodeState {
+            let state = move |slots| NodeState {
                 tape,
                 weight_hh: prim(w),
                 dims: [dims[0], dims[1], hidden],
-                stash,
+                slots,
                 extra: activation,
             };
             let parents = [n_projected, n_h0, n_w];
@@ -705,11 +691,11 @@ mod autodiff_impl {
             let (w, n_w) = parts(weight_hh);
             let (out, h, c, tape) = B::lstm_forward_tape(seq, h0, c0, w.clone());
             let hidden = out.dims()[2];
-            let state = move |stash| NodeState {
+            let state = move |slots| NodeState {
                 tape,
                 weight_hh: prim(w),
                 dims: [dims[0], dims[1], hidden],
-                stash,
+                slots,
                 extra: (),
             };
             let parents = [n_projected, n_h0, n_c0, n_w];
@@ -743,11 +729,11 @@ mod autodiff_impl {
             };
             let (out, h, tape) = B::gru_forward_tape(seq, h0, w.clone(), bias, reset_after);
             let hidden = out.dims()[2];
-            let state = move |stash| NodeState {
+            let state = move |slots| NodeState {
                 tape,
                 weight_hh: prim(w),
                 dims: [dims[0], dims[1], hidden],
-                stash,
+                slots,
                 extra: (reset_after, has_bias),
             };
             let parents = [n_projected, n_h0, n_w, n_bias];
@@ -767,7 +753,6 @@ mod autodiff_impl {
                 .into_iter()
                 .map(|s| s.into_primitive().tensor())
                 .collect();
-            let wrap = |t| Tensor::<Self, 2>::from_primitive(TensorPrimitive::Float(t));
 
             let slots: Slots<B> = Arc::new(Mutex::new(vec![None; dims[1]]));
             let collected = match Backward::<B, 1>::prepare::<C>(Collect, [x.node.clone()])
@@ -789,16 +774,7 @@ mod autodiff_impl {
             steps
                 .into_iter()
                 .enumerate()
-                .map(|(t, step)| {
-                    let out = match Backward::<B, 1>::prepare::<C>(Take, [collected.node.clone()])
-                        .compute_bound()
-                        .stateful()
-                    {
-                        OpsKind::Tracked(prep) => prep.finish((slots.clone(), t), step),
-                        OpsKind::UnTracked(prep) => prep.finish(step),
-                    };
-                    wrap(out)
-                })
+                .map(|(t, step)| wrap(take::<B, C>(&collected, &slots, t, step)))
                 .collect()
         }
     }

@@ -189,19 +189,54 @@ fn buffer<T: NativeFloat>(dims: &Dims, width: usize) -> Vec<T> {
     vec![T::zero(); dims.batch * dims.time * width * dims.hidden]
 }
 
-/// The kernel's outputs as tensors: outputs, `h`, and `c` when there is one.
-fn outputs<B: NdBackend, T: NativeFloat, K>(
-    output: Vec<T>,
-    f: &mut cpu::Forward<T, K>,
-    dims: &Dims,
-) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tensor<B, 2>>) {
-    let (b, h) = (dims.batch, dims.hidden);
-    let c = std::mem::take(&mut f.c);
+/// What a forward pass over tensors returns: outputs, `h`, `c` when there is one, and the tape.
+type Outputs<B> = (
+    Tensor<B, 3>,
+    Tensor<B, 2>,
+    Option<Tensor<B, 2>>,
+    Option<Tape<B>>,
+);
+
+/// Runs a kernel's forward pass over the parts of the batch ([`cpu::par_forward`], whose advice
+/// on `run` applies) from the initial states `h0` and `c0` (empty without a cell) and returns its
+/// results as tensors, with the tape when `keep`.
+fn forward<B: NdBackend, T: NativeFloat, K: Send + Sync + 'static>(
+    seq: &Recurrence<B>,
+    p: Prepared<T>,
+    (h0, c0): (&[T], &[T]),
+    gates: usize,
+    keep: bool,
+    run: impl Fn(&Dims, cpu::Inputs<'_, T>, &mut [T]) -> cpu::Forward<T, K> + Sync,
+) -> Outputs<B> {
+    let (b, t, h) = (p.dims.batch, p.dims.time, p.dims.hidden);
+    let mut output = buffer(&p.dims, 1);
+    let f = cpu::par_forward(&p.dims, gates, p.inputs(h0, c0), &mut output, run);
     (
-        tensor(output, [b, dims.time, h]),
-        tensor(std::mem::take(&mut f.h), [b, h]),
-        (!c.is_empty()).then(|| tensor(c, [b, h])),
+        tensor(output, [b, t, h]),
+        tensor(f.h, [b, h]),
+        (!f.c.is_empty()).then(|| tensor(f.c, [b, h])),
+        keep.then(|| native_tape(seq, p, f.tape)),
     )
+}
+
+/// Runs a kernel's backward pass over the parts of the batch ([`cpu::par_backward`], whose
+/// advice on `run` applies) and returns the gradients as tensors.
+fn backward<B: NdBackend, T: NativeFloat, K: Sync>(
+    n: &Native<T, Vec<K>>,
+    gates: usize,
+    up: &UpValues<T>,
+    run: impl Fn(&Dims, &K, cpu::Grads<'_, T>, &mut [T]) -> cpu::Backward<T> + Sync,
+) -> TapeGrads<B> {
+    let mut d_projected = buffer(&n.dims, gates);
+    let d = cpu::par_backward(
+        &n.dims,
+        gates,
+        &n.buffers,
+        up.grads(n),
+        &mut d_projected,
+        run,
+    );
+    grads(d, d_projected, &n.dims, gates)
 }
 
 fn rnn<B: NdBackend, T: NativeFloat>(
@@ -213,18 +248,15 @@ fn rnn<B: NdBackend, T: NativeFloat>(
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Option<Tape<B>>) {
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
-    let x = p.inputs(&h0, &[]);
-    let mut out = buffer(&p.dims, 1);
-    let mut f = cpu::par_forward(
-        &p.dims,
+    let (out, h, _, tape) = forward(
+        &seq,
+        p,
+        (&h0, &[]),
         1,
-        x,
-        &mut out,
+        keep,
         #[inline(always)]
         |d, x, o| cpu::rnn_forward(d, x.projected, x.h0, &w, x.mask, activation, keep, o),
     );
-    let (out, h, _) = outputs::<B, T, _>(out, &mut f, &p.dims);
-    let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
 }
 
@@ -237,18 +269,15 @@ fn lstm<B: NdBackend, T: NativeFloat>(
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Option<Tape<B>>) {
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, c0, w) = (values(h0), values(c0), values(weight_hh));
-    let x = p.inputs(&h0, &c0);
-    let mut out = buffer(&p.dims, 1);
-    let mut f = cpu::par_forward(
-        &p.dims,
+    let (out, h, c, tape) = forward(
+        &seq,
+        p,
+        (&h0, &c0),
         4,
-        x,
-        &mut out,
+        keep,
         #[inline(always)]
         |d, x, o| cpu::lstm_forward(d, x.projected, x.h0, x.c0, &w, x.mask, keep, o),
     );
-    let (out, h, c) = outputs::<B, T, _>(out, &mut f, &p.dims);
-    let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, c.expect("an LSTM's final cell"), tape)
 }
 
@@ -263,21 +292,18 @@ fn gru<B: NdBackend, T: NativeFloat>(
     let p = prepare::<B, T>(&seq, h0.dims()[1]);
     let (h0, w) = (values(h0), values(weight_hh));
     let bias: Vec<T> = bias_hn.map(values).unwrap_or_default();
-    let x = p.inputs(&h0, &[]);
-    let mut out = buffer(&p.dims, 1);
-    let mut f = cpu::par_forward(
-        &p.dims,
+    let (out, h, _, tape) = forward(
+        &seq,
+        p,
+        (&h0, &[]),
         3,
-        x,
-        &mut out,
+        keep,
         #[inline(always)]
         |d, x, o| {
             let (mask, h0) = (x.mask, x.h0);
             cpu::gru_forward(d, x.projected, h0, &w, &bias, reset_after, mask, keep, o)
         },
     );
-    let (out, h, _) = outputs::<B, T, _>(out, &mut f, &p.dims);
-    let tape = keep.then(|| native_tape(&seq, p, f.tape));
     (out, h, tape)
 }
 
@@ -343,17 +369,13 @@ fn rnn_back<B: NdBackend, T: NativeFloat>(
         return tape::rnn_backward(tape, weight_hh, activation, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
-    let mut d_projected = buffer(&n.dims, 1);
-    let d = cpu::par_backward(
-        &n.dims,
+    backward(
+        n,
         1,
-        &n.buffers,
-        up.grads(n),
-        &mut d_projected,
+        &up,
         #[inline(always)]
         |d, k, g, o| cpu::rnn_backward(d, k, &w, g.mask, activation, g.d_output, g.d_h, o),
-    );
-    grads(d, d_projected, &n.dims, 1)
+    )
 }
 
 fn lstm_back<B: NdBackend, T: NativeFloat>(
@@ -365,17 +387,13 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
         return tape::lstm_backward(tape, weight_hh, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
-    let mut d_projected = buffer(&n.dims, 4);
-    let d = cpu::par_backward(
-        &n.dims,
+    backward(
+        n,
         4,
-        &n.buffers,
-        up.grads(n),
-        &mut d_projected,
+        &up,
         #[inline(always)]
         |d, k, g, o| cpu::lstm_backward(d, k, &w, g.mask, g.d_output, g.d_h, g.d_c, o),
-    );
-    grads(d, d_projected, &n.dims, 4)
+    )
 }
 
 fn gru_back<B: NdBackend, T: NativeFloat>(
@@ -389,17 +407,13 @@ fn gru_back<B: NdBackend, T: NativeFloat>(
         return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
-    let mut d_projected = buffer(&n.dims, 3);
-    let d = cpu::par_backward(
-        &n.dims,
+    let mut g = backward(
+        n,
         3,
-        &n.buffers,
-        up.grads(n),
-        &mut d_projected,
+        &up,
         #[inline(always)]
         |d, k, g, o| cpu::gru_backward(d, k, &w, reset_after, g.mask, g.d_output, g.d_h, o),
     );
-    let mut g = grads(d, d_projected, &n.dims, 3);
     if !has_bias_hn {
         g.d_bias_hn = None;
     }
