@@ -11,7 +11,7 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Distribution, Tensor};
 use rensa_nn::recurrent::{
-    GruConfig, LstmConfig, RnnConfig, SequenceInput, SequenceOutput, set_fused_autodiff,
+    Differentiation, GruConfig, LstmConfig, RnnConfig, SequenceInput, SequenceOutput,
 };
 use std::time::Instant;
 
@@ -28,20 +28,33 @@ fn main() {
     }
     let n = |k: usize| -> usize { args[k].parse().expect("a whole number") };
     let (b, t, i, h, reps) = (n(1), n(2), n(3), n(4), n(5));
-    set_fused_autodiff(args.get(6).map(String::as_str) != Some("plain"));
+    let how = if args.get(6).map(String::as_str) == Some("plain") {
+        Differentiation::Plain
+    } else {
+        Differentiation::Fused
+    };
     let device = Default::default();
     let x = Tensor::<B, 3>::random([b, t, i], Distribution::Normal(0.0, 1.0), &device);
     let forward: Box<dyn Fn(Tensor<B, 3>) -> SequenceOutput<B>> = match args[0].as_str() {
         "rnn" => {
-            let m = RnnConfig::new(i, h).init::<B>(&device).unwrap();
+            let m = RnnConfig::new(i, h)
+                .with_differentiation(how)
+                .init::<B>(&device)
+                .unwrap();
             Box::new(move |x| m.forward(SequenceInput::new(x)))
         }
         "lstm" => {
-            let m = LstmConfig::new(i, h).init::<B>(&device).unwrap();
+            let m = LstmConfig::new(i, h)
+                .with_differentiation(how)
+                .init::<B>(&device)
+                .unwrap();
             Box::new(move |x| m.forward(SequenceInput::new(x)))
         }
         "gru" => {
-            let m = GruConfig::new(i, h).init::<B>(&device).unwrap();
+            let m = GruConfig::new(i, h)
+                .with_differentiation(how)
+                .init::<B>(&device)
+                .unwrap();
             Box::new(move |x| m.forward(SequenceInput::new(x)))
         }
         other => panic!("unknown cell {other}: rnn, lstm or gru"),

@@ -31,23 +31,3 @@ pub mod init;
 pub mod recurrent;
 
 pub use error::{Error, Result};
-
-/// The wgpu adapter burn picks for `device`, in words: its name, kind and graphics API, and a
-/// warning when it is a software adapter (such as Mesa's lavapipe) rather than a GPU.
-#[cfg(feature = "wgpu")]
-pub fn describe_wgpu_adapter(device: &burn::backend::wgpu::WgpuDevice) -> String {
-    use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup};
-    let info = init_setup::<AutoGraphicsApi>(device, Default::default())
-        .adapter
-        .get_info();
-    let kind = format!("{:?}", info.device_type);
-    let note = if kind == "Cpu" {
-        " (a software adapter, not a GPU)"
-    } else {
-        ""
-    };
-    format!(
-        "wgpu on \"{}\" ({kind}, {:?}){note}",
-        info.name, info.backend
-    )
-}

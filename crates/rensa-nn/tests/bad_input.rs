@@ -7,8 +7,8 @@ use rensa_nn::Error;
 use rensa_nn::activation::Activation;
 use rensa_nn::init::Init;
 use rensa_nn::recurrent::{
-    GruConfig, Lstm, LstmCell, LstmConfig, RecurrentCell, RecurrentState, RnnCell, RnnConfig,
-    SequenceInput,
+    GruConfig, Lstm, LstmCell, LstmConfig, RecurrentCell, RecurrentConfig, RecurrentState, RnnCell,
+    RnnConfig, SequenceInput,
 };
 use rensa_testkit::TestBackend as B;
 

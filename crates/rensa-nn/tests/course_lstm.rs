@@ -5,7 +5,7 @@
 //! One test in its own binary, because the fused/plain switch is process-wide.
 
 use burn::tensor::{Tensor, TensorData};
-use rensa_nn::recurrent::{CellState, LstmCell, RecurrentCell, set_fused_autodiff};
+use rensa_nn::recurrent::{CellState, Differentiation, LstmCell, RecurrentCell};
 use rensa_testkit::{F64Autodiff, Tolerance, assert_slices_close, f64_device, to_f64_vec};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -68,7 +68,7 @@ fn gates_tensor<const D: usize>(golden: &Golden, name: &str) -> Tensor<F64Autodi
 
 /// Runs rensa's LSTM on the golden's weights and inputs and checks everything the course's
 /// layer produced.
-fn check(golden: &Golden, path: &str) {
+fn check(golden: &Golden, path: &str, differentiation: Differentiation) {
     let cell = LstmCell::from_weights(
         gates_tensor::<2>(golden, "Wx"),
         gates_tensor::<2>(golden, "Wh"),
@@ -83,7 +83,7 @@ fn check(golden: &Golden, path: &str) {
         hidden: h0.clone(),
         cell: Some(c0.clone()),
     };
-    let (out, last) = cell.sequence(x.clone(), state, None, false);
+    let (out, last) = cell.sequence(x.clone(), state, None, false, differentiation);
     let c_last = last.cell.expect("an LSTM has a cell state");
     // The loss whose gradients the course's backward received: Σ out·dY + h_T·dh + c_T·dc.
     let loss = (out.clone() * golden.tensor::<3>("d_out")).sum()
@@ -129,11 +129,8 @@ fn rensa_lstm_reproduces_the_course_lstm_backward() {
         Entry::Text(order) => assert_eq!(order, "f, g, i, o"),
         Entry::Array { .. } => panic!("gate_order is not text"),
     }
-    set_fused_autodiff(true);
-    check(&golden, "fused node");
-    set_fused_autodiff(false);
-    check(&golden, "plain path");
-    set_fused_autodiff(true);
+    check(&golden, "fused node", Differentiation::Fused);
+    check(&golden, "plain path", Differentiation::Plain);
 }
 
 #[test]

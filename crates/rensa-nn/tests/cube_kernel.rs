@@ -10,7 +10,7 @@ use burn::backend::wgpu::{CubeBackend, WgpuRuntime};
 use burn::tensor::Tensor;
 use rensa_nn::activation::Activation;
 use rensa_nn::recurrent::{
-    Recurrence, RecurrentBackend, TapeGrads, Upstream, length_mask, plain, tape,
+    Differentiation, Recurrence, RecurrentBackend, TapeGrads, Upstream, length_mask, plain, tape,
 };
 use rensa_testkit::{Tolerance, WgpuBackend, assert_close, normal_tensor, wgpu_device};
 
@@ -79,6 +79,7 @@ fn case<B: RecurrentBackend>(
         projected,
         mask,
         reverse,
+        differentiation: Differentiation::Fused,
     };
     Case {
         what,

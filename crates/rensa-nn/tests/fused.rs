@@ -6,8 +6,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use rensa_nn::activation::Activation;
 use rensa_nn::init::Init;
 use rensa_nn::recurrent::{
-    GruConfig, LstmConfig, Recurrent, RecurrentBackend, RecurrentCell, RecurrentState, RnnConfig,
-    SequenceInput, set_fused_autodiff,
+    Differentiation, GruConfig, LstmConfig, Recurrent, RecurrentBackend, RecurrentCell,
+    RecurrentState, RnnConfig, SequenceInput,
 };
 use rensa_testkit::{
     TestAutodiff, Tolerance, WgpuAutodiff, assert_slices_close, normal_tensor, to_f64_vec,
@@ -137,11 +137,9 @@ fn compare<B, C>(
     for case in which.iter().map(|&k| CASES[k]) {
         <B as Backend>::seed(device, 9);
         let layer = build(case);
-        set_fused_autodiff(true);
         let fused = run(&layer, case.3, uses, device);
-        set_fused_autodiff(false);
+        let layer = layer.with_differentiation(Differentiation::Plain);
         let plain = run(&layer, case.3, uses, device);
-        set_fused_autodiff(true);
         for ((name, f), (_, p)) in fused.iter().zip(&plain) {
             assert_slices_close(
                 f,

@@ -12,8 +12,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use rensa_nn::activation::Activation;
 use rensa_nn::recurrent::{
-    GruCell, GruConfig, LstmCell, LstmConfig, MergeMode, Recurrent, RecurrentBackend,
-    RecurrentCell, RnnCell, RnnConfig, SequenceInput,
+    Differentiation, GruCell, GruConfig, LstmCell, LstmConfig, MergeMode, Recurrent,
+    RecurrentBackend, RecurrentCell, RecurrentConfig, RnnCell, RnnConfig, SequenceInput,
 };
 use rensa_testkit::{Tolerance, assert_close, normal_tensor};
 use serde::Deserialize;
@@ -483,7 +483,13 @@ fn step_matches_sequence<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
         let x = normal_tensor::<B, 3>(5, [b, t, i], 1.0, dev);
         let mut state = cell.zero_state(b, dev);
         state.hidden = normal_tensor(6, [b, h], 0.5, dev); // a non-zero start
-        let (seq, last) = cell.sequence(x.clone(), state.clone(), None, false);
+        let (seq, last) = cell.sequence(
+            x.clone(),
+            state.clone(),
+            None,
+            false,
+            Differentiation::Fused,
+        );
         for step in 0..t {
             state = cell.step(x.clone().narrow(1, step, 1).reshape([b, i]), state);
             assert_close(

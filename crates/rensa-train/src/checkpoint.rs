@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, History, Result};
 
-/// Where and how often [`fit_with`](crate::fit_with) saves, and whether it resumes.
+/// Where and how often [`Fit`](crate::Fit) saves, and whether it resumes.
 #[derive(Clone, Debug)]
 pub struct Checkpoints {
     /// The run's folder; the checkpoint is its `checkpoint/` subfolder.

@@ -1,401 +1,429 @@
-//! The training loop.
+//! The training loop: [`Fit`].
 
-use burn::config::Config;
 use burn::lr_scheduler::LrScheduler;
 use burn::lr_scheduler::constant::ConstantLr;
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor};
+use indicatif::ProgressBar;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::checkpoint::{self, Checkpoints};
-use crate::{EpochRecord, Error, History, Objective, shuffled};
+use crate::data::no_batches;
+use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo};
 
-/// How [`fit`] trains.
-#[derive(Config, Debug)]
-pub struct FitConfig {
-    /// Passes over the training items.
-    #[config(default = 10)]
-    pub epochs: usize,
-    /// Items per optimiser step (the last batch of an epoch may be smaller).
-    #[config(default = 32)]
-    pub batch_size: usize,
-    /// Fraction of the items, taken from the **end** and never trained on, used for the
-    /// validation loss (as Keras's `validation_split` does), in `[0, 1)`.
-    #[config(default = 0.0)]
-    pub validation_split: f64,
-    /// Visit the training items in a new random order every epoch.
-    #[config(default = true)]
-    pub shuffle: bool,
-    /// Seed of the shuffling (see [`shuffled`](crate::shuffled)).
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Learning rate passed to the optimiser (when no schedule is given to [`fit_scheduled`]).
-    #[config(default = 1e-3)]
-    pub learning_rate: f64,
-    /// Stop when the monitored loss (validation loss if there is a split, else training loss)
-    /// has not improved for this many epochs.
-    pub patience: Option<usize>,
+/// The training loop, configured step by step and run once.
+///
+/// ```no_run
+/// # use burn::backend::{Autodiff, NdArray};
+/// # use burn::optim::AdamConfig;
+/// # use rensa_train::{Checkpoints, Fit, FitConfig, Items, Objective};
+/// # fn demo<M, T>(model: M, items: &[T], batcher: impl Fn(&[&T]) -> M::Batch)
+/// # where
+/// #     M: burn::module::AutodiffModule<Autodiff<NdArray>> + Objective<Autodiff<NdArray>>,
+/// #     M::InnerModule: Objective<NdArray, Batch = M::Batch>,
+/// # {
+/// let config = FitConfig::new().with_epochs(80).with_batch_size(16).with_validation_split(0.2);
+/// let mut optimizer = AdamConfig::new().init();
+/// let (model, history) = Fit::new(config)
+///     .checkpoints(Checkpoints::new("runs/demo", 10))
+///     .progress(true)
+///     .on_epoch(|e| println!("epoch {} loss {:.5}", e.epoch, e.loss))
+///     .run(model, &mut optimizer, Items::new(items, batcher), &Default::default())
+///     .unwrap();
+/// # }
+/// ```
+///
+/// Every epoch seeds the backend with `seed + epoch`; [`Items`](crate::Items) shuffles by
+/// `(seed, epoch)`, so a run resumed from a checkpoint ends with the same weights as an
+/// uninterrupted one. A batch whose loss is NaN or infinite stops the run with
+/// [`Error::NonFiniteLoss`] before any step is taken with it, and the last checkpoint stays as
+/// it was.
+pub struct Fit<'a, S = ConstantLr> {
+    config: FitConfig,
+    checkpoints: Option<Checkpoints>,
+    scheduler: S,
+    on_epoch: Option<Box<dyn FnMut(&EpochRecord) + 'a>>,
+    stop_when: Option<Box<dyn FnMut(&EpochRecord) -> bool + 'a>>,
+    progress: bool,
 }
 
-impl FitConfig {
-    /// Checks the settings that do not depend on the data: epochs, learning rate, patience.
-    pub fn check_epochs(&self) -> crate::Result<()> {
-        if self.epochs == 0 {
-            return Err(Error::config("epochs", "at least 1", 0));
+impl<'a> Fit<'a> {
+    /// A loop with `config`'s settings and its constant learning rate.
+    pub fn new(config: FitConfig) -> Self {
+        Self {
+            scheduler: ConstantLr::new(config.learning_rate),
+            config,
+            checkpoints: None,
+            on_epoch: None,
+            stop_when: None,
+            progress: false,
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+    }
+}
+
+/// The numbers of one step, read from the device.
+struct StepValues {
+    loss: f64,
+    items: usize,
+    parts: Vec<(String, f64)>,
+    metrics: Vec<(String, f64)>,
+}
+
+/// Item-weighted sums over an epoch's (or a validation pass's) batches.
+#[derive(Default)]
+struct Sums {
+    loss: f64,
+    items: usize,
+    named: BTreeMap<String, f64>,
+}
+
+impl Sums {
+    fn add(&mut self, v: &StepValues) {
+        let w = v.items as f64;
+        self.loss += v.loss * w;
+        self.items += v.items;
+        for (name, value) in v.parts.iter().chain(&v.metrics) {
+            *self.named.entry(name.clone()).or_default() += value * w;
+        }
+    }
+
+    fn mean_loss(&self) -> Option<f64> {
+        (self.items > 0).then(|| self.loss / self.items as f64)
+    }
+
+    fn means<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = (String, f64)> + 's {
+        let n = self.items.max(1) as f64;
+        self.named
+            .iter()
+            .map(move |(name, sum)| (format!("{prefix}{name}"), sum / n))
+    }
+}
+
+fn values<B: Backend, M>(output: &crate::Output<B, M>) -> StepValues {
+    let (loss, parts) = output.values();
+    StepValues {
+        loss,
+        items: output.items,
+        parts,
+        metrics: output.metrics.clone(),
+    }
+}
+
+/// The validation pass: item-weighted means of the loss, parts and metrics over `batches`.
+fn validate<B: Backend, V: Objective<B>>(
+    model: &V,
+    batches: impl Iterator<Item = V::Batch>,
+    epoch: usize,
+    step: usize,
+) -> Sums {
+    let mut sums = Sums::default();
+    for (b, batch) in batches.enumerate() {
+        let at = StepInfo {
+            epoch,
+            step,
+            batch: b + 1,
+            lr: f64::NAN,
+            training: false,
+        };
+        sums.add(&values(&model.step(&batch, &at)));
+    }
+    sums
+}
+
+impl<'a, S: LrScheduler> Fit<'a, S> {
+    /// Saves [`Checkpoints`] (model, optimiser and schedule state, history) every
+    /// `checkpoints.every` epochs and after the last one, or resumes from one.
+    pub fn checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
+    }
+
+    /// Takes every step's learning rate from `scheduler` (any of burn's `LrScheduler`s: step,
+    /// exponential, cosine annealing, linear, Noam, or their composition), whose state is saved
+    /// in the checkpoints along with the model's and the optimiser's.
+    pub fn scheduler<S2: LrScheduler>(self, scheduler: S2) -> Fit<'a, S2> {
+        Fit {
+            config: self.config,
+            checkpoints: self.checkpoints,
+            scheduler,
+            on_epoch: self.on_epoch,
+            stop_when: self.stop_when,
+            progress: self.progress,
+        }
+    }
+
+    /// Calls `f` after every epoch with its record.
+    pub fn on_epoch(mut self, f: impl FnMut(&EpochRecord) + 'a) -> Self {
+        self.on_epoch = Some(Box::new(f));
+        self
+    }
+
+    /// Stops after the first epoch for which `f` says so (e.g. a metric reached its goal); a
+    /// checkpoint is saved then.
+    pub fn stop_when(mut self, f: impl FnMut(&EpochRecord) -> bool + 'a) -> Self {
+        self.stop_when = Some(Box::new(f));
+        self
+    }
+
+    /// Shows a progress bar over the epochs on stderr, with the loss, the validation loss, the
+    /// parts of the loss and the throughput of the last epoch (hidden when stderr is not a
+    /// terminal).
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    /// Trains an autodiff model with a burn optimiser: for every training batch, the model's
+    /// [`Objective::step`], the gradients of its loss, the optimiser's step with the scheduler's
+    /// learning rate, then the step's own update if it has one (a VQ-VAE's EMA codebook). The
+    /// validation batches are run on `model.valid()` after every epoch.
+    ///
+    /// Weight decay and gradient clipping are options of burn's optimisers
+    /// (`AdamConfig::with_weight_decay`, `with_grad_clipping`) and apply as configured.
+    ///
+    /// # Errors
+    /// A [`Error::Config`] before any work when a setting does not fit the data; a
+    /// [`Error::NonFiniteLoss`] as soon as a batch loss is NaN or infinite; I/O and format errors
+    /// of the checkpoint.
+    pub fn run<B, M, O, D>(
+        mut self,
+        mut model: M,
+        optimizer: &mut O,
+        mut data: D,
+        device: &B::Device,
+    ) -> crate::Result<(M, History)>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B> + Objective<B>,
+        M::InnerModule: Objective<B::InnerBackend>,
+        O: Optimizer<M, B>,
+        D: Batches<M::Batch, <M::InnerModule as Objective<B::InnerBackend>>::Batch>,
+    {
+        self.check(&data)?;
+        let mut history = History::default();
+        if let Some(c) = self.checkpoints.as_ref().filter(|c| c.resume) {
+            let (m, record, schedule, h) =
+                checkpoint::load::<B, M, O::Record, S::Record<B>>(c, model, device)?;
+            model = m;
+            *optimizer = optimizer.clone().load_record(record);
+            self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
+            history = h;
+        }
+        let optimizer = std::cell::RefCell::new(optimizer);
+        self.drive(
+            model,
+            history,
+            &mut data,
+            |epoch| B::seed(device, epoch),
+            |model, batch, at| {
+                let mut output = model.step(batch, at);
+                let values = values(&output);
+                let update = output.take_update();
+                if !values.loss.is_finite() {
+                    return Err((model, values.loss));
+                }
+                let grads = GradientsParams::from_grads(output.loss.backward(), &model);
+                let mut model = optimizer.borrow_mut().step(at.lr, model, grads);
+                if let Some(update) = update {
+                    model = update(model);
+                }
+                Ok((model, values))
+            },
+            |model, batches, epoch, step| validate(&model.valid(), batches, epoch, step),
+            |c, model, scheduler, history| {
+                checkpoint::save::<B, M, O::Record, S::Record<B>>(
+                    c,
+                    model,
+                    optimizer.borrow().to_record(),
+                    scheduler.to_record::<B>(),
+                    history,
+                )
+            },
+        )
+    }
+
+    /// Trains a model that updates itself: every training batch's [`Output`](crate::Output)
+    /// must carry the update ([`Output::with_update`](crate::Output::with_update)), e.g. a
+    /// gradient step computed by a hand-written backward pass with the step's learning rate
+    /// ([`StepInfo::lr`]). No autodiff backend is needed. Validation runs the model itself.
+    /// Checkpoints hold the model, the schedule and the history.
+    ///
+    /// # Errors
+    /// As [`run`](Self::run); also a [`Error::Config`] when a training step returns no update.
+    pub fn run_manual<B, M, D>(
+        mut self,
+        mut model: M,
+        mut data: D,
+        device: &B::Device,
+    ) -> crate::Result<(M, History)>
+    where
+        B: Backend,
+        M: Module<B> + Objective<B>,
+        D: Batches<M::Batch, M::Batch>,
+    {
+        self.check(&data)?;
+        let mut history = History::default();
+        if let Some(c) = self.checkpoints.as_ref().filter(|c| c.resume) {
+            let (m, (), schedule, h) =
+                checkpoint::load::<B, M, (), S::Record<B>>(c, model, device)?;
+            model = m;
+            self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
+            history = h;
+        }
+        let missing_update = std::cell::Cell::new(false);
+        let result = self.drive(
+            model,
+            history,
+            &mut data,
+            |epoch| B::seed(device, epoch),
+            |model, batch, at| {
+                let mut output = model.step(batch, at);
+                let values = values(&output);
+                if !values.loss.is_finite() {
+                    return Err((model, values.loss));
+                }
+                match output.take_update() {
+                    Some(update) => Ok((update(model), values)),
+                    None => {
+                        missing_update.set(true);
+                        Err((model, f64::NAN))
+                    }
+                }
+            },
+            |model, batches, epoch, step| validate(model, batches, epoch, step),
+            |c, model, scheduler, history| {
+                checkpoint::save::<B, M, (), S::Record<B>>(
+                    c,
+                    model,
+                    (),
+                    scheduler.to_record::<B>(),
+                    history,
+                )
+            },
+        );
+        if missing_update.get() {
             return Err(Error::config(
-                "learning_rate",
-                "a finite number > 0",
-                self.learning_rate,
+                "the step's output",
+                "an update (Output::with_update) on every training batch of Fit::run_manual",
+                "none",
             ));
         }
-        if self.patience == Some(0) {
-            return Err(Error::config("patience", "at least 1 epoch", 0));
+        result
+    }
+
+    fn check<T, V>(&self, data: &impl Batches<T, V>) -> crate::Result<()> {
+        self.config.check_epochs()?;
+        data.check(&self.config)?;
+        if let Some(c) = &self.checkpoints
+            && c.every == 0
+        {
+            return Err(Error::config("checkpoint every", "at least 1 epoch", 0));
         }
         Ok(())
     }
 
-    /// Checks the settings against the number of items; returns the number of training items.
-    pub fn check(&self, items: usize) -> crate::Result<usize> {
-        self.check_epochs()?;
-        if self.batch_size == 0 {
-            return Err(Error::config("batch_size", "at least 1", 0));
-        }
-        if !(0.0..1.0).contains(&self.validation_split) {
-            return Err(Error::config(
-                "validation_split",
-                "a fraction in [0, 1)",
-                self.validation_split,
-            ));
-        }
-        let train = ((items as f64) * (1.0 - self.validation_split)).floor() as usize;
-        if train == 0 {
-            return Err(Error::config(
-                "validation_split",
-                format!("a split that leaves training items (there are {items} items)"),
-                self.validation_split,
-            ));
-        }
-        if self.validation_split > 0.0 && train == items {
-            return Err(Error::config(
-                "validation_split",
-                format!(
-                    "a split that leaves at least one validation item (there are {items} items)"
-                ),
-                self.validation_split,
-            ));
-        }
-        if self.batch_size > train {
-            return Err(Error::config(
-                "batch_size",
-                format!("at most the number of training items ({train})"),
-                self.batch_size,
-            ));
-        }
-        Ok(train)
-    }
-}
-
-/// Trains `model` on `items` with `optimizer`; calls `on_epoch` after every epoch (for progress
-/// display) and returns the trained model and its [`History`]. Same as [`fit_with`] without
-/// checkpoints.
-pub fn fit<B, M, O>(
-    config: &FitConfig,
-    model: M,
-    optimizer: &mut O,
-    items: &[<M as Objective<B>>::Item],
-    device: &B::Device,
-    on_epoch: impl FnMut(&EpochRecord),
-) -> crate::Result<(M, History)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
-    M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
-    O: Optimizer<M, B>,
-{
-    fit_with(config, None, model, optimizer, items, device, on_epoch)
-}
-
-/// [`fit`], saving [`Checkpoints`] (model, optimiser state, history) every `every` epochs and
-/// after the last one, or resuming from one. Same as [`fit_scheduled`] with the constant
-/// learning rate `config.learning_rate`.
-pub fn fit_with<B, M, O>(
-    config: &FitConfig,
-    checkpoints: Option<&Checkpoints>,
-    model: M,
-    optimizer: &mut O,
-    items: &[<M as Objective<B>>::Item],
-    device: &B::Device,
-    on_epoch: impl FnMut(&EpochRecord),
-) -> crate::Result<(M, History)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
-    M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
-    O: Optimizer<M, B>,
-{
-    let mut constant = ConstantLr::new(config.learning_rate);
-    fit_scheduled(
-        config,
-        checkpoints,
-        &mut constant,
-        model,
-        optimizer,
-        items,
-        device,
-        on_epoch,
-    )
-}
-
-/// The training loop in full: [`fit_with`] with the learning rate of every optimiser step taken
-/// from `scheduler` (any of burn's `LrScheduler`s: step, exponential, cosine annealing, linear,
-/// Noam, or their composition), whose state is saved in the checkpoints along with the model's
-/// and the optimiser's. Weight decay and gradient clipping are options of burn's optimisers
-/// (`AdamConfig::with_weight_decay`, `with_grad_clipping`) and apply as configured.
-///
-/// Every epoch seeds the backend with `seed + epoch` and shuffles by `(seed, epoch)`, so a run
-/// resumed from a checkpoint ends with the same weights as an uninterrupted one.
-///
-/// # Errors
-/// A [`Error::Config`] before any work when a setting does not fit the data; a
-/// [`Error::NonFiniteLoss`] as soon as a batch loss is NaN or infinite (no step is taken with it,
-/// and the last checkpoint stays as it was); I/O and format errors of the checkpoint.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_scheduled<B, M, O, S>(
-    config: &FitConfig,
-    checkpoints: Option<&Checkpoints>,
-    scheduler: &mut S,
-    model: M,
-    optimizer: &mut O,
-    items: &[<M as Objective<B>>::Item],
-    device: &B::Device,
-    on_epoch: impl FnMut(&EpochRecord),
-) -> crate::Result<(M, History)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Objective<B>,
-    M::InnerModule: Objective<B::InnerBackend, Item = <M as Objective<B>>::Item>,
-    O: Optimizer<M, B>,
-    S: LrScheduler,
-{
-    let n_train = config.check(items.len())?;
-    let (train, valid) = items.split_at(n_train);
-    let batch_size = config.batch_size;
-    run_epochs(
-        config,
-        checkpoints,
-        scheduler,
-        model,
-        optimizer,
-        device,
-        |epoch| {
-            let order: Vec<usize> = if config.shuffle {
-                shuffled(train.len(), config.seed, epoch)
-            } else {
-                (0..train.len()).collect()
-            };
-            order
-                .chunks(batch_size)
-                .map(|chunk| chunk.iter().map(|&i| train[i].clone()).collect::<Vec<_>>())
-                .collect::<Vec<_>>()
-        },
-        |model: &M, batch: &Vec<_>| (model.loss(batch, device), batch.len()),
-        |valid_model: &M::InnerModule| {
-            let val_loss =
-                (!valid.is_empty()).then(|| evaluate(valid_model, valid, batch_size, device));
-            let metric_items = if valid.is_empty() { train } else { valid };
-            (val_loss, valid_model.metrics(metric_items, device))
-        },
-        on_epoch,
-    )
-}
-
-/// A model trained on batches made elsewhere: by a burn `DataLoader` (whose iterator yields
-/// them), or by any iterator. See [`fit_batches`].
-pub trait BatchObjective<B: Backend> {
-    /// One batch, e.g. the type a burn `Batcher` produces.
-    type Batch;
-
-    /// The mean loss over `batch`, a one-element tensor.
-    fn batch_loss(&self, batch: &Self::Batch) -> Tensor<B, 1>;
-
-    /// How many items `batch` holds (weights the epoch's mean loss).
-    fn batch_len(batch: &Self::Batch) -> usize;
-
-    /// Further metrics over `batch`, by name; [`fit_batches`] averages them over the validation
-    /// batches, weighted by [`batch_len`](Self::batch_len). None by default.
-    fn batch_metrics(&self, batch: &Self::Batch) -> Vec<(String, f64)> {
-        let _ = batch;
-        Vec::new()
-    }
-}
-
-/// The training loop over batches that something else assembles: `train(epoch)` returns the
-/// epoch's training batches (`|_| loader.iter()` for a burn `DataLoader`, which shuffles them
-/// itself), `valid()` the validation batches (an empty iterator for none). From `config` it uses
-/// `epochs`, `seed` (the backend is seeded with `seed + epoch` every epoch) and `patience`;
-/// batching, shuffling and the validation split are the iterators' business, the learning rate
-/// the `scheduler`'s. Checkpoints, resume, the NaN guard and the history work as in
-/// [`fit_scheduled`].
-///
-/// # Errors
-/// As [`fit_scheduled`]; also a [`Error::Config`] when an epoch has no training batches.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_batches<B, M, O, S, I, V>(
-    config: &FitConfig,
-    checkpoints: Option<&Checkpoints>,
-    scheduler: &mut S,
-    model: M,
-    optimizer: &mut O,
-    device: &B::Device,
-    mut train: impl FnMut(usize) -> I,
-    mut valid: impl FnMut() -> V,
-    on_epoch: impl FnMut(&EpochRecord),
-) -> crate::Result<(M, History)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + BatchObjective<B>,
-    M::InnerModule: BatchObjective<B::InnerBackend>,
-    O: Optimizer<M, B>,
-    S: LrScheduler,
-    I: IntoIterator<Item = M::Batch>,
-    V: IntoIterator<Item = <M::InnerModule as BatchObjective<B::InnerBackend>>::Batch>,
-{
-    config.check_epochs()?;
-    run_epochs(
-        config,
-        checkpoints,
-        scheduler,
-        model,
-        optimizer,
-        device,
-        &mut train,
-        |model: &M, batch: &M::Batch| (model.batch_loss(batch), M::batch_len(batch)),
-        |valid_model: &M::InnerModule| {
-            let (mut total, mut n) = (0.0, 0usize);
-            let mut metrics: std::collections::BTreeMap<String, f64> = Default::default();
-            for batch in valid() {
-                let len = <M::InnerModule as BatchObjective<B::InnerBackend>>::batch_len(&batch);
-                let loss: f64 = valid_model.batch_loss(&batch).into_scalar().elem();
-                total += loss * len as f64;
-                n += len;
-                for (name, value) in valid_model.batch_metrics(&batch) {
-                    *metrics.entry(name).or_default() += value * len as f64;
-                }
-            }
-            let metrics = metrics
-                .into_iter()
-                .map(|(name, sum)| (name, sum / n.max(1) as f64))
-                .collect();
-            ((n > 0).then(|| total / n as f64), metrics)
-        },
-        on_epoch,
-    )
-}
-
-/// The loop both entry points share. `batches(epoch)` gives an epoch's batches, `step_loss` a
-/// batch's mean loss and item count, `end_of_epoch` the validation loss and metrics.
-#[allow(clippy::too_many_arguments)]
-fn run_epochs<B, M, O, S, T, I>(
-    config: &FitConfig,
-    checkpoints: Option<&Checkpoints>,
-    scheduler: &mut S,
-    mut model: M,
-    optimizer: &mut O,
-    device: &B::Device,
-    mut batches: impl FnMut(usize) -> I,
-    step_loss: impl Fn(&M, &T) -> (Tensor<B, 1>, usize),
-    mut end_of_epoch: impl FnMut(&M::InnerModule) -> (Option<f64>, Vec<(String, f64)>),
-    mut on_epoch: impl FnMut(&EpochRecord),
-) -> crate::Result<(M, History)>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    O: Optimizer<M, B>,
-    S: LrScheduler,
-    I: IntoIterator<Item = T>,
-{
-    if let Some(c) = checkpoints
-        && c.every == 0
+    /// The loop both entry points share. `train_step` takes one step (or hands the model back
+    /// with the non-finite loss that stopped it), `validate` runs the validation batches, `save`
+    /// writes a checkpoint.
+    #[allow(clippy::too_many_arguments)]
+    fn drive<M, T, V, D>(
+        mut self,
+        mut model: M,
+        mut history: History,
+        data: &mut D,
+        seed_backend: impl Fn(u64),
+        mut train_step: impl FnMut(M, &T, &StepInfo) -> Result<(M, StepValues), (M, f64)>,
+        mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
+        save: impl Fn(&Checkpoints, &M, &S, &History) -> crate::Result<()>,
+    ) -> crate::Result<(M, History)>
+    where
+        D: Batches<T, V>,
     {
-        return Err(Error::config("checkpoint every", "at least 1 epoch", 0));
-    }
-    let mut history = History::default();
-    if let Some(c) = checkpoints.filter(|c| c.resume) {
-        let (m, record, schedule, h) =
-            checkpoint::load::<B, M, O::Record, S::Record<B>>(c, model, device)?;
-        model = m;
-        *optimizer = optimizer.clone().load_record(record);
-        *scheduler = scheduler.clone().load_record::<B>(schedule);
-        history = h;
-    }
-
-    for epoch in history.epochs.len() + 1..=config.epochs {
-        if config
-            .patience
-            .is_some_and(|p| epochs_since_best(&history.epochs) >= p)
-        {
-            break;
-        }
-        let start = Instant::now();
-        B::seed(device, config.seed.wrapping_add(epoch as u64));
-        let (mut weighted, mut items) = (0.0, 0usize);
-        let mut lr = f64::NAN;
-        for (b, batch) in batches(epoch).into_iter().enumerate() {
-            let (loss, len) = step_loss(&model, &batch);
-            let value: f64 = loss.clone().into_scalar().elem();
-            if !value.is_finite() {
-                return Err(Error::NonFiniteLoss {
-                    epoch,
-                    batch: b + 1,
-                    value,
-                });
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            lr = scheduler.step();
-            model = optimizer.step(lr, model, grads);
-            history.step_losses.push(value);
-            weighted += value * len as f64;
-            items += len;
-        }
-        if items == 0 {
-            return Err(Error::config(
-                "training batches",
-                "at least one non-empty batch per epoch",
-                format!("none in epoch {epoch}"),
-            ));
-        }
-        let (val_loss, metrics) = end_of_epoch(&model.valid());
-        let record = EpochRecord {
-            epoch,
-            loss: weighted / items as f64,
-            val_loss,
-            seconds: start.elapsed().as_secs_f64(),
-            items,
-            lr,
-            metrics: metrics.into_iter().collect(),
+        let config = self.config.clone();
+        let bar = if self.progress {
+            crate::progress::bar(config.epochs as u64, "epoch", false)
+        } else {
+            ProgressBar::hidden()
         };
-        on_epoch(&record);
-        history.epochs.push(record);
-        let stopping = config
-            .patience
-            .is_some_and(|p| epochs_since_best(&history.epochs) >= p);
-        if let Some(c) = checkpoints
-            && (epoch % c.every == 0 || epoch == config.epochs || stopping)
-        {
-            checkpoint::save::<B, M, O::Record, S::Record<B>>(
-                c,
-                &model,
-                optimizer.to_record(),
-                scheduler.to_record::<B>(),
-                &history,
-            )?;
+        bar.set_position(history.epochs.len() as u64);
+        let mut step = history.step_losses.len();
+        for epoch in history.epochs.len() + 1..=config.epochs {
+            if config
+                .patience
+                .is_some_and(|p| epochs_since_best(&history.epochs) >= p)
+            {
+                break;
+            }
+            let start = Instant::now();
+            seed_backend(config.seed.wrapping_add(epoch as u64));
+            let mut sums = Sums::default();
+            let mut lr = f64::NAN;
+            for (b, batch) in data.train(&config, epoch).enumerate() {
+                lr = self.scheduler.step();
+                let at = StepInfo {
+                    epoch,
+                    step,
+                    batch: b + 1,
+                    lr,
+                    training: true,
+                };
+                let (next, values) = match train_step(model, &batch, &at) {
+                    Ok(stepped) => stepped,
+                    Err((_, value)) => {
+                        bar.abandon();
+                        return Err(Error::NonFiniteLoss {
+                            epoch,
+                            batch: b + 1,
+                            value,
+                        });
+                    }
+                };
+                model = next;
+                step += 1;
+                history.step_losses.push(values.loss);
+                sums.add(&values);
+            }
+            let Some(loss) = sums.mean_loss() else {
+                bar.abandon();
+                return Err(no_batches(epoch));
+            };
+            let valid = validate(&model, &mut data.valid(&config), epoch, step);
+            let mut metrics: BTreeMap<String, f64> = sums.means("").collect();
+            metrics.extend(valid.means("val_"));
+            let record = EpochRecord {
+                epoch,
+                loss,
+                val_loss: valid.mean_loss(),
+                seconds: start.elapsed().as_secs_f64(),
+                items: sums.items,
+                lr,
+                metrics,
+            };
+            bar.set_message(record.summary());
+            bar.inc(1);
+            if let Some(f) = self.on_epoch.as_mut() {
+                f(&record);
+            }
+            let stop = self.stop_when.as_mut().is_some_and(|f| f(&record));
+            history.epochs.push(record);
+            let stopping = stop
+                || config
+                    .patience
+                    .is_some_and(|p| epochs_since_best(&history.epochs) >= p);
+            if let Some(c) = &self.checkpoints
+                && (epoch % c.every == 0 || epoch == config.epochs || stopping)
+            {
+                save(c, &model, &self.scheduler, &history)?;
+            }
+            if stop {
+                break;
+            }
         }
+        bar.finish_and_clear();
+        Ok((model, history))
     }
-    Ok((model, history))
 }
 
 /// Epochs since the monitored loss (validation loss if there is one, else training loss) was
@@ -409,21 +437,4 @@ fn epochs_since_best(epochs: &[EpochRecord]) -> usize {
         }
     }
     epochs.len().saturating_sub(best + 1)
-}
-
-/// The mean loss of `model` over `items`, in batches (weighted by batch size).
-pub fn evaluate<B: burn::tensor::backend::Backend, M: Objective<B>>(
-    model: &M,
-    items: &[M::Item],
-    batch_size: usize,
-    device: &B::Device,
-) -> f64 {
-    let total: f64 = items
-        .chunks(batch_size.max(1))
-        .map(|chunk| {
-            let v: f64 = model.loss(chunk, device).into_scalar().elem();
-            v * chunk.len() as f64
-        })
-        .sum();
-    total / items.len() as f64
 }

@@ -24,8 +24,10 @@ pub struct EpochRecord {
     /// schedule).
     #[serde(default)]
     pub lr: f64,
-    /// The model's own metrics ([`Objective::metrics`](crate::Objective::metrics)) at the end of
-    /// the epoch, by name.
+    /// The named parts of the loss and the metrics of the model's steps
+    /// ([`Output`](crate::Output)), item-weighted means over the epoch: the training batches'
+    /// under their own name, the validation batches' under `val_` and the name (Keras's
+    /// convention).
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
 }
@@ -34,6 +36,20 @@ impl EpochRecord {
     /// Training items per second over the epoch.
     pub fn items_per_second(&self) -> f64 {
         self.items as f64 / self.seconds
+    }
+
+    /// One line for a progress bar or a log: the losses, the parts and metrics, and the
+    /// throughput, e.g. `loss 0.01234 val_loss 0.01301 kl 0.50000 (5120 items/s)`.
+    pub fn summary(&self) -> String {
+        let mut out = format!("loss {:.5}", self.loss);
+        if let Some(v) = self.val_loss {
+            out.push_str(&format!(" val_loss {v:.5}"));
+        }
+        for (name, value) in &self.metrics {
+            out.push_str(&format!(" {name} {value:.5}"));
+        }
+        out.push_str(&format!(" ({:.0} items/s)", self.items_per_second()));
+        out
     }
 }
 

@@ -1,30 +1,43 @@
 //! The training loop shared by rensa's models.
 //!
-//! A model says how to compute its loss on a batch of items ([`Objective`]); [`fit`] does the
-//! rest with any burn optimiser: epochs of shuffled mini-batches, a Keras-style validation split
-//! (the last fraction of the items), a [`History`] of losses saved as CSV and JSON, early stopping,
-//! a guard that stops with an error instead of training on a NaN or infinite loss, and
-//! checkpoints written atomically that a run can resume from ([`fit_with`]), learning-rate
-//! schedules ([`fit_scheduled`]), and the model's own metrics per epoch
-//! ([`Objective::metrics`]). [`fit_batches`] runs the same loop over batches made elsewhere: a
-//! burn `DataLoader` or any iterator ([`BatchObjective`]). Weight decay and gradient clipping are burn's optimiser options.
+//! A model says what one step on a batch computes ([`Objective::step`]): the loss, its named
+//! parts (a VAE's reconstruction and KL), metrics (an exact-match rate, a codebook's usage) and,
+//! when it has one, an update to state the optimiser does not own (a VQ-VAE's EMA codebook). The
+//! step sees where the loop is ([`StepInfo`]: epoch, global step, learning rate), so a loss can
+//! be annealed. [`Fit`] does the rest with any burn optimiser:
+//!
+//! ```text
+//! Fit::new(config).checkpoints(c).scheduler(s).on_epoch(f).progress(true).run(model, &mut optim, data, &device)
+//! ```
+//!
+//! epochs of batches from a [`Batches`] source ([`Items`]: a slice batched, shuffled per epoch
+//! and split Keras-style for validation, without copying the dataset; [`Loaders`]: batches made
+//! elsewhere, a burn `DataLoader` or any iterator), validation after every epoch, a [`History`]
+//! of losses, parts and metrics saved as CSV and JSON and drawn by [`plot`], early stopping, a
+//! guard that stops with an error instead of training on a NaN or infinite loss, learning-rate
+//! schedules, and checkpoints written atomically that a run resumes from bit-exactly. A model
+//! whose backward pass is hand-written trains in the same loop ([`Fit::run_manual`]). Weight
+//! decay and gradient clipping are burn's optimiser options.
 //!
 //! Shuffling is seeded and keyed by epoch ([`shuffled`]), so a run is reproducible.
 
 mod checkpoint;
+mod config;
+mod data;
 mod error;
 mod fit;
 mod history;
-mod objective;
 pub mod plot;
 mod pool;
 pub mod progress;
-mod rng;
+mod step;
 
 pub use checkpoint::Checkpoints;
+pub use config::FitConfig;
+pub use data::{Batches, Items, Loaders};
 pub use error::{Error, Result};
-pub use fit::{BatchObjective, FitConfig, evaluate, fit, fit_batches, fit_scheduled, fit_with};
+pub use fit::Fit;
 pub use history::{EpochRecord, History, write_atomic};
-pub use objective::Objective;
 pub use pool::in_thread_pool;
-pub use rng::{SplitMix64, shuffled};
+pub use rensa_data::rng::{SplitMix64, shuffled};
+pub use step::{Objective, Output, StepInfo};

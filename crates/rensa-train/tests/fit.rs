@@ -1,46 +1,55 @@
 //! The training loop on a model small enough to know the answer: y = 2x + 1 with one linear unit.
 
-use burn::module::{Module, Param};
+use burn::module::{AutodiffModule, Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, SgdConfig};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use rensa_testkit::{TestAutodiff as B, to_f64_vec};
-use rensa_train::{Error, FitConfig, Objective, fit};
+use rensa_train::{Error, Fit, FitConfig, Items, Objective, Output, StepInfo};
 
 #[derive(Module, Debug)]
 struct Line<B: Backend> {
     linear: Linear<B>,
 }
 
-impl<B: Backend> Objective<B> for Line<B> {
-    type Item = (f32, f32);
+/// A batch of `(x, y)` points, kept on the host.
+type Points = Vec<(f32, f32)>;
 
-    fn loss(&self, items: &[(f32, f32)], device: &B::Device) -> Tensor<B, 1> {
+fn points(batch: &[&(f32, f32)]) -> Points {
+    batch.iter().map(|&&p| p).collect()
+}
+
+impl<B: Backend> Line<B> {
+    fn xy(&self, items: &[(f32, f32)]) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let device = self.linear.weight.device();
         let n = items.len();
-        let x = Tensor::<B, 2>::from_data(
-            TensorData::new(items.iter().map(|p| p.0).collect(), [n, 1]),
-            device,
-        );
-        let y = Tensor::<B, 2>::from_data(
-            TensorData::new(items.iter().map(|p| p.1).collect(), [n, 1]),
-            device,
-        );
-        (self.linear.forward(x) - y).powi_scalar(2).mean()
+        let column = |f: fn(&(f32, f32)) -> f32| {
+            Tensor::<B, 2>::from_data(
+                TensorData::new(items.iter().map(f).collect(), [n, 1]),
+                &device,
+            )
+        };
+        (column(|p| p.0), column(|p| p.1))
     }
 
-    fn metrics(&self, items: &[(f32, f32)], device: &B::Device) -> Vec<(String, f64)> {
-        let x = Tensor::<B, 1>::from_floats(
-            items.iter().map(|p| p.0).collect::<Vec<_>>().as_slice(),
-            device,
-        );
-        let y: Vec<f64> = to_f64_vec(self.linear.forward(x.unsqueeze_dim::<2>(1)));
-        let mae = items
-            .iter()
-            .zip(&y)
-            .map(|(p, y)| (p.1 as f64 - y).abs())
-            .sum::<f64>()
-            / items.len() as f64;
-        vec![("mae".to_string(), mae)]
+    fn mae(&self, items: &[(f32, f32)]) -> f64 {
+        let (x, y) = self.xy(items);
+        to_f64_vec((self.linear.forward(x) - y).abs().mean())[0]
+    }
+}
+
+impl<B: Backend> Objective<B> for Line<B> {
+    type Batch = Points;
+
+    fn step(&self, items: &Points, at: &StepInfo) -> Output<B, Self> {
+        let (x, y) = self.xy(items);
+        let loss = (self.linear.forward(x) - y).powi_scalar(2).mean();
+        let output = Output::new(loss, items.len());
+        if at.training {
+            output
+        } else {
+            output.with_metric("mae", self.mae(items))
+        }
     }
 }
 
@@ -77,15 +86,15 @@ fn learns_a_line_with_validation_and_is_reproducible() {
         .with_validation_split(0.2)
         .with_learning_rate(0.05);
     let mut seen = Vec::new();
-    let (m, h) = fit(
-        &config,
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &Default::default(),
-        |e| seen.push(e.epoch),
-    )
-    .unwrap();
+    let (m, h) = Fit::new(config.clone())
+        .on_epoch(|e| seen.push(e.epoch))
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
     assert_eq!(seen, (1..=60).collect::<Vec<_>>());
     assert_eq!(h.epochs.len(), 60);
     // 40 training items in batches of 8: 5 steps per epoch.
@@ -103,27 +112,25 @@ fn learns_a_line_with_validation_and_is_reproducible() {
     );
 
     // Same seed, same everything.
-    let (m2, h2) = fit(
-        &config,
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (m2, h2) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
     assert_eq!(weights(&m2), w);
     assert_eq!(h2.step_losses, h.step_losses);
     // Another shuffling seed: a different path.
-    let (_, h3) = fit(
-        &config.clone().with_seed(9),
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (_, h3) = Fit::new(config.clone().with_seed(9))
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
     assert_ne!(h3.step_losses, h.step_losses);
 }
 
@@ -140,15 +147,14 @@ fn validation_items_are_the_last_ones_and_never_trained_on() {
         .with_batch_size(8)
         .with_validation_split(0.2)
         .with_learning_rate(0.05);
-    let (_, h) = fit(
-        &config,
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (_, h) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
     let last = h.last().unwrap();
     assert!(
         last.loss < 1e-2 && last.val_loss.unwrap() > 50.0,
@@ -165,15 +171,14 @@ fn early_stopping_stops_when_the_loss_stalls() {
         .with_patience(Some(3))
         .with_shuffle(false)
         .with_learning_rate(1e-30);
-    let (_, h) = fit(
-        &config,
-        model(),
-        &mut SgdConfig::new().init(),
-        &data(20),
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (_, h) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&data(20), points),
+            &Default::default(),
+        )
+        .unwrap();
     assert_eq!(
         h.epochs.len(),
         4,
@@ -189,15 +194,14 @@ fn a_non_finite_loss_stops_training_with_an_error() {
         .with_epochs(3)
         .with_batch_size(20)
         .with_shuffle(false);
-    let err = fit(
-        &config,
-        model(),
-        &mut SgdConfig::new().init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap_err();
+    let err = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -262,15 +266,14 @@ fn bad_settings_are_rejected_before_training() {
             .unwrap(),
         8
     );
-    let err = fit(
-        &FitConfig::new().with_batch_size(0),
-        model(),
-        &mut SgdConfig::new().init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap_err();
+    let err = Fit::new(FitConfig::new().with_batch_size(0))
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap_err();
     assert!(matches!(
         err,
         Error::Config {
@@ -289,7 +292,7 @@ fn run_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
-    use rensa_train::{Checkpoints, fit_with};
+    use rensa_train::Checkpoints;
     let items = data(40);
     let device = Default::default();
     let full = FitConfig::new()
@@ -300,42 +303,40 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
         .with_seed(3);
 
     let straight_dir = run_dir("straight");
-    let (straight, h_straight) = fit_with(
-        &full,
-        Some(&Checkpoints::new(&straight_dir, 2)),
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    let (straight, h_straight) = Fit::new(full.clone())
+        .checkpoints(Checkpoints::new(&straight_dir, 2))
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
 
     // Stop after 3 epochs (saving every epoch), then resume to 6 with a fresh model and optimiser.
     let dir = run_dir("resumed");
     let first = full.clone().with_epochs(3);
-    fit_with(
-        &first,
-        Some(&Checkpoints::new(&dir, 1)),
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    Fit::new(first.clone())
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
     let mut resumed_epochs = Vec::new();
     let ckpt = Checkpoints::new(&dir, 1).resuming(true);
-    let (resumed, h_resumed) = fit_with(
-        &full,
-        Some(&ckpt),
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &device,
-        |e| resumed_epochs.push(e.epoch),
-    )
-    .unwrap();
+    let (resumed, h_resumed) = Fit::new(full.clone())
+        .checkpoints(ckpt.clone())
+        .on_epoch(|e| resumed_epochs.push(e.epoch))
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
     assert_eq!(resumed_epochs, vec![4, 5, 6]);
     assert_eq!(
         weights(&resumed),
@@ -359,38 +360,36 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
 
 #[test]
 fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
-    use rensa_train::{Checkpoints, fit_with};
+    use rensa_train::Checkpoints;
     let device = Default::default();
     let dir = run_dir("nan");
     let config = FitConfig::new()
         .with_epochs(2)
         .with_batch_size(5)
         .with_shuffle(false);
-    fit_with(
-        &config,
-        Some(&Checkpoints::new(&dir, 1)),
-        model(),
-        &mut SgdConfig::new().init(),
-        &data(10),
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    Fit::new(config.clone())
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&data(10), points),
+            &device,
+        )
+        .unwrap();
     let saved = std::fs::read(dir.join("checkpoint/model.bin")).unwrap();
     // Resume to 4 epochs on data that now gives a NaN: the error leaves the checkpoint as it was.
     let mut bad = data(10);
     bad[2].1 = f32::NAN;
     let ckpt = Checkpoints::new(&dir, 1).resuming(true);
-    let err = fit_with(
-        &config.clone().with_epochs(4),
-        Some(&ckpt),
-        model(),
-        &mut SgdConfig::new().init(),
-        &bad,
-        &device,
-        |_| {},
-    )
-    .unwrap_err();
+    let err = Fit::new(config.clone().with_epochs(4))
+        .checkpoints(ckpt.clone())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&bad, points),
+            &device,
+        )
+        .unwrap_err();
     assert!(
         matches!(err, Error::NonFiniteLoss { epoch: 3, .. }),
         "{err}"
@@ -401,29 +400,27 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
     );
     // A corrupt model file is an error naming it.
     std::fs::write(dir.join("checkpoint/model.bin"), b"garbage").unwrap();
-    let err = fit_with(
-        &config.clone().with_epochs(4),
-        Some(&ckpt),
-        model(),
-        &mut SgdConfig::new().init(),
-        &data(10),
-        &device,
-        |_| {},
-    )
-    .unwrap_err();
+    let err = Fit::new(config.clone().with_epochs(4))
+        .checkpoints(ckpt.clone())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&data(10), points),
+            &device,
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("model.bin"), "{err}");
     // Resuming where there is no checkpoint is an error too.
     let empty = run_dir("empty");
-    let err = fit_with(
-        &config,
-        Some(&Checkpoints::new(&empty, 1).resuming(true)),
-        model(),
-        &mut SgdConfig::new().init(),
-        &data(10),
-        &device,
-        |_| {},
-    )
-    .unwrap_err();
+    let err = Fit::new(config.clone())
+        .checkpoints(Checkpoints::new(&empty, 1).resuming(true))
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&data(10), points),
+            &device,
+        )
+        .unwrap_err();
     assert!(
         err.to_string().contains("no checkpoint to resume from"),
         "{err}"
@@ -435,7 +432,7 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
 #[test]
 fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
-    use rensa_train::{Checkpoints, fit_scheduled};
+    use rensa_train::Checkpoints;
     let items = data(40);
     let device = Default::default();
     let full = FitConfig::new()
@@ -446,17 +443,16 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     let schedule = || ExponentialLrSchedulerConfig::new(0.1, 0.8).init().unwrap();
 
     let straight_dir = run_dir("sched-straight");
-    let (straight, history) = fit_scheduled(
-        &full,
-        Some(&Checkpoints::new(&straight_dir, 4)),
-        &mut schedule(),
-        model(),
-        &mut SgdConfig::new().init(),
-        &items,
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    let (straight, history) = Fit::new(full.clone())
+        .checkpoints(Checkpoints::new(&straight_dir, 4))
+        .scheduler(schedule())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
     // 3 steps per epoch (30 training items, batches of 10): the last step of epoch e is step 3e,
     // whose rate is 0.1 * 0.8^(3e - 1).
     for e in &history.epochs {
@@ -472,29 +468,27 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     }
 
     let dir = run_dir("sched-resumed");
-    fit_scheduled(
-        &full.clone().with_epochs(2),
-        Some(&Checkpoints::new(&dir, 1)),
-        &mut schedule(),
-        model(),
-        &mut SgdConfig::new().init(),
-        &items,
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    Fit::new(full.clone().with_epochs(2))
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .scheduler(schedule())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
     assert!(dir.join("checkpoint/scheduler.bin").exists());
-    let (resumed, h) = fit_scheduled(
-        &full,
-        Some(&Checkpoints::new(&dir, 1).resuming(true)),
-        &mut schedule(),
-        model(),
-        &mut SgdConfig::new().init(),
-        &items,
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    let (resumed, h) = Fit::new(full.clone())
+        .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
+        .scheduler(schedule())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
     assert_eq!(
         weights(&resumed),
         weights(&straight),
@@ -514,21 +508,20 @@ fn metrics_are_kept_per_epoch_on_the_validation_items() {
         .with_batch_size(10)
         .with_validation_split(0.25)
         .with_learning_rate(0.05);
-    let (trained, history) = fit(
-        &config,
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (trained, history) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
     let last = history.last().unwrap();
-    let expected = trained.metrics(&items[30..], &Default::default())[0].1;
-    assert!((last.metrics["mae"] - expected).abs() < 1e-9);
+    let expected = trained.mae(&items[30..]);
+    assert!((last.metrics["val_mae"] - expected).abs() < 1e-6);
     let csv = history.to_csv();
     assert!(
-        csv.starts_with("epoch,loss,val_loss,seconds,items,lr,mae\n"),
+        csv.starts_with("epoch,loss,val_loss,seconds,items,lr,val_mae\n"),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 4);
@@ -546,15 +539,14 @@ fn burns_gradient_clipping_bounds_every_step() {
         .with_learning_rate(0.5);
     let clipped =
         SgdConfig::new().with_gradient_clipping(Some(GradientClippingConfig::Value(0.01)));
-    let (m, _) = fit(
-        &config,
-        model(),
-        &mut clipped.init(),
-        &items,
-        &Default::default(),
-        |_| {},
-    )
-    .unwrap();
+    let (m, _) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut clipped.init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
     let before = weights(&model());
     for (a, b) in weights(&m).iter().zip(&before) {
         assert!(
@@ -564,56 +556,11 @@ fn burns_gradient_clipping_bounds_every_step() {
     }
 }
 
-/// Batches made elsewhere (here a plain iterator; a burn `DataLoader` is used the same way,
-/// `|_| loader.iter()`).
-struct XY<B: Backend> {
-    x: Tensor<B, 2>,
-    y: Tensor<B, 2>,
-}
-
-impl<B: Backend> rensa_train::BatchObjective<B> for Line<B> {
-    type Batch = XY<B>;
-
-    fn batch_loss(&self, batch: &XY<B>) -> Tensor<B, 1> {
-        (self.linear.forward(batch.x.clone()) - batch.y.clone())
-            .powi_scalar(2)
-            .mean()
-    }
-
-    fn batch_len(batch: &XY<B>) -> usize {
-        batch.x.dims()[0]
-    }
-
-    fn batch_metrics(&self, batch: &XY<B>) -> Vec<(String, f64)> {
-        let err = (self.linear.forward(batch.x.clone()) - batch.y.clone())
-            .abs()
-            .mean();
-        vec![("mae".to_string(), to_f64_vec(err)[0])]
-    }
-}
-
-fn batches<B: Backend>(items: &[(f32, f32)], size: usize) -> Vec<XY<B>> {
-    let device = Default::default();
-    items
-        .chunks(size)
-        .map(|c| XY {
-            x: Tensor::from_data(
-                TensorData::new(c.iter().map(|p| p.0).collect(), [c.len(), 1]),
-                &device,
-            ),
-            y: Tensor::from_data(
-                TensorData::new(c.iter().map(|p| p.1).collect(), [c.len(), 1]),
-                &device,
-            ),
-        })
-        .collect()
-}
-
+/// Batches made elsewhere (here plain vectors; a burn `DataLoader` is used the same way,
+/// `|_| loader.iter()`) train like the same batches made by `Items`.
 #[test]
-fn fit_batches_trains_on_batches_from_an_iterator_like_fit_on_items() {
-    use burn::lr_scheduler::constant::ConstantLr;
-    use rensa_train::{fit_batches, fit_with};
-    type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+fn loaders_train_on_batches_from_an_iterator_like_items() {
+    use rensa_train::Loaders;
     let items = data(40);
     let (train, valid) = items.split_at(30);
     let config = FitConfig::new()
@@ -624,33 +571,33 @@ fn fit_batches_trains_on_batches_from_an_iterator_like_fit_on_items() {
         .with_learning_rate(0.05);
     let device = Default::default();
     let mut seen_epochs = Vec::new();
-    let (from_batches, h) = fit_batches(
-        &config,
-        None,
-        &mut ConstantLr::new(0.05),
-        model(),
-        &mut AdamConfig::new().init(),
-        &device,
-        |epoch| {
-            seen_epochs.push(epoch);
-            batches::<B>(train, 10)
-        },
-        || batches::<Inner>(valid, 7),
-        |_| {},
-    )
-    .unwrap();
+    let chunks = |items: &[(f32, f32)], size: usize| -> Vec<Points> {
+        items.chunks(size).map(<[_]>::to_vec).collect()
+    };
+    let (from_batches, h) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Loaders::new(
+                |epoch| {
+                    seen_epochs.push(epoch);
+                    chunks(train, 10)
+                },
+                || chunks(valid, 7),
+            ),
+            &device,
+        )
+        .unwrap();
     assert_eq!(seen_epochs, vec![1, 2, 3, 4, 5]);
-    // The same batches in the same order as fit without shuffling: the same training.
-    let (from_items, h_items) = fit_with(
-        &config,
-        None,
-        model(),
-        &mut AdamConfig::new().init(),
-        &items,
-        &device,
-        |_| {},
-    )
-    .unwrap();
+    // The same batches in the same order as Items without shuffling: the same training.
+    let (from_items, h_items) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
     rensa_testkit::assert_slices_close(
         &weights(&from_batches),
         &weights(&from_items),
@@ -666,20 +613,201 @@ fn fit_batches_trains_on_batches_from_an_iterator_like_fit_on_items() {
     let (last, last_items) = (h.last().unwrap(), h_items.last().unwrap());
     assert_eq!(last.items, 30);
     assert!((last.val_loss.unwrap() - last_items.val_loss.unwrap()).abs() < 1e-5);
-    assert!((last.metrics["mae"] - last_items.metrics["mae"]).abs() < 1e-5);
-
+    assert!((last.metrics["val_mae"] - last_items.metrics["val_mae"]).abs() < 1e-5);
     // No training batches is an error, not a division by zero.
-    let err = fit_batches(
-        &config,
-        None,
-        &mut ConstantLr::new(0.05),
-        model(),
-        &mut AdamConfig::new().init(),
-        &device,
-        |_| Vec::<XY<B>>::new(),
-        Vec::<XY<Inner>>::new,
-        |_| {},
-    )
-    .unwrap_err();
+    let err = Fit::new(config)
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Loaders::new(|_| Vec::<Points>::new(), Vec::<Points>::new),
+            &device,
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("training batches"), "{err}");
+}
+
+/// A model whose step reports parts and metrics, sees the loop's position and updates state the
+/// optimiser does not own (a counter, as an EMA codebook would be).
+#[derive(Module, Debug)]
+struct Counting<B: Backend> {
+    line: Line<B>,
+    /// Training steps seen, updated by the step's own update.
+    count: Param<Tensor<B, 1>>,
+}
+
+static SEEN: std::sync::Mutex<Vec<(usize, usize, usize, bool)>> = std::sync::Mutex::new(Vec::new());
+
+impl<B: Backend> Objective<B> for Counting<B> {
+    type Batch = Points;
+
+    fn step(&self, items: &Points, at: &StepInfo) -> Output<B, Self> {
+        SEEN.lock()
+            .unwrap()
+            .push((at.epoch, at.step, at.batch, at.training));
+        let (x, y) = self.line.xy(items);
+        let error = self.line.linear.forward(x) - y;
+        let squared = error.clone().powi_scalar(2).mean();
+        let absolute = error.abs().mean();
+        Output::new(squared.clone() + absolute.clone(), items.len())
+            .with_part("squared", squared)
+            .with_part("absolute", absolute)
+            .with_metric("step", at.step as f64)
+            .with_update(|m: Self| Self {
+                count: m.count.map(|c| c + 1.0),
+                ..m
+            })
+    }
+}
+
+#[test]
+fn parts_metrics_and_updates_reach_the_history_and_the_model() {
+    let device = Default::default();
+    let model = Counting {
+        line: model(),
+        count: Param::from_tensor(Tensor::zeros([1], &device)),
+    };
+    let config = FitConfig::new()
+        .with_epochs(2)
+        .with_batch_size(10)
+        .with_validation_split(0.25)
+        .with_shuffle(false);
+    let items = data(40);
+    SEEN.lock().unwrap().clear();
+    let (trained, history) = Fit::new(config)
+        .run(
+            model,
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
+    // 3 training batches per epoch, each followed by the update; one validation batch.
+    assert_eq!(to_f64_vec(trained.count.val()), vec![6.0]);
+    let seen = SEEN.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            (1, 0, 1, true),
+            (1, 1, 2, true),
+            (1, 2, 3, true),
+            (1, 3, 1, false),
+            (2, 3, 1, true),
+            (2, 4, 2, true),
+            (2, 5, 3, true),
+            (2, 6, 1, false),
+        ]
+    );
+    for e in &history.epochs {
+        let m = &e.metrics;
+        assert!(
+            (m["squared"] + m["absolute"] - e.loss).abs() < 1e-5,
+            "{e:?}"
+        );
+        assert!(
+            (m["val_squared"] + m["val_absolute"] - e.val_loss.unwrap()).abs() < 1e-5,
+            "{e:?}"
+        );
+        // The mean of the steps 0, 1, 2 (then 3, 4, 5) weighted by 10 items each.
+        assert_eq!(m["step"], 3.0 * e.epoch as f64 - 2.0);
+    }
+    assert!(history.to_csv().starts_with(
+        "epoch,loss,val_loss,seconds,items,lr,absolute,squared,step,val_absolute,val_squared,val_step\n"
+    ));
+    let summary = history.epochs[0].summary();
+    assert!(summary.contains("val_squared"), "{summary}");
+}
+
+/// A model that computes its own gradients trains in the same loop through its updates: the
+/// hand-written gradient of the squared error with plain gradient descent takes the same steps
+/// as autodiff with burn's SGD.
+#[derive(Module, Debug)]
+struct HandLine<B: Backend> {
+    w: Param<Tensor<B, 1>>,
+    b: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Objective<B> for HandLine<B> {
+    type Batch = Points;
+
+    fn step(&self, items: &Points, at: &StepInfo) -> Output<B, Self> {
+        let n = items.len() as f64;
+        let (w, b) = (to_f64_vec(self.w.val())[0], to_f64_vec(self.b.val())[0]);
+        let (mut loss, mut dw, mut db) = (0.0, 0.0, 0.0);
+        for &(x, y) in items {
+            let e = w * x as f64 + b - y as f64;
+            loss += e * e / n;
+            dw += 2.0 * e * x as f64 / n;
+            db += 2.0 * e / n;
+        }
+        let device = self.w.device();
+        let lr = at.lr;
+        Output::new(Tensor::from_floats([loss as f32], &device), items.len()).with_update(
+            move |m: Self| Self {
+                w: m.w.map(|w| w - dw * lr),
+                b: m.b.map(|b| b - db * lr),
+            },
+        )
+    }
+}
+
+#[test]
+fn run_manual_trains_a_model_that_updates_itself_like_autodiff_with_sgd() {
+    type Inner = rensa_testkit::TestBackend;
+    let device = Default::default();
+    let config = FitConfig::new()
+        .with_epochs(4)
+        .with_batch_size(8)
+        .with_learning_rate(0.05)
+        .with_seed(2);
+    let items = data(32);
+    let hand = HandLine::<Inner> {
+        w: Param::from_tensor(Tensor::from_floats([-0.3], &device)),
+        b: Param::from_tensor(Tensor::from_floats([0.2], &device)),
+    };
+    let (hand, h_hand) = Fit::new(config.clone())
+        .run_manual(hand, Items::new(&items, points), &device)
+        .unwrap();
+    let (auto, h_auto) = Fit::new(config.clone())
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &device,
+        )
+        .unwrap();
+    let mut w = to_f64_vec(hand.w.val());
+    w.extend(to_f64_vec(hand.b.val()));
+    rensa_testkit::assert_slices_close(
+        &w,
+        &weights(&auto),
+        rensa_testkit::Tolerance::F32,
+        "weights",
+    );
+    rensa_testkit::assert_slices_close(
+        &h_hand.step_losses,
+        &h_auto.step_losses,
+        rensa_testkit::Tolerance::F32,
+        "losses",
+    );
+    // A step that returns no update is refused rather than silently not training.
+    let err = Fit::new(config)
+        .run_manual(model().valid(), Items::new(&items, points), &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("update"), "{err}");
+}
+
+#[test]
+fn stop_when_ends_the_run_after_the_epoch_that_asks() {
+    let items = data(20);
+    let config = FitConfig::new().with_epochs(10).with_batch_size(10);
+    let (_, history) = Fit::new(config)
+        .stop_when(|e| e.epoch == 3)
+        .run(
+            model(),
+            &mut SgdConfig::new().init(),
+            Items::new(&items, points),
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(history.epochs.len(), 3);
 }

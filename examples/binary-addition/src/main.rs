@@ -1,32 +1,27 @@
 //! `cargo run --release -p binary-addition [--features wgpu] -- [--trainer bptt|autodiff] ...`
+//!
+//! The binary-addition RNN ([`rensa_models::binary_addition`]) on random operand pairs
+//! ([`rensa_data::addition`]), trained in rensa-train's loop by the hand-written backward pass or
+//! by autodiff; this file is the command line, the printing and the loss curve.
 
 use anyhow::{Context, Result, bail};
-use binary_addition::{
-    ALL_PAIRS, Adder, BITS, Batch, InitScheme, OutputDerivative, PairSampler, Weights,
-    accuracy_all_pairs, bptt, from_bits_lsb_first, scalar,
-};
-use burn::backend::Autodiff;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::SgdConfig;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use clap::{Parser, ValueEnum};
+use rensa_data::addition::{ALL_PAIRS, BITS, Batch, PairSampler, all_pairs, from_bits_lsb_first};
+use rensa_launch::{Common, Device, Inner, Train};
+use rensa_models::binary_addition::{
+    Adder, EXACT, HandTrained, InitScheme, OutputDerivative, Pairs, Weights, accuracy_all_pairs,
+};
 use rensa_nn::activation::Activation;
 use rensa_train::plot::{Series, line_chart};
+use rensa_train::{Fit, FitConfig, History, Loaders};
 use std::path::PathBuf;
-use std::time::Instant;
-
-/// A caching allocator: see the workspace manifest (glibc maps and unmaps every large tensor).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(feature = "wgpu")]
-type Inner = burn::backend::Wgpu;
-#[cfg(not(feature = "wgpu"))]
-type Inner = burn::backend::NdArray;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Trainer {
-    /// The course's backpropagation through time, written out with tensor ops.
+    /// Backpropagation through time written out with tensor ops.
     Bptt,
     /// burn's autodiff on the same network built from rensa's layers, with burn's SGD.
     Autodiff,
@@ -34,9 +29,9 @@ enum Trainer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Init {
-    /// randn (the course's weight_init_std = 1).
+    /// randn (weight_init_std = 1).
     Normal,
-    /// randn / sqrt(fan_in) (the course's "Xavier").
+    /// randn / sqrt(fan_in) (the exercise's "Xavier", LeCun normal).
     Xavier,
     /// randn * sqrt(2) / sqrt(fan_in) (He).
     He,
@@ -49,8 +44,8 @@ enum Act {
     Relu,
 }
 
-/// The course's RNN that learns 8-bit binary addition (a, b < 128), bit by bit, least
-/// significant first, trained by hand-written backpropagation through time or by autodiff.
+/// An RNN that learns 8-bit binary addition (a, b < 128), bit by bit, least significant first,
+/// trained by hand-written backpropagation through time or by autodiff.
 ///
 /// Writes loss.csv and loss.png (the loss every --plot-interval iterations) to --out and prints
 /// the exact-match accuracy over all 16,384 pairs.
@@ -72,7 +67,7 @@ struct Args {
     /// Optimiser steps.
     #[arg(long, default_value_t = 10_000)]
     iters: usize,
-    /// Pairs per step (the course: 1). The loss is averaged over the batch, so a larger batch
+    /// Pairs per step (the exercise: 1). The loss is averaged over the batch, so a larger batch
     /// usually wants a larger --lr.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -82,7 +77,7 @@ struct Args {
     /// Seed of the weights and of the pairs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Reproduce the course's slip: d_sigmoid applied to the already-activated output
+    /// Reproduce the exercise's slip: d_sigmoid applied to the already-activated output
     /// (--trainer bptt only).
     #[arg(long)]
     course_derivative: bool,
@@ -92,27 +87,19 @@ struct Args {
     /// Steps between the checks of --until-exact.
     #[arg(long, default_value_t = 250)]
     eval_every: usize,
-    /// Steps per point of the loss curve (the course's plot_interval); each point is the mean
-    /// loss over those steps.
+    /// Steps per point of the loss curve (plot_interval); each point is the mean loss over
+    /// those steps.
     #[arg(long, default_value_t = 100)]
     plot_interval: usize,
     /// Folder for loss.csv and loss.png.
     #[arg(long, default_value = "runs/binary-addition")]
     out: PathBuf,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
-    /// Threads of the CPU backend's pool (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Differentiate the recurrence step by step with burn's autodiff instead of rensa's
-    /// hand-written backward pass for the whole sequence (same gradients, slower; for teaching
-    /// and checking).
-    #[arg(long)]
-    plain_autodiff: bool,
-    /// Print one JSON line with the results (for scripts and `cargo xtask bench`).
+    /// Print one JSON line with the results (for scripts and `cargo xtask bench`); implies
+    /// --quiet.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 impl Args {
@@ -156,9 +143,9 @@ impl Args {
     }
 }
 
-/// What a training run ends with: the trained state (weights or model) and what was measured.
-struct Trained<S> {
-    state: S,
+/// What a training run ends with: the trained weights and what was measured.
+struct Trained {
+    weights: Weights<Inner>,
     steps: usize,
     train_seconds: f64,
     /// (step, mean loss over the preceding interval)
@@ -166,35 +153,27 @@ struct Trained<S> {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     args.check()?;
-    // Inside the pool, the CPU backend's small operations run without a thread hand-off each.
-    rensa_train::in_thread_pool(args.threads, || run(&args)).context("--threads")?
+    args.common.quiet |= args.json;
+    rensa_launch::launch(&args.common.clone(), |device| run(&args, device))
 }
 
-fn run(args: &Args) -> Result<()> {
-    rensa_nn::recurrent::set_fused_autodiff(!args.plain_autodiff);
-    let device = Default::default();
-    if !args.json {
-        println!("backend: {}", describe_backend(&device));
-    }
+fn run(args: &Args, device: &Device) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
 
-    <Inner as Backend>::seed(&device, args.seed);
-    let weights = Weights::<Inner>::init(args.hidden, args.init(), &device);
-    let run = match args.trainer {
-        Trainer::Bptt => train_bptt(args, weights, &device)?,
-        Trainer::Autodiff => train_autodiff(args, weights, &device)?,
-    };
-    let accuracy = accuracy_all_pairs(&run.state, args.activation(), &device);
+    Inner::seed(device, args.seed);
+    let weights = Weights::<Inner>::init(args.hidden, args.init(), device);
+    let run = train(args, weights, device)?;
+    let accuracy = accuracy_all_pairs(&run.weights, args.activation(), device);
 
     write_curve(args, &run.curve)?;
     let final_loss = run.curve.last().map_or(f64::NAN, |p| p.1);
     if args.json {
         println!(
             "{{\"backend\": {:?}, \"trainer\": \"{:?}\", \"batch\": {}, \"steps\": {}, \"train_s\": {:.4}, \"final_loss\": {:.6}, \"exact_all_pairs\": {:.6}, \"wrong_bits\": {}}}",
-            describe_backend(&device),
+            rensa_launch::describe_backend(device),
             args.trainer,
             args.batch,
             run.steps,
@@ -205,7 +184,7 @@ fn run(args: &Args) -> Result<()> {
         );
         return Ok(());
     }
-    show_examples(args, &run.state, &device);
+    show_examples(args, &run.weights, device);
     println!();
     println!("trainer             {:?}", args.trainer);
     println!(
@@ -235,135 +214,88 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The training loop both trainers share: draws the pairs, keeps the loss curve, checks for a
-/// non-finite loss and (with --until-exact) for a perfect adder. `step` takes one optimiser
-/// step on a batch and returns its loss.
-fn train<B: Backend, S>(
-    args: &Args,
-    device: &B::Device,
-    mut state: S,
-    weights: impl Fn(&S) -> Weights<B>,
-    mut step: impl FnMut(S, &Batch<B>) -> (S, Tensor<B, 1>),
-) -> Result<Trained<S>> {
-    let mut sampler = PairSampler::new(args.seed);
-    let bar = rensa_train::progress::bar(args.iters as u64, "step", args.quiet || args.json);
-    let mut curve = Vec::new();
-    let mut interval_loss: Option<Tensor<B, 1>> = None;
-    let mut in_interval = 0;
-    let start = Instant::now();
-    let mut steps = 0;
-    while steps < args.iters {
-        let batch = Batch::<B>::new(&sampler.pairs(args.batch), device);
-        let (next, loss) = step(state, &batch);
-        state = next;
-        steps += 1;
-        in_interval += 1;
-        interval_loss = Some(match interval_loss {
-            Some(sum) => sum + loss,
-            None => loss,
-        });
-        if in_interval == args.plot_interval || steps == args.iters {
-            let mean =
-                scalar(interval_loss.take().expect("at least one step")) / in_interval as f64;
-            if !mean.is_finite() {
-                bail!(
-                    "the loss became {mean} by step {steps}; try a smaller --lr (now {}) or another --init",
-                    args.lr
-                );
-            }
-            curve.push((steps, mean));
-            bar.set_message(format!(
-                "loss {mean:.4}, {:.0} steps/s",
-                steps as f64 / start.elapsed().as_secs_f64()
-            ));
-            in_interval = 0;
-        }
-        bar.inc(1);
-        if args.until_exact && steps % args.eval_every == 0 {
-            let accuracy = accuracy_all_pairs(&weights(&state), args.activation(), device);
-            if accuracy.exact == ALL_PAIRS {
-                if in_interval > 0 {
-                    let mean = scalar(interval_loss.take().expect("steps in interval"))
-                        / in_interval as f64;
-                    curve.push((steps, mean));
-                }
-                break;
-            }
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-    Ok(Trained {
-        state,
-        steps,
-        train_seconds: seconds,
-        curve,
-    })
-}
-
-fn train_bptt(
-    args: &Args,
-    weights: Weights<Inner>,
-    device: &burn::tensor::Device<Inner>,
-) -> Result<Trained<Weights<Inner>>> {
-    let activation = args.activation();
-    let derivative = if args.course_derivative {
-        OutputDerivative::Course
+/// Trains with either trainer in rensa-train's loop. An epoch is `--plot-interval` steps (or
+/// `--eval-every` with `--until-exact`, whose check of all 16,384 pairs is the epoch's
+/// validation); every step draws `--batch` fresh pairs from one seeded sampler.
+fn train(args: &Args, weights: Weights<Inner>, device: &Device) -> Result<Trained> {
+    let epoch_steps = if args.until_exact {
+        args.eval_every
     } else {
-        OutputDerivative::Correct
+        args.plot_interval
     };
-    train(
-        args,
-        device,
-        weights,
-        |w| w.clone(),
-        |w, batch| {
-            let pass = bptt(&w, batch, activation, derivative);
-            (w.sgd_step(pass.grads, args.lr), pass.loss)
+    let config = FitConfig::new()
+        .with_epochs(args.iters.div_ceil(epoch_steps))
+        .with_learning_rate(args.lr)
+        .with_seed(args.seed);
+    let mut sampler = PairSampler::new(args.seed);
+    let (iters, batch) = (args.iters, args.batch);
+    let everything = all_pairs();
+    let data = Loaders::new(
+        move |epoch: usize| {
+            let steps = epoch_steps.min(iters - (epoch - 1) * epoch_steps);
+            (0..steps)
+                .map(|_| sampler.pairs(batch))
+                .collect::<Vec<Pairs>>()
         },
-    )
-}
-
-fn train_autodiff(
-    args: &Args,
-    weights: Weights<Inner>,
-    device: &burn::tensor::Device<Inner>,
-) -> Result<Trained<Weights<Inner>>> {
-    type B = Autodiff<Inner>;
-    let weights = Weights::<B> {
-        w_in: Tensor::from_inner(weights.w_in),
-        w: Tensor::from_inner(weights.w),
-        w_out: Tensor::from_inner(weights.w_out),
+        || args.until_exact.then(|| everything.clone()),
+    );
+    let fit = Fit::new(config)
+        .progress(!args.common.quiet)
+        .stop_when(|e| e.metrics.get(&format!("val_{EXACT}")) == Some(&1.0));
+    let (weights, history) = match args.trainer {
+        Trainer::Bptt => {
+            let derivative = if args.course_derivative {
+                OutputDerivative::Course
+            } else {
+                OutputDerivative::Correct
+            };
+            let model = HandTrained::new(weights, args.activation(), derivative);
+            let (model, history) = fit.run_manual(model, data, device)?;
+            (model.weights(), history)
+        }
+        Trainer::Autodiff => {
+            let weights = Weights::<Train> {
+                w_in: Tensor::from_inner(weights.w_in),
+                w: Tensor::from_inner(weights.w),
+                w_out: Tensor::from_inner(weights.w_out),
+            };
+            let model = Adder::<Train>::new(weights, args.activation())?
+                .with_differentiation(args.common.differentiation());
+            let mut optimizer = SgdConfig::new().init::<Train, Adder<Train>>();
+            let (model, history) = fit.run(model, &mut optimizer, data, device)?;
+            let w = model.weights();
+            let weights = Weights {
+                w_in: w.w_in.inner(),
+                w: w.w.inner(),
+                w_out: w.w_out.inner(),
+            };
+            (weights, history)
+        }
     };
-    let model = Adder::<B>::new(weights, args.activation())?;
-    let mut optimizer = SgdConfig::new().init::<B, Adder<B>>();
-    let trained = train::<B, _>(
-        args,
-        device,
-        model,
-        |m| m.weights(),
-        |model, batch| {
-            let loss = model.loss(batch);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let model = optimizer.step(args.lr, model, grads);
-            (model, loss)
-        },
-    )?;
-    let w = trained.state.weights();
     Ok(Trained {
-        state: Weights {
-            w_in: w.w_in.inner(),
-            w: w.w.inner(),
-            w_out: w.w_out.inner(),
-        },
-        steps: trained.steps,
-        train_seconds: trained.train_seconds,
-        curve: trained.curve,
+        weights,
+        steps: history.step_losses.len(),
+        train_seconds: history.seconds(),
+        curve: curve(&history, args.plot_interval),
     })
 }
 
-/// Prints a few additions the way the course does.
-fn show_examples(args: &Args, weights: &Weights<Inner>, device: &burn::tensor::Device<Inner>) {
+/// The loss curve: the mean step loss over every `interval` steps (the last point over what is
+/// left), at the step that ends it.
+fn curve(history: &History, interval: usize) -> Vec<(usize, f64)> {
+    let mut step = 0;
+    history
+        .step_losses
+        .chunks(interval)
+        .map(|chunk| {
+            step += chunk.len();
+            (step, chunk.iter().sum::<f64>() / chunk.len() as f64)
+        })
+        .collect()
+}
+
+/// Prints a few additions with the predicted and true bits.
+fn show_examples(args: &Args, weights: &Weights<Inner>, device: &Device) {
     let pairs = PairSampler::new(args.seed ^ 0x5eed).pairs(4);
     let batch = Batch::<Inner>::new(&pairs, device);
     let y: Vec<f32> = weights
@@ -411,17 +343,4 @@ fn write_curve(args: &Args, curve: &[(usize, f64)]) -> Result<()> {
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// The backend in words; for wgpu, the adapter it picked.
-fn describe_backend(device: &burn::tensor::Device<Inner>) -> String {
-    #[cfg(feature = "wgpu")]
-    {
-        rensa_nn::describe_wgpu_adapter(device)
-    }
-    #[cfg(not(feature = "wgpu"))]
-    {
-        let _ = device;
-        "ndarray (CPU)".to_string()
-    }
 }

@@ -1,25 +1,21 @@
 //! `cargo run --release -p seq2seq [--features wgpu] -- [--epochs 80] [--cell rnn|lstm|gru] ...`
+//!
+//! The sin → cos encoder-decoder ([`rensa_models::seq2seq`]) on its built-in windows
+//! ([`rensa_data::sine`]), trained with rensa-train's `Fit`; this file is the command line, the
+//! table and the pictures.
 
 use anyhow::{Context, Result, bail};
-use burn::backend::Autodiff;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{AutodiffModule, Module};
+use burn::module::{AutodiffModule, Module, ModuleDisplay};
 use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use clap::{Parser, ValueEnum};
-use rensa_nn::recurrent::{GruCell, LstmCell, RecurrentBackend, RnnCell};
-use rensa_train::{Checkpoints, FitConfig, fit_with};
-use seq2seq::{BuildSeq2Seq, PREDICTION_STARTS, STEPS, Seq2Seq, mse, series, windows};
-use std::path::PathBuf;
-
-/// A caching allocator: see the workspace manifest (glibc maps and unmaps every large tensor).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(feature = "wgpu")]
-type Inner = burn::backend::Wgpu;
-#[cfg(not(feature = "wgpu"))]
-type Inner = burn::backend::NdArray;
+use rensa_data::sine::{PREDICTION_STARTS, STEPS, WindowBatch, mse, series, windows};
+use rensa_launch::{Common, Device, Inner, Train};
+use rensa_models::seq2seq::{Seq2Seq, Seq2SeqConfig};
+use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig, RnnConfig};
+use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Cell {
@@ -28,7 +24,8 @@ enum Cell {
     Gru,
 }
 
-/// The course's seq2seq exercise: an encoder-decoder RNN learns to map sin(x) to cos(x).
+/// An encoder-decoder RNN learns to map sin(x) to cos(x): the encoder reads 24 steps of sin, its
+/// final state starts the decoder, which produces the 24 steps of cos (teacher forcing).
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -48,29 +45,18 @@ struct Args {
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.001)]
     lr: f64,
     /// Clip each gradient to this L2 norm before the step (burn's gradient clipping; off by
-    /// default, as in the course).
+    /// default).
     #[arg(long)]
     clip_norm: Option<f32>,
     /// Adam's weight decay (L2 penalty added to the gradients; off by default).
     #[arg(long)]
     weight_decay: Option<f32>,
-    /// Threads of the CPU backend's pool (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Differentiate the recurrence step by step with burn's autodiff instead of rensa's
-    /// hand-written backward pass for the whole sequence (same gradients, slower; for teaching
-    /// and checking).
-    #[arg(long)]
-    plain_autodiff: bool,
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Folder for the results: history.csv/.json, loss.png, prediction.png and checkpoint/.
     #[arg(long, default_value = "runs/seq2seq")]
     out: PathBuf,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
     /// Save a checkpoint (model, optimiser, history) into `<out>/checkpoint` every this many epochs
     /// (and after the last one).
     #[arg(long, default_value_t = 10)]
@@ -82,45 +68,24 @@ struct Args {
     /// Do not train: load the model saved in `--out` and predict.
     #[arg(long)]
     predict: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = Default::default();
-    println!("backend: {}", describe_backend(&device));
-    // Inside the pool, the CPU backend's small operations run without a thread hand-off each.
-    rensa_train::in_thread_pool(args.threads, || train_or_predict(&args, &device))
-        .context("--threads")?
+    rensa_launch::launch(&args.common, |device| match args.cell {
+        Cell::Rnn => run::<RnnConfig>(&args, device),
+        Cell::Lstm => run::<LstmConfig>(&args, device),
+        Cell::Gru => run::<GruConfig>(&args, device),
+    })
 }
 
-fn train_or_predict(args: &Args, device: &burn::tensor::Device<Inner>) -> Result<()> {
-    rensa_nn::recurrent::set_fused_autodiff(!args.plain_autodiff);
-    match args.cell {
-        Cell::Rnn => run::<Autodiff<Inner>, RnnCell<Autodiff<Inner>>>(args, device),
-        Cell::Lstm => run::<Autodiff<Inner>, LstmCell<Autodiff<Inner>>>(args, device),
-        Cell::Gru => run::<Autodiff<Inner>, GruCell<Autodiff<Inner>>>(args, device),
-    }
-}
-
-fn run<B, C>(args: &Args, device: &B::Device) -> Result<()>
-where
-    B: burn::tensor::backend::AutodiffBackend + RecurrentBackend,
-    B::InnerBackend: RecurrentBackend,
-    C: BuildSeq2Seq<B> + burn::module::AutodiffModule<B> + burn::module::ModuleDisplay,
-    C::InnerModule:
-        rensa_nn::recurrent::RecurrentCell<B::InnerBackend> + burn::module::ModuleDisplay,
-{
+fn check(args: &Args, config: &FitConfig) -> Result<()> {
     if args.hidden == 0 {
         bail!("--hidden must be at least 1, got 0");
     }
-    let items = windows();
-    let config = FitConfig::new()
-        .with_epochs(args.epochs)
-        .with_batch_size(args.batch_size)
-        .with_validation_split(0.2)
-        .with_learning_rate(args.lr)
-        .with_seed(args.seed);
-    config.check(items.len()).context("bad settings")?;
+    config.check(windows().len()).context("bad settings")?;
     if args.checkpoint_every == 0 {
         bail!("--checkpoint-every must be at least 1, got 0");
     }
@@ -134,46 +99,58 @@ where
             bail!("{name} must be a finite number > 0, got {v}");
         }
     }
+    Ok(())
+}
+
+fn run<K: RecurrentConfig>(args: &Args, device: &Device) -> Result<()>
+where
+    K::Cell<Train>: AutodiffModule<Train, InnerModule = K::Cell<Inner>> + ModuleDisplay,
+    K::Cell<Inner>: ModuleDisplay,
+{
+    let config = FitConfig::new()
+        .with_epochs(args.epochs)
+        .with_batch_size(args.batch_size)
+        .with_validation_split(0.2)
+        .with_learning_rate(args.lr)
+        .with_seed(args.seed);
+    check(args, &config)?;
+    let model_config = Seq2SeqConfig::new(args.hidden);
     if args.predict {
-        return predict::<B, C>(args, device);
+        return predict::<K>(args, &model_config, device);
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
 
-    <B as burn::tensor::backend::Backend>::seed(device, args.seed);
-    let model = Seq2Seq::<B, C>::new(args.hidden, device)?;
+    <Train as burn::tensor::backend::Backend>::seed(device, args.seed);
+    let model = model_config
+        .init::<Train, K>(device)?
+        .with_differentiation(args.common.differentiation());
     // Keras's Adam: epsilon 1e-7 (burn's default is 1e-5).
     let mut optimizer = AdamConfig::new()
         .with_epsilon(1e-7)
         .with_grad_clipping(args.clip_norm.map(GradientClippingConfig::Norm))
         .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new))
         .init();
-
-    let bar = rensa_train::progress::bar(args.epochs as u64, "epoch", args.quiet);
-    let checkpoints = Checkpoints::new(&args.out, args.checkpoint_every).resuming(args.resume);
-    let (model, history) = fit_with(
-        &config,
-        Some(&checkpoints),
-        model,
-        &mut optimizer,
-        &items,
-        device,
-        |e| {
-            bar.set_message(format!(
-                "loss {:.5} val_loss {:.5} ({:.0} windows/s)",
-                e.loss,
-                e.val_loss.unwrap_or(f64::NAN),
-                e.items_per_second()
-            ));
-            bar.inc(1);
-        },
-    )?;
-    bar.finish_and_clear();
+    let items = windows();
+    let (model, history) = Fit::new(config)
+        .checkpoints(Checkpoints::new(&args.out, args.checkpoint_every).resuming(args.resume))
+        .progress(!args.common.quiet)
+        .run(
+            model,
+            &mut optimizer,
+            Items::new(&items, WindowBatch::new),
+            device,
+        )?;
     history.save(&args.out)?;
 
     let valid = model.valid();
     let errors = prediction_errors(&valid, device);
     plot(&args.out, &history, &valid, device)?;
+    report(args, &history, &errors);
+    Ok(())
+}
+
+fn report(args: &Args, history: &History, errors: &[f64]) {
     let last = history.last().expect("at least one epoch");
     let secs = history.seconds();
     println!(
@@ -195,12 +172,8 @@ where
         1e3 * secs / history.epochs.len() as f64,
         last.loss,
         last.val_loss.unwrap_or(f64::NAN),
-        errors
-            .iter()
-            .map(|e| format!("{e:.5}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        errors.iter().sum::<f64>() / errors.len() as f64
+        list(errors),
+        mean(errors)
     );
     println!(
         "history: {}; pictures: {}, {}",
@@ -208,13 +181,24 @@ where
         args.out.join("loss.png").display(),
         args.out.join("prediction.png").display()
     );
-    Ok(())
 }
 
-/// Autoregressive MSE from each of the course's start points.
-fn prediction_errors<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<B>>(
-    model: &Seq2Seq<B, C>,
-    device: &B::Device,
+fn list(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|e| format!("{e:.5}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Autoregressive MSE from each of the exercise's start points.
+fn prediction_errors<C: RecurrentCell<Inner>>(
+    model: &Seq2Seq<Inner, C>,
+    device: &Device,
 ) -> Vec<f64> {
     let (_, sin, cos) = series();
     PREDICTION_STARTS
@@ -230,30 +214,17 @@ fn prediction_errors<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<
 
 /// `loss.png` (loss and val_loss per epoch) and `prediction.png` (the autoregressive predictions
 /// from each start point against cos x) in `out`.
-fn plot<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<B>>(
-    out: &std::path::Path,
-    history: &rensa_train::History,
-    model: &Seq2Seq<B, C>,
-    device: &B::Device,
+fn plot<C: RecurrentCell<Inner>>(
+    out: &Path,
+    history: &History,
+    model: &Seq2Seq<Inner, C>,
+    device: &Device,
 ) -> Result<()> {
     use rensa_train::plot::{Series, line_chart};
-    let epochs = |f: fn(&rensa_train::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        history
-            .epochs
-            .iter()
-            .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
-            .collect()
-    };
-    line_chart(
+    rensa_train::plot::history(
         &out.join("loss.png"),
         "seq2seq sin -> cos: training",
-        "epoch",
-        "MSE (log scale)",
-        &[
-            Series::new("loss", epochs(|e| Some(e.loss))),
-            Series::new("val_loss", epochs(|e| e.val_loss)),
-        ],
-        true,
+        history,
     )?;
     let (x, sin, cos) = series();
     let mut lines = vec![Series::new(
@@ -286,13 +257,9 @@ fn plot<B: RecurrentBackend, C: rensa_nn::recurrent::RecurrentCell<B>>(
 }
 
 /// `--predict`: the model saved in `<out>/checkpoint`, without training.
-fn predict<B, C>(args: &Args, device: &B::Device) -> Result<()>
+fn predict<K: RecurrentConfig>(args: &Args, config: &Seq2SeqConfig, device: &Device) -> Result<()>
 where
-    B: burn::tensor::backend::AutodiffBackend + RecurrentBackend,
-    B::InnerBackend: RecurrentBackend,
-    C: BuildSeq2Seq<B> + AutodiffModule<B> + burn::module::ModuleDisplay,
-    C::InnerModule:
-        rensa_nn::recurrent::RecurrentCell<B::InnerBackend> + burn::module::ModuleDisplay,
+    K::Cell<Inner>: ModuleDisplay,
 {
     let path = args.out.join("checkpoint").join("model");
     if !path.with_extension("bin").exists() {
@@ -302,7 +269,8 @@ where
         );
     }
     let recorder = burn::record::BinFileRecorder::<burn::record::FullPrecisionSettings>::new();
-    let model = Seq2Seq::<B, C>::new(args.hidden, device)?
+    let model = config
+        .init::<Inner, K>(device)?
         .load_file(&path, &recorder, device)
         .with_context(|| {
             format!(
@@ -310,7 +278,7 @@ where
                 path.with_extension("bin").display()
             )
         })?;
-    let errors = prediction_errors(&model.valid(), device);
+    let errors = prediction_errors(&model, device);
     println!(
         "model: {} (cell {:?}, hidden {})",
         path.with_extension("bin").display(),
@@ -319,27 +287,6 @@ where
     );
     println!("| autoregressive MSE from {:?} | mean |", PREDICTION_STARTS);
     println!("| --- | ---: |");
-    println!(
-        "| {} | {:.5} |",
-        errors
-            .iter()
-            .map(|e| format!("{e:.5}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        errors.iter().sum::<f64>() / errors.len() as f64
-    );
+    println!("| {} | {:.5} |", list(&errors), mean(&errors));
     Ok(())
-}
-
-/// The backend in words; for wgpu, the adapter it picked (a software adapter is said so).
-fn describe_backend(device: &burn::tensor::Device<Inner>) -> String {
-    #[cfg(feature = "wgpu")]
-    {
-        rensa_nn::describe_wgpu_adapter(device)
-    }
-    #[cfg(not(feature = "wgpu"))]
-    {
-        let _ = device;
-        "ndarray (CPU)".to_string()
-    }
 }

@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 use rensa_nn::recurrent::{
-    GruConfig, LstmConfig, RecurrentBackend, RnnConfig, SequenceInput, set_fused_autodiff,
+    Differentiation, GruConfig, LstmConfig, RecurrentBackend, RnnConfig, SequenceInput,
 };
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -47,7 +47,7 @@ struct Row {
     dims: Dims,
     runs: usize,
     rensa_ms: f64,
-    /// rensa with `set_fused_autodiff(false)`: every step's ops recorded by autodiff.
+    /// rensa with `Differentiation::Plain`: every step's ops recorded by autodiff.
     plain_ms: f64,
     burn_nn_ms: f64,
     keras_ms: Option<f64>,
@@ -228,29 +228,36 @@ where
         sync();
         drop(grads);
     };
-    let ours: Box<dyn Fn()> = match cell {
-        Cell::Lstm => {
-            let m = LstmConfig::new(i, h)
-                .init::<B>(device)
-                .expect("valid config");
-            let x = x.clone();
-            Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
-        }
-        Cell::Gru => {
-            let m = GruConfig::new(i, h)
-                .init::<B>(device)
-                .expect("valid config");
-            let x = x.clone();
-            Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
-        }
-        Cell::Rnn => {
-            let m = RnnConfig::new(i, h)
-                .init::<B>(device)
-                .expect("valid config");
-            let x = x.clone();
-            Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+    let rensa = |how: Differentiation| -> Box<dyn Fn()> {
+        match cell {
+            Cell::Lstm => {
+                let m = LstmConfig::new(i, h)
+                    .with_differentiation(how)
+                    .init::<B>(device)
+                    .expect("valid config");
+                let x = x.clone();
+                Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+            }
+            Cell::Gru => {
+                let m = GruConfig::new(i, h)
+                    .with_differentiation(how)
+                    .init::<B>(device)
+                    .expect("valid config");
+                let x = x.clone();
+                Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+            }
+            Cell::Rnn => {
+                let m = RnnConfig::new(i, h)
+                    .with_differentiation(how)
+                    .init::<B>(device)
+                    .expect("valid config");
+                let x = x.clone();
+                Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+            }
         }
     };
+    let ours = rensa(Differentiation::Fused);
+    let plain_layer = rensa(Differentiation::Plain);
     let theirs: Box<dyn Fn()> = match cell {
         Cell::Lstm => {
             let m = burn::nn::LstmConfig::new(i, h, true).init::<B>(device);
@@ -268,11 +275,7 @@ where
             Box::new(move || step(m.forward(x.clone(), None).0.sum()))
         }
     };
-    let plain = || {
-        set_fused_autodiff(false);
-        ours();
-        set_fused_autodiff(true);
-    };
+    let plain = || plain_layer();
     // Warm up all three (kernel compilation, autotune, allocator), then alternate.
     let warmup = 3;
     for _ in 0..warmup {

@@ -11,6 +11,7 @@
 //! single graph node: its backward assembles the per-step gradients once, instead of writing a
 //! full-size zero tensor for every step as a per-step `slice` would.
 
+use burn::config::Config;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::tape::{self, Tape, TapeGrads, Upstream};
@@ -27,6 +28,28 @@ pub struct Recurrence<B: Backend> {
     pub mask: Option<Tensor<B, 2>>,
     /// Run from the last step to the first (the backward direction of a bidirectional layer).
     pub reverse: bool,
+    /// How `Autodiff` differentiates the recurrence (inner backends ignore it).
+    pub differentiation: Differentiation,
+}
+
+/// How autodiff differentiates a recurrence: a choice of each layer (its config's
+/// `differentiation` field, [`Recurrent::with_differentiation`](super::Recurrent::with_differentiation)),
+/// so that two models in one process can differ. Both give the same gradients.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Differentiation {
+    /// Each recurrence (one layer, one direction, the whole sequence) is a single graph node
+    /// whose backward pass is the hand-written BPTT over its tape, on the native kernels of
+    /// ndarray and wgpu; the input projection is one node on the backend's GEMM.
+    Fused,
+    /// Every step's tensor operations are recorded and burn's autodiff differentiates them
+    /// (for teaching and checking).
+    Plain,
+}
+
+impl Default for Differentiation {
+    fn default() -> Self {
+        Self::Fused
+    }
 }
 
 /// Masking semantics shared by every implementation: on a padded step the state is carried over
@@ -75,7 +98,14 @@ pub trait RecurrentBackend: Backend {
     /// `a · b` for `[m, k] × [k, n]`: the input projection of all steps at once (and, under
     /// `Autodiff`, its two gradient products). The provided version is burn's `matmul`; a backend
     /// with a faster GEMM for these tall products overrides it.
-    fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
+    /// `differentiation` matters to `Autodiff` only: [`Differentiation::Plain`] records a
+    /// plain `matmul`.
+    fn dense(
+        a: Tensor<Self, 2>,
+        b: Tensor<Self, 2>,
+        differentiation: Differentiation,
+    ) -> Tensor<Self, 2> {
+        let _ = differentiation;
         a.matmul(b)
     }
 
@@ -324,28 +354,10 @@ pub mod plain {
     }
 }
 
-/// Whether `Autodiff` runs each recurrence as one graph node with a hand-written
-/// backward pass (the default) or as ordinary tracked tensor ops.
-static FUSED_AUTODIFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Chooses how autodiff differentiates recurrences, for the whole process: `true` (the default)
-/// runs each simple-RNN, LSTM and GRU recurrence (one layer, one direction, the whole sequence)
-/// as a single graph node whose backward pass is the hand-written BPTT; `false` records every
-/// step's tensor operations and lets autodiff differentiate them (the plain path, for teaching
-/// and checking). Both give the same gradients.
-pub fn set_fused_autodiff(fused: bool) {
-    FUSED_AUTODIFF.store(fused, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// See [`set_fused_autodiff`].
-pub fn fused_autodiff() -> bool {
-    FUSED_AUTODIFF.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 mod autodiff_impl {
     //! `Autodiff<B>`: the simple-RNN, LSTM and GRU recurrences are one graph node each with a
     //! hand-written backward pass; `unstack_time` is a custom node.
-    use super::{RecurrentBackend, plain};
+    use super::{Differentiation, RecurrentBackend, plain};
     use crate::activation::Activation;
     use crate::recurrent::tape::{Tape, TapeGrads, Upstream};
     use burn::backend::Autodiff;
@@ -541,10 +553,20 @@ mod autodiff_impl {
             let g = t2::<B>(grads.consume::<B>(&ops.node));
             let [p_a, p_b] = ops.parents;
             if let Some(p) = p_a {
-                grads.register::<B>(p.id, prim(B::dense(g.clone(), t2::<B>(b).transpose())));
+                grads.register::<B>(
+                    p.id,
+                    prim(B::dense(
+                        g.clone(),
+                        t2::<B>(b).transpose(),
+                        Differentiation::Fused,
+                    )),
+                );
             }
             if let Some(p) = p_b {
-                grads.register::<B>(p.id, prim(B::dense(t2::<B>(a).transpose(), g)));
+                grads.register::<B>(
+                    p.id,
+                    prim(B::dense(t2::<B>(a).transpose(), g, Differentiation::Fused)),
+                );
             }
         }
     }
@@ -560,6 +582,7 @@ mod autodiff_impl {
                 .mask
                 .map(|m| t2::<B>(m.into_primitive().tensor().primitive)),
             reverse: seq.reverse,
+            differentiation: seq.differentiation,
         };
         (seq, projected)
     }
@@ -633,13 +656,17 @@ mod autodiff_impl {
     }
 
     impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B, C> {
-        fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
-            if !super::fused_autodiff() {
+        fn dense(
+            a: Tensor<Self, 2>,
+            b: Tensor<Self, 2>,
+            differentiation: Differentiation,
+        ) -> Tensor<Self, 2> {
+            if differentiation == Differentiation::Plain {
                 return a.matmul(b);
             }
             let (a_in, a_p) = parts(a);
             let (b_in, b_p) = parts(b);
-            let out = prim(B::dense(a_in.clone(), b_in.clone()));
+            let out = prim(B::dense(a_in.clone(), b_in.clone(), Differentiation::Fused));
             let parents = [a_p.node.clone(), b_p.node.clone()];
             let out = match DenseNode.prepare::<C>(parents).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => prep.finish((prim(a_in), prim(b_in)), out),
@@ -654,7 +681,7 @@ mod autodiff_impl {
             weight_hh: Tensor<Self, 2>,
             activation: Activation,
         ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
-            if !super::fused_autodiff() {
+            if seq.differentiation == Differentiation::Plain {
                 return plain::rnn(seq, h0, weight_hh, activation);
             }
             let dims = seq.projected.dims();
@@ -681,7 +708,7 @@ mod autodiff_impl {
             c0: Tensor<Self, 2>,
             weight_hh: Tensor<Self, 2>,
         ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tensor<Self, 2>) {
-            if !super::fused_autodiff() {
+            if seq.differentiation == Differentiation::Plain {
                 return plain::lstm(seq, h0, c0, weight_hh);
             }
             let dims = seq.projected.dims();
@@ -711,7 +738,7 @@ mod autodiff_impl {
             bias_hn: Option<Tensor<Self, 1>>,
             reset_after: bool,
         ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
-            if !super::fused_autodiff() {
+            if seq.differentiation == Differentiation::Plain {
                 return plain::gru(seq, h0, weight_hh, bias_hn, reset_after);
             }
             let dims = seq.projected.dims();

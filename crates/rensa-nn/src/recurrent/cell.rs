@@ -3,7 +3,7 @@
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::RecurrentBackend;
+use super::{Differentiation, RecurrentBackend};
 use crate::init::Init;
 use crate::{Error, Result};
 
@@ -61,12 +61,16 @@ pub trait RecurrentCell<B: RecurrentBackend>: Module<B> {
     /// - `mask`: `[batch, time]`, 1 on real steps and 0 on right padding (see
     ///   [`RecurrentBackend`] for the semantics)
     /// - returns the outputs `[batch, time, hidden_size]` and the final state.
+    ///
+    /// `reverse` runs from the last step to the first; `differentiation` says how autodiff
+    /// differentiates the recurrence (one fused node or every step's ops).
     fn sequence(
         &self,
         input: Tensor<B, 3>,
         state: CellState<B>,
         mask: Option<Tensor<B, 2>>,
         reverse: bool,
+        differentiation: Differentiation,
     ) -> (Tensor<B, 3>, CellState<B>);
 
     /// Panics unless `state` fits this cell and a batch of `batch`.
@@ -210,13 +214,19 @@ impl<B: RecurrentBackend> GateWeights<B> {
     ///
     /// # Shapes
     /// `[batch, time, input_size]` -> `[batch, time, G·H]`
-    pub fn project(&self, input: Tensor<B, 3>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
+    pub fn project(
+        &self,
+        input: Tensor<B, 3>,
+        bias: Option<Tensor<B, 1>>,
+        differentiation: Differentiation,
+    ) -> Tensor<B, 3> {
         let [batch, time, features] = input.dims();
         self.check_features(features, "input [batch, time, features]");
         let gh = self.weight_ih.dims()[1];
         let xw = B::dense(
             input.reshape([batch * time, features]),
             self.weight_ih.val(),
+            differentiation,
         ) // [batch·time, G·H]
         .reshape([batch, time, gh]);
         match bias {

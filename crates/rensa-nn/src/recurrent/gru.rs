@@ -3,7 +3,9 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CellState, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain};
+use super::{
+    CellState, Differentiation, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain,
+};
 use crate::Result;
 
 /// GRU cell with fused gates in the order (r, z, n) (PyTorch's order):
@@ -79,14 +81,16 @@ impl<B: RecurrentBackend> RecurrentCell<B> for GruCell<B> {
         state: CellState<B>,
         mask: Option<Tensor<B, 2>>,
         reverse: bool,
+        differentiation: Differentiation,
     ) -> (Tensor<B, 3>, CellState<B>) {
         self.check_state(&state, input.dims()[0]);
         let (bias, bias_hn) = self.biases();
-        let projected = self.weights.project(input, bias);
+        let projected = self.weights.project(input, bias, differentiation);
         let seq = Recurrence {
             projected,
             mask,
             reverse,
+            differentiation,
         };
         let w_hh = self.weights.weight_hh.val();
         let (out, hidden) = B::gru_recurrence(seq, state.hidden, w_hh, bias_hn, self.reset_after);

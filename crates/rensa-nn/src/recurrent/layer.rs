@@ -6,7 +6,10 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 use super::cell::GateInit;
-use super::{CellState, GateWeights, GruCell, LstmCell, RecurrentBackend, RecurrentCell, RnnCell};
+use super::{
+    CellState, Differentiation, GateWeights, GruCell, LstmCell, RecurrentBackend, RecurrentCell,
+    RnnCell,
+};
 use crate::Error;
 use crate::activation::Activation;
 use crate::init::Init;
@@ -140,6 +143,9 @@ pub struct Recurrent<B: Backend, C: Module<B>> {
     /// How the two directions are merged.
     #[module(skip)]
     pub merge_mode: MergeMode,
+    /// How autodiff differentiates the layer's recurrences.
+    #[module(skip)]
+    pub differentiation: Differentiation,
     _backend: core::marker::PhantomData<B>,
 }
 
@@ -196,8 +202,16 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Recurrent<B, C> {
             dropout: DropoutConfig::new(dropout).init(),
             bidirectional,
             merge_mode,
+            differentiation: Differentiation::Fused,
             _backend: core::marker::PhantomData,
         })
+    }
+
+    /// The layer differentiated the `differentiation` way (a fused node per recurrence, the
+    /// default, or every step's ops).
+    pub fn with_differentiation(mut self, differentiation: Differentiation) -> Self {
+        self.differentiation = differentiation;
+        self
     }
 
     /// 1 or 2.
@@ -299,6 +313,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Recurrent<B, C> {
                     initial[k].clone(),
                     mask.clone(),
                     d == 1,
+                    self.differentiation,
                 );
                 outputs.push(out);
                 finals.push(fin);
@@ -430,6 +445,7 @@ struct Common {
     input_init: Init,
     recurrent_init: Init,
     bias_init: Init,
+    differentiation: Differentiation,
 }
 
 impl Common {
@@ -497,7 +513,10 @@ impl Common {
         let cells = (0..self.num_layers * dirs)
             .map(|k| make(self.layer_input(k / dirs), device))
             .collect();
-        Recurrent::from_cells(cells, self.bidirectional, self.merge_mode, self.dropout)
+        Ok(
+            Recurrent::from_cells(cells, self.bidirectional, self.merge_mode, self.dropout)?
+                .with_differentiation(self.differentiation),
+        )
     }
 }
 
@@ -540,6 +559,9 @@ macro_rules! recurrent_config {
             /// Initialiser of the biases.
             #[config(default = "Init::Zeros")]
             pub bias_init: Init,
+            /// How autodiff differentiates the layer's recurrences.
+            #[config(default = "Differentiation::Fused")]
+            pub differentiation: Differentiation,
         }
 
         impl $name {
@@ -555,6 +577,7 @@ macro_rules! recurrent_config {
                     input_init: self.input_init,
                     recurrent_init: self.recurrent_init,
                     bias_init: self.bias_init,
+                    differentiation: self.differentiation,
                 }
             }
         }
@@ -600,6 +623,78 @@ recurrent_config! {
     }
 }
 
+/// A recurrent layer's configuration, whichever its cell: what models generic over the cell
+/// (an encoder-decoder of RNN, LSTM or GRU layers) build their layers with.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use rensa_nn::recurrent::{LstmConfig, RecurrentConfig};
+///
+/// fn encoder<C: RecurrentConfig>(features: usize) -> rensa_nn::Result<()> {
+///     let layer = C::sized(features, 32).init_layer::<NdArray>(&Default::default())?;
+///     assert_eq!(layer.hidden_size(), 32);
+///     Ok(())
+/// }
+/// encoder::<LstmConfig>(8).unwrap();
+/// ```
+pub trait RecurrentConfig: Clone + Send + Sync + core::fmt::Debug + 'static {
+    /// The cell the layer is made of, on backend `B`.
+    type Cell<B: RecurrentBackend>: RecurrentCell<B>;
+
+    /// The configuration of `input_size` inputs and `hidden_size` units, every other setting at
+    /// its default.
+    fn sized(input_size: usize, hidden_size: usize) -> Self;
+
+    /// The same settings for one unidirectional layer (what [`init_cell`](Self::init_cell)
+    /// builds).
+    fn single(&self) -> Self;
+
+    /// Builds the layer.
+    ///
+    /// # Errors
+    /// When a setting is out of range.
+    fn init_layer<B: RecurrentBackend>(
+        &self,
+        device: &B::Device,
+    ) -> crate::Result<Recurrent<B, Self::Cell<B>>>;
+
+    /// Builds a single cell of `input_size` inputs (for step-by-step use); the layer-only
+    /// settings (layers, direction, dropout) are ignored.
+    ///
+    /// # Errors
+    /// When a setting is out of range.
+    fn init_cell<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<Self::Cell<B>> {
+        Ok(self.single().init_layer(device)?.cells.remove(0))
+    }
+}
+
+macro_rules! recurrent_config_impl {
+    ($config:ident => $cell:ident) => {
+        impl RecurrentConfig for $config {
+            type Cell<B: RecurrentBackend> = $cell<B>;
+
+            fn sized(input_size: usize, hidden_size: usize) -> Self {
+                Self::new(input_size, hidden_size)
+            }
+
+            fn single(&self) -> Self {
+                self.clone().with_num_layers(1).with_bidirectional(false)
+            }
+
+            fn init_layer<B: RecurrentBackend>(
+                &self,
+                device: &B::Device,
+            ) -> crate::Result<Recurrent<B, $cell<B>>> {
+                self.init(device)
+            }
+        }
+    };
+}
+
+recurrent_config_impl!(RnnConfig => RnnCell);
+recurrent_config_impl!(LstmConfig => LstmCell);
+recurrent_config_impl!(GruConfig => GruCell);
+
 impl RnnConfig {
     /// Builds the layer.
     pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<Rnn<B>> {
@@ -612,18 +707,6 @@ impl RnnConfig {
             ),
             activation: self.activation,
         })
-    }
-
-    /// Builds a single cell of `input_size` inputs (for step-by-step use); the layer-only
-    /// settings (layers, direction, dropout) are ignored.
-    pub fn init_cell<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<RnnCell<B>> {
-        Ok(self
-            .clone()
-            .with_num_layers(1)
-            .with_bidirectional(false)
-            .init(device)?
-            .cells
-            .remove(0))
     }
 }
 
@@ -639,18 +722,6 @@ impl LstmConfig {
             ),
         })
     }
-
-    /// Builds a single cell of `input_size` inputs (for step-by-step use); the layer-only
-    /// settings (layers, direction, dropout) are ignored.
-    pub fn init_cell<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<LstmCell<B>> {
-        Ok(self
-            .clone()
-            .with_num_layers(1)
-            .with_bidirectional(false)
-            .init(device)?
-            .cells
-            .remove(0))
-    }
 }
 
 impl GruConfig {
@@ -664,17 +735,5 @@ impl GruConfig {
             ),
             reset_after: self.reset_after,
         })
-    }
-
-    /// Builds a single cell of `input_size` inputs (for step-by-step use); the layer-only
-    /// settings (layers, direction, dropout) are ignored.
-    pub fn init_cell<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<GruCell<B>> {
-        Ok(self
-            .clone()
-            .with_num_layers(1)
-            .with_bidirectional(false)
-            .init(device)?
-            .cells
-            .remove(0))
     }
 }

@@ -3,7 +3,9 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CellState, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain};
+use super::{
+    CellState, Differentiation, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain,
+};
 use crate::Result;
 
 /// LSTM cell with fused gates in the order (i, f, g, o) (PyTorch's and Keras's order):
@@ -65,13 +67,17 @@ impl<B: RecurrentBackend> RecurrentCell<B> for LstmCell<B> {
         state: CellState<B>,
         mask: Option<Tensor<B, 2>>,
         reverse: bool,
+        differentiation: Differentiation,
     ) -> (Tensor<B, 3>, CellState<B>) {
         self.check_state(&state, input.dims()[0]);
-        let projected = self.weights.project(input, self.weights.folded_bias(0));
+        let projected = self
+            .weights
+            .project(input, self.weights.folded_bias(0), differentiation);
         let seq = Recurrence {
             projected,
             mask,
             reverse,
+            differentiation,
         };
         let c0 = state.cell.expect("checked: an LSTM state has a cell");
         let (out, hidden, cell) =

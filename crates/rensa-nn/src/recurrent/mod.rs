@@ -17,7 +17,7 @@
 //! - Under `Autodiff`, each recurrence (one layer, one direction, the whole sequence) is **one**
 //!   graph node: the forward pass keeps a [`Tape`] (the gates and states, as the course's
 //!   `LSTM.cache`) and the backward pass is the hand-written BPTT ([`tape`], or the native kernels
-//!   on ndarray and wgpu). [`set_fused_autodiff`]`(false)` records every step's ops instead, for
+//!   on ndarray and wgpu). A layer built with [`Differentiation::Plain`] records every step's ops instead, for
 //!   teaching and checking; both give the same gradients.
 //!
 //! Weight layout is burn's `[in, out]`; gates are fused side by side (`[I, G·H]`, `[H, G·H]`) in
@@ -39,12 +39,12 @@ mod ndarray_impl;
 mod rnn;
 pub mod tape;
 
-pub use backend::{Recurrence, RecurrentBackend, fused_autodiff, plain, set_fused_autodiff};
+pub use backend::{Differentiation, Recurrence, RecurrentBackend, plain};
 pub use cell::{CellState, GateWeights, RecurrentCell};
 pub use gru::GruCell;
 pub use layer::{
-    Gru, GruConfig, Lstm, LstmConfig, MergeMode, Recurrent, RecurrentState, Rnn, RnnConfig,
-    SequenceInput, SequenceOutput, length_mask,
+    Gru, GruConfig, Lstm, LstmConfig, MergeMode, Recurrent, RecurrentConfig, RecurrentState, Rnn,
+    RnnConfig, SequenceInput, SequenceOutput, length_mask,
 };
 pub use lstm::LstmCell;
 pub use rnn::RnnCell;

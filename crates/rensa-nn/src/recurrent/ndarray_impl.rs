@@ -11,7 +11,7 @@ use burn::backend::ndarray::{
 use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
 use ndarray::{Ix2, Ix3, IxDyn};
 
-use super::backend::{Recurrence, RecurrentBackend};
+use super::backend::{Differentiation, Recurrence, RecurrentBackend};
 use super::cpu::{self, Dims, Real};
 use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
@@ -426,7 +426,7 @@ where
     NdArrayTensor: From<SharedArray<E>>,
     NdArrayTensor: From<SharedArray<I>>,
 {
-    fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
+    fn dense(a: Tensor<Self, 2>, b: Tensor<Self, 2>, _: Differentiation) -> Tensor<Self, 2> {
         by_float!(E, dense(a, b), a.matmul(b))
     }
 

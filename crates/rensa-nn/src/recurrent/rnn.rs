@@ -3,7 +3,9 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CellState, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain};
+use super::{
+    CellState, Differentiation, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain,
+};
 use crate::Result;
 use crate::activation::Activation;
 
@@ -64,13 +66,17 @@ impl<B: RecurrentBackend> RecurrentCell<B> for RnnCell<B> {
         state: CellState<B>,
         mask: Option<Tensor<B, 2>>,
         reverse: bool,
+        differentiation: Differentiation,
     ) -> (Tensor<B, 3>, CellState<B>) {
         self.check_state(&state, input.dims()[0]);
-        let projected = self.weights.project(input, self.weights.folded_bias(0));
+        let projected = self
+            .weights
+            .project(input, self.weights.folded_bias(0), differentiation);
         let seq = Recurrence {
             projected,
             mask,
             reverse,
+            differentiation,
         };
         let (out, hidden) = B::rnn_recurrence(
             seq,

@@ -1,150 +1,50 @@
-//! The course's first recurrent network: an RNN that learns to add two 8-bit numbers one bit at a
-//! time, least significant bit first, carrying in its hidden state.
+//! An RNN that learns to add two 8-bit numbers one bit at a time, least significant bit first,
+//! carrying in its hidden state (the data: [`rensa_data::addition`]).
 //!
-//! The network (no biases, as in the course):
+//! The network (no biases):
 //!
 //! ```text
 //! u_t = x_t · W_in + z_{t-1} · W        x_t = [a_t, b_t]  (bit t of each operand)
-//! z_t = f(u_t)                          f = sigmoid (the course), tanh or ReLU
+//! z_t = f(u_t)                          f = sigmoid (the exercise's), tanh or ReLU
 //! y_t = sigmoid(z_t · W_out)            the predicted bit t of a + b
 //! ```
 //!
-//! with the course's loss `Σ_t (y_t − d_t)² / 2` per pair (averaged over the pairs of a batch).
+//! with the loss `Σ_t (y_t − d_t)² / 2` per pair (averaged over the pairs of a batch), trained
+//! by plain gradient descent (lr 0.1, one random pair per step, 10,000 steps in the exercise).
 //!
 //! Two trainers share the weights ([`Weights`]):
-//! - [`bptt`]: backpropagation through time written out by hand with burn tensor ops, the
-//!   course's `delta_out`, `delta` and weight gradients;
+//! - [`bptt`]: backpropagation through time written out by hand with burn tensor ops
+//!   (`delta_out`, the `delta` recurrence, the weight gradients), wrapped for the training loop
+//!   as [`HandTrained`] (`Fit::run_manual`);
 //! - [`Adder`]: the same network built from rensa's layers ([`Rnn`] and a bias-free
-//!   [`Linear`]), differentiated by burn's autodiff and trained by burn's SGD.
+//!   [`Linear`]), differentiated by burn's autodiff and trained by burn's SGD (`Fit::run`).
 //!
-//! A test checks that both give the same gradients. The course applies `d_sigmoid` to the
-//! output `y_t`, which is already a sigmoid (so it computes `σ(y)(1 − σ(y))` instead of
-//! `y(1 − y)`); [`OutputDerivative::Course`] reproduces that slip for comparison.
+//! A test checks that both give the same gradients. The exercise's NumPy code applies
+//! `d_sigmoid` to the output `y_t`, which is already a sigmoid (so it computes `σ(y)(1 − σ(y))`
+//! instead of `y(1 − y)`); [`OutputDerivative::Course`] reproduces that slip for comparison.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor};
+use rensa_data::addition::{BITS, Batch, INPUTS, all_pairs, from_bits_lsb_first};
 use rensa_nn::activation::{Activation, d_sigmoid, d_sigmoid_from_output, sigmoid};
 use rensa_nn::init::Init;
-use rensa_nn::recurrent::{MergeMode, RecurrentBackend, Rnn, RnnCell, SequenceInput};
-use rensa_train::SplitMix64;
+use rensa_nn::recurrent::{
+    Differentiation, MergeMode, RecurrentBackend, Rnn, RnnCell, SequenceInput,
+};
+use rensa_train::{Objective, Output, StepInfo};
 
-/// Bits per number (the sum of two operands below [`OPERAND_LIMIT`] fits).
-pub const BITS: usize = 8;
-/// Operands are drawn from `0..OPERAND_LIMIT`, so their sum is below `2^BITS`.
-pub const OPERAND_LIMIT: u32 = 1 << (BITS - 1);
-/// Every pair of operands: `128 × 128`.
-pub const ALL_PAIRS: usize = (OPERAND_LIMIT * OPERAND_LIMIT) as usize;
-/// Inputs per step: one bit of each operand.
-pub const INPUTS: usize = 2;
-
-/// The bits of `n`, least significant first (the order the network reads them).
-pub fn bits_lsb_first(n: u32) -> [f32; BITS] {
-    std::array::from_fn(|t| ((n >> t) & 1) as f32)
-}
-
-/// The number whose bits, least significant first, are `bits` rounded to 0 or 1 (the course's
-/// `np.round(y)`).
-pub fn from_bits_lsb_first(bits: &[f32]) -> u32 {
-    bits.iter()
-        .enumerate()
-        .map(|(t, &b)| u32::from(b >= 0.5) << t)
-        .sum()
-}
-
-/// Random operand pairs, each operand uniform on `0..OPERAND_LIMIT` (the course's
-/// `np.random.randint(largest_number / 2)`), from a seeded generator.
-#[derive(Clone, Debug)]
-pub struct PairSampler {
-    rng: SplitMix64,
-}
-
-impl PairSampler {
-    /// A sampler whose draws depend only on `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self {
-            rng: SplitMix64::new(seed),
-        }
-    }
-
-    /// The next pair `(a, b)`.
-    pub fn pair(&mut self) -> (u32, u32) {
-        let limit = OPERAND_LIMIT as usize;
-        (self.rng.below(limit) as u32, self.rng.below(limit) as u32)
-    }
-
-    /// The next `n` pairs.
-    pub fn pairs(&mut self, n: usize) -> Vec<(u32, u32)> {
-        (0..n).map(|_| self.pair()).collect()
-    }
-}
-
-/// Every pair `(a, b)` with `a, b < 128`, `a` major.
-pub fn all_pairs() -> Vec<(u32, u32)> {
-    (0..OPERAND_LIMIT)
-        .flat_map(|a| (0..OPERAND_LIMIT).map(move |b| (a, b)))
-        .collect()
-}
-
-/// A batch of additions laid out for the network.
-#[derive(Clone, Debug)]
-pub struct Batch<B: Backend> {
-    /// `[N, BITS, 2]`: step `t` holds bit `t` of `a` and of `b`.
-    pub inputs: Tensor<B, 3>,
-    /// `[N, BITS, 1]`: bit `t` of `a + b`.
-    pub targets: Tensor<B, 3>,
-}
-
-impl<B: Backend> Batch<B> {
-    /// Encodes `pairs`.
-    ///
-    /// # Panics
-    /// If `pairs` is empty or an operand is not below [`OPERAND_LIMIT`] (the sum would not fit
-    /// in [`BITS`] bits).
-    pub fn new(pairs: &[(u32, u32)], device: &B::Device) -> Self {
-        assert!(!pairs.is_empty(), "a batch needs at least one pair");
-        let mut inputs = Vec::with_capacity(pairs.len() * BITS * INPUTS);
-        let mut targets = Vec::with_capacity(pairs.len() * BITS);
-        for &(a, b) in pairs {
-            assert!(
-                a < OPERAND_LIMIT && b < OPERAND_LIMIT,
-                "operands must be below {OPERAND_LIMIT}, got ({a}, {b})"
-            );
-            let (a_bits, b_bits) = (bits_lsb_first(a), bits_lsb_first(b));
-            for t in 0..BITS {
-                inputs.extend([a_bits[t], b_bits[t]]);
-            }
-            targets.extend(bits_lsb_first(a + b));
-        }
-        let n = pairs.len();
-        Self {
-            inputs: Tensor::from_data(TensorData::new(inputs, [n, BITS, INPUTS]), device),
-            targets: Tensor::from_data(TensorData::new(targets, [n, BITS, 1]), device),
-        }
-    }
-
-    /// Pairs in the batch.
-    pub fn len(&self) -> usize {
-        self.inputs.dims()[0]
-    }
-
-    /// Always false (a batch has at least one pair).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// How the weights are drawn (the course's three options; no biases).
+/// How the weights are drawn (the exercise's three options; no biases).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InitScheme {
-    /// `weight_init_std · randn` with `weight_init_std = 1`: the course's default.
+    /// `weight_init_std · randn` with `weight_init_std = 1`: the exercise's default.
     Normal,
-    /// The course's "Xavier": `randn / √fan_in`. (Glorot and Bengio's own normal form is
-    /// `√(2 / (fan_in + fan_out))`, rensa's [`Init::XavierNormal`]; the course uses the fan-in
+    /// The exercise's "Xavier": `randn / √fan_in`. (Glorot and Bengio's own normal form is
+    /// `√(2 / (fan_in + fan_out))`, rensa's [`Init::XavierNormal`]; the exercise uses the fan-in
     /// form, also known as LeCun normal.)
     Xavier,
-    /// The course's "He": `randn · √2 / √fan_in` ([`Init::HeNormal`]).
+    /// "He": `randn · √2 / √fan_in` ([`Init::HeNormal`]).
     He,
 }
 
@@ -184,7 +84,7 @@ impl<B: Backend> Weights<B> {
     /// reproducible run).
     pub fn init(hidden: usize, scheme: InitScheme, device: &B::Device) -> Self {
         assert!(hidden > 0, "the hidden layer needs at least one unit");
-        // The course's order: W_in, W_out, W.
+        // The exercise's order of draws: W_in, W_out, W.
         let w_in = scheme.init(INPUTS).matrix(INPUTS, hidden, device);
         let w_out = scheme.init(hidden).matrix(hidden, 1, device);
         let w = scheme.init(hidden).matrix(hidden, hidden, device);
@@ -196,7 +96,7 @@ impl<B: Backend> Weights<B> {
         self.w.dims()[0]
     }
 
-    /// `self − lr · grads`: one step of plain gradient descent (the course's update).
+    /// `self − lr · grads`: one step of plain gradient descent.
     pub fn sgd_step(self, grads: Gradients<B>, lr: f64) -> Self {
         Self {
             w_in: self.w_in - grads.w_in * lr,
@@ -250,7 +150,7 @@ pub enum OutputDerivative {
     /// `y(1 − y)`: the derivative of `y = σ(v)` with respect to `v`, correct.
     #[default]
     Correct,
-    /// The course's `d_sigmoid(y) = σ(y)(1 − σ(y))`: `d_sigmoid` applied to the already-activated
+    /// The exercise's `d_sigmoid(y) = σ(y)(1 − σ(y))`: `d_sigmoid` applied to the already-activated
     /// output. Not the gradient of the loss; it still trains, because the factor stays in
     /// `[0.196, 0.25]` and never vanishes when the output saturates.
     Course,
@@ -265,21 +165,21 @@ pub struct Bptt<B: Backend> {
     pub grads: Gradients<B>,
 }
 
-/// Backpropagation through time, written out as the course does, on a batch of pairs.
+/// Backpropagation through time, written out step by step, on a batch of pairs.
 ///
 /// Forward, for `t = 1..T`: `u_t = x_t W_in + z_{t−1} W`, `z_t = f(u_t)`,
 /// `y_t = σ(z_t W_out)`, and the output error
-/// `delta_out_t = (y_t − d_t) / N · σ'` (the course's `d_mean_squared_error · d_sigmoid`).
+/// `delta_out_t = (y_t − d_t) / N · σ'` (`d_mean_squared_error · d_sigmoid` in the exercise).
 ///
 /// Backward, for `t = T..1`: `delta_t = (delta_{t+1} Wᵀ + delta_out_t W_outᵀ) · f'(u_t)`
 /// (`delta_{T+1} = 0`), and the weight gradients
 /// `∂W_out = Σ_t z_tᵀ delta_out_t`, `∂W = Σ_t z_{t−1}ᵀ delta_t`, `∂W_in = Σ_t x_tᵀ delta_t`.
-/// The course adds these up one step at a time; here each sum is one matrix product over all
+/// The exercise adds these up one step at a time; here each sum is one matrix product over all
 /// steps stacked (the same numbers, far fewer operations). Likewise `x_t W_in` for every step is
 /// one product before the loop. `f'(u_t)` is computed from `z_t = f(u_t)` (for the sigmoid,
-/// `z(1 − z)`, equal to the course's `d_sigmoid(u)`).
+/// `z(1 − z)`, equal to `d_sigmoid(u)`).
 ///
-/// With one pair (`N = 1`) this is exactly the course's exercise.
+/// With one pair (`N = 1`) this is exactly the exercise's update.
 pub fn bptt<B: Backend>(
     weights: &Weights<B>,
     batch: &Batch<B>,
@@ -328,9 +228,9 @@ pub fn bptt<B: Backend>(
     }
 }
 
-/// The course's loss on predictions `y` and targets `d` (`[N, BITS, 1]` each):
+/// The loss on predictions `y` and targets `d` (`[N, BITS, 1]` each):
 /// `Σ_t (y_t − d_t)² / 2`, averaged over the pairs.
-pub fn course_loss<B: Backend>(y: Tensor<B, 3>, d: Tensor<B, 3>) -> Tensor<B, 1> {
+pub fn squared_error_loss<B: Backend>(y: Tensor<B, 3>, d: Tensor<B, 3>) -> Tensor<B, 1> {
     let n = y.dims()[0];
     let e = y - d;
     (e.clone() * e).sum() / (2 * n) as f64
@@ -359,6 +259,15 @@ impl<B: RecurrentBackend> Adder<B> {
         })
     }
 
+    /// The network with its recurrence differentiated the `differentiation` way (see
+    /// [`Differentiation`]).
+    pub fn with_differentiation(self, differentiation: Differentiation) -> Self {
+        Self {
+            rnn: self.rnn.with_differentiation(differentiation),
+            ..self
+        }
+    }
+
     /// A copy of the weights.
     pub fn weights(&self) -> Weights<B> {
         let cell = self.rnn.cell(0, 0);
@@ -380,9 +289,9 @@ impl<B: RecurrentBackend> Adder<B> {
         sigmoid(self.output.forward(hidden))
     }
 
-    /// The course's loss on a batch.
+    /// The loss `Σ_t (y_t − d_t)² / 2` on a batch, averaged over its pairs.
     pub fn loss(&self, batch: &Batch<B>) -> Tensor<B, 1> {
-        course_loss(self.forward(batch.inputs.clone()), batch.targets.clone())
+        squared_error_loss(self.forward(batch.inputs.clone()), batch.targets.clone())
     }
 }
 
@@ -439,4 +348,105 @@ pub fn accuracy_all_pairs<B: Backend>(
 /// The loss as an `f64`.
 pub fn scalar<B: Backend>(loss: Tensor<B, 1>) -> f64 {
     loss.into_scalar().elem()
+}
+
+/// The hand-written trainer as a module for the training loop: the weights as parameters (so
+/// checkpoints save them), the hidden activation and the output derivative. Its step runs
+/// [`bptt`] and returns the gradient-descent update with the step's learning rate; train it
+/// with `Fit::run_manual` on any backend, no autodiff needed.
+#[derive(Module, Debug)]
+pub struct HandTrained<B: Backend> {
+    /// Input to hidden `[2, H]`.
+    pub w_in: Param<Tensor<B, 2>>,
+    /// Hidden to hidden `[H, H]`.
+    pub w: Param<Tensor<B, 2>>,
+    /// Hidden to output `[H, 1]`.
+    pub w_out: Param<Tensor<B, 2>>,
+    /// The hidden activation.
+    #[module(skip)]
+    pub activation: Activation,
+    /// Which derivative of the output sigmoid the backward pass uses.
+    #[module(skip)]
+    pub output_derivative: OutputDerivative,
+}
+
+impl<B: Backend> HandTrained<B> {
+    /// The trainer of `weights`.
+    pub fn new(
+        weights: Weights<B>,
+        activation: Activation,
+        output_derivative: OutputDerivative,
+    ) -> Self {
+        Self {
+            w_in: Param::from_tensor(weights.w_in),
+            w: Param::from_tensor(weights.w),
+            w_out: Param::from_tensor(weights.w_out),
+            activation,
+            output_derivative,
+        }
+    }
+
+    /// A copy of the weights.
+    pub fn weights(&self) -> Weights<B> {
+        Weights {
+            w_in: self.w_in.val(),
+            w: self.w.val(),
+            w_out: self.w_out.val(),
+        }
+    }
+
+    /// `self − lr · grads`.
+    fn descend(self, grads: Gradients<B>, lr: f64) -> Self {
+        let step = |p: Param<Tensor<B, 2>>, g: Tensor<B, 2>| p.map(|w| w - g * lr);
+        Self {
+            w_in: step(self.w_in, grads.w_in),
+            w: step(self.w, grads.w),
+            w_out: step(self.w_out, grads.w_out),
+            ..self
+        }
+    }
+}
+
+/// A batch of the training loop: operand pairs, encoded on the model's device at each step.
+pub type Pairs = Vec<(u32, u32)>;
+
+/// The exact-match metric's name in the history (`val_exact` on validation batches).
+pub const EXACT: &str = "exact";
+
+/// The validation output both trainers share: the loss and the share of exactly added pairs.
+fn validation<B: Backend, M>(loss: Tensor<B, 1>, y: Tensor<B, 3>, pairs: &Pairs) -> Output<B, M> {
+    let accuracy = Accuracy::score(y, pairs);
+    Output::new(loss, pairs.len()).with_metric(EXACT, accuracy.exact_share())
+}
+
+impl<B: Backend> Objective<B> for HandTrained<B> {
+    type Batch = Pairs;
+
+    fn step(&self, pairs: &Pairs, at: &StepInfo) -> Output<B, Self> {
+        let batch = Batch::<B>::new(pairs, &self.w.device());
+        let weights = self.weights();
+        if !at.training {
+            let y = weights.forward(batch.inputs, self.activation);
+            let loss = squared_error_loss(y.clone(), batch.targets);
+            return validation(loss, y, pairs);
+        }
+        let pass = bptt(&weights, &batch, self.activation, self.output_derivative);
+        let lr = at.lr;
+        Output::new(pass.loss, pairs.len()).with_update(move |m: Self| m.descend(pass.grads, lr))
+    }
+}
+
+impl<B: RecurrentBackend> Objective<B> for Adder<B> {
+    type Batch = Pairs;
+
+    fn step(&self, pairs: &Pairs, at: &StepInfo) -> Output<B, Self> {
+        let batch = Batch::<B>::new(pairs, &self.output.weight.device());
+        let y = self.forward(batch.inputs);
+        let loss = squared_error_loss(y.clone(), batch.targets);
+        if at.training {
+            Output::new(loss, pairs.len())
+        } else {
+            validation(loss, y, pairs)
+        }
+    }
 }

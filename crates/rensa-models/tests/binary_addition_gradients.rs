@@ -1,11 +1,10 @@
 //! The hand-written BPTT against burn's autodiff on the same network, and the course's slip.
 
-use binary_addition::{
-    Adder, Batch, Bptt, InitScheme, OutputDerivative, PairSampler, Weights, bptt,
-};
 use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use rensa_data::addition::*;
+use rensa_models::binary_addition::*;
 use rensa_nn::activation::Activation;
 use rensa_nn::recurrent::RecurrentBackend;
 use rensa_testkit::{TestBackend, Tolerance, WgpuBackend, assert_close, to_f64_vec, wgpu_device};

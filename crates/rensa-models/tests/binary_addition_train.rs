@@ -1,13 +1,11 @@
 //! Training: the course's settings reach a perfect adder; both trainers take the same steps.
 
-use binary_addition::{
-    ALL_PAIRS, Adder, Batch, InitScheme, OutputDerivative, PairSampler, Weights,
-    accuracy_all_pairs, all_pairs, bits_lsb_first, bptt, from_bits_lsb_first,
-};
 use burn::backend::Autodiff;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use rensa_data::addition::*;
+use rensa_models::binary_addition::*;
 use rensa_nn::activation::Activation;
 use rensa_testkit::{TestBackend, Tolerance, assert_close};
 

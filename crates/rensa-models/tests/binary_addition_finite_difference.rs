@@ -1,9 +1,8 @@
 //! The hand-written BPTT against central finite differences of the loss, in f64.
 
-use binary_addition::{
-    Batch, InitScheme, OutputDerivative, PairSampler, Weights, bptt, course_loss,
-};
 use burn::tensor::{Tensor, TensorData};
+use rensa_data::addition::*;
+use rensa_models::binary_addition::*;
 use rensa_nn::activation::Activation;
 use rensa_testkit::{F64Backend, Tolerance, assert_slices_close, f64_device, to_f64_vec};
 
@@ -20,7 +19,7 @@ fn bptt_matches_finite_differences() {
         let w = Weights::<B>::init(6, InitScheme::Xavier, &device);
         let hand = bptt(&w, &batch, activation, OutputDerivative::Correct);
         let loss = |w: &Weights<B>| -> f64 {
-            course_loss(
+            squared_error_loss(
                 w.forward(batch.inputs.clone(), activation),
                 batch.targets.clone(),
             )

@@ -1,0 +1,27 @@
+//! Datasets and batchers for rensa's models.
+//!
+//! Data is kept on the host and turned into tensors one batch at a time, so a training loop
+//! never copies the dataset into every batch:
+//!
+//! - [`sine`]: the sin → cos windows of the seq2seq exercise (100 points on `[−3π, 3π]`,
+//!   windows of 24 steps, teacher-forcing inputs) and their batches;
+//! - [`addition`]: operand pairs of 8-bit binary addition, their bit encoding (least
+//!   significant bit first) and their batches;
+//! - [`rng`]: the seeded, platform-independent generator behind every shuffle and draw.
+//!
+//! ```
+//! use burn::backend::NdArray;
+//! use rensa_data::sine::{WindowBatch, windows};
+//!
+//! let windows = windows(); // 76 windows of 24 steps
+//! let batch = WindowBatch::new(&windows.iter().take(16).collect::<Vec<_>>());
+//! let (encoder_input, decoder_input, target) = batch.tensors::<NdArray>(&Default::default());
+//! assert_eq!(encoder_input.dims(), [16, 24, 1]);
+//! assert_eq!(decoder_input.dims(), target.dims());
+//! ```
+
+pub mod addition;
+pub mod rng;
+pub mod sine;
+
+pub use rng::{SplitMix64, shuffled};

@@ -1,0 +1,35 @@
+//! Whole models built on rensa's layers, generic over the burn backend, each trainable with
+//! rensa-train's [`Fit`](rensa_train::Fit) (they implement [`Objective`](rensa_train::Objective))
+//! and, with the `learner` feature, with burn-train's `Learner`.
+//!
+//! - [`binary_addition`]: the RNN that learns 8-bit binary addition one bit at a time, with its
+//!   backpropagation through time written out by hand ([`binary_addition::HandTrained`]) and
+//!   the same network on rensa's layers for autodiff ([`binary_addition::Adder`]);
+//! - [`seq2seq`]: an encoder-decoder over any recurrent cell, trained with teacher forcing and
+//!   run autoregressively (the sin → cos exercise).
+//!
+//! ```
+//! use burn::backend::{Autodiff, NdArray};
+//! use burn::optim::AdamConfig;
+//! use rensa_data::sine::{WindowBatch, windows};
+//! use rensa_models::seq2seq::Seq2SeqConfig;
+//! use rensa_nn::recurrent::RnnConfig;
+//! use rensa_train::{Fit, FitConfig, Items};
+//!
+//! type B = Autodiff<NdArray>;
+//! let device = Default::default();
+//! let model = Seq2SeqConfig::new(10).init::<B, RnnConfig>(&device).unwrap();
+//! let windows = windows();
+//! let config = FitConfig::new().with_epochs(2).with_batch_size(16).with_validation_split(0.2);
+//! let (model, history) = Fit::new(config)
+//!     .run(model, &mut AdamConfig::new().init(), Items::new(&windows, WindowBatch::new), &device)
+//!     .unwrap();
+//! assert_eq!(history.epochs.len(), 2);
+//! let cos = model.predict(&windows[0].encoder_input, 24, &device);
+//! assert_eq!(cos.len(), 24);
+//! ```
+
+pub mod binary_addition;
+#[cfg(feature = "learner")]
+pub mod learner;
+pub mod seq2seq;

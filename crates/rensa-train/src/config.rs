@@ -1,0 +1,96 @@
+//! The training settings.
+
+use burn::config::Config;
+
+use crate::Error;
+
+/// How [`Fit`](crate::Fit) trains.
+#[derive(Config, Debug)]
+pub struct FitConfig {
+    /// Passes over the training items.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Items per optimiser step (the last batch of an epoch may be smaller), for
+    /// [`Items`](crate::Items).
+    #[config(default = 32)]
+    pub batch_size: usize,
+    /// Fraction of the items, taken from the **end** and never trained on, used for the
+    /// validation loss (as Keras's `validation_split` does), in `[0, 1)`; for
+    /// [`Items`](crate::Items).
+    #[config(default = 0.0)]
+    pub validation_split: f64,
+    /// Visit the training items in a new random order every epoch.
+    #[config(default = true)]
+    pub shuffle: bool,
+    /// Seed of the shuffling (see [`shuffled`](crate::shuffled)); the backend is also seeded with
+    /// `seed + epoch` at the start of every epoch.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Learning rate of every step, unless a schedule is given
+    /// ([`Fit::scheduler`](crate::Fit::scheduler)).
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Stop when the monitored loss (validation loss if there is a split, else training loss)
+    /// has not improved for this many epochs.
+    pub patience: Option<usize>,
+}
+
+impl FitConfig {
+    /// Checks the settings that do not depend on the data: epochs, learning rate, patience.
+    pub fn check_epochs(&self) -> crate::Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "at least 1", 0));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::config(
+                "learning_rate",
+                "a finite number > 0",
+                self.learning_rate,
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::config("patience", "at least 1 epoch", 0));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against the number of items; returns the number of training items.
+    pub fn check(&self, items: usize) -> crate::Result<usize> {
+        self.check_epochs()?;
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "at least 1", 0));
+        }
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(Error::config(
+                "validation_split",
+                "a fraction in [0, 1)",
+                self.validation_split,
+            ));
+        }
+        let train = ((items as f64) * (1.0 - self.validation_split)).floor() as usize;
+        if train == 0 {
+            return Err(Error::config(
+                "validation_split",
+                format!("a split that leaves training items (there are {items} items)"),
+                self.validation_split,
+            ));
+        }
+        if self.validation_split > 0.0 && train == items {
+            return Err(Error::config(
+                "validation_split",
+                format!(
+                    "a split that leaves at least one validation item (there are {items} items)"
+                ),
+                self.validation_split,
+            ));
+        }
+        if self.batch_size > train {
+            return Err(Error::config(
+                "batch_size",
+                format!("at most the number of training items ({train})"),
+                self.batch_size,
+            ));
+        }
+        Ok(train)
+    }
+}
