@@ -10,7 +10,8 @@ use burn::backend::wgpu::{CubeBackend, WgpuRuntime};
 use burn::tensor::Tensor;
 use rensa_nn::activation::Activation;
 use rensa_nn::recurrent::{
-    Differentiation, Recurrence, RecurrentBackend, TapeGrads, Upstream, length_mask, plain, tape,
+    CellKind, CellState, Differentiation, Recurrence, RecurrentBackend, RecurrentWeights, TapeGrads,
+    Upstream, length_mask, tape,
 };
 use rensa_testkit::{Tolerance, WgpuBackend, assert_close, normal_tensor, wgpu_device};
 
@@ -25,12 +26,16 @@ enum Cell {
 }
 
 impl Cell {
-    fn gates(self) -> usize {
+    fn kind(self) -> CellKind {
         match self {
-            Cell::Rnn(_) => 1,
-            Cell::Lstm => 4,
-            Cell::Gru { .. } => 3,
+            Cell::Rnn(activation) => CellKind::Rnn { activation },
+            Cell::Lstm => CellKind::Lstm,
+            Cell::Gru { reset_after, .. } => CellKind::Gru { reset_after },
         }
+    }
+
+    fn gates(self) -> usize {
+        self.kind().gates()
     }
 }
 
@@ -44,6 +49,21 @@ struct Case<B: RecurrentBackend> {
     h0: Tensor<B, 2>,
     c0: Tensor<B, 2>,
     bias: Tensor<B, 1>,
+}
+
+impl<B: RecurrentBackend> Case<B> {
+    /// The initial state and the recurrent weights the cell takes.
+    fn inputs(&self, cell: Cell) -> (CellState<B>, RecurrentWeights<B>) {
+        let state = CellState {
+            hidden: self.h0.clone(),
+            cell: matches!(cell, Cell::Lstm).then(|| self.c0.clone()),
+        };
+        let weights = RecurrentWeights {
+            weight_hh: self.weight.clone(),
+            bias_hn: matches!(cell, Cell::Gru { bias: true, .. }).then(|| self.bias.clone()),
+        };
+        (state, weights)
+    }
 }
 
 fn case<B: RecurrentBackend>(
@@ -102,45 +122,17 @@ fn check<B: RecurrentBackend>(
     reverse: bool,
     device: &B::Device,
 ) {
-    let Case {
-        what,
-        seq,
-        weight,
-        h0,
-        c0,
-        bias,
-    } = case::<B>(cell, batch, time, hidden, masked, reverse, device);
+    let c = case::<B>(cell, batch, time, hidden, masked, reverse, device);
+    let (state, weights) = c.inputs(cell);
+    let (seq, what, kind) = (c.seq, c.what, cell.kind());
+    let (o, last) = B::recurrence(kind, seq.clone(), state.clone(), weights.clone());
+    let (po, plast) = tape::recurrence(kind, seq, state, weights);
     let tol = Tolerance::F32_LOOSE;
-    match cell {
-        Cell::Rnn(act) => {
-            let (o, h) = B::rnn_recurrence(seq.clone(), h0.clone(), weight.clone(), act);
-            let (po, ph) = plain::rnn(seq, h0, weight, act);
-            assert_close(o, po, tol, &format!("{what}: outputs"));
-            assert_close(h, ph, tol, &format!("{what}: final h"));
-        }
-        Cell::Lstm => {
-            let (o, h, c) = B::lstm_recurrence(seq.clone(), h0.clone(), c0.clone(), weight.clone());
-            let (po, ph, pc) = plain::lstm(seq, h0, c0, weight);
-            assert_close(o, po, tol, &format!("{what}: outputs"));
-            assert_close(h, ph, tol, &format!("{what}: final h"));
-            assert_close(c, pc, tol, &format!("{what}: final c"));
-        }
-        Cell::Gru {
-            reset_after,
-            bias: with_bias,
-        } => {
-            let b = with_bias.then_some(bias);
-            let (o, h) = B::gru_recurrence(
-                seq.clone(),
-                h0.clone(),
-                weight.clone(),
-                b.clone(),
-                reset_after,
-            );
-            let (po, ph) = plain::gru(seq, h0, weight, b, reset_after);
-            assert_close(o, po, tol, &format!("{what}: outputs"));
-            assert_close(h, ph, tol, &format!("{what}: final h"));
-        }
+    assert_close(o, po, tol, &format!("{what}: outputs"));
+    assert_close(last.hidden, plast.hidden, tol, &format!("{what}: final h"));
+    assert_eq!(last.cell.is_some(), plast.cell.is_some(), "{what}: final c");
+    if let (Some(c), Some(pc)) = (last.cell, plast.cell) {
+        assert_close(c, pc, tol, &format!("{what}: final c"));
     }
 }
 
@@ -183,57 +175,19 @@ fn check_grads<B: RecurrentBackend>(
     reverse: bool,
     device: &B::Device,
 ) {
-    let Case {
-        what,
-        seq,
-        weight,
-        h0,
-        c0,
-        bias,
-    } = case::<B>(cell, batch, time, hidden, masked, reverse, device);
+    let c = case::<B>(cell, batch, time, hidden, masked, reverse, device);
+    let (state, weights) = c.inputs(cell);
+    let (seq, what, kind) = (c.seq, c.what, cell.kind());
     let up = Upstream {
         d_output: normal_tensor::<B, 3>(6, [batch, time, hidden], 1.0, device),
         d_h: normal_tensor::<B, 2>(7, [batch, hidden], 1.0, device),
         d_c: matches!(cell, Cell::Lstm)
             .then(|| normal_tensor::<B, 2>(8, [batch, hidden], 1.0, device)),
     };
-    let (kernel, reference): (TapeGrads<B>, TapeGrads<B>) = match cell {
-        Cell::Rnn(act) => {
-            let (_, _, t) = B::rnn_forward_tape(seq.clone(), h0.clone(), weight.clone(), act);
-            let (_, _, pt) = tape::rnn_forward(seq, h0, weight.clone(), act);
-            (
-                B::rnn_backward_tape(t, weight.clone(), act, up.clone()),
-                tape::rnn_backward(pt, weight, act, up),
-            )
-        }
-        Cell::Lstm => {
-            let (_, _, _, t) =
-                B::lstm_forward_tape(seq.clone(), h0.clone(), c0.clone(), weight.clone());
-            let (_, _, _, pt) = tape::lstm_forward(seq, h0, c0, weight.clone());
-            (
-                B::lstm_backward_tape(t, weight.clone(), up.clone()),
-                tape::lstm_backward(pt, weight, up),
-            )
-        }
-        Cell::Gru {
-            reset_after,
-            bias: with_bias,
-        } => {
-            let b = with_bias.then_some(bias);
-            let (_, _, t) = B::gru_forward_tape(
-                seq.clone(),
-                h0.clone(),
-                weight.clone(),
-                b.clone(),
-                reset_after,
-            );
-            let (_, _, pt) = tape::gru_forward(seq, h0, weight.clone(), b, reset_after);
-            (
-                B::gru_backward_tape(t, weight.clone(), reset_after, with_bias, up.clone()),
-                tape::gru_backward(pt, weight, reset_after, with_bias, up),
-            )
-        }
-    };
+    let (_, _, t) = B::forward_tape(kind, seq.clone(), state.clone(), weights.clone());
+    let (_, _, pt) = tape::forward(kind, seq, state, weights.clone());
+    let kernel: TapeGrads<B> = B::backward_tape(kind, t, weights.clone(), up.clone());
+    let reference = tape::backward(kind, pt, weights, up);
     let tol = Tolerance::F32_LOOSE;
     assert_close(
         kernel.d_projected,
@@ -377,7 +331,8 @@ fn large_hidden_sizes_fall_back_to_tensor_ops() {
 #[should_panic(expected = "recurrence: weight_hh has shape [8, 24], expected [8, 32]")]
 fn mismatched_shapes_are_named() {
     let device = wgpu_device();
-    let Case { seq, h0, c0, .. } = case::<WgpuBackend>(Cell::Lstm, 2, 3, 8, false, false, &device);
-    let weight = normal_tensor::<WgpuBackend, 2>(2, [8, 24], 0.3, &device);
-    let _ = WgpuBackend::lstm_recurrence(seq, h0, c0, weight);
+    let c = case::<WgpuBackend>(Cell::Lstm, 2, 3, 8, false, false, &device);
+    let (state, mut weights) = c.inputs(Cell::Lstm);
+    weights.weight_hh = normal_tensor::<WgpuBackend, 2>(2, [8, 24], 0.3, &device);
+    let _ = WgpuBackend::recurrence(CellKind::Lstm, c.seq, state, weights);
 }

@@ -3,18 +3,10 @@
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{Differentiation, RecurrentBackend};
+use super::sequence::{CellKind, CellState, Differentiation, Recurrence, RecurrentWeights};
+use super::{RecurrentBackend, plain};
 use crate::init::Init;
 use crate::{Error, Result};
-
-/// The state a cell carries from one step to the next.
-#[derive(Clone, Debug)]
-pub struct CellState<B: Backend> {
-    /// Hidden state (also the cell's output), `[batch, hidden]`.
-    pub hidden: Tensor<B, 2>,
-    /// LSTM memory cell, `[batch, hidden]`; `None` for the simple RNN and the GRU.
-    pub cell: Option<Tensor<B, 2>>,
-}
 
 /// A recurrent cell: one step at a time ([`step`](Self::step)) or a whole sequence
 /// ([`sequence`](Self::sequence), which runs through the backend's [`RecurrentBackend`]
@@ -27,6 +19,10 @@ pub trait RecurrentCell<B: RecurrentBackend>: Module<B> {
 
     /// The gate weights.
     fn weights(&self) -> &GateWeights<B>;
+
+    /// What kind of cell it is, with the settings of its gate math: what the backend's
+    /// recurrence and [`plain::step`] match on.
+    fn kind(&self) -> CellKind;
 
     /// Features per input step.
     fn input_size(&self) -> usize {
@@ -47,14 +43,25 @@ pub trait RecurrentCell<B: RecurrentBackend>: Module<B> {
         }
     }
 
-    /// One step.
+    /// One step: the state after reading `input`.
     ///
     /// # Shapes
-    /// - `input`: `[batch, input_size]`
-    /// - state tensors: `[batch, hidden_size]`; the new hidden state is the step's output.
-    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B>;
+    /// - `input`: `[batch, input_size]`; `state`: `[batch, hidden_size]` (and a memory cell for an
+    ///   LSTM)
+    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
+        self.check_state(&state, input.dims()[0]);
+        let weights = self.weights();
+        let (bias, bias_hn) = weights.split_biases(self.kind());
+        let xw = weights.project_step(input, bias);
+        let recurrent = RecurrentWeights {
+            weight_hh: weights.weight_hh.val(),
+            bias_hn,
+        };
+        plain::step(self.kind(), xw, state, recurrent)
+    }
 
-    /// A whole sequence from `state`.
+    /// A whole sequence from `state`, through the backend's
+    /// [`recurrence`](RecurrentBackend::recurrence).
     ///
     /// # Shapes
     /// - `input`: `[batch, time, input_size]`
@@ -71,7 +78,22 @@ pub trait RecurrentCell<B: RecurrentBackend>: Module<B> {
         mask: Option<Tensor<B, 2>>,
         reverse: bool,
         differentiation: Differentiation,
-    ) -> (Tensor<B, 3>, CellState<B>);
+    ) -> (Tensor<B, 3>, CellState<B>) {
+        self.check_state(&state, input.dims()[0]);
+        let weights = self.weights();
+        let (bias, bias_hn) = weights.split_biases(self.kind());
+        let seq = Recurrence {
+            projected: weights.project(input, bias, differentiation),
+            mask,
+            reverse,
+            differentiation,
+        };
+        let recurrent = RecurrentWeights {
+            weight_hh: weights.weight_hh.val(),
+            bias_hn,
+        };
+        B::recurrence(self.kind(), seq, state, recurrent)
+    }
 
     /// Panics unless `state` fits this cell and a batch of `batch`.
     fn check_state(&self, state: &CellState<B>, batch: usize) {
@@ -266,6 +288,16 @@ impl<B: Backend> GateWeights<B> {
         match (self.bias_ih.as_ref().map(|b| b.val()), hh) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The bias folded into the input projection and, for a cell whose last recurrent gate
+    /// bias cannot be folded ([`CellKind::unfoldable_bias_gates`]: the reset-after GRU's
+    /// candidate), that bias `bₕₙ`.
+    pub fn split_biases(&self, kind: CellKind) -> (Option<Tensor<B, 1>>, Option<Tensor<B, 1>>) {
+        match kind.unfoldable_bias_gates() {
+            0 => (self.folded_bias(0), None),
+            gates => (self.folded_bias(gates), self.recurrent_bias_tail(gates)),
         }
     }
 

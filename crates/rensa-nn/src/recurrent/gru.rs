@@ -3,9 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{
-    CellState, Differentiation, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain,
-};
+use super::{CellKind, GateWeights, RecurrentBackend, RecurrentCell};
 use crate::Result;
 
 /// GRU cell with fused gates in the order (r, z, n) (PyTorch's order):
@@ -44,18 +42,6 @@ impl<B: RecurrentBackend> GruCell<B> {
             reset_after,
         })
     }
-
-    /// The projection bias and, in the reset-after form, the candidate's recurrent bias.
-    fn biases(&self) -> (Option<Tensor<B, 1>>, Option<Tensor<B, 1>>) {
-        if self.reset_after {
-            (
-                self.weights.folded_bias(1),
-                self.weights.recurrent_bias_tail(1),
-            )
-        } else {
-            (self.weights.folded_bias(0), None)
-        }
-    }
 }
 
 impl<B: RecurrentBackend> RecurrentCell<B> for GruCell<B> {
@@ -66,34 +52,9 @@ impl<B: RecurrentBackend> RecurrentCell<B> for GruCell<B> {
         &self.weights
     }
 
-    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
-        self.check_state(&state, input.dims()[0]);
-        let (bias, bias_hn) = self.biases();
-        let xw = self.weights.project_step(input, bias);
-        let w_hh = self.weights.weight_hh.val();
-        let hidden = plain::gru_step(xw, state.hidden, w_hh, bias_hn, self.reset_after);
-        CellState { hidden, cell: None }
-    }
-
-    fn sequence(
-        &self,
-        input: Tensor<B, 3>,
-        state: CellState<B>,
-        mask: Option<Tensor<B, 2>>,
-        reverse: bool,
-        differentiation: Differentiation,
-    ) -> (Tensor<B, 3>, CellState<B>) {
-        self.check_state(&state, input.dims()[0]);
-        let (bias, bias_hn) = self.biases();
-        let projected = self.weights.project(input, bias, differentiation);
-        let seq = Recurrence {
-            projected,
-            mask,
-            reverse,
-            differentiation,
-        };
-        let w_hh = self.weights.weight_hh.val();
-        let (out, hidden) = B::gru_recurrence(seq, state.hidden, w_hh, bias_hn, self.reset_after);
-        (out, CellState { hidden, cell: None })
+    fn kind(&self) -> CellKind {
+        CellKind::Gru {
+            reset_after: self.reset_after,
+        }
     }
 }

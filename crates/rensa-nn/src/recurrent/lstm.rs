@@ -3,9 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{
-    CellState, Differentiation, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain,
-};
+use super::{CellKind, GateWeights, RecurrentBackend, RecurrentCell};
 use crate::Result;
 
 /// LSTM cell with fused gates in the order (i, f, g, o) (PyTorch's and Keras's order):
@@ -48,46 +46,7 @@ impl<B: RecurrentBackend> RecurrentCell<B> for LstmCell<B> {
         &self.weights
     }
 
-    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
-        self.check_state(&state, input.dims()[0]);
-        let xw = self
-            .weights
-            .project_step(input, self.weights.folded_bias(0));
-        let c = state.cell.expect("checked: an LSTM state has a cell");
-        let (hidden, cell) = plain::lstm_step(xw, state.hidden, c, self.weights.weight_hh.val());
-        CellState {
-            hidden,
-            cell: Some(cell),
-        }
-    }
-
-    fn sequence(
-        &self,
-        input: Tensor<B, 3>,
-        state: CellState<B>,
-        mask: Option<Tensor<B, 2>>,
-        reverse: bool,
-        differentiation: Differentiation,
-    ) -> (Tensor<B, 3>, CellState<B>) {
-        self.check_state(&state, input.dims()[0]);
-        let projected = self
-            .weights
-            .project(input, self.weights.folded_bias(0), differentiation);
-        let seq = Recurrence {
-            projected,
-            mask,
-            reverse,
-            differentiation,
-        };
-        let c0 = state.cell.expect("checked: an LSTM state has a cell");
-        let (out, hidden, cell) =
-            B::lstm_recurrence(seq, state.hidden, c0, self.weights.weight_hh.val());
-        (
-            out,
-            CellState {
-                hidden,
-                cell: Some(cell),
-            },
-        )
+    fn kind(&self) -> CellKind {
+        CellKind::Lstm
     }
 }

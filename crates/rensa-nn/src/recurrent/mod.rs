@@ -36,11 +36,13 @@ mod layer;
 mod lstm;
 #[cfg(feature = "ndarray")]
 mod ndarray_impl;
+pub mod plain;
 mod rnn;
+mod sequence;
 pub mod tape;
 
-pub use backend::{Differentiation, Recurrence, RecurrentBackend, plain};
-pub use cell::{CellState, GateWeights, RecurrentCell};
+pub use backend::RecurrentBackend;
+pub use cell::{GateWeights, RecurrentCell};
 pub use gru::GruCell;
 pub use layer::{
     Gru, GruConfig, Lstm, LstmConfig, MergeMode, Recurrent, RecurrentConfig, RecurrentState, Rnn,
@@ -48,4 +50,7 @@ pub use layer::{
 };
 pub use lstm::LstmCell;
 pub use rnn::RnnCell;
-pub use tape::{Tape, TapeData, TapeGrads, Upstream};
+pub use sequence::{
+    CellKind, CellState, Differentiation, Recurrence, RecurrentWeights, SequenceOps,
+};
+pub use tape::{SavedStep, Tape, TapeData, TapeGrads, Upstream};

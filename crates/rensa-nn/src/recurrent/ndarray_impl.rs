@@ -1,5 +1,5 @@
 //! burn's ndarray backend runs every recurrence with the native CPU kernels of [`cpu`]: inference
-//! through `*_recurrence`, training through the tape pair that `Autodiff` builds its one-node
+//! through `recurrence`, training through the tape pair that `Autodiff` builds its one-node
 //! recurrence from. The kernels' buffers stay in the tape between the forward and the backward
 //! pass; tensors cross the boundary once per call.
 
@@ -11,8 +11,11 @@ use burn::backend::ndarray::{
 use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
 use ndarray::{Ix2, Ix3, IxDyn};
 
-use super::backend::{Differentiation, Recurrence, RecurrentBackend};
+use super::backend::RecurrentBackend;
 use super::cpu::{self, Dims, Real};
+use super::sequence::{
+    CellKind, CellState, Differentiation, Recurrence, RecurrentWeights, SequenceOps,
+};
 use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
 
@@ -156,12 +159,22 @@ fn native_tape<B: NdBackend, T: NativeFloat, K: Send + Sync + 'static>(
     }
 }
 
-/// The native buffers of a tape made by this backend in element type `T`, if it is one.
+/// The native buffers of a tape made by this backend's kernels in element type `T`, or `None`
+/// for a tape of the tensor-op path (which runs its own backward pass).
+///
+/// # Panics
+/// On native buffers of another type (another cell's, or another element type's): a tape must
+/// reach the backward pass of the recurrence that made it.
 fn native<B: NdBackend, T: Real, K: Send + Sync + 'static>(
     tape: &Tape<B>,
 ) -> Option<&Native<T, K>> {
     match &tape.data {
-        TapeData::Native(any) => any.downcast_ref::<Native<T, K>>(),
+        TapeData::Native(any) => Some(any.downcast_ref::<Native<T, K>>().unwrap_or_else(|| {
+            panic!(
+                "the ndarray backward pass for {} got a tape of other native buffers",
+                std::any::type_name::<K>()
+            )
+        })),
         TapeData::Steps(_) => None,
     }
 }
@@ -366,7 +379,11 @@ fn rnn_back<B: NdBackend, T: NativeFloat>(
     up: Upstream<B>,
 ) -> TapeGrads<B> {
     let Some(n) = native::<B, T, Vec<cpu::RnnTape<T>>>(&tape) else {
-        return tape::rnn_backward(tape, weight_hh, activation, up);
+        let weights = RecurrentWeights {
+            weight_hh,
+            bias_hn: None,
+        };
+        return tape::backward(CellKind::Rnn { activation }, tape, weights, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
     backward(
@@ -384,7 +401,11 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
     up: Upstream<B>,
 ) -> TapeGrads<B> {
     let Some(n) = native::<B, T, Vec<cpu::LstmTape<T>>>(&tape) else {
-        return tape::lstm_backward(tape, weight_hh, up);
+        let weights = RecurrentWeights {
+            weight_hh,
+            bias_hn: None,
+        };
+        return tape::backward(CellKind::Lstm, tape, weights, up);
     };
     let (w, up) = (values(weight_hh), UpValues::new(up));
     backward(
@@ -398,15 +419,15 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
 
 fn gru_back<B: NdBackend, T: NativeFloat>(
     tape: Tape<B>,
-    weight_hh: Tensor<B, 2>,
+    weights: RecurrentWeights<B>,
     reset_after: bool,
-    has_bias_hn: bool,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
     let Some(n) = native::<B, T, Vec<cpu::GruTape<T>>>(&tape) else {
-        return tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up);
+        return tape::backward(CellKind::Gru { reset_after }, tape, weights, up);
     };
-    let (w, up) = (values(weight_hh), UpValues::new(up));
+    let has_bias_hn = weights.bias_hn.is_some();
+    let (w, up) = (values(weights.weight_hh), UpValues::new(up));
     let mut g = backward(
         n,
         3,
@@ -420,6 +441,59 @@ fn gru_back<B: NdBackend, T: NativeFloat>(
     g
 }
 
+/// A recurrence of any kind on the kernels: outputs, final state and, when `keep`, the tape.
+fn run<B: NdBackend, T: NativeFloat>(
+    cell: CellKind,
+    seq: Recurrence<B>,
+    state: CellState<B>,
+    weights: RecurrentWeights<B>,
+    keep: bool,
+) -> (Tensor<B, 3>, CellState<B>, Option<Tape<B>>) {
+    let RecurrentWeights { weight_hh, bias_hn } = weights;
+    let hidden_only = |hidden| CellState { hidden, cell: None };
+    match cell {
+        CellKind::Rnn { activation } => {
+            let (out, h, tape) = rnn(seq, state.hidden, weight_hh, activation, keep);
+            (out, hidden_only(h), tape)
+        }
+        CellKind::Lstm => {
+            let c0 = state.cell.expect("an LSTM state has a memory cell");
+            let (out, h, c, tape) = lstm(seq, state.hidden, c0, weight_hh, keep);
+            let state = CellState {
+                hidden: h,
+                cell: Some(c),
+            };
+            (out, state, tape)
+        }
+        CellKind::Gru { reset_after } => {
+            let (out, h, tape) = gru(seq, state.hidden, weight_hh, bias_hn, reset_after, keep);
+            (out, hidden_only(h), tape)
+        }
+    }
+}
+
+/// The backward pass of a recurrence of any kind over its tape.
+fn back<B: NdBackend, T: NativeFloat>(
+    cell: CellKind,
+    tape: Tape<B>,
+    weights: RecurrentWeights<B>,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    match cell {
+        CellKind::Rnn { activation } => rnn_back::<B, T>(tape, weights.weight_hh, activation, up),
+        CellKind::Lstm => lstm_back::<B, T>(tape, weights.weight_hh, up),
+        CellKind::Gru { reset_after } => gru_back::<B, T>(tape, weights, reset_after, up),
+    }
+}
+
+impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> SequenceOps
+    for NdArray<E, I, Q>
+where
+    NdArrayTensor: From<SharedArray<E>>,
+    NdArrayTensor: From<SharedArray<I>>,
+{
+}
+
 impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> RecurrentBackend
     for NdArray<E, I, Q>
 where
@@ -430,133 +504,44 @@ where
         by_float!(E, dense(a, b), a.matmul(b))
     }
 
-    fn rnn_recurrence(
+    fn recurrence(
+        cell: CellKind,
         seq: Recurrence<Self>,
-        h0: Tensor<Self, 2>,
-        weight_hh: Tensor<Self, 2>,
-        activation: Activation,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
-        let (out, h, _) = by_float!(
+        state: CellState<Self>,
+        weights: RecurrentWeights<Self>,
+    ) -> (Tensor<Self, 3>, CellState<Self>) {
+        let (out, state, _) = by_float!(
             E,
-            rnn(seq, h0, weight_hh, activation, false),
-            return super::plain::rnn(seq, h0, weight_hh, activation)
+            run(cell, seq, state, weights, false),
+            return tape::recurrence(cell, seq, state, weights)
         );
-        (out, h)
+        (out, state)
     }
 
-    fn lstm_recurrence(
+    fn forward_tape(
+        cell: CellKind,
         seq: Recurrence<Self>,
-        h0: Tensor<Self, 2>,
-        c0: Tensor<Self, 2>,
-        weight_hh: Tensor<Self, 2>,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tensor<Self, 2>) {
-        let (out, h, c, _) = by_float!(
+        state: CellState<Self>,
+        weights: RecurrentWeights<Self>,
+    ) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
+        let (out, state, tape) = by_float!(
             E,
-            lstm(seq, h0, c0, weight_hh, false),
-            return super::plain::lstm(seq, h0, c0, weight_hh)
+            run(cell, seq, state, weights, true),
+            return tape::forward(cell, seq, state, weights)
         );
-        (out, h, c)
+        (out, state, tape.expect("kept"))
     }
 
-    fn gru_recurrence(
-        seq: Recurrence<Self>,
-        h0: Tensor<Self, 2>,
-        weight_hh: Tensor<Self, 2>,
-        bias_hn: Option<Tensor<Self, 1>>,
-        reset_after: bool,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
-        let (out, h, _) = by_float!(
-            E,
-            gru(seq, h0, weight_hh, bias_hn, reset_after, false),
-            return super::plain::gru(seq, h0, weight_hh, bias_hn, reset_after)
-        );
-        (out, h)
-    }
-
-    fn rnn_forward_tape(
-        seq: Recurrence<Self>,
-        h0: Tensor<Self, 2>,
-        weight_hh: Tensor<Self, 2>,
-        activation: Activation,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
-        let (out, h, tape) = by_float!(
-            E,
-            rnn(seq, h0, weight_hh, activation, true),
-            return tape::rnn_forward(seq, h0, weight_hh, activation)
-        );
-        (out, h, tape.expect("kept"))
-    }
-
-    fn rnn_backward_tape(
+    fn backward_tape(
+        cell: CellKind,
         tape: Tape<Self>,
-        weight_hh: Tensor<Self, 2>,
-        activation: Activation,
+        weights: RecurrentWeights<Self>,
         up: Upstream<Self>,
     ) -> TapeGrads<Self> {
         by_float!(
             E,
-            rnn_back(tape, weight_hh, activation, up),
-            tape::rnn_backward(tape, weight_hh, activation, up)
-        )
-    }
-
-    fn lstm_forward_tape(
-        seq: Recurrence<Self>,
-        h0: Tensor<Self, 2>,
-        c0: Tensor<Self, 2>,
-        weight_hh: Tensor<Self, 2>,
-    ) -> (
-        Tensor<Self, 3>,
-        Tensor<Self, 2>,
-        Tensor<Self, 2>,
-        Tape<Self>,
-    ) {
-        let (out, h, c, tape) = by_float!(
-            E,
-            lstm(seq, h0, c0, weight_hh, true),
-            return tape::lstm_forward(seq, h0, c0, weight_hh)
-        );
-        (out, h, c, tape.expect("kept"))
-    }
-
-    fn lstm_backward_tape(
-        tape: Tape<Self>,
-        weight_hh: Tensor<Self, 2>,
-        up: Upstream<Self>,
-    ) -> TapeGrads<Self> {
-        by_float!(
-            E,
-            lstm_back(tape, weight_hh, up),
-            tape::lstm_backward(tape, weight_hh, up)
-        )
-    }
-
-    fn gru_forward_tape(
-        seq: Recurrence<Self>,
-        h0: Tensor<Self, 2>,
-        weight_hh: Tensor<Self, 2>,
-        bias_hn: Option<Tensor<Self, 1>>,
-        reset_after: bool,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
-        let (out, h, tape) = by_float!(
-            E,
-            gru(seq, h0, weight_hh, bias_hn, reset_after, true),
-            return tape::gru_forward(seq, h0, weight_hh, bias_hn, reset_after)
-        );
-        (out, h, tape.expect("kept"))
-    }
-
-    fn gru_backward_tape(
-        tape: Tape<Self>,
-        weight_hh: Tensor<Self, 2>,
-        reset_after: bool,
-        has_bias_hn: bool,
-        up: Upstream<Self>,
-    ) -> TapeGrads<Self> {
-        by_float!(
-            E,
-            gru_back(tape, weight_hh, reset_after, has_bias_hn, up),
-            tape::gru_backward(tape, weight_hh, reset_after, has_bias_hn, up)
+            back(cell, tape, weights, up),
+            tape::backward(cell, tape, weights, up)
         )
     }
 }

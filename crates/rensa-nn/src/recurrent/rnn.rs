@@ -3,9 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{
-    CellState, Differentiation, GateWeights, Recurrence, RecurrentBackend, RecurrentCell, plain,
-};
+use super::{CellKind, GateWeights, RecurrentBackend, RecurrentCell};
 use crate::Result;
 use crate::activation::Activation;
 
@@ -46,44 +44,9 @@ impl<B: RecurrentBackend> RecurrentCell<B> for RnnCell<B> {
         &self.weights
     }
 
-    fn step(&self, input: Tensor<B, 2>, state: CellState<B>) -> CellState<B> {
-        self.check_state(&state, input.dims()[0]);
-        let xw = self
-            .weights
-            .project_step(input, self.weights.folded_bias(0));
-        let hidden = plain::rnn_step(
-            xw,
-            state.hidden,
-            self.weights.weight_hh.val(),
-            self.activation,
-        );
-        CellState { hidden, cell: None }
-    }
-
-    fn sequence(
-        &self,
-        input: Tensor<B, 3>,
-        state: CellState<B>,
-        mask: Option<Tensor<B, 2>>,
-        reverse: bool,
-        differentiation: Differentiation,
-    ) -> (Tensor<B, 3>, CellState<B>) {
-        self.check_state(&state, input.dims()[0]);
-        let projected = self
-            .weights
-            .project(input, self.weights.folded_bias(0), differentiation);
-        let seq = Recurrence {
-            projected,
-            mask,
-            reverse,
-            differentiation,
-        };
-        let (out, hidden) = B::rnn_recurrence(
-            seq,
-            state.hidden,
-            self.weights.weight_hh.val(),
-            self.activation,
-        );
-        (out, CellState { hidden, cell: None })
+    fn kind(&self) -> CellKind {
+        CellKind::Rnn {
+            activation: self.activation,
+        }
     }
 }

@@ -1,16 +1,17 @@
-//! Recurrences that keep a tape: a forward pass that saves what the hand-written backward pass
-//! needs, and that backward pass. `Autodiff` runs every recurrence as one graph node built from
-//! these two halves ([`RecurrentBackend::lstm_forward_tape`] and friends); a backend with native
-//! kernels overrides them and keeps its own buffers in the tape.
-//!
-//! The provided implementations here are written with ordinary tensor ops on any backend.
+//! The reference recurrences, written with ordinary tensor ops on any backend: a forward pass
+//! that keeps a tape of what the hand-written backward pass needs ([`forward`]), that backward
+//! pass ([`backward`]), and the forward pass alone ([`recurrence`]). They are the provided
+//! implementations of [`RecurrentBackend`](super::RecurrentBackend): `Autodiff` runs every
+//! recurrence as one graph node built from the tape pair, and a backend with native kernels
+//! overrides them and keeps its own buffers in the tape.
 
 use std::any::Any;
 use std::sync::Arc;
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::backend::{Recurrence, RecurrentBackend, plain};
+use super::plain;
+use super::sequence::{CellKind, CellState, Recurrence, RecurrentWeights, SequenceOps};
 use crate::activation::Activation;
 
 /// What a recurrence's forward pass saved for its backward pass.
@@ -27,12 +28,64 @@ pub struct Tape<B: Backend> {
 /// The saved values of a [`Tape`].
 #[derive(Clone)]
 pub enum TapeData<B: Backend> {
-    /// Per processing step (the first processed first), the cell's saved tensors `[batch, ·]`:
-    /// RNN `[h_prev, h_new]`; LSTM `[h_prev, c_prev, i, f, g, o, tanh(c_new)]`; GRU
-    /// `[h_prev, r, z, n]` plus `hn = h Wₕₙ + bₕₙ` in the reset-after form.
-    Steps(Vec<Vec<Tensor<B, 2>>>),
-    /// A backend's own buffers (downcast by the backend that made them).
+    /// Per processing step (the first processed first), what the tensor-op forward pass saved.
+    Steps(Vec<SavedStep<B>>),
+    /// A backend's own buffers (downcast by the backend that made them; a tape of another type
+    /// reaching that backend is a programming error and panics, naming both).
     Native(Arc<dyn Any + Send + Sync>),
+}
+
+/// What the tensor-op forward pass saves of one step, `[batch, H]` each (the course's
+/// `LSTM.cache`, and its counterparts for the other cells).
+#[derive(Clone, Debug)]
+pub enum SavedStep<B: Backend> {
+    /// Simple RNN: the state before and after the step.
+    Rnn {
+        /// `h` before the step.
+        h_prev: Tensor<B, 2>,
+        /// `h'`, the step's output.
+        h_new: Tensor<B, 2>,
+    },
+    /// LSTM: the states before the step, the activated gates and `tanh(c')`.
+    Lstm {
+        /// `h` before the step.
+        h_prev: Tensor<B, 2>,
+        /// `c` before the step.
+        c_prev: Tensor<B, 2>,
+        /// Input gate.
+        i: Tensor<B, 2>,
+        /// Forget gate.
+        f: Tensor<B, 2>,
+        /// Candidate.
+        g: Tensor<B, 2>,
+        /// Output gate.
+        o: Tensor<B, 2>,
+        /// `tanh(c')`.
+        tanh_c: Tensor<B, 2>,
+    },
+    /// GRU: the state before the step and the gates.
+    Gru {
+        /// `h` before the step.
+        h_prev: Tensor<B, 2>,
+        /// Reset gate.
+        r: Tensor<B, 2>,
+        /// Update gate.
+        z: Tensor<B, 2>,
+        /// Candidate.
+        n: Tensor<B, 2>,
+        /// Reset-after form only: `h Wₕₙ + bₕₙ`.
+        hn: Option<Tensor<B, 2>>,
+    },
+}
+
+impl<B: Backend> SavedStep<B> {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            SavedStep::Rnn { .. } => "simple-RNN",
+            SavedStep::Lstm { .. } => "LSTM",
+            SavedStep::Gru { .. } => "GRU",
+        }
+    }
 }
 
 impl<B: Backend> core::fmt::Debug for Tape<B> {
@@ -83,7 +136,7 @@ struct Unrolled<B: Backend> {
     order: Vec<usize>,
 }
 
-impl<B: RecurrentBackend> Unrolled<B> {
+impl<B: SequenceOps> Unrolled<B> {
     fn new(projected: Tensor<B, 3>, mask: Option<&Tensor<B, 2>>, reverse: bool) -> Self {
         let time = projected.dims()[1];
         Self {
@@ -156,11 +209,21 @@ fn sum_outer<B: Backend>(a: Vec<Tensor<B, 2>>, b: Vec<Tensor<B, 2>>) -> Tensor<B
     Tensor::cat(a, 0).transpose().matmul(Tensor::cat(b, 0))
 }
 
-fn steps<B: Backend>(tape: Tape<B>) -> Vec<Vec<Tensor<B, 2>>> {
+fn steps<B: Backend>(tape: Tape<B>) -> Vec<SavedStep<B>> {
     match tape.data {
         TapeData::Steps(steps) => steps,
-        TapeData::Native(_) => panic!("a native tape reached the tensor-op backward pass"),
+        TapeData::Native(_) => panic!(
+            "a backend's native tape reached the tensor-op backward pass: the backend that made it must run its backward pass"
+        ),
     }
+}
+
+/// The panic of a backward pass given another cell's tape.
+fn wrong_step(expected: &str, got: &SavedStep<impl Backend>) -> ! {
+    panic!(
+        "the {expected} backward pass got a tape of {} steps",
+        got.kind_name()
+    )
 }
 
 /// `x ⊙ (1 − x)`: `σ'` from `σ`'s output.
@@ -178,8 +241,8 @@ fn stack_time<B: Backend>(rows: Vec<Option<Tensor<B, 2>>>) -> Tensor<B, 3> {
     Tensor::stack(rows.into_iter().flatten().collect(), 1)
 }
 
-/// Simple-RNN forward keeping `[h_prev, h_new]` per step.
-pub fn rnn_forward<B: RecurrentBackend>(
+/// Simple-RNN forward keeping `h_prev` and `h_new` per step.
+fn rnn_forward<B: SequenceOps>(
     seq: Recurrence<B>,
     h0: Tensor<B, 2>,
     weight_hh: Tensor<B, 2>,
@@ -198,7 +261,10 @@ pub fn rnn_forward<B: RecurrentBackend>(
             activation,
         );
         outputs[t] = Some(masked(&new, steps.mask(t)));
-        saved.push(vec![h.clone(), new.clone()]);
+        saved.push(SavedStep::Rnn {
+            h_prev: h.clone(),
+            h_new: new.clone(),
+        });
         h = carry(h, new, steps.mask(t));
     }
     let tape = Tape {
@@ -212,7 +278,7 @@ pub fn rnn_forward<B: RecurrentBackend>(
 /// Simple-RNN backward. For processing steps from the last: `g = (dY_t + dh) ⊙ m_t`,
 /// `da_t = g ⊙ act'(h_new)`, `dh ← dh ⊙ (1 − m_t) + da_t Wₕₕᵀ`; then `∂projected = da`,
 /// `∂h0 = dh`, `∂Wₕₕ = Σ_t h_prevᵀ da_t` as one product.
-pub fn rnn_backward<B: RecurrentBackend>(
+fn rnn_backward<B: SequenceOps>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     activation: Activation,
@@ -228,7 +294,9 @@ pub fn rnn_backward<B: RecurrentBackend>(
     let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
     for (k, step) in saved.into_iter().enumerate().rev() {
         let t = if reverse { time - 1 - k } else { k };
-        let [h_prev, h_new] = <[_; 2]>::try_from(step).expect("RNN tape step");
+        let SavedStep::Rnn { h_prev, h_new } = step else {
+            wrong_step("simple-RNN", &step)
+        };
         let m = masks.as_ref().map(|m| &m[t]);
         let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
         let d = g * activation.derivative_from_output(h_new);
@@ -250,7 +318,7 @@ pub fn rnn_backward<B: RecurrentBackend>(
 }
 
 /// LSTM forward keeping the course's `LSTM.cache` per step.
-pub fn lstm_forward<B: RecurrentBackend>(
+fn lstm_forward<B: SequenceOps>(
     seq: Recurrence<B>,
     h0: Tensor<B, 2>,
     c0: Tensor<B, 2>,
@@ -268,7 +336,15 @@ pub fn lstm_forward<B: RecurrentBackend>(
         let h_new = o.clone() * tc.clone();
         let m = steps.mask(t);
         outputs[t] = Some(masked(&h_new, m));
-        saved.push(vec![h.clone(), c.clone(), i, f, g, o, tc]);
+        saved.push(SavedStep::Lstm {
+            h_prev: h.clone(),
+            c_prev: c.clone(),
+            i,
+            f,
+            g,
+            o,
+            tanh_c: tc,
+        });
         h = carry(h, h_new, m);
         c = carry(c, c_new, m);
     }
@@ -285,7 +361,7 @@ pub fn lstm_forward<B: RecurrentBackend>(
 /// `di = dc' ⊙ g`, `dg = dc' ⊙ i`, `df = dc' ⊙ c`, and through the activations
 /// `da = [di·i(1−i), df·f(1−f), dg·(1−g²), do·o(1−o)]`; then `dh ← da Wₕₕᵀ`, `dc ← dc' ⊙ f`
 /// (plus the parts carried past padding). `∂projected = da`, `∂Wₕₕ = Σ_t h_prevᵀ da_t`.
-pub fn lstm_backward<B: RecurrentBackend>(
+fn lstm_backward<B: SequenceOps>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     up: Upstream<B>,
@@ -301,7 +377,18 @@ pub fn lstm_backward<B: RecurrentBackend>(
     let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
     for (k, step) in saved.into_iter().enumerate().rev() {
         let t = if reverse { time - 1 - k } else { k };
-        let [h_prev, c_prev, i, f, g, o, tc] = <[_; 7]>::try_from(step).expect("LSTM tape step");
+        let SavedStep::Lstm {
+            h_prev,
+            c_prev,
+            i,
+            f,
+            g,
+            o,
+            tanh_c: tc,
+        } = step
+        else {
+            wrong_step("LSTM", &step)
+        };
         let m = masks.as_ref().map(|m| &m[t]);
         let (gh, carried_h) = through_step(Some(row(&up.d_output, t)), dh, m);
         let (gc, carried_c) = through_step(None, dc, m);
@@ -337,8 +424,8 @@ pub fn lstm_backward<B: RecurrentBackend>(
     }
 }
 
-/// GRU forward (either form) keeping `[h_prev, r, z, n]` and, reset after, `hn` per step.
-pub fn gru_forward<B: RecurrentBackend>(
+/// GRU forward (either form) keeping `h_prev`, `r`, `z`, `n` and, reset after, `hn` per step.
+fn gru_forward<B: SequenceOps>(
     seq: Recurrence<B>,
     h0: Tensor<B, 2>,
     weight_hh: Tensor<B, 2>,
@@ -362,9 +449,13 @@ pub fn gru_forward<B: RecurrentBackend>(
         let h_new = n.clone() + gates.z.clone() * (h.clone() - n);
         let m = steps.mask(t);
         outputs[t] = Some(masked(&h_new, m));
-        let mut kept = vec![h.clone(), gates.r, gates.z, gates.n];
-        kept.extend(gates.hn);
-        saved.push(kept);
+        saved.push(SavedStep::Gru {
+            h_prev: h.clone(),
+            r: gates.r,
+            z: gates.z,
+            n: gates.n,
+            hn: gates.hn,
+        });
         h = carry(h, h_new, m);
     }
     let tape = Tape {
@@ -381,7 +472,7 @@ pub fn gru_forward<B: RecurrentBackend>(
 /// is `[da_r, da_z, ∂hn]` (`∂bₕₙ = Σ ∂hn`). Reset before (`aₙ = xₙ + (r ⊙ h) Wₕₙ`):
 /// `∂(r ⊙ h) = daₙ Wₕₙᵀ`, `dr = ∂(r ⊙ h) ⊙ h`, `dh += ∂(r ⊙ h) ⊙ r`, `∂Wₕₙ = Σ (r ⊙ h)ᵀ daₙ`.
 /// In both, `da_r = dr ⊙ r(1 − r)` and `∂projected = [da_r, da_z, daₙ]`.
-pub fn gru_backward<B: RecurrentBackend>(
+fn gru_backward<B: SequenceOps>(
     tape: Tape<B>,
     weight_hh: Tensor<B, 2>,
     reset_after: bool,
@@ -404,9 +495,16 @@ pub fn gru_backward<B: RecurrentBackend>(
     let (mut left_n, mut right_n, mut d_hn_rows) = (Vec::new(), Vec::new(), Vec::new());
     for (k, step) in saved.into_iter().enumerate().rev() {
         let t = if reverse { time - 1 - k } else { k };
-        let mut step = step.into_iter();
-        let mut next = || step.next().expect("GRU tape step");
-        let (h, r, z, n) = (next(), next(), next(), next());
+        let SavedStep::Gru {
+            h_prev: h,
+            r,
+            z,
+            n,
+            hn,
+        } = step
+        else {
+            wrong_step("GRU", &step)
+        };
         let m = masks.as_ref().map(|m| &m[t]);
         let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
         let dn = g.clone() * z.clone().neg().add_scalar(1.0);
@@ -415,7 +513,7 @@ pub fn gru_backward<B: RecurrentBackend>(
         let da_n = dn * d_tanh(n);
         let da_z = dz * d_sigmoid(z);
         if reset_after {
-            let hn = next();
+            let hn = hn.expect("a reset-after GRU step keeps hn");
             let da_r = da_n.clone() * hn * d_sigmoid(r.clone());
             let d_hn = da_n.clone() * r;
             let d_hw = Tensor::cat(vec![da_r.clone(), da_z.clone(), d_hn.clone()], 1);
@@ -450,5 +548,66 @@ pub fn gru_backward<B: RecurrentBackend>(
         d_c0: None,
         d_weight,
         d_bias_hn,
+    }
+}
+
+/// The forward pass of a recurrence of kind `cell`, keeping its [`Tape`]: the outputs
+/// `[batch, time, H]` in time order, the final state and the tape.
+pub fn forward<B: SequenceOps>(
+    cell: CellKind,
+    seq: Recurrence<B>,
+    state: CellState<B>,
+    weights: RecurrentWeights<B>,
+) -> (Tensor<B, 3>, CellState<B>, Tape<B>) {
+    let RecurrentWeights { weight_hh, bias_hn } = weights;
+    match cell {
+        CellKind::Rnn { activation } => {
+            let (out, hidden, tape) = rnn_forward(seq, state.hidden, weight_hh, activation);
+            (out, CellState { hidden, cell: None }, tape)
+        }
+        CellKind::Lstm => {
+            let c0 = state.cell.expect("an LSTM state has a memory cell");
+            let (out, hidden, c, tape) = lstm_forward(seq, state.hidden, c0, weight_hh);
+            let state = CellState {
+                hidden,
+                cell: Some(c),
+            };
+            (out, state, tape)
+        }
+        CellKind::Gru { reset_after } => {
+            let (out, hidden, tape) =
+                gru_forward(seq, state.hidden, weight_hh, bias_hn, reset_after);
+            (out, CellState { hidden, cell: None }, tape)
+        }
+    }
+}
+
+/// The recurrence of kind `cell` with ordinary tensor ops: [`forward`], its tape dropped.
+pub fn recurrence<B: SequenceOps>(
+    cell: CellKind,
+    seq: Recurrence<B>,
+    state: CellState<B>,
+    weights: RecurrentWeights<B>,
+) -> (Tensor<B, 3>, CellState<B>) {
+    let (out, state, _) = forward(cell, seq, state, weights);
+    (out, state)
+}
+
+/// The hand-written backward pass of a recurrence of kind `cell` over its tape: the gradients
+/// of the projection, the initial state, `Wₕₕ` and, when `weights` has one, `bₕₙ`.
+pub fn backward<B: SequenceOps>(
+    cell: CellKind,
+    tape: Tape<B>,
+    weights: RecurrentWeights<B>,
+    up: Upstream<B>,
+) -> TapeGrads<B> {
+    let has_bias_hn = weights.bias_hn.is_some();
+    let weight_hh = weights.weight_hh;
+    match cell {
+        CellKind::Rnn { activation } => rnn_backward(tape, weight_hh, activation, up),
+        CellKind::Lstm => lstm_backward(tape, weight_hh, up),
+        CellKind::Gru { reset_after } => {
+            gru_backward(tape, weight_hh, reset_after, has_bias_hn, up)
+        }
     }
 }

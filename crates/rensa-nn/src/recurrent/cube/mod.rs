@@ -24,8 +24,9 @@ use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 
-use super::backend::{Recurrence, RecurrentBackend};
-use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
+use super::backend::RecurrentBackend;
+use super::sequence::{CellKind, CellState, Recurrence, RecurrentWeights, SequenceOps};
+use super::tape::{self, SavedStep, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
 
 /// What one recurrence run computes (everything the kernel needs to know but the tensors).
@@ -525,9 +526,9 @@ fn run<B: CubeRecurrence>(
 }
 
 impl<B: Backend> KernelTape<B> {
-    /// The tape as the tensor-op backward pass reads it: per processing step, the cell's saved
-    /// tensors (see [`TapeData::Steps`]).
-    fn steps(&self) -> Vec<Vec<Tensor<B, 2>>> {
+    /// The tape as the tensor-op backward pass reads it: per processing step, what it saves
+    /// (see [`SavedStep`]).
+    fn steps(&self) -> Vec<SavedStep<B>> {
         let [_, time, hidden] = self.states.dims();
         let reverse = self.spec.reverse;
         let part = |row: &Tensor<B, 2>, k: usize| row.clone().narrow(1, k * hidden, hidden);
@@ -541,32 +542,52 @@ impl<B: Backend> KernelTape<B> {
                         tape::row(buffer, if reverse { t + 1 } else { t - 1 })
                     }
                 };
-                let mut step = vec![prev(&self.states, &self.h0)];
+                let h_prev = prev(&self.states, &self.h0);
                 let saved = || tape::row(self.saved.as_ref().expect("taped"), t);
                 match self.spec.cell {
-                    kernel::RNN => step.push(tape::row(&self.states, t)),
+                    kernel::RNN => SavedStep::Rnn {
+                        h_prev,
+                        h_new: tape::row(&self.states, t),
+                    },
                     kernel::LSTM => {
                         let cells = self.cells.as_ref().expect("LSTM cells");
-                        step.push(prev(cells, self.c0.as_ref().expect("LSTM initial cell")));
                         let s = saved();
-                        step.extend((0..5).map(|g| part(&s, g)));
+                        SavedStep::Lstm {
+                            h_prev,
+                            c_prev: prev(cells, self.c0.as_ref().expect("LSTM initial cell")),
+                            i: part(&s, 0),
+                            f: part(&s, 1),
+                            g: part(&s, 2),
+                            o: part(&s, 3),
+                            tanh_c: part(&s, 4),
+                        }
                     }
                     cell => {
                         let s = saved();
-                        let kept = if cell == kernel::GRU_AFTER { 4 } else { 3 };
-                        step.extend((0..kept).map(|g| part(&s, g)));
+                        SavedStep::Gru {
+                            h_prev,
+                            r: part(&s, 0),
+                            z: part(&s, 1),
+                            n: part(&s, 2),
+                            hn: (cell == kernel::GRU_AFTER).then(|| part(&s, 3)),
+                        }
                     }
                 }
-                step
             })
             .collect()
     }
 }
 
-/// The kernel's tape in `tape`, if it holds one of this backend's.
+/// The kernel's tape in `tape`, or `None` for a tape of the tensor-op path (which runs its own
+/// backward pass).
+///
+/// # Panics
+/// On native buffers that are not this backend's kernel tape.
 fn kernel_tape<B: Backend>(tape: &Tape<B>) -> Option<&KernelTape<B>> {
     match &tape.data {
-        TapeData::Native(any) => any.downcast_ref::<KernelTape<B>>(),
+        TapeData::Native(any) => Some(any.downcast_ref::<KernelTape<B>>().unwrap_or_else(|| {
+            panic!("the CubeCL backward pass got a tape of another backend's native buffers")
+        })),
         TapeData::Steps(_) => None,
     }
 }
@@ -675,163 +696,79 @@ fn gru_cell(reset_after: bool) -> u32 {
     }
 }
 
+/// The kernel spec of a recurrence of kind `cell`.
+fn spec_of(cell: CellKind, tape: bool) -> Spec {
+    match cell {
+        CellKind::Rnn { activation } => rnn_spec(activation, tape),
+        CellKind::Lstm => spec(kernel::LSTM, tape),
+        CellKind::Gru { reset_after } => spec(gru_cell(reset_after), tape),
+    }
+}
+
+/// Runs a recurrence of kind `cell` on the kernel: outputs, final state and the tape when
+/// `keep`; `None` when the kernel does not take it.
+fn run_cell<B: CubeRecurrence>(
+    cell: CellKind,
+    seq: &Recurrence<B>,
+    state: &CellState<B>,
+    weights: &RecurrentWeights<B>,
+    keep: bool,
+) -> Option<(Tensor<B, 3>, CellState<B>, Option<Tape<B>>)> {
+    let spec = spec_of(cell, keep);
+    let (h0, c0) = (&state.hidden, state.cell.as_ref());
+    let ran = run(spec, seq, h0, c0, &weights.weight_hh, weights.bias_hn.as_ref())?;
+    let state = CellState {
+        hidden: ran.h,
+        cell: ran.c,
+    };
+    Some((ran.out, state, ran.tape))
+}
+
 /// The recurrence methods of [`RecurrentBackend`] on the kernels, falling back to tensor ops
 /// where they do not apply. The same for the CubeCL backend and the fusion backend over it.
 macro_rules! kernel_recurrences {
     () => {
-        fn rnn_recurrence(
+        fn recurrence(
+            cell: CellKind,
             seq: Recurrence<Self>,
-            h0: Tensor<Self, 2>,
-            weight_hh: Tensor<Self, 2>,
-            activation: Activation,
-        ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
-            match run(
-                rnn_spec(activation, false),
-                &seq,
-                &h0,
-                None,
-                &weight_hh,
-                None,
-            ) {
-                Some(r) => (r.out, r.h),
-                None => crate::recurrent::plain::rnn(seq, h0, weight_hh, activation),
+            state: CellState<Self>,
+            weights: RecurrentWeights<Self>,
+        ) -> (Tensor<Self, 3>, CellState<Self>) {
+            match run_cell(cell, &seq, &state, &weights, false) {
+                Some((out, last, _)) => (out, last),
+                None => tape::recurrence(cell, seq, state, weights),
             }
         }
 
-        fn lstm_recurrence(
+        fn forward_tape(
+            cell: CellKind,
             seq: Recurrence<Self>,
-            h0: Tensor<Self, 2>,
-            c0: Tensor<Self, 2>,
-            weight_hh: Tensor<Self, 2>,
-        ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tensor<Self, 2>) {
-            match run(
-                spec(kernel::LSTM, false),
-                &seq,
-                &h0,
-                Some(&c0),
-                &weight_hh,
-                None,
-            ) {
-                Some(r) => (r.out, r.h, r.c.expect("LSTM cell")),
-                None => crate::recurrent::plain::lstm(seq, h0, c0, weight_hh),
+            state: CellState<Self>,
+            weights: RecurrentWeights<Self>,
+        ) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
+            match run_cell(cell, &seq, &state, &weights, true) {
+                Some((out, last, kept)) => (out, last, kept.expect("taped")),
+                None => tape::forward(cell, seq, state, weights),
             }
         }
 
-        fn gru_recurrence(
-            seq: Recurrence<Self>,
-            h0: Tensor<Self, 2>,
-            weight_hh: Tensor<Self, 2>,
-            bias_hn: Option<Tensor<Self, 1>>,
-            reset_after: bool,
-        ) -> (Tensor<Self, 3>, Tensor<Self, 2>) {
-            let s = spec(gru_cell(reset_after), false);
-            match run(s, &seq, &h0, None, &weight_hh, bias_hn.as_ref()) {
-                Some(r) => (r.out, r.h),
-                None => crate::recurrent::plain::gru(seq, h0, weight_hh, bias_hn, reset_after),
-            }
-        }
-
-        fn rnn_forward_tape(
-            seq: Recurrence<Self>,
-            h0: Tensor<Self, 2>,
-            weight_hh: Tensor<Self, 2>,
-            activation: Activation,
-        ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
-            match run(
-                rnn_spec(activation, true),
-                &seq,
-                &h0,
-                None,
-                &weight_hh,
-                None,
-            ) {
-                Some(r) => (r.out, r.h, r.tape.expect("taped")),
-                None => crate::recurrent::tape::rnn_forward(seq, h0, weight_hh, activation),
-            }
-        }
-
-        fn rnn_backward_tape(
+        fn backward_tape(
+            cell: CellKind,
             tape: Tape<Self>,
-            weight_hh: Tensor<Self, 2>,
-            activation: Activation,
+            weights: RecurrentWeights<Self>,
             up: Upstream<Self>,
         ) -> TapeGrads<Self> {
             match kernel_tape(&tape) {
-                Some(k) => backward(k, tape.mask.clone(), weight_hh, up),
-                None => crate::recurrent::tape::rnn_backward(tape, weight_hh, activation, up),
-            }
-        }
-
-        fn lstm_forward_tape(
-            seq: Recurrence<Self>,
-            h0: Tensor<Self, 2>,
-            c0: Tensor<Self, 2>,
-            weight_hh: Tensor<Self, 2>,
-        ) -> (
-            Tensor<Self, 3>,
-            Tensor<Self, 2>,
-            Tensor<Self, 2>,
-            Tape<Self>,
-        ) {
-            match run(
-                spec(kernel::LSTM, true),
-                &seq,
-                &h0,
-                Some(&c0),
-                &weight_hh,
-                None,
-            ) {
-                Some(r) => (r.out, r.h, r.c.expect("LSTM cell"), r.tape.expect("taped")),
-                None => crate::recurrent::tape::lstm_forward(seq, h0, c0, weight_hh),
-            }
-        }
-
-        fn lstm_backward_tape(
-            tape: Tape<Self>,
-            weight_hh: Tensor<Self, 2>,
-            up: Upstream<Self>,
-        ) -> TapeGrads<Self> {
-            match kernel_tape(&tape) {
-                Some(k) => backward(k, tape.mask.clone(), weight_hh, up),
-                None => crate::recurrent::tape::lstm_backward(tape, weight_hh, up),
-            }
-        }
-
-        fn gru_forward_tape(
-            seq: Recurrence<Self>,
-            h0: Tensor<Self, 2>,
-            weight_hh: Tensor<Self, 2>,
-            bias_hn: Option<Tensor<Self, 1>>,
-            reset_after: bool,
-        ) -> (Tensor<Self, 3>, Tensor<Self, 2>, Tape<Self>) {
-            let s = spec(gru_cell(reset_after), true);
-            match run(s, &seq, &h0, None, &weight_hh, bias_hn.as_ref()) {
-                Some(r) => (r.out, r.h, r.tape.expect("taped")),
-                None => {
-                    crate::recurrent::tape::gru_forward(seq, h0, weight_hh, bias_hn, reset_after)
-                }
-            }
-        }
-
-        fn gru_backward_tape(
-            tape: Tape<Self>,
-            weight_hh: Tensor<Self, 2>,
-            reset_after: bool,
-            has_bias_hn: bool,
-            up: Upstream<Self>,
-        ) -> TapeGrads<Self> {
-            match kernel_tape(&tape) {
-                Some(k) => backward(k, tape.mask.clone(), weight_hh, up),
-                None => crate::recurrent::tape::gru_backward(
-                    tape,
-                    weight_hh,
-                    reset_after,
-                    has_bias_hn,
-                    up,
-                ),
+                Some(k) => backward(k, tape.mask.clone(), weights.weight_hh, up),
+                None => tape::backward(cell, tape, weights, up),
             }
         }
     };
+}
+
+impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> SequenceOps
+    for CubeBackend<R, F, I, BT>
+{
 }
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> RecurrentBackend
@@ -949,6 +886,8 @@ mod fusion {
             BackOutputs::from_slots(register::<B>(spec, true, inputs.into_slots(), shapes))
         }
     }
+
+    impl<B: FusionBackend + CubeRecurrence> SequenceOps for Fusion<B> {}
 
     impl<B: FusionBackend + CubeRecurrence> RecurrentBackend for Fusion<B> {
         kernel_recurrences!();
