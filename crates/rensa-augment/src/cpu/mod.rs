@@ -82,7 +82,13 @@ pub(crate) fn pixel(img: &mut Image, op: &Op) {
         }
         Op::Erase { ref rects, fill } => filter::erase(data, w, c, rects, fill),
         Op::Normalize { .. } => {}
-        _ => unreachable!("geometric operations are folded into warps"),
+        Op::HorizontalFlip
+        | Op::VerticalFlip
+        | Op::Rot90 { .. }
+        | Op::Affine { .. }
+        | Op::Crop { .. }
+        | Op::Resize { .. }
+        | Op::Pad { .. } => unreachable!("geometric operations are folded into warps"),
     }
 }
 
