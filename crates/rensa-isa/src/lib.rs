@@ -153,8 +153,7 @@ fn detect() -> u32 {
         f |= flag(has!("ssse3"), SSSE3) | flag(avx2, AVX2) | flag(fma, FMA);
         f |= flag(avx2 && fma, AVX2_FMA);
         // The AVX-512 wrapper is compiled with AVX2 and FMA too, so it needs them as well.
-        let avx512 =
-            has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw");
+        let avx512 = has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw");
         f |= flag(avx512 && avx2 && fma, AVX512);
     }
     FEATURES.store(f, Ordering::Relaxed);
@@ -236,7 +235,9 @@ mod tests {
         // a small LCG: reproducible values in [-2, 2) with varied low bits
         let mut s = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
         };
         let a = (0..n).map(|_| next() as f32).collect();
@@ -263,13 +264,24 @@ mod tests {
         let mut ran = 0;
         for level in Level::ALL {
             let Some((out, out64)) = run(level, n) else {
-                assert!(!level.is_available(), "{level} is available but did not run");
+                assert!(
+                    !level.is_available(),
+                    "{level} is available but did not run"
+                );
                 continue;
             };
             ran += 1;
             for i in 0..n {
-                assert_eq!(out[i].to_bits(), base[i].to_bits(), "{level}, f32 sample {i}");
-                assert_eq!(out64[i].to_bits(), base64[i].to_bits(), "{level}, f64 sample {i}");
+                assert_eq!(
+                    out[i].to_bits(),
+                    base[i].to_bits(),
+                    "{level}, f32 sample {i}"
+                );
+                assert_eq!(
+                    out64[i].to_bits(),
+                    base64[i].to_bits(),
+                    "{level}, f64 sample {i}"
+                );
             }
         }
         assert_eq!(ran, Level::ALL.iter().filter(|l| l.is_available()).count());
