@@ -2,7 +2,7 @@
 //! pass per run of geometric operations; colour and filter operations work in place.
 //!
 //! The kernels are written as plain loops over arrays and marked `#[inline(always)]`;
-//! [`execute`] and [`to_chw`] compile them a second time with AVX2 and FMA enabled, where LLVM
+//! `execute` and `to_chw` compile them a second time with AVX2 and FMA enabled, where LLVM
 //! vectorises them 8 floats or 32 bytes wide (and rounds with one instruction instead of a
 //! library call), and run that build on CPUs that have both ([`rensa_isa::with_best_isa`]).
 //! Both builds do the same IEEE operations in the same order, so results are bit-identical on
