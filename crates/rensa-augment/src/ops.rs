@@ -255,7 +255,20 @@ impl Op {
                 bottom,
                 ..
             } => Size::new(size.width + left + right, size.height + top + bottom),
-            _ => size,
+            Op::HorizontalFlip
+            | Op::VerticalFlip
+            | Op::Rot90 { .. }
+            | Op::Affine { .. }
+            | Op::Linear { .. }
+            | Op::Contrast { .. }
+            | Op::Saturation { .. }
+            | Op::Hsv { .. }
+            | Op::Gamma { .. }
+            | Op::Grayscale
+            | Op::Blur { .. }
+            | Op::Noise { .. }
+            | Op::Erase { .. }
+            | Op::Normalize { .. } => size,
         }
     }
 
@@ -305,7 +318,16 @@ impl Op {
                 None,
                 Some(border),
             ),
-            _ => return None,
+            Op::Linear { .. }
+            | Op::Contrast { .. }
+            | Op::Saturation { .. }
+            | Op::Hsv { .. }
+            | Op::Gamma { .. }
+            | Op::Grayscale
+            | Op::Blur { .. }
+            | Op::Noise { .. }
+            | Op::Erase { .. }
+            | Op::Normalize { .. } => return None,
         };
         Some(g)
     }

@@ -77,29 +77,50 @@ impl Plan {
                     y,
                     width,
                     height,
-                } if *width == 0
-                    || *height == 0
-                    || x + width > size.width
-                    || y + height > size.height =>
-                {
-                    return Err(AugmentError::CropTooLarge {
-                        op: "crop",
-                        crop_width: *width,
-                        crop_height: *height,
-                        width: size.width.saturating_sub(*x),
-                        height: size.height.saturating_sub(*y),
-                    });
+                } => {
+                    if *width == 0
+                        || *height == 0
+                        || x + width > size.width
+                        || y + height > size.height
+                    {
+                        return Err(AugmentError::CropTooLarge {
+                            op: "crop",
+                            crop_width: *width,
+                            crop_height: *height,
+                            width: size.width.saturating_sub(*x),
+                            height: size.height.saturating_sub(*y),
+                        });
+                    }
                 }
-                Op::Affine { inverse, .. } if inverse.0.iter().any(|v| !v.is_finite()) => {
-                    return Err(bad(op, "the matrix has non-finite entries".into()));
+                Op::Affine { inverse, .. } => {
+                    if inverse.0.iter().any(|v| !v.is_finite()) {
+                        return Err(bad(op, "the matrix has non-finite entries".into()));
+                    }
                 }
-                Op::Blur { sigma } if !(*sigma > 0.0 && *sigma <= 50.0) => {
-                    return Err(bad(op, format!("sigma {sigma} outside (0, 50]")));
+                Op::Blur { sigma } => {
+                    if !(*sigma > 0.0 && *sigma <= 50.0) {
+                        return Err(bad(op, format!("sigma {sigma} outside (0, 50]")));
+                    }
                 }
-                Op::Noise { std, mean, .. } if !(std.is_finite() && mean.is_finite()) => {
-                    return Err(bad(op, "non-finite std or mean".into()));
+                Op::Noise { std, mean, .. } => {
+                    if !(std.is_finite() && mean.is_finite()) {
+                        return Err(bad(op, "non-finite std or mean".into()));
+                    }
                 }
-                _ => {}
+                // any parameters of these give a usable operation (the size is checked below)
+                Op::HorizontalFlip
+                | Op::VerticalFlip
+                | Op::Rot90 { .. }
+                | Op::Resize { .. }
+                | Op::Pad { .. }
+                | Op::Linear { .. }
+                | Op::Contrast { .. }
+                | Op::Saturation { .. }
+                | Op::Hsv { .. }
+                | Op::Gamma { .. }
+                | Op::Grayscale
+                | Op::Erase { .. }
+                | Op::Normalize { .. } => {}
             }
             size = op.output_size(size);
             if size.width == 0

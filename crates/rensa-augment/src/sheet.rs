@@ -1,10 +1,11 @@
-//! Contact sheets: many images in one grid (the course's `show_images`, as a PNG).
+//! Contact sheets: many images in one grid, as a PNG (the `show_images` helper of the
+//! tf.image data-augmentation exercise draws the same grid with matplotlib subplots).
 
 use crate::image::Image;
 
-/// Lays `images` out in an `n x n` grid, `n` the smallest with `n^2 >= len` (as the course's
-/// `show_images`), with `gap` pixels of `background` between cells. Images of different sizes
-/// are centred in cells of the largest size; gray images are shown as RGB.
+/// Lays `images` out in an `n x n` grid, `n` the smallest with `n^2 >= len` (as the
+/// exercise's `show_images`), with `gap` pixels of `background` between cells. Images of
+/// different sizes are centred in cells of the largest size; gray images are shown as RGB.
 pub fn contact_sheet(images: &[Image], gap: usize, background: u8) -> Image {
     let count = images.len().max(1);
     let mut n = 1;

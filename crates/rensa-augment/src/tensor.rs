@@ -78,16 +78,73 @@ enum Step {
     Op(Op),
 }
 
-fn is_colour(op: &Op) -> bool {
-    matches!(
-        op,
+/// The colour operations, in the order [`colour_position`] runs them at one position of the
+/// images' colour runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Colour {
+    Linear,
+    Contrast,
+    Saturation,
+    Hsv,
+    Gamma,
+    Grayscale,
+}
+
+impl Colour {
+    const ALL: [Colour; 6] = [
+        Colour::Linear,
+        Colour::Contrast,
+        Colour::Saturation,
+        Colour::Hsv,
+        Colour::Gamma,
+        Colour::Grayscale,
+    ];
+
+    /// The colour operation `op` is, if it is one.
+    fn of(op: &Op) -> Option<Colour> {
+        Some(match op {
+            Op::Linear { .. } => Colour::Linear,
+            Op::Contrast { .. } => Colour::Contrast,
+            Op::Saturation { .. } => Colour::Saturation,
+            Op::Hsv { .. } => Colour::Hsv,
+            Op::Gamma { .. } => Colour::Gamma,
+            Op::Grayscale => Colour::Grayscale,
+            Op::HorizontalFlip
+            | Op::VerticalFlip
+            | Op::Rot90 { .. }
+            | Op::Affine { .. }
+            | Op::Crop { .. }
+            | Op::Resize { .. }
+            | Op::Pad { .. }
+            | Op::Blur { .. }
+            | Op::Noise { .. }
+            | Op::Erase { .. }
+            | Op::Normalize { .. } => return None,
+        })
+    }
+}
+
+/// The stage kind of a non-geometric operation.
+fn pixel_kind(op: &Op) -> Kind {
+    match op {
         Op::Linear { .. }
-            | Op::Contrast { .. }
-            | Op::Saturation { .. }
-            | Op::Hsv { .. }
-            | Op::Gamma { .. }
-            | Op::Grayscale
-    )
+        | Op::Contrast { .. }
+        | Op::Saturation { .. }
+        | Op::Hsv { .. }
+        | Op::Gamma { .. }
+        | Op::Grayscale => Kind::Colour,
+        Op::Blur { .. } => Kind::Blur,
+        Op::Noise { .. } => Kind::Noise,
+        Op::Erase { .. } => Kind::Erase,
+        Op::Normalize { .. } => Kind::Normalize,
+        Op::HorizontalFlip
+        | Op::VerticalFlip
+        | Op::Rot90 { .. }
+        | Op::Affine { .. }
+        | Op::Crop { .. }
+        | Op::Resize { .. }
+        | Op::Pad { .. } => unreachable!("geometric operations are folded into warps"),
+    }
 }
 
 fn steps_of(plan: &Plan) -> (Vec<Kind>, Vec<Step>) {
@@ -106,23 +163,20 @@ fn steps_of(plan: &Plan) -> (Vec<Kind>, Vec<Step>) {
                 kinds.push(Kind::Warp(size, interp.unwrap_or(Interp::Bilinear), border));
                 steps.push(Step::Warp(inverse));
             }
-            Stage::Pixel(op) if is_colour(&op) => {
-                if let Some(Step::Colour(run)) = steps.last_mut() {
-                    run.push(op);
-                } else {
-                    kinds.push(Kind::Colour);
-                    steps.push(Step::Colour(vec![op]));
+            Stage::Pixel(op) => match pixel_kind(&op) {
+                Kind::Colour => {
+                    if let Some(Step::Colour(run)) = steps.last_mut() {
+                        run.push(op);
+                    } else {
+                        kinds.push(Kind::Colour);
+                        steps.push(Step::Colour(vec![op]));
+                    }
                 }
-            }
-            Stage::Pixel(op) => {
-                kinds.push(match op {
-                    Op::Blur { .. } => Kind::Blur,
-                    Op::Noise { .. } => Kind::Noise,
-                    Op::Erase { .. } => Kind::Erase,
-                    _ => Kind::Normalize,
-                });
-                steps.push(Step::Op(op));
-            }
+                kind => {
+                    kinds.push(kind);
+                    steps.push(Step::Op(op));
+                }
+            },
         }
     }
     (kinds, steps)
@@ -369,72 +423,80 @@ fn colour_position<'a, B: Backend>(
     at: &dyn Fn(usize) -> Option<&'a Op>,
     scalars: &Scalars<'_, B>,
 ) -> Tensor<B, 4> {
-    let present = |pred: &dyn Fn(&Op) -> bool| (0..n).any(|i| at(i).is_some_and(pred));
-    if present(&|o| matches!(o, Op::Linear { .. })) {
-        let alpha = scalars(&|i| match at(i) {
-            Some(Op::Linear { alpha, .. }) => *alpha,
-            _ => 1.0,
-        });
-        let beta = scalars(&|i| match at(i) {
-            Some(Op::Linear { beta, .. }) => *beta,
-            _ => 0.0,
-        });
-        x = (x * alpha + beta).clamp(0.0, 1.0);
-    }
-    if present(&|o| matches!(o, Op::Contrast { .. })) {
-        let f = scalars(&|i| match at(i) {
-            Some(Op::Contrast { factor }) => *factor,
-            _ => 1.0,
-        });
-        let mean = if c == 3 { luma(&x) } else { x.clone() }
-            .mean_dim(2)
-            .mean_dim(3);
-        x = (x * f.clone() + mean * (f.neg() + 1.0)).clamp(0.0, 1.0);
-    }
-    if c == 3 && present(&|o| matches!(o, Op::Saturation { .. })) {
-        let f = scalars(&|i| match at(i) {
-            Some(Op::Saturation { factor }) => *factor,
-            _ => 1.0,
-        });
-        let g = luma(&x);
-        x = (x * f.clone() + g * (f.neg() + 1.0)).clamp(0.0, 1.0);
-    }
-    if present(&|o| matches!(o, Op::Hsv { .. })) {
-        let get = |k: usize| {
-            move |i: usize| match at(i) {
-                Some(Op::Hsv {
-                    hue,
-                    saturation,
-                    value,
-                }) => [*hue, *saturation, *value][k],
-                _ => 0.0,
+    for colour in Colour::ALL {
+        if !(0..n).any(|i| at(i).and_then(Colour::of) == Some(colour)) {
+            continue;
+        }
+        x = match colour {
+            Colour::Linear => {
+                let alpha = scalars(&|i| match at(i) {
+                    Some(Op::Linear { alpha, .. }) => *alpha,
+                    _ => 1.0,
+                });
+                let beta = scalars(&|i| match at(i) {
+                    Some(Op::Linear { beta, .. }) => *beta,
+                    _ => 0.0,
+                });
+                (x * alpha + beta).clamp(0.0, 1.0)
+            }
+            Colour::Contrast => {
+                let f = scalars(&|i| match at(i) {
+                    Some(Op::Contrast { factor }) => *factor,
+                    _ => 1.0,
+                });
+                let mean = if c == 3 { luma(&x) } else { x.clone() }
+                    .mean_dim(2)
+                    .mean_dim(3);
+                (x * f.clone() + mean * (f.neg() + 1.0)).clamp(0.0, 1.0)
+            }
+            Colour::Saturation if c != 3 => x,
+            Colour::Saturation => {
+                let f = scalars(&|i| match at(i) {
+                    Some(Op::Saturation { factor }) => *factor,
+                    _ => 1.0,
+                });
+                let g = luma(&x);
+                (x * f.clone() + g * (f.neg() + 1.0)).clamp(0.0, 1.0)
+            }
+            Colour::Hsv => {
+                let get = |k: usize| {
+                    move |i: usize| match at(i) {
+                        Some(Op::Hsv {
+                            hue,
+                            saturation,
+                            value,
+                        }) => [*hue, *saturation, *value][k],
+                        _ => 0.0,
+                    }
+                };
+                let (dh, ds, dv) = (scalars(&get(0)), scalars(&get(1)), scalars(&get(2)));
+                if c == 3 {
+                    hsv(x, dh, ds, dv)
+                } else {
+                    (x + dv).clamp(0.0, 1.0)
+                }
+            }
+            Colour::Gamma => {
+                let g = scalars(&|i| match at(i) {
+                    Some(Op::Gamma { gamma }) => *gamma,
+                    _ => 1.0,
+                });
+                let [_, _, h, w] = x.dims();
+                x.powf(g.expand([n, c, h, w]))
+            }
+            Colour::Grayscale if c != 3 => x,
+            Colour::Grayscale => {
+                let on = scalars(&|i| {
+                    if matches!(at(i), Some(Op::Grayscale)) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                });
+                let g = luma(&x);
+                x.clone() + on * (g - x)
             }
         };
-        let (dh, ds, dv) = (scalars(&get(0)), scalars(&get(1)), scalars(&get(2)));
-        x = if c == 3 {
-            hsv(x, dh, ds, dv)
-        } else {
-            (x + dv).clamp(0.0, 1.0)
-        };
-    }
-    if present(&|o| matches!(o, Op::Gamma { .. })) {
-        let g = scalars(&|i| match at(i) {
-            Some(Op::Gamma { gamma }) => *gamma,
-            _ => 1.0,
-        });
-        let [_, _, h, w] = x.dims();
-        x = x.powf(g.expand([n, c, h, w]));
-    }
-    if c == 3 && present(&|o| matches!(o, Op::Grayscale)) {
-        let on = scalars(&|i| {
-            if matches!(at(i), Some(Op::Grayscale)) {
-                1.0
-            } else {
-                0.0
-            }
-        });
-        let g = luma(&x);
-        x = x.clone() + on * (g - x);
     }
     x
 }

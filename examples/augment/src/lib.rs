@@ -6,7 +6,8 @@ use rensa_augment::{Image, Pipeline, Plan, contact_sheet};
 use std::path::Path;
 use std::time::Instant;
 
-/// The pipeline shown when none is given: the course's flip plus the usual training recipe.
+/// The pipeline shown when none is given: the left-right flip of the tf.image augmentation
+/// exercise (`tf.image.random_flip_left_right`) plus the usual training recipe.
 pub const DEFAULT_PIPELINE: &str = "horizontal_flip affine(rotate=[-20,20], translate_x=[-0.1,0.1], translate_y=[-0.1,0.1], scale=[0.9,1.1]) color_jitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05) grayscale(p=0.1) erasing(p=0.3)";
 
 /// One demonstration per operation, `(file stem, pipeline)`, with ranges wide enough to see;
@@ -122,7 +123,7 @@ mod tests {
         let (report, plans) = write_sheet(&p, &img, 5, &dir, "pipeline").unwrap();
         assert_eq!(plans.len(), 5);
         let sheet = Image::open(&report.file).unwrap();
-        // 3x3 grid for 5 images (the course's show_images layout), 4 px gaps
+        // 3x3 grid for 5 images (n x n with n^2 >= count, as `show_images`), 4 px gaps
         assert_eq!(
             (sheet.width(), sheet.height()),
             (3 * 40 + 4 * 4, 2 * 30 + 3 * 4)

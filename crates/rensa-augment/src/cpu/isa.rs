@@ -1,45 +1,12 @@
-//! Runtime choice of instruction set for the CPU kernels.
-//!
-//! The kernels are written as plain loops over arrays and marked `#[inline(always)]`; the two
-//! entry points below compile them a second time inside functions with AVX2 and FMA enabled,
-//! where LLVM vectorises them 8 floats or 32 bytes wide (and rounds with one instruction instead
-//! of a library call), and pick that build on CPUs that have both. Other CPUs run the baseline
-//! build. Both builds do the same IEEE operations in the same order (no fused multiply-adds are
-//! written), so results are bit-identical on every machine.
+//! Hand-written SSSE3 and AVX2 row kernels, for the loops LLVM does not vectorise well: the
+//! reversal of RGB rows (flips) and the gathers of bilinear warps and resizes. Each checks its
+//! instruction set with [`rensa_isa::has`] (cached) and returns how much of the row it did; the
+//! caller's portable kernel does the rest with the same arithmetic, so results do not depend on
+//! the CPU.
 #![allow(unsafe_code)]
 
-use crate::image::Image;
-use crate::ops::Op;
-
-macro_rules! dispatch {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $inner:path) => {
-        $(#[$doc])*
-        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $inner($($arg),*)
-                }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: `avx2` is the same code compiled for AVX2 and FMA, and the CPU
-                    // was just checked to have both.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            $inner($($arg),*)
-        }
-    };
-}
-
-dispatch!(
-    /// [`super::execute_inline`] for the best instruction set.
-    fn execute(ops: &[Op], img: &Image) -> Image => super::execute_inline
-);
-dispatch!(
-    /// [`super::to_chw_inline`] for the best instruction set.
-    fn to_chw(img: &Image, normalize: Option<([f32; 3], [f32; 3])>, out: &mut [f32]) => super::to_chw_inline
-);
+#[cfg(target_arch = "x86_64")]
+use rensa_isa::{Feature, has};
 
 /// Writes the pixels of the RGB row `src` into `dst` in reverse order, five pixels per 16-byte
 /// shuffle, and returns how many leading pixels of `dst` it wrote (the caller finishes the
@@ -48,7 +15,7 @@ dispatch!(
 pub(crate) fn reverse_rgb_prefix(src: &[u8], dst: &mut [u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("ssse3") {
+        if has(Feature::Ssse3) {
             // SAFETY: the CPU has SSSE3 (just checked); the function's memory accesses are
             // to bounds-checked 16-byte subslices.
             return unsafe { reverse_rgb_ssse3(src, dst) };
@@ -105,7 +72,7 @@ pub(crate) fn warp_row_rgb(
 ) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx2") && w < 1 << 14 && h < 1 << 14 {
+        if has(Feature::Avx2) && w < 1 << 14 && h < 1 << 14 {
             // SAFETY: the CPU has AVX2 (just checked); every gather is checked to lie inside
             // `data` and every store inside `out` before it is made (see the function).
             return unsafe { warp_row_rgb_avx2(data, w, h, pos, step, out) };
@@ -273,7 +240,7 @@ impl RowTaps {
         #[cfg(target_arch = "x86_64")]
         {
             let n = self.gatherable.min(out.len() / 8 * 8);
-            if n > 0 && row.len() == self.row_len && std::is_x86_feature_detected!("avx2") {
+            if n > 0 && row.len() == self.row_len && has(Feature::Avx2) {
                 // SAFETY: the CPU has AVX2 (just checked); the first `n` offsets leave 4 bytes
                 // in a row of this length (checked in `new`); `n` samples fit in `out`.
                 return unsafe { resize_row_avx2(row, &self.off0, &self.wt, &mut out[..n]) };

@@ -1,0 +1,121 @@
+//! What the transform definitions share: default values, parameter checks and the macros for
+//! the two common shapes (a probability only; a probability and one drawn factor).
+
+use crate::error::{AugmentError, Result};
+
+pub(super) fn half() -> f64 {
+    0.5
+}
+pub(super) fn one() -> f64 {
+    1.0
+}
+
+/// The largest side a transform may produce (a guard against sizes that cannot be allocated).
+pub const MAX_SIDE: usize = 1 << 16;
+
+pub(super) fn check_side(op: &'static str, width: usize, height: usize) -> Result<()> {
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(param(
+            op,
+            "width/height",
+            format!("= {width}x{height} must be between 1 and {MAX_SIDE}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn param(
+    op: &'static str,
+    name: &'static str,
+    message: impl Into<String>,
+) -> AugmentError {
+    AugmentError::Parameter {
+        op,
+        name,
+        message: message.into(),
+    }
+}
+
+/// A transform with a probability `p` (default 0.5) and nothing to draw: it pushes `$op` or
+/// nothing. Its name is the one in the table of [`super`].
+macro_rules! flip {
+    ($(#[$doc:meta])* $name:ident, $op:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Probability of applying it (default 0.5).
+            #[serde(default = "crate::transforms::support::half")]
+            pub p: f64,
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                Self { p: 0.5 }
+            }
+        }
+        impl $crate::transforms::Transform for $name {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+            fn validate(&self) -> $crate::Result<()> {
+                $crate::error::check_p(Self::NAME, self.p)
+            }
+            fn plan(
+                &self,
+                rng: &mut $crate::SampleRng,
+                size: $crate::Size,
+                ops: &mut Vec<$crate::Op>,
+            ) -> $crate::Result<$crate::Size> {
+                if rng.chance(self.p) {
+                    ops.push($op);
+                }
+                Ok(size)
+            }
+        }
+    };
+}
+
+/// A transform with a probability `p` (default 1) and a `range` (default `$default`, allowed
+/// inside `$max`) that one factor `f` is drawn from, uniformly; `$make` is the operation made of
+/// it. Its name is the one in the table of [`super`].
+macro_rules! factor_op {
+    ($(#[$doc:meta])* $name:ident, $default:expr, $max:expr, |$f:ident| $make:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name {
+            /// Probability of applying it (default 1).
+            pub p: f64,
+            /// The range the value is drawn from.
+            pub range: (f64, f64),
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                Self { p: 1.0, range: $default }
+            }
+        }
+        impl $crate::transforms::Transform for $name {
+            fn name(&self) -> &'static str {
+                Self::NAME
+            }
+            fn validate(&self) -> $crate::Result<()> {
+                $crate::error::check_p(Self::NAME, self.p)?;
+                $crate::error::check_range(Self::NAME, "range", self.range, $max.0, $max.1)
+            }
+            fn plan(
+                &self,
+                rng: &mut $crate::SampleRng,
+                size: $crate::Size,
+                ops: &mut Vec<$crate::Op>,
+            ) -> $crate::Result<$crate::Size> {
+                if rng.chance(self.p) {
+                    let $f = rng.uniform(self.range.0, self.range.1) as f32;
+                    ops.push($make);
+                }
+                Ok(size)
+            }
+        }
+    };
+}
+
+pub(super) use {factor_op, flip};
