@@ -1,4 +1,6 @@
-//! Activation functions and their explicit derivatives, as the course writes them.
+//! Activation functions and their explicit derivatives: sigmoid `σ(x) = 1 / (1 + e⁻ˣ)`,
+//! `σ'(x) = σ(x)(1 − σ(x))`; tanh, `tanh'(x) = 1 − tanh²(x)`; ReLU `max(0, x)` with its step
+//! derivative; leaky ReLU `max(αx, x)`; softmax and its Jacobian-vector product.
 //!
 //! Every derivative here is a plain function of the *pre-activation* input `x` (the course's
 //! convention: `d_sigmoid(x) = sigmoid(x) * (1 - sigmoid(x))`), plus `*_from_output` forms that

@@ -10,8 +10,8 @@ use burn::backend::wgpu::{CubeBackend, WgpuRuntime};
 use burn::tensor::Tensor;
 use rensa_nn::activation::Activation;
 use rensa_nn::recurrent::{
-    CellKind, CellState, Differentiation, Recurrence, RecurrentBackend, RecurrentWeights, TapeGrads,
-    Upstream, length_mask, tape,
+    CellKind, CellState, Differentiation, Recurrence, RecurrentBackend, RecurrentWeights,
+    TapeGrads, Upstream, length_mask, tape,
 };
 use rensa_testkit::{Tolerance, WgpuBackend, assert_close, normal_tensor, wgpu_device};
 

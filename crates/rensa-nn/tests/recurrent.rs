@@ -13,7 +13,7 @@ use burn::tensor::{Tensor, TensorData};
 use rensa_nn::activation::Activation;
 use rensa_nn::recurrent::{
     Differentiation, GruCell, GruConfig, LstmCell, LstmConfig, MergeMode, Recurrent,
-    RecurrentBackend, RecurrentCell, RecurrentConfig, RnnCell, RnnConfig, SequenceInput, SequenceOps,
+    RecurrentBackend, RecurrentCell, RecurrentConfig, RnnCell, RnnConfig, SequenceInput,
 };
 use rensa_testkit::{Tolerance, assert_close, normal_tensor};
 use serde::Deserialize;

@@ -5,7 +5,7 @@
 ///
 /// burn's ndarray backend hands most tensor operations to rayon. Called from an ordinary
 /// thread, each operation wakes a pool thread and waits for it, which for small tensors costs
-/// more than the operation itself: the course's seq2seq model (10 hidden units, batches of 16)
+/// more than the operation itself: the sin → cos seq2seq model (10 hidden units, batches of 16)
 /// trains about 5× faster, and the binary-addition RNN about 10× faster, when the loop runs
 /// inside the pool, where rayon starts the work on the calling worker and only spreads it when
 /// another thread is idle. Other backends are unaffected.

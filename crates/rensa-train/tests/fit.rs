@@ -53,6 +53,34 @@ impl<B: Backend> Objective<B> for Line<B> {
     }
 }
 
+/// Runs a configured loop on the fixed start ([`model`]) over `items` with a fresh optimiser.
+trait TrainLine {
+    fn adam(self, items: &[(f32, f32)]) -> rensa_train::Result<(Line<B>, rensa_train::History)>;
+    fn sgd(self, items: &[(f32, f32)]) -> rensa_train::Result<(Line<B>, rensa_train::History)>;
+}
+
+impl<S: burn::lr_scheduler::LrScheduler> TrainLine for Fit<'_, S> {
+    fn adam(self, items: &[(f32, f32)]) -> rensa_train::Result<(Line<B>, rensa_train::History)> {
+        let mut optimizer = AdamConfig::new().init();
+        self.run(
+            model(),
+            &mut optimizer,
+            Items::new(items, points),
+            &Default::default(),
+        )
+    }
+
+    fn sgd(self, items: &[(f32, f32)]) -> rensa_train::Result<(Line<B>, rensa_train::History)> {
+        let mut optimizer = SgdConfig::new().init();
+        self.run(
+            model(),
+            &mut optimizer,
+            Items::new(items, points),
+            &Default::default(),
+        )
+    }
+}
+
 fn data(n: usize) -> Vec<(f32, f32)> {
     (0..n)
         .map(|i| {
@@ -88,12 +116,7 @@ fn learns_a_line_with_validation_and_is_reproducible() {
     let mut seen = Vec::new();
     let (m, h) = Fit::new(config.clone())
         .on_epoch(|e| seen.push(e.epoch))
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
+        .adam(&items)
         .unwrap();
     assert_eq!(seen, (1..=60).collect::<Vec<_>>());
     assert_eq!(h.epochs.len(), 60);
@@ -112,25 +135,11 @@ fn learns_a_line_with_validation_and_is_reproducible() {
     );
 
     // Same seed, same everything.
-    let (m2, h2) = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (m2, h2) = Fit::new(config.clone()).adam(&items).unwrap();
     assert_eq!(weights(&m2), w);
     assert_eq!(h2.step_losses, h.step_losses);
     // Another shuffling seed: a different path.
-    let (_, h3) = Fit::new(config.clone().with_seed(9))
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (_, h3) = Fit::new(config.clone().with_seed(9)).adam(&items).unwrap();
     assert_ne!(h3.step_losses, h.step_losses);
 }
 
@@ -147,14 +156,7 @@ fn validation_items_are_the_last_ones_and_never_trained_on() {
         .with_batch_size(8)
         .with_validation_split(0.2)
         .with_learning_rate(0.05);
-    let (_, h) = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (_, h) = Fit::new(config.clone()).adam(&items).unwrap();
     let last = h.last().unwrap();
     assert!(
         last.loss < 1e-2 && last.val_loss.unwrap() > 50.0,
@@ -171,14 +173,7 @@ fn early_stopping_stops_when_the_loss_stalls() {
         .with_patience(Some(3))
         .with_shuffle(false)
         .with_learning_rate(1e-30);
-    let (_, h) = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&data(20), points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (_, h) = Fit::new(config.clone()).sgd(&data(20)).unwrap();
     assert_eq!(
         h.epochs.len(),
         4,
@@ -194,14 +189,7 @@ fn a_non_finite_loss_stops_training_with_an_error() {
         .with_epochs(3)
         .with_batch_size(20)
         .with_shuffle(false);
-    let err = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
-        .unwrap_err();
+    let err = Fit::new(config.clone()).sgd(&items).unwrap_err();
     assert!(
         matches!(
             err,
@@ -267,12 +255,7 @@ fn bad_settings_are_rejected_before_training() {
         8
     );
     let err = Fit::new(FitConfig::new().with_batch_size(0))
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
+        .sgd(&items)
         .unwrap_err();
     assert!(matches!(
         err,
@@ -294,7 +277,6 @@ fn run_dir(name: &str) -> std::path::PathBuf {
 fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     use rensa_train::Checkpoints;
     let items = data(40);
-    let device = Default::default();
     let full = FitConfig::new()
         .with_epochs(6)
         .with_batch_size(8)
@@ -305,12 +287,7 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     let straight_dir = run_dir("straight");
     let (straight, h_straight) = Fit::new(full.clone())
         .checkpoints(Checkpoints::new(&straight_dir, 2))
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
+        .adam(&items)
         .unwrap();
 
     // Stop after 3 epochs (saving every epoch), then resume to 6 with a fresh model and optimiser.
@@ -318,24 +295,14 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     let first = full.clone().with_epochs(3);
     Fit::new(first.clone())
         .checkpoints(Checkpoints::new(&dir, 1))
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
+        .adam(&items)
         .unwrap();
     let mut resumed_epochs = Vec::new();
     let ckpt = Checkpoints::new(&dir, 1).resuming(true);
     let (resumed, h_resumed) = Fit::new(full.clone())
         .checkpoints(ckpt.clone())
         .on_epoch(|e| resumed_epochs.push(e.epoch))
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
+        .adam(&items)
         .unwrap();
     assert_eq!(resumed_epochs, vec![4, 5, 6]);
     assert_eq!(
@@ -361,7 +328,6 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
 #[test]
 fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
     use rensa_train::Checkpoints;
-    let device = Default::default();
     let dir = run_dir("nan");
     let config = FitConfig::new()
         .with_epochs(2)
@@ -369,12 +335,7 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
         .with_shuffle(false);
     Fit::new(config.clone())
         .checkpoints(Checkpoints::new(&dir, 1))
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&data(10), points),
-            &device,
-        )
+        .sgd(&data(10))
         .unwrap();
     let saved = std::fs::read(dir.join("checkpoint/model.bin")).unwrap();
     // Resume to 4 epochs on data that now gives a NaN: the error leaves the checkpoint as it was.
@@ -383,12 +344,7 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
     let ckpt = Checkpoints::new(&dir, 1).resuming(true);
     let err = Fit::new(config.clone().with_epochs(4))
         .checkpoints(ckpt.clone())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&bad, points),
-            &device,
-        )
+        .sgd(&bad)
         .unwrap_err();
     assert!(
         matches!(err, Error::NonFiniteLoss { epoch: 3, .. }),
@@ -402,24 +358,14 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
     std::fs::write(dir.join("checkpoint/model.bin"), b"garbage").unwrap();
     let err = Fit::new(config.clone().with_epochs(4))
         .checkpoints(ckpt.clone())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&data(10), points),
-            &device,
-        )
+        .sgd(&data(10))
         .unwrap_err();
     assert!(err.to_string().contains("model.bin"), "{err}");
     // Resuming where there is no checkpoint is an error too.
     let empty = run_dir("empty");
     let err = Fit::new(config.clone())
         .checkpoints(Checkpoints::new(&empty, 1).resuming(true))
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&data(10), points),
-            &device,
-        )
+        .sgd(&data(10))
         .unwrap_err();
     assert!(
         err.to_string().contains("no checkpoint to resume from"),
@@ -434,7 +380,6 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
     use rensa_train::Checkpoints;
     let items = data(40);
-    let device = Default::default();
     let full = FitConfig::new()
         .with_epochs(4)
         .with_batch_size(10)
@@ -446,12 +391,7 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     let (straight, history) = Fit::new(full.clone())
         .checkpoints(Checkpoints::new(&straight_dir, 4))
         .scheduler(schedule())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
+        .sgd(&items)
         .unwrap();
     // 3 steps per epoch (30 training items, batches of 10): the last step of epoch e is step 3e,
     // whose rate is 0.1 * 0.8^(3e - 1).
@@ -471,23 +411,13 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     Fit::new(full.clone().with_epochs(2))
         .checkpoints(Checkpoints::new(&dir, 1))
         .scheduler(schedule())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
+        .sgd(&items)
         .unwrap();
     assert!(dir.join("checkpoint/scheduler.bin").exists());
     let (resumed, h) = Fit::new(full.clone())
         .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
         .scheduler(schedule())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
+        .sgd(&items)
         .unwrap();
     assert_eq!(
         weights(&resumed),
@@ -508,14 +438,7 @@ fn metrics_are_kept_per_epoch_on_the_validation_items() {
         .with_batch_size(10)
         .with_validation_split(0.25)
         .with_learning_rate(0.05);
-    let (trained, history) = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (trained, history) = Fit::new(config.clone()).adam(&items).unwrap();
     let last = history.last().unwrap();
     let expected = trained.mae(&items[30..]);
     assert!((last.metrics["val_mae"] - expected).abs() < 1e-6);
@@ -590,14 +513,7 @@ fn loaders_train_on_batches_from_an_iterator_like_items() {
         .unwrap();
     assert_eq!(seen_epochs, vec![1, 2, 3, 4, 5]);
     // The same batches in the same order as Items without shuffling: the same training.
-    let (from_items, h_items) = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut AdamConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
-        .unwrap();
+    let (from_items, h_items) = Fit::new(config.clone()).adam(&items).unwrap();
     rensa_testkit::assert_slices_close(
         &weights(&from_batches),
         &weights(&from_items),
@@ -767,14 +683,7 @@ fn run_manual_trains_a_model_that_updates_itself_like_autodiff_with_sgd() {
     let (hand, h_hand) = Fit::new(config.clone())
         .run_manual(hand, Items::new(&items, points), &device)
         .unwrap();
-    let (auto, h_auto) = Fit::new(config.clone())
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &device,
-        )
-        .unwrap();
+    let (auto, h_auto) = Fit::new(config.clone()).sgd(&items).unwrap();
     let mut w = to_f64_vec(hand.w.val());
     w.extend(to_f64_vec(hand.b.val()));
     rensa_testkit::assert_slices_close(
@@ -802,12 +711,7 @@ fn stop_when_ends_the_run_after_the_epoch_that_asks() {
     let config = FitConfig::new().with_epochs(10).with_batch_size(10);
     let (_, history) = Fit::new(config)
         .stop_when(|e| e.epoch == 3)
-        .run(
-            model(),
-            &mut SgdConfig::new().init(),
-            Items::new(&items, points),
-            &Default::default(),
-        )
+        .sgd(&items)
         .unwrap();
     assert_eq!(history.epochs.len(), 3);
 }

@@ -12,7 +12,7 @@ use crate::Result;
 /// r = σ(x Wᵢᵣ + bᵢᵣ + h Wₕᵣ + bₕᵣ)
 /// z = σ(x W_iz + b_iz + h W_hz + b_hz)
 /// n = tanh(x Wᵢₙ + bᵢₙ + r ⊙ (h Wₕₙ + bₕₙ))      reset after (cuDNN, PyTorch, Keras default)
-/// n = tanh(x Wᵢₙ + bᵢₙ + (r ⊙ h) Wₕₙ + bₕₙ)      reset before (the original form, the course's)
+/// n = tanh(x Wᵢₙ + bᵢₙ + (r ⊙ h) Wₕₙ + bₕₙ)      reset before (the original form, Cho et al. 2014)
 /// h' = (1 − z) ⊙ n + z ⊙ h
 /// ```
 ///

@@ -587,8 +587,8 @@ macro_rules! recurrent_config {
 recurrent_config! {
     /// Configuration of a simple RNN layer ([`Rnn`]) or cell ([`RnnCell`]).
     RnnConfig {
-        /// The output activation (tanh, as in Keras and PyTorch; the course also uses ReLU and
-        /// sigmoid).
+        /// The output activation (tanh, as in Keras and PyTorch; ReLU and sigmoid also appear in
+        /// the exercises, e.g. the binary-addition RNN's sigmoid).
         #[config(default = "Activation::Tanh")]
         activation: Activation,
         /// Also a recurrent bias `bₕₕ` (PyTorch has one; Keras does not). Redundant with `bᵢₕ`.
@@ -613,7 +613,7 @@ recurrent_config! {
     /// Configuration of a GRU layer ([`Gru`]) or cell ([`GruCell`]).
     GruConfig {
         /// The cuDNN/PyTorch/Keras-default form (reset gate applied after the recurrent matmul);
-        /// `false` gives the original form the course writes.
+        /// `false` gives the original form `n = tanh(xWᵢₙ + (r ⊙ h)Wₕₙ)` (Cho et al. 2014).
         #[config(default = true)]
         reset_after: bool,
         /// Also a recurrent bias `bₕₕ` (PyTorch has one, and so does Keras's reset-after GRU;

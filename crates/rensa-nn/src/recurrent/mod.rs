@@ -28,7 +28,7 @@
 mod backend;
 mod cell;
 #[cfg(feature = "ndarray")]
-pub mod cpu;
+pub(crate) mod cpu;
 #[cfg(feature = "wgpu")]
 pub mod cube;
 mod gru;

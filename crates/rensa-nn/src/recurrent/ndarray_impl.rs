@@ -453,12 +453,12 @@ fn run<B: NdBackend, T: NativeFloat>(
     let hidden_only = |hidden| CellState { hidden, cell: None };
     match cell {
         CellKind::Rnn { activation } => {
-            let (out, h, tape) = rnn(seq, state.hidden, weight_hh, activation, keep);
+            let (out, h, tape) = rnn::<B, T>(seq, state.hidden, weight_hh, activation, keep);
             (out, hidden_only(h), tape)
         }
         CellKind::Lstm => {
             let c0 = state.cell.expect("an LSTM state has a memory cell");
-            let (out, h, c, tape) = lstm(seq, state.hidden, c0, weight_hh, keep);
+            let (out, h, c, tape) = lstm::<B, T>(seq, state.hidden, c0, weight_hh, keep);
             let state = CellState {
                 hidden: h,
                 cell: Some(c),
@@ -466,7 +466,8 @@ fn run<B: NdBackend, T: NativeFloat>(
             (out, state, tape)
         }
         CellKind::Gru { reset_after } => {
-            let (out, h, tape) = gru(seq, state.hidden, weight_hh, bias_hn, reset_after, keep);
+            let (out, h, tape) =
+                gru::<B, T>(seq, state.hidden, weight_hh, bias_hn, reset_after, keep);
             (out, hidden_only(h), tape)
         }
     }
@@ -486,8 +487,7 @@ fn back<B: NdBackend, T: NativeFloat>(
     }
 }
 
-impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> SequenceOps
-    for NdArray<E, I, Q>
+impl<E: FloatNdArrayElement, I: IntNdArrayElement, Q: QuantElement> SequenceOps for NdArray<E, I, Q>
 where
     NdArrayTensor: From<SharedArray<E>>,
     NdArrayTensor: From<SharedArray<I>>,

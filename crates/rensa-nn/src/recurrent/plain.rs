@@ -7,7 +7,6 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::sequence::{CellKind, CellState, RecurrentWeights};
 use crate::activation::{Activation, sigmoid};
 
-
 /// Splits `[batch, k·H]` into `k` tensors `[batch, H]`.
 fn split_gates<B: Backend, const K: usize>(gates: Tensor<B, 2>) -> [Tensor<B, 2>; K] {
     let h = gates.dims()[1] / K;

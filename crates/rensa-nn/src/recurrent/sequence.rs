@@ -72,7 +72,6 @@ pub struct Recurrence<B: Backend> {
     pub differentiation: Differentiation,
 }
 
-
 /// The recurrent parameters of a recurrence: `Wₕₕ` (`[H, G·H]`) and, for the reset-after GRU
 /// with a recurrent bias, the candidate's recurrent bias `bₕₙ` (`[H]`), the one bias that cannot
 /// be folded into the input projection.

@@ -40,12 +40,7 @@ struct Take;
 impl<B: Backend> Backward<B, 1> for Collect {
     type State = (Slots<B>, [usize; 3], B::Device, DType);
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        _grads_in: &mut Gradients,
-        _: &mut Checkpointer,
-    ) {
+    fn backward(self, ops: Ops<Self::State, 1>, _grads_in: &mut Gradients, _: &mut Checkpointer) {
         let (slots, [batch, _, features], device, dtype) = ops.state;
         let grads = std::mem::take(&mut *slots.lock().expect("unstack gradient slots"));
         let [Some(parent)] = ops.parents else { return };
@@ -78,6 +73,7 @@ fn t2<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
 
 fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
+}
 
 /// The upstream gradients of a recurrence from its [`Slots`]: zeros for a result that
 /// received none (e.g. the outputs of an encoder whose final state alone is used).

@@ -2,9 +2,9 @@
 //! kernel fuses each step's recurrent matmul with its gate pointwise math, and for small hidden
 //! sizes one launch runs the whole sequence ([`kernel`]).
 //!
-//! Inference (`*_recurrence`) and the forward half of training (`*_forward_tape`) run the forward
+//! Inference (`recurrence`) and the forward half of training (`forward_tape`) run the forward
 //! kernel; its tape (gate activations and states for every step, as the course's `LSTM.cache`)
-//! stays in device buffers, and the backward half (`*_backward_tape`) runs the hand-written BPTT
+//! stays in device buffers, and the backward half (`backward_tape`) runs the hand-written BPTT
 //! as one more launch ([`kernel::backward_kernel()`]), then one matmul per weight gradient over all
 //! `B·T` rows. Sizes the kernels do not take ([`supported`], [`backward_supported`]) run with
 //! tensor ops ([`tape`]).
@@ -716,7 +716,14 @@ fn run_cell<B: CubeRecurrence>(
 ) -> Option<(Tensor<B, 3>, CellState<B>, Option<Tape<B>>)> {
     let spec = spec_of(cell, keep);
     let (h0, c0) = (&state.hidden, state.cell.as_ref());
-    let ran = run(spec, seq, h0, c0, &weights.weight_hh, weights.bias_hn.as_ref())?;
+    let ran = run(
+        spec,
+        seq,
+        h0,
+        c0,
+        &weights.weight_hh,
+        weights.bias_hn.as_ref(),
+    )?;
     let state = CellState {
         hidden: ran.h,
         cell: ran.c,
