@@ -15,7 +15,7 @@
 //!
 //! fn main() -> anyhow::Result<()> {
 //!     let args = Args::parse();
-//!     rensa_launch::launch(&args.common, |device| {
+//!     rensa_launch::launch(&args.common, true, |device| {
 //!         // build a model on `rensa_launch::Train` and train it on `device`
 //!         let _ = device;
 //!         Ok(())
@@ -54,7 +54,7 @@ pub struct Common {
     /// Threads of the CPU backend's pool (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// No progress bar, and no backend line.
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
     /// Differentiate the recurrences step by step with burn's autodiff instead of rensa's
@@ -75,8 +75,9 @@ impl Common {
     }
 }
 
-/// Runs `work` on the default device of [`Inner`], after printing which backend it is (unless
-/// `--quiet`), on a worker thread of a rayon pool of `--threads` threads.
+/// Runs `work` on the default device of [`Inner`], after printing which backend it is (when
+/// `show_backend`; scripts that read the output rely on that line), on a worker thread of a rayon
+/// pool of `--threads` threads.
 ///
 /// burn's ndarray backend hands most tensor operations to rayon. Called from an ordinary
 /// thread, each operation wakes a pool thread and waits for it, which for small tensors costs
@@ -88,10 +89,11 @@ impl Common {
 /// `work`'s error, or a bad `--threads`.
 pub fn launch<R: Send>(
     common: &Common,
+    show_backend: bool,
     work: impl FnOnce(&Device) -> anyhow::Result<R> + Send,
 ) -> anyhow::Result<R> {
     let device = Device::default();
-    if !common.quiet {
+    if show_backend {
         println!("backend: {}", describe_backend(&device));
     }
     rensa_train::in_thread_pool(common.threads, || work(&device)).context("--threads")?

@@ -11,14 +11,9 @@ use clap::Parser;
 use rensa_augment::{Image, Pipeline, Plan, contact_sheet};
 use std::path::PathBuf;
 
-/// A caching allocator: see the workspace manifest.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(feature = "wgpu")]
-type B = burn::backend::Wgpu;
-#[cfg(not(feature = "wgpu"))]
-type B = burn::backend::NdArray;
+// The backend of the tensor path (wgpu with the `wgpu` feature); rensa-launch also brings the
+// caching allocator.
+use rensa_launch::Inner as B;
 
 /// Contact sheets of augmented images: one per operation and one for a pipeline.
 #[derive(Parser, Debug)]

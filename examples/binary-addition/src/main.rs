@@ -156,7 +156,9 @@ fn main() -> Result<()> {
     let mut args = Args::parse();
     args.check()?;
     args.common.quiet |= args.json;
-    rensa_launch::launch(&args.common.clone(), |device| run(&args, device))
+    rensa_launch::launch(&args.common.clone(), !args.json, |device| {
+        run(&args, device)
+    })
 }
 
 fn run(args: &Args, device: &Device) -> Result<()> {

@@ -74,7 +74,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    rensa_launch::launch(&args.common, |device| match args.cell {
+    rensa_launch::launch(&args.common, true, |device| match args.cell {
         Cell::Rnn => run::<RnnConfig>(&args, device),
         Cell::Lstm => run::<LstmConfig>(&args, device),
         Cell::Gru => run::<GruConfig>(&args, device),
