@@ -111,6 +111,19 @@ fn values<B: Backend, M>(output: &crate::Output<B, M>) -> StepValues {
     }
 }
 
+/// The guard against training on a NaN or infinite loss: no step is taken with it.
+fn check_finite(values: &StepValues, at: &StepInfo) -> crate::Result<()> {
+    if values.loss.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::NonFiniteLoss {
+            epoch: at.epoch,
+            batch: at.batch,
+            value: values.loss,
+        })
+    }
+}
+
 /// The validation pass: item-weighted means of the loss, parts and metrics over `batches`.
 fn validate<B: Backend, V: Objective<B>>(
     model: &V,
@@ -221,9 +234,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 let mut output = model.step(batch, at);
                 let values = values(&output);
                 let update = output.take_update();
-                if !values.loss.is_finite() {
-                    return Err((model, values.loss));
-                }
+                check_finite(&values, at)?;
                 let grads = GradientsParams::from_grads(output.loss.backward(), &model);
                 let mut model = optimizer.borrow_mut().step(at.lr, model, grads);
                 if let Some(update) = update {
@@ -272,8 +283,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
             history = h;
         }
-        let missing_update = std::cell::Cell::new(false);
-        let result = self.drive(
+        self.drive(
             model,
             history,
             &mut data,
@@ -281,16 +291,15 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             |model, batch, at| {
                 let mut output = model.step(batch, at);
                 let values = values(&output);
-                if !values.loss.is_finite() {
-                    return Err((model, values.loss));
-                }
-                match output.take_update() {
-                    Some(update) => Ok((update(model), values)),
-                    None => {
-                        missing_update.set(true);
-                        Err((model, f64::NAN))
-                    }
-                }
+                check_finite(&values, at)?;
+                let update = output.take_update().ok_or_else(|| {
+                    Error::config(
+                        "the step's output",
+                        "an update (Output::with_update) on every training batch of Fit::run_manual",
+                        "none",
+                    )
+                })?;
+                Ok((update(model), values))
             },
             |model, batches, epoch, step| validate(model, batches, epoch, step),
             |c, model, scheduler, history| {
@@ -302,15 +311,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     history,
                 )
             },
-        );
-        if missing_update.get() {
-            return Err(Error::config(
-                "the step's output",
-                "an update (Output::with_update) on every training batch of Fit::run_manual",
-                "none",
-            ));
-        }
-        result
+        )
     }
 
     fn check<T, V>(&self, data: &impl Batches<T, V>) -> crate::Result<()> {
@@ -324,8 +325,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         Ok(())
     }
 
-    /// The loop both entry points share. `train_step` takes one step (or hands the model back
-    /// with the non-finite loss that stopped it), `validate` runs the validation batches, `save`
+    /// The loop both entry points share. `train_step` takes one step (or stops the run with its
+    /// error), `validate` runs the validation batches, `save`
     /// writes a checkpoint.
     #[allow(clippy::too_many_arguments)]
     fn drive<M, T, V, D>(
@@ -334,7 +335,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         mut history: History,
         data: &mut D,
         seed_backend: impl Fn(u64),
-        mut train_step: impl FnMut(M, &T, &StepInfo) -> Result<(M, StepValues), (M, f64)>,
+        mut train_step: impl FnMut(M, &T, &StepInfo) -> crate::Result<(M, StepValues)>,
         mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
         save: impl Fn(&Checkpoints, &M, &S, &History) -> crate::Result<()>,
     ) -> crate::Result<(M, History)>
@@ -371,13 +372,9 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 };
                 let (next, values) = match train_step(model, &batch, &at) {
                     Ok(stepped) => stepped,
-                    Err((_, value)) => {
+                    Err(e) => {
                         bar.abandon();
-                        return Err(Error::NonFiniteLoss {
-                            epoch,
-                            batch: b + 1,
-                            value,
-                        });
+                        return Err(e);
                     }
                 };
                 model = next;
