@@ -2,7 +2,7 @@
 backward), unrolled over a short sequence, in float64.
 
 Run:  python3 assets/golden/course_lstm.py > assets/golden/course_lstm.json
-Needs numpy only. The Rust test `crates/rensa-nn/tests/course_lstm.rs` reads the JSON and
+Needs numpy only. The Rust test `crates/rensa-nn/tests/f64/course_lstm.rs` reads the JSON and
 checks that rensa's LSTM (its fused autodiff node and the plain path) gives the same outputs and
 the same gradients.
 

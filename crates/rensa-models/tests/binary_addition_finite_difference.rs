@@ -10,6 +10,7 @@ type B = F64Backend;
 
 #[test]
 fn bptt_matches_finite_differences() {
+    let _rng = rensa_testkit::rng_lock();
     let device = f64_device();
     let pairs = PairSampler::new(9).pairs(3);
     let batch = Batch::<B>::new(&pairs, &device);

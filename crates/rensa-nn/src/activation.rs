@@ -300,40 +300,6 @@ mod tests {
         Tensor::from_floats(values, &Default::default())
     }
 
-    /// Points away from the kinks of ReLU.
-    fn points() -> Vec<f64> {
-        vec![-3.1, -1.2, -0.4, -0.05, 0.07, 0.3, 0.9, 2.2, 4.5]
-    }
-
-    /// Checks a hand-written derivative against burn autodiff on the same points.
-    fn check_against_autodiff(
-        f: impl Fn(Tensor<TestAutodiff, 1>) -> Tensor<TestAutodiff, 1>,
-        df: impl Fn(Tensor<B, 1>) -> Tensor<B, 1>,
-        what: &str,
-    ) {
-        let xs: Vec<f32> = points().iter().map(|&v| v as f32).collect();
-        let x = Tensor::<TestAutodiff, 1>::from_floats(xs.as_slice(), &Default::default())
-            .require_grad();
-        let grads = f(x.clone()).sum().backward();
-        let autodiff = x.grad(&grads).unwrap();
-        assert_close(df(t(&xs)), autodiff, Tolerance::F32, what);
-    }
-
-    #[test]
-    fn derivatives_match_autodiff() {
-        check_against_autodiff(sigmoid, d_sigmoid, "d_sigmoid");
-        check_against_autodiff(tanh, d_tanh, "d_tanh");
-        check_against_autodiff(tanh, d_tanh_exp, "d_tanh_exp");
-        check_against_autodiff(relu, d_relu, "d_relu");
-        check_against_autodiff(relu, d_relu_subgradient, "d_relu_subgradient");
-        check_against_autodiff(|x| lrelu(x, 0.01), |x| d_lrelu(x, 0.01), "d_lrelu");
-        check_against_autodiff(
-            |x| lrelu(x, 0.2),
-            |x| d_lrelu_subgradient(x, 0.2),
-            "d_lrelu_sub",
-        );
-    }
-
     #[test]
     fn sigmoid_and_its_autodiff_gradient_stay_finite_far_from_zero() {
         let xs = [-1000.0f32, -100.0, -89.0, -20.0, 20.0, 89.0, 100.0, 1000.0];

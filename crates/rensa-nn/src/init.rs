@@ -200,7 +200,6 @@ mod tests {
 
     /// The backend's generator is global: tests that draw from it take turns, so that a seeded
     /// test's draws are not interleaved with another test's.
-    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn stats(t: Tensor<B, 2>) -> (f64, f64, f64, f64) {
         let v = to_f64_vec(t);
@@ -215,7 +214,7 @@ mod tests {
 
     #[test]
     fn fan_based_initialisers_have_the_right_spread() {
-        let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let _rng = rensa_testkit::rng_lock();
         let dev = Default::default();
         B::seed(&dev, 1);
         let (fi, fo) = (200, 300);
@@ -261,7 +260,7 @@ mod tests {
 
     #[test]
     fn orthogonal_is_orthonormal_for_tall_wide_and_square() {
-        let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let _rng = rensa_testkit::rng_lock();
         let dev = Default::default();
         for (r, c) in [(16, 16), (10, 40), (40, 10)] {
             let w = Init::Orthogonal { gain: 2.0 }.matrix::<B>(r, c, &dev);
@@ -284,7 +283,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_weights() {
-        let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+        let _rng = rensa_testkit::rng_lock();
         let dev = Default::default();
         B::seed(&dev, 42);
         let a = to_f64_vec(Init::ORTHOGONAL.matrix::<B>(8, 32, &dev));

@@ -48,9 +48,79 @@ pub fn f64_device() -> burn::backend::ndarray::NdArrayDevice {
     device
 }
 
+static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds burn's process-wide ndarray generator for a test. burn 0.21 keeps one generator for
+/// the ndarray device, shared by every thread: a test that seeds it (`B::seed`) and then relies
+/// on its draws (random tensors, random initialisers, a model's init) holds this guard for as
+/// long as it does, and so does every other test of the same binary that draws from it, so that
+/// none reseeds it or takes draws in between. A panicking test releases it (the poison is
+/// ignored).
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The wgpu device tests run on (the first adapter wgpu finds; lavapipe when no GPU is present).
+/// Tests call [`wgpu_device_or_skip`] instead, which copes with a machine without Vulkan.
 pub fn wgpu_device() -> burn::backend::wgpu::WgpuDevice {
     burn::backend::wgpu::WgpuDevice::default()
+}
+
+/// Folders where Vulkan loaders look for installable client drivers.
+const ICD_DIRS: &[&str] = &[
+    "/usr/share/vulkan/icd.d",
+    "/etc/vulkan/icd.d",
+    "/usr/local/share/vulkan/icd.d",
+];
+
+/// Whether this machine has what wgpu needs on Linux: the Vulkan loader and at least one
+/// installable client driver (a GPU's, or Mesa's lavapipe). Other systems are assumed to have
+/// their native graphics API.
+pub fn vulkan_present() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let has_icd = ICD_DIRS.iter().any(|d| {
+        std::fs::read_dir(d)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .unwrap_or(false)
+    }) || std::env::var_os("VK_DRIVER_FILES").is_some()
+        || std::env::var_os("VK_ICD_FILENAMES").is_some();
+    let has_loader = [
+        "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
+        "/usr/lib/aarch64-linux-gnu/libvulkan.so.1",
+        "/usr/lib64/libvulkan.so.1",
+        "/usr/lib/libvulkan.so.1",
+    ]
+    .iter()
+    .any(|p| std::path::Path::new(p).exists());
+    has_icd && has_loader
+}
+
+/// How to get the wgpu tests running where Vulkan is missing.
+pub const VULKAN_HINT: &str = "apt-get install mesa-vulkan-drivers libvulkan1 (Mesa's lavapipe runs them on the CPU), or run `cargo xtask test`, which installs it";
+
+/// The wgpu device for a test's wgpu part, or `None` on a machine without Vulkan: the test then
+/// prints one line saying what it skipped and how to enable it, and passes its other parts.
+/// With `RENSA_REQUIRE_WGPU=1` in the environment (`cargo xtask test` and CI set it) a missing
+/// driver fails the test instead.
+pub fn wgpu_device_or_skip() -> Option<burn::backend::wgpu::WgpuDevice> {
+    if vulkan_present() {
+        return Some(wgpu_device());
+    }
+    if std::env::var_os("RENSA_REQUIRE_WGPU").is_some_and(|v| v != "0") {
+        panic!("no Vulkan driver for the wgpu tests (RENSA_REQUIRE_WGPU is set): {VULKAN_HINT}");
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    eprintln!("skipped the wgpu part of {test}: no Vulkan driver; {VULKAN_HINT}");
+    None
 }
 
 /// Reads any tensor back to the host as `f64` values.

@@ -51,6 +51,6 @@ pub use layer::{
 pub use lstm::LstmCell;
 pub use rnn::RnnCell;
 pub use sequence::{
-    CellKind, CellState, Differentiation, Recurrence, RecurrentWeights, SequenceOps,
+    CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
 };
-pub use tape::{SavedStep, Tape, TapeData, TapeGrads, Upstream};
+pub use tape::{BackwardCall, SavedStep, Tape, TapeData, TapeGrads, Upstream};

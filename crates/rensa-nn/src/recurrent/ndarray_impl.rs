@@ -14,9 +14,9 @@ use ndarray::{Ix2, Ix3, IxDyn};
 use super::backend::RecurrentBackend;
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
-    CellKind, CellState, Differentiation, Recurrence, RecurrentWeights, SequenceOps,
+    CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
 };
-use super::tape::{self, Tape, TapeData, TapeGrads, Upstream};
+use super::tape::{self, BackwardCall, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
 
 /// The float types the kernels run in, with the ndarray storage they come in.
@@ -373,19 +373,13 @@ impl<T: NativeFloat> UpValues<T> {
 }
 
 fn rnn_back<B: NdBackend, T: NativeFloat>(
-    tape: Tape<B>,
-    weight_hh: Tensor<B, 2>,
+    call: BackwardCall<B>,
     activation: Activation,
-    up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let Some(n) = native::<B, T, Vec<cpu::RnnTape<T>>>(&tape) else {
-        let weights = RecurrentWeights {
-            weight_hh,
-            bias_hn: None,
-        };
-        return tape::backward(CellKind::Rnn { activation }, tape, weights, up);
+    let Some(n) = native::<B, T, Vec<cpu::RnnTape<T>>>(&call.tape) else {
+        return tape::backward(call);
     };
-    let (w, up) = (values(weight_hh), UpValues::new(up));
+    let (w, up) = (values(call.weights.weight_hh), UpValues::new(call.up));
     backward(
         n,
         1,
@@ -395,19 +389,11 @@ fn rnn_back<B: NdBackend, T: NativeFloat>(
     )
 }
 
-fn lstm_back<B: NdBackend, T: NativeFloat>(
-    tape: Tape<B>,
-    weight_hh: Tensor<B, 2>,
-    up: Upstream<B>,
-) -> TapeGrads<B> {
-    let Some(n) = native::<B, T, Vec<cpu::LstmTape<T>>>(&tape) else {
-        let weights = RecurrentWeights {
-            weight_hh,
-            bias_hn: None,
-        };
-        return tape::backward(CellKind::Lstm, tape, weights, up);
+fn lstm_back<B: NdBackend, T: NativeFloat>(call: BackwardCall<B>) -> TapeGrads<B> {
+    let Some(n) = native::<B, T, Vec<cpu::LstmTape<T>>>(&call.tape) else {
+        return tape::backward(call);
     };
-    let (w, up) = (values(weight_hh), UpValues::new(up));
+    let (w, up) = (values(call.weights.weight_hh), UpValues::new(call.up));
     backward(
         n,
         4,
@@ -418,16 +404,14 @@ fn lstm_back<B: NdBackend, T: NativeFloat>(
 }
 
 fn gru_back<B: NdBackend, T: NativeFloat>(
-    tape: Tape<B>,
-    weights: RecurrentWeights<B>,
+    call: BackwardCall<B>,
     reset_after: bool,
-    up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let Some(n) = native::<B, T, Vec<cpu::GruTape<T>>>(&tape) else {
-        return tape::backward(CellKind::Gru { reset_after }, tape, weights, up);
+    let Some(n) = native::<B, T, Vec<cpu::GruTape<T>>>(&call.tape) else {
+        return tape::backward(call);
     };
-    let has_bias_hn = weights.bias_hn.is_some();
-    let (w, up) = (values(weights.weight_hh), UpValues::new(up));
+    let has_bias_hn = call.weights.bias_hn.is_some();
+    let (w, up) = (values(call.weights.weight_hh), UpValues::new(call.up));
     let mut g = backward(
         n,
         3,
@@ -443,15 +427,13 @@ fn gru_back<B: NdBackend, T: NativeFloat>(
 
 /// A recurrence of any kind on the kernels: outputs, final state and, when `keep`, the tape.
 fn run<B: NdBackend, T: NativeFloat>(
-    cell: CellKind,
-    seq: Recurrence<B>,
-    state: CellState<B>,
-    weights: RecurrentWeights<B>,
+    call: RecurrenceCall<B>,
     keep: bool,
 ) -> (Tensor<B, 3>, CellState<B>, Option<Tape<B>>) {
-    let RecurrentWeights { weight_hh, bias_hn } = weights;
+    let (seq, state) = (call.seq, call.state);
+    let RecurrentWeights { weight_hh, bias_hn } = call.weights;
     let hidden_only = |hidden| CellState { hidden, cell: None };
-    match cell {
+    match call.cell {
         CellKind::Rnn { activation } => {
             let (out, h, tape) = rnn::<B, T>(seq, state.hidden, weight_hh, activation, keep);
             (out, hidden_only(h), tape)
@@ -474,16 +456,11 @@ fn run<B: NdBackend, T: NativeFloat>(
 }
 
 /// The backward pass of a recurrence of any kind over its tape.
-fn back<B: NdBackend, T: NativeFloat>(
-    cell: CellKind,
-    tape: Tape<B>,
-    weights: RecurrentWeights<B>,
-    up: Upstream<B>,
-) -> TapeGrads<B> {
-    match cell {
-        CellKind::Rnn { activation } => rnn_back::<B, T>(tape, weights.weight_hh, activation, up),
-        CellKind::Lstm => lstm_back::<B, T>(tape, weights.weight_hh, up),
-        CellKind::Gru { reset_after } => gru_back::<B, T>(tape, weights, reset_after, up),
+fn back<B: NdBackend, T: NativeFloat>(call: BackwardCall<B>) -> TapeGrads<B> {
+    match call.cell {
+        CellKind::Rnn { activation } => rnn_back::<B, T>(call, activation),
+        CellKind::Lstm => lstm_back::<B, T>(call),
+        CellKind::Gru { reset_after } => gru_back::<B, T>(call, reset_after),
     }
 }
 
@@ -504,45 +481,18 @@ where
         by_float!(E, dense(a, b), a.matmul(b))
     }
 
-    fn recurrence(
-        cell: CellKind,
-        seq: Recurrence<Self>,
-        state: CellState<Self>,
-        weights: RecurrentWeights<Self>,
-    ) -> (Tensor<Self, 3>, CellState<Self>) {
-        let (out, state, _) = by_float!(
-            E,
-            run(cell, seq, state, weights, false),
-            return tape::recurrence(cell, seq, state, weights)
-        );
+    fn recurrence(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>) {
+        let (out, state, _) = by_float!(E, run(call, false), return tape::recurrence(call));
         (out, state)
     }
 
-    fn forward_tape(
-        cell: CellKind,
-        seq: Recurrence<Self>,
-        state: CellState<Self>,
-        weights: RecurrentWeights<Self>,
-    ) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
-        let (out, state, tape) = by_float!(
-            E,
-            run(cell, seq, state, weights, true),
-            return tape::forward(cell, seq, state, weights)
-        );
+    fn forward_tape(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
+        let (out, state, tape) = by_float!(E, run(call, true), return tape::forward(call));
         (out, state, tape.expect("kept"))
     }
 
-    fn backward_tape(
-        cell: CellKind,
-        tape: Tape<Self>,
-        weights: RecurrentWeights<Self>,
-        up: Upstream<Self>,
-    ) -> TapeGrads<Self> {
-        by_float!(
-            E,
-            back(cell, tape, weights, up),
-            tape::backward(cell, tape, weights, up)
-        )
+    fn backward_tape(call: BackwardCall<Self>) -> TapeGrads<Self> {
+        by_float!(E, back(call), tape::backward(call))
     }
 }
 

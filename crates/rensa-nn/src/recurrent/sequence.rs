@@ -56,8 +56,8 @@ impl CellKind {
     }
 }
 
-/// The time-major work of one recurrence: what [`RecurrentBackend::recurrence`](super::RecurrentBackend::recurrence)
-/// and the tape pair receive.
+/// The input sequence of one recurrence and how to run it over time (part of a
+/// [`RecurrenceCall`]).
 #[derive(Clone, Debug)]
 pub struct Recurrence<B: Backend> {
     /// Input projections for all steps with the foldable biases added, `[batch, time, G·H]`
@@ -70,6 +70,20 @@ pub struct Recurrence<B: Backend> {
     pub reverse: bool,
     /// How `Autodiff` differentiates the recurrence (inner backends ignore it).
     pub differentiation: Differentiation,
+}
+
+/// One recurrence to run: what [`RecurrentBackend::recurrence`](super::RecurrentBackend::recurrence)
+/// and [`forward_tape`](super::RecurrentBackend::forward_tape) receive.
+#[derive(Clone, Debug)]
+pub struct RecurrenceCall<B: Backend> {
+    /// The cell that runs each step.
+    pub cell: CellKind,
+    /// The projected inputs, the mask and the direction.
+    pub seq: Recurrence<B>,
+    /// The state before the first processed step.
+    pub state: CellState<B>,
+    /// The recurrent weights.
+    pub weights: RecurrentWeights<B>,
 }
 
 /// The recurrent parameters of a recurrence: `Wₕₕ` (`[H, G·H]`) and, for the reset-after GRU

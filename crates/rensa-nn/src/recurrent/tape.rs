@@ -11,7 +11,9 @@ use std::sync::Arc;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::plain;
-use super::sequence::{CellKind, CellState, Recurrence, RecurrentWeights, SequenceOps};
+use super::sequence::{
+    CellKind, CellState, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
+};
 use crate::activation::Activation;
 
 /// What a recurrence's forward pass saved for its backward pass.
@@ -128,31 +130,90 @@ pub struct Upstream<B: Backend> {
     pub d_c: Option<Tensor<B, 2>>,
 }
 
+/// One backward pass to run: what
+/// [`RecurrentBackend::backward_tape`](super::RecurrentBackend::backward_tape) receives.
+#[derive(Clone, Debug)]
+pub struct BackwardCall<B: Backend> {
+    /// The cell the forward pass ran.
+    pub cell: CellKind,
+    /// What the forward pass saved.
+    pub tape: Tape<B>,
+    /// The recurrent weights the forward pass ran with.
+    pub weights: RecurrentWeights<B>,
+    /// The gradients of the results.
+    pub up: Upstream<B>,
+}
+
 /// A recurrence's inputs per step, in time order, and the order the steps run in.
 struct Unrolled<B: Backend> {
     xs: Vec<Tensor<B, 2>>,
     /// `[batch, 1]` per step.
     masks: Option<Vec<Tensor<B, 2>>>,
     order: Vec<usize>,
+    /// The mask and direction, for the tape.
+    mask: Option<Tensor<B, 2>>,
+    reverse: bool,
 }
 
 impl<B: SequenceOps> Unrolled<B> {
-    fn new(projected: Tensor<B, 3>, mask: Option<&Tensor<B, 2>>, reverse: bool) -> Self {
-        let time = projected.dims()[1];
+    fn new(seq: Recurrence<B>) -> Self {
+        let time = seq.projected.dims()[1];
         Self {
-            xs: B::unstack_time(projected),
-            masks: mask.map(|m| B::unstack_time(m.clone().unsqueeze_dim(2))),
-            order: if reverse {
+            xs: B::unstack_time(seq.projected),
+            masks: seq
+                .mask
+                .as_ref()
+                .map(|m| B::unstack_time(m.clone().unsqueeze_dim(2))),
+            order: if seq.reverse {
                 (0..time).rev().collect()
             } else {
                 (0..time).collect()
             },
+            mask: seq.mask,
+            reverse: seq.reverse,
         }
+    }
+
+    fn time(&self) -> usize {
+        self.xs.len()
     }
 
     fn mask(&self, t: usize) -> Option<&Tensor<B, 2>> {
         self.masks.as_ref().map(|m| &m[t])
     }
+
+    /// The outputs stacked in time order, and the tape of the saved steps.
+    fn finish(
+        self,
+        outputs: Vec<Option<Tensor<B, 2>>>,
+        saved: Vec<SavedStep<B>>,
+    ) -> (Tensor<B, 3>, Tape<B>) {
+        let tape = Tape {
+            data: TapeData::Steps(saved),
+            mask: self.mask,
+            reverse: self.reverse,
+        };
+        (stack_time(outputs), tape)
+    }
+}
+
+/// A tape's saved steps from the last processed to the first, each with its time index and its
+/// mask (`[batch, 1]`), and the number of steps.
+fn unwind<B: SequenceOps>(
+    tape: Tape<B>,
+) -> (
+    usize,
+    impl Iterator<Item = (usize, SavedStep<B>, Option<Tensor<B, 2>>)>,
+) {
+    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
+    let saved = steps(tape);
+    let time = saved.len();
+    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let steps = saved.into_iter().enumerate().rev().map(move |(k, step)| {
+        let t = if reverse { time - 1 - k } else { k };
+        (t, step, masks.as_ref().map(|m| m[t].clone()))
+    });
+    (time, steps)
 }
 
 /// Keeps `old` on padding: `old + m ⊙ (new − old)`.
@@ -248,8 +309,8 @@ fn rnn_forward<B: SequenceOps>(
     weight_hh: Tensor<B, 2>,
     activation: Activation,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tape<B>) {
-    let time = seq.projected.dims()[1];
-    let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
+    let steps = Unrolled::new(seq);
+    let time = steps.time();
     let mut h = h0;
     let mut outputs = vec![None; time];
     let mut saved = Vec::with_capacity(time);
@@ -267,12 +328,8 @@ fn rnn_forward<B: SequenceOps>(
         });
         h = carry(h, new, steps.mask(t));
     }
-    let tape = Tape {
-        data: TapeData::Steps(saved),
-        mask: seq.mask,
-        reverse: seq.reverse,
-    };
-    (stack_time(outputs), h, tape)
+    let (out, tape) = steps.finish(outputs, saved);
+    (out, h, tape)
 }
 
 /// Simple-RNN backward. For processing steps from the last: `g = (dY_t + dh) ⊙ m_t`,
@@ -284,20 +341,16 @@ fn rnn_backward<B: SequenceOps>(
     activation: Activation,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
-    let saved = steps(tape);
-    let time = saved.len();
-    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let (time, steps) = unwind(tape);
     let w_t = weight_hh.transpose();
     let mut dh = up.d_h;
     let mut da = vec![None; time];
     let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
-    for (k, step) in saved.into_iter().enumerate().rev() {
-        let t = if reverse { time - 1 - k } else { k };
+    for (t, step, m) in steps {
         let SavedStep::Rnn { h_prev, h_new } = step else {
             wrong_step("simple-RNN", &step)
         };
-        let m = masks.as_ref().map(|m| &m[t]);
+        let m = m.as_ref();
         let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
         let d = g * activation.derivative_from_output(h_new);
         dh = d.clone().matmul(w_t.clone());
@@ -324,8 +377,8 @@ fn lstm_forward<B: SequenceOps>(
     c0: Tensor<B, 2>,
     weight_hh: Tensor<B, 2>,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tape<B>) {
-    let time = seq.projected.dims()[1];
-    let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
+    let steps = Unrolled::new(seq);
+    let time = steps.time();
     let (mut h, mut c) = (h0, c0);
     let mut outputs = vec![None; time];
     let mut saved = Vec::with_capacity(time);
@@ -348,12 +401,8 @@ fn lstm_forward<B: SequenceOps>(
         h = carry(h, h_new, m);
         c = carry(c, c_new, m);
     }
-    let tape = Tape {
-        data: TapeData::Steps(saved),
-        mask: seq.mask,
-        reverse: seq.reverse,
-    };
-    (stack_time(outputs), h, c, tape)
+    let (out, tape) = steps.finish(outputs, saved);
+    (out, h, c, tape)
 }
 
 /// The course's `LSTM.backward`, step by step from the last: with `dh`, `dc` the gradients of
@@ -366,17 +415,13 @@ fn lstm_backward<B: SequenceOps>(
     weight_hh: Tensor<B, 2>,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
-    let saved = steps(tape);
-    let time = saved.len();
-    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let (time, steps) = unwind(tape);
     let w_t = weight_hh.transpose();
     let mut dh = up.d_h;
     let mut dc = up.d_c.expect("an LSTM's cell-state gradient");
     let mut da = vec![None; time];
     let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
-    for (k, step) in saved.into_iter().enumerate().rev() {
-        let t = if reverse { time - 1 - k } else { k };
+    for (t, step, m) in steps {
         let SavedStep::Lstm {
             h_prev,
             c_prev,
@@ -389,7 +434,7 @@ fn lstm_backward<B: SequenceOps>(
         else {
             wrong_step("LSTM", &step)
         };
-        let m = masks.as_ref().map(|m| &m[t]);
+        let m = m.as_ref();
         let (gh, carried_h) = through_step(Some(row(&up.d_output, t)), dh, m);
         let (gc, carried_c) = through_step(None, dc, m);
         let d_o = gh.clone() * tc.clone();
@@ -432,8 +477,8 @@ fn gru_forward<B: SequenceOps>(
     bias_hn: Option<Tensor<B, 1>>,
     reset_after: bool,
 ) -> (Tensor<B, 3>, Tensor<B, 2>, Tape<B>) {
-    let time = seq.projected.dims()[1];
-    let steps = Unrolled::new(seq.projected, seq.mask.as_ref(), seq.reverse);
+    let steps = Unrolled::new(seq);
+    let time = steps.time();
     let mut h = h0;
     let mut outputs = vec![None; time];
     let mut saved = Vec::with_capacity(time);
@@ -458,12 +503,8 @@ fn gru_forward<B: SequenceOps>(
         });
         h = carry(h, h_new, m);
     }
-    let tape = Tape {
-        data: TapeData::Steps(saved),
-        mask: seq.mask,
-        reverse: seq.reverse,
-    };
-    (stack_time(outputs), h, tape)
+    let (out, tape) = steps.finish(outputs, saved);
+    (out, h, tape)
 }
 
 /// GRU backward. With `g` the gradient reaching `h' = n + z ⊙ (h − n)`: `dn = g ⊙ (1 − z)`,
@@ -479,10 +520,7 @@ fn gru_backward<B: SequenceOps>(
     has_bias_hn: bool,
     up: Upstream<B>,
 ) -> TapeGrads<B> {
-    let (mask, reverse) = (tape.mask.clone(), tape.reverse);
-    let saved = steps(tape);
-    let time = saved.len();
-    let masks = mask.map(|m| B::unstack_time(m.unsqueeze_dim(2)));
+    let (time, steps) = unwind(tape);
     let hidden = weight_hh.dims()[0];
     let w_t = weight_hh.transpose(); // [3H, H]
     let (w_rz_t, w_n_t) = (
@@ -493,8 +531,7 @@ fn gru_backward<B: SequenceOps>(
     let mut da = vec![None; time];
     let (mut left, mut right) = (Vec::with_capacity(time), Vec::with_capacity(time));
     let (mut left_n, mut right_n, mut d_hn_rows) = (Vec::new(), Vec::new(), Vec::new());
-    for (k, step) in saved.into_iter().enumerate().rev() {
-        let t = if reverse { time - 1 - k } else { k };
+    for (t, step, m) in steps {
         let SavedStep::Gru {
             h_prev: h,
             r,
@@ -505,7 +542,7 @@ fn gru_backward<B: SequenceOps>(
         else {
             wrong_step("GRU", &step)
         };
-        let m = masks.as_ref().map(|m| &m[t]);
+        let m = m.as_ref();
         let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
         let dn = g.clone() * z.clone().neg().add_scalar(1.0);
         let dz = g.clone() * (h.clone() - n.clone());
@@ -553,13 +590,13 @@ fn gru_backward<B: SequenceOps>(
 
 /// The forward pass of a recurrence of kind `cell`, keeping its [`Tape`]: the outputs
 /// `[batch, time, H]` in time order, the final state and the tape.
-pub fn forward<B: SequenceOps>(
-    cell: CellKind,
-    seq: Recurrence<B>,
-    state: CellState<B>,
-    weights: RecurrentWeights<B>,
-) -> (Tensor<B, 3>, CellState<B>, Tape<B>) {
-    let RecurrentWeights { weight_hh, bias_hn } = weights;
+pub fn forward<B: SequenceOps>(call: RecurrenceCall<B>) -> (Tensor<B, 3>, CellState<B>, Tape<B>) {
+    let RecurrenceCall {
+        cell,
+        seq,
+        state,
+        weights: RecurrentWeights { weight_hh, bias_hn },
+    } = call;
     match cell {
         CellKind::Rnn { activation } => {
             let (out, hidden, tape) = rnn_forward(seq, state.hidden, weight_hh, activation);
@@ -583,24 +620,20 @@ pub fn forward<B: SequenceOps>(
 }
 
 /// The recurrence of kind `cell` with ordinary tensor ops: [`forward`], its tape dropped.
-pub fn recurrence<B: SequenceOps>(
-    cell: CellKind,
-    seq: Recurrence<B>,
-    state: CellState<B>,
-    weights: RecurrentWeights<B>,
-) -> (Tensor<B, 3>, CellState<B>) {
-    let (out, state, _) = forward(cell, seq, state, weights);
+pub fn recurrence<B: SequenceOps>(call: RecurrenceCall<B>) -> (Tensor<B, 3>, CellState<B>) {
+    let (out, state, _) = forward(call);
     (out, state)
 }
 
 /// The hand-written backward pass of a recurrence of kind `cell` over its tape: the gradients
 /// of the projection, the initial state, `Wₕₕ` and, when `weights` has one, `bₕₙ`.
-pub fn backward<B: SequenceOps>(
-    cell: CellKind,
-    tape: Tape<B>,
-    weights: RecurrentWeights<B>,
-    up: Upstream<B>,
-) -> TapeGrads<B> {
+pub fn backward<B: SequenceOps>(call: BackwardCall<B>) -> TapeGrads<B> {
+    let BackwardCall {
+        cell,
+        tape,
+        weights,
+        up,
+    } = call;
     let has_bias_hn = weights.bias_hn.is_some();
     let weight_hh = weights.weight_hh;
     match cell {

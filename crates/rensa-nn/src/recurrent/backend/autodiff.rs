@@ -4,9 +4,9 @@
 
 use super::RecurrentBackend;
 use crate::recurrent::sequence::{
-    CellKind, CellState, Differentiation, Recurrence, RecurrentWeights, SequenceOps,
+    CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
 };
-use crate::recurrent::tape::{self, Tape, Upstream};
+use crate::recurrent::tape::{self, BackwardCall, Tape, Upstream};
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -129,7 +129,12 @@ impl<B: RecurrentBackend> Backward<B, 5> for RecurrenceNode {
             weight_hh: t2(s.weight_hh),
             bias_hn: s.bias_hn.map(wrap),
         };
-        let d = B::backward_tape(s.cell, s.tape, weights, up);
+        let d = B::backward_tape(BackwardCall {
+            cell: s.cell,
+            tape: s.tape,
+            weights,
+            up,
+        });
         let values = [
             Some(prim(d.d_projected)),
             Some(prim(d.d_h0)),
@@ -341,30 +346,34 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
-    fn recurrence(
-        cell: CellKind,
-        seq: Recurrence<Self>,
-        state: CellState<Self>,
-        weights: RecurrentWeights<Self>,
-    ) -> (Tensor<Self, 3>, CellState<Self>) {
-        if seq.differentiation == Differentiation::Plain {
-            return tape::recurrence(cell, seq, state, weights);
+    fn recurrence(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>) {
+        if call.seq.differentiation == Differentiation::Plain {
+            return tape::recurrence(call);
         }
+        let RecurrenceCall {
+            cell,
+            seq,
+            state,
+            weights,
+        } = call;
         let dims = seq.projected.dims();
         let (seq, n_projected) = inner(seq);
         let (h0, n_h0) = parts(state.hidden);
         let (w, n_w) = parts(weights.weight_hh);
         let (c0, n_c0) = optional(state.cell, &w);
         let (bias, n_bias) = optional(weights.bias_hn, &w);
-        let inner_weights = RecurrentWeights {
-            weight_hh: w.clone(),
-            bias_hn: bias.clone(),
-        };
-        let inner_state = CellState {
-            hidden: h0,
-            cell: c0,
-        };
-        let (out, last, tape) = B::forward_tape(cell, seq, inner_state, inner_weights);
+        let (out, last, tape) = B::forward_tape(RecurrenceCall {
+            cell,
+            seq,
+            state: CellState {
+                hidden: h0,
+                cell: c0,
+            },
+            weights: RecurrentWeights {
+                weight_hh: w.clone(),
+                bias_hn: bias.clone(),
+            },
+        });
         let hidden = out.dims()[2];
         let state = move |slots| NodeState {
             cell,

@@ -2,7 +2,7 @@
 //!
 //! [`RecurrentBackend`] is a backend extension trait (burn's custom-kernel pattern): layers and
 //! models are generic over it, and each backend may override how a whole sequence is run. A cell
-//! is described by its [`CellKind`], so the trait has one method per job, whatever the cell:
+//! is described by its [`CellKind`](super::CellKind), so the trait has one method per job, whatever the cell:
 //! [`recurrence`](RecurrentBackend::recurrence) (inference),
 //! [`forward_tape`](RecurrentBackend::forward_tape) and
 //! [`backward_tape`](RecurrentBackend::backward_tape) (training: `Autodiff` builds its one-node
@@ -24,43 +24,27 @@ mod autodiff;
 
 use burn::tensor::Tensor;
 
-use super::sequence::{
-    CellKind, CellState, Differentiation, Recurrence, RecurrentWeights, SequenceOps,
-};
-use super::tape::{self, Tape, TapeGrads, Upstream};
+use super::sequence::{CellState, Differentiation, RecurrenceCall, SequenceOps};
+use super::tape::{self, BackwardCall, Tape, TapeGrads};
 
 /// How a backend runs recurrences over time; see the [module docs](self).
 pub trait RecurrentBackend: SequenceOps {
-    /// A recurrence of kind `cell` from `state`: the outputs and the final state.
-    fn recurrence(
-        cell: CellKind,
-        seq: Recurrence<Self>,
-        state: CellState<Self>,
-        weights: RecurrentWeights<Self>,
-    ) -> (Tensor<Self, 3>, CellState<Self>) {
-        tape::recurrence(cell, seq, state, weights)
+    /// A recurrence (`call.cell` over `call.seq` from `call.state`): the outputs and the final
+    /// state.
+    fn recurrence(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>) {
+        tape::recurrence(call)
     }
 
     /// [`recurrence`](Self::recurrence) keeping a [`Tape`] (the gates and states of every step,
     /// as the course's `LSTM.cache`) for [`backward_tape`](Self::backward_tape).
-    fn forward_tape(
-        cell: CellKind,
-        seq: Recurrence<Self>,
-        state: CellState<Self>,
-        weights: RecurrentWeights<Self>,
-    ) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
-        tape::forward(cell, seq, state, weights)
+    fn forward_tape(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
+        tape::forward(call)
     }
 
     /// The hand-written backward pass over a tape made by
     /// [`forward_tape`](Self::forward_tape) of the same backend.
-    fn backward_tape(
-        cell: CellKind,
-        tape: Tape<Self>,
-        weights: RecurrentWeights<Self>,
-        up: Upstream<Self>,
-    ) -> TapeGrads<Self> {
-        tape::backward(cell, tape, weights, up)
+    fn backward_tape(call: BackwardCall<Self>) -> TapeGrads<Self> {
+        tape::backward(call)
     }
 
     /// `a · b` for `[m, k] × [k, n]`: the input projection of all steps at once (and, under

@@ -25,8 +25,8 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 
 use super::backend::RecurrentBackend;
-use super::sequence::{CellKind, CellState, Recurrence, RecurrentWeights, SequenceOps};
-use super::tape::{self, SavedStep, Tape, TapeData, TapeGrads, Upstream};
+use super::sequence::{CellKind, CellState, Recurrence, RecurrenceCall, SequenceOps};
+use super::tape::{self, BackwardCall, SavedStep, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
 
 /// What one recurrence run computes (everything the kernel needs to know but the tensors).
@@ -708,19 +708,15 @@ fn spec_of(cell: CellKind, tape: bool) -> Spec {
 /// Runs a recurrence of kind `cell` on the kernel: outputs, final state and the tape when
 /// `keep`; `None` when the kernel does not take it.
 fn run_cell<B: CubeRecurrence>(
-    cell: CellKind,
-    seq: &Recurrence<B>,
-    state: &CellState<B>,
-    weights: &RecurrentWeights<B>,
+    call: &RecurrenceCall<B>,
     keep: bool,
 ) -> Option<(Tensor<B, 3>, CellState<B>, Option<Tape<B>>)> {
-    let spec = spec_of(cell, keep);
-    let (h0, c0) = (&state.hidden, state.cell.as_ref());
+    let (state, weights) = (&call.state, &call.weights);
     let ran = run(
-        spec,
-        seq,
-        h0,
-        c0,
+        spec_of(call.cell, keep),
+        &call.seq,
+        &state.hidden,
+        state.cell.as_ref(),
         &weights.weight_hh,
         weights.bias_hn.as_ref(),
     )?;
@@ -735,39 +731,26 @@ fn run_cell<B: CubeRecurrence>(
 /// where they do not apply. The same for the CubeCL backend and the fusion backend over it.
 macro_rules! kernel_recurrences {
     () => {
-        fn recurrence(
-            cell: CellKind,
-            seq: Recurrence<Self>,
-            state: CellState<Self>,
-            weights: RecurrentWeights<Self>,
-        ) -> (Tensor<Self, 3>, CellState<Self>) {
-            match run_cell(cell, &seq, &state, &weights, false) {
+        fn recurrence(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>) {
+            match run_cell(&call, false) {
                 Some((out, last, _)) => (out, last),
-                None => tape::recurrence(cell, seq, state, weights),
+                None => tape::recurrence(call),
             }
         }
 
         fn forward_tape(
-            cell: CellKind,
-            seq: Recurrence<Self>,
-            state: CellState<Self>,
-            weights: RecurrentWeights<Self>,
+            call: RecurrenceCall<Self>,
         ) -> (Tensor<Self, 3>, CellState<Self>, Tape<Self>) {
-            match run_cell(cell, &seq, &state, &weights, true) {
+            match run_cell(&call, true) {
                 Some((out, last, kept)) => (out, last, kept.expect("taped")),
-                None => tape::forward(cell, seq, state, weights),
+                None => tape::forward(call),
             }
         }
 
-        fn backward_tape(
-            cell: CellKind,
-            tape: Tape<Self>,
-            weights: RecurrentWeights<Self>,
-            up: Upstream<Self>,
-        ) -> TapeGrads<Self> {
-            match kernel_tape(&tape) {
-                Some(k) => backward(k, tape.mask.clone(), weights.weight_hh, up),
-                None => tape::backward(cell, tape, weights, up),
+        fn backward_tape(call: BackwardCall<Self>) -> TapeGrads<Self> {
+            match kernel_tape(&call.tape) {
+                Some(k) => backward(k, call.tape.mask.clone(), call.weights.weight_hh, call.up),
+                None => tape::backward(call),
             }
         }
     };

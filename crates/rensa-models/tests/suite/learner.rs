@@ -44,6 +44,7 @@ impl MetricsRenderer for Silent {
 
 #[test]
 fn burns_learner_trains_the_seq2seq_model() {
+    let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     let all = windows();
     let (train, valid) = all.split_at(60);

@@ -15,6 +15,7 @@ type B = Autodiff<NdArray>;
 
 #[test]
 fn the_exercise_setting_learns_sin_to_cos() {
+    let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     <B as burn::tensor::backend::Backend>::seed(&device, 0);
     let model = Seq2SeqConfig::new(10)
@@ -67,6 +68,7 @@ fn the_exercise_setting_learns_sin_to_cos() {
 /// step, give the same training: the choice is the layer's, not a global switch.
 #[test]
 fn fused_and_plain_models_train_alike_side_by_side() {
+    let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     let items = windows();
     let start = Seq2SeqConfig::new(6).init::<B, GruConfig>(&device).unwrap();

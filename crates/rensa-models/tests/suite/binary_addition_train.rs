@@ -11,6 +11,7 @@ use rensa_testkit::{TestBackend, Tolerance, assert_close};
 
 #[test]
 fn bits_are_least_significant_first() {
+    let _rng = rensa_testkit::rng_lock();
     assert_eq!(bits_lsb_first(6), [0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     assert_eq!(from_bits_lsb_first(&bits_lsb_first(173)), 173);
     assert_eq!(from_bits_lsb_first(&[0.51, 0.49, 0.9]), 0b101);
@@ -28,12 +29,14 @@ fn bits_are_least_significant_first() {
 #[test]
 #[should_panic(expected = "operands must be below 128")]
 fn operands_that_would_overflow_are_refused() {
+    let _rng = rensa_testkit::rng_lock();
     Batch::<TestBackend>::new(&[(128, 1)], &Default::default());
 }
 
 /// The course's run: sigmoid, normal init, SGD lr 0.1, 10,000 single pairs.
 #[test]
 fn ten_thousand_single_pairs_make_a_perfect_adder() {
+    let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     TestBackend::seed(&device, 0);
     let mut w = Weights::<TestBackend>::init(16, InitScheme::Normal, &device);
@@ -53,6 +56,7 @@ fn ten_thousand_single_pairs_make_a_perfect_adder() {
 /// burn's SGD on the autodiff model and the hand-written update take the same steps.
 #[test]
 fn both_trainers_follow_the_same_path() {
+    let _rng = rensa_testkit::rng_lock();
     type AD = Autodiff<TestBackend>;
     let device = Default::default();
     TestBackend::seed(&device, 4);

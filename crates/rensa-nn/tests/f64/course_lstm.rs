@@ -2,7 +2,6 @@
 //! golden: `assets/golden/course_lstm.py` unrolls it over five steps in float64 and records the
 //! outputs and every gradient. rensa's LSTM must reproduce them on the f64 backend, through the
 //! fused autodiff node (whose backward is the same formulas) and through the plain path.
-//! One test in its own binary, because the fused/plain switch is process-wide.
 
 use burn::tensor::{Tensor, TensorData};
 use rensa_nn::recurrent::{CellState, Differentiation, LstmCell, RecurrentCell};
@@ -21,7 +20,7 @@ struct Golden(HashMap<String, Entry>);
 
 impl Golden {
     fn load() -> Self {
-        let text = include_str!("../../../assets/golden/course_lstm.json");
+        let text = include_str!("../../../../assets/golden/course_lstm.json");
         Self(serde_json::from_str(text).expect("course_lstm.json"))
     }
 
