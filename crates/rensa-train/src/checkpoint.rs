@@ -1,43 +1,285 @@
-//! Checkpoints: the model, the optimiser state and the history, written atomically so that a run
-//! stopped at any moment (or by a NaN loss) leaves the last good state on disk.
+//! Checkpoints that survive a crash at any moment: the model, the optimiser and schedule state,
+//! the history and the run's settings.
+//!
+//! Layout: `<dir>/checkpoints/epoch-000012-000003/` (the epoch, then a save number that keeps
+//! a repeated epoch's folders apart) holds `model.bin`, `optimizer.bin`,
+//! `scheduler.bin`, `history.json`, `history.csv`, `settings.json` and, written last,
+//! `manifest.json` (every other file's size and FNV-1a 64-bit hash). A save:
+//! 1. writes everything into `checkpoints/.epoch-000012-000003.tmp/`, fsyncing each file, then
+//!    the manifest, then the folder;
+//! 2. renames that folder to `epoch-000012-000003` (a name not in use) and fsyncs `checkpoints/`: the single step at which
+//!    the new checkpoint comes into being (SQLite's and Orbax's rule: durable content first, one
+//!    atomic rename to publish it);
+//! 3. only then removes the older checkpoints and any leftover temporary folders.
+//!
+//! Loading takes the newest checkpoint whose manifest verifies (every file present with its size
+//! and hash) and falls back to older ones, so a crash (or a power loss, the data being fsynced
+//! before the rename) anywhere in a save leaves the previous good checkpoint loadable.
 
 use burn::module::Module;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::Backend;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, History, Result};
+
+/// A run's settings as saved with its checkpoints: name → value, compared on resume.
+pub type Settings = BTreeMap<String, String>;
 
 /// Where and how often [`Fit`](crate::Fit) saves, and whether it resumes.
 #[derive(Clone, Debug)]
 pub struct Checkpoints {
-    /// The run's folder; the checkpoint is its `checkpoint/` subfolder.
+    /// The run's folder; the checkpoints are in its `checkpoints/` subfolder.
     pub dir: PathBuf,
     /// Save after every `every` epochs (and always after the last one).
     pub every: usize,
-    /// Continue from the checkpoint in `dir` instead of starting afresh.
+    /// Continue from the newest checkpoint in `dir` instead of starting afresh.
     pub resume: bool,
+    /// Resume even when the run's settings differ from the saved ones (the differences are
+    /// recorded in the history's notes).
+    pub force: bool,
+    /// Start afresh even when `dir` holds a checkpoint (the first save replaces it).
+    pub overwrite: bool,
+}
+
+/// A complete checkpoint on disk, found by [`Checkpoints::latest`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedCheckpoint {
+    /// Its folder.
+    pub path: PathBuf,
+    /// The epoch it was saved after.
+    pub epoch: usize,
+    /// Newer checkpoint folders that were passed over, each with the reason (incomplete or
+    /// corrupt).
+    pub skipped: Vec<String>,
+}
+
+impl SavedCheckpoint {
+    /// The model's record (burn's `BinFileRecorder` with full precision), for
+    /// `Module::load_file`.
+    pub fn model_file(&self) -> PathBuf {
+        self.path.join("model.bin")
+    }
+
+    /// The settings the run was saved with.
+    pub fn settings(&self) -> Result<Settings> {
+        let path = self.path.join(SETTINGS);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| format_err(&path, e))
+    }
 }
 
 impl Checkpoints {
-    /// Save every `every` epochs into `dir/checkpoint/`.
+    /// Save every `every` epochs into `dir/checkpoints/`.
     pub fn new(dir: impl Into<PathBuf>, every: usize) -> Self {
         Self {
             dir: dir.into(),
             every,
             resume: false,
+            force: false,
+            overwrite: false,
         }
     }
 
-    /// Resume from the checkpoint (set `resume`).
+    /// Resume from the newest checkpoint (set `resume`).
     pub fn resuming(mut self, resume: bool) -> Self {
         self.resume = resume;
         self
     }
 
-    /// The checkpoint folder.
-    pub fn path(&self) -> PathBuf {
-        self.dir.join("checkpoint")
+    /// Resume even with other settings (set `force`).
+    pub fn forcing(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Replace an existing checkpoint on a fresh run (set `overwrite`).
+    pub fn overwriting(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// The folder the checkpoints live in.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+
+    /// The newest complete checkpoint, if there is one; newer folders that fail their manifest
+    /// are passed over (and listed in [`SavedCheckpoint::skipped`]).
+    ///
+    /// # Errors
+    /// When the folder exists but cannot be listed.
+    pub fn latest(&self) -> Result<Option<SavedCheckpoint>> {
+        let mut skipped = Vec::new();
+        for ((epoch, _), path) in saved_folders(&self.root())? {
+            match verify(&path) {
+                Ok(()) => {
+                    return Ok(Some(SavedCheckpoint {
+                        path,
+                        epoch,
+                        skipped,
+                    }));
+                }
+                Err(why) => skipped.push(format!("{}: {why}", path.display())),
+            }
+        }
+        Ok(None)
+    }
+}
+
+const MANIFEST: &str = "manifest.json";
+const SETTINGS: &str = "settings.json";
+const PREFIX: &str = "epoch-";
+
+/// What a manifest records of one file.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct FileEntry {
+    bytes: u64,
+    fnv1a64: String,
+}
+
+/// A fingerprint of `data` (its FNV-1a 64-bit hash in hex), stable across platforms and
+/// versions: for a run's settings (`Fit::settings`), so that a resume on other data is noticed.
+pub fn fingerprint(data: &[u8]) -> String {
+    fnv1a64(data)
+}
+
+fn fnv1a64(data: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The checkpoint folders under `root` with their epoch and save number, newest first (an
+/// absent `root` has none).
+fn saved_folders(root: &Path) -> Result<Vec<((usize, u64), PathBuf)>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(root, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(root, e))?;
+        let name = entry.file_name();
+        let key = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(e, s)| Some((e.parse::<usize>().ok()?, s.parse::<u64>().ok()?)));
+        if let Some(key) = key {
+            found.push((key, entry.path()));
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(found)
+}
+
+/// Checks a checkpoint folder against its manifest.
+fn verify(dir: &Path) -> std::result::Result<(), String> {
+    let manifest = std::fs::read(dir.join(MANIFEST)).map_err(|e| format!("no manifest ({e})"))?;
+    let files: BTreeMap<String, FileEntry> =
+        serde_json::from_slice(&manifest).map_err(|e| format!("corrupt manifest ({e})"))?;
+    for name in [
+        "model.bin",
+        "optimizer.bin",
+        "scheduler.bin",
+        "history.json",
+    ] {
+        if !files.contains_key(name) {
+            return Err(format!("the manifest lists no {name}"));
+        }
+    }
+    for (name, entry) in &files {
+        if name.contains(['/', '\\']) || name == ".." {
+            return Err(format!(
+                "the manifest names a file outside the folder: {name}"
+            ));
+        }
+        let data = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        let got = FileEntry {
+            bytes: data.len() as u64,
+            fnv1a64: fnv1a64(&data),
+        };
+        if &got != entry {
+            return Err(format!(
+                "{name} has {} bytes (hash {}), the manifest says {} bytes (hash {})",
+                got.bytes, got.fnv1a64, entry.bytes, entry.fnv1a64
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The test hook of the crash test: with `RENSA_TRAIN_PAUSE_AT_IO=n` in the environment, the
+/// n-th file-system step of this process's checkpoint saves (1-based) prints
+/// `paused at checkpoint io step n` and blocks, so that the test kills the process at exactly
+/// that moment.
+fn io_step() {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static PAUSE: OnceLock<Option<u64>> = OnceLock::new();
+    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var("RENSA_TRAIN_PAUSE_AT_IO")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if *pause == Some(n) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "paused at checkpoint io step {n}");
+        let _ = out.flush();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+    IO_STEPS.store(n, Ordering::SeqCst);
+}
+
+static IO_STEPS: AtomicU64 = AtomicU64::new(0);
+
+/// How many file-system steps this process's checkpoint saves have taken (for the crash test).
+#[doc(hidden)]
+pub fn io_steps() -> u64 {
+    IO_STEPS.load(Ordering::SeqCst)
+}
+
+/// Flushes a file's data (or a folder's entries) to the disk. Folders cannot be opened for
+/// syncing on Windows, where a rename is durable by itself; there this does nothing for them.
+fn sync(path: &Path) -> Result<()> {
+    io_step();
+    match File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e)),
+        Err(_) if cfg!(windows) && path.is_dir() => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Writes `bytes` to `path` and fsyncs it.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    io_step();
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    io_step();
+    std::fs::rename(from, to).map_err(|e| Error::io(to, e))
+}
+
+fn remove_all(path: &Path) -> Result<()> {
+    io_step();
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
     }
 }
 
@@ -52,66 +294,119 @@ fn format_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Writes model, optimiser and learning-rate scheduler records and history into
-/// `dir/checkpoint/` atomically: everything goes into `checkpoint.tmp/`, which then replaces the
-/// previous checkpoint by renames.
-pub(crate) fn save<B, M, R, S>(
-    ckpt: &Checkpoints,
-    model: &M,
-    optimizer: R,
-    scheduler: S,
-    history: &History,
-) -> Result<()>
+/// What one save writes.
+pub(crate) struct Contents<'a, M, R, S> {
+    pub epoch: usize,
+    pub model: &'a M,
+    pub optimizer: R,
+    pub scheduler: S,
+    pub history: &'a History,
+    pub settings: &'a Settings,
+}
+
+/// Saves a checkpoint as the [module docs](self) describe, then removes the older ones.
+pub(crate) fn save<B, M, R, S>(ckpt: &Checkpoints, c: Contents<'_, M, R, S>) -> Result<()>
 where
     B: Backend,
     M: Module<B>,
     R: burn::record::Record<B>,
     S: burn::record::Record<B>,
 {
-    let final_dir = ckpt.path();
-    let tmp = ckpt.dir.join("checkpoint.tmp");
-    let old = ckpt.dir.join("checkpoint.old");
-    let _ = std::fs::remove_dir_all(&tmp);
+    let root = ckpt.root();
+    let folders = saved_folders(&root)?;
+    let number = folders.iter().map(|((_, n), _)| n + 1).max().unwrap_or(0);
+    let name = format!("{PREFIX}{:06}-{number:06}", c.epoch);
+    let tmp = root.join(format!(".{name}.tmp"));
+    remove_all(&tmp)?;
+    io_step();
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    model
+    io_step();
+    c.model
         .clone()
         .save_file(tmp.join("model"), &recorder())
         .map_err(|e| format_err(&tmp.join("model.bin"), e))?;
-    Recorder::<B>::record(&recorder(), optimizer, tmp.join("optimizer"))
+    io_step();
+    Recorder::<B>::record(&recorder(), c.optimizer, tmp.join("optimizer"))
         .map_err(|e| format_err(&tmp.join("optimizer.bin"), e))?;
-    Recorder::<B>::record(&recorder(), scheduler, tmp.join("scheduler"))
+    io_step();
+    Recorder::<B>::record(&recorder(), c.scheduler, tmp.join("scheduler"))
         .map_err(|e| format_err(&tmp.join("scheduler.bin"), e))?;
-    history.save(&tmp)?;
-    let _ = std::fs::remove_dir_all(&old);
-    if final_dir.exists() {
-        std::fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
+    for file in ["model.bin", "optimizer.bin", "scheduler.bin"] {
+        sync(&tmp.join(file))?;
     }
-    std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    let settings = serde_json::to_vec_pretty(c.settings).expect("settings serialise");
+    write_synced(&tmp.join(SETTINGS), &settings)?;
+    write_synced(&tmp.join("history.csv"), c.history.to_csv().as_bytes())?;
+    write_synced(&tmp.join("history.json"), &c.history.to_json())?;
+    let mut manifest = BTreeMap::new();
+    for file in [
+        "model.bin",
+        "optimizer.bin",
+        "scheduler.bin",
+        SETTINGS,
+        "history.csv",
+        "history.json",
+    ] {
+        let path = tmp.join(file);
+        let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let entry = FileEntry {
+            bytes: data.len() as u64,
+            fnv1a64: fnv1a64(&data),
+        };
+        manifest.insert(file.to_string(), entry);
+    }
+    let manifest = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+    write_synced(&tmp.join(MANIFEST), &manifest)?;
+    sync(&tmp)?;
+    let target = root.join(&name);
+    rename(&tmp, &target)?;
+    sync(&root)?;
+    // Published: everything else is now surplus.
+    for (_, path) in saved_folders(&root)? {
+        if path != target {
+            remove_all(&path)?;
+        }
+    }
+    let leftovers = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
+    for entry in leftovers.flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            remove_all(&entry.path())?;
+        }
+    }
+    sync(&root)
 }
 
-/// Loads what [`save`] wrote: the model (into `model`'s structure), the optimiser and scheduler
-/// records and the history. A missing or corrupt checkpoint is an error naming the file.
+/// Loads the newest complete checkpoint: the model (into `model`'s structure), the optimiser
+/// and scheduler records, the history and the settings. No checkpoint, or none complete, is an
+/// error naming the folder.
 pub(crate) fn load<B, M, R, S>(
     ckpt: &Checkpoints,
     model: M,
     device: &B::Device,
-) -> Result<(M, R, S, History)>
+) -> Result<(M, R, S, History, SavedCheckpoint)>
 where
     B: Backend,
     M: Module<B>,
     R: burn::record::Record<B>,
     S: burn::record::Record<B>,
 {
-    let dir = ckpt.path();
-    if !dir.join("history.json").exists() {
+    let Some(saved) = ckpt.latest()? else {
+        let root = ckpt.root();
+        let mut message = "no complete checkpoint to resume from".to_string();
+        if let Ok(folders) = saved_folders(&root) {
+            for (_, path) in folders {
+                if let Err(why) = verify(&path) {
+                    message.push_str(&format!("; {}: {why}", path.display()));
+                }
+            }
+        }
         return Err(Error::Format {
-            path: dir.display().to_string(),
-            message: "no checkpoint to resume from".into(),
+            path: root.display().to_string(),
+            message,
         });
-    }
-    let history = History::load(&dir)?;
+    };
+    let dir = &saved.path;
+    let history = History::load(dir)?;
     let model = model
         .load_file(dir.join("model"), &recorder(), device)
         .map_err(|e| format_err(&dir.join("model.bin"), e))?;
@@ -119,5 +414,51 @@ where
         .map_err(|e| format_err(&dir.join("optimizer.bin"), e))?;
     let scheduler = Recorder::<B>::load(&recorder(), dir.join("scheduler"), device)
         .map_err(|e| format_err(&dir.join("scheduler.bin"), e))?;
-    Ok((model, optimizer, scheduler, history))
+    Ok((model, optimizer, scheduler, history, saved))
+}
+
+/// The differences between the settings a run was saved with and the current ones, one line
+/// each (`seed: saved 0, now 1`).
+pub(crate) fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = saved.keys().chain(now.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (a, b) = (saved.get(k), now.get(k));
+            (a != b).then(|| {
+                let show = |v: Option<&String>| v.map_or("(not set)".to_string(), Clone::clone);
+                format!("{k}: saved {}, now {}", show(a), show(b))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_reference_values() {
+        // The FNV-1a test vectors of the algorithm's authors.
+        assert_eq!(fnv1a64(b""), "cbf29ce484222325");
+        assert_eq!(fnv1a64(b"a"), "af63dc4c8601ec8c");
+        assert_eq!(fnv1a64(b"foobar"), "85944171f73967e8");
+    }
+
+    #[test]
+    fn differences_name_each_setting() {
+        let saved: Settings = [("seed", "0"), ("lr", "0.001"), ("gone", "x")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let now: Settings = [("seed", "1"), ("lr", "0.001"), ("new", "y")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        assert_eq!(
+            differences(&saved, &now),
+            [
+                "gone: saved x, now (not set)",
+                "new: saved (not set), now y",
+                "seed: saved 0, now 1"
+            ]
+        );
+    }
 }

@@ -25,6 +25,42 @@ pub enum Error {
         /// The loss value.
         value: f64,
     },
+    /// A validation loss, a metric or the weights became NaN or infinite; the run stopped before
+    /// saving, so the last good checkpoint is kept.
+    #[error(
+        "{what} became {value} at epoch {epoch} (after {step} optimiser steps): stopped, the last good checkpoint is kept"
+    )]
+    NonFinite {
+        /// What went bad: `val_loss`, a metric's name, or the weights with the parameters named.
+        what: String,
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Optimiser steps taken so far in the run.
+        step: usize,
+        /// The value (NaN or an infinity); NaN for the weights.
+        value: f64,
+    },
+    /// A resume with other settings than the checkpoint was saved with.
+    #[error(
+        "{path} was saved with other settings: {}; resume with the same ones, or force it (`Checkpoints::forcing`, `--force`)",
+        differences.join("; ")
+    )]
+    SettingsChanged {
+        /// The checkpoint.
+        path: String,
+        /// One line per setting: `seed: saved 0, now 1`.
+        differences: Vec<String>,
+    },
+    /// A fresh run into a folder that already holds a checkpoint.
+    #[error(
+        "{path} already holds a checkpoint (epoch {epoch}): resume it (`--resume`), or replace it (`Checkpoints::overwriting`, `--overwrite`)"
+    )]
+    CheckpointExists {
+        /// The checkpoint.
+        path: String,
+        /// The epoch it was saved after.
+        epoch: usize,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -9,8 +9,9 @@ use indicatif::ProgressBar;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::checkpoint::{self, Checkpoints};
+use crate::checkpoint::{self, Checkpoints, Contents, Settings};
 use crate::data::no_batches;
+use crate::guard::non_finite_weights;
 use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo};
 
 /// The training loop, configured step by step and run once.
@@ -38,10 +39,19 @@ use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo
 /// Every epoch seeds the backend with `seed + epoch`; [`Items`](crate::Items) shuffles by
 /// `(seed, epoch)`, so a run resumed from a checkpoint ends with the same weights as an
 /// uninterrupted one. A batch whose loss is NaN or infinite stops the run with
-/// [`Error::NonFiniteLoss`] before any step is taken with it, and the last checkpoint stays as
-/// it was.
+/// [`Error::NonFiniteLoss`] before any step is taken with it; weights that hold a NaN or an
+/// infinity after a step, and a non-finite validation loss or metric, stop it with
+/// [`Error::NonFinite`] before anything is saved: the last good checkpoint stays as it was.
+///
+/// The run's settings (those of its [`FitConfig`] but the number of epochs, and whatever the
+/// caller adds with [`settings`](Fit::settings): the model's shape, the optimiser, a data
+/// fingerprint) are saved with every checkpoint; a resume with other ones is
+/// [`Error::SettingsChanged`] unless forced ([`Checkpoints::forcing`]), and a fresh run into a
+/// folder that holds a checkpoint is [`Error::CheckpointExists`] unless
+/// [`Checkpoints::overwriting`].
 pub struct Fit<'a, S = ConstantLr> {
     config: FitConfig,
+    settings: Settings,
     checkpoints: Option<Checkpoints>,
     scheduler: S,
     on_epoch: Option<Box<dyn FnMut(&EpochRecord) + 'a>>,
@@ -55,6 +65,7 @@ impl<'a> Fit<'a> {
         Self {
             scheduler: ConstantLr::new(config.learning_rate),
             config,
+            settings: Settings::new(),
             checkpoints: None,
             on_epoch: None,
             stop_when: None,
@@ -124,6 +135,40 @@ fn check_finite(values: &StepValues, at: &StepInfo) -> crate::Result<()> {
     }
 }
 
+/// The guard against weights that hold a NaN or an infinity after the step `at`.
+fn check_weights<B: Backend, M: Module<B>>(model: &M, at: &StepInfo) -> crate::Result<()> {
+    match non_finite_weights(model) {
+        None => Ok(()),
+        Some(names) => Err(Error::NonFinite {
+            what: format!("the weights ({})", names.join(", ")),
+            epoch: at.epoch,
+            step: at.step + 1,
+            value: f64::NAN,
+        }),
+    }
+}
+
+/// The guard against a non-finite validation loss or metric (training metrics too): the run
+/// stops before the epoch is recorded or saved.
+fn check_record(record: &EpochRecord, step: usize) -> crate::Result<()> {
+    let values = record
+        .val_loss
+        .map(|v| ("val_loss", v))
+        .into_iter()
+        .chain(record.metrics.iter().map(|(k, &v)| (k.as_str(), v)));
+    for (what, value) in values {
+        if !value.is_finite() {
+            return Err(Error::NonFinite {
+                what: what.to_string(),
+                epoch: record.epoch,
+                step,
+                value,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The validation pass: item-weighted means of the loss, parts and metrics over `batches`.
 fn validate<B: Backend, V: Objective<B>>(
     model: &V,
@@ -159,12 +204,44 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     pub fn scheduler<S2: LrScheduler>(self, scheduler: S2) -> Fit<'a, S2> {
         Fit {
             config: self.config,
+            settings: self.settings,
             checkpoints: self.checkpoints,
             scheduler,
             on_epoch: self.on_epoch,
             stop_when: self.stop_when,
             progress: self.progress,
         }
+    }
+
+    /// Adds settings of the run to those saved with its checkpoints and compared on resume
+    /// (the model's shape, the optimiser and its clipping, a fingerprint of the data): name and
+    /// value, e.g. `("hidden", 10)`.
+    pub fn settings<K: Into<String>, V: std::fmt::Display>(
+        mut self,
+        settings: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        for (k, v) in settings {
+            self.settings.insert(k.into(), v.to_string());
+        }
+        self
+    }
+
+    /// The settings saved with the checkpoints: the [`FitConfig`]'s (but `epochs`, which a
+    /// resume may raise, and `patience`) and the caller's.
+    fn all_settings(&self) -> Settings {
+        let c = &self.config;
+        let mut all: Settings = [
+            ("batch_size", c.batch_size.to_string()),
+            ("validation_split", c.validation_split.to_string()),
+            ("shuffle", c.shuffle.to_string()),
+            ("seed", c.seed.to_string()),
+            ("learning_rate", c.learning_rate.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        all.extend(self.settings.clone());
+        all
     }
 
     /// Calls `f` after every epoch with its record.
@@ -202,7 +279,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     /// of the checkpoint.
     pub fn run<B, M, O, D>(
         mut self,
-        mut model: M,
+        model: M,
         optimizer: &mut O,
         mut data: D,
         device: &B::Device,
@@ -215,16 +292,12 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         D: Batches<M::Batch, <M::InnerModule as Objective<B::InnerBackend>>::Batch>,
     {
         self.check(&data)?;
-        let mut history = History::default();
-        if let Some(c) = self.checkpoints.as_ref().filter(|c| c.resume) {
-            let (m, record, schedule, h) =
-                checkpoint::load::<B, M, O::Record, S::Record<B>>(c, model, device)?;
-            model = m;
+        let (model, record, history) = self.resume::<B, M, O::Record>(model, device)?;
+        if let Some(record) = record {
             *optimizer = optimizer.clone().load_record(record);
-            self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
-            history = h;
         }
         let optimizer = std::cell::RefCell::new(optimizer);
+        let settings = self.all_settings();
         self.drive(
             model,
             history,
@@ -240,17 +313,20 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 if let Some(update) = update {
                     model = update(model);
                 }
+                check_weights(&model.valid(), at)?;
                 Ok((model, values))
             },
             |model, batches, epoch, step| validate(&model.valid(), batches, epoch, step),
-            |c, model, scheduler, history| {
-                checkpoint::save::<B, M, O::Record, S::Record<B>>(
-                    c,
+            |c, epoch, model, scheduler, history| {
+                let contents = Contents {
+                    epoch,
                     model,
-                    optimizer.borrow().to_record(),
-                    scheduler.to_record::<B>(),
+                    optimizer: optimizer.borrow().to_record(),
+                    scheduler: scheduler.to_record::<B>(),
                     history,
-                )
+                    settings: &settings,
+                };
+                checkpoint::save::<B, M, O::Record, S::Record<B>>(c, contents)
             },
         )
     }
@@ -265,7 +341,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     /// As [`run`](Self::run); also a [`Error::Config`] when a training step returns no update.
     pub fn run_manual<B, M, D>(
         mut self,
-        mut model: M,
+        model: M,
         mut data: D,
         device: &B::Device,
     ) -> crate::Result<(M, History)>
@@ -275,14 +351,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         D: Batches<M::Batch, M::Batch>,
     {
         self.check(&data)?;
-        let mut history = History::default();
-        if let Some(c) = self.checkpoints.as_ref().filter(|c| c.resume) {
-            let (m, (), schedule, h) =
-                checkpoint::load::<B, M, (), S::Record<B>>(c, model, device)?;
-            model = m;
-            self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
-            history = h;
-        }
+        let (model, _, history) = self.resume::<B, M, ()>(model, device)?;
+        let settings = self.all_settings();
         self.drive(
             model,
             history,
@@ -299,19 +369,70 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                         "none",
                     )
                 })?;
-                Ok((update(model), values))
+                let model = update(model);
+                check_weights(&model, at)?;
+                Ok((model, values))
             },
             |model, batches, epoch, step| validate(model, batches, epoch, step),
-            |c, model, scheduler, history| {
-                checkpoint::save::<B, M, (), S::Record<B>>(
-                    c,
+            |c, epoch, model, scheduler, history| {
+                let contents = Contents {
+                    epoch,
                     model,
-                    (),
-                    scheduler.to_record::<B>(),
+                    optimizer: (),
+                    scheduler: scheduler.to_record::<B>(),
                     history,
-                )
+                    settings: &settings,
+                };
+                checkpoint::save::<B, M, (), S::Record<B>>(c, contents)
             },
         )
+    }
+
+    /// When resuming: the checkpoint's model, optimiser record and history (its settings
+    /// checked against this run's), its schedule state restored in place. Otherwise `model` as
+    /// it is and an empty history, after checking that no checkpoint would be overwritten.
+    fn resume<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
+        &mut self,
+        model: M,
+        device: &B::Device,
+    ) -> crate::Result<(M, Option<R>, History)> {
+        let Some(c) = self.checkpoints.clone() else {
+            return Ok((model, None, History::default()));
+        };
+        if !c.resume {
+            if let Some(saved) = c.latest()?
+                && !c.overwrite
+            {
+                return Err(Error::CheckpointExists {
+                    path: saved.path.display().to_string(),
+                    epoch: saved.epoch,
+                });
+            }
+            return Ok((model, None, History::default()));
+        }
+        let (model, record, schedule, mut history, saved) =
+            checkpoint::load::<B, M, R, S::Record<B>>(&c, model, device)?;
+        let epoch = saved.epoch;
+        for skipped in &saved.skipped {
+            history.notes.push(format!(
+                "epoch {epoch}: resumed past an incomplete checkpoint, {skipped}"
+            ));
+        }
+        let differences = checkpoint::differences(&saved.settings()?, &self.all_settings());
+        if !differences.is_empty() {
+            if !c.force {
+                return Err(Error::SettingsChanged {
+                    path: saved.path.display().to_string(),
+                    differences,
+                });
+            }
+            history.notes.push(format!(
+                "epoch {epoch}: resumed by force with other settings: {}",
+                differences.join("; ")
+            ));
+        }
+        self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
+        Ok((model, Some(record), history))
     }
 
     fn check<T, V>(&self, data: &impl Batches<T, V>) -> crate::Result<()> {
@@ -337,7 +458,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         seed_backend: impl Fn(u64),
         mut train_step: impl FnMut(M, &T, &StepInfo) -> crate::Result<(M, StepValues)>,
         mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
-        save: impl Fn(&Checkpoints, &M, &S, &History) -> crate::Result<()>,
+        save: impl Fn(&Checkpoints, usize, &M, &S, &History) -> crate::Result<()>,
     ) -> crate::Result<(M, History)>
     where
         D: Batches<T, V>,
@@ -398,6 +519,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 lr,
                 metrics,
             };
+            if let Err(e) = check_record(&record, step) {
+                bar.abandon();
+                return Err(e);
+            }
             bar.set_message(record.summary());
             bar.inc(1);
             if let Some(f) = self.on_epoch.as_mut() {
@@ -412,7 +537,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             if let Some(c) = &self.checkpoints
                 && (epoch % c.every == 0 || epoch == config.epochs || stopping)
             {
-                save(c, &model, &self.scheduler, &history)?;
+                save(c, epoch, &model, &self.scheduler, &history)?;
             }
             if stop {
                 break;

@@ -14,8 +14,11 @@
 //! and split Keras-style for validation, without copying the dataset; [`Loaders`]: batches made
 //! elsewhere, a burn `DataLoader` or any iterator), validation after every epoch, a [`History`]
 //! of losses, parts and metrics saved as CSV and JSON and drawn by [`plot`], early stopping, a
-//! guard that stops with an error instead of training on a NaN or infinite loss, learning-rate
-//! schedules, and checkpoints written atomically that a run resumes from bit-exactly. A model
+//! guard that stops with an error instead of training on a NaN or infinite loss, a non-finite
+//! validation loss or metric or non-finite weights, learning-rate schedules, and checkpoints
+//! that survive a crash at any moment (fsynced, published by one rename, with a manifest that
+//! loading verifies before falling back to the previous one), saved with the run's settings so
+//! that a resume with other ones is refused, and that a run resumes from bit-exactly. A model
 //! whose backward pass is hand-written trains in the same loop ([`Fit::run_manual`]). Weight
 //! decay and gradient clipping are burn's optimiser options.
 //!
@@ -26,13 +29,16 @@ mod config;
 mod data;
 mod error;
 mod fit;
+mod guard;
 mod history;
 pub mod plot;
 mod pool;
 pub mod progress;
 mod step;
 
-pub use checkpoint::Checkpoints;
+#[doc(hidden)]
+pub use checkpoint::io_steps as checkpoint_io_steps;
+pub use checkpoint::{Checkpoints, SavedCheckpoint, Settings, fingerprint};
 pub use config::FitConfig;
 pub use data::{Batches, Items, Loaders};
 pub use error::{Error, Result};

@@ -312,15 +312,17 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     );
     assert_eq!(h_resumed.step_losses, h_straight.step_losses);
     assert_eq!(h_resumed.epochs.len(), 6);
-    // The checkpoint of the finished run holds its final history.
+    // The checkpoint of the finished run holds its final history, and nothing else is left.
+    let latest = ckpt.latest().unwrap().unwrap();
+    assert_eq!(latest.epoch, 6);
     assert_eq!(
-        rensa_train::History::load(&dir.join("checkpoint"))
+        rensa_train::History::load(&latest.path)
             .unwrap()
             .epochs
             .len(),
         6
     );
-    assert!(!dir.join("checkpoint.tmp").exists() && !dir.join("checkpoint.old").exists());
+    assert_eq!(std::fs::read_dir(ckpt.root()).unwrap().count(), 1);
     let _ = std::fs::remove_dir_all(&straight_dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -337,11 +339,12 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
         .checkpoints(Checkpoints::new(&dir, 1))
         .sgd(&data(10))
         .unwrap();
-    let saved = std::fs::read(dir.join("checkpoint/model.bin")).unwrap();
+    let ckpt = Checkpoints::new(&dir, 1).resuming(true);
+    let model_file = ckpt.latest().unwrap().unwrap().model_file();
+    let saved = std::fs::read(&model_file).unwrap();
     // Resume to 4 epochs on data that now gives a NaN: the error leaves the checkpoint as it was.
     let mut bad = data(10);
     bad[2].1 = f32::NAN;
-    let ckpt = Checkpoints::new(&dir, 1).resuming(true);
     let err = Fit::new(config.clone().with_epochs(4))
         .checkpoints(ckpt.clone())
         .sgd(&bad)
@@ -350,12 +353,9 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
         matches!(err, Error::NonFiniteLoss { epoch: 3, .. }),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read(dir.join("checkpoint/model.bin")).unwrap(),
-        saved
-    );
-    // A corrupt model file is an error naming it.
-    std::fs::write(dir.join("checkpoint/model.bin"), b"garbage").unwrap();
+    assert_eq!(std::fs::read(&model_file).unwrap(), saved);
+    // A corrupt model file (no other checkpoint to fall back to) is an error naming it.
+    std::fs::write(&model_file, b"garbage").unwrap();
     let err = Fit::new(config.clone().with_epochs(4))
         .checkpoints(ckpt.clone())
         .sgd(&data(10))
@@ -368,7 +368,8 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
         .sgd(&data(10))
         .unwrap_err();
     assert!(
-        err.to_string().contains("no checkpoint to resume from"),
+        err.to_string()
+            .contains("no complete checkpoint to resume from"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -413,7 +414,8 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
         .scheduler(schedule())
         .sgd(&items)
         .unwrap();
-    assert!(dir.join("checkpoint/scheduler.bin").exists());
+    let latest = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
+    assert!(latest.path.join("scheduler.bin").exists());
     let (resumed, h) = Fit::new(full.clone())
         .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
         .scheduler(schedule())
@@ -714,4 +716,284 @@ fn stop_when_ends_the_run_after_the_epoch_that_asks() {
         .sgd(&items)
         .unwrap();
     assert_eq!(history.epochs.len(), 3);
+}
+
+#[test]
+fn a_resume_with_other_settings_is_refused_unless_forced() {
+    use rensa_train::Checkpoints;
+    let dir = run_dir("settings");
+    let config = FitConfig::new()
+        .with_epochs(2)
+        .with_batch_size(5)
+        .with_seed(1);
+    Fit::new(config.clone())
+        .settings([("hidden", 10)])
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .sgd(&data(10))
+        .unwrap();
+    let resume = Checkpoints::new(&dir, 1).resuming(true);
+    let err = Fit::new(config.clone().with_epochs(3).with_seed(2))
+        .settings([("hidden", 12)])
+        .checkpoints(resume.clone())
+        .sgd(&data(10))
+        .unwrap_err();
+    let Error::SettingsChanged { differences, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        differences,
+        &["hidden: saved 10, now 12", "seed: saved 1, now 2"]
+    );
+    assert!(err.to_string().contains("--force"), "{err}");
+    // More epochs are not a different run.
+    Fit::new(config.clone().with_epochs(3))
+        .settings([("hidden", 10)])
+        .checkpoints(resume.clone())
+        .sgd(&data(10))
+        .unwrap();
+    // Forced, the run goes on and the history says so.
+    let (_, h) = Fit::new(config.clone().with_epochs(4).with_seed(2))
+        .settings([("hidden", 10)])
+        .checkpoints(resume.clone().forcing(true))
+        .sgd(&data(10))
+        .unwrap();
+    assert_eq!(h.epochs.len(), 4);
+    assert_eq!(
+        h.notes,
+        ["epoch 3: resumed by force with other settings: seed: saved 1, now 2"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fresh_run_does_not_overwrite_a_checkpoint_unless_told() {
+    use rensa_train::Checkpoints;
+    let dir = run_dir("overwrite");
+    let config = FitConfig::new().with_epochs(1).with_batch_size(5);
+    let fresh = Checkpoints::new(&dir, 1);
+    Fit::new(config.clone())
+        .checkpoints(fresh.clone())
+        .sgd(&data(10))
+        .unwrap();
+    let err = Fit::new(config.clone())
+        .checkpoints(fresh.clone())
+        .sgd(&data(10))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::CheckpointExists { epoch: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--overwrite"), "{err}");
+    Fit::new(config.with_epochs(2))
+        .checkpoints(fresh.clone().overwriting(true))
+        .sgd(&data(10))
+        .unwrap();
+    assert_eq!(fresh.latest().unwrap().unwrap().epoch, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_non_finite_validation_loss_or_weight_stops_the_run_before_saving() {
+    use rensa_train::Checkpoints;
+    let dir = run_dir("nan-valid");
+    let ckpt = Checkpoints::new(&dir, 1);
+    let config = FitConfig::new()
+        .with_epochs(1)
+        .with_batch_size(5)
+        .with_validation_split(0.5)
+        .with_shuffle(false);
+    Fit::new(config.clone())
+        .checkpoints(ckpt.clone())
+        .sgd(&data(10))
+        .unwrap();
+    let model_file = ckpt.latest().unwrap().unwrap().model_file();
+    let saved = std::fs::read(&model_file).unwrap();
+    // The validation half (the last items, Keras's split) holds a NaN target.
+    let mut bad = data(10);
+    bad[9].1 = f32::NAN;
+    let err = Fit::new(config.clone().with_epochs(2))
+        .checkpoints(ckpt.clone().resuming(true))
+        .sgd(&bad)
+        .unwrap_err();
+    let Error::NonFinite { what, epoch, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((what.as_str(), *epoch), ("val_loss", 2));
+    assert_eq!(ckpt.latest().unwrap().unwrap().epoch, 1);
+    assert_eq!(std::fs::read(&model_file).unwrap(), saved);
+
+    // A step so large that the weights overflow f32 while the loss before it was finite.
+    // (The rate is a saved setting: the resume is forced.)
+    let err = Fit::new(config.with_epochs(2).with_learning_rate(1e39))
+        .checkpoints(ckpt.clone().resuming(true).forcing(true))
+        .sgd(&data(10))
+        .unwrap_err();
+    let Error::NonFinite {
+        what, epoch, step, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert!(
+        what.starts_with("the weights (") && what.contains("weight"),
+        "{what}"
+    );
+    assert_eq!((*epoch, *step), (2, 2));
+    assert_eq!(ckpt.latest().unwrap().unwrap().epoch, 1);
+    assert_eq!(std::fs::read(&model_file).unwrap(), saved);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn loading_falls_back_past_an_incomplete_checkpoint() {
+    use rensa_train::Checkpoints;
+    let dir = run_dir("fallback");
+    let ckpt = Checkpoints::new(&dir, 1);
+    let config = FitConfig::new().with_epochs(2).with_batch_size(5);
+    let (_, straight) = Fit::new(config.clone().with_epochs(3))
+        .sgd(&data(10))
+        .unwrap();
+    Fit::new(config.clone())
+        .checkpoints(ckpt.clone())
+        .sgd(&data(10))
+        .unwrap();
+    // What a crash after the rename of a newer save but before its files were complete would
+    // leave (a power loss without fsync): a newer folder whose manifest does not verify.
+    let good = ckpt.latest().unwrap().unwrap();
+    let newer = ckpt.root().join("epoch-000003-000099");
+    std::fs::create_dir_all(&newer).unwrap();
+    for f in std::fs::read_dir(&good.path).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, newer.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(newer.join("model.bin"), b"").unwrap();
+    let latest = ckpt.latest().unwrap().unwrap();
+    assert_eq!(latest.path, good.path);
+    assert_eq!(latest.skipped.len(), 1);
+    assert!(
+        latest.skipped[0].contains("model.bin has 0 bytes"),
+        "{:?}",
+        latest.skipped
+    );
+    let (_, h) = Fit::new(config.with_epochs(3))
+        .checkpoints(ckpt.clone().resuming(true))
+        .sgd(&data(10))
+        .unwrap();
+    assert_eq!(h.step_losses, straight.step_losses);
+    assert_eq!(h.notes.len(), 1);
+    assert!(h.notes[0].contains("resumed past an incomplete checkpoint"));
+    // The save of epoch 3 cleared the broken folder.
+    assert_eq!(std::fs::read_dir(ckpt.root()).unwrap().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The training run of the crash test: 4 epochs, a checkpoint after each, resuming whatever
+/// `dir` holds. Returns the final weights and step losses, as bit patterns.
+fn crash_run(dir: &std::path::Path) -> (Vec<u64>, Vec<u64>) {
+    use rensa_train::Checkpoints;
+    let ckpt = Checkpoints::new(dir, 1);
+    let resume = ckpt.latest().unwrap().is_some();
+    let config = FitConfig::new()
+        .with_epochs(4)
+        .with_batch_size(4)
+        .with_validation_split(0.25)
+        .with_seed(9);
+    let (m, h) = Fit::new(config)
+        .checkpoints(ckpt.resuming(resume))
+        .adam(&data(16))
+        .unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect();
+    (bits(&weights(&m)), bits(&h.step_losses))
+}
+
+/// The child process of the crash test (does nothing in a plain test run): trains into
+/// `RENSA_CRASH_DIR` and prints the result and how many file-system steps its saves took.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("RENSA_CRASH_DIR") else {
+        return;
+    };
+    let (w, losses) = crash_run(std::path::Path::new(&dir));
+    println!("result {w:?} {losses:?}");
+    println!("io steps {}", rensa_train::checkpoint_io_steps());
+}
+
+/// Runs [`crash_child`] in a child process; with `pause`, kills it with SIGKILL at that
+/// file-system step of its saves and returns `None`, else returns its output.
+fn crash_child_process(dir: &std::path::Path, pause: Option<u64>) -> Option<String> {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("RENSA_CRASH_DIR", dir)
+        .env_remove("RENSA_TRAIN_PAUSE_AT_IO")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(k) = pause {
+        cmd.env("RENSA_TRAIN_PAUSE_AT_IO", k.to_string());
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    if let Some(k) = pause {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "the child ended without reaching io step {k}"
+            );
+            // (after the harness's "test crash_child ... " on the same line)
+            if line.contains("paused at checkpoint io step") {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        return None;
+    }
+    let mut text = String::new();
+    out.read_to_string(&mut text).unwrap();
+    assert!(child.wait().unwrap().success(), "the child failed: {text}");
+    Some(text)
+}
+
+/// A training process killed with SIGKILL at random moments of its checkpoint saves (each
+/// file write, fsync, rename and removal is a moment; seeded) always resumes, and ends with the
+/// weights and losses of an uninterrupted run, bit for bit. `RENSA_CRASH_CASES` sets the number
+/// of kills (200 by default).
+#[test]
+#[cfg(unix)]
+fn a_run_killed_during_a_save_resumes_to_the_same_weights() {
+    let cases: u64 = std::env::var("RENSA_CRASH_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let reference_dir = run_dir("crash-reference");
+    let reference = crash_child_process(&reference_dir, None).unwrap();
+    let result = |text: &str| {
+        // (the first line follows the harness's "test crash_child ... ")
+        text.lines()
+            .find_map(|l| l.find("result ").map(|at| l[at..].to_string()))
+            .expect("a result line")
+    };
+    let steps: u64 = reference
+        .lines()
+        .find_map(|l| l.strip_prefix("io steps "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("an io step count");
+    assert!(steps > 20, "{steps} io steps");
+    let mut rng = rensa_train::SplitMix64::new(2026);
+    for case in 0..cases {
+        let k = 1 + rng.next_u64() % steps;
+        let dir = run_dir(&format!("crash-{case}"));
+        crash_child_process(&dir, Some(k));
+        let resumed = crash_child_process(&dir, None).unwrap();
+        assert_eq!(
+            result(&resumed),
+            result(&reference),
+            "case {case}: killed at io step {k} of {steps}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&reference_dir);
 }
