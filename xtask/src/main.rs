@@ -6,8 +6,11 @@
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
 //!   table of medians and ratios and appends it to BENCHMARKS.md.
+//! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh
+//!   seeds for N minutes; prints how many cases ran without a panic.
 
 mod bench;
+mod fuzz;
 mod peers;
 mod test;
 
@@ -29,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run benchmarks, print rensa vs its peers as ratios and append them to BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Fuzz a target of rensa-augment's harness for a while and count the cases.
+    Fuzz(fuzz::FuzzArgs),
     /// Install the test prerequisites if missing (Vulkan, for the wgpu tests), then run all tests.
     Test(test::TestArgs),
 }
@@ -36,6 +41,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Test(args) => test::run(args),
     }
 }

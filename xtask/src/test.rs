@@ -16,33 +16,7 @@ pub struct TestArgs {
     pub cargo_args: Vec<String>,
 }
 
-/// Directories where Vulkan loaders look for installable client drivers.
-const ICD_DIRS: &[&str] = &[
-    "/usr/share/vulkan/icd.d",
-    "/etc/vulkan/icd.d",
-    "/usr/local/share/vulkan/icd.d",
-];
-
-fn vulkan_present() -> bool {
-    let has_icd = ICD_DIRS.iter().any(|d| {
-        std::fs::read_dir(d)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
-            })
-            .unwrap_or(false)
-    }) || std::env::var_os("VK_DRIVER_FILES").is_some()
-        || std::env::var_os("VK_ICD_FILENAMES").is_some();
-    let has_loader = [
-        "/usr/lib/x86_64-linux-gnu/libvulkan.so.1",
-        "/usr/lib/aarch64-linux-gnu/libvulkan.so.1",
-        "/usr/lib/libvulkan.so.1",
-    ]
-    .iter()
-    .any(|p| Path::new(p).exists());
-    has_icd && has_loader
-}
+use rensa_testkit::vulkan_present;
 
 fn is_root() -> bool {
     Command::new("id")
@@ -90,6 +64,8 @@ pub fn run(args: TestArgs) -> Result<()> {
         .current_dir(crate::peers::workspace_root())
         .args(["test", "--workspace"])
         .args(&args.cargo_args)
+        // the wgpu tests fail instead of skipping when the driver is missing
+        .env("RENSA_REQUIRE_WGPU", "1")
         .status()
         .context("running cargo test")?;
     if !status.success() {

@@ -51,11 +51,15 @@ impl Image {
                 "{channels} channels (1 or 3 are supported)"
             )));
         }
-        if data.len() != width * height * channels {
+        if let Some(why) = crate::transforms::size_problem(width, height) {
+            return Err(AugmentError::InvalidImage(why));
+        }
+        // cannot overflow: at most `max_pixels` pixels of at most 3 channels
+        let expected = width * height * channels;
+        if data.len() != expected {
             return Err(AugmentError::InvalidImage(format!(
-                "{} bytes for a {width}x{height}x{channels} image (expected {})",
+                "{} bytes for a {width}x{height}x{channels} image (expected {expected})",
                 data.len(),
-                width * height * channels
             )));
         }
         Ok(Self {
@@ -115,10 +119,13 @@ impl Image {
     pub fn into_raw(self) -> Vec<u8> {
         self.data
     }
-    /// The samples of pixel `(x, y)`.
-    pub fn pixel(&self, x: usize, y: usize) -> &[u8] {
+    /// The samples of pixel `(x, y)`; `None` outside the image.
+    pub fn pixel(&self, x: usize, y: usize) -> Option<&[u8]> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
         let i = (y * self.width + x) * self.channels;
-        &self.data[i..i + self.channels]
+        Some(&self.data[i..i + self.channels])
     }
 
     /// Reads and decodes an image file (PNG, JPEG, BMP or GIF, recognised by content). Images

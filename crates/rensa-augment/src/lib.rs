@@ -54,4 +54,6 @@ pub use pipeline::{Pipeline, Plan};
 pub use rng::{SampleKey, SampleRng};
 pub use sheet::contact_sheet;
 pub use tensor::{apply_plans, images_to_tensor};
-pub use transforms::{Compose, OneOf, RandomApply, Step, Transform};
+pub use transforms::{
+    Compose, DEFAULT_MAX_PIXELS, OneOf, RandomApply, Step, Transform, max_pixels, set_max_pixels,
+};

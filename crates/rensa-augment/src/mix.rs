@@ -32,6 +32,16 @@ fn check_alpha(op: &'static str, alpha: f64) -> Result<()> {
     }
 }
 
+/// Checks that `images` and `labels` are one batch: the same number of rows, at least one.
+fn same_batch(op: &str, images: usize, labels: usize) -> Result<()> {
+    if images != labels || images == 0 {
+        return Err(AugmentError::Batch(format!(
+            "{op}: {images} images and {labels} labels (one label row per image, at least one)"
+        )));
+    }
+    Ok(())
+}
+
 fn partners<B: Backend>(partner: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
     let idx: Vec<i64> = partner.iter().map(|&i| i as i64).collect();
     Tensor::from_data(TensorData::new(idx, [partner.len()]), device)
@@ -63,19 +73,23 @@ impl MixUp {
     }
 
     /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]` (one-hot or soft).
+    ///
+    /// # Errors
+    /// [`AugmentError::Batch`] when the two do not have the same (non-zero) batch size.
     pub fn apply<B: Backend>(
         &self,
         images: Tensor<B, 4>,
         labels: Tensor<B, 2>,
         epoch: u64,
         batch: u64,
-    ) -> (Tensor<B, 4>, Tensor<B, 2>, MixDraw) {
+    ) -> Result<(Tensor<B, 4>, Tensor<B, 2>, MixDraw)> {
+        same_batch("mixup", images.dims()[0], labels.dims()[0])?;
         let d = self.draw(images.dims()[0], epoch, batch);
         let idx = partners::<B>(&d.partner, &images.device());
         let l = d.lambda as f32;
         let x = images.clone() * l + images.select(0, idx.clone()) * (1.0 - l);
         let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
-        (x, y, d)
+        Ok((x, y, d))
     }
 }
 
@@ -115,14 +129,18 @@ impl CutMix {
     }
 
     /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]`.
+    ///
+    /// # Errors
+    /// [`AugmentError::Batch`] when the two do not have the same (non-zero) batch size.
     pub fn apply<B: Backend>(
         &self,
         images: Tensor<B, 4>,
         labels: Tensor<B, 2>,
         epoch: u64,
         batch: u64,
-    ) -> (Tensor<B, 4>, Tensor<B, 2>, MixDraw) {
+    ) -> Result<(Tensor<B, 4>, Tensor<B, 2>, MixDraw)> {
         let [n, c, h, w] = images.dims();
+        same_batch("cutmix", n, labels.dims()[0])?;
         let d = self.draw(n, w, h, epoch, batch);
         let idx = partners::<B>(&d.partner, &images.device());
         let [x0, y0, bw, bh] = d.rect.expect("cutmix draws a box");
@@ -135,6 +153,6 @@ impl CutMix {
         };
         let l = d.lambda as f32;
         let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
-        (x, y, d)
+        Ok((x, y, d))
     }
 }

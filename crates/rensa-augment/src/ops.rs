@@ -254,7 +254,12 @@ impl Op {
                 right,
                 bottom,
                 ..
-            } => Size::new(size.width + left + right, size.height + top + bottom),
+            } => Size::new(
+                // saturating: a crafted plan's padding is refused by the size check, not by an
+                // overflow
+                size.width.saturating_add(left).saturating_add(right),
+                size.height.saturating_add(top).saturating_add(bottom),
+            ),
             Op::HorizontalFlip
             | Op::VerticalFlip
             | Op::Rot90 { .. }

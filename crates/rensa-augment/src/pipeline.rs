@@ -69,6 +69,13 @@ impl Plan {
             name: "plan",
             message,
         };
+        let finite = |op: &Op, values: &[f32]| {
+            if values.iter().all(|v| v.is_finite()) {
+                Ok(())
+            } else {
+                Err(bad(op, format!("non-finite parameters {values:?}")))
+            }
+        };
         let mut size = self.input;
         for op in &self.ops {
             match op {
@@ -78,11 +85,10 @@ impl Plan {
                     width,
                     height,
                 } => {
-                    if *width == 0
-                        || *height == 0
-                        || x + width > size.width
-                        || y + height > size.height
-                    {
+                    let fits = |start: usize, len: usize, side: usize| {
+                        len > 0 && start.checked_add(len).is_some_and(|end| end <= side)
+                    };
+                    if !(fits(*x, *width, size.width) && fits(*y, *height, size.height)) {
                         return Err(AugmentError::CropTooLarge {
                             op: "crop",
                             crop_width: *width,
@@ -93,8 +99,24 @@ impl Plan {
                     }
                 }
                 Op::Affine { inverse, .. } => {
-                    if inverse.0.iter().any(|v| !v.is_finite()) {
-                        return Err(bad(op, "the matrix has non-finite entries".into()));
+                    // Bounds that keep the kernels' 16.16 fixed-point positions inside an i64
+                    // for any image (sides up to 2^16): scale and shear entries up to 2^15,
+                    // translations up to 2^30 pixels. No useful map comes near them.
+                    let [a, b, tx, d, e, ty] = inverse.0;
+                    let linear = [a, b, d, e]
+                        .iter()
+                        .all(|v| v.is_finite() && v.abs() <= 32768.0);
+                    let shift = [tx, ty]
+                        .iter()
+                        .all(|v| v.is_finite() && v.abs() <= 1073741824.0);
+                    if !(linear && shift) {
+                        return Err(bad(
+                            op,
+                            format!(
+                                "the matrix {:?} is not finite or is out of range",
+                                inverse.0
+                            ),
+                        ));
                     }
                 }
                 Op::Blur { sigma } => {
@@ -107,28 +129,48 @@ impl Plan {
                         return Err(bad(op, "non-finite std or mean".into()));
                     }
                 }
+                Op::Erase { rects, .. } => {
+                    for &[x, y, w, h] in rects {
+                        let inside = |start: usize, len: usize, side: usize| {
+                            len > 0 && start.checked_add(len).is_some_and(|end| end <= side)
+                        };
+                        if !(inside(x, w, size.width) && inside(y, h, size.height)) {
+                            return Err(bad(
+                                op,
+                                format!("the rectangle {w}x{h} at ({x}, {y}) is not inside {size}"),
+                            ));
+                        }
+                    }
+                }
+                Op::Linear { alpha, beta } => finite(op, &[*alpha, *beta])?,
+                Op::Contrast { factor } | Op::Saturation { factor } => finite(op, &[*factor])?,
+                Op::Hsv {
+                    hue,
+                    saturation,
+                    value,
+                } => finite(op, &[*hue, *saturation, *value])?,
+                Op::Gamma { gamma } => {
+                    if !(gamma.is_finite() && *gamma > 0.0) {
+                        return Err(bad(op, format!("gamma {gamma} is not a positive number")));
+                    }
+                }
+                Op::Normalize { mean, std } => {
+                    finite(op, mean)?;
+                    if !std.iter().all(|s| s.is_finite() && *s > 0.0) {
+                        return Err(bad(op, format!("std {std:?} is not positive")));
+                    }
+                }
                 // any parameters of these give a usable operation (the size is checked below)
                 Op::HorizontalFlip
                 | Op::VerticalFlip
                 | Op::Rot90 { .. }
                 | Op::Resize { .. }
                 | Op::Pad { .. }
-                | Op::Linear { .. }
-                | Op::Contrast { .. }
-                | Op::Saturation { .. }
-                | Op::Hsv { .. }
-                | Op::Gamma { .. }
-                | Op::Grayscale
-                | Op::Erase { .. }
-                | Op::Normalize { .. } => {}
+                | Op::Grayscale => {}
             }
             size = op.output_size(size);
-            if size.width == 0
-                || size.height == 0
-                || size.width > crate::transforms::MAX_SIDE
-                || size.height > crate::transforms::MAX_SIDE
-            {
-                return Err(bad(op, format!("produces a {size} image")));
+            if let Some(why) = crate::transforms::size_problem(size.width, size.height) {
+                return Err(bad(op, format!("produces an image of {why}")));
             }
         }
         if size != self.output {
@@ -295,12 +337,15 @@ impl Pipeline {
         for s in &self.steps {
             out = s.plan(&mut rng, out, &mut ops)?;
         }
-        Ok(Plan {
+        let plan = Plan {
             key,
             input: size,
             output: out,
             ops,
-        })
+        };
+        // Every size on the way within the limits (padding past them, say).
+        plan.validate(size)?;
+        Ok(plan)
     }
 
     /// Augments one image on the CPU (a final normalisation is left to [`Pipeline::apply_f32`]).

@@ -185,6 +185,10 @@ fn steps_of(plan: &Plan) -> (Vec<Kind>, Vec<Step>) {
 /// Executes `plans` on a `[B, C, H, W]` batch in 0..1 (image `i` takes plan `i`).
 pub fn apply_plans<B: Backend>(input: Tensor<B, 4>, plans: &[Plan]) -> Result<Tensor<B, 4>> {
     let [b, c, h, w] = input.dims();
+    if b == 0 && plans.is_empty() {
+        // an empty batch stays empty
+        return Ok(input);
+    }
     if plans.len() != b {
         return Err(AugmentError::Batch(format!(
             "{} plans for {b} images",
@@ -325,9 +329,9 @@ fn run_group<B: Backend>(
                         unreachable!("grouped by kind")
                     };
                     for &[rx, ry, rw, rh] in rects {
-                        for yy in ry.min(h)..(ry + rh).min(h) {
+                        for yy in ry.min(h)..ry.saturating_add(rh).min(h) {
                             let row = &mut mask[(i * h + yy) * w..(i * h + yy + 1) * w];
-                            row[rx.min(w)..(rx + rw).min(w)].fill(1.0);
+                            row[rx.min(w)..rx.saturating_add(rw).min(w)].fill(1.0);
                         }
                     }
                     fills.push(*fill as f32 / 255.0);

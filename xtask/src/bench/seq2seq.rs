@@ -23,8 +23,10 @@ fn rensa(backend: BackendKind, seed: u64, extra: &[&str]) -> Result<(Run, String
         .join("target/bench-seq2seq")
         .join(seed.to_string());
     let (epochs, seed) = (EPOCHS.to_string(), seed.to_string());
+    // Every measured run is a fresh one into the same folder.
     let mut args = vec![
         "--quiet",
+        "--overwrite",
         "--epochs",
         &epochs,
         "--seed",

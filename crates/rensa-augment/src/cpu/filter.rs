@@ -120,7 +120,10 @@ pub(crate) fn add_noise(data: &mut [u8], field: &[f32]) {
 pub(crate) fn erase(data: &mut [u8], width: usize, c: usize, rects: &[[usize; 4]], fill: u8) {
     let height = data.len() / (width * c);
     for &[x, y, w, h] in rects {
-        let (x1, y1) = ((x + w).min(width), (y + h).min(height));
+        let (x1, y1) = (
+            x.saturating_add(w).min(width),
+            y.saturating_add(h).min(height),
+        );
         for yy in y.min(height)..y1 {
             data[(yy * width + x.min(width)) * c..(yy * width + x1) * c].fill(fill);
         }

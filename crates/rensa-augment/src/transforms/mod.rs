@@ -39,7 +39,8 @@ pub use crop::{Crop, CropSize, Pad, RandomResizedCrop, Resize};
 pub use filter::{Erasing, GaussianBlur, GaussianNoise};
 pub use geometry::{Affine, HorizontalFlip, Limited, Ranged, Rot90, VerticalFlip};
 pub use normalize::Normalize;
-pub use support::MAX_SIDE;
+pub(crate) use support::size_problem;
+pub use support::{DEFAULT_MAX_PIXELS, MAX_SIDE, max_pixels, set_max_pixels};
 
 use crate::error::Result;
 use crate::image::Size;

@@ -2,6 +2,7 @@
 //! the two common shapes (a probability only; a probability and one drawn factor).
 
 use crate::error::{AugmentError, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(super) fn half() -> f64 {
     0.5
@@ -13,15 +14,47 @@ pub(super) fn one() -> f64 {
 /// The largest side a transform may produce (a guard against sizes that cannot be allocated).
 pub const MAX_SIDE: usize = 1 << 16;
 
-pub(super) fn check_side(op: &'static str, width: usize, height: usize) -> Result<()> {
+/// The default of [`max_pixels`]: 2^28 pixels (a 16384 x 16384 image, 768 MiB as RGB bytes and
+/// 3 GiB as the floats of the tensor path).
+pub const DEFAULT_MAX_PIXELS: usize = 1 << 28;
+
+static MAX_PIXELS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PIXELS);
+
+/// The most pixels an image may have anywhere in this crate: decoded, given to
+/// [`Image::new`](crate::Image::new), or produced by any step of a pipeline or a plan (so a
+/// crafted pipeline, plan or image file is refused with an error instead of an allocation that
+/// cannot succeed). [`DEFAULT_MAX_PIXELS`] unless set with [`set_max_pixels`].
+pub fn max_pixels() -> usize {
+    MAX_PIXELS.load(Ordering::Relaxed)
+}
+
+/// Sets [`max_pixels`] for the whole process.
+pub fn set_max_pixels(pixels: usize) {
+    MAX_PIXELS.store(pixels, Ordering::Relaxed);
+}
+
+/// Why `width x height` is not a size an image may have: a zero side, a side over
+/// [`MAX_SIDE`], or more than [`max_pixels`] pixels.
+pub(crate) fn size_problem(width: usize, height: usize) -> Option<String> {
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
-        return Err(param(
-            op,
-            "width/height",
-            format!("= {width}x{height} must be between 1 and {MAX_SIDE}"),
+        return Some(format!(
+            "{width}x{height}: each side must be between 1 and {MAX_SIDE}"
         ));
     }
-    Ok(())
+    let limit = max_pixels();
+    match width.checked_mul(height) {
+        Some(n) if n <= limit => None,
+        _ => Some(format!(
+            "{width}x{height}: more than {limit} pixels (rensa_augment::set_max_pixels)"
+        )),
+    }
+}
+
+pub(super) fn check_side(op: &'static str, width: usize, height: usize) -> Result<()> {
+    match size_problem(width, height) {
+        None => Ok(()),
+        Some(why) => Err(param(op, "width/height", format!("= {why}"))),
+    }
 }
 
 pub(super) fn param(

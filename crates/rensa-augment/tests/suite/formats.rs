@@ -5,7 +5,7 @@
 //! `RENSA_BLESS=1 cargo test -p rensa-augment --test formats`; every later version must read
 //! them, write the same text and draw the same parameters and pixels.
 
-mod common;
+use crate::common;
 
 use rensa_augment::{Pipeline, Plan};
 use std::path::PathBuf;

@@ -25,7 +25,7 @@ fn batch() -> (Tensor<B, 4>, Tensor<B, 2>) {
 fn mixup_mixes_images_and_labels_with_one_weight() {
     let (x, y) = batch();
     let m = MixUp::new(0.4, 3).unwrap();
-    let (xm, ym, d) = m.apply(x, y, 1, 5);
+    let (xm, ym, d) = m.apply(x, y, 1, 5).unwrap();
     assert_eq!(d, m.draw(4, 1, 5));
     assert_ne!(d, m.draw(4, 1, 6));
     let xs = xm.into_data().to_vec::<f32>().unwrap();
@@ -48,7 +48,7 @@ fn mixup_mixes_images_and_labels_with_one_weight() {
 fn cutmix_pastes_a_box_and_weights_labels_by_its_area() {
     let (x, y) = batch();
     let c = CutMix::new(1.0, 11).unwrap();
-    let (xm, ym, d) = c.apply(x, y, 0, 2);
+    let (xm, ym, d) = c.apply(x, y, 0, 2).unwrap();
     let [bx, by, bw, bh] = d.rect.unwrap();
     assert!((d.lambda - (1.0 - (bw * bh) as f64 / 80.0)).abs() < 1e-12);
     let xs = xm.into_data().to_vec::<f32>().unwrap();
@@ -73,4 +73,23 @@ fn cutmix_pastes_a_box_and_weights_labels_by_its_area() {
             assert!((ys[i * 4 + i] - d.lambda as f32).abs() < 1e-6);
         }
     }
+}
+
+#[test]
+fn images_and_labels_of_different_batches_are_an_error() {
+    let (x, y) = batch();
+    let three = y.clone().narrow(0, 0, 3);
+    let err = MixUp::new(0.4, 3)
+        .unwrap()
+        .apply(x.clone(), three.clone(), 0, 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("4 images and 3 labels"), "{err}");
+    let err = CutMix::new(1.0, 3)
+        .unwrap()
+        .apply(x, three, 0, 0)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("cutmix: 4 images and 3 labels"),
+        "{err}"
+    );
 }

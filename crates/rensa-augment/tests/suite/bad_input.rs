@@ -1,7 +1,7 @@
 //! Bad input gives a typed error naming the file, operation or parameter; nothing panics,
 //! including on random bytes and random pipelines.
 
-mod common;
+use crate::common;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
