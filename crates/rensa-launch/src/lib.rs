@@ -29,9 +29,9 @@ use anyhow::Context;
 use rensa_nn::recurrent::Differentiation;
 
 /// A caching allocator for the programs: the tensors of a training step are large, and glibc's
-/// malloc maps and unmaps each one, so every step page-faults its memory back in (measured:
-/// LSTM forward + backward at (64, 64, 128, 256) 83 ms with glibc, 52 ms with allocations kept).
-/// PyTorch and TensorFlow keep their own caching allocators likewise.
+/// malloc maps and unmaps each one, so every step page-faults its memory back in (seen in a
+/// profile of the LSTM at (64, 64, 128, 256); not a recorded benchmark). PyTorch and TensorFlow
+/// keep their own caching allocators likewise.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -92,11 +92,86 @@ pub fn launch<R: Send>(
     show_backend: bool,
     work: impl FnOnce(&Device) -> anyhow::Result<R> + Send,
 ) -> anyhow::Result<R> {
-    let device = Device::default();
+    let device = open_device()?;
     if show_backend {
         println!("backend: {}", describe_backend(&device));
     }
     rensa_train::in_thread_pool(common.threads, || work(&device)).context("--threads")?
+}
+
+/// The default device of [`Inner`], set up and checked: with the `wgpu` feature on a machine
+/// where wgpu finds no adapter at all (no GPU driver, no Vulkan loader), burn's set-up panics;
+/// this returns that as an error saying what to install or how to build for the CPU instead.
+///
+/// # Errors
+/// No usable wgpu adapter.
+pub fn open_device() -> anyhow::Result<Device> {
+    let device = Device::default();
+    #[cfg(feature = "wgpu")]
+    {
+        // burn registers the device's runtime on first use and panics when wgpu has no adapter;
+        // do that here, once, with the panic message kept out of the way.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let probed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            describe_wgpu_adapter(&device)
+        }));
+        std::panic::set_hook(hook);
+        if let Err(panic) = probed {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_else(|| "no reason given".to_string());
+            anyhow::bail!(
+                "this program was built with --features wgpu, but wgpu found no graphics adapter \
+                 ({why}). Install a GPU driver, or Mesa's software Vulkan (on Debian/Ubuntu: \
+                 apt-get install mesa-vulkan-drivers libvulkan1), or build without --features wgpu \
+                 to run on the CPU"
+            );
+        }
+    }
+    Ok(device)
+}
+
+/// Finds a file the program ships with (`assets/<name>` in the repository) at run time: next to
+/// the executable (`<exe dir>/<name>` or `<exe dir>/assets/<name>`), then in the rensa workspace
+/// that holds the current directory or the executable (the nearest ancestor with
+/// `assets/<name>`, which is how `cargo run` and a binary under `target/` find it). A binary
+/// copied elsewhere without its assets gets an error naming the places searched and `flag`, the
+/// option or argument that gives the path instead.
+///
+/// # Errors
+/// The file is in none of those places.
+pub fn find_asset(name: &str, flag: &str) -> anyhow::Result<std::path::PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+        .and_then(|e| e.parent().map(std::path::Path::to_path_buf));
+    let mut tried = Vec::new();
+    if let Some(dir) = &exe_dir {
+        for candidate in [dir.join(name), dir.join("assets").join(name)] {
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+            tried.push(candidate);
+        }
+    }
+    let starts = [std::env::current_dir().ok(), exe_dir];
+    for start in starts.iter().flatten() {
+        for dir in start.ancestors() {
+            let candidate = dir.join("assets").join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+        tried.push(start.join("(each parent)").join("assets").join(name));
+    }
+    let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    anyhow::bail!(
+        "could not find the default {name}: looked in {}; give its path as {flag}",
+        tried.join(", ")
+    )
 }
 
 /// The backend in words; for wgpu, the adapter it picked (a software adapter is said so, so that
@@ -131,4 +206,21 @@ pub fn describe_wgpu_adapter(device: &burn::backend::wgpu::WgpuDevice) -> String
         "wgpu on \"{}\" ({kind}, {:?}){note}",
         info.name, info.backend
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn assets_are_found_in_the_workspace_and_a_missing_one_names_the_flag() {
+        // Tests run in the package's folder: the workspace's assets are two levels up.
+        let found = super::find_asset("coffee.png", "--image").unwrap();
+        assert!(found.ends_with("assets/coffee.png"), "{}", found.display());
+        let err = super::find_asset("no-such-asset.png", "--image")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-asset.png") && err.contains("give its path as --image"),
+            "{err}"
+        );
+    }
 }

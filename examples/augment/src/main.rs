@@ -19,7 +19,8 @@ use rensa_launch::Inner as B;
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// The image (PNG, JPEG, BMP or GIF); default: assets/coffee.png.
+    /// The image (PNG, JPEG, BMP or GIF); default: coffee.png from the assets next to the
+    /// program or in the rensa workspace.
     image: Option<PathBuf>,
     /// The pipeline, e.g. "horizontal_flip rotate(limit=30) color_jitter(hue=0.05)".
     #[arg(long, conflicts_with = "pipeline_file")]
@@ -59,9 +60,10 @@ fn main() -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    let path = args.image.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/coffee.png")
-    });
+    let path = match &args.image {
+        Some(path) => path.clone(),
+        None => rensa_launch::find_asset("coffee.png", "the IMAGE argument")?,
+    };
     let mut img = Image::open(&path)?;
     if args.size > 0 {
         let (w, h) = (img.width(), img.height());
@@ -135,7 +137,7 @@ fn main() -> Result<()> {
     bar.finish_and_clear();
 
     if args.tensor {
-        let device = Default::default();
+        let device = rensa_launch::open_device()?;
         let batch = vec![img.clone(); args.count];
         let t: Tensor<B, 4> = pipeline.apply_tensor(&batch, 0, 0, &device)?;
         let [n, c, h, w] = t.dims();

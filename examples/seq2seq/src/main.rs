@@ -54,17 +54,24 @@ struct Args {
     /// Seed of the weights and of the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Folder for the results: history.csv/.json, loss.png, prediction.png and checkpoint/.
+    /// Folder for the results: history.csv/.json, loss.png, prediction.png and checkpoints/.
     #[arg(long, default_value = "runs/seq2seq")]
     out: PathBuf,
-    /// Save a checkpoint (model, optimiser, history) into `<out>/checkpoint` every this many epochs
-    /// (and after the last one).
+    /// Save a checkpoint (model, optimiser, history, settings) into `<out>/checkpoints` every
+    /// this many epochs (and after the last one).
     #[arg(long, default_value_t = 10)]
     checkpoint_every: usize,
     /// Continue the run saved in `--out` up to `--epochs` (same settings, same seed: the same
     /// final weights as an uninterrupted run).
     #[arg(long, conflicts_with = "predict")]
     resume: bool,
+    /// With --resume: go on even if the settings differ from those the run was saved with (the
+    /// differences are noted in its history).
+    #[arg(long, requires = "resume")]
+    force: bool,
+    /// Start afresh even if `--out` holds a checkpoint (the first save replaces it).
+    #[arg(long, conflicts_with_all = ["resume", "predict"])]
+    overwrite: bool,
     /// Do not train: load the model saved in `--out` and predict.
     #[arg(long)]
     predict: bool,
@@ -132,8 +139,25 @@ where
         .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new))
         .init();
     let items = windows();
+    let data: Vec<u8> = items
+        .iter()
+        .flat_map(|w| w.encoder_input.iter().chain(&w.target))
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let checkpoints = Checkpoints::new(&args.out, args.checkpoint_every)
+        .resuming(args.resume)
+        .forcing(args.force)
+        .overwriting(args.overwrite);
     let (model, history) = Fit::new(config)
-        .checkpoints(Checkpoints::new(&args.out, args.checkpoint_every).resuming(args.resume))
+        .settings([
+            ("cell", format!("{:?}", args.cell)),
+            ("hidden", args.hidden.to_string()),
+            ("optimizer", "adam(epsilon 1e-7)".to_string()),
+            ("clip_norm", format!("{:?}", args.clip_norm)),
+            ("weight_decay", format!("{:?}", args.weight_decay)),
+            ("data", rensa_train::fingerprint(&data)),
+        ])
+        .checkpoints(checkpoints)
         .progress(!args.common.quiet)
         .run(
             model,
@@ -256,18 +280,18 @@ fn plot<C: RecurrentCell<Inner>>(
     Ok(())
 }
 
-/// `--predict`: the model saved in `<out>/checkpoint`, without training.
+/// `--predict`: the model of the newest checkpoint in `<out>/checkpoints`, without training.
 fn predict<K: RecurrentConfig>(args: &Args, config: &Seq2SeqConfig, device: &Device) -> Result<()>
 where
     K::Cell<Inner>: ModuleDisplay,
 {
-    let path = args.out.join("checkpoint").join("model");
-    if !path.with_extension("bin").exists() {
+    let Some(saved) = Checkpoints::new(&args.out, 1).latest()? else {
         bail!(
-            "no saved model at {}: train first (same --out)",
-            path.with_extension("bin").display()
+            "no checkpoint in {}: train first (same --out)",
+            args.out.join("checkpoints").display()
         );
-    }
+    };
+    let path = saved.model_file().with_extension("");
     let recorder = burn::record::BinFileRecorder::<burn::record::FullPrecisionSettings>::new();
     let model = config
         .init::<Inner, K>(device)?
