@@ -193,6 +193,10 @@ fn check_tensor(t: &Tensor<TestBackend, 4>, n: usize, what: &str) {
     assert!(values.iter().all(|v| v.is_finite()), "{what}");
 }
 
+/// The pipelines target's default case count: cases are cheap (most are refused by validation),
+/// and about 6% of them, some 300, run the kernels on every test run.
+const PIPELINE_CASES: u32 = 5000;
+
 #[test]
 fn pipelines_of_every_operation_and_combinator() {
     let strategy = (
@@ -202,30 +206,35 @@ fn pipelines_of_every_operation_and_combinator() {
         any::<u64>(),
     );
     let (built, applied) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
-    fuzz("pipelines", 400, strategy, |(steps, seed, img, index)| {
-        let text = json!({ "seed": seed, "steps": steps }).to_string();
-        let Ok(p) = Pipeline::from_json(&text, "fuzz") else {
-            return;
-        };
-        built.set(built.get() + 1);
-        if let Ok(out) = p.apply(&img, 0, index) {
-            applied.set(applied.get() + 1);
-            assert!(out.width() > 0 && out.height() > 0, "{text}");
-            let f = p.apply_f32(&img, 0, index).unwrap();
-            assert!(f.iter().all(|v| v.is_finite()), "{text}");
-        }
-        // The batched tensor path on ndarray: the image twice (samples `index`, `index + 1`).
-        let batch = [img.clone(), img];
-        if let Ok(t) = p.apply_tensor::<TestBackend>(&batch, 1, index, &Default::default()) {
-            check_tensor(&t, 2, &text);
-        }
-    });
+    fuzz(
+        "pipelines",
+        PIPELINE_CASES,
+        strategy,
+        |(steps, seed, img, index)| {
+            let text = json!({ "seed": seed, "steps": steps }).to_string();
+            let Ok(p) = Pipeline::from_json(&text, "fuzz") else {
+                return;
+            };
+            built.set(built.get() + 1);
+            if let Ok(out) = p.apply(&img, 0, index) {
+                applied.set(applied.get() + 1);
+                assert!(out.width() > 0 && out.height() > 0, "{text}");
+                let f = p.apply_f32(&img, 0, index).unwrap();
+                assert!(f.iter().all(|v| v.is_finite()), "{text}");
+            }
+            // The batched tensor path on ndarray: the image twice (samples `index`, `index + 1`).
+            let batch = [img.clone(), img];
+            if let Ok(t) = p.apply_tensor::<TestBackend>(&batch, 1, index, &Default::default()) {
+                check_tensor(&t, 2, &text);
+            }
+        },
+    );
     let (built, applied) = (built.get(), applied.get());
     println!("fuzz pipelines: {built} built, {applied} applied on the CPU");
     // The generator must reach the kernels, not only the validation (most random pipelines
     // name a parameter their operation does not have, and are refused): about 6% are built,
     // and at least 2.5% must be, whatever the seed.
-    let n = cases(400) as usize;
+    let n = cases(PIPELINE_CASES) as usize;
     assert!(
         built * 40 > n && applied * 50 > n,
         "built {built}, applied {applied} of {n}"

@@ -115,6 +115,20 @@ fn weighting<B: Backend, const D: usize>(seed: u64, like: &Tensor<B, D>) -> Tens
     normal_tensor(seed, like.dims(), 1.0, &like.device())
 }
 
+/// Fixed random weightings (seeds 7, 8, 9) of an LSTM's output and final hidden and cell
+/// states, so that one loss, `Σ y·r + Σ h·rh + Σ c·rc`, sends a gradient through all three.
+struct LstmLoss<B: Backend, const D: usize>(Tensor<B, 3>, Tensor<B, D>, Tensor<B, D>);
+
+impl<B: Backend, const D: usize> LstmLoss<B, D> {
+    fn like(y: &Tensor<B, 3>, h: &Tensor<B, D>, c: &Tensor<B, D>) -> Self {
+        Self(weighting(7, y), weighting(8, h), weighting(9, c))
+    }
+
+    fn loss(&self, y: Tensor<B, 3>, h: Tensor<B, D>, c: Tensor<B, D>) -> Tensor<B, 1> {
+        (y * self.0.clone()).sum() + (h * self.1.clone()).sum() + (c * self.2.clone()).sum()
+    }
+}
+
 const SIZES: (usize, usize, usize, usize) = (3, 5, 4, 6); // batch, time, input, hidden
 
 fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
@@ -149,16 +163,9 @@ fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tole
     );
     assert_close(c_ours.clone(), s_nn.cell.clone(), tol, "lstm final cell");
 
-    let (r, rh, rc) = (
-        weighting(7, &y_nn),
-        weighting(8, &s_nn.hidden),
-        weighting(9, &s_nn.cell),
-    );
-    let g_nn = ((y_nn * r.clone()).sum()
-        + (s_nn.hidden * rh.clone()).sum()
-        + (s_nn.cell * rc.clone()).sum())
-    .backward();
-    let g_ours = ((out.output * r).sum() + (h_ours * rh).sum() + (c_ours * rc).sum()).backward();
+    let w = LstmLoss::like(&y_nn, &s_nn.hidden, &s_nn.cell);
+    let g_nn = w.loss(y_nn, s_nn.hidden, s_nn.cell).backward();
+    let g_ours = w.loss(out.output, h_ours, c_ours).backward();
     assert_close(
         x_ours.grad(&g_ours).unwrap(),
         x_nn.grad(&g_nn).unwrap(),
@@ -284,18 +291,11 @@ fn parity_bilstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: To
         tol,
         "bilstm final cell",
     );
-    let (r, rh, rc) = (
-        weighting(7, &y_nn),
-        weighting(8, &s_nn.hidden),
-        weighting(9, &s_nn.cell),
-    );
-    let g_nn = ((y_nn * r.clone()).sum()
-        + (s_nn.hidden * rh.clone()).sum()
-        + (s_nn.cell * rc.clone()).sum())
-    .backward();
-    let c_ours = out.state.cell.unwrap();
-    let g_ours =
-        ((out.output * r).sum() + (out.state.hidden * rh).sum() + (c_ours * rc).sum()).backward();
+    let w = LstmLoss::like(&y_nn, &s_nn.hidden, &s_nn.cell);
+    let g_nn = w.loss(y_nn, s_nn.hidden, s_nn.cell).backward();
+    let g_ours = w
+        .loss(out.output, out.state.hidden, out.state.cell.unwrap())
+        .backward();
     assert_close(
         x_ours.grad(&g_ours).unwrap(),
         x_nn.grad(&g_nn).unwrap(),
