@@ -48,7 +48,7 @@ pub mod transforms;
 
 pub use error::{AugmentError, Result};
 pub use image::{Image, Size};
-pub use mix::{CutMix, MixDraw, MixUp};
+pub use mix::{BatchMix, CutMix, MixDraw, MixUp};
 pub use ops::{Border, Interp, Op};
 pub use pipeline::{Pipeline, Plan};
 pub use rng::{SampleKey, SampleRng};

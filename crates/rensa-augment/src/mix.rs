@@ -20,15 +20,67 @@ pub struct MixDraw {
     pub rect: Option<[usize; 4]>,
 }
 
-fn check_alpha(op: &'static str, alpha: f64) -> Result<()> {
-    if alpha.is_finite() && alpha > 0.0 {
-        Ok(())
-    } else {
-        Err(AugmentError::Parameter {
-            op,
-            name: "alpha",
-            message: format!("= {alpha} must be positive"),
-        })
+/// The settings both mixers share: `Beta(alpha, alpha)` draws keyed by `seed`.
+#[derive(Clone, Debug, PartialEq)]
+struct BetaDraws {
+    alpha: f64,
+    seed: u64,
+}
+
+impl BetaDraws {
+    fn new(op: &'static str, alpha: f64, seed: u64) -> Result<Self> {
+        if alpha.is_finite() && alpha > 0.0 {
+            Ok(Self { alpha, seed })
+        } else {
+            Err(AugmentError::Parameter {
+                op,
+                name: "alpha",
+                message: format!("= {alpha} must be positive"),
+            })
+        }
+    }
+
+    /// The generator of batch `batch` of `epoch`; `stream` keeps the mixers' draws apart.
+    fn rng(&self, stream: u64, epoch: u64, batch: u64) -> SampleRng {
+        SampleRng::new(SampleKey::new(
+            self.seed ^ MIX_DOMAIN ^ stream,
+            epoch,
+            batch,
+        ))
+    }
+}
+
+/// A batch mixer: draws per batch, mixes the images its way and the labels by the drawn weight.
+/// [`MixUp`] and [`CutMix`] implement it; import the trait to call [`apply`](Self::apply).
+pub trait BatchMix {
+    /// The mixer's name in errors.
+    fn name(&self) -> &'static str;
+
+    /// The draw for batch `batch` of `epoch`, for images of shape `[n, c, height, width]`.
+    fn draw_for(&self, dims: [usize; 4], epoch: u64, batch: u64) -> MixDraw;
+
+    /// The mixed images, given the draw.
+    fn mix_images<B: Backend>(&self, images: Tensor<B, 4>, draw: &MixDraw) -> Tensor<B, 4>;
+
+    /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]` (one-hot or soft):
+    /// `y' = λ y + (1 - λ) y[partner]`.
+    ///
+    /// # Errors
+    /// [`AugmentError::Batch`] when the two do not have the same (non-zero) batch size.
+    fn apply<B: Backend>(
+        &self,
+        images: Tensor<B, 4>,
+        labels: Tensor<B, 2>,
+        epoch: u64,
+        batch: u64,
+    ) -> Result<(Tensor<B, 4>, Tensor<B, 2>, MixDraw)> {
+        same_batch(self.name(), images.dims()[0], labels.dims()[0])?;
+        let d = self.draw_for(images.dims(), epoch, batch);
+        let idx = partners::<B>(&d.partner, &images.device());
+        let x = self.mix_images(images, &d);
+        let l = d.lambda as f32;
+        let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
+        Ok((x, y, d))
     }
 }
 
@@ -49,69 +101,59 @@ fn partners<B: Backend>(partner: &[usize], device: &B::Device) -> Tensor<B, 1, I
 
 /// MixUp: `x' = λ x + (1 - λ) x[perm]`, labels likewise, `λ ~ Beta(alpha, alpha)`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct MixUp {
-    alpha: f64,
-    seed: u64,
-}
+pub struct MixUp(BetaDraws);
 
 impl MixUp {
     /// MixUp with `Beta(alpha, alpha)` weights (0.2 to 0.4 are usual).
     pub fn new(alpha: f64, seed: u64) -> Result<Self> {
-        check_alpha("mixup", alpha)?;
-        Ok(Self { alpha, seed })
+        BetaDraws::new("mixup", alpha, seed).map(Self)
     }
 
     /// The draw for batch `batch` of `epoch` with `n` images.
     pub fn draw(&self, n: usize, epoch: u64, batch: u64) -> MixDraw {
-        let mut rng = SampleRng::new(SampleKey::new(self.seed ^ MIX_DOMAIN, epoch, batch));
-        let lambda = rng.beta(self.alpha);
+        let mut rng = self.0.rng(0, epoch, batch);
+        let lambda = rng.beta(self.0.alpha);
         MixDraw {
             lambda,
             partner: rng.permutation(n),
             rect: None,
         }
     }
+}
 
-    /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]` (one-hot or soft).
-    ///
-    /// # Errors
-    /// [`AugmentError::Batch`] when the two do not have the same (non-zero) batch size.
-    pub fn apply<B: Backend>(
-        &self,
-        images: Tensor<B, 4>,
-        labels: Tensor<B, 2>,
-        epoch: u64,
-        batch: u64,
-    ) -> Result<(Tensor<B, 4>, Tensor<B, 2>, MixDraw)> {
-        same_batch("mixup", images.dims()[0], labels.dims()[0])?;
-        let d = self.draw(images.dims()[0], epoch, batch);
-        let idx = partners::<B>(&d.partner, &images.device());
-        let l = d.lambda as f32;
-        let x = images.clone() * l + images.select(0, idx.clone()) * (1.0 - l);
-        let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
-        Ok((x, y, d))
+impl BatchMix for MixUp {
+    fn name(&self) -> &'static str {
+        "mixup"
+    }
+
+    fn draw_for(&self, dims: [usize; 4], epoch: u64, batch: u64) -> MixDraw {
+        self.draw(dims[0], epoch, batch)
+    }
+
+    fn mix_images<B: Backend>(&self, images: Tensor<B, 4>, draw: &MixDraw) -> Tensor<B, 4> {
+        let (l, idx) = (
+            draw.lambda as f32,
+            partners::<B>(&draw.partner, &images.device()),
+        );
+        images.clone() * l + images.select(0, idx) * (1.0 - l)
     }
 }
 
 /// CutMix: a box covering about `1 - λ` of the image is pasted from the partner image; labels
 /// are mixed by the box's actual share of the area.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CutMix {
-    alpha: f64,
-    seed: u64,
-}
+pub struct CutMix(BetaDraws);
 
 impl CutMix {
     /// CutMix with `Beta(alpha, alpha)` box areas (1.0 is usual).
     pub fn new(alpha: f64, seed: u64) -> Result<Self> {
-        check_alpha("cutmix", alpha)?;
-        Ok(Self { alpha, seed })
+        BetaDraws::new("cutmix", alpha, seed).map(Self)
     }
 
     /// The draw for batch `batch` of `epoch` with `n` images of `width x height`.
     pub fn draw(&self, n: usize, width: usize, height: usize, epoch: u64, batch: u64) -> MixDraw {
-        let mut rng = SampleRng::new(SampleKey::new(self.seed ^ MIX_DOMAIN ^ 1, epoch, batch));
-        let lam = rng.beta(self.alpha);
+        let mut rng = self.0.rng(1, epoch, batch);
+        let lam = rng.beta(self.0.alpha);
         let cut = (1.0 - lam).sqrt();
         let (cw, ch) = (width as f64 * cut, height as f64 * cut);
         let cx = rng.uniform(0.0, width as f64);
@@ -127,32 +169,27 @@ impl CutMix {
             rect: Some([x0, y0, x1 - x0, y1 - y0]),
         }
     }
+}
 
-    /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]`.
-    ///
-    /// # Errors
-    /// [`AugmentError::Batch`] when the two do not have the same (non-zero) batch size.
-    pub fn apply<B: Backend>(
-        &self,
-        images: Tensor<B, 4>,
-        labels: Tensor<B, 2>,
-        epoch: u64,
-        batch: u64,
-    ) -> Result<(Tensor<B, 4>, Tensor<B, 2>, MixDraw)> {
-        let [n, c, h, w] = images.dims();
-        same_batch("cutmix", n, labels.dims()[0])?;
-        let d = self.draw(n, w, h, epoch, batch);
-        let idx = partners::<B>(&d.partner, &images.device());
-        let [x0, y0, bw, bh] = d.rect.expect("cutmix draws a box");
-        let x = if bw > 0 && bh > 0 {
+impl BatchMix for CutMix {
+    fn name(&self) -> &'static str {
+        "cutmix"
+    }
+
+    fn draw_for(&self, [n, _, h, w]: [usize; 4], epoch: u64, batch: u64) -> MixDraw {
+        self.draw(n, w, h, epoch, batch)
+    }
+
+    fn mix_images<B: Backend>(&self, images: Tensor<B, 4>, draw: &MixDraw) -> Tensor<B, 4> {
+        let [n, c, ..] = images.dims();
+        let idx = partners::<B>(&draw.partner, &images.device());
+        let [x0, y0, bw, bh] = draw.rect.expect("cutmix draws a box");
+        if bw > 0 && bh > 0 {
             let region = [0..n, 0..c, y0..y0 + bh, x0..x0 + bw];
-            let pasted = images.clone().select(0, idx.clone()).slice(region.clone());
+            let pasted = images.clone().select(0, idx).slice(region.clone());
             images.slice_assign(region, pasted)
         } else {
             images
-        };
-        let l = d.lambda as f32;
-        let y = labels.clone() * l + labels.select(0, idx) * (1.0 - l);
-        Ok((x, y, d))
+        }
     }
 }

@@ -97,6 +97,42 @@ impl Affine2 {
     }
 }
 
+/// Pattern: every geometric operation (the ones [`stages`] folds into warps). Matches use it in
+/// place of listing them, so that a new operation is sorted into its family here, once, and every
+/// exhaustive `match` on [`Op`] still has to say what it does with it.
+macro_rules! geometric_op {
+    () => {
+        Op::HorizontalFlip
+            | Op::VerticalFlip
+            | Op::Rot90 { .. }
+            | Op::Affine { .. }
+            | Op::Crop { .. }
+            | Op::Resize { .. }
+            | Op::Pad { .. }
+    };
+}
+pub(crate) use geometric_op;
+
+/// Pattern: every colour operation (per pixel, channels mixed, no neighbours).
+macro_rules! colour_op {
+    () => {
+        Op::Linear { .. }
+            | Op::Contrast { .. }
+            | Op::Saturation { .. }
+            | Op::Hsv { .. }
+            | Op::Gamma { .. }
+            | Op::Grayscale
+    };
+}
+pub(crate) use colour_op;
+
+/// Pattern: every operation that keeps the pixel grid (colour, filters, erasing, normalising).
+macro_rules! pixel_op {
+    () => {
+        colour_op!() | Op::Blur { .. } | Op::Noise { .. } | Op::Erase { .. } | Op::Normalize { .. }
+    };
+}
+
 /// One operation with all its parameters drawn.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -260,20 +296,8 @@ impl Op {
                 size.width.saturating_add(left).saturating_add(right),
                 size.height.saturating_add(top).saturating_add(bottom),
             ),
-            Op::HorizontalFlip
-            | Op::VerticalFlip
-            | Op::Rot90 { .. }
-            | Op::Affine { .. }
-            | Op::Linear { .. }
-            | Op::Contrast { .. }
-            | Op::Saturation { .. }
-            | Op::Hsv { .. }
-            | Op::Gamma { .. }
-            | Op::Grayscale
-            | Op::Blur { .. }
-            | Op::Noise { .. }
-            | Op::Erase { .. }
-            | Op::Normalize { .. } => size,
+            Op::HorizontalFlip | Op::VerticalFlip | Op::Rot90 { .. } | Op::Affine { .. } => size,
+            pixel_op!() => size,
         }
     }
 
@@ -323,16 +347,7 @@ impl Op {
                 None,
                 Some(border),
             ),
-            Op::Linear { .. }
-            | Op::Contrast { .. }
-            | Op::Saturation { .. }
-            | Op::Hsv { .. }
-            | Op::Gamma { .. }
-            | Op::Grayscale
-            | Op::Blur { .. }
-            | Op::Noise { .. }
-            | Op::Erase { .. }
-            | Op::Normalize { .. } => return None,
+            pixel_op!() => return None,
         };
         Some(g)
     }

@@ -13,7 +13,7 @@
 use crate::cpu::{colour::LUMA, filter};
 use crate::error::{AugmentError, Result};
 use crate::image::{Image, Size};
-use crate::ops::{Affine2, Border, Interp, Op, Stage, stages};
+use crate::ops::{Affine2, Border, Interp, Op, Stage, colour_op, geometric_op, stages};
 use crate::pipeline::{Pipeline, Plan, batch_shape};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, GridSampleOptions, GridSamplePaddingMode, InterpolateMode};
@@ -109,17 +109,10 @@ impl Colour {
             Op::Hsv { .. } => Colour::Hsv,
             Op::Gamma { .. } => Colour::Gamma,
             Op::Grayscale => Colour::Grayscale,
-            Op::HorizontalFlip
-            | Op::VerticalFlip
-            | Op::Rot90 { .. }
-            | Op::Affine { .. }
-            | Op::Crop { .. }
-            | Op::Resize { .. }
-            | Op::Pad { .. }
-            | Op::Blur { .. }
-            | Op::Noise { .. }
-            | Op::Erase { .. }
-            | Op::Normalize { .. } => return None,
+            geometric_op!() => return None,
+            Op::Blur { .. } | Op::Noise { .. } | Op::Erase { .. } | Op::Normalize { .. } => {
+                return None;
+            }
         })
     }
 }
@@ -127,23 +120,12 @@ impl Colour {
 /// The stage kind of a non-geometric operation.
 fn pixel_kind(op: &Op) -> Kind {
     match op {
-        Op::Linear { .. }
-        | Op::Contrast { .. }
-        | Op::Saturation { .. }
-        | Op::Hsv { .. }
-        | Op::Gamma { .. }
-        | Op::Grayscale => Kind::Colour,
+        colour_op!() => Kind::Colour,
         Op::Blur { .. } => Kind::Blur,
         Op::Noise { .. } => Kind::Noise,
         Op::Erase { .. } => Kind::Erase,
         Op::Normalize { .. } => Kind::Normalize,
-        Op::HorizontalFlip
-        | Op::VerticalFlip
-        | Op::Rot90 { .. }
-        | Op::Affine { .. }
-        | Op::Crop { .. }
-        | Op::Resize { .. }
-        | Op::Pad { .. } => unreachable!("geometric operations are folded into warps"),
+        geometric_op!() => unreachable!("geometric operations are folded into warps"),
     }
 }
 

@@ -11,7 +11,8 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Distribution, Tensor};
 use rensa_nn::recurrent::{
-    Differentiation, GruConfig, LstmConfig, RnnConfig, SequenceInput, SequenceOutput,
+    Differentiation, GruConfig, LstmConfig, RecurrentConfig, RnnConfig, SequenceInput,
+    SequenceOutput,
 };
 use std::time::Instant;
 
@@ -19,6 +20,20 @@ type B = Autodiff<NdArray>;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The forward pass of a layer of cell config `C`.
+fn layer<C: RecurrentConfig>(
+    i: usize,
+    h: usize,
+    how: Differentiation,
+    device: &burn::backend::ndarray::NdArrayDevice,
+) -> Box<dyn Fn(Tensor<B, 3>) -> SequenceOutput<B>> {
+    let m = C::sized(i, h)
+        .differentiated(how)
+        .init_layer::<B>(device)
+        .unwrap();
+    Box::new(move |x| m.forward(SequenceInput::new(x)))
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,28 +50,10 @@ fn main() {
     };
     let device = Default::default();
     let x = Tensor::<B, 3>::random([b, t, i], Distribution::Normal(0.0, 1.0), &device);
-    let forward: Box<dyn Fn(Tensor<B, 3>) -> SequenceOutput<B>> = match args[0].as_str() {
-        "rnn" => {
-            let m = RnnConfig::new(i, h)
-                .with_differentiation(how)
-                .init::<B>(&device)
-                .unwrap();
-            Box::new(move |x| m.forward(SequenceInput::new(x)))
-        }
-        "lstm" => {
-            let m = LstmConfig::new(i, h)
-                .with_differentiation(how)
-                .init::<B>(&device)
-                .unwrap();
-            Box::new(move |x| m.forward(SequenceInput::new(x)))
-        }
-        "gru" => {
-            let m = GruConfig::new(i, h)
-                .with_differentiation(how)
-                .init::<B>(&device)
-                .unwrap();
-            Box::new(move |x| m.forward(SequenceInput::new(x)))
-        }
+    let forward = match args[0].as_str() {
+        "rnn" => layer::<RnnConfig>(i, h, how, &device),
+        "lstm" => layer::<LstmConfig>(i, h, how, &device),
+        "gru" => layer::<GruConfig>(i, h, how, &device),
         other => panic!("unknown cell {other}: rnn, lstm or gru"),
     };
     let mut times = Vec::with_capacity(reps);

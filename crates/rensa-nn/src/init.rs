@@ -218,25 +218,27 @@ mod tests {
         let dev = Default::default();
         B::seed(&dev, 1);
         let (fi, fo) = (200, 300);
-        let (_, s, ..) = stats(Init::XavierNormal { gain: 1.0 }.matrix::<B>(fi, fo, &dev));
-        assert!(
-            (s - (2.0 / 500.0f64).sqrt()).abs() < 0.003,
-            "xavier normal std {s}"
-        );
-        let (_, s, lo, hi) = stats(Init::XavierUniform { gain: 1.0 }.matrix::<B>(fi, fo, &dev));
-        let a = (6.0 / 500.0f64).sqrt();
-        assert!(
-            lo >= -a && hi <= a && (s - a / 3f64.sqrt()).abs() < 0.003,
-            "xavier uniform"
-        );
-        let (_, s, ..) = stats(Init::HeNormal { gain: 1.0 }.matrix::<B>(fi, fo, &dev));
-        assert!(
-            (s - (2.0 / 200.0f64).sqrt()).abs() < 0.004,
-            "he normal std {s}"
-        );
-        let (_, _, lo, hi) = stats(Init::HeUniform { gain: 1.0 }.matrix::<B>(fi, fo, &dev));
-        let a = (6.0 / 200.0f64).sqrt();
-        assert!(lo >= -a && hi <= a && hi > 0.9 * a, "he uniform");
+        let (xavier, he) = (2.0 / (fi + fo) as f64, 2.0 / fi as f64);
+        // normal: std sqrt(2 / fan)
+        for (init, var, tol) in [
+            (Init::XavierNormal { gain: 1.0 }, xavier, 0.003),
+            (Init::HeNormal { gain: 1.0 }, he, 0.004),
+        ] {
+            let (_, s, ..) = stats(init.matrix::<B>(fi, fo, &dev));
+            assert!((s - var.sqrt()).abs() < tol, "{init:?}: std {s}");
+        }
+        // uniform on ±a, a = sqrt(6 / fan), std a / sqrt(3)
+        for (init, var) in [
+            (Init::XavierUniform { gain: 1.0 }, xavier),
+            (Init::HeUniform { gain: 1.0 }, he),
+        ] {
+            let a = (3.0 * var).sqrt();
+            let (_, s, lo, hi) = stats(init.matrix::<B>(fi, fo, &dev));
+            assert!(
+                lo >= -a && hi <= a && hi > 0.9 * a && (s - a / 3f64.sqrt()).abs() < 0.004,
+                "{init:?}: range {lo}..{hi}, std {s}"
+            );
+        }
         let (m, s, ..) = stats(
             Init::Normal {
                 mean: 0.5,

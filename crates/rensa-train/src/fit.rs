@@ -297,12 +297,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             *optimizer = optimizer.clone().load_record(record);
         }
         let optimizer = std::cell::RefCell::new(optimizer);
-        let settings = self.all_settings();
-        self.drive(
-            model,
-            history,
+        self.drive::<B, M, _, _, _, _>(
+            (model, history),
             &mut data,
-            |epoch| B::seed(device, epoch),
+            device,
             |model, batch, at| {
                 let mut output = model.step(batch, at);
                 let values = values(&output);
@@ -317,17 +315,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 Ok((model, values))
             },
             |model, batches, epoch, step| validate(&model.valid(), batches, epoch, step),
-            |c, epoch, model, scheduler, history| {
-                let contents = Contents {
-                    epoch,
-                    model,
-                    optimizer: optimizer.borrow().to_record(),
-                    scheduler: scheduler.to_record::<B>(),
-                    history,
-                    settings: &settings,
-                };
-                checkpoint::save::<B, M, O::Record, S::Record<B>>(c, contents)
-            },
+            || optimizer.borrow().to_record(),
         )
     }
 
@@ -352,12 +340,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     {
         self.check(&data)?;
         let (model, _, history) = self.resume::<B, M, ()>(model, device)?;
-        let settings = self.all_settings();
-        self.drive(
-            model,
-            history,
+        self.drive::<B, M, (), _, _, _>(
+            (model, history),
             &mut data,
-            |epoch| B::seed(device, epoch),
+            device,
             |model, batch, at| {
                 let mut output = model.step(batch, at);
                 let values = values(&output);
@@ -374,17 +360,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 Ok((model, values))
             },
             |model, batches, epoch, step| validate(model, batches, epoch, step),
-            |c, epoch, model, scheduler, history| {
-                let contents = Contents {
-                    epoch,
-                    model,
-                    optimizer: (),
-                    scheduler: scheduler.to_record::<B>(),
-                    history,
-                    settings: &settings,
-                };
-                checkpoint::save::<B, M, (), S::Record<B>>(c, contents)
-            },
+            || (),
         )
     }
 
@@ -446,23 +422,25 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         Ok(())
     }
 
-    /// The loop both entry points share. `train_step` takes one step (or stops the run with its
-    /// error), `validate` runs the validation batches, `save`
-    /// writes a checkpoint.
-    #[allow(clippy::too_many_arguments)]
-    fn drive<M, T, V, D>(
+    /// The loop both entry points share, from a model and its history so far. `train_step`
+    /// takes one step (or stops the run with its error), `validate` runs the validation batches,
+    /// `optimizer_record` gives what a checkpoint keeps of the optimiser.
+    fn drive<B, M, R, T, V, D>(
         mut self,
-        mut model: M,
-        mut history: History,
+        (mut model, mut history): (M, History),
         data: &mut D,
-        seed_backend: impl Fn(u64),
+        device: &B::Device,
         mut train_step: impl FnMut(M, &T, &StepInfo) -> crate::Result<(M, StepValues)>,
         mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
-        save: impl Fn(&Checkpoints, usize, &M, &S, &History) -> crate::Result<()>,
+        optimizer_record: impl Fn() -> R,
     ) -> crate::Result<(M, History)>
     where
+        B: Backend,
+        M: Module<B>,
+        R: burn::record::Record<B>,
         D: Batches<T, V>,
     {
+        let settings = self.all_settings();
         let config = self.config.clone();
         let bar = if self.progress {
             crate::progress::bar(config.epochs as u64, "epoch", false)
@@ -479,7 +457,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 break;
             }
             let start = Instant::now();
-            seed_backend(config.seed.wrapping_add(epoch as u64));
+            B::seed(device, config.seed.wrapping_add(epoch as u64));
             let mut sums = Sums::default();
             let mut lr = f64::NAN;
             for (b, batch) in data.train(&config, epoch).enumerate() {
@@ -537,7 +515,15 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             if let Some(c) = &self.checkpoints
                 && (epoch % c.every == 0 || epoch == config.epochs || stopping)
             {
-                save(c, epoch, &model, &self.scheduler, &history)?;
+                let contents = Contents {
+                    epoch,
+                    model: &model,
+                    optimizer: optimizer_record(),
+                    scheduler: self.scheduler.to_record::<B>(),
+                    history: &history,
+                    settings: &settings,
+                };
+                checkpoint::save::<B, M, R, S::Record<B>>(c, contents)?;
             }
             if stop {
                 break;

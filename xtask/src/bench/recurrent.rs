@@ -10,7 +10,8 @@ use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 use rensa_nn::recurrent::{
-    Differentiation, GruConfig, LstmConfig, RecurrentBackend, RnnConfig, SequenceInput,
+    Differentiation, GruConfig, LstmConfig, RecurrentBackend, RecurrentConfig, RnnConfig,
+    SequenceInput,
 };
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -228,33 +229,10 @@ where
         sync();
         drop(grads);
     };
-    let rensa = |how: Differentiation| -> Box<dyn Fn()> {
-        match cell {
-            Cell::Lstm => {
-                let m = LstmConfig::new(i, h)
-                    .with_differentiation(how)
-                    .init::<B>(device)
-                    .expect("valid config");
-                let x = x.clone();
-                Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
-            }
-            Cell::Gru => {
-                let m = GruConfig::new(i, h)
-                    .with_differentiation(how)
-                    .init::<B>(device)
-                    .expect("valid config");
-                let x = x.clone();
-                Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
-            }
-            Cell::Rnn => {
-                let m = RnnConfig::new(i, h)
-                    .with_differentiation(how)
-                    .init::<B>(device)
-                    .expect("valid config");
-                let x = x.clone();
-                Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
-            }
-        }
+    let rensa = |how: Differentiation| match cell {
+        Cell::Lstm => rensa_layer::<LstmConfig, B>(dims, how, &x, &step, device),
+        Cell::Gru => rensa_layer::<GruConfig, B>(dims, how, &x, &step, device),
+        Cell::Rnn => rensa_layer::<RnnConfig, B>(dims, how, &x, &step, device),
     };
     let ours = rensa(Differentiation::Fused);
     let plain_layer = rensa(Differentiation::Plain);
@@ -290,6 +268,25 @@ where
         ms[2].push(time_ms(&*theirs));
     }
     ms.map(median)
+}
+
+/// One training step of a rensa layer of cell config `C` on `x`, differentiated by `how`.
+fn rensa_layer<'a, C: RecurrentConfig, B: AutodiffBackend + RecurrentBackend>(
+    (_, _, i, h): Dims,
+    how: Differentiation,
+    x: &Tensor<B, 3>,
+    step: &'a impl Fn(Tensor<B, 1>),
+    device: &B::Device,
+) -> Box<dyn Fn() + 'a>
+where
+    B::InnerBackend: RecurrentBackend,
+{
+    let m = C::sized(i, h)
+        .differentiated(how)
+        .init_layer::<B>(device)
+        .expect("valid config");
+    let x = x.clone();
+    Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
 }
 
 /// Initialises wgpu and describes the adapter it picked; `true` when it is not a CPU (software)

@@ -116,6 +116,21 @@ fn planar(
     }
 }
 
+/// Maps every RGB pixel (as floats in 0..255) through `f`, a block of pixels at a time so that
+/// the loop over the block vectorises.
+#[inline(always)]
+fn map_rgb(data: &mut [u8], f: impl Fn(f32, f32, f32) -> (f32, f32, f32)) {
+    planar(
+        data,
+        #[inline(always)]
+        |r, g, b| {
+            for i in 0..BLOCK {
+                (r[i], g[i], b[i]) = f(r[i], g[i], b[i]);
+            }
+        },
+    );
+}
+
 /// Blend with the mean gray level.
 #[inline(always)]
 pub(crate) fn contrast(data: &mut [u8], channels: usize, factor: f32) {
@@ -129,16 +144,12 @@ pub(crate) fn saturation(data: &mut [u8], channels: usize, factor: f32) {
     if channels != 3 {
         return;
     }
-    planar(
+    map_rgb(
         data,
         #[inline(always)]
         |r, g, b| {
-            for i in 0..BLOCK {
-                let gray = (1.0 - factor) * (LUMA[0] * r[i] + LUMA[1] * g[i] + LUMA[2] * b[i]);
-                r[i] = gray + factor * r[i];
-                g[i] = gray + factor * g[i];
-                b[i] = gray + factor * b[i];
-            }
+            let gray = (1.0 - factor) * (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b);
+            (gray + factor * r, gray + factor * g, gray + factor * b)
         },
     );
 }
@@ -207,17 +218,13 @@ pub(crate) fn hsv(data: &mut [u8], channels: usize, dh: f32, ds: f32, dv: f32) {
         linear(data, 1.0, dv * 255.0);
         return;
     }
-    planar(
+    map_rgb(
         data,
         #[inline(always)]
         |r, g, b| {
-            for i in 0..BLOCK {
-                let k = 1.0 / 255.0;
-                let (r2, g2, b2) = hsv_shift(r[i] * k, g[i] * k, b[i] * k, dh, ds, dv);
-                r[i] = r2 * 255.0;
-                g[i] = g2 * 255.0;
-                b[i] = b2 * 255.0;
-            }
+            let k = 1.0 / 255.0;
+            let (r, g, b) = hsv_shift(r * k, g * k, b * k, dh, ds, dv);
+            (r * 255.0, g * 255.0, b * 255.0)
         },
     );
 }

@@ -54,10 +54,20 @@ pub(crate) fn warp(
     } else {
         let interp = interp.unwrap_or(Interp::Bilinear);
         let [_, b, _, d, _, _] = inverse.0;
+        let job = Resample {
+            src,
+            m: inverse,
+            size,
+            interp,
+            border,
+        };
         if b == 0.0 && d == 0.0 {
-            separable(src, inverse, size, interp, border, &mut out);
+            separable(&job, &mut out);
         } else {
-            general(src, inverse, size, interp, border, &mut out);
+            match src.channels() {
+                3 => general::<3>(&job, &mut out),
+                _ => general::<1>(&job, &mut out),
+            }
         }
     }
     Image::from_parts(size.width, size.height, c, out)
@@ -170,15 +180,19 @@ fn taps(
     t
 }
 
-#[inline(always)]
-fn separable(
-    src: &Image,
-    m: &Affine2,
+/// An interpolating resample: output pixel `p` of `size` reads `src` at `m(p)`.
+struct Resample<'a> {
+    src: &'a Image,
+    m: &'a Affine2,
     size: Size,
     interp: Interp,
     border: Option<Border>,
-    out: &mut [u8],
-) {
+}
+
+/// Scale and shift only: one horizontal and one vertical pass of precomputed taps.
+#[inline(always)]
+fn separable(job: &Resample<'_>, out: &mut [u8]) {
+    let (src, m, size, interp, border) = (job.src, job.m, job.size, job.interp, job.border);
     let (w, h, c) = (src.width(), src.height(), src.channels());
     let [a, _, tx, _, e, ty] = m.0;
     let xs = taps(size.width, w, a, tx, interp, border);
@@ -295,34 +309,14 @@ fn separable(
     }
 }
 
-#[inline(always)]
-fn general(
-    src: &Image,
-    m: &Affine2,
-    size: Size,
-    interp: Interp,
-    border: Option<Border>,
-    out: &mut [u8],
-) {
-    match src.channels() {
-        3 => general_c::<3>(src, m, size, interp, border, out),
-        _ => general_c::<1>(src, m, size, interp, border, out),
-    }
-}
-
 /// Fixed-point positions: 16 fractional bits, stepped by integer additions along a row (the
 /// error after a 10,000-pixel row stays below 0.1 pixel); 8-bit interpolation weights.
 const FRAC: u32 = 16;
 
+/// Any affine map, `C` channels: fixed-point positions stepped along each row.
 #[inline(always)]
-fn general_c<const C: usize>(
-    src: &Image,
-    m: &Affine2,
-    size: Size,
-    interp: Interp,
-    border: Option<Border>,
-    out: &mut [u8],
-) {
+fn general<const C: usize>(job: &Resample<'_>, out: &mut [u8]) {
+    let (src, m, size, interp, border) = (job.src, job.m, job.size, job.interp, job.border);
     let (w, h) = (src.width(), src.height());
     let [a, b, tx, d, e, ty] = m.0;
     let one = (1u64 << FRAC) as f64;
@@ -352,7 +346,14 @@ fn general_c<const C: usize>(
         let (mut begin, mut end) = (size.width, size.width);
         if C == 3 {
             if let Some(k) = (0..size.width).find(|&k| px.inside(at(k))) {
-                let done = super::isa::warp_row_rgb(px.data, w, h, at(k), step, &mut dst[k * C..]);
+                let row = super::isa::RgbRow {
+                    data: px.data,
+                    w,
+                    h,
+                    pos: at(k),
+                    step,
+                };
+                let done = super::isa::warp_row_rgb(row, &mut dst[k * C..]);
                 (begin, end) = (k, k + done);
             }
         }

@@ -62,37 +62,41 @@ fn reverse_rgb_ssse3(src: &[u8], dst: &mut [u8]) -> usize {
 /// position `(sx + k step_x, sy + k step_y)`. Returns the number of pixels written; the caller
 /// does the rest with the scalar kernel, whose arithmetic this repeats exactly.
 #[inline(always)]
-pub(crate) fn warp_row_rgb(
-    data: &[u8],
-    w: usize,
-    h: usize,
-    pos: (i64, i64),
-    step: (i64, i64),
-    out: &mut [u8],
-) -> usize {
+pub(crate) fn warp_row_rgb(row: RgbRow<'_>, out: &mut [u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        if has(Feature::Avx2) && w < 1 << 14 && h < 1 << 14 {
+        if has(Feature::Avx2) && row.w < 1 << 14 && row.h < 1 << 14 {
             // SAFETY: the CPU has AVX2 (just checked); every gather is checked to lie inside
             // `data` and every store inside `out` before it is made (see the function).
-            return unsafe { warp_row_rgb_avx2(data, w, h, pos, step, out) };
+            return unsafe { warp_row_rgb_avx2(row, out) };
         }
     }
-    let _ = (data, w, h, pos, step, out);
+    let _ = (row, out);
     0
+}
+
+/// The source of one warped RGB row: the image `data` (`w x h`, interleaved), the 16.16
+/// position of the row's first output pixel and the step from one output pixel to the next.
+#[derive(Clone, Copy)]
+pub(crate) struct RgbRow<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) w: usize,
+    pub(crate) h: usize,
+    pub(crate) pos: (i64, i64),
+    pub(crate) step: (i64, i64),
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn warp_row_rgb_avx2(
-    data: &[u8],
-    w: usize,
-    h: usize,
-    pos: (i64, i64),
-    step: (i64, i64),
-    out: &mut [u8],
-) -> usize {
+fn warp_row_rgb_avx2(row_src: RgbRow<'_>, out: &mut [u8]) -> usize {
     use std::arch::x86_64::*;
+    let RgbRow {
+        data,
+        w,
+        h,
+        pos,
+        step,
+    } = row_src;
     let row = (w * 3) as i32;
     let n = out.len() / 3;
     let inside = |k: usize| {

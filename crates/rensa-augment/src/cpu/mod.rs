@@ -14,7 +14,7 @@ pub(crate) mod geometry;
 pub(crate) mod isa;
 
 use crate::image::Image;
-use crate::ops::{Op, Stage, stages};
+use crate::ops::{Op, Stage, geometric_op, stages};
 use rensa_isa::{Level, with_best_isa};
 use std::borrow::Cow;
 
@@ -99,13 +99,7 @@ pub(crate) fn pixel(img: &mut Image, op: &Op) {
         }
         Op::Erase { ref rects, fill } => filter::erase(data, w, c, rects, fill),
         Op::Normalize { .. } => {}
-        Op::HorizontalFlip
-        | Op::VerticalFlip
-        | Op::Rot90 { .. }
-        | Op::Affine { .. }
-        | Op::Crop { .. }
-        | Op::Resize { .. }
-        | Op::Pad { .. } => unreachable!("geometric operations are folded into warps"),
+        geometric_op!() => unreachable!("geometric operations are folded into warps"),
     }
 }
 

@@ -175,13 +175,18 @@ impl Transform for RandomResizedCrop {
             width: cw,
             height: ch,
         });
-        ops.push(Op::Resize {
-            width: self.width,
-            height: self.height,
-            interp: self.interp,
-        });
-        Ok(Size::new(self.width, self.height))
+        Ok(push_resize(ops, self.width, self.height, self.interp))
     }
+}
+
+/// Appends a resize to `width x height` and returns that size.
+fn push_resize(ops: &mut Vec<Op>, width: usize, height: usize, interp: Interp) -> Size {
+    ops.push(Op::Resize {
+        width,
+        height,
+        interp,
+    });
+    Size::new(width, height)
 }
 
 /// Resample to a fixed size.
@@ -205,12 +210,7 @@ impl Transform for Resize {
         check_side(Self::NAME, self.width, self.height)
     }
     fn plan(&self, _rng: &mut SampleRng, _size: Size, ops: &mut Vec<Op>) -> Result<Size> {
-        ops.push(Op::Resize {
-            width: self.width,
-            height: self.height,
-            interp: self.interp,
-        });
-        Ok(Size::new(self.width, self.height))
+        Ok(push_resize(ops, self.width, self.height, self.interp))
     }
 }
 

@@ -93,16 +93,9 @@ macro_rules! flip {
             fn validate(&self) -> $crate::Result<()> {
                 $crate::error::check_p(Self::NAME, self.p)
             }
-            fn plan(
-                &self,
-                rng: &mut $crate::SampleRng,
-                size: $crate::Size,
-                ops: &mut Vec<$crate::Op>,
-            ) -> $crate::Result<$crate::Size> {
-                if rng.chance(self.p) {
-                    ops.push($op);
-                }
-                Ok(size)
+            fn plan(&self, rng: &mut $crate::SampleRng, size: $crate::Size, ops: &mut Vec<$crate::Op>)
+                -> $crate::Result<$crate::Size> {
+                $crate::transforms::support::maybe_push(rng, self.p, size, ops, |_| $op)
             }
         }
     };
@@ -135,20 +128,30 @@ macro_rules! factor_op {
                 $crate::error::check_p(Self::NAME, self.p)?;
                 $crate::error::check_range(Self::NAME, "range", self.range, $max.0, $max.1)
             }
-            fn plan(
-                &self,
-                rng: &mut $crate::SampleRng,
-                size: $crate::Size,
-                ops: &mut Vec<$crate::Op>,
-            ) -> $crate::Result<$crate::Size> {
-                if rng.chance(self.p) {
-                    let $f = rng.uniform(self.range.0, self.range.1) as f32;
-                    ops.push($make);
-                }
-                Ok(size)
+            fn plan(&self, rng: &mut $crate::SampleRng, size: $crate::Size, ops: &mut Vec<$crate::Op>)
+                -> $crate::Result<$crate::Size> {
+                let range = self.range;
+                $crate::transforms::support::maybe_push(rng, self.p, size, ops, |rng| {
+                    let $f = rng.uniform(range.0, range.1) as f32;
+                    $make
+                })
             }
         }
     };
 }
 
 pub(super) use {factor_op, flip};
+
+/// With probability `p`, appends the operation `make` draws; the size is kept.
+pub(crate) fn maybe_push(
+    rng: &mut crate::SampleRng,
+    p: f64,
+    size: crate::Size,
+    ops: &mut Vec<crate::Op>,
+    make: impl FnOnce(&mut crate::SampleRng) -> crate::Op,
+) -> crate::Result<crate::Size> {
+    if rng.chance(p) {
+        ops.push(make(rng));
+    }
+    Ok(size)
+}

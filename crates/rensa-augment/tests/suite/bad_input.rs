@@ -160,33 +160,33 @@ fn bad_parameters_and_pipelines_are_named() {
             "{file}: {e}"
         );
     }
-    let path = dir.join("unknown.toml");
-    std::fs::write(
-        &path,
+    let load = |file: &str, text: &str| {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        Pipeline::load(&path)
+    };
+    let e = load(
+        "unknown.toml",
         "[[steps]]\nop = \"horizontal_flip\"\n[[steps]]\nop = \"flipp\"\n",
     )
-    .unwrap();
-    let e = Pipeline::load(&path).unwrap_err();
+    .unwrap_err();
     assert!(
         matches!(&e, AugmentError::UnknownOperation { name, .. } if name == "flipp")
             && e.to_string().contains("unknown.toml"),
         "{e}"
     );
-    let path = dir.join("broken.json");
-    std::fs::write(&path, "{\"steps\": [{\"op\": \"rotate\", \"limit\": 30}").unwrap();
-    let e = Pipeline::load(&path).unwrap_err();
+    let e = load(
+        "broken.json",
+        "{\"steps\": [{\"op\": \"rotate\", \"limit\": 30}",
+    )
+    .unwrap_err();
     assert!(
         matches!(e, AugmentError::PipelineSyntax { .. }) && e.to_string().contains("broken.json"),
         "{e}"
     );
     // a good TOML file loads
-    let path = dir.join("good.toml");
-    std::fs::write(
-        &path,
-        "seed = 9\n[[steps]]\nop = \"rotate\"\nlimit = 30\n[[steps]]\nop = \"normalize\"\n",
-    )
-    .unwrap();
-    assert_eq!(Pipeline::load(&path).unwrap().seed(), 9);
+    let good = "seed = 9\n[[steps]]\nop = \"rotate\"\nlimit = 30\n[[steps]]\nop = \"normalize\"\n";
+    assert_eq!(load("good.toml", good).unwrap().seed(), 9);
     std::fs::remove_dir_all(&dir).unwrap();
 
     // batches that cannot be stacked

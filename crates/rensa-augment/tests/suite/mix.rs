@@ -2,7 +2,7 @@
 //! (seed, epoch, batch).
 
 use burn::tensor::{Tensor, TensorData};
-use rensa_augment::{CutMix, MixUp};
+use rensa_augment::{BatchMix, CutMix, MixUp};
 use rensa_testkit::TestBackend as B;
 
 fn batch() -> (Tensor<B, 4>, Tensor<B, 2>) {

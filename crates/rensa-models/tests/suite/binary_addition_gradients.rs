@@ -121,8 +121,7 @@ fn hand_written_bptt_equals_autodiff_on_wgpu() {
 fn the_courses_output_derivative_is_not_the_gradient() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
-    TestBackend::seed(&device, 11);
-    let w = Weights::<TestBackend>::init(16, InitScheme::Normal, &device);
+    let w = super::course_weights(11, &device);
     let pairs = [(45, 83)];
     let batch = Batch::new(&pairs, &device);
     let correct = bptt(&w, &batch, Activation::Sigmoid, OutputDerivative::Correct);
@@ -196,8 +195,7 @@ fn the_courses_output_derivative_is_not_the_gradient() {
 fn the_courses_factor_does_not_vanish_when_the_output_saturates() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
-    TestBackend::seed(&device, 1);
-    let mut w = Weights::<TestBackend>::init(16, InitScheme::Normal, &device);
+    let mut w = super::course_weights(1, &device);
     // Every hidden unit positive (sigmoid), so a large W_out saturates y near 1.
     w.w_out = Tensor::full([16, 1], 5.0, &device);
     let batch = Batch::new(&[(0, 0)], &device); // every target bit is 0

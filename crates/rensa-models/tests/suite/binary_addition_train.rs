@@ -3,7 +3,6 @@
 use burn::backend::Autodiff;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use rensa_data::addition::*;
 use rensa_models::binary_addition::*;
 use rensa_nn::activation::Activation;
@@ -38,8 +37,7 @@ fn operands_that_would_overflow_are_refused() {
 fn ten_thousand_single_pairs_make_a_perfect_adder() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
-    TestBackend::seed(&device, 0);
-    let mut w = Weights::<TestBackend>::init(16, InitScheme::Normal, &device);
+    let mut w = super::course_weights(0, &device);
     let before = accuracy_all_pairs(&w, Activation::Sigmoid, &device);
     let mut sampler = PairSampler::new(0);
     for _ in 0..10_000 {
@@ -59,8 +57,7 @@ fn both_trainers_follow_the_same_path() {
     let _rng = rensa_testkit::rng_lock();
     type AD = Autodiff<TestBackend>;
     let device = Default::default();
-    TestBackend::seed(&device, 4);
-    let mut w = Weights::<TestBackend>::init(16, InitScheme::Normal, &device);
+    let mut w = super::course_weights(4, &device);
     let lift = |t: Tensor<TestBackend, 2>| Tensor::<AD, 2>::from_inner(t);
     let mut model = Adder::<AD>::new(
         Weights {

@@ -105,23 +105,43 @@ pub trait RecurrentCell<B: RecurrentBackend>: Module<B> {
     /// Panics unless `state` fits this cell and a batch of `batch`.
     fn check_state(&self, state: &CellState<B>, batch: usize) {
         let expected = [batch, self.hidden_size()];
-        assert_eq!(
-            state.hidden.dims(),
+        let cell = state.cell.as_ref();
+        check_state_shapes(
+            &state.hidden,
+            cell,
+            Self::HAS_CELL_STATE,
             expected,
-            "hidden state: expected shape [batch, hidden] = {expected:?}, got {:?}",
-            state.hidden.dims()
+            "",
+            "shape [batch, hidden]",
         );
-        match (&state.cell, Self::HAS_CELL_STATE) {
-            (Some(c), true) => assert_eq!(
-                c.dims(),
-                expected,
-                "cell state: expected shape [batch, hidden] = {expected:?}, got {:?}",
-                c.dims()
-            ),
-            (None, true) => panic!("cell state: an LSTM state needs a cell state, got none"),
-            (Some(_), false) => panic!("cell state: only an LSTM has a cell state, got one"),
-            (None, false) => {}
-        }
+    }
+}
+
+/// Panics unless a state's hidden tensor, and its cell tensor where the cell has one (LSTM) and
+/// only then, have the shape `expected`. `what` prefixes the message ("initial " for a layer's
+/// state); `layout` names the axes.
+pub(crate) fn check_state_shapes<B: Backend, const D: usize>(
+    hidden: &Tensor<B, D>,
+    cell: Option<&Tensor<B, D>>,
+    has_cell: bool,
+    expected: [usize; D],
+    what: &str,
+    layout: &str,
+) {
+    let shape = |t: &Tensor<B, D>, name: &str| {
+        assert_eq!(
+            t.dims(),
+            expected,
+            "{what}{name} state: expected {layout} = {expected:?}, got {:?}",
+            t.dims()
+        )
+    };
+    shape(hidden, "hidden");
+    match (cell, has_cell) {
+        (Some(c), true) => shape(c, "cell"),
+        (None, true) => panic!("{what}cell state: an LSTM needs a cell state, got none"),
+        (Some(_), false) => panic!("{what}cell state: only an LSTM has a cell state, got one"),
+        (None, false) => {}
     }
 }
 

@@ -373,23 +373,14 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Recurrent<B, C> {
 
     fn check_state(&self, state: &RecurrentState<B>, batch: usize) {
         let expected = [self.cells.len(), batch, self.hidden_size()];
-        assert_eq!(
-            state.hidden.dims(),
+        super::cell::check_state_shapes(
+            &state.hidden,
+            state.cell.as_ref(),
+            C::HAS_CELL_STATE,
             expected,
-            "initial hidden state: expected [layers * directions, batch, hidden] = {expected:?}, got {:?}",
-            state.hidden.dims()
+            "initial ",
+            "[layers * directions, batch, hidden]",
         );
-        match (&state.cell, C::HAS_CELL_STATE) {
-            (Some(c), true) => assert_eq!(
-                c.dims(),
-                expected,
-                "initial cell state: expected [layers * directions, batch, hidden] = {expected:?}, got {:?}",
-                c.dims()
-            ),
-            (None, true) => panic!("initial state: an LSTM needs a cell state, got none"),
-            (Some(_), false) => panic!("initial state: only an LSTM has a cell state, got one"),
-            (None, false) => {}
-        }
     }
 }
 
@@ -502,16 +493,23 @@ impl Common {
         }
     }
 
-    /// Builds every cell with `make(layer_input_size, device)` and assembles the layer.
+    /// Draws every cell's gate weights (`gates` gates, the recurrent bias when
+    /// `recurrent_bias`, gate `unit_bias_gate`'s bias set to one), builds each cell with
+    /// `make(weights)` and assembles the layer.
     fn build<B: RecurrentBackend, C: RecurrentCell<B>>(
         &self,
         device: &B::Device,
-        make: impl Fn(usize, &B::Device) -> C,
+        (gates, recurrent_bias, unit_bias_gate): (usize, bool, Option<usize>),
+        make: impl Fn(GateWeights<B>) -> C,
     ) -> crate::Result<Recurrent<B, C>> {
         self.validate()?;
         let dirs = if self.bidirectional { 2 } else { 1 };
         let cells = (0..self.num_layers * dirs)
-            .map(|k| make(self.layer_input(k / dirs), device))
+            .map(|k| {
+                let input = self.layer_input(k / dirs);
+                let init = self.gate_init(gates, input, recurrent_bias, unit_bias_gate);
+                make(GateWeights::init(init, device))
+            })
             .collect();
         Ok(
             Recurrent::from_cells(cells, self.bidirectional, self.merge_mode, self.dropout)?
@@ -649,6 +647,12 @@ pub trait RecurrentConfig: Clone + Send + Sync + core::fmt::Debug + 'static {
     /// builds).
     fn single(&self) -> Self;
 
+    /// The same settings, differentiated by `how` (the fused backward pass or plain autodiff).
+    fn differentiated(self, how: Differentiation) -> Self;
+
+    /// The same settings with `num_layers` stacked layers, each bidirectional or not.
+    fn stacked(self, num_layers: usize, bidirectional: bool) -> Self;
+
     /// Builds the layer.
     ///
     /// # Errors
@@ -678,7 +682,16 @@ macro_rules! recurrent_config_impl {
             }
 
             fn single(&self) -> Self {
-                self.clone().with_num_layers(1).with_bidirectional(false)
+                self.clone().stacked(1, false)
+            }
+
+            fn differentiated(self, how: Differentiation) -> Self {
+                self.with_differentiation(how)
+            }
+
+            fn stacked(self, num_layers: usize, bidirectional: bool) -> Self {
+                self.with_num_layers(num_layers)
+                    .with_bidirectional(bidirectional)
             }
 
             fn init_layer<B: RecurrentBackend>(
@@ -699,12 +712,9 @@ impl RnnConfig {
     /// Builds the layer.
     pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<Rnn<B>> {
         self.activation.validate()?;
-        let common = self.common();
-        common.build(device, |input, device| RnnCell {
-            weights: GateWeights::init(
-                common.gate_init(1, input, self.recurrent_bias, None),
-                device,
-            ),
+        let gates = (1, self.recurrent_bias, None);
+        self.common().build(device, gates, |weights| RnnCell {
+            weights,
             activation: self.activation,
         })
     }
@@ -713,26 +723,19 @@ impl RnnConfig {
 impl LstmConfig {
     /// Builds the layer.
     pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<Lstm<B>> {
-        let common = self.common();
         let forget = self.unit_forget_bias.then_some(1); // gate order i, f, g, o
-        common.build(device, |input, device| LstmCell {
-            weights: GateWeights::init(
-                common.gate_init(4, input, self.recurrent_bias, forget),
-                device,
-            ),
-        })
+        let gates = (4, self.recurrent_bias, forget);
+        self.common()
+            .build(device, gates, |weights| LstmCell { weights })
     }
 }
 
 impl GruConfig {
     /// Builds the layer.
     pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<Gru<B>> {
-        let common = self.common();
-        common.build(device, |input, device| GruCell {
-            weights: GateWeights::init(
-                common.gate_init(3, input, self.recurrent_bias, None),
-                device,
-            ),
+        let gates = (3, self.recurrent_bias, None);
+        self.common().build(device, gates, |weights| GruCell {
+            weights,
             reset_after: self.reset_after,
         })
     }

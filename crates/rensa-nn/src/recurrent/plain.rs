@@ -70,6 +70,13 @@ pub struct GruGates<B: Backend> {
     pub hn: Option<Tensor<B, 2>>,
 }
 
+impl<B: Backend> GruGates<B> {
+    /// The state after the step from the state `h` before it: `h' = (1 − z) ⊙ n + z ⊙ h`.
+    pub fn next_state(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.n.clone() + self.z.clone() * (h - self.n.clone())
+    }
+}
+
 /// The gates of one GRU step (see [`CellKind::Gru`] for the two forms).
 /// `xw` is `[batch, 3H]`.
 pub fn gru_gates<B: Backend>(
@@ -109,20 +116,6 @@ pub fn gru_gates<B: Backend>(
     }
 }
 
-/// One GRU step (see [`CellKind::Gru`] for the two forms). `xw` is
-/// `[batch, 3H]`.
-pub fn gru_step<B: Backend>(
-    xw: Tensor<B, 2>,
-    h: Tensor<B, 2>,
-    weight_hh: Tensor<B, 2>,
-    bias_hn: Option<Tensor<B, 1>>,
-    reset_after: bool,
-) -> Tensor<B, 2> {
-    let GruGates { z, n, .. } = gru_gates(xw, h.clone(), weight_hh, bias_hn, reset_after);
-    // h' = (1 − z) ⊙ n + z ⊙ h
-    n.clone() + z * (h - n)
-}
-
 /// One step of a cell of kind `cell` from the step's input projection `xw` (`[batch, G·H]`,
 /// foldable biases added): the state after the step.
 pub fn step<B: Backend>(
@@ -146,7 +139,8 @@ pub fn step<B: Backend>(
             }
         }
         CellKind::Gru { reset_after } => CellState {
-            hidden: gru_step(xw, state.hidden, weight_hh, bias_hn, reset_after),
+            hidden: gru_gates(xw, state.hidden.clone(), weight_hh, bias_hn, reset_after)
+                .next_state(state.hidden),
             cell: None,
         },
     }

@@ -69,14 +69,8 @@ pub enum SavedStep<B: Backend> {
     Gru {
         /// `h` before the step.
         h_prev: Tensor<B, 2>,
-        /// Reset gate.
-        r: Tensor<B, 2>,
-        /// Update gate.
-        z: Tensor<B, 2>,
-        /// Candidate.
-        n: Tensor<B, 2>,
-        /// Reset-after form only: `h Wₕₙ + bₕₙ`.
-        hn: Option<Tensor<B, 2>>,
+        /// The gates `r`, `z`, `n` (and `hn` in the reset-after form).
+        gates: plain::GruGates<B>,
     },
 }
 
@@ -228,6 +222,14 @@ fn carry<B: Backend>(
     }
 }
 
+/// `x`, plus `extra` where there is one (what a step carries past padding).
+fn plus<B: Backend>(x: Tensor<B, 2>, extra: Option<Tensor<B, 2>>) -> Tensor<B, 2> {
+    match extra {
+        Some(e) => x + e,
+        None => x,
+    }
+}
+
 /// A step's output: zero on padding.
 fn masked<B: Backend>(h: &Tensor<B, 2>, m: Option<&Tensor<B, 2>>) -> Tensor<B, 2> {
     match m {
@@ -302,36 +304,6 @@ fn stack_time<B: Backend>(rows: Vec<Option<Tensor<B, 2>>>) -> Tensor<B, 3> {
     Tensor::stack(rows.into_iter().flatten().collect(), 1)
 }
 
-/// Simple-RNN forward keeping `h_prev` and `h_new` per step.
-fn rnn_forward<B: SequenceOps>(
-    seq: Recurrence<B>,
-    h0: Tensor<B, 2>,
-    weight_hh: Tensor<B, 2>,
-    activation: Activation,
-) -> (Tensor<B, 3>, Tensor<B, 2>, Tape<B>) {
-    let steps = Unrolled::new(seq);
-    let time = steps.time();
-    let mut h = h0;
-    let mut outputs = vec![None; time];
-    let mut saved = Vec::with_capacity(time);
-    for &t in &steps.order {
-        let new = plain::rnn_step(
-            steps.xs[t].clone(),
-            h.clone(),
-            weight_hh.clone(),
-            activation,
-        );
-        outputs[t] = Some(masked(&new, steps.mask(t)));
-        saved.push(SavedStep::Rnn {
-            h_prev: h.clone(),
-            h_new: new.clone(),
-        });
-        h = carry(h, new, steps.mask(t));
-    }
-    let (out, tape) = steps.finish(outputs, saved);
-    (out, h, tape)
-}
-
 /// Simple-RNN backward. For processing steps from the last: `g = (dY_t + dh) ⊙ m_t`,
 /// `da_t = g ⊙ act'(h_new)`, `dh ← dh ⊙ (1 − m_t) + da_t Wₕₕᵀ`; then `∂projected = da`,
 /// `∂h0 = dh`, `∂Wₕₕ = Σ_t h_prevᵀ da_t` as one product.
@@ -353,10 +325,7 @@ fn rnn_backward<B: SequenceOps>(
         let m = m.as_ref();
         let (g, carried) = through_step(Some(row(&up.d_output, t)), dh, m);
         let d = g * activation.derivative_from_output(h_new);
-        dh = d.clone().matmul(w_t.clone());
-        if let Some(c) = carried {
-            dh = dh + c;
-        }
+        dh = plus(d.clone().matmul(w_t.clone()), carried);
         left.push(h_prev);
         right.push(d.clone());
         da[t] = Some(d);
@@ -368,41 +337,6 @@ fn rnn_backward<B: SequenceOps>(
         d_weight: sum_outer(left, right),
         d_bias_hn: None,
     }
-}
-
-/// LSTM forward keeping the course's `LSTM.cache` per step.
-fn lstm_forward<B: SequenceOps>(
-    seq: Recurrence<B>,
-    h0: Tensor<B, 2>,
-    c0: Tensor<B, 2>,
-    weight_hh: Tensor<B, 2>,
-) -> (Tensor<B, 3>, Tensor<B, 2>, Tensor<B, 2>, Tape<B>) {
-    let steps = Unrolled::new(seq);
-    let time = steps.time();
-    let (mut h, mut c) = (h0, c0);
-    let mut outputs = vec![None; time];
-    let mut saved = Vec::with_capacity(time);
-    for &t in &steps.order {
-        let [i, f, g, o] = plain::lstm_gates(steps.xs[t].clone(), h.clone(), weight_hh.clone());
-        let c_new = f.clone() * c.clone() + i.clone() * g.clone();
-        let tc = c_new.clone().tanh();
-        let h_new = o.clone() * tc.clone();
-        let m = steps.mask(t);
-        outputs[t] = Some(masked(&h_new, m));
-        saved.push(SavedStep::Lstm {
-            h_prev: h.clone(),
-            c_prev: c.clone(),
-            i,
-            f,
-            g,
-            o,
-            tanh_c: tc,
-        });
-        h = carry(h, h_new, m);
-        c = carry(c, c_new, m);
-    }
-    let (out, tape) = steps.finish(outputs, saved);
-    (out, h, c, tape)
 }
 
 /// The course's `LSTM.backward`, step by step from the last: with `dh`, `dc` the gradients of
@@ -448,17 +382,11 @@ fn lstm_backward<B: SequenceOps>(
             ],
             1,
         );
-        dh = d.clone().matmul(w_t.clone());
-        dc = dc_new * f;
-        if let Some(c) = carried_h {
-            dh = dh + c;
-        }
-        if let Some(c) = carried_c {
-            dc = dc + c;
-        }
+        dh = plus(d.clone().matmul(w_t.clone()), carried_h);
+        dc = plus(dc_new * f, carried_c);
+        da[t] = Some(d.clone());
         left.push(h_prev);
-        right.push(d.clone());
-        da[t] = Some(d);
+        right.push(d);
     }
     TapeGrads {
         d_projected: stack_time(da),
@@ -467,44 +395,6 @@ fn lstm_backward<B: SequenceOps>(
         d_weight: sum_outer(left, right),
         d_bias_hn: None,
     }
-}
-
-/// GRU forward (either form) keeping `h_prev`, `r`, `z`, `n` and, reset after, `hn` per step.
-fn gru_forward<B: SequenceOps>(
-    seq: Recurrence<B>,
-    h0: Tensor<B, 2>,
-    weight_hh: Tensor<B, 2>,
-    bias_hn: Option<Tensor<B, 1>>,
-    reset_after: bool,
-) -> (Tensor<B, 3>, Tensor<B, 2>, Tape<B>) {
-    let steps = Unrolled::new(seq);
-    let time = steps.time();
-    let mut h = h0;
-    let mut outputs = vec![None; time];
-    let mut saved = Vec::with_capacity(time);
-    for &t in &steps.order {
-        let gates = plain::gru_gates(
-            steps.xs[t].clone(),
-            h.clone(),
-            weight_hh.clone(),
-            bias_hn.clone(),
-            reset_after,
-        );
-        let n = gates.n.clone();
-        let h_new = n.clone() + gates.z.clone() * (h.clone() - n);
-        let m = steps.mask(t);
-        outputs[t] = Some(masked(&h_new, m));
-        saved.push(SavedStep::Gru {
-            h_prev: h.clone(),
-            r: gates.r,
-            z: gates.z,
-            n: gates.n,
-            hn: gates.hn,
-        });
-        h = carry(h, h_new, m);
-    }
-    let (out, tape) = steps.finish(outputs, saved);
-    (out, h, tape)
 }
 
 /// GRU backward. With `g` the gradient reaching `h' = n + z ⊙ (h − n)`: `dn = g ⊙ (1 − z)`,
@@ -534,10 +424,7 @@ fn gru_backward<B: SequenceOps>(
     for (t, step, m) in steps {
         let SavedStep::Gru {
             h_prev: h,
-            r,
-            z,
-            n,
-            hn,
+            gates: plain::GruGates { r, z, n, hn },
         } = step
         else {
             wrong_step("GRU", &step)
@@ -568,9 +455,7 @@ fn gru_backward<B: SequenceOps>(
             right.push(d_rz.clone());
             da[t] = Some(Tensor::cat(vec![d_rz, da_n], 1));
         }
-        if let Some(c) = carried {
-            dh = dh + c;
-        }
+        dh = plus(dh, carried);
         left.push(h);
     }
     let mut d_weight = sum_outer(left, right);
@@ -597,26 +482,58 @@ pub fn forward<B: SequenceOps>(call: RecurrenceCall<B>) -> (Tensor<B, 3>, CellSt
         state,
         weights: RecurrentWeights { weight_hh, bias_hn },
     } = call;
-    match cell {
-        CellKind::Rnn { activation } => {
-            let (out, hidden, tape) = rnn_forward(seq, state.hidden, weight_hh, activation);
-            (out, CellState { hidden, cell: None }, tape)
-        }
-        CellKind::Lstm => {
-            let c0 = state.cell.expect("an LSTM state has a memory cell");
-            let (out, hidden, c, tape) = lstm_forward(seq, state.hidden, c0, weight_hh);
-            let state = CellState {
-                hidden,
-                cell: Some(c),
-            };
-            (out, state, tape)
-        }
-        CellKind::Gru { reset_after } => {
-            let (out, hidden, tape) =
-                gru_forward(seq, state.hidden, weight_hh, bias_hn, reset_after);
-            (out, CellState { hidden, cell: None }, tape)
-        }
+    let steps = Unrolled::new(seq);
+    let mut outputs = vec![None; steps.time()];
+    let mut saved = Vec::with_capacity(steps.time());
+    let CellState {
+        mut hidden,
+        cell: mut c,
+    } = state;
+    for &t in &steps.order {
+        let (xw, h_prev) = (steps.xs[t].clone(), hidden.clone());
+        // the step's new state (and memory cell), and what the backward pass needs of it
+        let (h_new, c_new, save) = match cell {
+            CellKind::Rnn { activation } => {
+                let h_new = plain::rnn_step(xw, h_prev.clone(), weight_hh.clone(), activation);
+                let save = SavedStep::Rnn {
+                    h_prev,
+                    h_new: h_new.clone(),
+                };
+                (h_new, None, save)
+            }
+            // the course's `LSTM.cache`
+            CellKind::Lstm => {
+                let c_prev = c.clone().expect("an LSTM state has a memory cell");
+                let [i, f, g, o] = plain::lstm_gates(xw, h_prev.clone(), weight_hh.clone());
+                let c_new = f.clone() * c_prev.clone() + i.clone() * g.clone();
+                let tanh_c = c_new.clone().tanh();
+                let h_new = o.clone() * tanh_c.clone();
+                let save = SavedStep::Lstm {
+                    h_prev,
+                    c_prev,
+                    i,
+                    f,
+                    g,
+                    o,
+                    tanh_c,
+                };
+                (h_new, Some(c_new), save)
+            }
+            CellKind::Gru { reset_after } => {
+                let w = (weight_hh.clone(), bias_hn.clone());
+                let gates = plain::gru_gates(xw, h_prev.clone(), w.0, w.1, reset_after);
+                let h_new = gates.next_state(h_prev.clone());
+                (h_new, None, SavedStep::Gru { h_prev, gates })
+            }
+        };
+        let m = steps.mask(t);
+        outputs[t] = Some(masked(&h_new, m));
+        saved.push(save);
+        hidden = carry(hidden, h_new, m);
+        c = c.zip(c_new).map(|(old, new)| carry(old, new, m));
     }
+    let (out, tape) = steps.finish(outputs, saved);
+    (out, CellState { hidden, cell: c }, tape)
 }
 
 /// The recurrence of kind `cell` with ordinary tensor ops: [`forward`], its tape dropped.

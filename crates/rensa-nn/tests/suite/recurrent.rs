@@ -129,6 +129,20 @@ impl<B: Backend, const D: usize> LstmLoss<B, D> {
     }
 }
 
+/// Backpropagates burn-nn's and our loss and checks that the input gradients agree; returns the
+/// gradients (burn-nn's first) for the weight checks.
+fn backward_both<B: AutodiffBackend>(
+    (x_nn, loss_nn): (&Tensor<B, 3>, Tensor<B, 1>),
+    (x_ours, loss_ours): (&Tensor<B, 3>, Tensor<B, 1>),
+    tol: Tolerance,
+    what: &str,
+) -> (B::Gradients, B::Gradients) {
+    let (g_nn, g_ours) = (loss_nn.backward(), loss_ours.backward());
+    let (d_nn, d_ours) = (x_nn.grad(&g_nn).unwrap(), x_ours.grad(&g_ours).unwrap());
+    assert_close(d_ours, d_nn, tol, &format!("{what} d/dx"));
+    (g_nn, g_ours)
+}
+
 const SIZES: (usize, usize, usize, usize) = (3, 5, 4, 6); // batch, time, input, hidden
 
 fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
@@ -164,13 +178,11 @@ fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tole
     assert_close(c_ours.clone(), s_nn.cell.clone(), tol, "lstm final cell");
 
     let w = LstmLoss::like(&y_nn, &s_nn.hidden, &s_nn.cell);
-    let g_nn = w.loss(y_nn, s_nn.hidden, s_nn.cell).backward();
-    let g_ours = w.loss(out.output, h_ours, c_ours).backward();
-    assert_close(
-        x_ours.grad(&g_ours).unwrap(),
-        x_nn.grad(&g_nn).unwrap(),
+    let (g_nn, g_ours) = backward_both(
+        (&x_nn, w.loss(y_nn, s_nn.hidden, s_nn.cell)),
+        (&x_ours, w.loss(out.output, h_ours, c_ours)),
         tol,
-        "lstm d/dx",
+        "lstm",
     );
     assert_weight_grads(&ours.cells[0].weights, &gates, &g_ours, &g_nn, tol, "lstm");
 }
@@ -215,13 +227,11 @@ fn parity_gru<B: AutodiffBackend + RecurrentBackend>(
     );
 
     let r = weighting(7, &y_nn);
-    let g_nn = (y_nn * r.clone()).sum().backward();
-    let g_ours = (out.output * r).sum().backward();
-    assert_close(
-        x_ours.grad(&g_ours).unwrap(),
-        x_nn.grad(&g_nn).unwrap(),
+    let (g_nn, g_ours) = backward_both(
+        (&x_nn, (y_nn * r.clone()).sum()),
+        (&x_ours, (out.output * r).sum()),
         tol,
-        &format!("{what} d/dx"),
+        what,
     );
     assert_weight_grads(&ours.cells[0].weights, &gates, &g_ours, &g_nn, tol, what);
 }
@@ -247,13 +257,11 @@ fn parity_rnn<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Toler
         "rnn final state",
     );
     let r = weighting(7, &y_nn);
-    let g_nn = (y_nn * r.clone()).sum().backward();
-    let g_ours = (out.output * r).sum().backward();
-    assert_close(
-        x_ours.grad(&g_ours).unwrap(),
-        x_nn.grad(&g_nn).unwrap(),
+    let (g_nn, g_ours) = backward_both(
+        (&x_nn, (y_nn * r.clone()).sum()),
+        (&x_ours, (out.output * r).sum()),
         tol,
-        "rnn d/dx",
+        "rnn",
     );
     assert_weight_grads(
         &ours.cells[0].weights,
@@ -292,15 +300,12 @@ fn parity_bilstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: To
         "bilstm final cell",
     );
     let w = LstmLoss::like(&y_nn, &s_nn.hidden, &s_nn.cell);
-    let g_nn = w.loss(y_nn, s_nn.hidden, s_nn.cell).backward();
-    let g_ours = w
-        .loss(out.output, out.state.hidden, out.state.cell.unwrap())
-        .backward();
-    assert_close(
-        x_ours.grad(&g_ours).unwrap(),
-        x_nn.grad(&g_nn).unwrap(),
+    let loss_ours = w.loss(out.output, out.state.hidden, out.state.cell.unwrap());
+    let (g_nn, g_ours) = backward_both(
+        (&x_nn, w.loss(y_nn, s_nn.hidden, s_nn.cell)),
+        (&x_ours, loss_ours),
         tol,
-        "bilstm d/dx",
+        "bilstm",
     );
     for (d, l) in [&nn.forward, &nn.reverse].into_iter().enumerate() {
         let gates = [&l.input_gate, &l.forget_gate, &l.cell_gate, &l.output_gate];
@@ -472,40 +477,22 @@ fn step_matches_sequence<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
         }
     }
     let (_, _, i, h) = SIZES;
+    let lstm = LstmConfig::new(i, h).with_recurrent_bias(true);
+    check(lstm.init_cell::<B>(dev).unwrap(), dev, tol, "lstm");
+    let gru_after = GruConfig::new(i, h).init_cell::<B>(dev).unwrap();
+    check(gru_after, dev, tol, "gru reset-after");
+    let gru_before = GruConfig::new(i, h).with_reset_after(false);
     check(
-        LstmConfig::new(i, h)
-            .with_recurrent_bias(true)
-            .init_cell::<B>(dev)
-            .unwrap(),
-        dev,
-        tol,
-        "lstm",
-    );
-    check(
-        GruConfig::new(i, h).init_cell::<B>(dev).unwrap(),
-        dev,
-        tol,
-        "gru reset-after",
-    );
-    check(
-        GruConfig::new(i, h)
-            .with_reset_after(false)
-            .init_cell::<B>(dev)
-            .unwrap(),
+        gru_before.init_cell::<B>(dev).unwrap(),
         dev,
         tol,
         "gru reset-before",
     );
     for act in [Activation::Tanh, Activation::Relu, Activation::Sigmoid] {
-        check(
-            RnnConfig::new(i, h)
-                .with_activation(act)
-                .init_cell::<B>(dev)
-                .unwrap(),
-            dev,
-            tol,
-            &format!("rnn {act:?}"),
-        );
+        let rnn = RnnConfig::new(i, h)
+            .with_activation(act)
+            .init_cell::<B>(dev);
+        check(rnn.unwrap(), dev, tol, &format!("rnn {act:?}"));
     }
 
     // The stacked layer's step API against its forward.

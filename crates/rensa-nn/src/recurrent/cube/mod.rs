@@ -25,6 +25,7 @@ use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 
 use super::backend::RecurrentBackend;
+use super::plain::GruGates;
 use super::sequence::{CellKind, CellState, Recurrence, RecurrenceCall, SequenceOps};
 use super::tape::{self, BackwardCall, SavedStep, Tape, TapeData, TapeGrads, Upstream};
 use crate::activation::Activation;
@@ -262,6 +263,14 @@ fn threads_for<R: CubeRuntime>(client: &ComputeClient<R>, hidden: usize) -> u32 
     (hidden.div_ceil(32) * 32).min(256).min(max_threads) as u32
 }
 
+/// Allocates uninitialised tensors of any shape on `like`'s device, of its element type.
+fn empty_like<R: CubeRuntime>(
+    like: &CubeTensor<R>,
+) -> impl Fn(Vec<usize>) -> CubeTensor<R> + use<R> {
+    let (client, device, dtype) = (like.client.clone(), like.device.clone(), like.dtype);
+    move |shape| empty_device_dtype::<R>(client.clone(), device.clone(), shape.into(), dtype)
+}
+
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurrence
     for CubeBackend<R, F, I, BT>
 {
@@ -269,17 +278,13 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurr
         let projected = into_contiguous(inputs.projected);
         let [batch, time, _] = projected.meta.shape().dims::<3>();
         let hidden = inputs.h0.meta.shape().dims::<2>()[1];
-        let client = projected.client.clone();
-        let device = projected.device.clone();
-        let dtype = projected.dtype;
-        let empty = |shape: Vec<usize>| {
-            empty_device_dtype::<R>(client.clone(), device.clone(), shape.into(), dtype)
-        };
+        let (client, dtype) = (projected.client.clone(), projected.dtype);
+        let empty = empty_like(&projected);
         let out = spec.forward_shapes(batch, time, hidden);
         let out = Outputs {
             states: empty(out.states),
-            cells: out.cells.map(empty),
-            saved: out.saved.map(empty),
+            cells: out.cells.map(&empty),
+            saved: out.saved.map(&empty),
         };
         if batch == 0 || time == 0 {
             return out;
@@ -344,18 +349,14 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> CubeRecurr
     fn run_backward(spec: Spec, inputs: BackInputs<CubeTensor<R>>) -> BackOutputs<CubeTensor<R>> {
         let states = into_contiguous(inputs.states);
         let [batch, time, hidden] = states.meta.shape().dims::<3>();
-        let client = states.client.clone();
-        let device = states.device.clone();
-        let dtype = states.dtype;
-        let empty = |shape: Vec<usize>| {
-            empty_device_dtype::<R>(client.clone(), device.clone(), shape.into(), dtype)
-        };
+        let (client, dtype) = (states.client.clone(), states.dtype);
+        let empty = empty_like(&states);
         let shapes = spec.backward_shapes(batch, time, hidden);
         let out = BackOutputs {
             d_projected: empty(shapes.d_projected),
             d_h0: empty(shapes.d_h0),
-            d_c0: shapes.d_c0.map(empty),
-            d_hn: shapes.d_hn.map(empty),
+            d_c0: shapes.d_c0.map(&empty),
+            d_hn: shapes.d_hn.map(&empty),
         };
         let gates = kernel::gates(spec.cell) as usize;
         let row_bytes = gates * hidden * dtype.size();
@@ -564,13 +565,13 @@ impl<B: Backend> KernelTape<B> {
                     }
                     cell => {
                         let s = saved();
-                        SavedStep::Gru {
-                            h_prev,
+                        let gates = GruGates {
                             r: part(&s, 0),
                             z: part(&s, 1),
                             n: part(&s, 2),
                             hn: (cell == kernel::GRU_AFTER).then(|| part(&s, 3)),
-                        }
+                        };
+                        SavedStep::Gru { h_prev, gates }
                     }
                 }
             })
