@@ -7,6 +7,11 @@
 //!   windows of 24 steps, teacher-forcing inputs) and their batches;
 //! - [`addition`]: operand pairs of 8-bit binary addition, their bit encoding (least
 //!   significant bit first) and their batches;
+//! - [`vocab`]: a vocabulary of tokens with the special tokens (padding, begin, end,
+//!   unknown), encoding, decoding, JSON files;
+//! - [`tokens`]: padded batches of token-id pairs for an encoder-decoder;
+//! - [`tasks`]: seeded synthetic translation tasks (copy, reverse and sort digit strings,
+//!   human dates to ISO 8601) with held-out splits;
 //! - [`rng`]: the seeded, platform-independent generator behind every shuffle and draw.
 //!
 //! ```
@@ -21,7 +26,12 @@
 //! ```
 
 pub mod addition;
+mod error;
 pub mod rng;
 pub mod sine;
+pub mod tasks;
+pub mod tokens;
+pub mod vocab;
 
+pub use error::{DataError, Result};
 pub use rng::{SplitMix64, shuffled};

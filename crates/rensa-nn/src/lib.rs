@@ -1,5 +1,6 @@
 //! Layers for sequence models on [burn](https://burn.dev): activations with their explicit derivatives, weight
-//! initialisers and recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked).
+//! initialisers, recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked) and
+//! attention (Bahdanau's additive score, Luong's dot, general and concat).
 //!
 //! Everything is generic over a burn backend; the recurrent layers over
 //! [`RecurrentBackend`](recurrent::RecurrentBackend), which every backend rensa supports
@@ -26,6 +27,7 @@
 //! ```
 
 pub mod activation;
+pub mod attention;
 mod error;
 pub mod init;
 pub mod recurrent;

@@ -12,6 +12,11 @@
 //! [`rensa_data::sine`] this is the Keras exercise: `x` = 100 points on `[−3π, 3π]`, windows of 24
 //! steps, Glorot-uniform input weights, orthogonal recurrent weights, zero biases, `Dense(1)` on
 //! every step, Adam (lr 0.001, ε 1e-7), batch 16, the last 20% of the windows for validation.
+//!
+//! [`token`] holds the same encoder-decoder over tokens (embeddings, a softmax read-out), with
+//! or without attention over the encoder states (Bahdanau, Luong), greedy and beam decoding.
+
+pub mod token;
 
 use burn::config::Config;
 use burn::module::{Module, Param};

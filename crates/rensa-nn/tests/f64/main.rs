@@ -2,5 +2,6 @@
 //! process (see `rensa_testkit::f64_device`). Finite-difference gradient checks, and the course's
 //! numpy LSTM reproduced to f64 precision.
 
+mod attention;
 mod course_lstm;
 mod gradcheck;

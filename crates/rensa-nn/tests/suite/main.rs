@@ -2,6 +2,7 @@
 //! instead of four): the layers against burn-nn and numpy goldens, bad input, the fused autodiff
 //! path against the plain one, and the CubeCL kernels against tensor ops.
 
+mod attention;
 mod bad_input;
 mod cube_kernel;
 mod fused;

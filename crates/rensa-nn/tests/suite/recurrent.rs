@@ -346,7 +346,7 @@ struct GoldenWeights {
     b_hh: Vec<f64>,
 }
 
-fn host<B: Backend, const D: usize>(
+pub(crate) fn host<B: Backend, const D: usize>(
     values: &[f64],
     shape: [usize; D],
     dev: &B::Device,

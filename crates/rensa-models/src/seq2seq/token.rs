@@ -1,0 +1,622 @@
+//! A sequence-to-sequence model over tokens, with or without attention.
+//!
+//! The encoder embeds the source tokens `x₁ … x_S` and runs a recurrent layer (any cell,
+//! stacked, optionally bidirectional) over them, keeping every state `h̄_1 … h̄_S`. The decoder
+//! starts from the encoder's final state (the two directions summed) and emits one token per
+//! step from `p(y_t | y_<t, x) = softmax(W_o o_t)`. What `o_t` is sets the variants apart:
+//!
+//! - **no attention**: `s_t = f(e(y_{t−1}), s_{t−1})`, `o_t = s_t`: everything the decoder
+//!   knows of the source passed through the encoder's final state (the bottleneck);
+//! - **Bahdanau** (additive score): the context is read with the *previous* decoder state,
+//!   `c_t = attend(s_{t−1}, h̄)`, and fed in: `s_t = f([e(y_{t−1}); c_t], s_{t−1})`,
+//!   `o_t = [s_t; c_t]`;
+//! - **Luong** (dot, general or concat score): the context is read with the *current* state,
+//!   `c_t = attend(s_t, h̄)`, and combined into the attentional state
+//!   `h̃_t = tanh(W_c [c_t; s_t])`, `o_t = h̃_t`; `h̃_{t−1}` is fed to the next step's input
+//!   (input feeding): `s_t = f([e(y_{t−1}); h̃_{t−1}], s_{t−1})`.
+//!
+//! Training minimises the cross-entropy of the target tokens (padding left out) with teacher
+//! forcing: the decoder reads the true previous token, or, with probability
+//! `1 − teacher_forcing`, its own previous prediction. Decoding is greedy
+//! ([`TokenSeq2Seq::greedy`]) or a beam search ([`TokenSeq2Seq::beam`]) with length
+//! normalisation. Token ids follow [`rensa_data::vocab`]: `PAD`, `BOS`, `EOS`, `UNK` are 0-3.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use rensa_data::SplitMix64;
+use rensa_data::tokens::PairBatch;
+use rensa_data::vocab::{BOS, EOS};
+use rensa_nn::attention::{Attention, AttentionConfig, AttentionScore, Memory};
+use rensa_nn::recurrent::{
+    Differentiation, Recurrent, RecurrentBackend, RecurrentCell, RecurrentConfig, RecurrentState,
+    SequenceInput,
+};
+use rensa_train::{Objective, Output, StepInfo};
+
+/// Which attention the decoder uses (see the [module docs](self)).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Attend {
+    /// None: the encoder's final state is all the decoder gets.
+    None,
+    /// Bahdanau: additive score, read with the previous decoder state, context fed in.
+    Bahdanau,
+    /// Luong with the dot score.
+    LuongDot,
+    /// Luong with the general score.
+    LuongGeneral,
+    /// Luong with the concat score.
+    LuongConcat,
+}
+
+impl Attend {
+    /// Every variant.
+    pub const ALL: [Attend; 5] = [
+        Attend::None,
+        Attend::Bahdanau,
+        Attend::LuongDot,
+        Attend::LuongGeneral,
+        Attend::LuongConcat,
+    ];
+
+    /// The name on a command line: `none`, `bahdanau`, `luong-dot`, `luong-general`,
+    /// `luong-concat`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attend::None => "none",
+            Attend::Bahdanau => "bahdanau",
+            Attend::LuongDot => "luong-dot",
+            Attend::LuongGeneral => "luong-general",
+            Attend::LuongConcat => "luong-concat",
+        }
+    }
+
+    fn score(self) -> Option<AttentionScore> {
+        match self {
+            Attend::None => None,
+            Attend::Bahdanau => Some(AttentionScore::Additive),
+            Attend::LuongDot => Some(AttentionScore::Dot),
+            Attend::LuongGeneral => Some(AttentionScore::General),
+            Attend::LuongConcat => Some(AttentionScore::Concat),
+        }
+    }
+
+    fn luong(self) -> bool {
+        matches!(
+            self,
+            Attend::LuongDot | Attend::LuongGeneral | Attend::LuongConcat
+        )
+    }
+}
+
+impl std::str::FromStr for Attend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Attend::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
+            format!("unknown attention {s:?}: none, bahdanau, luong-dot, luong-general or luong-concat")
+        })
+    }
+}
+
+/// Configuration of a [`TokenSeq2Seq`]; the cell is chosen by [`init`](Self::init)'s type
+/// parameter.
+#[derive(Config, Debug)]
+pub struct TokenSeq2SeqConfig {
+    /// Source vocabulary size (specials included).
+    pub source_vocab: usize,
+    /// Target vocabulary size (specials included).
+    pub target_vocab: usize,
+    /// Embedding width of both vocabularies.
+    #[config(default = 32)]
+    pub embedding_size: usize,
+    /// Hidden units of the decoder and of each encoder direction.
+    #[config(default = 64)]
+    pub hidden_size: usize,
+    /// Stacked layers of the encoder and of the decoder.
+    #[config(default = 1)]
+    pub num_layers: usize,
+    /// A bidirectional encoder.
+    #[config(default = false)]
+    pub bidirectional: bool,
+    /// The decoder's attention.
+    #[config(default = "Attend::Bahdanau")]
+    pub attention: Attend,
+    /// The probability of feeding the true previous token in training (1: always).
+    #[config(default = 1.0)]
+    pub teacher_forcing: f64,
+}
+
+impl TokenSeq2SeqConfig {
+    /// Builds the model with cells of config `K` (`RnnConfig`, `LstmConfig`, `GruConfig`).
+    ///
+    /// # Errors
+    /// A vocabulary without the four specials, a zero size, a teacher-forcing ratio outside
+    /// `[0, 1]`, or Luong's dot score over a bidirectional encoder (keys twice the query's
+    /// size: use the general score).
+    pub fn init<B: RecurrentBackend, K: RecurrentConfig>(
+        &self,
+        device: &B::Device,
+    ) -> rensa_nn::Result<TokenSeq2Seq<B, K::Cell<B>>> {
+        use rensa_nn::Error;
+        for (field, v) in [
+            ("source_vocab", self.source_vocab),
+            ("target_vocab", self.target_vocab),
+        ] {
+            if v <= EOS + 1 {
+                return Err(Error::config(field, "more than the 4 special tokens", v));
+            }
+        }
+        if self.embedding_size == 0 {
+            return Err(Error::config("embedding_size", "at least 1", 0));
+        }
+        if !(0.0..=1.0).contains(&self.teacher_forcing) {
+            return Err(Error::config(
+                "teacher_forcing",
+                "a probability in [0, 1]",
+                self.teacher_forcing,
+            ));
+        }
+        let (e, h) = (self.embedding_size, self.hidden_size);
+        let keys = if self.bidirectional { 2 * h } else { h };
+        let decoder_input = match self.attention {
+            Attend::None => e,
+            Attend::Bahdanau => e + keys,
+            _ => e + h,
+        };
+        let encoder = K::sized(e, h)
+            .stacked(self.num_layers, self.bidirectional)
+            .init_layer(device)?;
+        let decoder = K::sized(decoder_input, h)
+            .stacked(self.num_layers, false)
+            .init_layer(device)?;
+        let attention = match self.attention.score() {
+            Some(score) => Some(
+                AttentionConfig::new(h, keys)
+                    .with_score(score)
+                    .with_attention_size(Some(h))
+                    .init(device)?,
+            ),
+            None => None,
+        };
+        let readout = if self.attention == Attend::Bahdanau {
+            h + keys
+        } else {
+            h
+        };
+        Ok(TokenSeq2Seq {
+            source_embedding: EmbeddingConfig::new(self.source_vocab, e).init(device),
+            target_embedding: EmbeddingConfig::new(self.target_vocab, e).init(device),
+            encoder,
+            decoder,
+            attention,
+            combine: self
+                .attention
+                .luong()
+                .then(|| LinearConfig::new(keys + h, h).with_bias(false).init(device)),
+            output: LinearConfig::new(readout, self.target_vocab).init(device),
+            attend: self.attention,
+            teacher_forcing: self.teacher_forcing,
+        })
+    }
+}
+
+/// Encoder-decoder over tokens; see the [module docs](self).
+#[derive(Module, Debug)]
+pub struct TokenSeq2Seq<B: Backend, C: Module<B>> {
+    /// Source token embeddings.
+    pub source_embedding: Embedding<B>,
+    /// Target token embeddings (the decoder's inputs).
+    pub target_embedding: Embedding<B>,
+    /// Reads the source.
+    pub encoder: Recurrent<B, C>,
+    /// Writes the target.
+    pub decoder: Recurrent<B, C>,
+    /// The decoder's attention over the encoder states, if it has one.
+    pub attention: Option<Attention<B>>,
+    /// Luong's `W_c`, `[c_t; s_t] → h̃_t`.
+    pub combine: Option<Linear<B>>,
+    /// `W_o`: logits over the target vocabulary.
+    pub output: Linear<B>,
+    /// The decoder's attention kind.
+    #[module(skip)]
+    pub attend: Attend,
+    /// Probability of teacher forcing in training.
+    #[module(skip)]
+    pub teacher_forcing: f64,
+}
+
+/// The decoder's state between steps.
+#[derive(Clone, Debug)]
+pub struct DecoderState<B: Backend> {
+    /// The recurrent state of every decoder layer.
+    pub rnn: RecurrentState<B>,
+    /// Luong's attentional state `h̃_{t−1}` (input feeding), `[batch, hidden]`.
+    pub feed: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> DecoderState<B> {
+    /// The states of the batch rows `rows` (a beam search's reordering).
+    pub fn select(&self, rows: Tensor<B, 1, Int>) -> Self {
+        Self {
+            rnn: RecurrentState {
+                hidden: self.rnn.hidden.clone().select(1, rows.clone()),
+                cell: self.rnn.cell.clone().map(|c| c.select(1, rows.clone())),
+            },
+            feed: self.feed.clone().map(|f| f.select(0, rows)),
+        }
+    }
+}
+
+/// What the encoder hands the decoder.
+#[derive(Clone, Debug)]
+pub struct Encoded<B: Backend> {
+    /// The encoder states as the attention's memory (masked by the source lengths).
+    pub memory: Option<Memory<B>>,
+    /// The decoder's first state.
+    pub state: DecoderState<B>,
+}
+
+/// One decoded sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The tokens, without `BOS` and `EOS`.
+    pub tokens: Vec<usize>,
+    /// The sum of the tokens' log-probabilities (`EOS` included when it was reached).
+    pub log_prob: f64,
+    /// Per output step, the attention weights over the source tokens (empty without
+    /// attention).
+    pub alignment: Vec<Vec<f32>>,
+}
+
+fn ids<B: Backend>(v: &[usize], shape: [usize; 2], device: &B::Device) -> Tensor<B, 2, Int> {
+    let data: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
+    /// The device the weights are on.
+    pub fn device(&self) -> B::Device {
+        self.output.weight.device()
+    }
+
+    /// The model with its recurrent layers differentiated the `differentiation` way.
+    pub fn with_differentiation(self, differentiation: Differentiation) -> Self {
+        Self {
+            encoder: self.encoder.with_differentiation(differentiation),
+            decoder: self.decoder.with_differentiation(differentiation),
+            ..self
+        }
+    }
+
+    /// The target embeddings of one step's tokens `[batch, 1]`, as `[batch, embedding]`.
+    fn embed_step(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let e = self.target_embedding.forward(tokens); // [batch, 1, E]
+        let [b, _, width] = e.dims();
+        e.reshape([b, width])
+    }
+
+    /// Encodes `source` `[batch, steps]` (right-padded, `lengths` each in `1..=steps`).
+    pub fn encode(&self, source: Tensor<B, 2, Int>, lengths: &[usize]) -> Encoded<B> {
+        let x = self.source_embedding.forward(source);
+        let out = self
+            .encoder
+            .forward(SequenceInput::new(x).with_lengths(lengths));
+        let layers = self.decoder.cells.len();
+        // Bidirectional: index layer·2 + direction; the two directions are summed.
+        let merge = |t: Tensor<B, 3>| {
+            let [n, b, h] = t.dims();
+            if n == layers {
+                t
+            } else {
+                t.reshape([layers, 2, b, h])
+                    .sum_dim(1)
+                    .reshape([layers, b, h])
+            }
+        };
+        let rnn = RecurrentState {
+            hidden: merge(out.state.hidden),
+            cell: out.state.cell.map(merge),
+        };
+        let memory = self.attention.as_ref().map(|a| {
+            a.memory(out.output.clone(), out.output)
+                .with_lengths(lengths)
+        });
+        let batch = lengths.len();
+        let feed = self
+            .combine
+            .as_ref()
+            .map(|_| Tensor::zeros([batch, self.decoder.hidden_size()], &self.device()));
+        Encoded {
+            memory,
+            state: DecoderState { rnn, feed },
+        }
+    }
+
+    /// One decoder step from the embedded previous tokens `[batch, embedding]`: the logits
+    /// `[batch, target_vocab]`, the next state and the attention weights `[batch, source]`.
+    pub fn decode_step(
+        &self,
+        previous: Tensor<B, 2>,
+        state: DecoderState<B>,
+        memory: Option<&Memory<B>>,
+    ) -> (Tensor<B, 2>, DecoderState<B>, Option<Tensor<B, 2>>) {
+        let DecoderState { rnn, feed } = state;
+        match (&self.attention, memory) {
+            (Some(attention), Some(memory)) if self.attend == Attend::Bahdanau => {
+                let [layers, b, h] = rnn.hidden.dims();
+                let top = rnn.hidden.clone().narrow(0, layers - 1, 1).reshape([b, h]);
+                let (context, weights) = attention.step(top, memory);
+                let x = Tensor::cat(vec![previous, context.clone()], 1);
+                let (s, rnn) = self.decoder.step(x, rnn);
+                let logits = self.output.forward(Tensor::cat(vec![s, context], 1));
+                (logits, DecoderState { rnn, feed }, Some(weights))
+            }
+            (Some(attention), Some(memory)) => {
+                let combine = self.combine.as_ref().expect("Luong attention combines");
+                let feed = feed.expect("Luong attention feeds its attentional state");
+                let (s, rnn) = self.decoder.step(Tensor::cat(vec![previous, feed], 1), rnn);
+                let (context, weights) = attention.step(s.clone(), memory);
+                let attentional = combine.forward(Tensor::cat(vec![context, s], 1)).tanh();
+                let logits = self.output.forward(attentional.clone());
+                let state = DecoderState {
+                    rnn,
+                    feed: Some(attentional),
+                };
+                (logits, state, Some(weights))
+            }
+            _ => {
+                let (s, rnn) = self.decoder.step(previous, rnn);
+                (self.output.forward(s), DecoderState { rnn, feed }, None)
+            }
+        }
+    }
+
+    /// The decoder's logits `[batch, target_steps, target_vocab]` with teacher forcing: at each
+    /// step the true previous token, or (with probability `1 − teacher_forcing`, drawn with
+    /// `rng`) the model's own previous prediction.
+    pub fn forward(&self, batch: &PairBatch, rng: Option<&mut SplitMix64>) -> Tensor<B, 3> {
+        let device = self.device();
+        let (source, decoder_input, _) = batch.tensors::<B>(&device);
+        let encoded = self.encode(source, &batch.source_lengths);
+        let inputs = self.target_embedding.forward(decoder_input); // [B, T, E]
+        let [b, t, e] = inputs.dims();
+        let always = self.teacher_forcing >= 1.0 || rng.is_none();
+        if always && self.attention.is_none() {
+            // the whole target sequence in one call
+            let rnn = encoded.state.rnn;
+            let out = self
+                .decoder
+                .forward(SequenceInput::new(inputs).with_state(rnn));
+            return self.output.forward(out.output);
+        }
+        let mut rng = rng;
+        let mut state = encoded.state;
+        let mut logits = Vec::with_capacity(t);
+        for step in 0..t {
+            let forced = always
+                || step == 0
+                || rng.as_deref_mut().is_some_and(|r| {
+                    (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= self.teacher_forcing
+                });
+            let previous = if forced {
+                inputs.clone().narrow(1, step, 1).reshape([b, e])
+            } else {
+                let last: Tensor<B, 2> = logits.last().cloned().expect("a previous step's logits");
+                self.embed_step(last.detach().argmax(1))
+            };
+            let (l, next, _) = self.decode_step(previous, state, encoded.memory.as_ref());
+            state = next;
+            logits.push(l);
+        }
+        Tensor::stack(logits, 1)
+    }
+
+    /// The mean cross-entropy of the target tokens (their `EOS` included, padding left out)
+    /// given `logits` from [`forward`](Self::forward).
+    pub fn loss(&self, logits: Tensor<B, 3>, batch: &PairBatch) -> Tensor<B, 1> {
+        let device = logits.device();
+        let (_, _, target) = batch.tensors::<B>(&device);
+        let mask = batch.target_mask::<B>(&device);
+        let picked = log_softmax(logits, 2)
+            .gather(2, target.unsqueeze_dim(2))
+            .squeeze_dim::<2>(2);
+        let tokens: usize = batch.target_lengths.iter().sum();
+        (picked * mask).sum().neg().div_scalar(tokens as f64)
+    }
+
+    /// Greedy decoding of a batch of sources (ids, each non-empty), at most `max_len` tokens
+    /// each: the most probable token at every step, until `EOS`.
+    pub fn greedy(&self, sources: &[Vec<usize>], max_len: usize) -> Vec<Decoded> {
+        let device = self.device();
+        let (source, lengths) = pad(sources, &device);
+        let encoded = self.encode(source, &lengths);
+        let n = sources.len();
+        let mut state = encoded.state;
+        let mut previous = ids::<B>(&vec![BOS; n], [n, 1], &device);
+        let mut out: Vec<Decoded> = (0..n)
+            .map(|_| Decoded {
+                tokens: Vec::new(),
+                log_prob: 0.0,
+                alignment: Vec::new(),
+            })
+            .collect();
+        let mut done = vec![false; n];
+        for _ in 0..max_len {
+            let e = self.embed_step(previous);
+            let (logits, next, weights) = self.decode_step(e, state, encoded.memory.as_ref());
+            state = next;
+            let log_p = log_softmax(logits, 1);
+            let best = log_p.clone().argmax(1); // [n, 1]
+            let best_v = host_usize(best.clone());
+            let lp = log_p.gather(1, best.clone()).into_data().convert::<f32>();
+            let lp: Vec<f32> = lp.to_vec().expect("f32 log-probabilities");
+            let w = weights.map(|w| w.into_data().convert::<f32>().to_vec::<f32>().unwrap());
+            for k in 0..n {
+                if done[k] {
+                    continue;
+                }
+                out[k].log_prob += f64::from(lp[k]);
+                if let Some(w) = &w {
+                    let s = w.len() / n;
+                    out[k].alignment.push(w[k * s..(k + 1) * s].to_vec());
+                }
+                if best_v[k] == EOS {
+                    done[k] = true;
+                } else {
+                    out[k].tokens.push(best_v[k]);
+                }
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+            previous = best;
+        }
+        out
+    }
+
+    /// Beam search of width `width` for one source, at most `max_len` tokens: the hypotheses
+    /// that reached `EOS`, best first by `log p / lp(len)`, GNMT's length penalty
+    /// `lp(len) = ((5 + len) / 6)^alpha` (`alpha = 0`: raw log-probability). Unfinished
+    /// hypotheses are returned when none finished.
+    pub fn beam(&self, source: &[usize], width: usize, max_len: usize, alpha: f64) -> Vec<Decoded> {
+        assert!(width >= 1, "beam width: expected at least 1, got 0");
+        let device = self.device();
+        let (src, lengths) = pad(std::slice::from_ref(&source.to_vec()), &device);
+        let encoded = self.encode(src, &lengths);
+        let penalty = |len: usize| ((5.0 + len as f64) / 6.0).powf(alpha);
+        // live hypotheses: tokens, log p, alignment; their states are the rows of `state`
+        let mut live = vec![Decoded {
+            tokens: Vec::new(),
+            log_prob: 0.0,
+            alignment: Vec::new(),
+        }];
+        let mut state = encoded.state;
+        let (source_memory, mut memory) = (encoded.memory.clone(), encoded.memory);
+        let mut finished: Vec<(f64, Decoded)> = Vec::new();
+        for step in 0..max_len {
+            let n = live.len();
+            let last: Vec<usize> = live
+                .iter()
+                .map(|d| d.tokens.last().copied().unwrap_or(BOS))
+                .collect();
+            let e = self.embed_step(ids::<B>(&last, [n, 1], &device));
+            let (logits, next, weights) = self.decode_step(e, state, memory.as_ref());
+            let log_p: Vec<f32> = log_softmax(logits, 1)
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("f32 log-probabilities");
+            let w: Option<Vec<f32>> =
+                weights.map(|w| w.into_data().convert::<f32>().to_vec().unwrap());
+            let vocab = log_p.len() / n;
+            // every extension of every live hypothesis, best first
+            let mut candidates: Vec<(f64, usize, usize)> = (0..n)
+                .flat_map(|k| {
+                    let base = live[k].log_prob;
+                    let row = &log_p[k * vocab..(k + 1) * vocab];
+                    row.iter()
+                        .enumerate()
+                        .map(move |(tok, &lp)| (base + f64::from(lp), k, tok))
+                })
+                .collect();
+            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut keep = Vec::new();
+            let mut rows = Vec::new();
+            for (score, k, tok) in candidates {
+                if keep.len() == width {
+                    break;
+                }
+                let mut d = live[k].clone();
+                d.log_prob = score;
+                if let Some(w) = &w {
+                    let s = w.len() / n;
+                    d.alignment.push(w[k * s..(k + 1) * s].to_vec());
+                }
+                if tok == EOS {
+                    finished.push((score / penalty(d.tokens.len() + 1), d));
+                    continue;
+                }
+                d.tokens.push(tok);
+                keep.push(d);
+                rows.push(k);
+            }
+            if finished.len() >= width || keep.is_empty() || step + 1 == max_len {
+                if finished.is_empty() {
+                    finished = keep
+                        .into_iter()
+                        .map(|d| (d.log_prob / penalty(d.tokens.len()), d))
+                        .collect();
+                }
+                break;
+            }
+            let rows_t = ids::<B>(&rows, [rows.len(), 1], &device).reshape([rows.len()]);
+            state = next.select(rows_t.clone());
+            // every hypothesis reads the one source
+            memory = source_memory
+                .as_ref()
+                .map(|m| m.select(Tensor::zeros([rows.len()], &device)));
+            live = keep;
+        }
+        finished.sort_by(|a, b| b.0.total_cmp(&a.0));
+        finished.into_iter().map(|(_, d)| d).collect()
+    }
+}
+
+/// Pads `sources` into `[n, longest]` ids and their lengths.
+///
+/// # Panics
+/// On an empty source.
+fn pad<B: Backend>(sources: &[Vec<usize>], device: &B::Device) -> (Tensor<B, 2, Int>, Vec<usize>) {
+    let pairs: Vec<(&[usize], &[usize])> = sources.iter().map(|s| (&s[..], &[][..])).collect();
+    let batch = PairBatch::new(&pairs);
+    let source = ids::<B>(&batch.source, [batch.batch, batch.source_steps], device);
+    (source, batch.source_lengths)
+}
+
+fn host_usize<B: Backend>(t: Tensor<B, 2, Int>) -> Vec<usize> {
+    t.into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .expect("integer ids")
+        .into_iter()
+        .map(|x| x as usize)
+        .collect()
+}
+
+/// Token accuracy and exact sequence match of teacher-forced `logits` against the batch's
+/// targets (positions past each target's `EOS` left out).
+pub fn teacher_forced_accuracy<B: Backend>(logits: Tensor<B, 3>, batch: &PairBatch) -> (f64, f64) {
+    let predicted = host_usize(logits.argmax(2).squeeze_dim::<2>(2));
+    let steps = batch.target_steps;
+    let (mut right, mut tokens, mut exact) = (0usize, 0usize, 0usize);
+    for (b, &len) in batch.target_lengths.iter().enumerate() {
+        let row = b * steps;
+        let ok = (0..len)
+            .filter(|&t| predicted[row + t] == batch.target[row + t])
+            .count();
+        right += ok;
+        tokens += len;
+        exact += usize::from(ok == len);
+    }
+    (
+        right as f64 / tokens.max(1) as f64,
+        exact as f64 / batch.batch.max(1) as f64,
+    )
+}
+
+impl<B: RecurrentBackend, C: RecurrentCell<B>> Objective<B> for TokenSeq2Seq<B, C> {
+    type Batch = PairBatch;
+
+    fn step(&self, batch: &PairBatch, at: &StepInfo) -> Output<B, Self> {
+        let mut rng = SplitMix64::new(0x5eed_u64 ^ (at.step as u64).wrapping_mul(0x9e37_79b9));
+        let rng = (at.training && self.teacher_forcing < 1.0).then_some(&mut rng);
+        let logits = self.forward(batch, rng);
+        let (token_acc, exact) = teacher_forced_accuracy(logits.clone().detach(), batch);
+        Output::new(self.loss(logits, batch), batch.batch)
+            .with_metric("token_accuracy", token_acc)
+            .with_metric("exact", exact)
+    }
+}

@@ -1,0 +1,222 @@
+//! Attention on every backend: Keras goldens where the definitions coincide
+//! (`assets/golden/attention_keras.py`), weights that sum to one, masked keys with exactly zero
+//! weight, an all-masked row of zeros, and one query step against a whole query sequence.
+
+use burn::module::Param;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor, TensorData};
+use rensa_nn::attention::{Attention, AttentionConfig, AttentionParams, AttentionScore};
+use rensa_testkit::{Tolerance, assert_close, normal_tensor, to_f64_vec};
+use serde::Deserialize;
+
+const SCORES: [AttentionScore; 4] = [
+    AttentionScore::Additive,
+    AttentionScore::Dot,
+    AttentionScore::General,
+    AttentionScore::Concat,
+];
+
+#[derive(Deserialize)]
+struct Golden {
+    cases: Vec<GoldenCase>,
+}
+
+#[derive(Deserialize)]
+struct GoldenCase {
+    name: String,
+    score: String,
+    batch: usize,
+    queries: usize,
+    keys: usize,
+    size: usize,
+    value_size: usize,
+    lengths: Option<Vec<usize>>,
+    query: Vec<f64>,
+    key: Vec<f64>,
+    value: Vec<f64>,
+    context: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+/// Keras's `Attention` (dot) and `AdditiveAttention` (the additive score with identity
+/// projections, zero bias and `v = 1`), masked by length.
+fn keras_goldens<B: Backend>(dev: &B::Device, tol: Tolerance) {
+    let golden: Golden = serde_json::from_str(include_str!(
+        "../../../../assets/golden/attention_keras.json"
+    ))
+    .unwrap();
+    assert_eq!(golden.cases.len(), 4);
+    for c in &golden.cases {
+        let (b, tq, tk, d, dv) = (c.batch, c.queries, c.keys, c.size, c.value_size);
+        let attention = match c.score.as_str() {
+            "dot" => AttentionConfig::new(d, d)
+                .with_score(AttentionScore::Dot)
+                .init::<B>(dev)
+                .unwrap(),
+            "additive" => {
+                let eye = || Some(Param::from_tensor(Tensor::<B, 2>::eye(d, dev)));
+                let params = AttentionParams {
+                    query_weight: eye(),
+                    query_bias: Some(Param::from_tensor(Tensor::zeros([d], dev))),
+                    key_weight: eye(),
+                    v: Some(Param::from_tensor(Tensor::ones([d], dev))),
+                };
+                Attention::from_params(AttentionScore::Additive, false, d, d, params).unwrap()
+            }
+            other => panic!("unknown golden score {other}"),
+        };
+        let query = crate::recurrent::host::<B, 3>(&c.query, [b, tq, d], dev);
+        let keys = crate::recurrent::host::<B, 3>(&c.key, [b, tk, d], dev);
+        let values = crate::recurrent::host::<B, 3>(&c.value, [b, tk, dv], dev);
+        let out = attention.forward(query, keys, values, c.lengths.as_deref());
+        let expected_w = crate::recurrent::host::<B, 3>(&c.weights, [b, tq, tk], dev);
+        let expected_c = crate::recurrent::host::<B, 3>(&c.context, [b, tq, dv], dev);
+        assert_close(
+            out.weights,
+            expected_w,
+            tol,
+            &format!("{}: weights", c.name),
+        );
+        assert_close(
+            out.context,
+            expected_c,
+            tol,
+            &format!("{}: context", c.name),
+        );
+    }
+}
+
+fn module<B: Backend>(score: AttentionScore, q: usize, k: usize, dev: &B::Device) -> Attention<B> {
+    let q = if score == AttentionScore::Dot { k } else { q };
+    AttentionConfig::new(q, k)
+        .with_score(score)
+        .with_attention_size(Some(7))
+        .with_scaled(matches!(
+            score,
+            AttentionScore::Dot | AttentionScore::General
+        ))
+        .init::<B>(dev)
+        .unwrap()
+}
+
+/// Rows sum to one; masked keys get exactly zero; a sequence of length 0 gets zero weights and
+/// a zero context, never NaN.
+fn weights_and_masks<B: Backend>(dev: &B::Device, tol: Tolerance) {
+    let (b, tq, tk, k, dv) = (4, 3, 6, 5, 2);
+    for score in SCORES {
+        let attention = module::<B>(score, 4, k, dev);
+        let q = attention.query_size;
+        let query = normal_tensor::<B, 3>(1, [b, tq, q], 1.0, dev);
+        let keys = normal_tensor::<B, 3>(2, [b, tk, k], 1.0, dev);
+        let values = normal_tensor::<B, 3>(3, [b, tk, dv], 1.0, dev);
+        let lengths = [6, 2, 0, 5];
+        let out = attention.forward(query, keys, values, Some(&lengths));
+        let w = to_f64_vec(out.weights);
+        let context = to_f64_vec(out.context);
+        assert!(
+            w.iter().chain(&context).all(|x| x.is_finite()),
+            "{score:?}: non-finite output"
+        );
+        for (bi, &len) in lengths.iter().enumerate() {
+            for t in 0..tq {
+                let row = &w[(bi * tq + t) * tk..(bi * tq + t + 1) * tk];
+                let sum: f64 = row.iter().sum();
+                let expected = if len == 0 { 0.0 } else { 1.0 };
+                assert!(
+                    (sum - expected).abs() < tol.atol + tol.rtol,
+                    "{score:?}: row {bi},{t} sums to {sum}"
+                );
+                assert!(
+                    row[len..].iter().all(|&x| x == 0.0),
+                    "{score:?}: masked keys of row {bi},{t} have weight: {:?}",
+                    &row[len..]
+                );
+            }
+        }
+        let empty = &context[2 * tq * dv..3 * tq * dv];
+        assert!(empty.iter().all(|&x| x == 0.0), "{score:?}: {empty:?}");
+    }
+}
+
+/// A per-query mask (`[batch, queries, keys]`): a causal pattern, each query sees the keys up to
+/// its own position.
+fn per_query_mask<B: Backend>(dev: &B::Device) {
+    let (b, t, k) = (2, 4, 3);
+    let attention = module::<B>(AttentionScore::General, 5, k, dev);
+    let x = normal_tensor::<B, 3>(4, [b, t, k], 1.0, dev);
+    let causal: Vec<bool> = (0..b * t * t).map(|i| (i % t) <= (i / t) % t).collect();
+    let mask = Tensor::<B, 3, Bool>::from_data(TensorData::new(causal, [b, t, t]), dev);
+    let memory = attention.memory(x.clone(), x).with_mask(mask);
+    let query = normal_tensor::<B, 3>(5, [b, t, 5], 1.0, dev);
+    let w = to_f64_vec(attention.attend(query, &memory).weights);
+    for (i, &x) in w.iter().enumerate() {
+        let (row, col) = ((i / t) % t, i % t);
+        assert!(
+            col <= row || x == 0.0,
+            "weight {x} above the diagonal at {row},{col}"
+        );
+    }
+}
+
+/// The decoder-loop form (one query step at a time) gives the rows of the whole-sequence form.
+fn step_matches_sequence<B: Backend>(dev: &B::Device, tol: Tolerance) {
+    let (b, tq, tk, k, dv) = (3, 4, 5, 6, 3);
+    for score in SCORES {
+        let attention = module::<B>(score, 4, k, dev);
+        let q = attention.query_size;
+        let keys = normal_tensor::<B, 3>(6, [b, tk, k], 1.0, dev);
+        let values = normal_tensor::<B, 3>(7, [b, tk, dv], 1.0, dev);
+        let memory = attention.memory(keys, values).with_lengths(&[5, 3, 1]);
+        let query = normal_tensor::<B, 3>(8, [b, tq, q], 1.0, dev);
+        let all = attention.attend(query.clone(), &memory);
+        for t in 0..tq {
+            let step = query.clone().narrow(1, t, 1).reshape([b, q]);
+            let (context, weights) = attention.step(step, &memory);
+            let what = format!("{score:?} step {t}");
+            let row = |x: Tensor<B, 3>, w| x.narrow(1, t, 1).reshape([b, w]);
+            assert_close(context, row(all.context.clone(), dv), tol, &what);
+            assert_close(weights, row(all.weights.clone(), tk), tol, &what);
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "attention lengths[1]: expected at most 4 (the number of keys), got 5")]
+fn a_length_past_the_keys_is_refused() {
+    let dev = Default::default();
+    let a = module::<rensa_testkit::TestBackend>(AttentionScore::Dot, 3, 3, &dev);
+    let x = Tensor::zeros([2, 4, 3], &dev);
+    let _ = a.memory(x.clone(), x).with_lengths(&[4, 5]);
+}
+
+#[test]
+#[should_panic(expected = "attention query: expected [batch, queries, query size] = [2, _, 4]")]
+fn a_query_of_the_wrong_size_is_refused() {
+    let dev = Default::default();
+    let a = module::<rensa_testkit::TestBackend>(AttentionScore::General, 4, 3, &dev);
+    let x = Tensor::zeros([2, 4, 3], &dev);
+    let memory = a.memory(x.clone(), x);
+    let _ = a.attend(Tensor::zeros([2, 1, 3], &dev), &memory);
+}
+
+/// Runs on ndarray every check; on wgpu (where each new shape compiles its kernels, slowly on
+/// a software adapter) the Keras goldens and the masks, which cover every score.
+#[test]
+fn ndarray() {
+    let device = Default::default();
+    type B = rensa_testkit::TestBackend;
+    keras_goldens::<B>(&device, Tolerance::F32);
+    weights_and_masks::<B>(&device, Tolerance::F32);
+    per_query_mask::<B>(&device);
+    step_matches_sequence::<B>(&device, Tolerance::F32);
+}
+
+#[test]
+fn wgpu() {
+    let Some(device) = rensa_testkit::wgpu_device_or_skip() else {
+        return;
+    };
+    type B = rensa_testkit::WgpuBackend;
+    keras_goldens::<B>(&device, Tolerance::F32_LOOSE);
+    weights_and_masks::<B>(&device, Tolerance::F32_LOOSE);
+}
