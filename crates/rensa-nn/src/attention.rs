@@ -421,10 +421,17 @@ impl<B: Backend> Attention<B> {
                 }
                 let a = q.dims()[2];
                 let s = keys.dims()[1];
-                // [B, T, 1, A] + [B, 1, S, A] -> [B, T, S, A], then · v
-                let hidden = (q.unsqueeze_dim::<4>(2) + keys.unsqueeze_dim::<4>(1)).tanh();
-                let v = v.val().reshape([1, 1, 1, a]);
-                (hidden * v).sum_dim(3).reshape([b, t, s])
+                let v = v.val().reshape([1, a, 1]);
+                // [B, T, 1, A] + [B, 1, S, A] -> [B, T, S, A], then · v as one product; one
+                // query step (a decoder's loop) stays in three dimensions
+                let hidden = if t == 1 {
+                    (keys + q).tanh()
+                } else {
+                    (q.unsqueeze_dim::<4>(2) + keys.unsqueeze_dim::<4>(1))
+                        .tanh()
+                        .reshape([b, t * s, a])
+                };
+                hidden.matmul(v).reshape([b, t, s])
             }
             _ => {
                 let scores = query.matmul(keys.swap_dims(1, 2));

@@ -1,5 +1,5 @@
-//! Line charts as PNG files (loss curves, predictions against targets), with the text drawn in
-//! an embedded font so that no system font is needed.
+//! Line charts (loss curves, predictions against targets) and heat maps (attention alignments)
+//! as PNG files, with the text drawn in an embedded font so that no system font is needed.
 
 use plotters::prelude::*;
 use std::path::Path;
@@ -152,6 +152,72 @@ pub fn line_chart(
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Writes a heat map of `values` (one row per `rows` label, one column per `columns` label, in
+/// `0..=1`: attention weights) to `path`, a `.png`, atomically; darker is larger.
+///
+/// # Errors
+/// When `values` is not `rows × columns` or the file cannot be written.
+pub fn heat_map(
+    path: &Path,
+    title: &str,
+    rows: &[String],
+    columns: &[String],
+    values: &[Vec<f32>],
+) -> Result<()> {
+    register_font();
+    let bad = |message: String| Error::Format {
+        path: path.display().to_string(),
+        message,
+    };
+    if rows.is_empty() || columns.is_empty() || values.len() != rows.len() {
+        return Err(bad(format!(
+            "a heat map needs rows x columns values, got {} rows of labels, {} columns, {} rows of values",
+            rows.len(),
+            columns.len(),
+            values.len()
+        )));
+    }
+    if let Some(k) = values.iter().position(|r| r.len() != columns.len()) {
+        return Err(bad(format!(
+            "row {k} has {} values for {} columns",
+            values[k].len(),
+            columns.len()
+        )));
+    }
+    let cell = 28u32;
+    let (left, top) = (110u32, 60u32);
+    let width = left + cell * columns.len() as u32 + 20;
+    let height = top + cell * rows.len() as u32 + 20;
+    let tmp = path.with_extension("tmp.png");
+    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
+    {
+        let root = BitMapBackend::new(&tmp, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        let text = |size| ("sans-serif", size).into_font().color(&BLACK);
+        root.draw_text(title, &text(18), (10, 8))
+            .map_err(|e| draw(&e))?;
+        for (j, label) in columns.iter().enumerate() {
+            let x = (left + cell * j as u32 + cell / 3) as i32;
+            root.draw_text(label, &text(15), (x, (top - 22) as i32))
+                .map_err(|e| draw(&e))?;
+        }
+        for (i, (label, row)) in rows.iter().zip(values).enumerate() {
+            let y = (top + cell * i as u32) as i32;
+            root.draw_text(label, &text(15), (10, y + cell as i32 / 4))
+                .map_err(|e| draw(&e))?;
+            for (j, &v) in row.iter().enumerate() {
+                let shade = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+                let x = (left + cell * j as u32) as i32;
+                let rect = [(x, y), (x + cell as i32 - 1, y + cell as i32 - 1)];
+                root.draw(&Rectangle::new(rect, RGBColor(shade, shade, 255).filled()))
+                    .map_err(|e| draw(&e))?;
+            }
+        }
+        root.present().map_err(|e| draw(&e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +250,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no finite points"), "{err}");
+        let labels = |n: usize| (0..n).map(|k| k.to_string()).collect::<Vec<_>>();
+        let map = dir.join("map.png");
+        heat_map(
+            &map,
+            "a",
+            &labels(2),
+            &labels(3),
+            &[vec![0.1, 0.8, 0.1], vec![1.0, 0.0, 0.0]],
+        )
+        .unwrap();
+        assert_eq!(&std::fs::read(&map).unwrap()[1..4], b"PNG");
+        let err = heat_map(
+            &map,
+            "a",
+            &labels(2),
+            &labels(3),
+            &[vec![0.5; 3], vec![0.5; 2]],
+        );
+        assert!(err.unwrap_err().to_string().contains("row 1 has 2 values"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,5 +1,6 @@
 //! Benchmarks: timing helpers, machine description and BENCHMARKS.md records.
 
+mod attention;
 mod augment;
 mod binary_addition;
 mod recurrent;
@@ -12,7 +13,7 @@ use std::time::Instant;
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks to run (default: all).
+    /// Which benchmarks to run (default: all but `attention`, which trains models for an hour).
     #[arg(value_enum)]
     pub which: Vec<Which>,
     /// The burn backend rensa and burn-nn run on.
@@ -43,6 +44,10 @@ pub enum Which {
     BinaryAddition,
     /// Image augmentation: per-operation images/s (and albumentations with --peers), all-core and tensor-path throughput.
     Augment,
+    /// The attention example: held-out exact match with and without attention (reverse, dates).
+    Attention,
+    /// The attention example's date model: training examples/s (against Keras/TF with --peers).
+    AttentionSpeed,
 }
 
 /// The backends a benchmark can run on.
@@ -75,6 +80,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::Seq2seq => seq2seq::run(&args)?,
             Which::BinaryAddition => binary_addition::run(&args)?,
             Which::Augment => augment::run(&args)?,
+            Which::Attention => attention::run(&args)?,
+            Which::AttentionSpeed => attention::speed(&args)?,
         }
     }
     Ok(())

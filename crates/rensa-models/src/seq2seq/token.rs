@@ -13,7 +13,9 @@
 //! - **Luong** (dot, general or concat score): the context is read with the *current* state,
 //!   `c_t = attend(s_t, h̄)`, and combined into the attentional state
 //!   `h̃_t = tanh(W_c [c_t; s_t])`, `o_t = h̃_t`; `h̃_{t−1}` is fed to the next step's input
-//!   (input feeding): `s_t = f([e(y_{t−1}); h̃_{t−1}], s_{t−1})`.
+//!   (input feeding): `s_t = f([e(y_{t−1}); h̃_{t−1}], s_{t−1})`. Without input feeding
+//!   (`input_feeding: false`) the decoder reads only `e(y_{t−1})`, and teacher-forced training
+//!   runs the decoder over the whole target at once.
 //!
 //! Training minimises the cross-entropy of the target tokens (padding left out) with teacher
 //! forcing: the decoder reads the true previous token, or, with probability
@@ -127,6 +129,12 @@ pub struct TokenSeq2SeqConfig {
     /// The probability of feeding the true previous token in training (1: always).
     #[config(default = 1.0)]
     pub teacher_forcing: f64,
+    /// Luong only: feed the attentional state `h̃_{t−1}` into the next step's input (Luong's
+    /// input feeding, OpenNMT-py's default). Without it the decoder reads only the previous
+    /// token, so with teacher forcing it runs over the whole target in one call and attends
+    /// with every step at once (faster; the form of Keras's and TensorFlow's NMT tutorials).
+    #[config(default = true)]
+    pub input_feeding: bool,
 }
 
 impl TokenSeq2SeqConfig {
@@ -161,10 +169,11 @@ impl TokenSeq2SeqConfig {
         }
         let (e, h) = (self.embedding_size, self.hidden_size);
         let keys = if self.bidirectional { 2 * h } else { h };
+        let feeds = self.attention.luong() && self.input_feeding;
         let decoder_input = match self.attention {
-            Attend::None => e,
             Attend::Bahdanau => e + keys,
-            _ => e + h,
+            _ if feeds => e + h,
+            _ => e,
         };
         let encoder = K::sized(e, h)
             .stacked(self.num_layers, self.bidirectional)
@@ -199,6 +208,7 @@ impl TokenSeq2SeqConfig {
             output: LinearConfig::new(readout, self.target_vocab).init(device),
             attend: self.attention,
             teacher_forcing: self.teacher_forcing,
+            input_feeding: feeds,
         })
     }
 }
@@ -226,6 +236,9 @@ pub struct TokenSeq2Seq<B: Backend, C: Module<B>> {
     /// Probability of teacher forcing in training.
     #[module(skip)]
     pub teacher_forcing: f64,
+    /// Whether Luong's attentional state is fed to the next step.
+    #[module(skip)]
+    pub input_feeding: bool,
 }
 
 /// The decoder's state between steps.
@@ -326,9 +339,8 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
         });
         let batch = lengths.len();
         let feed = self
-            .combine
-            .as_ref()
-            .map(|_| Tensor::zeros([batch, self.decoder.hidden_size()], &self.device()));
+            .input_feeding
+            .then(|| Tensor::zeros([batch, self.decoder.hidden_size()], &self.device()));
         Encoded {
             memory,
             state: DecoderState { rnn, feed },
@@ -356,14 +368,17 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
             }
             (Some(attention), Some(memory)) => {
                 let combine = self.combine.as_ref().expect("Luong attention combines");
-                let feed = feed.expect("Luong attention feeds its attentional state");
-                let (s, rnn) = self.decoder.step(Tensor::cat(vec![previous, feed], 1), rnn);
+                let x = match feed {
+                    Some(feed) => Tensor::cat(vec![previous, feed], 1),
+                    None => previous,
+                };
+                let (s, rnn) = self.decoder.step(x, rnn);
                 let (context, weights) = attention.step(s.clone(), memory);
                 let attentional = combine.forward(Tensor::cat(vec![context, s], 1)).tanh();
                 let logits = self.output.forward(attentional.clone());
                 let state = DecoderState {
                     rnn,
-                    feed: Some(attentional),
+                    feed: self.input_feeding.then_some(attentional),
                 };
                 (logits, state, Some(weights))
             }
@@ -384,13 +399,21 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
         let inputs = self.target_embedding.forward(decoder_input); // [B, T, E]
         let [b, t, e] = inputs.dims();
         let always = self.teacher_forcing >= 1.0 || rng.is_none();
-        if always && self.attention.is_none() {
-            // the whole target sequence in one call
+        if always && self.attend != Attend::Bahdanau && !self.input_feeding {
+            // the whole target sequence in one call, then (Luong) every step's attention at once
             let rnn = encoded.state.rnn;
-            let out = self
+            let states = self
                 .decoder
-                .forward(SequenceInput::new(inputs).with_state(rnn));
-            return self.output.forward(out.output);
+                .forward(SequenceInput::new(inputs).with_state(rnn))
+                .output; // [B, T, H]
+            return match (&self.attention, &self.combine, &encoded.memory) {
+                (Some(attention), Some(combine), Some(memory)) => {
+                    let context = attention.attend(states.clone(), memory).context;
+                    let attentional = combine.forward(Tensor::cat(vec![context, states], 2));
+                    self.output.forward(attentional.tanh())
+                }
+                _ => self.output.forward(states),
+            };
         }
         let mut rng = rng;
         let mut state = encoded.state;

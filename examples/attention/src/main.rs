@@ -1,0 +1,574 @@
+//! `cargo run --release -p attention [--features wgpu] -- --task reverse|date|copy|sort
+//! --attention none|bahdanau|luong-dot|luong-general|luong-concat ...`
+//!
+//! A token encoder-decoder ([`rensa_models::seq2seq::token`]) on a synthetic translation task
+//! ([`rensa_data::tasks`]), trained with rensa-train's `Fit`; this file is the command line, the
+//! results table and the pictures (loss curves, alignment heat maps). `--translate TEXT` runs a
+//! saved model on one input.
+
+use anyhow::{Context, Result, bail};
+use burn::module::{AutodiffModule, Module, ModuleDisplay};
+use burn::optim::AdamConfig;
+use clap::{Parser, ValueEnum};
+use rensa_data::tasks::{Example, Task, split};
+use rensa_data::tokens::PairBatch;
+use rensa_data::vocab::Vocabulary;
+use rensa_launch::{Common, Device, Inner, Train};
+use rensa_models::seq2seq::token::{Attend, Decoded, TokenSeq2Seq, TokenSeq2SeqConfig};
+use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig, RnnConfig};
+use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+enum Cell {
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+/// An encoder-decoder over characters learns a translation task, with or without attention:
+/// copy, reverse or sort a string of digits, or rewrite a date a person wrote ("3 May 1979",
+/// "tuesday, may 3, 1979", "05/03/79", ...) as ISO 8601 ("1979-05-03").
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// The task.
+    #[arg(long, default_value = "reverse", value_parser = parse_task)]
+    task: Task,
+    /// The decoder's attention: none, bahdanau, luong-dot, luong-general or luong-concat.
+    #[arg(long, default_value = "bahdanau", value_parser = parse_attend)]
+    attention: Attend,
+    /// Recurrent cell of the encoder and the decoder.
+    #[arg(long, value_enum, default_value_t = Cell::Gru)]
+    cell: Cell,
+    /// Hidden units of the decoder and of each encoder direction.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Character embedding width.
+    #[arg(long, default_value_t = 32)]
+    embedding: usize,
+    /// A bidirectional encoder.
+    #[arg(long)]
+    bidirectional: bool,
+    /// Passes over the training examples.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Examples per optimiser step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 0.002)]
+    lr: f64,
+    /// Luong attention without input feeding (the decoder reads only the previous token; trains
+    /// faster, as Keras's and TensorFlow's NMT tutorials).
+    #[arg(long)]
+    no_input_feeding: bool,
+    /// Probability of feeding the true previous token in training.
+    #[arg(long, default_value_t = 1.0)]
+    teacher_forcing: f64,
+    /// Training examples (5% of them validate).
+    #[arg(long, default_value_t = 20_000)]
+    train: usize,
+    /// Held-out test examples (none of them is in the training set).
+    #[arg(long, default_value_t = 1_000)]
+    test: usize,
+    /// Shortest training digit string.
+    #[arg(long, default_value_t = 5)]
+    min_len: usize,
+    /// Longest training digit string.
+    #[arg(long, default_value_t = 30)]
+    max_len: usize,
+    /// Length of the test digit strings (default: --max-len).
+    #[arg(long)]
+    test_len: Option<usize>,
+    /// Beam width of the test decoding (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    /// Seed of the data, the weights and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for the results: history, loss.png, alignment-*.png, results.json, the
+    /// vocabularies, the model settings and checkpoints/ (default: runs/attention/TASK-ATTENTION).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Save a checkpoint every this many epochs (and after the last one).
+    #[arg(long, default_value_t = 1)]
+    checkpoint_every: usize,
+    /// Continue the run saved in `--out` up to `--epochs`.
+    #[arg(long)]
+    resume: bool,
+    /// Start afresh even if `--out` holds a checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Do not train: translate this text with the model saved in `--out`.
+    #[arg(long)]
+    translate: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_task(s: &str) -> Result<Task, String> {
+    s.parse()
+}
+
+fn parse_attend(s: &str) -> Result<Attend, String> {
+    s.parse()
+}
+
+/// What `--translate` needs to rebuild the model: saved beside the checkpoints.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    cell: Cell,
+    model: serde_json::Value,
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/attention/{}-{}",
+            args.task,
+            args.attention.name()
+        ))
+    });
+    args.out = Some(out);
+    check(&args)?;
+    rensa_launch::launch(&args.common, args.translate.is_none(), |device| {
+        match (args.translate.clone(), args.cell) {
+            (Some(text), _) => translate(&args, &text, device),
+            (None, Cell::Rnn) => run::<RnnConfig>(&args, device),
+            (None, Cell::Lstm) => run::<LstmConfig>(&args, device),
+            (None, Cell::Gru) => run::<GruConfig>(&args, device),
+        }
+    })
+}
+
+fn out(args: &Args) -> &Path {
+    args.out.as_deref().expect("set in main")
+}
+
+fn check(args: &Args) -> Result<()> {
+    for (name, v) in [
+        ("--hidden", args.hidden),
+        ("--embedding", args.embedding),
+        ("--batch-size", args.batch_size),
+        ("--beam", args.beam),
+        ("--checkpoint-every", args.checkpoint_every),
+        ("--min-len", args.min_len),
+    ] {
+        if v == 0 {
+            bail!("{name} must be at least 1, got 0");
+        }
+    }
+    if args.min_len > args.max_len {
+        bail!(
+            "--min-len ({}) must not exceed --max-len ({})",
+            args.min_len,
+            args.max_len
+        );
+    }
+    if args.translate.is_none() && (args.train < 2 || args.test == 0) {
+        bail!(
+            "--train needs at least 2 examples and --test at least 1, got {} and {}",
+            args.train,
+            args.test
+        );
+    }
+    Ok(())
+}
+
+/// The task's data: training and test examples, and the two vocabularies (built from the
+/// training examples only, so a test character never seen in training becomes UNK).
+fn data(args: &Args) -> (Vec<Example>, Vec<Example>, Vocabulary, Vocabulary) {
+    let test_len = args.test_len.unwrap_or(args.max_len);
+    let (train, test) = split(
+        args.task,
+        args.train,
+        args.min_len..=args.max_len,
+        args.test,
+        test_len..=test_len,
+        args.seed,
+    );
+    let source = Vocabulary::from_chars(train.iter().map(|e| e.source.as_str()));
+    let target = Vocabulary::from_chars(train.iter().map(|e| e.target.as_str()));
+    (train, test, source, target)
+}
+
+fn ids(vocab: &Vocabulary, text: &str) -> Vec<usize> {
+    vocab.encode_chars(text).ids
+}
+
+fn run<K: RecurrentConfig>(args: &Args, device: &Device) -> Result<()>
+where
+    K::Cell<Train>: AutodiffModule<Train, InnerModule = K::Cell<Inner>> + ModuleDisplay,
+    K::Cell<Inner>: ModuleDisplay,
+{
+    let out = out(args);
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let (train, test, source_vocab, target_vocab) = data(args);
+    let pairs: Vec<(Vec<usize>, Vec<usize>)> = train
+        .iter()
+        .map(|e| (ids(&source_vocab, &e.source), ids(&target_vocab, &e.target)))
+        .collect();
+    let model_config = TokenSeq2SeqConfig::new(source_vocab.len(), target_vocab.len())
+        .with_embedding_size(args.embedding)
+        .with_hidden_size(args.hidden)
+        .with_bidirectional(args.bidirectional)
+        .with_attention(args.attention)
+        .with_teacher_forcing(args.teacher_forcing)
+        .with_input_feeding(!args.no_input_feeding);
+    source_vocab.save(&out.join("source-vocab.json"))?;
+    target_vocab.save(&out.join("target-vocab.json"))?;
+    let saved = Saved {
+        cell: args.cell,
+        model: serde_json::to_value(&model_config)?,
+    };
+    rensa_train::write_atomic(
+        &out.join("model.json"),
+        serde_json::to_string_pretty(&saved)?.as_bytes(),
+    )?;
+
+    <Train as burn::tensor::backend::Backend>::seed(device, args.seed);
+    let model = model_config
+        .init::<Train, K>(device)?
+        .with_differentiation(args.common.differentiation());
+    let config = FitConfig::new()
+        .with_epochs(args.epochs)
+        .with_batch_size(args.batch_size)
+        .with_validation_split(0.05)
+        .with_learning_rate(args.lr)
+        .with_seed(args.seed);
+    let checkpoints = Checkpoints::new(out, args.checkpoint_every)
+        .resuming(args.resume)
+        .overwriting(args.overwrite);
+    let (model, history) = Fit::new(config)
+        .settings([
+            ("task", args.task.to_string()),
+            ("attention", args.attention.name().to_string()),
+            ("cell", format!("{:?}", args.cell)),
+            ("hidden", args.hidden.to_string()),
+            ("embedding", args.embedding.to_string()),
+            ("bidirectional", args.bidirectional.to_string()),
+            ("teacher_forcing", args.teacher_forcing.to_string()),
+            ("input_feeding", (!args.no_input_feeding).to_string()),
+            (
+                "data",
+                format!(
+                    "{} train {}..={}, seed {}",
+                    args.train, args.min_len, args.max_len, args.seed
+                ),
+            ),
+        ])
+        .checkpoints(checkpoints)
+        .progress(!args.common.quiet)
+        .run(
+            model,
+            &mut AdamConfig::new().init(),
+            Items::new(&pairs, PairBatch::of),
+            device,
+        )?;
+    history.save(out)?;
+    rensa_train::plot::history(
+        &out.join("loss.png"),
+        &format!("{} with attention {}", args.task, args.attention.name()),
+        &history,
+    )?;
+    let model = model.valid();
+    let mut results = evaluate(args, &model, &test, &source_vocab, &target_vocab);
+    results.train_seconds = history.seconds();
+    results.train_examples_per_s = history.last().map_or(0.0, |e| e.items_per_second());
+    alignments(args, &model, &test, &source_vocab, &target_vocab)?;
+    report(args, &history, &results);
+    rensa_train::write_atomic(
+        &out.join("results.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Test-set figures.
+#[derive(serde::Serialize)]
+struct Results {
+    task: String,
+    attention: String,
+    examples: usize,
+    /// Share of outputs equal to their target.
+    exact: f64,
+    /// Share of target positions predicted right (a longer or shorter output counts its
+    /// extra or missing positions as wrong).
+    token_accuracy: f64,
+    /// Exact match by source length (characters).
+    exact_by_length: BTreeMap<usize, (usize, f64)>,
+    /// Test sources with characters the vocabulary does not hold.
+    with_unknown: usize,
+    decode_seconds: f64,
+    /// Training: seconds of all epochs, and examples per second in the last one.
+    train_seconds: f64,
+    train_examples_per_s: f64,
+}
+
+fn decode<C: RecurrentCell<Inner>>(
+    args: &Args,
+    model: &TokenSeq2Seq<Inner, C>,
+    sources: &[Vec<usize>],
+    max_len: usize,
+) -> Vec<Decoded> {
+    if args.beam > 1 {
+        sources
+            .iter()
+            .map(|s| {
+                let mut beams = model.beam(s, args.beam, max_len, 0.6);
+                beams.swap_remove(0)
+            })
+            .collect()
+    } else {
+        sources
+            .chunks(256)
+            .flat_map(|chunk| model.greedy(chunk, max_len))
+            .collect()
+    }
+}
+
+fn evaluate<C: RecurrentCell<Inner>>(
+    args: &Args,
+    model: &TokenSeq2Seq<Inner, C>,
+    test: &[Example],
+    source_vocab: &Vocabulary,
+    target_vocab: &Vocabulary,
+) -> Results {
+    let encoded: Vec<_> = test
+        .iter()
+        .map(|e| source_vocab.encode_chars(&e.source))
+        .collect();
+    let with_unknown = encoded.iter().filter(|e| !e.unknown.is_empty()).count();
+    let sources: Vec<Vec<usize>> = encoded.into_iter().map(|e| e.ids).collect();
+    let max_len = test
+        .iter()
+        .map(|e| e.target.chars().count())
+        .max()
+        .unwrap_or(1)
+        + 5;
+    let start = std::time::Instant::now();
+    let decoded = decode(args, model, &sources, max_len);
+    let decode_seconds = start.elapsed().as_secs_f64();
+    let (mut exact, mut right, mut positions) = (0usize, 0usize, 0usize);
+    let mut by_length: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    for (e, d) in test.iter().zip(&decoded) {
+        let target = ids(target_vocab, &e.target);
+        let ok = d.tokens == target;
+        exact += usize::from(ok);
+        right += d.tokens.iter().zip(&target).filter(|(a, b)| a == b).count();
+        positions += d.tokens.len().max(target.len());
+        let entry = by_length.entry(e.source.chars().count()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(ok);
+    }
+    Results {
+        task: args.task.to_string(),
+        attention: args.attention.name().to_string(),
+        examples: test.len(),
+        exact: exact as f64 / test.len() as f64,
+        token_accuracy: right as f64 / positions.max(1) as f64,
+        exact_by_length: by_length
+            .into_iter()
+            .map(|(len, (n, ok))| (len, (n, ok as f64 / n as f64)))
+            .collect(),
+        with_unknown,
+        decode_seconds,
+        train_seconds: 0.0,
+        train_examples_per_s: 0.0,
+    }
+}
+
+/// `alignment-1.png` ... `alignment-3.png`: which source characters each output character read.
+fn alignments<C: RecurrentCell<Inner>>(
+    args: &Args,
+    model: &TokenSeq2Seq<Inner, C>,
+    test: &[Example],
+    source_vocab: &Vocabulary,
+    target_vocab: &Vocabulary,
+) -> Result<()> {
+    if args.attention == Attend::None {
+        return Ok(());
+    }
+    for (k, e) in test.iter().take(3).enumerate() {
+        let source = ids(source_vocab, &e.source);
+        let decoded = model.greedy(std::slice::from_ref(&source), e.target.len() + 5);
+        let d = &decoded[0];
+        let mut rows: Vec<String> = d
+            .tokens
+            .iter()
+            .map(|&t| target_vocab.token(t).unwrap_or("?").to_string())
+            .collect();
+        if d.alignment.len() > rows.len() {
+            rows.push("<eos>".into());
+        }
+        let columns: Vec<String> = e.source.chars().map(|c| c.to_string()).collect();
+        rensa_train::plot::heat_map(
+            &out(args).join(format!("alignment-{}.png", k + 1)),
+            &format!(
+                "{:?} -> {:?}",
+                e.source,
+                target_vocab.decode_chars(&d.tokens)
+            ),
+            &rows,
+            &columns,
+            &d.alignment[..rows.len()],
+        )?;
+    }
+    Ok(())
+}
+
+fn report(args: &Args, history: &History, r: &Results) {
+    let last = history.last().expect("at least one epoch");
+    println!(
+        "{} with attention {}: cell {:?}, hidden {}, {} epochs in {:.1} s ({:.0} examples/s), \
+         train lengths {}..={}",
+        args.task,
+        args.attention.name(),
+        args.cell,
+        args.hidden,
+        history.epochs.len(),
+        history.seconds(),
+        last.items_per_second(),
+        args.min_len,
+        args.max_len
+    );
+    println!("| test examples | exact | token accuracy | loss | val_loss | decode |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.2}% | {:.2}% | {:.4} | {:.4} | {:.2} s ({}) |",
+        r.examples,
+        100.0 * r.exact,
+        100.0 * r.token_accuracy,
+        last.loss,
+        last.val_loss.unwrap_or(f64::NAN),
+        r.decode_seconds,
+        if args.beam > 1 {
+            format!("beam {}", args.beam)
+        } else {
+            "greedy".into()
+        }
+    );
+    if r.exact_by_length.len() > 1 {
+        println!("| source length | examples | exact |");
+        println!("| ---: | ---: | ---: |");
+        for (len, (n, exact)) in &r.exact_by_length {
+            println!("| {len} | {n} | {:.2}% |", 100.0 * exact);
+        }
+    }
+    if r.with_unknown > 0 {
+        println!(
+            "{} test sources had characters never seen in training (read as <unk>)",
+            r.with_unknown
+        );
+    }
+    println!(
+        "results: {}; pictures: loss.png{} in {}",
+        out(args).join("results.json").display(),
+        if args.attention == Attend::None {
+            ""
+        } else {
+            ", alignment-1..3.png"
+        },
+        out(args).display()
+    );
+}
+
+/// `--translate TEXT`: the newest checkpoint's model in `--out`, on one input.
+fn translate(args: &Args, text: &str, device: &Device) -> Result<()> {
+    let out = out(args);
+    let read = |name: &str| {
+        std::fs::read_to_string(out.join(name)).with_context(|| {
+            format!(
+                "cannot read {} (train first, same --out)",
+                out.join(name).display()
+            )
+        })
+    };
+    let saved: Saved = serde_json::from_str(&read("model.json")?).with_context(|| {
+        format!(
+            "{} is not a model description",
+            out.join("model.json").display()
+        )
+    })?;
+    let config: TokenSeq2SeqConfig = serde_json::from_value(saved.model)
+        .with_context(|| format!("{}: bad model settings", out.join("model.json").display()))?;
+    let source_vocab = Vocabulary::load(&out.join("source-vocab.json"))?;
+    let target_vocab = Vocabulary::load(&out.join("target-vocab.json"))?;
+    if (source_vocab.len(), target_vocab.len()) != (config.source_vocab, config.target_vocab) {
+        bail!(
+            "the vocabularies in {} ({} and {} tokens) are not the model's ({} and {})",
+            out.display(),
+            source_vocab.len(),
+            target_vocab.len(),
+            config.source_vocab,
+            config.target_vocab
+        );
+    }
+    match saved.cell {
+        Cell::Rnn => {
+            translate_with::<RnnConfig>(args, text, &config, &source_vocab, &target_vocab, device)
+        }
+        Cell::Lstm => {
+            translate_with::<LstmConfig>(args, text, &config, &source_vocab, &target_vocab, device)
+        }
+        Cell::Gru => {
+            translate_with::<GruConfig>(args, text, &config, &source_vocab, &target_vocab, device)
+        }
+    }
+}
+
+fn translate_with<K: RecurrentConfig>(
+    args: &Args,
+    text: &str,
+    config: &TokenSeq2SeqConfig,
+    source_vocab: &Vocabulary,
+    target_vocab: &Vocabulary,
+    device: &Device,
+) -> Result<()>
+where
+    K::Cell<Inner>: ModuleDisplay,
+{
+    if text.is_empty() {
+        bail!("--translate needs a non-empty text");
+    }
+    let out = out(args);
+    let Some(saved) = Checkpoints::new(out, 1).latest()? else {
+        bail!(
+            "no checkpoint in {}: train first (same --out)",
+            out.join("checkpoints").display()
+        );
+    };
+    let path = saved.model_file().with_extension("");
+    let recorder = burn::record::BinFileRecorder::<burn::record::FullPrecisionSettings>::new();
+    let model = config
+        .init::<Inner, K>(device)?
+        .load_file(&path, &recorder, device)
+        .with_context(|| {
+            format!(
+                "cannot load {} (saved with other settings than {}?)",
+                path.with_extension("bin").display(),
+                out.join("model.json").display()
+            )
+        })?;
+    let encoded = source_vocab.encode_chars(text);
+    if !encoded.unknown.is_empty() {
+        let chars: Vec<&str> = encoded.unknown.iter().map(|(_, c)| c.as_str()).collect();
+        eprintln!(
+            "note: {} not in the training data, read as <unk>: {:?}",
+            if chars.len() == 1 {
+                "a character"
+            } else {
+                "characters"
+            },
+            chars
+        );
+    }
+    let max_len = 4 * text.chars().count() + 10;
+    let decoded = decode(args, &model, std::slice::from_ref(&encoded.ids), max_len);
+    println!("{}", target_vocab.decode_chars(&decoded[0].tokens));
+    Ok(())
+}

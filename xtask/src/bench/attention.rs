@@ -1,0 +1,300 @@
+//! `cargo xtask bench attention`: what attention buys, measured with the release `attention`
+//! example — exact sequence match on held-out reversals of 30 digits (no attention, Bahdanau,
+//! Luong-general, same cell and sizes) and on held-out dates (Bahdanau, none) — and, with
+//! `--peers`, the training speed of the date model against Keras/TensorFlow-CPU on the same
+//! examples (`xtask/peers/keras_attention.py`).
+
+use anyhow::{Context, Result};
+use rensa_data::tasks::{Task, split};
+use rensa_data::vocab::Vocabulary;
+use std::fmt::Write as _;
+
+use super::{BackendKind, BenchArgs, cpu_description, record, run_example, today};
+use crate::peers::{run_script, workspace_root};
+
+const HIDDEN: usize = 128;
+const EMBEDDING: usize = 32;
+const BATCH: usize = 64;
+const TRAIN: usize = 20_000;
+const SEED: u64 = 0;
+/// Epochs of the accuracy runs.
+const REVERSE_EPOCHS: usize = 10;
+const DATE_EPOCHS: usize = 6;
+/// Epochs of the speed comparison (the last one is timed).
+const SPEED_EPOCHS: usize = 2;
+
+/// One example run: its task, attention and extra flags.
+struct Case {
+    task: Task,
+    attention: &'static str,
+    extra: &'static [&'static str],
+    epochs: usize,
+    test: usize,
+}
+
+/// What a run reports (`results.json` of the example).
+struct Outcome {
+    exact: f64,
+    token_accuracy: f64,
+    train_seconds: f64,
+    examples_per_s: f64,
+}
+
+fn run_case(backend: BackendKind, case: &Case) -> Result<Outcome> {
+    let out = workspace_root().join(format!(
+        "target/bench-attention/{}-{}{}",
+        case.task,
+        case.attention,
+        case.extra.join("")
+    ));
+    let (epochs, train, test) = (
+        case.epochs.to_string(),
+        TRAIN.to_string(),
+        case.test.to_string(),
+    );
+    let (hidden, embedding, batch) = (HIDDEN.to_string(), EMBEDDING.to_string(), BATCH.to_string());
+    let mut args = vec![
+        "--quiet",
+        "--overwrite",
+        "--task",
+        case.task.name(),
+        "--attention",
+        case.attention,
+        "--cell",
+        "gru",
+        "--hidden",
+        &hidden,
+        "--embedding",
+        &embedding,
+        "--batch-size",
+        &batch,
+        "--epochs",
+        &epochs,
+        "--train",
+        &train,
+        "--test",
+        &test,
+        "--checkpoint-every",
+        &epochs,
+        "--out",
+        out.to_str().context("a UTF-8 path")?,
+    ];
+    args.extend(case.extra);
+    eprintln!(
+        "attention bench: {} {} {:?}...",
+        case.task, case.attention, case.extra
+    );
+    run_example("attention", backend, &args)?;
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("results.json")).context("the example's results.json")?,
+    )?;
+    let num = |k: &str| {
+        results[k]
+            .as_f64()
+            .with_context(|| format!("results.json: {k}"))
+    };
+    Ok(Outcome {
+        exact: num("exact")?,
+        token_accuracy: num("token_accuracy")?,
+        train_seconds: num("train_seconds")?,
+        examples_per_s: num("train_examples_per_s")?,
+    })
+}
+
+/// The date task's training pairs as the example builds them, for the Keras peer.
+fn date_data() -> Result<std::path::PathBuf> {
+    let (train, _) = split(Task::Date, TRAIN, 5..=30, 1000, 30..=30, SEED);
+    let source = Vocabulary::from_chars(train.iter().map(|e| e.source.as_str()));
+    let target = Vocabulary::from_chars(train.iter().map(|e| e.target.as_str()));
+    let pairs: Vec<(Vec<usize>, Vec<usize>)> = train
+        .iter()
+        .map(|e| {
+            (
+                source.encode_chars(&e.source).ids,
+                target.encode_chars(&e.target).ids,
+            )
+        })
+        .collect();
+    let json = serde_json::json!({
+        "source_vocab": source.len(),
+        "target_vocab": target.len(),
+        "pairs": pairs,
+    });
+    let path = workspace_root().join("target/bench-attention/date-pairs.json");
+    std::fs::create_dir_all(path.parent().expect("a folder"))?;
+    std::fs::write(&path, json.to_string())?;
+    Ok(path)
+}
+
+fn keras(data: &std::path::Path) -> Result<(f64, String)> {
+    let out = run_script(
+        "keras_attention.py",
+        &[
+            data.display().to_string(),
+            SPEED_EPOCHS.to_string(),
+            BATCH.to_string(),
+            HIDDEN.to_string(),
+            EMBEDDING.to_string(),
+            SEED.to_string(),
+        ],
+    )?;
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("no JSON from the Keras peer")?;
+    let v: serde_json::Value = serde_json::from_str(line)?;
+    Ok((
+        v["examples_per_s"].as_f64().context("examples_per_s")?,
+        v["peer"].as_str().unwrap_or("keras").to_string(),
+    ))
+}
+
+fn backend_name(args: &BenchArgs) -> &'static str {
+    match args.backend {
+        BackendKind::Ndarray => "ndarray",
+        BackendKind::Wgpu => "wgpu",
+    }
+}
+
+fn setting() -> String {
+    format!(
+        "GRU encoder and decoder, hidden {HIDDEN}, embedding {EMBEDDING}, batch {BATCH}, Adam lr 0.002, \
+         {TRAIN} training examples (seed {SEED})"
+    )
+}
+
+/// `cargo xtask bench attention`: held-out exact match with and without attention.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let backend = backend_name(args);
+    let reverse = |attention, extra| Case {
+        task: Task::Reverse,
+        attention,
+        extra,
+        epochs: REVERSE_EPOCHS,
+        test: 1000,
+    };
+    let date = |attention, extra| Case {
+        task: Task::Date,
+        attention,
+        extra,
+        epochs: DATE_EPOCHS,
+        test: 2000,
+    };
+    let cases = [
+        reverse("none", &[][..]),
+        reverse("bahdanau", &[]),
+        reverse("luong-general", &[]),
+        date("bahdanau", &[]),
+        date("none", &[]),
+    ];
+    let mut table = String::from(
+        "| task | attention | epochs | held-out exact | token accuracy | train time | examples/s (last epoch) |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for case in &cases {
+        let o = run_case(args.backend, case)?;
+        writeln!(
+            table,
+            "| {} | {} | {} | {:.2}% | {:.2}% | {:.0} s | {:.0} |",
+            case.task,
+            case.attention,
+            case.epochs,
+            100.0 * o.exact,
+            100.0 * o.token_accuracy,
+            o.train_seconds,
+            o.examples_per_s
+        )?;
+    }
+    println!("\n{table}");
+    if !args.no_record {
+        let mut section = String::new();
+        writeln!(section, "## {} · attention · {backend}\n", today())?;
+        writeln!(section, "- Machine: {}", cpu_description())?;
+        writeln!(section, "- Command: `{}`", super::command_line())?;
+        writeln!(
+            section,
+            "- The release `attention` example: {}; greedy decoding of held-out examples none of which \
+             is in the training set. Reverse: trained on 5-30 digits, tested on 1,000 strings of 30. Dates: \
+             ten human formats to ISO 8601, 2,000 test dates.\n",
+            setting()
+        )?;
+        section.push_str(&table);
+        record(&section)?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench attention-speed`: the date model's training speed, against Keras/TF with
+/// `--peers` on the same pairs.
+pub fn speed(args: &BenchArgs) -> Result<()> {
+    let backend = backend_name(args);
+    let keras_rate = if args.peers {
+        Some(keras(&date_data()?)?)
+    } else {
+        None
+    };
+    let mut table = format!(
+        "| date model, training ({SPEED_EPOCHS} epochs, the last timed) | examples/s | / Keras |\n| --- | ---: | ---: |\n"
+    );
+    for (name, attention, extra) in [
+        (
+            "rensa, Luong concat, no input feeding",
+            "luong-concat",
+            &["--no-input-feeding"][..],
+        ),
+        (
+            "rensa, Luong general, input feeding",
+            "luong-general",
+            &[][..],
+        ),
+        (
+            "rensa, Bahdanau (attention inside the step loop)",
+            "bahdanau",
+            &[][..],
+        ),
+    ] {
+        let o = run_case(
+            args.backend,
+            &Case {
+                task: Task::Date,
+                attention,
+                extra,
+                epochs: SPEED_EPOCHS,
+                test: 100,
+            },
+        )?;
+        let ratio = keras_rate.as_ref().map_or("–".to_string(), |(k, _)| {
+            format!("{:.2}x", o.examples_per_s / k)
+        });
+        writeln!(
+            table,
+            "| {name} ({backend}) | {:.0} | {ratio} |",
+            o.examples_per_s
+        )?;
+    }
+    if let Some((rate, peer)) = &keras_rate {
+        writeln!(
+            table,
+            "| {peer} (GRU + AdditiveAttention) | {rate:.0} | 1.00x |"
+        )?;
+    }
+    println!("\n{table}");
+    if !args.no_record {
+        let mut section = String::new();
+        writeln!(section, "## {} · attention speed · {backend}\n", today())?;
+        writeln!(section, "- Machine: {}", cpu_description())?;
+        writeln!(section, "- Command: `{}`", super::command_line())?;
+        writeln!(
+            section,
+            "- The release `attention` example on the date task: {}; examples per second of the last of \
+             {SPEED_EPOCHS} epochs. Keras (`xtask/peers/keras_attention.py`) runs the TensorFlow NMT tutorial's \
+             form (attention after the decoder GRU, no input feeding, `AdditiveAttention` without projections) \
+             on the same pairs padded to the longest; rensa pads per batch.\n",
+            setting()
+        )?;
+        section.push_str(&table);
+        record(&section)?;
+    }
+    Ok(())
+}
