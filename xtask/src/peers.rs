@@ -77,3 +77,14 @@ pub fn run_script(script: &str, args: &[String]) -> Result<String> {
     }
     Ok(String::from_utf8(out.stdout)?)
 }
+
+/// The last JSON object line a program printed (the peers and the examples' `--json` print
+/// their results that way); `who` names the program in the error.
+pub fn last_json(stdout: &str, who: &str) -> Result<serde_json::Value> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .with_context(|| format!("no JSON line from {who}:\n{stdout}"))?;
+    serde_json::from_str(line).with_context(|| format!("{who} printed malformed JSON: {line}"))
+}

@@ -48,6 +48,19 @@ pub type Train = burn::backend::Autodiff<Inner>;
 /// The device of [`Inner`].
 pub type Device = burn::tensor::Device<Inner>;
 
+/// The recurrent cell an example builds (`--cell rnn|lstm|gru`); each example maps it to
+/// `RnnConfig`, `LstmConfig` or `GruConfig`. Its `Debug` form (`Rnn`, `Lstm`, `Gru`) is what
+/// checkpoint settings record.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// The simple (Elman) RNN.
+    Rnn,
+    /// The LSTM.
+    Lstm,
+    /// The GRU.
+    Gru,
+}
+
 /// Command-line options every example has (flatten them into its `clap` arguments).
 #[derive(clap::Args, Clone, Debug)]
 pub struct Common {

@@ -13,19 +13,12 @@ use clap::{Parser, ValueEnum};
 use rensa_data::tasks::{Example, Task, split};
 use rensa_data::tokens::PairBatch;
 use rensa_data::vocab::Vocabulary;
-use rensa_launch::{Common, Device, Inner, Train};
+use rensa_launch::{Cell, Common, Device, Inner, Train};
 use rensa_models::seq2seq::token::{Attend, Decoded, TokenSeq2Seq, TokenSeq2SeqConfig};
 use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig, RnnConfig};
 use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-enum Cell {
-    Rnn,
-    Lstm,
-    Gru,
-}
 
 /// An encoder-decoder over characters learns a translation task, with or without attention:
 /// copy, reverse or sort a string of digits, or rewrite a date a person wrote ("3 May 1979",
@@ -119,7 +112,8 @@ fn parse_attend(s: &str) -> Result<Attend, String> {
 /// What `--translate` needs to rebuild the model: saved beside the checkpoints.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Saved {
-    cell: Cell,
+    /// `Rnn`, `Lstm` or `Gru`.
+    cell: String,
     model: serde_json::Value,
 }
 
@@ -222,7 +216,7 @@ where
     source_vocab.save(&out.join("source-vocab.json"))?;
     target_vocab.save(&out.join("target-vocab.json"))?;
     let saved = Saved {
-        cell: args.cell,
+        cell: format!("{:?}", args.cell),
         model: serde_json::to_value(&model_config)?,
     };
     rensa_train::write_atomic(
@@ -508,7 +502,14 @@ fn translate(args: &Args, text: &str, device: &Device) -> Result<()> {
             config.target_vocab
         );
     }
-    match saved.cell {
+    let cell = <Cell as ValueEnum>::from_str(&saved.cell, true).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cell {:?}: {e}",
+            out.join("model.json").display(),
+            saved.cell
+        )
+    })?;
+    match cell {
         Cell::Rnn => {
             translate_with::<RnnConfig>(args, text, &config, &source_vocab, &target_vocab, device)
         }

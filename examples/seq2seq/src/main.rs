@@ -9,20 +9,13 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
 use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use rensa_data::sine::{PREDICTION_STARTS, STEPS, WindowBatch, mse, series, windows};
-use rensa_launch::{Common, Device, Inner, Train};
+use rensa_launch::{Cell, Common, Device, Inner, Train};
 use rensa_models::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig, RnnConfig};
 use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Cell {
-    Rnn,
-    Lstm,
-    Gru,
-}
 
 /// An encoder-decoder RNN learns to map sin(x) to cos(x): the encoder reads 24 steps of sin, its
 /// final state starts the decoder, which produces the 24 steps of cos (teacher forcing).

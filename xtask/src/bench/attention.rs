@@ -138,12 +138,7 @@ fn keras(data: &std::path::Path) -> Result<(f64, String)> {
             SEED.to_string(),
         ],
     )?;
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no JSON from the Keras peer")?;
-    let v: serde_json::Value = serde_json::from_str(line)?;
+    let v = crate::peers::last_json(&out, "the Keras peer")?;
     Ok((
         v["examples_per_s"].as_f64().context("examples_per_s")?,
         v["peer"].as_str().unwrap_or("keras").to_string(),

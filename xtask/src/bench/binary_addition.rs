@@ -31,12 +31,7 @@ struct Run {
 }
 
 fn parse(stdout: &str, who: &str) -> Result<Run> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .with_context(|| format!("no JSON line from {who}:\n{stdout}"))?;
-    let v: serde_json::Value = serde_json::from_str(line)?;
+    let v = crate::peers::last_json(stdout, who)?;
     Ok(Run {
         train_s: v["train_s"].as_f64().context("train_s")?,
         steps: v["steps"]

@@ -70,12 +70,7 @@ fn rensa(backend: BackendKind, seed: u64, extra: &[&str]) -> Result<(Run, String
 
 fn keras(seed: u64) -> Result<Run> {
     let out = run_script("keras_seq2seq.py", &[EPOCHS.to_string(), seed.to_string()])?;
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no JSON from the Keras peer")?;
-    let v: serde_json::Value = serde_json::from_str(line)?;
+    let v = crate::peers::last_json(&out, "the Keras peer")?;
     let errors: Vec<f64> = v["autoregressive_mse"]
         .as_array()
         .context("autoregressive_mse")?
