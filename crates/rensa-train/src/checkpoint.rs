@@ -407,9 +407,7 @@ where
     };
     let dir = &saved.path;
     let history = History::load(dir)?;
-    let model = model
-        .load_file(dir.join("model"), &recorder(), device)
-        .map_err(|e| format_err(&dir.join("model.bin"), e))?;
+    let model = load_model(model, &dir.join("model"), device)?;
     let optimizer = Recorder::<B>::load(&recorder(), dir.join("optimizer"), device)
         .map_err(|e| format_err(&dir.join("optimizer.bin"), e))?;
     let scheduler = Recorder::<B>::load(&recorder(), dir.join("scheduler"), device)
@@ -461,4 +459,57 @@ mod tests {
             ]
         );
     }
+}
+
+/// Loads the weights saved at `path` (`<path>.bin`, as checkpoints write them) into `model`,
+/// checking that every parameter keeps its shape: burn's loader would put a tensor of another
+/// shape in place silently (a model built with other sizes than it was saved with would then
+/// fail, or worse compute, later).
+///
+/// # Errors
+/// [`Error::Format`] naming the file and, for a shape mismatch, the parameter and both shapes.
+pub fn load_model<B: Backend, M: Module<B>>(
+    model: M,
+    path: &Path,
+    device: &B::Device,
+) -> Result<M> {
+    let file = path.with_extension("bin");
+    let expected = parameter_shapes(&model);
+    let loaded = model
+        .load_file(path.to_path_buf(), &recorder(), device)
+        .map_err(|e| format_err(&file, e))?;
+    let got = parameter_shapes(&loaded);
+    let mismatch = expected.iter().zip(&got).position(|(a, b)| a != b);
+    if let Some(k) =
+        mismatch.or((expected.len() != got.len()).then_some(expected.len().min(got.len())))
+    {
+        let show = |v: &[Vec<usize>]| v.get(k).map_or("none".to_string(), |s| format!("{s:?}"));
+        return Err(Error::Format {
+            path: file.display().to_string(),
+            message: format!(
+                "parameter {} of {} is {} in the file and {} in the model (saved with other sizes?)",
+                k + 1,
+                expected.len(),
+                show(&got),
+                show(&expected)
+            ),
+        });
+    }
+    Ok(loaded)
+}
+
+/// The shapes of a module's float parameters, in the order burn visits them.
+pub fn parameter_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+        ) {
+            self.0.push(param.val().dims().to_vec());
+        }
+    }
+    let mut shapes = Shapes(Vec::new());
+    module.visit(&mut shapes);
+    shapes.0
 }

@@ -38,7 +38,9 @@ mod step;
 
 #[doc(hidden)]
 pub use checkpoint::io_steps as checkpoint_io_steps;
-pub use checkpoint::{Checkpoints, SavedCheckpoint, Settings, fingerprint};
+pub use checkpoint::{
+    Checkpoints, SavedCheckpoint, Settings, fingerprint, load_model, parameter_shapes,
+};
 pub use config::FitConfig;
 pub use data::{Batches, Items, Loaders};
 pub use error::{Error, Result};

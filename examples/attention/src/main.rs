@@ -7,7 +7,7 @@
 //! saved model on one input.
 
 use anyhow::{Context, Result, bail};
-use burn::module::{AutodiffModule, Module, ModuleDisplay};
+use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::optim::AdamConfig;
 use clap::{Parser, ValueEnum};
 use rensa_data::tasks::{Example, Task, split};
@@ -544,10 +544,7 @@ where
         );
     };
     let path = saved.model_file().with_extension("");
-    let recorder = burn::record::BinFileRecorder::<burn::record::FullPrecisionSettings>::new();
-    let model = config
-        .init::<Inner, K>(device)?
-        .load_file(&path, &recorder, device)
+    let model = rensa_train::load_model(config.init::<Inner, K>(device)?, &path, device)
         .with_context(|| {
             format!(
                 "cannot load {} (saved with other settings than {}?)",

@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{AutodiffModule, Module, ModuleDisplay};
+use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use clap::Parser;
@@ -285,10 +285,7 @@ where
         );
     };
     let path = saved.model_file().with_extension("");
-    let recorder = burn::record::BinFileRecorder::<burn::record::FullPrecisionSettings>::new();
-    let model = config
-        .init::<Inner, K>(device)?
-        .load_file(&path, &recorder, device)
+    let model = rensa_train::load_model(config.init::<Inner, K>(device)?, &path, device)
         .with_context(|| {
             format!(
                 "cannot load {} (was it saved with the same --cell and --hidden?)",

@@ -1,0 +1,117 @@
+//! The attention example end to end on a tiny run: it trains and translates; a saved model whose
+//! settings or vocabulary files no longer match is refused with a clear error; bad settings are
+//! refused before any work.
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_attention"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the example runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn translate(dir: &Path, text: &str) -> (bool, String, String) {
+    run(&["--out", dir.to_str().unwrap(), "--translate", text])
+}
+
+#[test]
+fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
+    let dir = std::env::temp_dir().join(format!("rensa-attention-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let tiny = [
+        "--task",
+        "reverse",
+        "--attention",
+        "luong-general",
+        "--hidden",
+        "8",
+        "--embedding",
+        "4",
+        "--train",
+        "64",
+        "--test",
+        "8",
+        "--min-len",
+        "2",
+        "--max-len",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        d,
+    ];
+    let (ok, stdout, stderr) = run(&tiny);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("| test examples | exact |"), "{stdout}");
+    for file in [
+        "results.json",
+        "loss.png",
+        "alignment-1.png",
+        "model.json",
+        "source-vocab.json",
+    ] {
+        assert!(dir.join(file).exists(), "{file} missing");
+    }
+    // a second fresh run into the same folder needs --overwrite or --resume
+    let (ok, _, stderr) = run(&tiny);
+    assert!(!ok && stderr.contains("--overwrite"), "{stderr}");
+
+    let (ok, stdout, stderr) = translate(&dir, "12?");
+    assert!(ok, "{stderr}");
+    assert!(!stdout.trim().is_empty());
+    assert!(stderr.contains("<unk>") && stderr.contains('?'), "{stderr}");
+
+    // settings that no longer match the saved weights
+    let model = std::fs::read_to_string(dir.join("model.json")).unwrap();
+    let wider = model.replace("\"hidden_size\": 8", "\"hidden_size\": 9");
+    assert_ne!(model, wider);
+    std::fs::write(dir.join("model.json"), &wider).unwrap();
+    let (ok, _, stderr) = translate(&dir, "12");
+    assert!(!ok && stderr.contains("cannot load"), "{stderr}");
+    std::fs::write(dir.join("model.json"), &model).unwrap();
+
+    // a vocabulary of another size, then a corrupt one
+    let vocab = std::fs::read_to_string(dir.join("source-vocab.json")).unwrap();
+    let (other, _) = vocab.split_once("\"tokens\"").unwrap();
+    std::fs::write(
+        dir.join("source-vocab.json"),
+        format!("{other}\"tokens\": [\"x\"]\n}}"),
+    )
+    .unwrap();
+    let (ok, _, stderr) = translate(&dir, "12");
+    assert!(!ok && stderr.contains("are not the model's"), "{stderr}");
+    std::fs::write(dir.join("source-vocab.json"), &vocab[..vocab.len() / 2]).unwrap();
+    let (ok, _, stderr) = translate(&dir, "12");
+    assert!(!ok && stderr.contains("source-vocab.json"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_settings_are_refused_before_any_work() {
+    for (args, message) in [
+        (&["--hidden", "0"][..], "--hidden must be at least 1, got 0"),
+        (&["--beam", "0"], "--beam must be at least 1, got 0"),
+        (
+            &["--min-len", "9", "--max-len", "3"],
+            "--min-len (9) must not exceed --max-len (3)",
+        ),
+        (&["--task", "poetry"], "unknown task \"poetry\""),
+        (&["--attention", "global"], "unknown attention \"global\""),
+        (&["--train", "1"], "--train needs at least 2 examples"),
+    ] {
+        let (ok, _, stderr) = run(args);
+        assert!(!ok && stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
