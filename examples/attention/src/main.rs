@@ -7,6 +7,7 @@
 //! saved model on one input.
 
 use anyhow::{Context, Result, bail};
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ModuleDisplay};
 use burn::optim::AdamConfig;
 use clap::{Parser, ValueEnum};
@@ -53,6 +54,10 @@ struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 0.002)]
     lr: f64,
+    /// Clip the gradient to this L2 norm before each step (0: off). Long sequences need it: without
+    /// it a reversal of 30 digits trained well for six epochs, then diverged.
+    #[arg(long, default_value_t = 1.0)]
+    clip_norm: f32,
     /// Luong attention without input feeding (the decoder reads only the previous token; trains
     /// faster, as Keras's and TensorFlow's NMT tutorials).
     #[arg(long)]
@@ -155,6 +160,12 @@ fn check(args: &Args) -> Result<()> {
             bail!("{name} must be at least 1, got 0");
         }
     }
+    if !(args.clip_norm.is_finite() && args.clip_norm >= 0.0) {
+        bail!(
+            "--clip-norm must be a finite number >= 0, got {}",
+            args.clip_norm
+        );
+    }
     if args.min_len > args.max_len {
         bail!(
             "--min-len ({}) must not exceed --max-len ({})",
@@ -246,6 +257,7 @@ where
             ("embedding", args.embedding.to_string()),
             ("bidirectional", args.bidirectional.to_string()),
             ("teacher_forcing", args.teacher_forcing.to_string()),
+            ("clip_norm", args.clip_norm.to_string()),
             ("input_feeding", (!args.no_input_feeding).to_string()),
             (
                 "data",
@@ -259,7 +271,11 @@ where
         .progress(!args.common.quiet)
         .run(
             model,
-            &mut AdamConfig::new().init(),
+            &mut AdamConfig::new()
+                .with_grad_clipping(
+                    (args.clip_norm > 0.0).then_some(GradientClippingConfig::Norm(args.clip_norm)),
+                )
+                .init(),
             Items::new(&pairs, PairBatch::of),
             device,
         )?;
