@@ -357,19 +357,47 @@ impl Op {
 /// one warp (one resampling pass), everything else as it is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stage {
-    /// Resample: output pixel `p` reads input position `inverse(p)`.
-    Warp {
-        /// Output to input coordinates.
-        inverse: Affine2,
-        /// Output size.
-        size: Size,
-        /// `None` when the map moves whole pixels only.
-        interp: Option<Interp>,
-        /// `None` when the map never reads outside the input.
-        border: Option<Border>,
-    },
+    /// Resample.
+    Warp(Warp),
     /// A non-geometric operation.
     Pixel(Op),
+}
+
+/// One resampling pass: output pixel `p` reads input position `inverse(p)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Warp {
+    /// Output to input coordinates.
+    pub inverse: Affine2,
+    /// Output size.
+    pub size: Size,
+    /// `None` when the map moves whole pixels only.
+    pub interp: Option<Interp>,
+    /// `None` when the map never reads outside the input.
+    pub border: Option<Border>,
+}
+
+impl Warp {
+    /// Whether the warp leaves an image of size `input` as it is (nothing to resample).
+    pub fn is_identity_on(&self, input: Size) -> bool {
+        self.inverse == Affine2::IDENTITY && self.size == input
+    }
+
+    /// Folds the next geometric operation (`then`: its inverse map, output size, interpolation
+    /// and border) into this warp, unless its interpolation or border differs from what the warp
+    /// already uses; says whether it did.
+    fn absorb(&mut self, then: Warp) -> bool {
+        let interp_ok =
+            then.interp.is_none() || self.interp.is_none() || self.interp == then.interp;
+        let border_ok =
+            then.border.is_none() || self.border.is_none() || self.border == then.border;
+        if interp_ok && border_ok {
+            self.inverse = self.inverse.then_after(&then.inverse);
+            self.size = then.size;
+            self.interp = self.interp.or(then.interp);
+            self.border = self.border.or(then.border);
+        }
+        interp_ok && border_ok
+    }
 }
 
 /// Folds `ops` (applied to an image of `size`) into stages. Geometric operations fold into the
@@ -385,33 +413,22 @@ pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
             continue;
         };
         let next = op.output_size(size);
-        let mut folded = false;
-        if open
-            && let Some(Stage::Warp {
-                inverse,
-                size: wsize,
-                interp: wi,
-                border: wb,
-            }) = out.last_mut()
-        {
-            let interp_ok = interp.is_none() || wi.is_none() || *wi == interp;
-            let border_ok = border.is_none() || wb.is_none() || *wb == border;
-            if interp_ok && border_ok {
-                *inverse = inverse.then_after(&m);
-                *wsize = next;
-                *wi = wi.or(interp);
-                *wb = wb.or(border);
-                folded = true;
+        let warp = Warp {
+            inverse: m,
+            size: next,
+            interp,
+            border,
+        };
+        match out.last_mut() {
+            Some(Stage::Warp(last)) if open => {
+                if !last.absorb(warp) {
+                    out.push(Stage::Warp(warp));
+                }
             }
-        }
-        if !folded {
-            out.push(Stage::Warp {
-                inverse: m,
-                size: next,
-                interp,
-                border,
-            });
-            open = true;
+            _ => {
+                out.push(Stage::Warp(warp));
+                open = true;
+            }
         }
         size = next;
     }
@@ -458,7 +475,7 @@ mod tests {
         ];
         let st = stages(&ops, Size::new(4, 3));
         assert_eq!(st.len(), 3);
-        let Stage::Warp { inverse, size, .. } = &st[0] else {
+        let Stage::Warp(Warp { inverse, size, .. }) = &st[0] else {
             panic!("{st:?}")
         };
         assert_eq!(*size, Size::new(2, 3));

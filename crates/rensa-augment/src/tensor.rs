@@ -133,17 +133,13 @@ fn steps_of(plan: &Plan) -> (Vec<Kind>, Vec<Step>) {
     let (mut kinds, mut steps) = (Vec::new(), Vec::new());
     for st in stages(&plan.ops, plan.input) {
         match st {
-            Stage::Warp {
-                inverse,
-                size,
-                interp,
-                border,
-            } => {
-                if inverse == Affine2::IDENTITY && kinds.is_empty() && size == plan.input {
+            Stage::Warp(w) => {
+                if kinds.is_empty() && w.is_identity_on(plan.input) {
                     continue;
                 }
-                kinds.push(Kind::Warp(size, interp.unwrap_or(Interp::Bilinear), border));
-                steps.push(Step::Warp(inverse));
+                let interp = w.interp.unwrap_or(Interp::Bilinear);
+                kinds.push(Kind::Warp(w.size, interp, w.border));
+                steps.push(Step::Warp(w.inverse));
             }
             Stage::Pixel(op) => match pixel_kind(&op) {
                 Kind::Colour => {

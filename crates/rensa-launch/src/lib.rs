@@ -112,6 +112,38 @@ pub fn launch<R: Send>(
     rensa_train::in_thread_pool(common.threads, || work(&device)).context("--threads")?
 }
 
+/// A `clap` value parser for counts that must be at least 1 (`--hidden`, `--batch-size`, ...):
+/// `#[arg(long, value_parser = rensa_launch::at_least_one)]` refuses 0 while the command line is
+/// read, before any work.
+///
+/// # Errors
+/// Not a whole number, or 0.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1, got 0".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number ({e})")),
+    }
+}
+
+/// Runs a program (an example's binary, in its command-line tests) with `args` and no backtraces;
+/// returns whether it succeeded, its standard output and its standard error.
+///
+/// # Panics
+/// When the program cannot be started.
+pub fn run_program(program: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The default device of [`Inner`], set up and checked: with the `wgpu` feature on a machine
 /// where wgpu finds no adapter at all (no GPU driver, no Vulkan loader), burn's set-up panics;
 /// this returns that as an error saying what to install or how to build for the CPU instead.

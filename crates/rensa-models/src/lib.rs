@@ -20,7 +20,7 @@
 //! let device = Default::default();
 //! let model = Seq2SeqConfig::new(10).init::<B, RnnConfig>(&device).unwrap();
 //! let windows = windows();
-//! let config = FitConfig::new().with_epochs(2).with_batch_size(16).with_validation_split(0.2);
+//! let config = FitConfig::for_epochs(2, 16).with_validation_split(0.2);
 //! let (model, history) = Fit::new(config)
 //!     .run(model, &mut AdamConfig::new().init(), Items::new(&windows, WindowBatch::new), &device)
 //!     .unwrap();

@@ -271,18 +271,13 @@ impl<B: Backend> Memory<B> {
     /// Unless there is one length per sequence, each at most the number of keys.
     pub fn with_lengths(self, lengths: &[usize]) -> Self {
         let (batch, time) = (self.batch(), self.len());
-        assert_eq!(
-            lengths.len(),
+        crate::recurrent::layer::check_lengths(
+            "attention lengths",
+            lengths,
             batch,
-            "attention lengths: expected one length per sequence ({batch}), got {}",
-            lengths.len()
+            0,
+            (time, "the number of keys"),
         );
-        for (b, &len) in lengths.iter().enumerate() {
-            assert!(
-                len <= time,
-                "attention lengths[{b}]: expected at most {time} (the number of keys), got {len}"
-            );
-        }
         let keep: Vec<bool> = lengths
             .iter()
             .flat_map(|&len| (0..time).map(move |t| t < len))

@@ -36,6 +36,13 @@ pub struct FitConfig {
 }
 
 impl FitConfig {
+    /// `epochs` passes over the items in batches of `batch_size`, the two settings every run
+    /// chooses (as Keras's `fit(epochs=..., batch_size=...)`), the rest at their defaults: the
+    /// same as `FitConfig::new().with_epochs(epochs).with_batch_size(batch_size)`.
+    pub fn for_epochs(epochs: usize, batch_size: usize) -> Self {
+        Self::new().with_epochs(epochs).with_batch_size(batch_size)
+    }
+
     /// Checks the settings that do not depend on the data: epochs, learning rate, patience.
     pub fn check_epochs(&self) -> crate::Result<()> {
         if self.epochs == 0 {

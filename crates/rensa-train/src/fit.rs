@@ -25,7 +25,7 @@ use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo
 /// #     M: burn::module::AutodiffModule<Autodiff<NdArray>> + Objective<Autodiff<NdArray>>,
 /// #     M::InnerModule: Objective<NdArray, Batch = M::Batch>,
 /// # {
-/// let config = FitConfig::new().with_epochs(80).with_batch_size(16).with_validation_split(0.2);
+/// let config = FitConfig::for_epochs(80, 16).with_validation_split(0.2);
 /// let mut optimizer = AdamConfig::new().init();
 /// let (model, history) = Fit::new(config)
 ///     .checkpoints(Checkpoints::new("runs/demo", 10))
@@ -291,8 +291,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         O: Optimizer<M, B>,
         D: Batches<M::Batch, <M::InnerModule as Objective<B::InnerBackend>>::Batch>,
     {
-        self.check(&data)?;
-        let (model, record, history) = self.resume::<B, M, O::Record>(model, device)?;
+        let (model, record, history) = self.start::<B, M, O::Record, _, _>(model, &data, device)?;
         if let Some(record) = record {
             *optimizer = optimizer.clone().load_record(record);
         }
@@ -301,18 +300,15 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             (model, history),
             &mut data,
             device,
-            |model, batch, at| {
-                let mut output = model.step(batch, at);
-                let values = values(&output);
+            |model, mut output, at| {
                 let update = output.take_update();
-                check_finite(&values, at)?;
                 let grads = GradientsParams::from_grads(output.loss.backward(), &model);
                 let mut model = optimizer.borrow_mut().step(at.lr, model, grads);
                 if let Some(update) = update {
                     model = update(model);
                 }
                 check_weights(&model.valid(), at)?;
-                Ok((model, values))
+                Ok(model)
             },
             |model, batches, epoch, step| validate(&model.valid(), batches, epoch, step),
             || optimizer.borrow().to_record(),
@@ -327,27 +323,18 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     ///
     /// # Errors
     /// As [`run`](Self::run); also a [`Error::Config`] when a training step returns no update.
-    pub fn run_manual<B, M, D>(
+    pub fn run_manual<B: Backend, M: Module<B> + Objective<B>>(
         mut self,
         model: M,
-        mut data: D,
+        mut data: impl Batches<M::Batch, M::Batch>,
         device: &B::Device,
-    ) -> crate::Result<(M, History)>
-    where
-        B: Backend,
-        M: Module<B> + Objective<B>,
-        D: Batches<M::Batch, M::Batch>,
-    {
-        self.check(&data)?;
-        let (model, _, history) = self.resume::<B, M, ()>(model, device)?;
+    ) -> crate::Result<(M, History)> {
+        let (model, _, history) = self.start::<B, M, (), _, _>(model, &data, device)?;
         self.drive::<B, M, (), _, _, _>(
             (model, history),
             &mut data,
             device,
-            |model, batch, at| {
-                let mut output = model.step(batch, at);
-                let values = values(&output);
-                check_finite(&values, at)?;
+            |model, mut output, at| {
                 let update = output.take_update().ok_or_else(|| {
                     Error::config(
                         "the step's output",
@@ -357,21 +344,24 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 })?;
                 let model = update(model);
                 check_weights(&model, at)?;
-                Ok((model, values))
+                Ok(model)
             },
             |model, batches, epoch, step| validate(model, batches, epoch, step),
             || (),
         )
     }
 
-    /// When resuming: the checkpoint's model, optimiser record and history (its settings
-    /// checked against this run's), its schedule state restored in place. Otherwise `model` as
-    /// it is and an empty history, after checking that no checkpoint would be overwritten.
-    fn resume<B: Backend, M: Module<B>, R: burn::record::Record<B>>(
+    /// Checks the settings against the data, then, when resuming: the checkpoint's model,
+    /// optimiser record and history (its settings checked against this run's), its schedule
+    /// state restored in place. Otherwise `model` as it is and an empty history, after checking
+    /// that no checkpoint would be overwritten.
+    fn start<B: Backend, M: Module<B>, R: burn::record::Record<B>, T, V>(
         &mut self,
         model: M,
+        data: &impl Batches<T, V>,
         device: &B::Device,
     ) -> crate::Result<(M, Option<R>, History)> {
+        self.check(data)?;
         let Some(c) = self.checkpoints.clone() else {
             return Ok((model, None, History::default()));
         };
@@ -430,13 +420,13 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         (mut model, mut history): (M, History),
         data: &mut D,
         device: &B::Device,
-        mut train_step: impl FnMut(M, &T, &StepInfo) -> crate::Result<(M, StepValues)>,
+        mut train_step: impl FnMut(M, crate::Output<B, M>, &StepInfo) -> crate::Result<M>,
         mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
         optimizer_record: impl Fn() -> R,
     ) -> crate::Result<(M, History)>
     where
         B: Backend,
-        M: Module<B>,
+        M: Module<B> + Objective<B, Batch = T>,
         R: burn::record::Record<B>,
         D: Batches<T, V>,
     {
@@ -469,7 +459,12 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     lr,
                     training: true,
                 };
-                let (next, values) = match train_step(model, &batch, &at) {
+                // The step's values are read (and checked) before its update is applied.
+                let output = model.step(&batch, &at);
+                let values = values(&output);
+                let next = match check_finite(&values, &at)
+                    .and_then(|()| train_step(model, output, &at))
+                {
                     Ok(stepped) => stepped,
                     Err(e) => {
                         bar.abandon();

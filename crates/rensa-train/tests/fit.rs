@@ -108,9 +108,7 @@ fn weights(m: &Line<B>) -> Vec<f64> {
 #[test]
 fn learns_a_line_with_validation_and_is_reproducible() {
     let items = data(50);
-    let config = FitConfig::new()
-        .with_epochs(60)
-        .with_batch_size(8)
+    let config = FitConfig::for_epochs(60, 8)
         .with_validation_split(0.2)
         .with_learning_rate(0.05);
     let mut seen = Vec::new();
@@ -151,9 +149,7 @@ fn validation_items_are_the_last_ones_and_never_trained_on() {
     for p in &mut items[40..] {
         p.1 += 10.0;
     }
-    let config = FitConfig::new()
-        .with_epochs(60)
-        .with_batch_size(8)
+    let config = FitConfig::for_epochs(60, 8)
         .with_validation_split(0.2)
         .with_learning_rate(0.05);
     let (_, h) = Fit::new(config.clone()).adam(&items).unwrap();
@@ -167,9 +163,7 @@ fn validation_items_are_the_last_ones_and_never_trained_on() {
 #[test]
 fn early_stopping_stops_when_the_loss_stalls() {
     // Learning rate 0: nothing improves after the first epoch.
-    let config = FitConfig::new()
-        .with_epochs(50)
-        .with_batch_size(10)
+    let config = FitConfig::for_epochs(50, 10)
         .with_patience(Some(3))
         .with_shuffle(false)
         .with_learning_rate(1e-30);
@@ -185,10 +179,7 @@ fn early_stopping_stops_when_the_loss_stalls() {
 fn a_non_finite_loss_stops_training_with_an_error() {
     let mut items = data(20);
     items[7].1 = f32::NAN;
-    let config = FitConfig::new()
-        .with_epochs(3)
-        .with_batch_size(20)
-        .with_shuffle(false);
+    let config = FitConfig::for_epochs(3, 20).with_shuffle(false);
     let err = Fit::new(config.clone()).sgd(&items).unwrap_err();
     assert!(
         matches!(
@@ -277,9 +268,7 @@ fn run_dir(name: &str) -> std::path::PathBuf {
 fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     use rensa_train::Checkpoints;
     let items = data(40);
-    let full = FitConfig::new()
-        .with_epochs(6)
-        .with_batch_size(8)
+    let full = FitConfig::for_epochs(6, 8)
         .with_validation_split(0.25)
         .with_learning_rate(0.05)
         .with_seed(3);
@@ -331,10 +320,7 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
 fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
     use rensa_train::Checkpoints;
     let dir = run_dir("nan");
-    let config = FitConfig::new()
-        .with_epochs(2)
-        .with_batch_size(5)
-        .with_shuffle(false);
+    let config = FitConfig::for_epochs(2, 5).with_shuffle(false);
     Fit::new(config.clone())
         .checkpoints(Checkpoints::new(&dir, 1))
         .sgd(&data(10))
@@ -381,9 +367,7 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
     use rensa_train::Checkpoints;
     let items = data(40);
-    let full = FitConfig::new()
-        .with_epochs(4)
-        .with_batch_size(10)
+    let full = FitConfig::for_epochs(4, 10)
         .with_validation_split(0.25)
         .with_seed(5);
     let schedule = || ExponentialLrSchedulerConfig::new(0.1, 0.8).init().unwrap();
@@ -435,9 +419,7 @@ fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
 #[test]
 fn metrics_are_kept_per_epoch_on_the_validation_items() {
     let items = data(40);
-    let config = FitConfig::new()
-        .with_epochs(3)
-        .with_batch_size(10)
+    let config = FitConfig::for_epochs(3, 10)
         .with_validation_split(0.25)
         .with_learning_rate(0.05);
     let (trained, history) = Fit::new(config.clone()).adam(&items).unwrap();
@@ -457,9 +439,7 @@ fn metrics_are_kept_per_epoch_on_the_validation_items() {
 fn burns_gradient_clipping_bounds_every_step() {
     use burn::grad_clipping::GradientClippingConfig;
     let items = data(20);
-    let config = FitConfig::new()
-        .with_epochs(1)
-        .with_batch_size(20)
+    let config = FitConfig::for_epochs(1, 20)
         .with_shuffle(false)
         .with_learning_rate(0.5);
     let clipped =
@@ -488,9 +468,7 @@ fn loaders_train_on_batches_from_an_iterator_like_items() {
     use rensa_train::Loaders;
     let items = data(40);
     let (train, valid) = items.split_at(30);
-    let config = FitConfig::new()
-        .with_epochs(5)
-        .with_batch_size(10)
+    let config = FitConfig::for_epochs(5, 10)
         .with_validation_split(0.25)
         .with_shuffle(false)
         .with_learning_rate(0.05);
@@ -584,9 +562,7 @@ fn parts_metrics_and_updates_reach_the_history_and_the_model() {
         line: model(),
         count: Param::from_tensor(Tensor::zeros([1], &device)),
     };
-    let config = FitConfig::new()
-        .with_epochs(2)
-        .with_batch_size(10)
+    let config = FitConfig::for_epochs(2, 10)
         .with_validation_split(0.25)
         .with_shuffle(false);
     let items = data(40);
@@ -672,9 +648,7 @@ impl<B: Backend> Objective<B> for HandLine<B> {
 fn run_manual_trains_a_model_that_updates_itself_like_autodiff_with_sgd() {
     type Inner = rensa_testkit::TestBackend;
     let device = Default::default();
-    let config = FitConfig::new()
-        .with_epochs(4)
-        .with_batch_size(8)
+    let config = FitConfig::for_epochs(4, 8)
         .with_learning_rate(0.05)
         .with_seed(2);
     let items = data(32);
@@ -710,7 +684,7 @@ fn run_manual_trains_a_model_that_updates_itself_like_autodiff_with_sgd() {
 #[test]
 fn stop_when_ends_the_run_after_the_epoch_that_asks() {
     let items = data(20);
-    let config = FitConfig::new().with_epochs(10).with_batch_size(10);
+    let config = FitConfig::for_epochs(10, 10);
     let (_, history) = Fit::new(config)
         .stop_when(|e| e.epoch == 3)
         .sgd(&items)
@@ -722,10 +696,7 @@ fn stop_when_ends_the_run_after_the_epoch_that_asks() {
 fn a_resume_with_other_settings_is_refused_unless_forced() {
     use rensa_train::Checkpoints;
     let dir = run_dir("settings");
-    let config = FitConfig::new()
-        .with_epochs(2)
-        .with_batch_size(5)
-        .with_seed(1);
+    let config = FitConfig::for_epochs(2, 5).with_seed(1);
     Fit::new(config.clone())
         .settings([("hidden", 10)])
         .checkpoints(Checkpoints::new(&dir, 1))
@@ -769,7 +740,7 @@ fn a_resume_with_other_settings_is_refused_unless_forced() {
 fn a_fresh_run_does_not_overwrite_a_checkpoint_unless_told() {
     use rensa_train::Checkpoints;
     let dir = run_dir("overwrite");
-    let config = FitConfig::new().with_epochs(1).with_batch_size(5);
+    let config = FitConfig::for_epochs(1, 5);
     let fresh = Checkpoints::new(&dir, 1);
     Fit::new(config.clone())
         .checkpoints(fresh.clone())
@@ -797,9 +768,7 @@ fn a_non_finite_validation_loss_or_weight_stops_the_run_before_saving() {
     use rensa_train::Checkpoints;
     let dir = run_dir("nan-valid");
     let ckpt = Checkpoints::new(&dir, 1);
-    let config = FitConfig::new()
-        .with_epochs(1)
-        .with_batch_size(5)
+    let config = FitConfig::for_epochs(1, 5)
         .with_validation_split(0.5)
         .with_shuffle(false);
     Fit::new(config.clone())
@@ -849,7 +818,7 @@ fn loading_falls_back_past_an_incomplete_checkpoint() {
     use rensa_train::Checkpoints;
     let dir = run_dir("fallback");
     let ckpt = Checkpoints::new(&dir, 1);
-    let config = FitConfig::new().with_epochs(2).with_batch_size(5);
+    let config = FitConfig::for_epochs(2, 5);
     let (_, straight) = Fit::new(config.clone().with_epochs(3))
         .sgd(&data(10))
         .unwrap();
@@ -893,9 +862,7 @@ fn crash_run(dir: &std::path::Path) -> (Vec<u64>, Vec<u64>) {
     use rensa_train::Checkpoints;
     let ckpt = Checkpoints::new(dir, 1);
     let resume = ckpt.latest().unwrap().is_some();
-    let config = FitConfig::new()
-        .with_epochs(4)
-        .with_batch_size(4)
+    let config = FitConfig::for_epochs(4, 4)
         .with_validation_split(0.25)
         .with_seed(9);
     let (m, h) = Fit::new(config)

@@ -37,10 +37,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Cell::Gru)]
     cell: Cell,
     /// Hidden units of the decoder and of each encoder direction.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = rensa_launch::at_least_one)]
     hidden: usize,
     /// Character embedding width.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = rensa_launch::at_least_one)]
     embedding: usize,
     /// A bidirectional encoder.
     #[arg(long)]
@@ -49,7 +49,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     /// Examples per optimiser step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = rensa_launch::at_least_one)]
     batch_size: usize,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 0.002)]
@@ -72,7 +72,7 @@ struct Args {
     #[arg(long, default_value_t = 1_000)]
     test: usize,
     /// Shortest training digit string.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = rensa_launch::at_least_one)]
     min_len: usize,
     /// Longest training digit string.
     #[arg(long, default_value_t = 30)]
@@ -81,7 +81,7 @@ struct Args {
     #[arg(long)]
     test_len: Option<usize>,
     /// Beam width of the test decoding (1: greedy).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
     beam: usize,
     /// Seed of the data, the weights and the shuffling.
     #[arg(long, default_value_t = 0)]
@@ -91,7 +91,7 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Save a checkpoint every this many epochs (and after the last one).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
     checkpoint_every: usize,
     /// Continue the run saved in `--out` up to `--epochs`.
     #[arg(long)]
@@ -148,18 +148,6 @@ fn out(args: &Args) -> &Path {
 }
 
 fn check(args: &Args) -> Result<()> {
-    for (name, v) in [
-        ("--hidden", args.hidden),
-        ("--embedding", args.embedding),
-        ("--batch-size", args.batch_size),
-        ("--beam", args.beam),
-        ("--checkpoint-every", args.checkpoint_every),
-        ("--min-len", args.min_len),
-    ] {
-        if v == 0 {
-            bail!("{name} must be at least 1, got 0");
-        }
-    }
     if !(args.clip_norm.is_finite() && args.clip_norm >= 0.0) {
         bail!(
             "--clip-norm must be a finite number >= 0, got {}",
@@ -185,7 +173,7 @@ fn check(args: &Args) -> Result<()> {
 
 /// The task's data: training and test examples, and the two vocabularies (built from the
 /// training examples only, so a test character never seen in training becomes UNK).
-fn data(args: &Args) -> (Vec<Example>, Vec<Example>, Vocabulary, Vocabulary) {
+fn data(args: &Args) -> (Vec<Example>, Vec<Example>, Vocabs) {
     let test_len = args.test_len.unwrap_or(args.max_len);
     let (train, test) = split(
         args.task,
@@ -195,9 +183,47 @@ fn data(args: &Args) -> (Vec<Example>, Vec<Example>, Vocabulary, Vocabulary) {
         test_len..=test_len,
         args.seed,
     );
-    let source = Vocabulary::from_chars(train.iter().map(|e| e.source.as_str()));
-    let target = Vocabulary::from_chars(train.iter().map(|e| e.target.as_str()));
-    (train, test, source, target)
+    let vocabs = Vocabs {
+        source: Vocabulary::from_chars(train.iter().map(|e| e.source.as_str())),
+        target: Vocabulary::from_chars(train.iter().map(|e| e.target.as_str())),
+    };
+    (train, test, vocabs)
+}
+
+/// The source and target vocabularies of a run, saved beside its model.
+struct Vocabs {
+    source: Vocabulary,
+    target: Vocabulary,
+}
+
+impl Vocabs {
+    const FILES: [&str; 2] = ["source-vocab.json", "target-vocab.json"];
+
+    fn save(&self, out: &Path) -> Result<()> {
+        self.source.save(&out.join(Self::FILES[0]))?;
+        self.target.save(&out.join(Self::FILES[1]))?;
+        Ok(())
+    }
+
+    /// The vocabularies saved in `out`, checked against the model's sizes.
+    fn load(out: &Path, config: &TokenSeq2SeqConfig) -> Result<Self> {
+        let vocabs = Self {
+            source: Vocabulary::load(&out.join(Self::FILES[0]))?,
+            target: Vocabulary::load(&out.join(Self::FILES[1]))?,
+        };
+        let sizes = (vocabs.source.len(), vocabs.target.len());
+        if sizes != (config.source_vocab, config.target_vocab) {
+            bail!(
+                "the vocabularies in {} ({} and {} tokens) are not the model's ({} and {})",
+                out.display(),
+                sizes.0,
+                sizes.1,
+                config.source_vocab,
+                config.target_vocab
+            );
+        }
+        Ok(vocabs)
+    }
 }
 
 fn ids(vocab: &Vocabulary, text: &str) -> Vec<usize> {
@@ -212,20 +238,24 @@ where
     let out = out(args);
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
-    let (train, test, source_vocab, target_vocab) = data(args);
+    let (train, test, vocabs) = data(args);
     let pairs: Vec<(Vec<usize>, Vec<usize>)> = train
         .iter()
-        .map(|e| (ids(&source_vocab, &e.source), ids(&target_vocab, &e.target)))
+        .map(|e| {
+            (
+                ids(&vocabs.source, &e.source),
+                ids(&vocabs.target, &e.target),
+            )
+        })
         .collect();
-    let model_config = TokenSeq2SeqConfig::new(source_vocab.len(), target_vocab.len())
+    let model_config = TokenSeq2SeqConfig::new(vocabs.source.len(), vocabs.target.len())
         .with_embedding_size(args.embedding)
         .with_hidden_size(args.hidden)
         .with_bidirectional(args.bidirectional)
         .with_attention(args.attention)
         .with_teacher_forcing(args.teacher_forcing)
         .with_input_feeding(!args.no_input_feeding);
-    source_vocab.save(&out.join("source-vocab.json"))?;
-    target_vocab.save(&out.join("target-vocab.json"))?;
+    vocabs.save(out)?;
     let saved = Saved {
         cell: format!("{:?}", args.cell),
         model: serde_json::to_value(&model_config)?,
@@ -239,9 +269,7 @@ where
     let model = model_config
         .init::<Train, K>(device)?
         .with_differentiation(args.common.differentiation());
-    let config = FitConfig::new()
-        .with_epochs(args.epochs)
-        .with_batch_size(args.batch_size)
+    let config = FitConfig::for_epochs(args.epochs, args.batch_size)
         .with_validation_split(0.05)
         .with_learning_rate(args.lr)
         .with_seed(args.seed);
@@ -286,10 +314,10 @@ where
         &history,
     )?;
     let model = model.valid();
-    let mut results = evaluate(args, &model, &test, &source_vocab, &target_vocab);
+    let mut results = evaluate(args, &model, &test, &vocabs);
     results.train_seconds = history.seconds();
     results.train_examples_per_s = history.last().map_or(0.0, |e| e.items_per_second());
-    alignments(args, &model, &test, &source_vocab, &target_vocab)?;
+    alignments(args, &model, &test, &vocabs)?;
     report(args, &history, &results);
     rensa_train::write_atomic(
         &out.join("results.json"),
@@ -345,12 +373,11 @@ fn evaluate<C: RecurrentCell<Inner>>(
     args: &Args,
     model: &TokenSeq2Seq<Inner, C>,
     test: &[Example],
-    source_vocab: &Vocabulary,
-    target_vocab: &Vocabulary,
+    vocabs: &Vocabs,
 ) -> Results {
     let encoded: Vec<_> = test
         .iter()
-        .map(|e| source_vocab.encode_chars(&e.source))
+        .map(|e| vocabs.source.encode_chars(&e.source))
         .collect();
     let with_unknown = encoded.iter().filter(|e| !e.unknown.is_empty()).count();
     let sources: Vec<Vec<usize>> = encoded.into_iter().map(|e| e.ids).collect();
@@ -366,7 +393,7 @@ fn evaluate<C: RecurrentCell<Inner>>(
     let (mut exact, mut right, mut positions) = (0usize, 0usize, 0usize);
     let mut by_length: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for (e, d) in test.iter().zip(&decoded) {
-        let target = ids(target_vocab, &e.target);
+        let target = ids(&vocabs.target, &e.target);
         let ok = d.tokens == target;
         exact += usize::from(ok);
         right += d.tokens.iter().zip(&target).filter(|(a, b)| a == b).count();
@@ -397,20 +424,19 @@ fn alignments<C: RecurrentCell<Inner>>(
     args: &Args,
     model: &TokenSeq2Seq<Inner, C>,
     test: &[Example],
-    source_vocab: &Vocabulary,
-    target_vocab: &Vocabulary,
+    vocabs: &Vocabs,
 ) -> Result<()> {
     if args.attention == Attend::None {
         return Ok(());
     }
     for (k, e) in test.iter().take(3).enumerate() {
-        let source = ids(source_vocab, &e.source);
+        let source = ids(&vocabs.source, &e.source);
         let decoded = model.greedy(std::slice::from_ref(&source), e.target.len() + 5);
         let d = &decoded[0];
         let mut rows: Vec<String> = d
             .tokens
             .iter()
-            .map(|&t| target_vocab.token(t).unwrap_or("?").to_string())
+            .map(|&t| vocabs.target.token(t).unwrap_or("?").to_string())
             .collect();
         if d.alignment.len() > rows.len() {
             rows.push("<eos>".into());
@@ -421,7 +447,7 @@ fn alignments<C: RecurrentCell<Inner>>(
             &format!(
                 "{:?} -> {:?}",
                 e.source,
-                target_vocab.decode_chars(&d.tokens)
+                vocabs.target.decode_chars(&d.tokens)
             ),
             &rows,
             &columns,
@@ -506,18 +532,7 @@ fn translate(args: &Args, text: &str, device: &Device) -> Result<()> {
     })?;
     let config: TokenSeq2SeqConfig = serde_json::from_value(saved.model)
         .with_context(|| format!("{}: bad model settings", out.join("model.json").display()))?;
-    let source_vocab = Vocabulary::load(&out.join("source-vocab.json"))?;
-    let target_vocab = Vocabulary::load(&out.join("target-vocab.json"))?;
-    if (source_vocab.len(), target_vocab.len()) != (config.source_vocab, config.target_vocab) {
-        bail!(
-            "the vocabularies in {} ({} and {} tokens) are not the model's ({} and {})",
-            out.display(),
-            source_vocab.len(),
-            target_vocab.len(),
-            config.source_vocab,
-            config.target_vocab
-        );
-    }
+    let vocabs = Vocabs::load(out, &config)?;
     let cell = <Cell as ValueEnum>::from_str(&saved.cell, true).map_err(|e| {
         anyhow::anyhow!(
             "{}: cell {:?}: {e}",
@@ -526,15 +541,9 @@ fn translate(args: &Args, text: &str, device: &Device) -> Result<()> {
         )
     })?;
     match cell {
-        Cell::Rnn => {
-            translate_with::<RnnConfig>(args, text, &config, &source_vocab, &target_vocab, device)
-        }
-        Cell::Lstm => {
-            translate_with::<LstmConfig>(args, text, &config, &source_vocab, &target_vocab, device)
-        }
-        Cell::Gru => {
-            translate_with::<GruConfig>(args, text, &config, &source_vocab, &target_vocab, device)
-        }
+        Cell::Rnn => translate_with::<RnnConfig>(args, text, &config, &vocabs, device),
+        Cell::Lstm => translate_with::<LstmConfig>(args, text, &config, &vocabs, device),
+        Cell::Gru => translate_with::<GruConfig>(args, text, &config, &vocabs, device),
     }
 }
 
@@ -542,8 +551,7 @@ fn translate_with<K: RecurrentConfig>(
     args: &Args,
     text: &str,
     config: &TokenSeq2SeqConfig,
-    source_vocab: &Vocabulary,
-    target_vocab: &Vocabulary,
+    vocabs: &Vocabs,
     device: &Device,
 ) -> Result<()>
 where
@@ -568,7 +576,7 @@ where
                 out.join("model.json").display()
             )
         })?;
-    let encoded = source_vocab.encode_chars(text);
+    let encoded = vocabs.source.encode_chars(text);
     if !encoded.unknown.is_empty() {
         let chars: Vec<&str> = encoded.unknown.iter().map(|(_, c)| c.as_str()).collect();
         eprintln!(
@@ -583,6 +591,6 @@ where
     }
     let max_len = 4 * text.chars().count() + 10;
     let decoded = decode(args, &model, std::slice::from_ref(&encoded.ids), max_len);
-    println!("{}", target_vocab.decode_chars(&decoded[0].tokens));
+    println!("{}", vocabs.target.decode_chars(&decoded[0].tokens));
     Ok(())
 }

@@ -3,19 +3,9 @@
 //! refused before any work.
 
 use std::path::Path;
-use std::process::Command;
 
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_attention"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("the example runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    rensa_launch::run_program(env!("CARGO_BIN_EXE_attention"), args)
 }
 
 fn translate(dir: &Path, text: &str) -> (bool, String, String) {
@@ -101,8 +91,14 @@ fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
 #[test]
 fn bad_settings_are_refused_before_any_work() {
     for (args, message) in [
-        (&["--hidden", "0"][..], "--hidden must be at least 1, got 0"),
-        (&["--beam", "0"], "--beam must be at least 1, got 0"),
+        (
+            &["--hidden", "0"][..],
+            "'--hidden <HIDDEN>': must be at least 1, got 0",
+        ),
+        (
+            &["--beam", "0"],
+            "'--beam <BEAM>': must be at least 1, got 0",
+        ),
         (
             &["--min-len", "9", "--max-len", "3"],
             "--min-len (9) must not exceed --max-len (3)",

@@ -4,7 +4,7 @@
 //! pipeline given on the command line or in a JSON/TOML file, and logs the pipeline's drawn
 //! parameters so that they can be replayed (`--replay`).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use augment::{DEFAULT_PIPELINE, demonstrations, write_sheet};
 use burn::tensor::Tensor;
 use clap::Parser;
@@ -32,7 +32,7 @@ struct Args {
     #[arg(long)]
     replay: Option<PathBuf>,
     /// Variants per sheet.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = rensa_launch::at_least_one)]
     count: usize,
     /// Seed of the draws (default: the pipeline file's, or 0).
     #[arg(long)]
@@ -57,9 +57,6 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if args.count == 0 {
-        bail!("--count must be at least 1");
-    }
     let path = match &args.image {
         Some(path) => path.clone(),
         None => rensa_launch::find_asset("coffee.png", "the IMAGE argument")?,

@@ -65,14 +65,14 @@ struct Args {
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
     lr: f64,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = rensa_launch::at_least_one)]
     iters: usize,
     /// Pairs per step (the exercise: 1). The loss is averaged over the batch, so a larger batch
     /// usually wants a larger --lr.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
     batch: usize,
     /// Hidden units.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = rensa_launch::at_least_one)]
     hidden: usize,
     /// Seed of the weights and of the pairs.
     #[arg(long, default_value_t = 0)]
@@ -85,11 +85,11 @@ struct Args {
     #[arg(long)]
     until_exact: bool,
     /// Steps between the checks of --until-exact.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250, value_parser = rensa_launch::at_least_one)]
     eval_every: usize,
     /// Steps per point of the loss curve (plot_interval); each point is the mean loss over
     /// those steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = rensa_launch::at_least_one)]
     plot_interval: usize,
     /// Folder for loss.csv and loss.png.
     #[arg(long, default_value = "runs/binary-addition")]
@@ -106,17 +106,6 @@ impl Args {
     fn check(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("--lr must be a finite number > 0, got {}", self.lr);
-        }
-        for (name, value) in [
-            ("--iters", self.iters),
-            ("--batch", self.batch),
-            ("--hidden", self.hidden),
-            ("--eval-every", self.eval_every),
-            ("--plot-interval", self.plot_interval),
-        ] {
-            if value == 0 {
-                bail!("{name} must be at least 1, got 0");
-            }
         }
         if self.course_derivative && self.trainer == Trainer::Autodiff {
             bail!(

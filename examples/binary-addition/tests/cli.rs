@@ -1,17 +1,8 @@
 //! Bad command lines fail with a clear message and a non-zero exit, writing nothing.
 
-use std::process::Command;
-
 fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_binary-addition"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("the example runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (ok, _, stderr) = rensa_launch::run_program(env!("CARGO_BIN_EXE_binary-addition"), args);
+    (ok, stderr)
 }
 
 fn fails_with(args: &[&str], message: &str) {
@@ -36,9 +27,18 @@ fn bad_settings_are_refused_before_any_work() {
         &["--lr", "NaN"],
         "--lr must be a finite number > 0, got NaN",
     );
-    fails_with(&["--iters", "0"], "--iters must be at least 1, got 0");
-    fails_with(&["--batch", "0"], "--batch must be at least 1, got 0");
-    fails_with(&["--hidden", "0"], "--hidden must be at least 1, got 0");
+    fails_with(
+        &["--iters", "0"],
+        "'--iters <ITERS>': must be at least 1, got 0",
+    );
+    fails_with(
+        &["--batch", "0"],
+        "'--batch <BATCH>': must be at least 1, got 0",
+    );
+    fails_with(
+        &["--hidden", "0"],
+        "'--hidden <HIDDEN>': must be at least 1, got 0",
+    );
     fails_with(&["--threads", "0"], "threads");
     fails_with(
         &["--trainer", "autodiff", "--course-derivative"],

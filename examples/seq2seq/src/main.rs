@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Hidden units of the encoder and the decoder.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = rensa_launch::at_least_one)]
     hidden: usize,
     /// Recurrent cell of the encoder and the decoder.
     #[arg(long, value_enum, default_value_t = Cell::Rnn)]
@@ -52,7 +52,7 @@ struct Args {
     out: PathBuf,
     /// Save a checkpoint (model, optimiser, history, settings) into `<out>/checkpoints` every
     /// this many epochs (and after the last one).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = rensa_launch::at_least_one)]
     checkpoint_every: usize,
     /// Continue the run saved in `--out` up to `--epochs` (same settings, same seed: the same
     /// final weights as an uninterrupted run).
@@ -82,13 +82,7 @@ fn main() -> Result<()> {
 }
 
 fn check(args: &Args, config: &FitConfig) -> Result<()> {
-    if args.hidden == 0 {
-        bail!("--hidden must be at least 1, got 0");
-    }
     config.check(windows().len()).context("bad settings")?;
-    if args.checkpoint_every == 0 {
-        bail!("--checkpoint-every must be at least 1, got 0");
-    }
     for (name, value) in [
         ("--clip-norm", args.clip_norm),
         ("--weight-decay", args.weight_decay),
@@ -107,9 +101,7 @@ where
     K::Cell<Train>: AutodiffModule<Train, InnerModule = K::Cell<Inner>> + ModuleDisplay,
     K::Cell<Inner>: ModuleDisplay,
 {
-    let config = FitConfig::new()
-        .with_epochs(args.epochs)
-        .with_batch_size(args.batch_size)
+    let config = FitConfig::for_epochs(args.epochs, args.batch_size)
         .with_validation_split(0.2)
         .with_learning_rate(args.lr)
         .with_seed(args.seed);

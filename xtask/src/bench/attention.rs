@@ -9,7 +9,7 @@ use rensa_data::tasks::{Task, split};
 use rensa_data::vocab::Vocabulary;
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, record, run_example, today};
+use super::{BackendKind, BenchArgs, cpu_description, record_run, run_example};
 use crate::peers::{run_script, workspace_root};
 
 const HIDDEN: usize = 128;
@@ -205,21 +205,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         )?;
     }
     println!("\n{table}");
-    if !args.no_record {
-        let mut section = String::new();
-        writeln!(section, "## {} · attention · {backend}\n", today())?;
-        writeln!(section, "- Machine: {}", cpu_description())?;
-        writeln!(section, "- Command: `{}`", super::command_line())?;
-        writeln!(
-            section,
-            "- The release `attention` example: {}; greedy decoding of held-out examples none of which \
+    record_run(
+        args,
+        ("attention", backend),
+        &cpu_description(),
+        &format!(
+            "The release `attention` example: {}; greedy decoding of held-out examples none of which \
              is in the training set. Reverse: trained on 5-30 digits, tested on 1,000 strings of 30. Dates: \
-             ten human formats to ISO 8601, 2,000 test dates.\n",
+             ten human formats to ISO 8601, 2,000 test dates.",
             setting()
-        )?;
-        section.push_str(&table);
-        record(&section)?;
-    }
+        ),
+        &table,
+    )?;
     Ok(())
 }
 
@@ -278,21 +275,18 @@ pub fn speed(args: &BenchArgs) -> Result<()> {
         )?;
     }
     println!("\n{table}");
-    if !args.no_record {
-        let mut section = String::new();
-        writeln!(section, "## {} · attention speed · {backend}\n", today())?;
-        writeln!(section, "- Machine: {}", cpu_description())?;
-        writeln!(section, "- Command: `{}`", super::command_line())?;
-        writeln!(
-            section,
-            "- The release `attention` example on the date task: {}; examples per second of the last of \
+    record_run(
+        args,
+        ("attention speed", backend),
+        &cpu_description(),
+        &format!(
+            "The release `attention` example on the date task: {}; examples per second of the last of \
              {SPEED_EPOCHS} epochs. Keras (`xtask/peers/keras_attention.py`) runs the TensorFlow NMT tutorial's \
              form (attention after the decoder GRU, no input feeding, `AdditiveAttention` without projections) \
-             on the same pairs padded to the longest; rensa pads per batch.\n",
+             on the same pairs padded to the longest; rensa pads per batch.",
             setting()
-        )?;
-        section.push_str(&table);
-        record(&section)?;
-    }
+        ),
+        &table,
+    )?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, median, record, run_example, today};
+use super::{BackendKind, BenchArgs, cpu_description, median, record_run, run_example};
 use crate::peers::run_script;
 
 const SEEDS: [u64; 3] = [0, 1, 2];
@@ -129,25 +129,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         )?;
     }
     println!("\n{adapter}\n{table}");
-    if !args.no_record {
-        let mut section = String::new();
-        writeln!(
-            section,
-            "## {} · binary-addition · {backend_name}\n",
-            today()
-        )?;
-        writeln!(section, "- Machine: {}; {adapter}", cpu_description())?;
-        writeln!(section, "- Command: `{}`", super::command_line())?;
-        writeln!(
-            section,
-            "- The course's RNN (16 sigmoid units, normal init, lr 0.1), seeds {SEEDS:?}; the release example \
+    record_run(
+        args,
+        ("binary-addition", backend_name),
+        &format!("{}; {adapter}", cpu_description()),
+        &format!(
+            "The course's RNN (16 sigmoid units, normal init, lr 0.1), seeds {SEEDS:?}; the release example \
              (`cargo run --release -p binary-addition`) and the course's numpy code (xtask/peers/numpy_binary_addition.py) \
              one after the other. Train time is the training loop only; the batched rows include the accuracy checks \
-             (`{}`). The autodiff rows: rensa's fused recurrence node (default) and the plain path (`--plain-autodiff`).\n",
+             (`{}`). The autodiff rows: rensa's fused recurrence node (default) and the plain path (`--plain-autodiff`).",
             BATCHED.join(" ")
-        )?;
-        section.push_str(&table);
-        record(&section)?;
-    }
+        ),
+        &table,
+    )?;
     Ok(())
 }

@@ -210,6 +210,26 @@ pub fn record(section: &str) -> Result<()> {
     Ok(())
 }
 
+/// Appends a run to BENCHMARKS.md unless `--no-record`: a heading `## date · title · backend`,
+/// the machine, the command line, `about` (what was measured and how) and the table.
+pub fn record_run(
+    args: &BenchArgs,
+    heading: (&str, &str),
+    machine: &str,
+    about: &str,
+    table: &str,
+) -> Result<()> {
+    if args.no_record {
+        return Ok(());
+    }
+    let (title, backend) = heading;
+    record(&format!(
+        "## {} · {title} · {backend}\n\n- Machine: {machine}\n- Command: `{}`\n- {about}\n\n{table}",
+        today(),
+        command_line()
+    ))
+}
+
 /// The command line that was run, for the record.
 pub fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();

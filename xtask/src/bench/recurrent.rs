@@ -16,7 +16,7 @@ use rensa_nn::recurrent::{
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, median, record, time_ms, today};
+use super::{BackendKind, BenchArgs, cpu_description, median, record_run, time_ms};
 
 /// (batch, time, input, hidden).
 type Dims = (usize, usize, usize, usize);
@@ -143,29 +143,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let table = render(&rows, keras_version.as_deref());
     println!("\n{table}");
-    if !args.no_record {
-        let mut section = String::new();
-        let backend = match args.backend {
-            BackendKind::Ndarray => "ndarray",
-            BackendKind::Wgpu => "wgpu",
-        };
-        writeln!(section, "## {} · recurrent · {backend}\n", today())?;
-        writeln!(section, "- Machine: {adapter}")?;
-        writeln!(section, "- Command: `{}`", super::command_line())?;
-        writeln!(
-            section,
-            "- Forward + backward of `sum(outputs)` over a `[B, T, I]` batch (all steps returned), f32, \
+    let backend = match args.backend {
+        BackendKind::Ndarray => "ndarray",
+        BackendKind::Wgpu => "wgpu",
+    };
+    record_run(
+        args,
+        ("recurrent", backend),
+        &adapter,
+        &format!(
+            "Forward + backward of `sum(outputs)` over a `[B, T, I]` batch (all steps returned), f32, \
              release build, medians of the runs shown after warm-up; rensa and burn-nn 0.21 alternate \
-             in one process{}.\n",
+             in one process{}.",
             if keras_version.is_some() {
                 "; Keras/TF-CPU measured right after, on the same machine"
             } else {
                 ""
             }
-        )?;
-        section.push_str(&table);
-        record(&section)?;
-    }
+        ),
+        &table,
+    )?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, median, record, run_example, today};
+use super::{BackendKind, BenchArgs, cpu_description, median, record_run, run_example};
 use crate::peers::{run_script, workspace_root};
 
 const SEEDS: [u64; 3] = [0, 1, 2];
@@ -133,24 +133,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         )?;
     }
     println!("\n{table}");
-    if !args.no_record {
-        let mut section = String::new();
-        writeln!(section, "## {} · seq2seq · {backend_name}\n", today())?;
-        writeln!(
-            section,
-            "- Machine: {}; rensa {backend_line}",
-            cpu_description()
-        )?;
-        writeln!(section, "- Command: `{}`", super::command_line())?;
-        writeln!(
-            section,
-            "- The course's sin -> cos exercise, {EPOCHS} epochs, batch 16, seeds {SEEDS:?}; rensa's release example \
+    record_run(
+        args,
+        ("seq2seq", backend_name),
+        &format!("{}; rensa {backend_line}", cpu_description()),
+        &format!(
+            "The course's sin -> cos exercise, {EPOCHS} epochs, batch 16, seeds {SEEDS:?}; rensa's release example \
              (`cargo run --release -p seq2seq`) then Keras run one after the other on the same machine. \
              Train time excludes start-up and prediction. The plain-path row records every step for autodiff \
-             (`--plain-autodiff`) instead of rensa's fused recurrence node.\n"
-        )?;
-        section.push_str(&table);
-        record(&section)?;
-    }
+             (`--plain-autodiff`) instead of rensa's fused recurrence node."
+        ),
+        &table,
+    )?;
     Ok(())
 }

@@ -54,16 +54,10 @@ fn execute_inline(ops: &[Op], img: &Image) -> Image {
     let mut cur: Cow<'_, Image> = Cow::Borrowed(img);
     for stage in stages(ops, img.size()) {
         match stage {
-            Stage::Warp {
-                inverse,
-                size,
-                interp,
-                border,
-            } => {
-                if inverse == crate::ops::Affine2::IDENTITY && size == cur.size() {
-                    continue;
+            Stage::Warp(w) => {
+                if !w.is_identity_on(cur.size()) {
+                    cur = Cow::Owned(geometry::warp(&cur, &w.inverse, w.size, w.interp, w.border));
                 }
-                cur = Cow::Owned(geometry::warp(&cur, &inverse, size, interp, border));
             }
             Stage::Pixel(op) => pixel(cur.to_mut(), &op),
         }

@@ -19,3 +19,30 @@ fn course_weights(
     <TestBackend as burn::tensor::backend::Backend>::seed(device, seed);
     Weights::init(16, InitScheme::Normal, device)
 }
+
+/// Trains `model` on ndarray with `optimizer` on `items`, batched by `batch` (a tenth or more held
+/// out as `config` says), as an example's `main` does; returns the model and its history.
+fn train<M, T, X>(
+    model: M,
+    config: rensa_train::FitConfig,
+    optimizer: burn::optim::AdamConfig,
+    items: &[T],
+    batch: impl Fn(&[&T]) -> X,
+) -> (M, rensa_train::History)
+where
+    M: burn::module::AutodiffModule<TrainBackend> + rensa_train::Objective<TrainBackend, Batch = X>,
+    M::InnerModule: rensa_train::Objective<TestBackend, Batch = X>,
+{
+    let device = Default::default();
+    rensa_train::Fit::new(config)
+        .run(
+            model,
+            &mut optimizer.init(),
+            rensa_train::Items::new(items, batch),
+            &device,
+        )
+        .expect("training runs")
+}
+
+/// The autodiff backend of the training tests.
+type TrainBackend = burn::backend::Autodiff<TestBackend>;

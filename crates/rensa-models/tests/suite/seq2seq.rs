@@ -9,7 +9,7 @@ use rensa_data::sine::{PREDICTION_STARTS, STEPS, WindowBatch, mse, series, windo
 use rensa_models::seq2seq::Seq2SeqConfig;
 use rensa_nn::recurrent::{Differentiation, GruConfig, RnnConfig};
 use rensa_testkit::to_f64_vec;
-use rensa_train::{Fit, FitConfig, Items};
+use rensa_train::FitConfig;
 
 type B = Autodiff<NdArray>;
 
@@ -21,21 +21,11 @@ fn the_exercise_setting_learns_sin_to_cos() {
     let model = Seq2SeqConfig::new(10)
         .init::<B, RnnConfig>(&device)
         .unwrap();
-    let config = FitConfig::new()
-        .with_epochs(80)
-        .with_batch_size(16)
+    let config = FitConfig::for_epochs(80, 16)
         .with_validation_split(0.2)
         .with_learning_rate(1e-3);
-    let items = windows();
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
-    let (model, history) = Fit::new(config)
-        .run(
-            model,
-            &mut optimizer,
-            Items::new(&items, WindowBatch::new),
-            &device,
-        )
-        .unwrap();
+    let adam = AdamConfig::new().with_epsilon(1e-7);
+    let (model, history) = crate::train(model, config, adam, &windows(), WindowBatch::new);
     let first = &history.epochs[0];
     let last = history.last().unwrap();
     assert!(
@@ -74,18 +64,9 @@ fn fused_and_plain_models_train_alike_side_by_side() {
     let start = Seq2SeqConfig::new(6).init::<B, GruConfig>(&device).unwrap();
     let train = |differentiation| {
         let model = start.clone().with_differentiation(differentiation);
-        let config = FitConfig::new()
-            .with_epochs(3)
-            .with_batch_size(16)
-            .with_validation_split(0.2);
-        let (model, history) = Fit::new(config)
-            .run(
-                model,
-                &mut AdamConfig::new().init(),
-                Items::new(&items, WindowBatch::new),
-                &device,
-            )
-            .unwrap();
+        let config = FitConfig::for_epochs(3, 16).with_validation_split(0.2);
+        let (model, history) =
+            crate::train(model, config, AdamConfig::new(), &items, WindowBatch::new);
         (to_f64_vec(model.output.weight.val()), history.step_losses)
     };
     let (fused_w, fused_losses) = train(Differentiation::Fused);

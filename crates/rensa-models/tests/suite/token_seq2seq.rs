@@ -10,7 +10,7 @@ use rensa_data::tokens::PairBatch;
 use rensa_data::vocab::Vocabulary;
 use rensa_models::seq2seq::token::{Attend, TokenSeq2SeqConfig};
 use rensa_nn::recurrent::{GruConfig, LstmConfig};
-use rensa_train::{Fit, FitConfig, Items};
+use rensa_train::FitConfig;
 
 type B = Autodiff<NdArray>;
 
@@ -41,20 +41,11 @@ fn every_attention_learns_to_reverse_short_strings() {
             .with_attention(attend)
             .init::<B, GruConfig>(&device)
             .unwrap();
-        let config = FitConfig::new()
-            .with_epochs(8)
-            .with_batch_size(32)
+        let config = FitConfig::for_epochs(8, 32)
             .with_validation_split(0.1)
             .with_learning_rate(0.01);
-        let mut optimizer = AdamConfig::new().init();
-        let (model, history) = Fit::new(config)
-            .run(
-                model,
-                &mut optimizer,
-                Items::new(&pairs, PairBatch::of),
-                &device,
-            )
-            .unwrap();
+        let (model, history) =
+            crate::train(model, config, AdamConfig::new(), &pairs, PairBatch::of);
         let first = &history.epochs[0];
         let last = history.last().unwrap();
         let val_acc = last.metrics["val_token_accuracy"];

@@ -394,18 +394,13 @@ pub fn length_mask<B: Backend>(
     time: usize,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    assert_eq!(
-        lengths.len(),
+    check_lengths(
+        "lengths",
+        lengths,
         batch,
-        "lengths: expected one length per sequence ({batch}), got {}",
-        lengths.len()
+        1,
+        (time, "the input's time steps"),
     );
-    for (b, &len) in lengths.iter().enumerate() {
-        assert!(
-            (1..=time).contains(&len),
-            "lengths[{b}]: expected a length in 1..={time} (the input's time steps), got {len}"
-        );
-    }
     let values: Vec<f32> = lengths
         .iter()
         .flat_map(|&len| (0..time).map(move |t| if t < len { 1.0 } else { 0.0 }))
@@ -414,6 +409,32 @@ pub fn length_mask<B: Backend>(
         TensorData::new(values, [batch, time]).convert::<B::FloatElem>(),
         device,
     )
+}
+
+/// Checks per-sequence lengths (`what` in the message): one per sequence of the batch, each in
+/// `min..=max.0`, where `max.1` says what the largest is.
+///
+/// # Panics
+/// On the first length that breaks the rule.
+pub(crate) fn check_lengths(
+    what: &str,
+    lengths: &[usize],
+    batch: usize,
+    min: usize,
+    (max, of): (usize, &str),
+) {
+    assert_eq!(
+        lengths.len(),
+        batch,
+        "{what}: expected one length per sequence ({batch}), got {}",
+        lengths.len()
+    );
+    for (b, &len) in lengths.iter().enumerate() {
+        assert!(
+            (min..=max).contains(&len),
+            "{what}[{b}]: expected a length in {min}..={max} ({of}), got {len}"
+        );
+    }
 }
 
 fn check_dropout(dropout: f64) -> crate::Result<()> {

@@ -32,7 +32,7 @@ pub(crate) mod cpu;
 #[cfg(feature = "wgpu")]
 pub mod cube;
 mod gru;
-mod layer;
+pub(crate) mod layer;
 mod lstm;
 #[cfg(feature = "ndarray")]
 mod ndarray_impl;

@@ -79,22 +79,14 @@ fn check(score: AttentionScore, scaled: bool) {
 }
 
 #[test]
-fn additive_gradients() {
-    check(AttentionScore::Additive, false);
-}
-
-#[test]
-fn dot_gradients() {
-    check(AttentionScore::Dot, false);
-    check(AttentionScore::Dot, true);
-}
-
-#[test]
-fn general_gradients() {
-    check(AttentionScore::General, true);
-}
-
-#[test]
-fn concat_gradients() {
-    check(AttentionScore::Concat, false);
+fn gradients_of_every_score() {
+    for (score, scaled) in [
+        (AttentionScore::Additive, false),
+        (AttentionScore::Dot, false),
+        (AttentionScore::Dot, true),
+        (AttentionScore::General, true),
+        (AttentionScore::Concat, false),
+    ] {
+        check(score, scaled);
+    }
 }

@@ -17,11 +17,6 @@ const SCORES: [AttentionScore; 4] = [
 ];
 
 #[derive(Deserialize)]
-struct Golden {
-    cases: Vec<GoldenCase>,
-}
-
-#[derive(Deserialize)]
 struct GoldenCase {
     name: String,
     score: String,
@@ -41,12 +36,11 @@ struct GoldenCase {
 /// Keras's `Attention` (dot) and `AdditiveAttention` (the additive score with identity
 /// projections, zero bias and `v = 1`), masked by length.
 fn keras_goldens<B: Backend>(dev: &B::Device, tol: Tolerance) {
-    let golden: Golden = serde_json::from_str(include_str!(
+    let cases: Vec<GoldenCase> = crate::golden_cases(include_str!(
         "../../../../assets/golden/attention_keras.json"
-    ))
-    .unwrap();
-    assert_eq!(golden.cases.len(), 4);
-    for c in &golden.cases {
+    ));
+    assert_eq!(cases.len(), 4);
+    for c in &cases {
         let (b, tq, tk, d, dv) = (c.batch, c.queries, c.keys, c.size, c.value_size);
         let attention = match c.score.as_str() {
             "dot" => AttentionConfig::new(d, d)
@@ -99,16 +93,28 @@ fn module<B: Backend>(score: AttentionScore, q: usize, k: usize, dev: &B::Device
         .unwrap()
 }
 
+/// Random queries `[b, tq, query_size]`, keys `[b, tk, key_size]` and values `[b, tk, dv]` for
+/// `attention`, drawn with seeds `seed`, `seed + 1` and `seed + 2`.
+fn inputs<B: Backend>(
+    attention: &Attention<B>,
+    seed: u64,
+    [b, tq, tk, dv]: [usize; 4],
+    dev: &B::Device,
+) -> [Tensor<B, 3>; 3] {
+    [
+        normal_tensor::<B, 3>(seed, [b, tq, attention.query_size], 1.0, dev),
+        normal_tensor::<B, 3>(seed + 1, [b, tk, attention.key_size], 1.0, dev),
+        normal_tensor::<B, 3>(seed + 2, [b, tk, dv], 1.0, dev),
+    ]
+}
+
 /// Rows sum to one; masked keys get exactly zero; a sequence of length 0 gets zero weights and
 /// a zero context, never NaN.
 fn weights_and_masks<B: Backend>(dev: &B::Device, tol: Tolerance) {
     let (b, tq, tk, k, dv) = (4, 3, 6, 5, 2);
     for score in SCORES {
         let attention = module::<B>(score, 4, k, dev);
-        let q = attention.query_size;
-        let query = normal_tensor::<B, 3>(1, [b, tq, q], 1.0, dev);
-        let keys = normal_tensor::<B, 3>(2, [b, tk, k], 1.0, dev);
-        let values = normal_tensor::<B, 3>(3, [b, tk, dv], 1.0, dev);
+        let [query, keys, values] = inputs(&attention, 1, [b, tq, tk, dv], dev);
         let lengths = [6, 2, 0, 5];
         let out = attention.forward(query, keys, values, Some(&lengths));
         let w = to_f64_vec(out.weights);
@@ -163,14 +169,14 @@ fn step_matches_sequence<B: Backend>(dev: &B::Device, tol: Tolerance) {
     let (b, tq, tk, k, dv) = (3, 4, 5, 6, 3);
     for score in SCORES {
         let attention = module::<B>(score, 4, k, dev);
-        let q = attention.query_size;
-        let keys = normal_tensor::<B, 3>(6, [b, tk, k], 1.0, dev);
-        let values = normal_tensor::<B, 3>(7, [b, tk, dv], 1.0, dev);
+        let [query, keys, values] = inputs(&attention, 6, [b, tq, tk, dv], dev);
         let memory = attention.memory(keys, values).with_lengths(&[5, 3, 1]);
-        let query = normal_tensor::<B, 3>(8, [b, tq, q], 1.0, dev);
         let all = attention.attend(query.clone(), &memory);
         for t in 0..tq {
-            let step = query.clone().narrow(1, t, 1).reshape([b, q]);
+            let step = query
+                .clone()
+                .narrow(1, t, 1)
+                .reshape([b, attention.query_size]);
             let (context, weights) = attention.step(step, &memory);
             let what = format!("{score:?} step {t}");
             let row = |x: Tensor<B, 3>, w| x.narrow(1, t, 1).reshape([b, w]);
@@ -181,7 +187,9 @@ fn step_matches_sequence<B: Backend>(dev: &B::Device, tol: Tolerance) {
 }
 
 #[test]
-#[should_panic(expected = "attention lengths[1]: expected at most 4 (the number of keys), got 5")]
+#[should_panic(
+    expected = "attention lengths[1]: expected a length in 0..=4 (the number of keys), got 5"
+)]
 fn a_length_past_the_keys_is_refused() {
     let dev = Default::default();
     let a = module::<rensa_testkit::TestBackend>(AttentionScore::Dot, 3, 3, &dev);

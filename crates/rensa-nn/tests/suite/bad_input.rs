@@ -28,54 +28,33 @@ fn config_error(result: Result<impl std::fmt::Debug, Error>, field: &str, got: &
 
 #[test]
 fn bad_configurations_are_errors_naming_the_field() {
-    config_error(LstmConfig::new(4, 0).init::<B>(&dev()), "hidden_size", "0");
-    config_error(GruConfig::new(0, 4).init::<B>(&dev()), "input_size", "0");
+    let lstm = |c: LstmConfig| c.init::<B>(&dev()).map(drop);
+    let gru = |c: GruConfig| c.init::<B>(&dev()).map(drop);
+    let rnn = |c: RnnConfig| c.init::<B>(&dev()).map(drop);
+    config_error(lstm(LstmConfig::new(4, 0)), "hidden_size", "0");
+    config_error(gru(GruConfig::new(0, 4)), "input_size", "0");
     config_error(
-        RnnConfig::new(4, 4).with_num_layers(0).init::<B>(&dev()),
+        rnn(RnnConfig::new(4, 4).with_num_layers(0)),
         "num_layers",
         "0",
     );
-    config_error(
-        LstmConfig::new(4, 4).with_dropout(1.0).init::<B>(&dev()),
-        "dropout",
-        "1",
-    );
-    config_error(
-        LstmConfig::new(4, 4).with_dropout(-0.1).init::<B>(&dev()),
-        "dropout",
-        "-0.1",
-    );
-    config_error(
-        LstmConfig::new(4, 4)
-            .with_dropout(f64::NAN)
-            .init::<B>(&dev()),
-        "dropout",
-        "NaN",
-    );
-    config_error(
-        GruConfig::new(4, 4)
-            .with_bias_init(Init::ORTHOGONAL)
-            .init::<B>(&dev()),
-        "bias_init",
-        "Orthogonal",
-    );
-    config_error(
-        RnnConfig::new(4, 4)
-            .with_recurrent_init(Init::Normal {
-                mean: 0.0,
-                std: -1.0,
-            })
-            .init::<B>(&dev()),
-        "recurrent_init",
-        "-1",
-    );
-    config_error(
-        RnnConfig::new(4, 4)
-            .with_activation(Activation::LeakyRelu { alpha: 2.0 })
-            .init_cell::<B>(&dev()),
-        "alpha",
-        "2",
-    );
+    for (p, shown) in [(1.0, "1"), (-0.1, "-0.1"), (f64::NAN, "NaN")] {
+        config_error(
+            lstm(LstmConfig::new(4, 4).with_dropout(p)),
+            "dropout",
+            shown,
+        );
+    }
+    let orthogonal_bias = GruConfig::new(4, 4).with_bias_init(Init::ORTHOGONAL);
+    config_error(gru(orthogonal_bias), "bias_init", "Orthogonal");
+    let negative_std = Init::Normal {
+        mean: 0.0,
+        std: -1.0,
+    };
+    let rnn_config = RnnConfig::new(4, 4).with_recurrent_init(negative_std);
+    config_error(rnn(rnn_config), "recurrent_init", "-1");
+    let leaky = RnnConfig::new(4, 4).with_activation(Activation::LeakyRelu { alpha: 2.0 });
+    config_error(leaky.init_cell::<B>(&dev()), "alpha", "2");
     // Dropout just below 1 and the other edges are fine.
     assert!(
         LstmConfig::new(1, 1)
@@ -90,35 +69,33 @@ fn bad_configurations_are_errors_naming_the_field() {
 fn mismatched_weights_are_errors_naming_the_weight() {
     let w = |r, c| Tensor::<B, 2>::zeros([r, c], &dev());
     let b = |n| Some(Tensor::<B, 1>::zeros([n], &dev()));
-    let err = LstmCell::from_weights(w(3, 16), w(4, 12), None, None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("weight_hh") && err.contains("[4, 16]") && err.contains("[4, 12]"),
-        "{err}"
+    let lstm = |ih, hh, bias_ih, bias_hh| LstmCell::from_weights(ih, hh, bias_ih, bias_hh);
+    let rnn = |ih, hh, bias_ih, bias_hh| {
+        RnnCell::from_weights(ih, hh, bias_ih, bias_hh, Activation::Tanh)
+    };
+    names_all(
+        lstm(w(3, 16), w(4, 12), None, None),
+        &["weight_hh", "[4, 16]", "[4, 12]"],
     );
-    let err = LstmCell::from_weights(w(3, 12), w(4, 16), None, None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("weight_ih") && err.contains("[3, 16]") && err.contains("[3, 12]"),
-        "{err}"
+    names_all(
+        lstm(w(3, 12), w(4, 16), None, None),
+        &["weight_ih", "[3, 16]", "[3, 12]"],
     );
-    let err = LstmCell::from_weights(w(3, 16), w(4, 16), b(15), None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("bias_ih") && err.contains("[16]") && err.contains("[15]"),
-        "{err}"
+    names_all(
+        lstm(w(3, 16), w(4, 16), b(15), None),
+        &["bias_ih", "[16]", "[15]"],
     );
-    let err = RnnCell::from_weights(w(3, 4), w(4, 4), None, b(5), Activation::Tanh)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("bias_hh"), "{err}");
-    let err = RnnCell::from_weights(w(3, 0), w(0, 0), None, None, Activation::Tanh)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("weight_hh"), "{err}");
+    names_all(rnn(w(3, 4), w(4, 4), None, b(5)), &["bias_hh"]);
+    names_all(rnn(w(3, 0), w(0, 0), None, None), &["weight_hh"]);
+}
+
+/// The error of `result` names every one of `parts`.
+fn names_all(result: Result<impl std::fmt::Debug, Error>, parts: &[&str]) {
+    let err = result.expect_err("bad weights must be refused").to_string();
+    assert!(
+        parts.iter().all(|p| err.contains(p)),
+        "error {err:?} should name {parts:?}"
+    );
 }
 
 fn lstm(layers: usize, bidirectional: bool) -> Lstm<B> {

@@ -215,7 +215,7 @@ fn backward_kernel_equals_tensor_op_backward() {
 }
 
 #[test]
-fn kernel_equals_tensor_ops_on_fusion_backend() {
+fn kernel_equals_tensor_ops_on_both_wgpu_backends() {
     let Some(device) = wgpu_device_or_skip() else {
         return;
     };
@@ -227,13 +227,7 @@ fn kernel_equals_tensor_ops_on_fusion_backend() {
     }
     check(case::<W>(SIGMOID_RNN, [4, 6, 8], false, false, &device));
     check(case::<W>(Cell::Lstm, [4, 6, 8], false, false, &device));
-}
-
-#[test]
-fn kernel_equals_tensor_ops_on_cubecl_backend() {
-    let Some(device) = wgpu_device_or_skip() else {
-        return;
-    };
+    // The same kernels on the CubeCL backend without fusion.
     check(case::<Cube>(Cell::Lstm, [70, 4, 24], true, true, &device));
     check(case::<Cube>(GRU_AFTER, [3, 5, 300], false, false, &device));
 }

@@ -7,7 +7,7 @@ use rensa_nn::activation::Activation;
 use rensa_nn::init::Init;
 use rensa_nn::recurrent::{
     Differentiation, GruConfig, LstmConfig, Recurrent, RecurrentBackend, RecurrentCell,
-    RecurrentState, RnnConfig, SequenceInput,
+    RecurrentConfig, RecurrentState, RnnConfig, SequenceInput,
 };
 use rensa_testkit::{
     TestAutodiff, Tolerance, WgpuAutodiff, assert_slices_close, normal_tensor, to_f64_vec,
@@ -124,19 +124,25 @@ const CASES: [Case; 6] = [
     (Activation::Tanh, 2, true, Some(&LENGTHS_70)),
 ];
 
-fn compare<B, C>(
+/// Compares the two paths on the layers `config` describes (given a case's activation, which
+/// only the simple RNN reads), stacked and directed as each case says.
+fn compare<B, K>(
     device: &B::Device,
     tol: Tolerance,
     which: &[usize],
     uses: Uses,
-    build: impl Fn(Case) -> Recurrent<B, C>,
+    config: impl Fn(Activation) -> K,
 ) where
     B: RecurrentBackend + AutodiffBackend,
-    C: RecurrentCell<B>,
+    K: RecurrentConfig,
 {
     for case in which.iter().map(|&k| CASES[k]) {
         <B as Backend>::seed(device, 9);
-        let layer = build(case);
+        let (activation, layers, bidirectional, _) = case;
+        let layer = config(activation)
+            .stacked(layers, bidirectional)
+            .init_layer::<B>(device)
+            .unwrap();
         let fused = run(&layer, case.3, uses, device);
         let layer = layer.with_differentiation(Differentiation::Plain);
         let plain = run(&layer, case.3, uses, device);
@@ -147,55 +153,31 @@ fn compare<B, C>(
                 tol,
                 &format!(
                     "{} {name}: {case:?}, loss from {uses:?}",
-                    std::any::type_name::<C>()
+                    std::any::type_name::<K>()
                 ),
             );
         }
     }
 }
 
-fn rnn<B: RecurrentBackend>(
-    device: &B::Device,
-) -> impl Fn(Case) -> Recurrent<B, rensa_nn::recurrent::RnnCell<B>> + '_ {
-    move |(activation, layers, bidirectional, _)| {
-        RnnConfig::new(4, 5)
-            .with_activation(activation)
-            .with_num_layers(layers)
-            .with_bidirectional(bidirectional)
-            .init(device)
-            .unwrap()
-    }
+fn rnn(activation: Activation) -> RnnConfig {
+    RnnConfig::new(4, 5).with_activation(activation)
 }
 
-fn lstm<B: RecurrentBackend>(
-    device: &B::Device,
-) -> impl Fn(Case) -> Recurrent<B, rensa_nn::recurrent::LstmCell<B>> + '_ {
-    move |(_, layers, bidirectional, _)| {
-        LstmConfig::new(4, 5)
-            .with_num_layers(layers)
-            .with_bidirectional(bidirectional)
-            .init(device)
-            .unwrap()
-    }
+fn lstm(_: Activation) -> LstmConfig {
+    LstmConfig::new(4, 5)
 }
 
 /// GRU in the form `reset_after`, with both biases drawn at random so that the candidate's
 /// recurrent bias (a parent of its own in the reset-after node) matters.
-fn gru<B: RecurrentBackend>(
-    device: &B::Device,
-    reset_after: bool,
-) -> impl Fn(Case) -> Recurrent<B, rensa_nn::recurrent::GruCell<B>> + '_ {
-    move |(_, layers, bidirectional, _)| {
+fn gru(reset_after: bool) -> impl Fn(Activation) -> GruConfig {
+    move |_| {
         GruConfig::new(4, 5)
             .with_reset_after(reset_after)
             .with_bias_init(Init::Normal {
                 mean: 0.0,
                 std: 0.5,
             })
-            .with_num_layers(layers)
-            .with_bidirectional(bidirectional)
-            .init(device)
-            .unwrap()
     }
 }
 
@@ -205,11 +187,10 @@ fn fused_recurrences_equal_the_plain_path() {
     let device = Default::default();
     let all = [0, 1, 2, 3, 4, 5];
     let cpu = |which: &[usize], uses| {
-        compare::<TestAutodiff, _>(&device, Tolerance::F32, which, uses, rnn(&device));
-        compare::<TestAutodiff, _>(&device, Tolerance::F32, which, uses, lstm(&device));
+        compare::<TestAutodiff, _>(&device, Tolerance::F32, which, uses, rnn);
+        compare::<TestAutodiff, _>(&device, Tolerance::F32, which, uses, lstm);
         for reset_after in [true, false] {
-            let gru = gru(&device, reset_after);
-            compare::<TestAutodiff, _>(&device, Tolerance::F32, which, uses, gru);
+            compare::<TestAutodiff, _>(&device, Tolerance::F32, which, uses, gru(reset_after));
         }
     };
     cpu(&all, Uses::All);
@@ -222,9 +203,9 @@ fn fused_recurrences_equal_the_plain_path() {
         return;
     };
     let tol = Tolerance::F32_LOOSE;
-    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, rnn(&wgpu));
-    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, lstm(&wgpu));
-    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, gru(&wgpu, true));
-    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, gru(&wgpu, false));
-    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::States, lstm(&wgpu));
+    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, rnn);
+    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, lstm);
+    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, gru(true));
+    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::All, gru(false));
+    compare::<WgpuAutodiff, _>(&wgpu, tol, &[3], Uses::States, lstm);
 }

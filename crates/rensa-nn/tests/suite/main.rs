@@ -7,3 +7,14 @@ mod bad_input;
 mod cube_kernel;
 mod fused;
 mod recurrent;
+
+/// The cases of a golden file (`{"cases": [...]}`, written by a script in `assets/golden`).
+fn golden_cases<C: serde::de::DeserializeOwned>(json: &str) -> Vec<C> {
+    #[derive(serde::Deserialize)]
+    struct Golden<C> {
+        cases: Vec<C>,
+    }
+    serde_json::from_str::<Golden<C>>(json)
+        .expect("a golden file")
+        .cases
+}

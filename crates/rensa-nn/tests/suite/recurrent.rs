@@ -145,8 +145,16 @@ fn backward_both<B: AutodiffBackend>(
 
 const SIZES: (usize, usize, usize, usize) = (3, 5, 4, 6); // batch, time, input, hidden
 
+/// One random input `[b, t, i]` of [`SIZES`] (from `seed`) as two leaves that track gradients:
+/// burn-nn's and ours.
+fn twin_inputs<B: AutodiffBackend>(seed: u64, dev: &B::Device) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let (b, t, i, _) = SIZES;
+    let x = normal_tensor::<B, 3>(seed, [b, t, i], 1.0, dev);
+    (x.clone().require_grad(), x.require_grad())
+}
+
 fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
-    let (b, t, i, h) = SIZES;
+    let (b, _, i, h) = SIZES;
     let nn = burn::nn::LstmConfig::new(i, h, true).init::<B>(dev);
     let gates = [
         &nn.input_gate,
@@ -160,8 +168,7 @@ fn parity_lstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tole
         false,
     );
 
-    let x = normal_tensor::<B, 3>(1, [b, t, i], 1.0, dev);
-    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (x_nn, x_ours) = twin_inputs::<B>(1, dev);
     let (y_nn, s_nn) = nn.forward(x_nn.clone(), None);
     let out = ours.forward(SequenceInput::new(x_ours.clone()));
     let (h_ours, c_ours) = (
@@ -208,8 +215,7 @@ fn parity_gru<B: AutodiffBackend + RecurrentBackend>(
         false,
     );
 
-    let x = normal_tensor::<B, 3>(2, [b, t, i], 1.0, dev);
-    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (x_nn, x_ours) = twin_inputs::<B>(2, dev);
     let y_nn = nn.forward(x_nn.clone(), None);
     let out = ours.forward(SequenceInput::new(x_ours.clone()));
     assert_close(
@@ -237,7 +243,7 @@ fn parity_gru<B: AutodiffBackend + RecurrentBackend>(
 }
 
 fn parity_rnn<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
-    let (b, t, i, h) = SIZES;
+    let (b, _, i, h) = SIZES;
     let nn = burn::nn::RnnConfig::new(i, h, true).init::<B>(dev);
     let (wi, wh, bi, bh) = fuse(&[&nn.gate]);
     let ours = single(
@@ -245,8 +251,7 @@ fn parity_rnn<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Toler
         false,
     );
 
-    let x = normal_tensor::<B, 3>(3, [b, t, i], 1.0, dev);
-    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (x_nn, x_ours) = twin_inputs::<B>(3, dev);
     let (y_nn, s_nn) = nn.forward(x_nn.clone(), None);
     let out = ours.forward(SequenceInput::new(x_ours.clone()));
     assert_close(out.output.clone(), y_nn.clone(), tol, "rnn output");
@@ -274,7 +279,7 @@ fn parity_rnn<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Toler
 }
 
 fn parity_bilstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
-    let (b, t, i, h) = SIZES;
+    let (_, _, i, h) = SIZES;
     let nn = burn::nn::BiLstmConfig::new(i, h, true).init::<B>(dev);
     let cell = |l: &burn::nn::Lstm<B>| {
         let (wi, wh, bi, bh) = fuse(&[&l.input_gate, &l.forget_gate, &l.cell_gate, &l.output_gate]);
@@ -282,8 +287,7 @@ fn parity_bilstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: To
     };
     let ours = single(vec![cell(&nn.forward), cell(&nn.reverse)], true);
 
-    let x = normal_tensor::<B, 3>(4, [b, t, i], 1.0, dev);
-    let (x_nn, x_ours) = (x.clone().require_grad(), x.require_grad());
+    let (x_nn, x_ours) = twin_inputs::<B>(4, dev);
     let (y_nn, s_nn) = nn.forward(x_nn.clone(), None);
     let out = ours.forward(SequenceInput::new(x_ours.clone()));
     assert_close(out.output.clone(), y_nn.clone(), tol, "bilstm output");
@@ -312,11 +316,6 @@ fn parity_bilstm<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: To
         let what = format!("bilstm dir {d}");
         assert_weight_grads(&ours.cells[d].weights, &gates, &g_ours, &g_nn, tol, &what);
     }
-}
-
-#[derive(Deserialize)]
-struct Golden {
-    cases: Vec<GoldenCase>,
 }
 
 #[derive(Deserialize)]
@@ -411,10 +410,10 @@ fn golden_case<B: RecurrentBackend, C: RecurrentCell<B>>(
 }
 
 fn golden<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
-    let golden: Golden =
-        serde_json::from_str(include_str!("../../../../assets/golden/recurrent.json")).unwrap();
-    assert!(golden.cases.len() >= 9);
-    for case in &golden.cases {
+    let cases: Vec<GoldenCase> =
+        crate::golden_cases(include_str!("../../../../assets/golden/recurrent.json"));
+    assert!(cases.len() >= 9);
+    for case in &cases {
         match case.cell.as_str() {
             "lstm" => golden_case::<B, _>(case, dev, tol, |a, b, c, d| {
                 LstmCell::from_weights(a, b, Some(c), Some(d)).unwrap()
@@ -532,12 +531,13 @@ fn step_matches_sequence<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
 /// past its end are zero and its final states come from its own last step, in both directions
 /// and through stacked layers.
 fn masking<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
-    fn check<B: RecurrentBackend, C: RecurrentCell<B>>(
-        layer: Recurrent<B, C>,
+    fn check<B: RecurrentBackend, K: RecurrentConfig>(
+        config: K,
         dev: &B::Device,
         tol: Tolerance,
         what: &str,
     ) {
+        let layer = config.init_layer::<B>(dev).unwrap();
         let (t, i) = (6, layer.input_size());
         let lengths = [6, 4, 1, 3];
         let b = lengths.len();
@@ -583,57 +583,28 @@ fn masking<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
         assert_eq!(out.output.dims(), [b, t, out_size]);
     }
     let i = 3;
-    check(
-        LstmConfig::new(i, 4)
-            .with_num_layers(2)
+    let bi = |merge| {
+        RnnConfig::new(i, 4)
             .with_bidirectional(true)
-            .init::<B>(dev)
-            .unwrap(),
-        dev,
-        tol,
-        "bilstm x2",
-    );
-    check(
+            .with_merge_mode(merge)
+    };
+    let bigru = |merge| {
         GruConfig::new(i, 4)
-            .with_num_layers(2)
             .with_bidirectional(true)
-            .with_merge_mode(MergeMode::Sum)
-            .init::<B>(dev)
-            .unwrap(),
+            .with_merge_mode(merge)
+    };
+    let bilstm = LstmConfig::new(i, 4).with_bidirectional(true);
+    check::<B, _>(bilstm.with_num_layers(2), dev, tol, "bilstm x2");
+    check::<B, _>(
+        bigru(MergeMode::Sum).with_num_layers(2),
         dev,
         tol,
         "bigru x2 sum",
     );
-    check(
-        GruConfig::new(i, 4)
-            .with_reset_after(false)
-            .with_bidirectional(true)
-            .with_merge_mode(MergeMode::Mul)
-            .init::<B>(dev)
-            .unwrap(),
-        dev,
-        tol,
-        "bigru reset-before mul",
-    );
-    check(
-        RnnConfig::new(i, 4)
-            .with_bidirectional(true)
-            .with_merge_mode(MergeMode::Mean)
-            .init::<B>(dev)
-            .unwrap(),
-        dev,
-        tol,
-        "birnn mean",
-    );
-    check(
-        RnnConfig::new(i, 4)
-            .with_num_layers(3)
-            .init::<B>(dev)
-            .unwrap(),
-        dev,
-        tol,
-        "rnn x3",
-    );
+    let before = bigru(MergeMode::Mul).with_reset_after(false);
+    check::<B, _>(before, dev, tol, "bigru reset-before mul");
+    check::<B, _>(bi(MergeMode::Mean), dev, tol, "birnn mean");
+    check::<B, _>(RnnConfig::new(i, 4).with_num_layers(3), dev, tol, "rnn x3");
 }
 
 /// The autodiff `unstack_time` node gives the same steps and the same gradient as slicing,
