@@ -56,6 +56,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::Error;
 use crate::init::Init;
+use crate::recurrent::{Differentiation, RecurrentBackend};
 
 /// How a query and a key are scored (see the [module docs](self) for the formulas).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -210,6 +211,11 @@ pub struct Attention<B: Backend> {
     /// Features of a key.
     #[module(skip)]
     pub key_size: usize,
+    /// How `Autodiff` differentiates the additive and concat scores: one node with a
+    /// hand-written backward pass ([`Differentiation::Fused`], the default), or every tensor op
+    /// recorded ([`Differentiation::Plain`]).
+    #[module(skip)]
+    pub differentiation: Differentiation,
 }
 
 /// The result of attending: the context vectors and the alignment weights they were read with.
@@ -358,9 +364,18 @@ impl<B: Backend> Attention<B> {
             },
             query_size,
             key_size,
+            differentiation: Differentiation::Fused,
         })
     }
 
+    /// The same module, differentiated as `how` says (see [`Attention::differentiation`]).
+    pub fn with_differentiation(mut self, how: Differentiation) -> Self {
+        self.differentiation = how;
+        self
+    }
+}
+
+impl<B: RecurrentBackend> Attention<B> {
     /// The memory of `keys` `[batch, keys, key_size]` and `values` `[batch, keys, value
     /// size]`, with the keys projected for the score once. Add a mask with
     /// [`Memory::with_lengths`] or [`Memory::with_mask`].
@@ -399,7 +414,7 @@ impl<B: Backend> Attention<B> {
     /// # Panics
     /// When the query is not `query_size` wide or its batch is not the memory's.
     pub fn scores(&self, query: Tensor<B, 3>, memory: &Memory<B>) -> Tensor<B, 3> {
-        let [b, t, q] = query.dims();
+        let [b, _, q] = query.dims();
         assert!(
             b == memory.batch() && q == self.query_size,
             "attention query: expected [batch, queries, query size] = [{}, _, {}], got {:?}",
@@ -414,19 +429,9 @@ impl<B: Backend> Attention<B> {
                 if let Some(bias) = &self.query_bias {
                     q = q + bias.val().unsqueeze();
                 }
-                let a = q.dims()[2];
-                let s = keys.dims()[1];
-                let v = v.val().reshape([1, a, 1]);
-                // [B, T, 1, A] + [B, 1, S, A] -> [B, T, S, A], then · v as one product; one
-                // query step (a decoder's loop) stays in three dimensions
-                let hidden = if t == 1 {
-                    (keys + q).tanh()
-                } else {
-                    (q.unsqueeze_dim::<4>(2) + keys.unsqueeze_dim::<4>(1))
-                        .tanh()
-                        .reshape([b, t * s, a])
-                };
-                hidden.matmul(v).reshape([b, t, s])
+                // vᵀ tanh(q + k) of every query-key pair: one fused kernel where the backend
+                // has one (no [B, T, S, A] tensor), else tensor ops.
+                B::additive_scores(q, keys, v.val(), self.differentiation)
             }
             _ => {
                 let scores = query.matmul(keys.swap_dims(1, 2));

@@ -295,11 +295,15 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
         self.output.weight.device()
     }
 
-    /// The model with its recurrent layers differentiated the `differentiation` way.
+    /// The model with its recurrent layers and its additive attention score differentiated the
+    /// `differentiation` way.
     pub fn with_differentiation(self, differentiation: Differentiation) -> Self {
         Self {
             encoder: self.encoder.with_differentiation(differentiation),
             decoder: self.decoder.with_differentiation(differentiation),
+            attention: self
+                .attention
+                .map(|a| a.with_differentiation(differentiation)),
             ..self
         }
     }

@@ -41,7 +41,9 @@ mod rnn;
 mod sequence;
 pub mod tape;
 
-pub use backend::RecurrentBackend;
+pub use backend::{
+    RecurrentBackend, additive_scores_backward_reference, additive_scores_reference,
+};
 pub use cell::{GateWeights, RecurrentCell};
 pub use gru::GruCell;
 pub use layer::{

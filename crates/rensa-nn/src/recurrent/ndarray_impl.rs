@@ -455,6 +455,51 @@ fn run<B: NdBackend, T: NativeFloat>(
     }
 }
 
+/// The additive attention score on the native kernel.
+fn additive<B: NdBackend, T: NativeFloat>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 1>,
+) -> Tensor<B, 3> {
+    let d = score_dims(&q, &k);
+    let scores = cpu::additive_scores::<T>(&values(q), &values(k), &values(v), d);
+    tensor(scores, [d.batch, d.queries, d.keys])
+}
+
+/// The additive attention score's gradients on the native kernel.
+fn additive_back<B: NdBackend, T: NativeFloat>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 1>,
+    g: Tensor<B, 3>,
+) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 1>) {
+    let d = score_dims(&q, &k);
+    let grads =
+        cpu::additive_scores_backward::<T>(&values(q), &values(k), &values(v), &values(g), d);
+    (
+        tensor(grads.d_q, [d.batch, d.queries, d.units]),
+        tensor(grads.d_k, [d.batch, d.keys, d.units]),
+        tensor(grads.d_v, [d.units]),
+    )
+}
+
+fn score_dims<B: NdBackend>(q: &Tensor<B, 3>, k: &Tensor<B, 3>) -> cpu::ScoreDims {
+    let [batch, queries, units] = q.dims();
+    let [kb, keys, ka] = k.dims();
+    assert!(
+        kb == batch && ka == units,
+        "additive scores: keys {:?} do not match queries {:?}",
+        k.dims(),
+        q.dims()
+    );
+    cpu::ScoreDims {
+        batch,
+        queries,
+        keys,
+        units,
+    }
+}
+
 /// The backward pass of a recurrence of any kind over its tape.
 fn back<B: NdBackend, T: NativeFloat>(call: BackwardCall<B>) -> TapeGrads<B> {
     match call.cell {
@@ -493,6 +538,32 @@ where
 
     fn backward_tape(call: BackwardCall<Self>) -> TapeGrads<Self> {
         by_float!(E, back(call), tape::backward(call))
+    }
+
+    fn additive_scores(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 1>,
+        _: Differentiation,
+    ) -> Tensor<Self, 3> {
+        by_float!(
+            E,
+            additive(q, k, v),
+            super::backend::additive_scores_reference(q, k, v)
+        )
+    }
+
+    fn additive_scores_backward(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 1>,
+        d: Tensor<Self, 3>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 3>, Tensor<Self, 1>) {
+        by_float!(
+            E,
+            additive_back(q, k, v, d),
+            super::backend::additive_scores_backward_reference(q, k, v, d)
+        )
     }
 }
 

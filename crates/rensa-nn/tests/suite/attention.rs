@@ -3,9 +3,10 @@
 //! weight, an all-masked row of zeros, and one query step against a whole query sequence.
 
 use burn::module::Param;
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Tensor, TensorData};
 use rensa_nn::attention::{Attention, AttentionConfig, AttentionParams, AttentionScore};
+use rensa_nn::recurrent::{Differentiation, RecurrentBackend};
 use rensa_testkit::{Tolerance, assert_close, normal_tensor, to_f64_vec};
 use serde::Deserialize;
 
@@ -35,7 +36,7 @@ struct GoldenCase {
 
 /// Keras's `Attention` (dot) and `AdditiveAttention` (the additive score with identity
 /// projections, zero bias and `v = 1`), masked by length.
-fn keras_goldens<B: Backend>(dev: &B::Device, tol: Tolerance) {
+fn keras_goldens<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
     let cases: Vec<GoldenCase> = crate::golden_cases(include_str!(
         "../../../../assets/golden/attention_keras.json"
     ));
@@ -80,7 +81,12 @@ fn keras_goldens<B: Backend>(dev: &B::Device, tol: Tolerance) {
     }
 }
 
-fn module<B: Backend>(score: AttentionScore, q: usize, k: usize, dev: &B::Device) -> Attention<B> {
+fn module<B: RecurrentBackend>(
+    score: AttentionScore,
+    q: usize,
+    k: usize,
+    dev: &B::Device,
+) -> Attention<B> {
     let q = if score == AttentionScore::Dot { k } else { q };
     AttentionConfig::new(q, k)
         .with_score(score)
@@ -95,7 +101,7 @@ fn module<B: Backend>(score: AttentionScore, q: usize, k: usize, dev: &B::Device
 
 /// Random queries `[b, tq, query_size]`, keys `[b, tk, key_size]` and values `[b, tk, dv]` for
 /// `attention`, drawn with seeds `seed`, `seed + 1` and `seed + 2`.
-fn inputs<B: Backend>(
+fn inputs<B: RecurrentBackend>(
     attention: &Attention<B>,
     seed: u64,
     [b, tq, tk, dv]: [usize; 4],
@@ -110,7 +116,7 @@ fn inputs<B: Backend>(
 
 /// Rows sum to one; masked keys get exactly zero; a sequence of length 0 gets zero weights and
 /// a zero context, never NaN.
-fn weights_and_masks<B: Backend>(dev: &B::Device, tol: Tolerance) {
+fn weights_and_masks<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
     let (b, tq, tk, k, dv) = (4, 3, 6, 5, 2);
     for score in SCORES {
         let attention = module::<B>(score, 4, k, dev);
@@ -146,7 +152,7 @@ fn weights_and_masks<B: Backend>(dev: &B::Device, tol: Tolerance) {
 
 /// A per-query mask (`[batch, queries, keys]`): a causal pattern, each query sees the keys up to
 /// its own position.
-fn per_query_mask<B: Backend>(dev: &B::Device) {
+fn per_query_mask<B: RecurrentBackend>(dev: &B::Device) {
     let (b, t, k) = (2, 4, 3);
     let attention = module::<B>(AttentionScore::General, 5, k, dev);
     let x = normal_tensor::<B, 3>(4, [b, t, k], 1.0, dev);
@@ -165,7 +171,7 @@ fn per_query_mask<B: Backend>(dev: &B::Device) {
 }
 
 /// The decoder-loop form (one query step at a time) gives the rows of the whole-sequence form.
-fn step_matches_sequence<B: Backend>(dev: &B::Device, tol: Tolerance) {
+fn step_matches_sequence<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
     let (b, tq, tk, k, dv) = (3, 4, 5, 6, 3);
     for score in SCORES {
         let attention = module::<B>(score, 4, k, dev);
@@ -209,6 +215,54 @@ fn a_query_of_the_wrong_size_is_refused() {
 
 /// Runs on ndarray every check; on wgpu (where each new shape compiles its kernels, slowly on
 /// a software adapter) the Keras goldens and the masks, which cover every score.
+/// The additive and concat scores' fused node (one kernel forward, one backward) against the
+/// plain path (every tensor op recorded): the same context, weights and gradients for the
+/// inputs and every parameter, for one query step and a whole query sequence, with padding.
+fn fused_matches_plain<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let (b, tk, k, dv) = (3, 7, 6, 4);
+    for score in [AttentionScore::Additive, AttentionScore::Concat] {
+        for tq in [1, 5] {
+            let attention = module::<B>(score, 5, k, dev);
+            let [query, keys, values] = inputs(&attention, 20, [b, tq, tk, dv], dev);
+            let run = |how| {
+                let attention = attention.clone().with_differentiation(how);
+                let (q, k, v) = (
+                    query.clone().require_grad(),
+                    keys.clone().require_grad(),
+                    values.clone().require_grad(),
+                );
+                let out = attention.forward(q.clone(), k.clone(), v.clone(), Some(&[7, 3, 1]));
+                let r = normal_tensor::<B, 3>(30, [b, tq, tk], 1.0, dev);
+                let loss = out.context.clone().sum() + (out.weights.clone() * r).sum();
+                let grads = loss.backward();
+                let mut all = vec![to_f64_vec(out.context), to_f64_vec(out.weights)];
+                all.extend([q, k, v].map(|x| to_f64_vec(x.grad(&grads).unwrap())));
+                let w2 = |p: &Option<Param<Tensor<B, 2>>>| p.as_ref().unwrap().grad(&grads);
+                all.extend(
+                    [&attention.query_weight, &attention.key_weight]
+                        .map(|p| to_f64_vec(w2(p).unwrap())),
+                );
+                all.push(to_f64_vec(
+                    attention.v.as_ref().unwrap().grad(&grads).unwrap(),
+                ));
+                all
+            };
+            let (fused, plain) = (run(Differentiation::Fused), run(Differentiation::Plain));
+            let names = [
+                "context", "weights", "d query", "d keys", "d values", "d W_q", "d W_k", "d v",
+            ];
+            for ((f, p), name) in fused.iter().zip(&plain).zip(names) {
+                rensa_testkit::assert_slices_close(
+                    f,
+                    p,
+                    tol,
+                    &format!("{score:?}, {tq} queries: {name}"),
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn ndarray() {
     let device = Default::default();
@@ -217,6 +271,7 @@ fn ndarray() {
     weights_and_masks::<B>(&device, Tolerance::F32);
     per_query_mask::<B>(&device);
     step_matches_sequence::<B>(&device, Tolerance::F32);
+    fused_matches_plain::<rensa_testkit::TestAutodiff>(&device, Tolerance::F32);
 }
 
 #[test]
@@ -227,4 +282,5 @@ fn wgpu() {
     type B = rensa_testkit::WgpuBackend;
     keras_goldens::<B>(&device, Tolerance::F32_LOOSE);
     weights_and_masks::<B>(&device, Tolerance::F32_LOOSE);
+    fused_matches_plain::<rensa_testkit::WgpuAutodiff>(&device, Tolerance::F32_LOOSE);
 }

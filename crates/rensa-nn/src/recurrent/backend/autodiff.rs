@@ -182,6 +182,30 @@ impl<B: RecurrentBackend> Backward<B, 2> for DenseNode {
     }
 }
 
+/// The additive attention score through the inner backend's
+/// [`RecurrentBackend::additive_scores`], forward and backward.
+#[derive(Debug)]
+struct AdditiveScoreNode;
+
+impl<B: RecurrentBackend> Backward<B, 3> for AdditiveScoreNode {
+    /// The projected queries and keys and `v`.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+    /// One call of the inner backend's backward pass; a gradient is registered only for a
+    /// tracked parent.
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (q, k, v) = ops.state;
+        let d = grads.consume::<B>(&ops.node);
+        let (d_q, d_k, d_v) = B::additive_scores_backward(wrap(q), wrap(k), wrap(v), wrap(d));
+        let [p_q, p_k, p_v] = ops.parents;
+        for (parent, grad) in [(p_q, prim(d_q)), (p_k, prim(d_k)), (p_v, prim(d_v))] {
+            if let Some(p) = parent {
+                grads.register::<B>(p.id, grad);
+            }
+        }
+    }
+}
+
 /// The inner-backend view of a recurrence's inputs.
 fn inner<B: RecurrentBackend, C: CheckpointStrategy>(
     seq: Recurrence<Autodiff<B, C>>,
@@ -344,6 +368,34 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn additive_scores(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 1>,
+        differentiation: Differentiation,
+    ) -> Tensor<Self, 3> {
+        if differentiation == Differentiation::Plain {
+            return super::additive_scores_reference(q, k, v);
+        }
+        let ((q_in, q_p), (k_in, k_p), (v_in, v_p)) = (parts(q), parts(k), parts(v));
+        let out = prim(B::additive_scores(
+            q_in.clone(),
+            k_in.clone(),
+            v_in.clone(),
+            Differentiation::Fused,
+        ));
+        let parents = [q_p.node, k_p.node, v_p.node];
+        let out = match AdditiveScoreNode
+            .prepare::<C>(parents)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((prim(q_in), prim(k_in), prim(v_in)), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        wrap(out)
     }
 
     fn recurrence(call: RecurrenceCall<Self>) -> (Tensor<Self, 3>, CellState<Self>) {

@@ -11,6 +11,11 @@
 //! tensor ops; a backend with a fused kernel overrides them, matching on the kind once, without
 //! any change to layers or models.
 //!
+//! The trait also carries the one attention score that is costly in tensor ops,
+//! [`additive_scores`](RecurrentBackend::additive_scores) (Bahdanau's and Luong's concat score
+//! over all query-key pairs), for the same reason: one fused kernel instead of four tensors of
+//! `[batch, queries, keys, units]`.
+//!
 //! Every recurrence receives the input projection of **all** time steps (one matmul done by the
 //! cell, biases folded in), so a step does only the recurrent matmul and the pointwise gate math.
 //!
@@ -59,4 +64,79 @@ pub trait RecurrentBackend: SequenceOps {
         let _ = differentiation;
         a.matmul(b)
     }
+
+    /// The additive attention score of every query against every key,
+    /// `s[b,i,j] = Σₐ vₐ·tanh(q[b,i,a] + k[b,j,a])`, from the projected queries `q`
+    /// `[batch, queries, A]`, the projected keys `k` `[batch, keys, A]` and `v` `[A]`:
+    /// `[batch, queries, keys]`. The provided version is [`additive_scores_reference`];
+    /// `Autodiff` makes it one node whose backward pass is
+    /// [`additive_scores_backward`](Self::additive_scores_backward) (with
+    /// [`Differentiation::Plain`] it records the reference's tensor ops instead).
+    fn additive_scores(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 1>,
+        differentiation: Differentiation,
+    ) -> Tensor<Self, 3> {
+        let _ = differentiation;
+        additive_scores_reference(q, k, v)
+    }
+
+    /// The gradients of [`additive_scores`](Self::additive_scores) with respect to `q`, `k`
+    /// and `v`, from the scores' gradient `d` `[batch, queries, keys]`. The provided version is
+    /// [`additive_scores_backward_reference`].
+    fn additive_scores_backward(
+        q: Tensor<Self, 3>,
+        k: Tensor<Self, 3>,
+        v: Tensor<Self, 1>,
+        d: Tensor<Self, 3>,
+    ) -> (Tensor<Self, 3>, Tensor<Self, 3>, Tensor<Self, 1>) {
+        additive_scores_backward_reference(q, k, v, d)
+    }
+}
+
+/// `tanh(q[b,i,·] + k[b,j,·])` of every pair as a `[batch, queries, keys, A]` tensor.
+fn additive_hidden<B: burn::tensor::backend::Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+) -> Tensor<B, 4> {
+    (q.unsqueeze_dim::<4>(2) + k.unsqueeze_dim::<4>(1)).tanh()
+}
+
+/// [`RecurrentBackend::additive_scores`] with tensor ops: `tanh` of the broadcast sum
+/// `[batch, queries, keys, A]`, then one product with `v`.
+pub fn additive_scores_reference<B: burn::tensor::backend::Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 1>,
+) -> Tensor<B, 3> {
+    let [b, t, a] = q.dims();
+    let s = k.dims()[1];
+    additive_hidden(q, k)
+        .reshape([b, t * s, a])
+        .matmul(v.reshape([1, a, 1]))
+        .reshape([b, t, s])
+}
+
+/// [`RecurrentBackend::additive_scores_backward`] with tensor ops: with `h = tanh(q + k)` and
+/// `g = d ⊙ v ⊙ (1 − h²)` over `[batch, queries, keys, A]`, `∂q = Σⱼ g`, `∂k = Σᵢ g` and
+/// `∂v = Σ d ⊙ h`.
+pub fn additive_scores_backward_reference<B: burn::tensor::backend::Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 1>,
+    d: Tensor<B, 3>,
+) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 1>) {
+    let [b, t, a] = q.dims();
+    let s = k.dims()[1];
+    let h = additive_hidden(q, k);
+    let d = d.unsqueeze_dim::<4>(3);
+    let d_v = (d.clone() * h.clone())
+        .reshape([b * t * s, a])
+        .sum_dim(0)
+        .reshape([a]);
+    let g = d * v.reshape([1, 1, 1, a]) * (h.clone() * h).neg().add_scalar(1.0);
+    let d_q = g.clone().sum_dim(2).reshape([b, t, a]);
+    let d_k = g.sum_dim(1).reshape([b, s, a]);
+    (d_q, d_k, d_v)
 }

@@ -17,12 +17,14 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 use num_traits::Float;
 
+mod additive;
 mod gemm;
 mod gru;
 mod lstm;
 mod parallel;
 mod rnn;
 
+pub(crate) use additive::{ScoreDims, additive_scores, additive_scores_backward};
 pub(crate) use gemm::matmul;
 use gemm::*;
 pub(crate) use gru::{GruTape, gru_backward, gru_forward};
