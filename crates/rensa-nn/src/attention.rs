@@ -211,9 +211,9 @@ pub struct Attention<B: Backend> {
     /// Features of a key.
     #[module(skip)]
     pub key_size: usize,
-    /// How `Autodiff` differentiates the additive and concat scores: one node with a
-    /// hand-written backward pass ([`Differentiation::Fused`], the default), or every tensor op
-    /// recorded ([`Differentiation::Plain`]).
+    /// How `Autodiff` differentiates the projections and the additive and concat scores: one
+    /// node each with a hand-written backward pass ([`Differentiation::Fused`], the default), or
+    /// every tensor op recorded ([`Differentiation::Plain`]).
     #[module(skip)]
     pub differentiation: Differentiation,
 }
@@ -398,7 +398,7 @@ impl<B: RecurrentBackend> Attention<B> {
             values.dims()
         );
         let keys = match &self.key_weight {
-            Some(w) => keys.matmul(w.val().unsqueeze()),
+            Some(w) => crate::dense::matmul(keys, w.val(), self.differentiation),
             None => keys,
         };
         Memory {
@@ -425,7 +425,7 @@ impl<B: RecurrentBackend> Attention<B> {
         let keys = memory.keys.clone();
         match (&self.query_weight, &self.v) {
             (Some(w_q), Some(v)) => {
-                let mut q = query.matmul(w_q.val().unsqueeze()); // [B, T, A]
+                let mut q = crate::dense::matmul(query, w_q.val(), self.differentiation); // [B, T, A]
                 if let Some(bias) = &self.query_bias {
                     q = q + bias.val().unsqueeze();
                 }

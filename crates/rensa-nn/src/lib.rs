@@ -28,6 +28,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod dense;
 mod error;
 pub mod init;
 pub mod recurrent;

@@ -308,6 +308,12 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
         }
     }
 
+    /// `layer` (the attentional combination or the read-out) on the backend's GEMM, differentiated
+    /// as the recurrent layers are.
+    fn dense<const D: usize>(&self, x: Tensor<B, D>, layer: &Linear<B>) -> Tensor<B, D> {
+        rensa_nn::dense::linear(x, layer, self.decoder.differentiation)
+    }
+
     /// The target embeddings of one step's tokens `[batch, 1]`, as `[batch, embedding]`.
     fn embed_step(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let e = self.target_embedding.forward(tokens); // [batch, 1, E]
@@ -367,7 +373,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
                 let (context, weights) = attention.step(top, memory);
                 let x = Tensor::cat(vec![previous, context.clone()], 1);
                 let (s, rnn) = self.decoder.step(x, rnn);
-                let logits = self.output.forward(Tensor::cat(vec![s, context], 1));
+                let logits = self.dense(Tensor::cat(vec![s, context], 1), &self.output);
                 (logits, DecoderState { rnn, feed }, Some(weights))
             }
             (Some(attention), Some(memory)) => {
@@ -378,8 +384,8 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
                 };
                 let (s, rnn) = self.decoder.step(x, rnn);
                 let (context, weights) = attention.step(s.clone(), memory);
-                let attentional = combine.forward(Tensor::cat(vec![context, s], 1)).tanh();
-                let logits = self.output.forward(attentional.clone());
+                let attentional = self.dense(Tensor::cat(vec![context, s], 1), combine).tanh();
+                let logits = self.dense(attentional.clone(), &self.output);
                 let state = DecoderState {
                     rnn,
                     feed: self.input_feeding.then_some(attentional),
@@ -388,7 +394,11 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
             }
             _ => {
                 let (s, rnn) = self.decoder.step(previous, rnn);
-                (self.output.forward(s), DecoderState { rnn, feed }, None)
+                (
+                    self.dense(s, &self.output),
+                    DecoderState { rnn, feed },
+                    None,
+                )
             }
         }
     }
@@ -413,10 +423,10 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
             return match (&self.attention, &self.combine, &encoded.memory) {
                 (Some(attention), Some(combine), Some(memory)) => {
                     let context = attention.attend(states.clone(), memory).context;
-                    let attentional = combine.forward(Tensor::cat(vec![context, states], 2));
-                    self.output.forward(attentional.tanh())
+                    let attentional = self.dense(Tensor::cat(vec![context, states], 2), combine);
+                    self.dense(attentional.tanh(), &self.output)
                 }
-                _ => self.output.forward(states),
+                _ => self.dense(states, &self.output),
             };
         }
         let mut rng = rng;
