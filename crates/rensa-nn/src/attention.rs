@@ -56,7 +56,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::Error;
 use crate::init::Init;
-use crate::recurrent::{Differentiation, RecurrentBackend};
+use crate::recurrent::{AdditiveScore, Differentiation, RecurrentBackend};
 
 /// How a query and a key are scored (see the [module docs](self) for the formulas).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -431,7 +431,12 @@ impl<B: RecurrentBackend> Attention<B> {
                 }
                 // vᵀ tanh(q + k) of every query-key pair: one fused kernel where the backend
                 // has one (no [B, T, S, A] tensor), else tensor ops.
-                B::additive_scores(q, keys, v.val(), self.differentiation)
+                let score = AdditiveScore {
+                    queries: q,
+                    keys,
+                    v: v.val(),
+                };
+                B::additive_scores(score, self.differentiation)
             }
             _ => {
                 let scores = query.matmul(keys.swap_dims(1, 2));

@@ -42,7 +42,7 @@ mod sequence;
 pub mod tape;
 
 pub use backend::{
-    RecurrentBackend, additive_scores_backward_reference, additive_scores_reference,
+    AdditiveScore, RecurrentBackend, additive_scores_backward_reference, additive_scores_reference,
 };
 pub use cell::{GateWeights, RecurrentCell};
 pub use gru::GruCell;

@@ -11,7 +11,9 @@ use burn::backend::ndarray::{
 use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
 use ndarray::{Ix2, Ix3, IxDyn};
 
-use super::backend::RecurrentBackend;
+use super::backend::{
+    AdditiveScore, RecurrentBackend, additive_scores_backward_reference, additive_scores_reference,
+};
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
     CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
@@ -456,41 +458,36 @@ fn run<B: NdBackend, T: NativeFloat>(
 }
 
 /// The additive attention score on the native kernel.
-fn additive<B: NdBackend, T: NativeFloat>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 1>,
-) -> Tensor<B, 3> {
-    let d = score_dims(&q, &k);
-    let scores = cpu::additive_scores::<T>(&values(q), &values(k), &values(v), d);
+fn additive<B: NdBackend, T: NativeFloat>(score: AdditiveScore<B>) -> Tensor<B, 3> {
+    let d = score_dims(&score);
+    let AdditiveScore { queries, keys, v } = score;
+    let scores = cpu::additive_scores::<T>(&values(queries), &values(keys), &values(v), d);
     tensor(scores, [d.batch, d.queries, d.keys])
 }
 
 /// The additive attention score's gradients on the native kernel.
 fn additive_back<B: NdBackend, T: NativeFloat>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 1>,
+    score: AdditiveScore<B>,
     g: Tensor<B, 3>,
-) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 1>) {
-    let d = score_dims(&q, &k);
-    let grads =
-        cpu::additive_scores_backward::<T>(&values(q), &values(k), &values(v), &values(g), d);
-    (
-        tensor(grads.d_q, [d.batch, d.queries, d.units]),
-        tensor(grads.d_k, [d.batch, d.keys, d.units]),
-        tensor(grads.d_v, [d.units]),
-    )
+) -> AdditiveScore<B> {
+    let d = score_dims(&score);
+    let (q, k, v) = (values(score.queries), values(score.keys), values(score.v));
+    let grads = cpu::additive_scores_backward::<T>(&q, &k, &v, &values(g), d);
+    AdditiveScore {
+        queries: tensor(grads.d_q, [d.batch, d.queries, d.units]),
+        keys: tensor(grads.d_k, [d.batch, d.keys, d.units]),
+        v: tensor(grads.d_v, [d.units]),
+    }
 }
 
-fn score_dims<B: NdBackend>(q: &Tensor<B, 3>, k: &Tensor<B, 3>) -> cpu::ScoreDims {
-    let [batch, queries, units] = q.dims();
-    let [kb, keys, ka] = k.dims();
+fn score_dims<B: NdBackend>(score: &AdditiveScore<B>) -> cpu::ScoreDims {
+    let [batch, queries, units] = score.queries.dims();
+    let [kb, keys, ka] = score.keys.dims();
     assert!(
         kb == batch && ka == units,
         "additive scores: keys {:?} do not match queries {:?}",
-        k.dims(),
-        q.dims()
+        score.keys.dims(),
+        score.queries.dims()
     );
     cpu::ScoreDims {
         batch,
@@ -540,29 +537,18 @@ where
         by_float!(E, back(call), tape::backward(call))
     }
 
-    fn additive_scores(
-        q: Tensor<Self, 3>,
-        k: Tensor<Self, 3>,
-        v: Tensor<Self, 1>,
-        _: Differentiation,
-    ) -> Tensor<Self, 3> {
-        by_float!(
-            E,
-            additive(q, k, v),
-            super::backend::additive_scores_reference(q, k, v)
-        )
+    fn additive_scores(score: AdditiveScore<Self>, _: Differentiation) -> Tensor<Self, 3> {
+        by_float!(E, additive(score), additive_scores_reference(score))
     }
 
     fn additive_scores_backward(
-        q: Tensor<Self, 3>,
-        k: Tensor<Self, 3>,
-        v: Tensor<Self, 1>,
+        score: AdditiveScore<Self>,
         d: Tensor<Self, 3>,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 3>, Tensor<Self, 1>) {
+    ) -> AdditiveScore<Self> {
         by_float!(
             E,
-            additive_back(q, k, v, d),
-            super::backend::additive_scores_backward_reference(q, k, v, d)
+            additive_back(score, d),
+            additive_scores_backward_reference(score, d)
         )
     }
 }

@@ -2,7 +2,7 @@
 //! [`Differentiation::Fused`]), the input projection one node on the inner backend's GEMM, and
 //! `unstack_time` a custom node.
 
-use super::RecurrentBackend;
+use super::{AdditiveScore, RecurrentBackend};
 use crate::recurrent::sequence::{
     CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
 };
@@ -196,9 +196,18 @@ impl<B: RecurrentBackend> Backward<B, 3> for AdditiveScoreNode {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let (q, k, v) = ops.state;
         let d = grads.consume::<B>(&ops.node);
-        let (d_q, d_k, d_v) = B::additive_scores_backward(wrap(q), wrap(k), wrap(v), wrap(d));
+        let score = AdditiveScore {
+            queries: wrap(q),
+            keys: wrap(k),
+            v: wrap(v),
+        };
+        let g = B::additive_scores_backward(score, wrap(d));
         let [p_q, p_k, p_v] = ops.parents;
-        for (parent, grad) in [(p_q, prim(d_q)), (p_k, prim(d_k)), (p_v, prim(d_v))] {
+        for (parent, grad) in [
+            (p_q, prim(g.queries)),
+            (p_k, prim(g.keys)),
+            (p_v, prim(g.v)),
+        ] {
             if let Some(p) = parent {
                 grads.register::<B>(p.id, grad);
             }
@@ -370,22 +379,22 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
-    fn additive_scores(
-        q: Tensor<Self, 3>,
-        k: Tensor<Self, 3>,
-        v: Tensor<Self, 1>,
-        differentiation: Differentiation,
-    ) -> Tensor<Self, 3> {
-        if differentiation == Differentiation::Plain {
-            return super::additive_scores_reference(q, k, v);
+    fn additive_scores(score: AdditiveScore<Self>, how: Differentiation) -> Tensor<Self, 3> {
+        if how == Differentiation::Plain {
+            return super::additive_scores_reference(score);
         }
+        let AdditiveScore {
+            queries: q,
+            keys: k,
+            v,
+        } = score;
         let ((q_in, q_p), (k_in, k_p), (v_in, v_p)) = (parts(q), parts(k), parts(v));
-        let out = prim(B::additive_scores(
-            q_in.clone(),
-            k_in.clone(),
-            v_in.clone(),
-            Differentiation::Fused,
-        ));
+        let inner = AdditiveScore {
+            queries: q_in.clone(),
+            keys: k_in.clone(),
+            v: v_in.clone(),
+        };
+        let out = prim(B::additive_scores(inner, Differentiation::Fused));
         let parents = [q_p.node, k_p.node, v_p.node];
         let out = match AdditiveScoreNode
             .prepare::<C>(parents)

@@ -66,33 +66,36 @@ pub trait RecurrentBackend: SequenceOps {
     }
 
     /// The additive attention score of every query against every key,
-    /// `s[b,i,j] = Σₐ vₐ·tanh(q[b,i,a] + k[b,j,a])`, from the projected queries `q`
-    /// `[batch, queries, A]`, the projected keys `k` `[batch, keys, A]` and `v` `[A]`:
+    /// `s[b,i,j] = Σₐ vₐ·tanh(q[b,i,a] + k[b,j,a])` ([`AdditiveScore`]):
     /// `[batch, queries, keys]`. The provided version is [`additive_scores_reference`];
     /// `Autodiff` makes it one node whose backward pass is
     /// [`additive_scores_backward`](Self::additive_scores_backward) (with
     /// [`Differentiation::Plain`] it records the reference's tensor ops instead).
-    fn additive_scores(
-        q: Tensor<Self, 3>,
-        k: Tensor<Self, 3>,
-        v: Tensor<Self, 1>,
-        differentiation: Differentiation,
-    ) -> Tensor<Self, 3> {
-        let _ = differentiation;
-        additive_scores_reference(q, k, v)
+    fn additive_scores(score: AdditiveScore<Self>, how: Differentiation) -> Tensor<Self, 3> {
+        let _ = how;
+        additive_scores_reference(score)
     }
 
-    /// The gradients of [`additive_scores`](Self::additive_scores) with respect to `q`, `k`
-    /// and `v`, from the scores' gradient `d` `[batch, queries, keys]`. The provided version is
+    /// The gradients of [`additive_scores`](Self::additive_scores) from the scores' gradient `d`
+    /// `[batch, queries, keys]`. The provided version is
     /// [`additive_scores_backward_reference`].
     fn additive_scores_backward(
-        q: Tensor<Self, 3>,
-        k: Tensor<Self, 3>,
-        v: Tensor<Self, 1>,
+        score: AdditiveScore<Self>,
         d: Tensor<Self, 3>,
-    ) -> (Tensor<Self, 3>, Tensor<Self, 3>, Tensor<Self, 1>) {
-        additive_scores_backward_reference(q, k, v, d)
+    ) -> AdditiveScore<Self> {
+        additive_scores_backward_reference(score, d)
     }
+}
+
+/// The inputs of an additive attention score, or (from a backward pass) their gradients.
+#[derive(Clone, Debug)]
+pub struct AdditiveScore<B: burn::tensor::backend::Backend> {
+    /// The projected queries `q`, `[batch, queries, A]`.
+    pub queries: Tensor<B, 3>,
+    /// The projected keys `k`, `[batch, keys, A]`.
+    pub keys: Tensor<B, 3>,
+    /// `v`, `[A]`.
+    pub v: Tensor<B, 1>,
 }
 
 /// `tanh(q[b,i,·] + k[b,j,·])` of every pair as a `[batch, queries, keys, A]` tensor.
@@ -106,13 +109,12 @@ fn additive_hidden<B: burn::tensor::backend::Backend>(
 /// [`RecurrentBackend::additive_scores`] with tensor ops: `tanh` of the broadcast sum
 /// `[batch, queries, keys, A]`, then one product with `v`.
 pub fn additive_scores_reference<B: burn::tensor::backend::Backend>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 1>,
+    score: AdditiveScore<B>,
 ) -> Tensor<B, 3> {
-    let [b, t, a] = q.dims();
-    let s = k.dims()[1];
-    additive_hidden(q, k)
+    let AdditiveScore { queries, keys, v } = score;
+    let [b, t, a] = queries.dims();
+    let s = keys.dims()[1];
+    additive_hidden(queries, keys)
         .reshape([b, t * s, a])
         .matmul(v.reshape([1, a, 1]))
         .reshape([b, t, s])
@@ -122,21 +124,22 @@ pub fn additive_scores_reference<B: burn::tensor::backend::Backend>(
 /// `g = d ⊙ v ⊙ (1 − h²)` over `[batch, queries, keys, A]`, `∂q = Σⱼ g`, `∂k = Σᵢ g` and
 /// `∂v = Σ d ⊙ h`.
 pub fn additive_scores_backward_reference<B: burn::tensor::backend::Backend>(
-    q: Tensor<B, 3>,
-    k: Tensor<B, 3>,
-    v: Tensor<B, 1>,
+    score: AdditiveScore<B>,
     d: Tensor<B, 3>,
-) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 1>) {
-    let [b, t, a] = q.dims();
-    let s = k.dims()[1];
-    let h = additive_hidden(q, k);
+) -> AdditiveScore<B> {
+    let AdditiveScore { queries, keys, v } = score;
+    let [b, t, a] = queries.dims();
+    let s = keys.dims()[1];
+    let h = additive_hidden(queries, keys);
     let d = d.unsqueeze_dim::<4>(3);
     let d_v = (d.clone() * h.clone())
         .reshape([b * t * s, a])
         .sum_dim(0)
         .reshape([a]);
     let g = d * v.reshape([1, 1, 1, a]) * (h.clone() * h).neg().add_scalar(1.0);
-    let d_q = g.clone().sum_dim(2).reshape([b, t, a]);
-    let d_k = g.sum_dim(1).reshape([b, s, a]);
-    (d_q, d_k, d_v)
+    AdditiveScore {
+        queries: g.clone().sum_dim(2).reshape([b, t, a]),
+        keys: g.sum_dim(1).reshape([b, s, a]),
+        v: d_v,
+    }
 }
