@@ -61,6 +61,34 @@ mod tests {
 
     type A = Autodiff<NdArray>;
 
+    /// `RecurrentBackend::tanh` under `Autodiff`: the values and gradient of burn's `tanh`, over
+    /// a range that crosses the small-argument series and saturation.
+    #[test]
+    fn the_backends_tanh_matches_burns() {
+        let device = Default::default();
+        let x = Tensor::<A, 1>::from_floats(
+            [
+                -20.0, -3.0, -0.5, -0.06, -1e-4, 0.0, 1e-4, 0.07, 0.9, 4.0, 30.0,
+            ],
+            &device,
+        )
+        .reshape([1, 11]);
+        let run = |fused: bool| {
+            let x = x.clone().require_grad();
+            let y = if fused {
+                A::tanh(x.clone(), Differentiation::Fused)
+            } else {
+                x.clone().tanh()
+            };
+            let g = (y.clone() * y.clone().add_scalar(1.0)).sum().backward();
+            (y.into_data(), x.grad(&g).unwrap().into_data())
+        };
+        let (ours, burns) = (run(true), run(false));
+        let tol = burn::tensor::Tolerance::<f32>::absolute(1e-6);
+        ours.0.assert_approx_eq::<f32>(&burns.0, tol);
+        ours.1.assert_approx_eq::<f32>(&burns.1, tol);
+    }
+
     /// The same values and gradients as burn's `Linear::forward`, fused or plain.
     #[test]
     fn linear_matches_burns_linear() {

@@ -236,17 +236,17 @@ pub fn speed(args: &BenchArgs) -> Result<()> {
         (
             "rensa, Luong concat, no input feeding",
             "luong-concat",
-            &["--no-input-feeding"][..],
+            &["--no-input-feeding", "--clip-norm", "0"][..],
         ),
         (
             "rensa, Luong general, input feeding",
             "luong-general",
-            &[][..],
+            &["--clip-norm", "0"][..],
         ),
         (
             "rensa, Bahdanau (attention inside the step loop)",
             "bahdanau",
-            &[][..],
+            &["--clip-norm", "0"][..],
         ),
     ] {
         let o = run_case(
@@ -281,7 +281,8 @@ pub fn speed(args: &BenchArgs) -> Result<()> {
         &cpu_description(),
         &format!(
             "The release `attention` example on the date task: {}; examples per second of the last of \
-             {SPEED_EPOCHS} epochs. Keras (`xtask/peers/keras_attention.py`) runs the TensorFlow NMT tutorial's \
+             {SPEED_EPOCHS} epochs, without gradient clipping (`--clip-norm 0`, as Keras trains). Keras \
+             (`xtask/peers/keras_attention.py`) runs the TensorFlow NMT tutorial's \
              form (attention after the decoder GRU, no input feeding, `AdditiveAttention` without projections) \
              on the same pairs padded to the longest; rensa pads per batch.",
             setting()

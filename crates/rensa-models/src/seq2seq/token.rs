@@ -314,6 +314,12 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
         rensa_nn::dense::linear(x, layer, self.decoder.differentiation)
     }
 
+    /// `tanh` on the backend's own kernel (Luong's attentional state), differentiated as the
+    /// recurrent layers are.
+    fn tanh<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        B::tanh(x, self.decoder.differentiation)
+    }
+
     /// The target embeddings of one step's tokens `[batch, 1]`, as `[batch, embedding]`.
     fn embed_step(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let e = self.target_embedding.forward(tokens); // [batch, 1, E]
@@ -384,7 +390,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
                 };
                 let (s, rnn) = self.decoder.step(x, rnn);
                 let (context, weights) = attention.step(s.clone(), memory);
-                let attentional = self.dense(Tensor::cat(vec![context, s], 1), combine).tanh();
+                let attentional = self.tanh(self.dense(Tensor::cat(vec![context, s], 1), combine));
                 let logits = self.dense(attentional.clone(), &self.output);
                 let state = DecoderState {
                     rnn,
@@ -424,7 +430,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
                 (Some(attention), Some(combine), Some(memory)) => {
                     let context = attention.attend(states.clone(), memory).context;
                     let attentional = self.dense(Tensor::cat(vec![context, states], 2), combine);
-                    self.dense(attentional.tanh(), &self.output)
+                    self.dense(self.tanh(attentional), &self.output)
                 }
                 _ => self.dense(states, &self.output),
             };

@@ -457,6 +457,14 @@ fn run<B: NdBackend, T: NativeFloat>(
     }
 }
 
+/// `tanh` on the native vectorised loop.
+fn tanh<B: NdBackend, T: NativeFloat, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let dims = x.dims();
+    let mut v = values::<B, T, D>(x);
+    cpu::tanh_in_place(&mut v);
+    tensor(v, dims)
+}
+
 /// The additive attention score on the native kernel.
 fn additive<B: NdBackend, T: NativeFloat>(score: AdditiveScore<B>) -> Tensor<B, 3> {
     let d = score_dims(&score);
@@ -535,6 +543,14 @@ where
 
     fn backward_tape(call: BackwardCall<Self>) -> TapeGrads<Self> {
         by_float!(E, back(call), tape::backward(call))
+    }
+
+    fn tanh<const D: usize>(x: Tensor<Self, D>, _: Differentiation) -> Tensor<Self, D> {
+        match <E as Element>::dtype() {
+            DType::F32 => tanh::<Self, f32, D>(x),
+            DType::F64 => tanh::<Self, f64, D>(x),
+            _ => x.tanh(),
+        }
     }
 
     fn additive_scores(score: AdditiveScore<Self>, _: Differentiation) -> Tensor<Self, 3> {

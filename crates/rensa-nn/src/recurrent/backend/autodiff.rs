@@ -215,6 +215,25 @@ impl<B: RecurrentBackend> Backward<B, 3> for AdditiveScoreNode {
     }
 }
 
+/// `tanh` through the inner backend's [`RecurrentBackend::tanh`]; the backward pass is
+/// `g ⊙ (1 − y²)` from the output `y`.
+#[derive(Debug)]
+struct TanhNode<const D: usize>;
+
+impl<B: RecurrentBackend, const D: usize> Backward<B, 1> for TanhNode<D> {
+    /// The output.
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let y: Tensor<B, D> = wrap(ops.state);
+        let g: Tensor<B, D> = wrap(grads.consume::<B>(&ops.node));
+        if let [Some(parent)] = ops.parents {
+            let d = g * (y.clone() * y).neg().add_scalar(1.0);
+            grads.register::<B>(parent.id, prim(d));
+        }
+    }
+}
+
 /// The inner-backend view of a recurrence's inputs.
 fn inner<B: RecurrentBackend, C: CheckpointStrategy>(
     seq: Recurrence<Autodiff<B, C>>,
@@ -377,6 +396,23 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn tanh<const D: usize>(x: Tensor<Self, D>, how: Differentiation) -> Tensor<Self, D> {
+        if how == Differentiation::Plain {
+            return x.tanh();
+        }
+        let (x_in, x_p) = parts(x);
+        let y = prim(B::tanh(x_in, Differentiation::Fused));
+        let out = match TanhNode::<D>
+            .prepare::<C>([x_p.node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        wrap(out)
     }
 
     fn additive_scores(score: AdditiveScore<Self>, how: Differentiation) -> Tensor<Self, 3> {

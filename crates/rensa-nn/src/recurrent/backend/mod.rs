@@ -65,6 +65,15 @@ pub trait RecurrentBackend: SequenceOps {
         a.matmul(b)
     }
 
+    /// `tanh` of every element, with `tanh' = 1 − tanh²` as its derivative. The provided
+    /// version is burn's `tanh`; ndarray overrides it with rensa's vectorised one (burn-ndarray
+    /// computes an f32 `tanh` in f64, one element at a time), `Autodiff` with one node whose
+    /// backward pass reads the output (with [`Differentiation::Plain`], burn's `tanh`).
+    fn tanh<const D: usize>(x: Tensor<Self, D>, how: Differentiation) -> Tensor<Self, D> {
+        let _ = how;
+        x.tanh()
+    }
+
     /// The additive attention score of every query against every key,
     /// `s[b,i,j] = Σₐ vₐ·tanh(q[b,i,a] + k[b,j,a])` ([`AdditiveScore`]):
     /// `[batch, queries, keys]`. The provided version is [`additive_scores_reference`];

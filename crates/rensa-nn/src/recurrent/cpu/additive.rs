@@ -165,6 +165,24 @@ pub(crate) fn additive_scores_backward<E: Real>(
     ScoreGrads { d_q, d_k, d_v }
 }
 
+/// Elements per parallel chunk of [`tanh_in_place`].
+const TANH_CHUNK: usize = 1 << 14;
+
+/// `tanh` of every element, in place ([`Real::tanh_v`], vectorised; large buffers in parallel
+/// chunks).
+pub(crate) fn tanh_in_place<E: Real>(xs: &mut [E]) {
+    xs.par_chunks_mut(TANH_CHUNK).for_each(|chunk| {
+        with_best_isa(
+            #[inline(always)]
+            || {
+                for x in chunk.iter_mut() {
+                    *x = x.tanh_v();
+                }
+            },
+        );
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +224,19 @@ mod tests {
         assert_eq!(a.len(), b.len(), "{what}");
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() < 1e-5 * (1.0 + y.abs()), "{what}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn tanh_in_place_matches_std_tanh() {
+        let xs: Vec<f32> = (0..40_000).map(|i| (i as f32 - 20_000.0) * 1e-3).collect();
+        let mut ys = xs.clone();
+        tanh_in_place(&mut ys);
+        for (x, y) in xs.iter().zip(&ys) {
+            assert!(
+                (y - x.tanh()).abs() <= 2e-7 * (1.0 + x.tanh().abs()),
+                "tanh({x}) = {y}"
+            );
         }
     }
 

@@ -24,7 +24,7 @@ mod lstm;
 mod parallel;
 mod rnn;
 
-pub(crate) use additive::{ScoreDims, additive_scores, additive_scores_backward};
+pub(crate) use additive::{ScoreDims, additive_scores, additive_scores_backward, tanh_in_place};
 pub(crate) use gemm::matmul;
 use gemm::*;
 pub(crate) use gru::{GruTape, gru_backward, gru_forward};
