@@ -43,6 +43,15 @@ impl FitConfig {
         Self::new().with_epochs(epochs).with_batch_size(batch_size)
     }
 
+    /// The optimiser steps of the whole run on `items` items split and batched as
+    /// [`Items`](crate::Items) does: `epochs * ceil(training items / batch_size)`, the length a
+    /// schedule that anneals once over the run ([`Anneal`](crate::schedule::Anneal)) needs.
+    /// Errors as [`check`](Self::check) does.
+    pub fn steps(&self, items: usize) -> crate::Result<usize> {
+        let train = self.check(items)?;
+        Ok(self.epochs * train.div_ceil(self.batch_size))
+    }
+
     /// Checks the settings that do not depend on the data: epochs, learning rate, patience.
     pub fn check_epochs(&self) -> crate::Result<()> {
         if self.epochs == 0 {

@@ -15,7 +15,7 @@
 //! elsewhere, a burn `DataLoader` or any iterator), validation after every epoch, a [`History`]
 //! of losses, parts and metrics saved as CSV and JSON and drawn by [`plot`], early stopping, a
 //! guard that stops with an error instead of training on a NaN or infinite loss, a non-finite
-//! validation loss or metric or non-finite weights, learning-rate schedules, and checkpoints
+//! validation loss or metric or non-finite weights, learning-rate schedules (burn's, or [`schedule::Anneal`] over the whole run), and checkpoints
 //! that survive a crash at any moment (fsynced, published by one rename, with a manifest that
 //! loading verifies before falling back to the previous one), saved with the run's settings so
 //! that a resume with other ones is refused, and that a run resumes from bit-exactly. A model
@@ -34,6 +34,7 @@ mod history;
 pub mod plot;
 mod pool;
 pub mod progress;
+pub mod schedule;
 mod step;
 
 #[doc(hidden)]

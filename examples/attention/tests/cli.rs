@@ -38,6 +38,8 @@ fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
         "1",
         "--batch-size",
         "16",
+        "--lr-schedule",
+        "cosine",
         "--quiet",
         "--out",
         d,
@@ -106,6 +108,14 @@ fn bad_settings_are_refused_before_any_work() {
         (&["--task", "poetry"], "unknown task \"poetry\""),
         (&["--attention", "global"], "unknown attention \"global\""),
         (&["--train", "1"], "--train needs at least 2 examples"),
+        (
+            &["--lr-schedule", "step"],
+            "unknown learning-rate schedule \"step\"",
+        ),
+        (
+            &["--lr-schedule", "cosine", "--lr-final", "0.01"],
+            "--lr-final (0.01) must lie between 0 and --lr (0.002)",
+        ),
     ] {
         let (ok, _, stderr) = run(args);
         assert!(!ok && stderr.contains(message), "{args:?}: {stderr}");

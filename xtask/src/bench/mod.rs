@@ -31,6 +31,9 @@ pub struct BenchArgs {
     /// Print only; do not append to BENCHMARKS.md.
     #[arg(long)]
     pub no_record: bool,
+    /// `attention`: example runs at once, each on one thread (1: one run at a time on all cores).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
 }
 
 /// The benchmarks.
@@ -103,34 +106,56 @@ fn rerun_in_release() -> Result<()> {
     Ok(())
 }
 
-/// Runs an example package's release build (with its `wgpu` feature for that backend) and
-/// returns its stdout.
-pub fn run_example(package: &str, backend: BackendKind, args: &[&str]) -> Result<String> {
+/// Builds the release binary of the example `package` (with the `wgpu` feature for that backend)
+/// and copies it to `target/bench-bin/`, so that every run of a bench uses the one build made
+/// at its start, even if the sources (or the release build) change while it runs.
+pub fn example_binary(package: &str, backend: BackendKind) -> Result<std::path::PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = crate::peers::workspace_root();
     let mut cmd = std::process::Command::new(cargo);
-    cmd.current_dir(crate::peers::workspace_root()).args([
-        "run",
-        "--release",
-        "--quiet",
-        "-p",
-        package,
-    ]);
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--quiet", "-p", package]);
     if backend == BackendKind::Wgpu {
         cmd.args(["--features", "wgpu"]);
     }
-    let out = cmd
-        .arg("--")
+    let status = cmd
+        .status()
+        .with_context(|| format!("building the {package} example"))?;
+    anyhow::ensure!(
+        status.success(),
+        "building the {package} example failed ({status})"
+    );
+    let exe = std::env::consts::EXE_SUFFIX;
+    let built = root.join(format!("target/release/{package}{exe}"));
+    let dir = root.join("target/bench-bin");
+    std::fs::create_dir_all(&dir)?;
+    let copy = dir.join(format!("{package}-{backend:?}{exe}").to_lowercase());
+    std::fs::copy(&built, &copy)
+        .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+    Ok(copy)
+}
+
+/// Runs an example's binary (from [`example_binary`]) in the workspace root; its standard output.
+pub fn run_binary(binary: &std::path::Path, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(binary)
+        .current_dir(crate::peers::workspace_root())
         .args(args)
         .output()
-        .with_context(|| format!("running the {package} example"))?;
+        .with_context(|| format!("running {}", binary.display()))?;
     if !out.status.success() {
         anyhow::bail!(
-            "{package} failed ({}):\n{}",
+            "{} failed ({}):\n{}",
+            binary.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
     Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Builds the example `package` for `backend` and runs it with `args` (see [`example_binary`]).
+pub fn run_example(package: &str, backend: BackendKind, args: &[&str]) -> Result<String> {
+    run_binary(&example_binary(package, backend)?, args)
 }
 
 /// Wall time of one call in milliseconds. `run` must return only once the device finished.
