@@ -12,6 +12,8 @@
 //! - [`tokens`]: padded batches of token-id pairs for an encoder-decoder;
 //! - [`tasks`]: seeded synthetic translation tasks (copy, reverse and sort digit strings,
 //!   human dates to ISO 8601) with held-out splits;
+//! - [`idx`]: IDX files (MNIST, Fashion-MNIST; raw or gzipped), checked against crafted and
+//!   truncated input, as labelled image sets and batches;
 //! - [`rng`]: the seeded, platform-independent generator behind every shuffle and draw.
 //!
 //! ```
@@ -27,6 +29,7 @@
 
 pub mod addition;
 mod error;
+pub mod idx;
 pub mod rng;
 pub mod sine;
 pub mod tasks;
