@@ -6,6 +6,8 @@
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
 //!   table of medians and ratios and appends it to BENCHMARKS.md.
+//! - `cargo xtask data fashion-mnist`: fetches Fashion-MNIST (Debian's `dataset-fashion-mnist`)
+//!   into rensa's data cache unless it is there already, and checks it reads.
 //! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh
 //!   seeds for N minutes; prints how many cases ran without a panic.
 
@@ -32,15 +34,47 @@ struct Cli {
 enum Command {
     /// Run benchmarks, print rensa vs its peers as ratios and append them to BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Fetch a real dataset into rensa's data cache (if missing) and check that it reads.
+    Data {
+        /// The dataset.
+        #[arg(value_enum)]
+        dataset: Dataset,
+    },
     /// Fuzz a target of rensa-augment's harness for a while and count the cases.
     Fuzz(fuzz::FuzzArgs),
     /// Install the test prerequisites if missing (Vulkan, for the wgpu tests), then run all tests.
     Test(test::TestArgs),
 }
 
+/// The datasets `cargo xtask data` fetches.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Dataset {
+    /// Zalando's Fashion-MNIST (MIT), from Debian's `dataset-fashion-mnist` package.
+    FashionMnist,
+}
+
+fn data(dataset: Dataset) -> Result<()> {
+    match dataset {
+        Dataset::FashionMnist => {
+            let dir = rensa_data::fetch::fashion_mnist()?;
+            let split = rensa_data::idx::read_mnist_dir(&dir)?;
+            println!(
+                "Fashion-MNIST in {}: {} training and {} test images of {} x {}",
+                dir.display(),
+                split.train.len(),
+                split.test.len(),
+                split.train.images.rows,
+                split.train.images.cols
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),
+        Command::Data { dataset } => data(dataset),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Test(args) => test::run(args),
     }

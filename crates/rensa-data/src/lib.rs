@@ -14,6 +14,7 @@
 //!   human dates to ISO 8601) with held-out splits;
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST; raw or gzipped), checked against crafted and
 //!   truncated input, as labelled image sets and batches;
+//! - [`fetch`]: real datasets from registry packages (Fashion-MNIST from Debian), cached;
 //! - [`rng`]: the seeded, platform-independent generator behind every shuffle and draw.
 //!
 //! ```
@@ -29,6 +30,7 @@
 
 pub mod addition;
 mod error;
+pub mod fetch;
 pub mod idx;
 pub mod rng;
 pub mod sine;
