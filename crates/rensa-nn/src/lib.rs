@@ -1,6 +1,7 @@
 //! Layers for sequence models on [burn](https://burn.dev): activations with their explicit derivatives, weight
-//! initialisers, recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked) and
-//! attention (Bahdanau's additive score, Luong's dot, general and concat).
+//! initialisers, recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked),
+//! attention (Bahdanau's additive score, Luong's dot, general and concat) and latent layers
+//! (a reparameterised Gaussian, a vector quantiser with EMA codebook updates).
 //!
 //! Everything is generic over a burn backend; the recurrent layers over
 //! [`RecurrentBackend`](recurrent::RecurrentBackend), which every backend rensa supports
@@ -31,6 +32,7 @@ pub mod attention;
 pub mod dense;
 mod error;
 pub mod init;
+pub mod latent;
 pub mod recurrent;
 
 pub use error::{Error, Result};

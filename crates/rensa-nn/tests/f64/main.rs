@@ -5,3 +5,4 @@
 mod attention;
 mod course_lstm;
 mod gradcheck;
+mod latent;

@@ -6,6 +6,7 @@ mod attention;
 mod bad_input;
 mod cube_kernel;
 mod fused;
+mod latent;
 mod recurrent;
 
 /// The cases of a golden file (`{"cases": [...]}`, written by a script in `assets/golden`).
