@@ -410,6 +410,8 @@ impl Labelled {
         (0..self.len())
             .map(|i| Item {
                 pixels: self.images.image(i),
+                rows: self.images.rows,
+                cols: self.images.cols,
                 label: self.labels[i],
             })
             .collect()
@@ -437,39 +439,75 @@ impl Labelled {
 pub struct Item<'a> {
     /// `rows * cols` bytes.
     pub pixels: &'a [u8],
+    /// Rows of the image.
+    pub rows: usize,
+    /// Columns of the image.
+    pub cols: usize,
     /// The class.
     pub label: u8,
 }
 
-/// A batch of images as tensors.
-#[derive(Clone, Debug)]
-pub struct ImageBatch<B: Backend> {
-    /// `[batch, rows * cols]`, pixels scaled to `[0, 1]`.
-    pub images: Tensor<B, 2>,
-    /// `[batch]` class labels.
-    pub labels: Tensor<B, 1, Int>,
+/// A batch of images on the host, turned into tensors on any backend (so that one batch serves
+/// the training step on the autodiff backend and the validation step on the inner one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageBatch {
+    /// Images in the batch.
+    pub count: usize,
+    /// Rows of every image.
+    pub rows: usize,
+    /// Columns of every image.
+    pub cols: usize,
+    /// `count * rows * cols` bytes.
+    pub pixels: Vec<u8>,
+    /// One class per image.
+    pub labels: Vec<u8>,
 }
 
-impl<B: Backend> ImageBatch<B> {
-    /// Stacks items of equal size (bytes divided by 255).
+impl ImageBatch {
+    /// Stacks items of one size.
     ///
     /// # Panics
     /// If `items` is empty or the images differ in size (a [`Labelled`] set never does).
-    pub fn of(items: &[&Item<'_>], device: &B::Device) -> Self {
-        let size = items.first().map_or(0, |i| i.pixels.len());
+    pub fn of(items: &[&Item<'_>]) -> Self {
+        let first = items.first().expect("a batch of at least one image");
+        let (rows, cols) = (first.rows, first.cols);
         assert!(
-            size > 0 && items.iter().all(|i| i.pixels.len() == size),
+            items
+                .iter()
+                .all(|i| (i.rows, i.cols) == (rows, cols) && i.pixels.len() == rows * cols),
             "a batch of images of one size"
         );
-        let pixels: Vec<f32> = items
-            .iter()
-            .flat_map(|i| i.pixels.iter().map(|&p| f32::from(p) / 255.0))
-            .collect();
-        let labels: Vec<i64> = items.iter().map(|i| i64::from(i.label)).collect();
         Self {
-            images: Tensor::from_data(TensorData::new(pixels, [items.len(), size]), device),
-            labels: Tensor::from_data(TensorData::new(labels, [items.len()]), device),
+            count: items.len(),
+            rows,
+            cols,
+            pixels: items
+                .iter()
+                .flat_map(|i| i.pixels.iter().copied())
+                .collect(),
+            labels: items.iter().map(|i| i.label).collect(),
         }
+    }
+
+    /// The images flattened, `[count, rows * cols]`, pixels scaled to `[0, 1]`.
+    pub fn flat<B: Backend>(&self, device: &B::Device) -> Tensor<B, 2> {
+        let pixels: Vec<f32> = self.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        Tensor::from_data(
+            TensorData::new(pixels, [self.count, self.rows * self.cols]),
+            device,
+        )
+    }
+
+    /// The images as one-channel pictures, `[count, 1, rows, cols]`, pixels in `[0, 1]`.
+    pub fn grid<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
+        self.flat(device)
+            .reshape([self.count, 1, self.rows, self.cols])
+    }
+
+    /// The classes, `[count]`.
+    pub fn labels<B: Backend>(&self, device: &B::Device) -> Tensor<B, 1, Int> {
+        let labels: Vec<i64> = self.labels.iter().map(|&l| i64::from(l)).collect();
+        Tensor::from_data(TensorData::new(labels, [self.count]), device)
     }
 }
 

@@ -67,13 +67,14 @@ fn batches_scale_pixels_to_unit_range() {
     let set = fixture(3);
     let items = set.items();
     let refs: Vec<_> = items.iter().collect();
-    let batch = ImageBatch::<B>::of(&refs, &Default::default());
-    assert_eq!(batch.images.dims(), [3, 12]);
-    let pixels: Vec<f32> = batch.images.into_data().to_vec().unwrap();
+    let batch = ImageBatch::of(&refs);
+    let device = Default::default();
+    assert_eq!(batch.grid::<B>(&device).dims(), [3, 1, 4, 3]);
+    let pixels: Vec<f32> = batch.flat::<B>(&device).into_data().to_vec().unwrap();
     for (k, p) in pixels.iter().enumerate() {
         assert_eq!(*p, ((k * 7 % 256) as f32) / 255.0);
     }
-    let labels: Vec<i64> = batch.labels.into_data().to_vec().unwrap();
+    let labels: Vec<i64> = batch.labels::<B>(&device).into_data().to_vec().unwrap();
     assert_eq!(labels, [0, 1, 2]);
     assert_eq!(set.take(2).len(), 2);
     assert_eq!(set.take(2).images.image(1), set.images.image(1));

@@ -6,7 +6,8 @@
 //!   backpropagation through time written out by hand ([`binary_addition::HandTrained`]) and
 //!   the same network on rensa's layers for autodiff ([`binary_addition::Adder`]);
 //! - [`seq2seq`]: an encoder-decoder over any recurrent cell, trained with teacher forcing and
-//!   run autoregressively (the sin → cos exercise).
+//!   run autoregressively (the sin → cos exercise);
+//! - [`vae`]: the variational autoencoder (MLP and convolutional) over grey images.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -33,3 +34,4 @@ pub mod binary_addition;
 #[cfg(feature = "learner")]
 pub mod learner;
 pub mod seq2seq;
+pub mod vae;

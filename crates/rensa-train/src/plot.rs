@@ -1,5 +1,7 @@
-//! Line charts (loss curves, predictions against targets) and heat maps (attention alignments)
-//! as PNG files, with the text drawn in an embedded font so that no system font is needed.
+//! Line charts (loss curves, predictions against targets), heat maps (attention alignments),
+//! image grids (reconstructions, samples), scatter plots (a 2-D latent space) and bar charts
+//! (codebook usage) as PNG files, written atomically, with the text drawn in an embedded font so
+//! that no system font is needed.
 
 use plotters::prelude::*;
 use std::path::Path;
@@ -218,6 +220,219 @@ pub fn heat_map(
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Writes `images` (grey, `rows × cols` values in `0..=1` each, row-major) as a grid of `per_row`
+/// images per line, each pixel drawn `scale × scale`, under a title, to `path` (a `.png`),
+/// atomically.
+///
+/// # Errors
+/// No image, an image of another size than `rows × cols`, or the file cannot be written.
+pub fn image_grid(
+    path: &Path,
+    title: &str,
+    images: &[Vec<f32>],
+    (rows, cols): (usize, usize),
+    per_row: usize,
+    scale: u32,
+) -> Result<()> {
+    register_font();
+    let bad = |message: String| Error::Format {
+        path: path.display().to_string(),
+        message,
+    };
+    if images.is_empty() || rows == 0 || cols == 0 || per_row == 0 || scale == 0 {
+        return Err(bad(format!(
+            "an image grid needs images and sizes, got {} images of {rows} x {cols}, {per_row} per row, scale {scale}",
+            images.len()
+        )));
+    }
+    if let Some(k) = images.iter().position(|im| im.len() != rows * cols) {
+        return Err(bad(format!(
+            "image {k} has {} values, not {rows} x {cols}",
+            images[k].len()
+        )));
+    }
+    let (gap, top) = (2u32, 34u32);
+    let lines = images.len().div_ceil(per_row) as u32;
+    let (w, h) = (cols as u32 * scale + gap, rows as u32 * scale + gap);
+    let width = (per_row as u32 * w + gap).max(240);
+    let height = top + lines * h + gap;
+    let tmp = path.with_extension("tmp.png");
+    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
+    {
+        let root = BitMapBackend::new(&tmp, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        root.draw_text(title, &("sans-serif", 16).into_font().color(&BLACK), (6, 8))
+            .map_err(|e| draw(&e))?;
+        for (k, image) in images.iter().enumerate() {
+            let x0 = gap + (k % per_row) as u32 * w;
+            let y0 = top + (k / per_row) as u32 * h;
+            for (p, &v) in image.iter().enumerate() {
+                let shade = (255.0 * v.clamp(0.0, 1.0)).round() as u8;
+                let x = (x0 + (p % cols) as u32 * scale) as i32;
+                let y = (y0 + (p / cols) as u32 * scale) as i32;
+                let rect = [(x, y), (x + scale as i32 - 1, y + scale as i32 - 1)];
+                root.draw(&Rectangle::new(
+                    rect,
+                    RGBColor(shade, shade, shade).filled(),
+                ))
+                .map_err(|e| draw(&e))?;
+            }
+        }
+        root.present().map_err(|e| draw(&e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Ten distinct colours for classes (a scatter plot's points), cycled beyond ten.
+fn class_colour(class: usize) -> RGBColor {
+    const COLOURS: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    COLOURS[class % COLOURS.len()]
+}
+
+/// Writes a scatter plot of `points` (`(x, y, class)`), coloured by class and with a legend of
+/// `class_names`, to `path` (a `.png`), atomically: a 2-D latent space with the classes its
+/// codes came from.
+///
+/// # Errors
+/// No finite point, or the file cannot be written.
+pub fn scatter(
+    path: &Path,
+    title: &str,
+    points: &[(f64, f64, usize)],
+    class_names: &[&str],
+) -> Result<()> {
+    register_font();
+    let bad = |message: String| Error::Format {
+        path: path.display().to_string(),
+        message,
+    };
+    let finite: Vec<_> = points
+        .iter()
+        .filter(|(x, y, _)| x.is_finite() && y.is_finite())
+        .collect();
+    if finite.is_empty() {
+        return Err(bad("a scatter plot needs finite points, got none".into()));
+    }
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &&(x, y, _) in &finite {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    let pad = |a: f64, b: f64| 0.05 * (b - a).max(1e-9);
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    let tmp = path.with_extension("tmp.png");
+    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
+    {
+        let root = BitMapBackend::new(&tmp, (900, 760)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+            .map_err(|e| draw(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("z1")
+            .y_desc("z2")
+            .draw()
+            .map_err(|e| draw(&e))?;
+        let classes = finite.iter().map(|p| p.2).max().unwrap_or(0) + 1;
+        for class in 0..classes {
+            let colour = class_colour(class);
+            let series = chart
+                .draw_series(
+                    finite
+                        .iter()
+                        .filter(|p| p.2 == class)
+                        .map(|&&(x, y, _)| Circle::new((x, y), 2, colour.filled())),
+                )
+                .map_err(|e| draw(&e))?;
+            if let Some(name) = class_names.get(class) {
+                series
+                    .label(*name)
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
+            }
+        }
+        if !class_names.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| draw(&e))?;
+        }
+        root.present().map_err(|e| draw(&e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes a bar chart of `values` (one bar per index: a codebook's usage per code) to `path` (a
+/// `.png`), atomically.
+///
+/// # Errors
+/// No value, a non-finite or negative one, or the file cannot be written.
+pub fn bar_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    values: &[f64],
+) -> Result<()> {
+    register_font();
+    let bad = |message: String| Error::Format {
+        path: path.display().to_string(),
+        message,
+    };
+    if values.is_empty() || values.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+        return Err(bad(format!(
+            "a bar chart needs finite values >= 0, got {} values",
+            values.len()
+        )));
+    }
+    let top = values.iter().fold(0.0f64, |a, &v| a.max(v)).max(1e-9) * 1.05;
+    let tmp = path.with_extension("tmp.png");
+    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
+    {
+        let root = BitMapBackend::new(&tmp, (900, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..values.len() as f64, 0.0..top)
+            .map_err(|e| draw(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| draw(&e))?;
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                Rectangle::new(
+                    [(i as f64, 0.0), (i as f64 + 0.9, v)],
+                    RGBColor(31, 119, 180).filled(),
+                )
+            }))
+            .map_err(|e| draw(&e))?;
+        root.present().map_err(|e| draw(&e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +484,26 @@ mod tests {
             &[vec![0.5; 3], vec![0.5; 2]],
         );
         assert!(err.unwrap_err().to_string().contains("row 1 has 2 values"));
+
+        let grid = dir.join("grid.png");
+        let images: Vec<Vec<f32>> = (0..5).map(|k| vec![k as f32 / 4.0; 12]).collect();
+        image_grid(&grid, "five", &images, (4, 3), 3, 4).unwrap();
+        assert_eq!(&std::fs::read(&grid).unwrap()[1..4], b"PNG");
+        let err = image_grid(&grid, "bad", &[vec![0.0; 11]], (4, 3), 3, 4).unwrap_err();
+        assert!(err.to_string().contains("image 0 has 11 values"), "{err}");
+        let points: Vec<_> = (0..30).map(|k| (k as f64, (k * k) as f64, k % 3)).collect();
+        scatter(&dir.join("scatter.png"), "z", &points, &["a", "b", "c"]).unwrap();
+        let err = scatter(&dir.join("s.png"), "z", &[(f64::NAN, 0.0, 0)], &[]).unwrap_err();
+        assert!(err.to_string().contains("finite points"), "{err}");
+        bar_chart(
+            &dir.join("bars.png"),
+            "usage",
+            "code",
+            "n",
+            &[3.0, 0.0, 1.5],
+        )
+        .unwrap();
+        assert!(bar_chart(&dir.join("b.png"), "u", "c", "n", &[-1.0]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

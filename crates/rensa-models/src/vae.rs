@@ -1,0 +1,308 @@
+//! The variational autoencoder (Kingma and Welling, 2014): an autoencoder whose latent code is a
+//! probability distribution, not a point.
+//!
+//! An autoencoder maps an image `x` to a code and back. A VAE's encoder maps it to the
+//! parameters of a Gaussian over the code, `q(z|x) = N(μ(x), diag σ²(x))`; the decoder maps a
+//! code to a distribution over images, here independent Bernoullis over the pixels,
+//! `p(x|z) = Π_i Bernoulli(x_i; sigmoid(f(z)_i))`; the prior over codes is `p(z) = N(0, I)`.
+//! Training maximises the evidence lower bound of each image,
+//!
+//! ```text
+//! log p(x) ≥ ELBO = E_{z~q(z|x)}[log p(x|z)] − KL(q(z|x) ‖ p(z))
+//! ```
+//!
+//! that is, it minimises `−ELBO` = reconstruction (the pixels' binary cross-entropy, summed) +
+//! KL (closed form, [`DiagonalGaussian::kl_standard`]), estimated with one reparameterised
+//! sample `z = μ + σ ⊙ ε` per image so that the gradient flows to the encoder. Because the
+//! latent is a distribution, decoding draws from the prior `N(0, I)` gives new images, and the
+//! codes of similar images lie close.
+//!
+//! Two architectures ([`Architecture`]):
+//! - **MLP**, the model of pytorch/examples: `784 → 400 (ReLU) → (μ, log σ²) of 20`, then
+//!   `20 → 400 (ReLU) → 784` logits;
+//! - **convolutional**: two stride-2 4x4 convolutions (32 and 64 channels, ReLU) to a 7x7 grid,
+//!   a linear map to `(μ, log σ²)`, and the mirror image with transposed convolutions.
+//!
+//! Losses are reported in nats per image (the sums over pixels and latent dimensions, averaged
+//! over the batch).
+//!
+//! [`DiagonalGaussian::kl_standard`]: rensa_nn::latent::DiagonalGaussian::kl_standard
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Tensor, backend::Backend};
+use rensa_data::idx::ImageBatch;
+use rensa_nn::latent::DiagonalGaussian;
+use rensa_train::{Objective, Output, StepInfo};
+
+/// The encoder and decoder of a [`Vae`].
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// Fully connected, one hidden layer each way.
+    Mlp,
+    /// Two strided convolutions each way.
+    Conv,
+}
+
+/// Configuration of a [`Vae`].
+#[derive(Config, Debug)]
+pub struct VaeConfig {
+    /// Rows of an image.
+    #[config(default = 28)]
+    pub rows: usize,
+    /// Columns of an image.
+    #[config(default = 28)]
+    pub cols: usize,
+    /// Dimensions of the latent code.
+    #[config(default = 20)]
+    pub latent: usize,
+    /// Units of the MLP's hidden layers.
+    #[config(default = 400)]
+    pub hidden: usize,
+    /// The encoder and decoder.
+    #[config(default = "Architecture::Mlp")]
+    pub architecture: Architecture,
+}
+
+/// Channels of the convolutional encoder's two layers (the decoder's in reverse).
+const CONV_CHANNELS: [usize; 2] = [32, 64];
+
+impl VaeConfig {
+    /// Checks the sizes.
+    ///
+    /// # Errors
+    /// A zero size, or (convolutional) images whose sides are not multiples of 4.
+    pub fn validate(&self) -> rensa_nn::Result<()> {
+        use rensa_nn::Error;
+        for (field, v) in [
+            ("rows", self.rows),
+            ("cols", self.cols),
+            ("latent", self.latent),
+            ("hidden", self.hidden),
+        ] {
+            if v == 0 {
+                return Err(Error::config(field, "at least 1", 0));
+            }
+        }
+        if self.architecture == Architecture::Conv && (self.rows % 4 != 0 || self.cols % 4 != 0) {
+            return Err(Error::config(
+                "rows",
+                "sides that are multiples of 4 for the convolutional VAE (two stride-2 layers)",
+                format!("{} x {}", self.rows, self.cols),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the model with burn's default initialisers (PyTorch's).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> rensa_nn::Result<Vae<B>> {
+        self.validate()?;
+        let pixels = self.rows * self.cols;
+        let linear = |i, o| LinearConfig::new(i, o).init(device);
+        let (features, mlp, conv) = match self.architecture {
+            Architecture::Mlp => (
+                self.hidden,
+                Some(Mlp {
+                    encode: linear(pixels, self.hidden),
+                    decode_hidden: linear(self.latent, self.hidden),
+                    decode: linear(self.hidden, pixels),
+                }),
+                None,
+            ),
+            Architecture::Conv => {
+                let [c1, c2] = CONV_CHANNELS;
+                let grid = c2 * (self.rows / 4) * (self.cols / 4);
+                let down = |i, o| {
+                    Conv2dConfig::new([i, o], [4, 4])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device)
+                };
+                let up = |i, o| {
+                    ConvTranspose2dConfig::new([i, o], [4, 4])
+                        .with_stride([2, 2])
+                        .with_padding([1, 1])
+                        .init(device)
+                };
+                (
+                    grid,
+                    None,
+                    Some(Convolutional {
+                        down1: down(1, c1),
+                        down2: down(c1, c2),
+                        decode_grid: linear(self.latent, grid),
+                        up1: up(c2, c1),
+                        up2: up(c1, 1),
+                    }),
+                )
+            }
+        };
+        Ok(Vae {
+            mlp,
+            conv,
+            mean: linear(features, self.latent),
+            log_var: linear(features, self.latent),
+            rows: self.rows,
+            cols: self.cols,
+            latent: self.latent,
+        })
+    }
+}
+
+/// The MLP's layers.
+#[derive(Module, Debug)]
+struct Mlp<B: Backend> {
+    encode: Linear<B>,
+    decode_hidden: Linear<B>,
+    decode: Linear<B>,
+}
+
+/// The convolutional layers.
+#[derive(Module, Debug)]
+struct Convolutional<B: Backend> {
+    down1: Conv2d<B>,
+    down2: Conv2d<B>,
+    decode_grid: Linear<B>,
+    up1: ConvTranspose2d<B>,
+    up2: ConvTranspose2d<B>,
+}
+
+/// A variational autoencoder over grey images (see the [module docs](self)). Built by
+/// [`VaeConfig`].
+#[derive(Module, Debug)]
+pub struct Vae<B: Backend> {
+    mlp: Option<Mlp<B>>,
+    conv: Option<Convolutional<B>>,
+    mean: Linear<B>,
+    log_var: Linear<B>,
+    rows: usize,
+    cols: usize,
+    latent: usize,
+}
+
+/// The terms of `−ELBO` per image, `[batch]` each, in nats.
+#[derive(Clone, Debug)]
+pub struct Elbo<B: Backend> {
+    /// `−log p(x|z)`: the binary cross-entropy of the pixels, summed.
+    pub reconstruction: Tensor<B, 1>,
+    /// `KL(q(z|x) ‖ N(0, I))`.
+    pub kl: Tensor<B, 1>,
+}
+
+impl<B: Backend> Elbo<B> {
+    /// `−ELBO = reconstruction + KL`, `[batch]`.
+    pub fn negative(&self) -> Tensor<B, 1> {
+        self.reconstruction.clone() + self.kl.clone()
+    }
+}
+
+/// `−log Bernoulli(x; sigmoid(l))` summed over the pixels, stably: `softplus(l) − x l`.
+fn bernoulli_nll<B: Backend>(logits: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
+    let softplus = logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().log1p();
+    (softplus - x * logits).sum_dim(1).squeeze_dim(1)
+}
+
+impl<B: Backend> Vae<B> {
+    /// Dimensions of the latent code.
+    pub fn latent(&self) -> usize {
+        self.latent
+    }
+
+    /// Pixels of an image, `(rows, cols)`.
+    pub fn image_size(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    fn device(&self) -> B::Device {
+        self.mean.weight.val().device()
+    }
+
+    /// `q(z|x)` of flattened images `[batch, rows * cols]` in `[0, 1]`.
+    ///
+    /// # Panics
+    /// If the images are not of the model's size.
+    pub fn encode(&self, x: Tensor<B, 2>) -> DiagonalGaussian<B> {
+        let [n, pixels] = x.dims();
+        assert_eq!(
+            pixels,
+            self.rows * self.cols,
+            "images of {} x {} pixels",
+            self.rows,
+            self.cols
+        );
+        let features = match (&self.mlp, &self.conv) {
+            (Some(m), _) => relu(m.encode.forward(x)),
+            (_, Some(c)) => {
+                let grid = x.reshape([n, 1, self.rows, self.cols]);
+                let h = relu(c.down2.forward(relu(c.down1.forward(grid))));
+                h.flatten(1, 3)
+            }
+            _ => unreachable!("a VAE has an encoder"),
+        };
+        DiagonalGaussian::new(
+            self.mean.forward(features.clone()),
+            self.log_var.forward(features),
+        )
+    }
+
+    /// The decoder's logits of the pixels for codes `[batch, latent]`, `[batch, rows * cols]`.
+    pub fn decode_logits(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = z.dims()[0];
+        match (&self.mlp, &self.conv) {
+            (Some(m), _) => m.decode.forward(relu(m.decode_hidden.forward(z))),
+            (_, Some(c)) => {
+                let [_, c2] = CONV_CHANNELS;
+                let grid =
+                    relu(c.decode_grid.forward(z)).reshape([n, c2, self.rows / 4, self.cols / 4]);
+                c.up2
+                    .forward(relu(c.up1.forward(grid)))
+                    .reshape([n, self.rows * self.cols])
+            }
+            _ => unreachable!("a VAE has a decoder"),
+        }
+    }
+
+    /// The decoder's pixel means `sigmoid(logits)` for codes `[batch, latent]`.
+    pub fn decode(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
+        burn::tensor::activation::sigmoid(self.decode_logits(z))
+    }
+
+    /// `−ELBO`'s terms for flattened images in `[0, 1]`, with one reparameterised sample per
+    /// image (noise from the backend's generator).
+    pub fn elbo(&self, x: Tensor<B, 2>) -> Elbo<B> {
+        let q = self.encode(x.clone());
+        let logits = self.decode_logits(q.sample());
+        Elbo {
+            reconstruction: bernoulli_nll(logits, x),
+            kl: q.kl_standard(),
+        }
+    }
+
+    /// Reconstructions (the decoder's means at the posterior means) of flattened images.
+    pub fn reconstruct(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.decode(self.encode(x).mean)
+    }
+
+    /// `n` images decoded from codes drawn from the prior `N(0, I)`.
+    pub fn sample(&self, n: usize) -> Tensor<B, 2> {
+        let z = DiagonalGaussian::<B>::standard(n, self.latent, &self.device()).sample();
+        self.decode(z)
+    }
+}
+
+impl<B: Backend> Objective<B> for Vae<B> {
+    type Batch = ImageBatch;
+
+    fn step(&self, batch: &ImageBatch, _: &StepInfo) -> Output<B, Self> {
+        let elbo = self.elbo(batch.flat(&self.device()));
+        Output::new(elbo.negative().mean(), batch.count)
+            .with_part("reconstruction", elbo.reconstruction.mean())
+            .with_part("kl", elbo.kl.mean())
+    }
+}
