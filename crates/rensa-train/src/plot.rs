@@ -270,12 +270,12 @@ pub fn image_grid(
                 let shade = (255.0 * v.clamp(0.0, 1.0)).round() as u8;
                 let x = (x0 + (p % cols) as u32 * scale) as i32;
                 let y = (y0 + (p / cols) as u32 * scale) as i32;
-                let rect = [(x, y), (x + scale as i32 - 1, y + scale as i32 - 1)];
-                root.draw(&Rectangle::new(
-                    rect,
-                    RGBColor(shade, shade, shade).filled(),
-                ))
-                .map_err(|e| draw(&e))?;
+                for dy in 0..scale as i32 {
+                    for dx in 0..scale as i32 {
+                        root.draw_pixel((x + dx, y + dy), &RGBColor(shade, shade, shade))
+                            .map_err(|e| draw(&e))?;
+                    }
+                }
             }
         }
         root.present().map_err(|e| draw(&e))?;

@@ -1,0 +1,372 @@
+//! `cargo run --release -p vae [--features wgpu] -- [--architecture mlp|conv] [--latent 20] ...`
+//!
+//! A variational autoencoder ([`rensa_models::vae`]) on Fashion-MNIST (fetched once from
+//! Debian's `dataset-fashion-mnist`, see [`rensa_data::fetch`]) or any folder of MNIST-style IDX
+//! files (`--data DIR`), trained with rensa-train's `Fit`. Writes the test −ELBO, the loss curves
+//! and pictures: reconstructions beside their originals, samples from the prior, interpolations
+//! between test images in latent space, and, for a 2-D latent, the map of the test images' codes.
+
+use anyhow::{Context, Result, bail};
+use burn::module::AutodiffModule;
+use burn::optim::AdamConfig;
+use burn::tensor::{Tensor, backend::Backend};
+use clap::Parser;
+use rensa_data::idx::{ImageBatch, Labelled, Split, read_mnist_dir};
+use rensa_launch::{Common, Device, Inner, Train};
+use rensa_models::vae::{Architecture, Vae, VaeConfig};
+use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
+use std::path::PathBuf;
+
+/// Fashion-MNIST's classes, in label order.
+const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// A variational autoencoder learns to encode images into a Gaussian over a small latent space
+/// and to decode them back; decoding draws from N(0, I) makes new images.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Folder of the four MNIST-style IDX files (raw or .gz): MNIST, Fashion-MNIST or your own.
+    /// Default: Fashion-MNIST, fetched on first use into rensa's data cache.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Encoder and decoder: `mlp` (784-400-20, as pytorch/examples) or `conv`.
+    #[arg(long, default_value = "mlp", value_parser = parse_architecture)]
+    architecture: Architecture,
+    /// Dimensions of the latent code (2 draws the map of the test codes).
+    #[arg(long, default_value_t = 20, value_parser = rensa_launch::at_least_one)]
+    latent: usize,
+    /// Units of the MLP's hidden layers.
+    #[arg(long, default_value_t = 400, value_parser = rensa_launch::at_least_one)]
+    hidden: usize,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 10, value_parser = rensa_launch::at_least_one)]
+    epochs: usize,
+    /// Images per optimiser step.
+    #[arg(long, default_value_t = 128, value_parser = rensa_launch::at_least_one)]
+    batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Train on the first N training images only (default: all).
+    #[arg(long)]
+    train: Option<usize>,
+    /// Test on the first N test images only (default: all).
+    #[arg(long)]
+    test: Option<usize>,
+    /// Seed of the weights, the shuffling and the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for the results: results.json, history.csv/.json, loss.png, the pictures and
+    /// checkpoints/.
+    #[arg(long, default_value = "runs/vae")]
+    out: PathBuf,
+    /// Save a checkpoint every this many epochs (and after the last one).
+    #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
+    checkpoint_every: usize,
+    /// Continue the run saved in `--out` up to `--epochs`.
+    #[arg(long)]
+    resume: bool,
+    /// With --resume: go on even if the settings differ from those the run was saved with.
+    #[arg(long, requires = "resume")]
+    force: bool,
+    /// Start afresh even if `--out` holds a checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn parse_architecture(s: &str) -> Result<Architecture, String> {
+    match s {
+        "mlp" => Ok(Architecture::Mlp),
+        "conv" => Ok(Architecture::Conv),
+        other => Err(format!(
+            "unknown architecture {other:?} (expected mlp or conv)"
+        )),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("--lr must be a finite number > 0, got {}", args.lr);
+    }
+    let data = load(&args)?;
+    rensa_launch::launch(&args.common, true, |device| run(&args, &data, device))
+}
+
+/// The data set, cut to `--train` / `--test`.
+fn load(args: &Args) -> Result<Split> {
+    let dir = match &args.data {
+        Some(dir) => dir.clone(),
+        None => rensa_data::fetch::fashion_mnist()?,
+    };
+    let split = read_mnist_dir(&dir)
+        .with_context(|| format!("cannot read the IDX files in {}", dir.display()))?;
+    let cut = |set: Labelled, n: Option<usize>| n.map_or(set.clone(), |n| set.take(n));
+    let split = Split {
+        train: cut(split.train, args.train),
+        test: cut(split.test, args.test),
+    };
+    if split.train.len() < args.batch_size || split.test.is_empty() {
+        bail!(
+            "{} training images for batches of {} and {} test images: need at least a batch and one test image",
+            split.train.len(),
+            args.batch_size,
+            split.test.len()
+        );
+    }
+    Ok(split)
+}
+
+fn model_config(args: &Args, data: &Split) -> VaeConfig {
+    VaeConfig::new()
+        .with_rows(data.train.images.rows)
+        .with_cols(data.train.images.cols)
+        .with_latent(args.latent)
+        .with_hidden(args.hidden)
+        .with_architecture(args.architecture)
+}
+
+fn architecture_name(a: Architecture) -> &'static str {
+    match a {
+        Architecture::Mlp => "mlp",
+        Architecture::Conv => "conv",
+    }
+}
+
+fn run(args: &Args, data: &Split, device: &Device) -> Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    let config = model_config(args, data);
+    <Train as Backend>::seed(device, args.seed);
+    let model = config.init::<Train>(device)?;
+    let items = data.train.items();
+    let fit = FitConfig::for_epochs(args.epochs, args.batch_size)
+        .with_learning_rate(args.lr)
+        .with_seed(args.seed);
+    let checkpoints = Checkpoints::new(&args.out, args.checkpoint_every)
+        .resuming(args.resume)
+        .forcing(args.force)
+        .overwriting(args.overwrite);
+    let (model, history) = Fit::new(fit)
+        .settings([
+            (
+                "architecture",
+                architecture_name(args.architecture).to_string(),
+            ),
+            ("latent", args.latent.to_string()),
+            ("hidden", args.hidden.to_string()),
+            ("image_size", format!("{} x {}", config.rows, config.cols)),
+            ("optimizer", "adam".to_string()),
+            (
+                "data",
+                format!(
+                    "{} training images, {}",
+                    data.train.len(),
+                    rensa_train::fingerprint(&data.train.images.pixels)
+                ),
+            ),
+        ])
+        .checkpoints(checkpoints)
+        .progress(!args.common.quiet)
+        .run(
+            model,
+            &mut AdamConfig::new().init(),
+            Items::new(&items, ImageBatch::of),
+            device,
+        )?;
+    history.save(&args.out)?;
+    rensa_train::plot::history(
+        &args.out.join("loss.png"),
+        &format!(
+            "VAE ({}) training, nats per image",
+            architecture_name(args.architecture)
+        ),
+        &history,
+    )?;
+    let model = model.valid();
+    <Inner as Backend>::seed(device, args.seed ^ 0x7e57);
+    let results = evaluate(args, &model, &data.test, &history, device);
+    pictures(args, &model, &data.test, device)?;
+    report(args, &results);
+    rensa_train::write_atomic(
+        &args.out.join("results.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Test-set figures, in nats per image.
+#[derive(serde::Serialize)]
+struct Results {
+    architecture: String,
+    latent: usize,
+    epochs: usize,
+    seed: u64,
+    test_images: usize,
+    /// `−ELBO` with one posterior sample per image (as pytorch/examples reports its test loss).
+    test_neg_elbo: f64,
+    test_reconstruction: f64,
+    test_kl: f64,
+    /// Last epoch's training `−ELBO`.
+    train_neg_elbo: f64,
+    train_seconds: f64,
+    seconds_per_epoch: f64,
+}
+
+fn evaluate(
+    args: &Args,
+    model: &Vae<Inner>,
+    test: &Labelled,
+    history: &History,
+    device: &Device,
+) -> Results {
+    let items = test.items();
+    let (mut recon, mut kl) = (0.0, 0.0);
+    for chunk in items.chunks(1000) {
+        let refs: Vec<_> = chunk.iter().collect();
+        let elbo = model.elbo(ImageBatch::of(&refs).flat(device));
+        recon += elbo.reconstruction.sum().into_scalar() as f64;
+        kl += elbo.kl.sum().into_scalar() as f64;
+    }
+    let n = items.len() as f64;
+    let secs = history.seconds();
+    Results {
+        architecture: architecture_name(args.architecture).into(),
+        latent: args.latent,
+        epochs: history.epochs.len(),
+        seed: args.seed,
+        test_images: items.len(),
+        test_neg_elbo: (recon + kl) / n,
+        test_reconstruction: recon / n,
+        test_kl: kl / n,
+        train_neg_elbo: history.last().map_or(f64::NAN, |e| e.loss),
+        train_seconds: secs,
+        seconds_per_epoch: secs / history.epochs.len().max(1) as f64,
+    }
+}
+
+fn report(args: &Args, r: &Results) {
+    println!(
+        "VAE ({}, latent {}) after {} epochs, seed {}: {:.1} s ({:.1} s per epoch)",
+        r.architecture, r.latent, r.epochs, r.seed, r.train_seconds, r.seconds_per_epoch
+    );
+    println!("| test images | test -ELBO (nats) | reconstruction | KL | train -ELBO |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        r.test_images, r.test_neg_elbo, r.test_reconstruction, r.test_kl, r.train_neg_elbo
+    );
+    println!(
+        "results: {}; pictures: loss.png, reconstructions.png, samples.png, interpolations.png{} in {}",
+        args.out.join("results.json").display(),
+        if args.latent == 2 {
+            ", latent-map.png"
+        } else {
+            ""
+        },
+        args.out.display()
+    );
+}
+
+fn rows_of(t: Tensor<Inner, 2>) -> Vec<Vec<f32>> {
+    let [n, d] = t.dims();
+    let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 pixels");
+    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
+}
+
+/// The pictures: reconstructions (originals on the odd rows, reconstructions below them),
+/// samples from the prior, interpolations and, for a 2-D latent, the map of the test codes.
+fn pictures(args: &Args, model: &Vae<Inner>, test: &Labelled, device: &Device) -> Result<()> {
+    use rensa_train::plot::{image_grid, scatter};
+    let size = model.image_size();
+    let items = test.items();
+    let first: Vec<_> = items.iter().take(32).collect();
+    let x = ImageBatch::of(&first).flat(device);
+    let originals = rows_of(x.clone());
+    let reconstructed = rows_of(model.reconstruct(x));
+    let mut grid = Vec::new();
+    for (o, r) in originals.chunks(8).zip(reconstructed.chunks(8)) {
+        grid.extend_from_slice(o);
+        grid.extend_from_slice(r);
+    }
+    image_grid(
+        &args.out.join("reconstructions.png"),
+        "test images (odd rows) and their reconstructions (even rows)",
+        &grid,
+        size,
+        8,
+        3,
+    )?;
+    image_grid(
+        &args.out.join("samples.png"),
+        "decoded draws from the prior N(0, I)",
+        &rows_of(model.sample(64)),
+        size,
+        8,
+        3,
+    )?;
+    // from one test image's code to another's, in ten steps
+    let pairs = 6.min(items.len() / 2).max(1);
+    let ends: Vec<_> = items.iter().take(2 * pairs).collect();
+    let means = model.encode(ImageBatch::of(&ends).flat(device)).mean;
+    let mut codes = Vec::new();
+    for p in 0..pairs {
+        let a = means.clone().slice([2 * p..2 * p + 1]);
+        let b = means
+            .clone()
+            .slice([(2 * p + 1).min(ends.len() - 1)..(2 * p + 2).min(ends.len())]);
+        for s in 0..10 {
+            let t = s as f64 / 9.0;
+            codes.push(a.clone().mul_scalar(1.0 - t) + b.clone().mul_scalar(t));
+        }
+    }
+    image_grid(
+        &args.out.join("interpolations.png"),
+        "straight lines in latent space between two test images' codes",
+        &rows_of(model.decode(Tensor::cat(codes, 0))),
+        size,
+        10,
+        3,
+    )?;
+    if model.latent() == 2 {
+        let mut points = Vec::new();
+        for chunk in items.chunks(1000) {
+            let refs: Vec<_> = chunk.iter().collect();
+            let batch = ImageBatch::of(&refs);
+            let m = rows_of(model.encode(batch.flat(device)).mean);
+            points.extend(
+                m.iter()
+                    .zip(&batch.labels)
+                    .map(|(z, &l)| (z[0] as f64, z[1] as f64, l as usize)),
+            );
+        }
+        // the class names of the default data; classes by number for other folders
+        let numbers: Vec<String> = (0..test.classes).map(|c| c.to_string()).collect();
+        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let names: &[&str] = if args.data.is_none() {
+            &FASHION_CLASSES
+        } else {
+            &numbers
+        };
+        scatter(
+            &args.out.join("latent-map.png"),
+            "posterior means of the test images",
+            &points,
+            names,
+        )?;
+    }
+    Ok(())
+}
