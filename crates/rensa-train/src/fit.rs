@@ -376,6 +376,19 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             }
             return Ok((model, None, History::default()));
         }
+        // settings first: a model of another shape would otherwise fail to load with a message
+        // about tensor shapes instead of naming the setting that changed
+        if !c.force
+            && let Some(latest) = c.latest()?
+        {
+            let differences = checkpoint::differences(&latest.settings()?, &self.all_settings());
+            if !differences.is_empty() {
+                return Err(Error::SettingsChanged {
+                    path: latest.path.display().to_string(),
+                    differences,
+                });
+            }
+        }
         let (model, record, schedule, mut history, saved) =
             checkpoint::load::<B, M, R, S::Record<B>>(&c, model, device)?;
         let epoch = saved.epoch;

@@ -224,6 +224,8 @@ struct Results {
     train_neg_elbo: f64,
     train_seconds: f64,
     seconds_per_epoch: f64,
+    /// The median of the epochs' times.
+    median_epoch_seconds: f64,
 }
 
 fn evaluate(
@@ -255,6 +257,20 @@ fn evaluate(
         train_neg_elbo: history.last().map_or(f64::NAN, |e| e.loss),
         train_seconds: secs,
         seconds_per_epoch: secs / history.epochs.len().max(1) as f64,
+        median_epoch_seconds: median(history.epochs.iter().map(|e| e.seconds).collect()),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
     }
 }
 

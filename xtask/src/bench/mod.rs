@@ -5,6 +5,7 @@ mod augment;
 mod binary_addition;
 mod recurrent;
 mod seq2seq;
+mod vae;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -13,7 +14,7 @@ use std::time::Instant;
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks to run (default: all but `attention`, which trains models for an hour).
+    /// Which benchmarks to run (default: all but `attention` and `vae`, which train models for an hour and for minutes).
     #[arg(value_enum)]
     pub which: Vec<Which>,
     /// The burn backend rensa and burn-nn run on.
@@ -51,6 +52,9 @@ pub enum Which {
     Attention,
     /// The attention example's date model: training examples/s (against Keras/TF with --peers).
     AttentionSpeed,
+    /// The vae example on Fashion-MNIST: test -ELBO over 3 seeds, MLP and convolutional (against
+    /// numpy, and Keras/TF for the epoch time, with --peers).
+    Vae,
 }
 
 /// The backends a benchmark can run on.
@@ -85,6 +89,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::Augment => augment::run(&args)?,
             Which::Attention => attention::run(&args)?,
             Which::AttentionSpeed => attention::speed(&args)?,
+            Which::Vae => vae::run(&args)?,
         }
     }
     Ok(())
