@@ -97,7 +97,8 @@ impl VaeConfig {
         Ok(())
     }
 
-    /// Builds the model with burn's default initialisers (PyTorch's).
+    /// Builds the model with burn's default initialisers (PyTorch's), drawn now from the
+    /// backend's generator.
     ///
     /// # Errors
     /// As [`validate`](Self::validate).
@@ -143,7 +144,7 @@ impl VaeConfig {
                 )
             }
         };
-        Ok(Vae {
+        Ok(rensa_nn::init::materialise(Vae {
             mlp,
             conv,
             mean: linear(features, self.latent),
@@ -151,7 +152,7 @@ impl VaeConfig {
             rows: self.rows,
             cols: self.cols,
             latent: self.latent,
-        })
+        }))
     }
 }
 

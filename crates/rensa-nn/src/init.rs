@@ -193,6 +193,22 @@ fn orthogonal<B: Backend>(rows: usize, cols: usize, gain: f64, device: &B::Devic
     if rows == m { t } else { t.transpose() }
 }
 
+/// Draws every parameter of `module` now. burn-nn's layers (`Linear`, `Conv2d`, ...) create their
+/// parameters lazily, on first use: without this, the draws happen at the first forward pass, from
+/// whatever state the backend's generator is in then (after a training loop has reseeded it, say),
+/// and a clone taken before that draws its own, different weights. rensa's models call it at the
+/// end of `init`, so that seeding the backend before `init` decides the weights.
+pub fn materialise<B: Backend, M: burn::module::Module<B>>(module: M) -> M {
+    struct Touch;
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+    module
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ mod binary_addition_train;
 mod learner;
 mod seq2seq;
 mod token_seq2seq;
+mod vae;
 
 use rensa_models::binary_addition::{InitScheme, Weights};
 use rensa_testkit::TestBackend;
