@@ -91,6 +91,10 @@ struct Args {
     /// Beam width of the test decoding (1: greedy).
     #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
     beam: usize,
+    /// The beam's length normalisation: scores are log p / ((5 + length) / 6)^alpha (Wu et
+    /// al.'s GNMT penalty; 0: raw log-probability, which favours no length).
+    #[arg(long, default_value_t = 0.6)]
+    length_penalty: f64,
     /// Seed of the data, the weights and the shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -110,6 +114,11 @@ struct Args {
     /// Do not train: translate this text with the model saved in `--out`.
     #[arg(long)]
     translate: Option<String>,
+    /// Do not train: decode the test set (made again from the same --task, --seed, --train,
+    /// --test and lengths) with the model saved in `--out`, greedily or with `--beam K`; writes
+    /// `evaluation-greedy.json` or `evaluation-beam-K-alpha-A.json`.
+    #[arg(long, conflicts_with_all = ["translate", "resume", "overwrite"])]
+    evaluate: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -143,7 +152,8 @@ fn main() -> Result<()> {
     check(&args)?;
     rensa_launch::launch(&args.common, args.translate.is_none(), |device| {
         match (args.translate.clone(), args.cell) {
-            (Some(text), _) => translate(&args, &text, device),
+            (Some(text), _) => saved(&args, device, Use::Translate(&text)),
+            (None, _) if args.evaluate => saved(&args, device, Use::Evaluate),
             (None, Cell::Rnn) => run::<RnnConfig>(&args, device),
             (None, Cell::Lstm) => run::<LstmConfig>(&args, device),
             (None, Cell::Gru) => run::<GruConfig>(&args, device),
@@ -160,6 +170,12 @@ fn check(args: &Args) -> Result<()> {
         bail!(
             "--clip-norm must be a finite number >= 0, got {}",
             args.clip_norm
+        );
+    }
+    if !(args.length_penalty.is_finite() && args.length_penalty >= 0.0) {
+        bail!(
+            "--length-penalty must be a finite number >= 0, got {}",
+            args.length_penalty
         );
     }
     if args.lr_schedule != Curve::Constant
@@ -353,6 +369,40 @@ where
     Ok(())
 }
 
+/// `--evaluate`: the saved model on the test set, printed and written to `evaluation-*.json`.
+fn evaluate_saved<C: RecurrentCell<Inner>>(
+    args: &Args,
+    model: &TokenSeq2Seq<Inner, C>,
+    vocabs: &Vocabs,
+) -> Result<()> {
+    let (_, test, _) = data(args);
+    let r = evaluate(args, model, &test, vocabs);
+    let decoding = if args.beam > 1 {
+        format!("beam-{}-alpha-{}", args.beam, args.length_penalty)
+    } else {
+        "greedy".to_string()
+    };
+    println!(
+        "{} with attention {}, saved model in {}, {decoding} decoding",
+        args.task,
+        args.attention.name(),
+        out(args).display()
+    );
+    println!("| test examples | exact | token accuracy | decode |");
+    println!("| ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.2}% | {:.2}% | {:.2} s |",
+        r.examples,
+        100.0 * r.exact,
+        100.0 * r.token_accuracy,
+        r.decode_seconds
+    );
+    let path = out(args).join(format!("evaluation-{decoding}.json"));
+    rensa_train::write_atomic(&path, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    println!("results: {}", path.display());
+    Ok(())
+}
+
 /// Test-set figures.
 #[derive(serde::Serialize)]
 struct Results {
@@ -386,7 +436,7 @@ fn decode<C: RecurrentCell<Inner>>(
         sources
             .iter()
             .map(|s| {
-                let mut beams = model.beam(s, args.beam, max_len, 0.6);
+                let mut beams = model.beam(s, args.beam, max_len, args.length_penalty);
                 beams.swap_remove(0)
             })
             .collect()
@@ -543,8 +593,17 @@ fn report(args: &Args, history: &History, r: &Results) {
     );
 }
 
-/// `--translate TEXT`: the newest checkpoint's model in `--out`, on one input.
-fn translate(args: &Args, text: &str, device: &Device) -> Result<()> {
+/// What a saved model is loaded for.
+#[derive(Clone, Copy)]
+enum Use<'a> {
+    /// `--translate TEXT`.
+    Translate(&'a str),
+    /// `--evaluate`.
+    Evaluate,
+}
+
+/// `--translate TEXT` or `--evaluate`: the newest checkpoint's model in `--out`.
+fn saved(args: &Args, device: &Device, what: Use<'_>) -> Result<()> {
     let out = out(args);
     let read = |name: &str| {
         std::fs::read_to_string(out.join(name)).with_context(|| {
@@ -571,15 +630,15 @@ fn translate(args: &Args, text: &str, device: &Device) -> Result<()> {
         )
     })?;
     match cell {
-        Cell::Rnn => translate_with::<RnnConfig>(args, text, &config, &vocabs, device),
-        Cell::Lstm => translate_with::<LstmConfig>(args, text, &config, &vocabs, device),
-        Cell::Gru => translate_with::<GruConfig>(args, text, &config, &vocabs, device),
+        Cell::Rnn => use_saved::<RnnConfig>(args, what, &config, &vocabs, device),
+        Cell::Lstm => use_saved::<LstmConfig>(args, what, &config, &vocabs, device),
+        Cell::Gru => use_saved::<GruConfig>(args, what, &config, &vocabs, device),
     }
 }
 
-fn translate_with<K: RecurrentConfig>(
+fn use_saved<K: RecurrentConfig>(
     args: &Args,
-    text: &str,
+    what: Use<'_>,
     config: &TokenSeq2SeqConfig,
     vocabs: &Vocabs,
     device: &Device,
@@ -587,7 +646,7 @@ fn translate_with<K: RecurrentConfig>(
 where
     K::Cell<Inner>: ModuleDisplay,
 {
-    if text.is_empty() {
+    if let Use::Translate("") = what {
         bail!("--translate needs a non-empty text");
     }
     let out = out(args);
@@ -606,6 +665,10 @@ where
                 out.join("model.json").display()
             )
         })?;
+    let text = match what {
+        Use::Translate(text) => text,
+        Use::Evaluate => return evaluate_saved(args, &model, vocabs),
+    };
     let encoded = vocabs.source.encode_chars(text);
     if !encoded.unknown.is_empty() {
         let chars: Vec<&str> = encoded.unknown.iter().map(|(_, c)| c.as_str()).collect();

@@ -60,6 +60,14 @@ fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
     let (ok, _, stderr) = run(&tiny);
     assert!(!ok && stderr.contains("--overwrite"), "{stderr}");
 
+    // the saved model on the same test set, with a beam
+    let mut evaluate = tiny.to_vec();
+    evaluate.extend(["--evaluate", "--beam", "3"]);
+    let (ok, stdout, stderr) = run(&evaluate);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("| test examples | exact |"), "{stdout}");
+    assert!(dir.join("evaluation-beam-3-alpha-0.6.json").exists());
+
     let (ok, stdout, stderr) = translate(&dir, "12?");
     assert!(ok, "{stderr}");
     assert!(!stdout.trim().is_empty());
@@ -108,6 +116,10 @@ fn bad_settings_are_refused_before_any_work() {
         (&["--task", "poetry"], "unknown task \"poetry\""),
         (&["--attention", "global"], "unknown attention \"global\""),
         (&["--train", "1"], "--train needs at least 2 examples"),
+        (
+            &["--length-penalty=-1"],
+            "--length-penalty must be a finite number >= 0",
+        ),
         (
             &["--lr-schedule", "step"],
             "unknown learning-rate schedule \"step\"",
