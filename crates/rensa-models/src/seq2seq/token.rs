@@ -522,8 +522,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
 
     /// Beam search of width `width` for one source, at most `max_len` tokens: the hypotheses
     /// that reached `EOS`, best first by `log p / lp(len)`, GNMT's length penalty
-    /// `lp(len) = ((5 + len) / 6)^alpha` (`alpha = 0`: raw log-probability). Unfinished
-    /// hypotheses are returned when none finished.
+    /// `lp(len) = ((5 + len) / 6)^alpha` (`alpha = 0`: raw log-probability). The search ends when
+    /// `width` hypotheses have finished and no live one can score better, or at `max_len`.
+    /// Unfinished hypotheses are returned when none finished.
     pub fn beam(&self, source: &[usize], width: usize, max_len: usize, alpha: f64) -> Vec<Decoded> {
         assert!(width >= 1, "beam width: expected at least 1, got 0");
         let device = self.device();
@@ -586,7 +587,21 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
                 keep.push(d);
                 rows.push(k);
             }
-            if finished.len() >= width || keep.is_empty() || step + 1 == max_len {
+            // Stop once `width` hypotheses finished and none of the live ones can still beat
+            // the best of them: a live hypothesis's log p only falls as it grows, so its best
+            // possible score is its log p under the longest length's penalty. (Stopping at the
+            // `width`-th finished one returned hypotheses cut short whenever improbable early
+            // `EOS`s had filled the count before the likely, longer ones finished.)
+            let best_finished = finished
+                .iter()
+                .map(|(s, _)| *s)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let best_live = keep
+                .iter()
+                .map(|d| d.log_prob / penalty(max_len))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let settled = finished.len() >= width && best_finished >= best_live;
+            if settled || keep.is_empty() || step + 1 == max_len {
                 if finished.is_empty() {
                     finished = keep
                         .into_iter()

@@ -77,6 +77,18 @@ fn every_attention_learns_to_reverse_short_strings() {
                 .filter(|(d, p)| d.tokens == p.1)
                 .count();
             assert!(right >= 14, "{}: {right}/20 exact", attend.name());
+            // a beam finds outputs at least as probable as greedy decoding's on these: it must
+            // not stop on improbable early ends while the likely output is still growing
+            let mut as_good = 0;
+            for (source, g) in sources.iter().zip(&decoded) {
+                let best = &model.beam(source, 4, 8, 0.0)[0];
+                as_good += usize::from(best.log_prob >= g.log_prob - 1e-4);
+            }
+            assert!(
+                as_good >= 19,
+                "{}: beam >= greedy on {as_good}/20",
+                attend.name()
+            );
             assert!(decoded[0].alignment.len() > pairs[0].1.len());
         }
     }
@@ -129,6 +141,7 @@ fn padding_beam_width_one_and_bad_settings() {
 /// call and attends with every step at once: the same logits as stepping the decoder.
 #[test]
 fn the_parallel_luong_path_equals_stepping() {
+    let _rng = rensa_testkit::rng_lock(); // `init` draws the weights
     let device = Default::default();
     let model = TokenSeq2SeqConfig::new(12, 12)
         .with_attention(Attend::LuongConcat)

@@ -186,6 +186,7 @@ fn it_learns_a_small_image_set() {
 
 #[test]
 fn bad_sizes_are_refused() {
+    let _rng = rensa_testkit::rng_lock(); // `init` would draw if the sizes passed
     let device = Default::default();
     let conv = VaeConfig::new()
         .with_rows(10)

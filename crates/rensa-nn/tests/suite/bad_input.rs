@@ -28,6 +28,7 @@ fn config_error(result: Result<impl std::fmt::Debug, Error>, field: &str, got: &
 
 #[test]
 fn bad_configurations_are_errors_naming_the_field() {
+    let _rng = rensa_testkit::rng_lock(); // valid configurations draw their weights
     let lstm = |c: LstmConfig| c.init::<B>(&dev()).map(drop);
     let gru = |c: GruConfig| c.init::<B>(&dev()).map(drop);
     let rnn = |c: RnnConfig| c.init::<B>(&dev()).map(drop);
@@ -165,6 +166,7 @@ fn missing_cell_state_panics() {
 #[test]
 #[should_panic(expected = "only an LSTM has a cell state")]
 fn cell_state_for_a_gru_panics() {
+    let _rng = rensa_testkit::rng_lock(); // valid configurations draw their weights
     let gru = GruConfig::new(4, 3).init::<B>(&dev()).unwrap();
     let state = RecurrentState {
         hidden: Tensor::zeros([1, 2, 3], &dev()),
