@@ -417,6 +417,32 @@ impl Labelled {
             .collect()
     }
 
+    /// A small synthetic set for tests and quick runs: `count` images of `side x side` whose
+    /// class `c = i mod classes` sets the period of their vertical stripes (columns `x` with
+    /// `x mod (c + 2) = 0` are bright), so that a model can learn it in seconds.
+    ///
+    /// # Panics
+    /// If `classes` is 0 or over 254, or `side` is 0.
+    pub fn stripes(count: usize, side: usize, classes: usize) -> Self {
+        assert!(
+            (1..=254).contains(&classes) && side > 0,
+            "1-254 classes, a side"
+        );
+        let labels: Vec<u8> = (0..count).map(|i| (i % classes) as u8).collect();
+        let pixels = (0..count * side * side)
+            .map(|k| {
+                let (i, x) = (k / (side * side), k % side);
+                if x % (labels[i] as usize + 2) == 0 {
+                    230
+                } else {
+                    10
+                }
+            })
+            .collect();
+        let images = Images::new(count, side, side, pixels).expect("sizes that match");
+        Self::new(images, labels, classes).expect("labels below the classes")
+    }
+
     /// The first `n` images (all when fewer), e.g. for a quick run.
     pub fn take(&self, n: usize) -> Self {
         let n = n.min(self.len());

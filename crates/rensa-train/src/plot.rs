@@ -19,6 +19,36 @@ fn register_font() {
     });
 }
 
+/// A drawing area of a PNG being written.
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// What a drawing step returns: plotters' errors, boxed.
+type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// An [`Error::Format`] about the picture at `path`.
+fn picture_error(path: &Path, message: String) -> Error {
+    Error::Format {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+/// Writes a `size` PNG to `path` atomically: `paint` draws on a white area backed by a temporary
+/// file beside `path`, which is renamed over `path` once complete.
+fn png(path: &Path, size: (u32, u32), paint: impl FnOnce(&Area<'_>) -> Drawn) -> Result<()> {
+    register_font();
+    let tmp = path.with_extension("tmp.png");
+    let drawn = (|| -> Drawn {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        paint(&root)?;
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| picture_error(path, format!("drawing failed: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
 /// One line of a chart.
 #[derive(Clone, Debug)]
 pub struct Series {
@@ -89,14 +119,6 @@ pub fn line_chart(
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(72);
-        let palette = [
-            RGBColor(31, 119, 180),
-            RGBColor(255, 127, 14),
-            RGBColor(44, 160, 44),
-            RGBColor(214, 39, 40),
-            RGBColor(148, 103, 189),
-            RGBColor(140, 86, 75),
-        ];
         macro_rules! body {
             ($chart:expr) => {{
                 let mut c = $chart;
@@ -115,7 +137,7 @@ pub fn line_chart(
                     .draw()
                     .map_err(|e| draw(&e))?;
                 for (k, s) in series.iter().enumerate() {
-                    let color = palette[k % palette.len()];
+                    let color = class_colour(k);
                     let pts =
                         s.points.iter().copied().filter(|(x, y)| {
                             x.is_finite() && y.is_finite() && (!log_y || *y > 0.0)
@@ -166,11 +188,7 @@ pub fn heat_map(
     columns: &[String],
     values: &[Vec<f32>],
 ) -> Result<()> {
-    register_font();
-    let bad = |message: String| Error::Format {
-        path: path.display().to_string(),
-        message,
-    };
+    let bad = |message: String| picture_error(path, message);
     if rows.is_empty() || columns.is_empty() || values.len() != rows.len() {
         return Err(bad(format!(
             "a heat map needs rows x columns values, got {} rows of labels, {} columns, {} rows of values",
@@ -190,34 +208,25 @@ pub fn heat_map(
     let (left, top) = (110u32, 60u32);
     let width = left + cell * columns.len() as u32 + 20;
     let height = top + cell * rows.len() as u32 + 20;
-    let tmp = path.with_extension("tmp.png");
-    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
-    {
-        let root = BitMapBackend::new(&tmp, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
+    png(path, (width, height), |root| {
         let text = |size| ("sans-serif", size).into_font().color(&BLACK);
-        root.draw_text(title, &text(18), (10, 8))
-            .map_err(|e| draw(&e))?;
+        root.draw_text(title, &text(18), (10, 8))?;
         for (j, label) in columns.iter().enumerate() {
             let x = (left + cell * j as u32 + cell / 3) as i32;
-            root.draw_text(label, &text(15), (x, (top - 22) as i32))
-                .map_err(|e| draw(&e))?;
+            root.draw_text(label, &text(15), (x, (top - 22) as i32))?;
         }
         for (i, (label, row)) in rows.iter().zip(values).enumerate() {
             let y = (top + cell * i as u32) as i32;
-            root.draw_text(label, &text(15), (10, y + cell as i32 / 4))
-                .map_err(|e| draw(&e))?;
+            root.draw_text(label, &text(15), (10, y + cell as i32 / 4))?;
             for (j, &v) in row.iter().enumerate() {
                 let shade = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
                 let x = (left + cell * j as u32) as i32;
                 let rect = [(x, y), (x + cell as i32 - 1, y + cell as i32 - 1)];
-                root.draw(&Rectangle::new(rect, RGBColor(shade, shade, 255).filled()))
-                    .map_err(|e| draw(&e))?;
+                root.draw(&Rectangle::new(rect, RGBColor(shade, shade, 255).filled()))?;
             }
         }
-        root.present().map_err(|e| draw(&e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        Ok(())
+    })
 }
 
 /// Writes `images` (grey, `rows × cols` values in `0..=1` each, row-major) as a grid of `per_row`
@@ -234,11 +243,7 @@ pub fn image_grid(
     per_row: usize,
     scale: u32,
 ) -> Result<()> {
-    register_font();
-    let bad = |message: String| Error::Format {
-        path: path.display().to_string(),
-        message,
-    };
+    let bad = |message: String| picture_error(path, message);
     if images.is_empty() || rows == 0 || cols == 0 || per_row == 0 || scale == 0 {
         return Err(bad(format!(
             "an image grid needs images and sizes, got {} images of {rows} x {cols}, {per_row} per row, scale {scale}",
@@ -256,13 +261,8 @@ pub fn image_grid(
     let (w, h) = (cols as u32 * scale + gap, rows as u32 * scale + gap);
     let width = (per_row as u32 * w + gap).max(240);
     let height = top + lines * h + gap;
-    let tmp = path.with_extension("tmp.png");
-    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
-    {
-        let root = BitMapBackend::new(&tmp, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
-        root.draw_text(title, &("sans-serif", 16).into_font().color(&BLACK), (6, 8))
-            .map_err(|e| draw(&e))?;
+    png(path, (width, height), |root| {
+        root.draw_text(title, &("sans-serif", 16).into_font().color(&BLACK), (6, 8))?;
         for (k, image) in images.iter().enumerate() {
             let x0 = gap + (k % per_row) as u32 * w;
             let y0 = top + (k / per_row) as u32 * h;
@@ -272,18 +272,16 @@ pub fn image_grid(
                 let y = (y0 + (p / cols) as u32 * scale) as i32;
                 for dy in 0..scale as i32 {
                     for dx in 0..scale as i32 {
-                        root.draw_pixel((x + dx, y + dy), &RGBColor(shade, shade, shade))
-                            .map_err(|e| draw(&e))?;
+                        root.draw_pixel((x + dx, y + dy), &RGBColor(shade, shade, shade))?;
                     }
                 }
             }
         }
-        root.present().map_err(|e| draw(&e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        Ok(())
+    })
 }
 
-/// Ten distinct colours for classes (a scatter plot's points), cycled beyond ten.
+/// Ten distinct colours (a chart's lines, a scatter plot's classes), cycled beyond ten.
 fn class_colour(class: usize) -> RGBColor {
     const COLOURS: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
@@ -312,11 +310,7 @@ pub fn scatter(
     points: &[(f64, f64, usize)],
     class_names: &[&str],
 ) -> Result<()> {
-    register_font();
-    let bad = |message: String| Error::Format {
-        path: path.display().to_string(),
-        message,
-    };
+    let bad = |message: String| picture_error(path, message);
     let finite: Vec<_> = points
         .iter()
         .filter(|(x, y, _)| x.is_finite() && y.is_finite())
@@ -330,35 +324,23 @@ pub fn scatter(
     }
     let pad = |a: f64, b: f64| 0.05 * (b - a).max(1e-9);
     let (px, py) = (pad(x0, x1), pad(y0, y1));
-    let tmp = path.with_extension("tmp.png");
-    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
-    {
-        let root = BitMapBackend::new(&tmp, (900, 760)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
-        let mut chart = ChartBuilder::on(&root)
+    png(path, (900, 760), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(50)
-            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
-            .map_err(|e| draw(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("z1")
-            .y_desc("z2")
-            .draw()
-            .map_err(|e| draw(&e))?;
+            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))?;
+        chart.configure_mesh().x_desc("z1").y_desc("z2").draw()?;
         let classes = finite.iter().map(|p| p.2).max().unwrap_or(0) + 1;
         for class in 0..classes {
             let colour = class_colour(class);
-            let series = chart
-                .draw_series(
-                    finite
-                        .iter()
-                        .filter(|p| p.2 == class)
-                        .map(|&&(x, y, _)| Circle::new((x, y), 2, colour.filled())),
-                )
-                .map_err(|e| draw(&e))?;
+            let series = chart.draw_series(
+                finite
+                    .iter()
+                    .filter(|p| p.2 == class)
+                    .map(|&&(x, y, _)| Circle::new((x, y), 2, colour.filled())),
+            )?;
             if let Some(name) = class_names.get(class) {
                 series
                     .label(*name)
@@ -370,12 +352,10 @@ pub fn scatter(
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .draw()
-                .map_err(|e| draw(&e))?;
+                .draw()?;
         }
-        root.present().map_err(|e| draw(&e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        Ok(())
+    })
 }
 
 /// Writes a bar chart of `values` (one bar per index: a codebook's usage per code) to `path` (a
@@ -390,11 +370,7 @@ pub fn bar_chart(
     y_label: &str,
     values: &[f64],
 ) -> Result<()> {
-    register_font();
-    let bad = |message: String| Error::Format {
-        path: path.display().to_string(),
-        message,
-    };
+    let bad = |message: String| picture_error(path, message);
     if values.is_empty() || values.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
         return Err(bad(format!(
             "a bar chart needs finite values >= 0, got {} values",
@@ -402,35 +378,26 @@ pub fn bar_chart(
         )));
     }
     let top = values.iter().fold(0.0f64, |a, &v| a.max(v)).max(1e-9) * 1.05;
-    let tmp = path.with_extension("tmp.png");
-    let draw = |e: &dyn std::fmt::Display| bad(format!("drawing failed: {e}"));
-    {
-        let root = BitMapBackend::new(&tmp, (900, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
-        let mut chart = ChartBuilder::on(&root)
+    png(path, (900, 480), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..values.len() as f64, 0.0..top)
-            .map_err(|e| draw(&e))?;
+            .build_cartesian_2d(0.0..values.len() as f64, 0.0..top)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .draw()
-            .map_err(|e| draw(&e))?;
-        chart
-            .draw_series(values.iter().enumerate().map(|(i, &v)| {
-                Rectangle::new(
-                    [(i as f64, 0.0), (i as f64 + 0.9, v)],
-                    RGBColor(31, 119, 180).filled(),
-                )
-            }))
-            .map_err(|e| draw(&e))?;
-        root.present().map_err(|e| draw(&e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+            .draw()?;
+        chart.draw_series(values.iter().enumerate().map(|(i, &v)| {
+            Rectangle::new(
+                [(i as f64, 0.0), (i as f64 + 0.9, v)],
+                RGBColor(31, 119, 180).filled(),
+            )
+        }))?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! trains, writes its results and pictures, resumes, and refuses bad data, mismatched settings
 //! and images of another size than the saved model's with clear errors.
 
-use rensa_data::idx::{Idx, Images, MNIST_FILES};
+use rensa_data::idx::{Idx, Labelled, MNIST_FILES};
 use std::path::{Path, PathBuf};
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -16,18 +16,8 @@ fn fixture(name: &str, side: usize, train: usize, test: usize) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let set = |n: usize| {
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let pixels = (0..n * side * side)
-            .map(|k| {
-                let (i, p) = (k / (side * side), k % (side * side));
-                if (p % side) % (labels[i] as usize + 2) == 0 {
-                    230
-                } else {
-                    10
-                }
-            })
-            .collect();
-        (Images::new(n, side, side, pixels).unwrap(), labels)
+        let set = Labelled::stripes(n, side, 10);
+        (set.images, set.labels)
     };
     for (files, (images, labels)) in [
         (&MNIST_FILES[..2], set(train)),

@@ -5,25 +5,13 @@
 use burn::module::Module;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::{Tensor, TensorData};
-use rensa_data::idx::{ImageBatch, Images, Labelled};
+use rensa_data::idx::{ImageBatch, Labelled};
 use rensa_models::vae::{Architecture, VaeConfig};
 use rensa_testkit::{TestBackend, Tolerance, WgpuBackend, assert_slices_close, to_f64_vec};
 
-/// 64 images of 8 x 8: vertical stripes of a period set by the class.
+/// 64 images of 8 x 8 in 4 classes of vertical stripes.
 fn stripes() -> Labelled {
-    let (n, side) = (64, 8);
-    let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
-    let pixels = (0..n * side * side)
-        .map(|k| {
-            let (i, p) = (k / (side * side), k % (side * side));
-            if (p % side) % (labels[i] as usize + 2) == 0 {
-                255
-            } else {
-                0
-            }
-        })
-        .collect();
-    Labelled::new(Images::new(n, side, side, pixels).unwrap(), labels, 4).unwrap()
+    Labelled::stripes(64, 8, 4)
 }
 
 #[test]
