@@ -40,7 +40,9 @@ struct Args {
     /// Default: Fashion-MNIST, fetched on first use into rensa's data cache.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Encoder and decoder: `mlp` (784-400-20, as pytorch/examples) or `conv`.
+    /// Encoder and decoder: `mlp` (784-400-20, as pytorch/examples) or `conv` (slow on the CPU
+    /// backend, whose transposed convolution is a scalar loop: hours per epoch of 60,000 images;
+    /// use `--features wgpu` on a GPU, or `--train N` for a look).
     #[arg(long, default_value = "mlp", value_parser = parse_architecture)]
     architecture: Architecture,
     /// Dimensions of the latent code (2 draws the map of the test codes).
