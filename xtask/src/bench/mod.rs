@@ -23,7 +23,8 @@ pub struct BenchArgs {
     /// Also run the Python peers (creates `.venv-peers` with TensorFlow and albumentations on first use).
     #[arg(long)]
     pub peers: bool,
-    /// Include the large shape (128, 100, 512, 1024), which runs by default only on a GPU.
+    /// Include the large cases that run by default only on a GPU: the recurrent shape (128, 100,
+    /// 512, 1024), the convolutional VAE.
     #[arg(long)]
     pub large: bool,
     /// Timed runs per measurement (after warm-up); default depends on the size.
