@@ -342,10 +342,10 @@ fn pictures(args: &Args, model: &Vae<Inner>, test: &Labelled, device: &Device) -
     let means = model.encode(ImageBatch::of(&ends).flat(device)).mean;
     let mut codes = Vec::new();
     for p in 0..pairs {
-        let a = means.clone().slice([2 * p..2 * p + 1]);
-        let b = means
-            .clone()
-            .slice([(2 * p + 1).min(ends.len() - 1)..(2 * p + 2).min(ends.len())]);
+        // the second end of the last pair is its first when there is a single test image
+        let second = (2 * p + 1).min(ends.len() - 1);
+        let a = means.clone().slice(2 * p..2 * p + 1);
+        let b = means.clone().slice(second..second + 1);
         for s in 0..10 {
             let t = s as f64 / 9.0;
             codes.push(a.clone().mul_scalar(1.0 - t) + b.clone().mul_scalar(t));
