@@ -437,7 +437,7 @@ impl<B: Backend> VectorQuantizer<B> {
     /// from random rows of the batch's outputs (drawn with the backend's generator).
     pub fn update(self, stats: &CodeStats<B>) -> Self {
         let counts = stats.counts.clone().detach();
-        let usage = self.usage.val().detach().mul_scalar(self.usage_decay)
+        let mut usage = self.usage.val().detach().mul_scalar(self.usage_decay)
             + counts.clone().mul_scalar(1.0 - self.usage_decay);
         let mut codebook = None;
         let mut cluster_size = self.cluster_size.val().detach();
@@ -452,7 +452,6 @@ impl<B: Backend> VectorQuantizer<B> {
                 (cluster_size.clone() + self.epsilon) / (n.clone() + k * self.epsilon) * n;
             codebook = Some(cluster_sum.clone() / smoothed.transpose());
         }
-        let mut usage = usage;
         if let Some(threshold) = self.reseed_below {
             let inputs = stats.inputs.clone().detach();
             let rows = inputs.dims()[0];

@@ -1,6 +1,6 @@
 //! `cargo xtask bench vae`: the `vae` example on Fashion-MNIST — the MLP of pytorch/examples
 //! over three seeds and (on wgpu, or with `--large`: burn-ndarray's transposed convolution takes
-//! hours per epoch) the convolutional VAE, test −ELBO in nats — and, with `--peers`, the same
+//! its ten epochs did not finish in 48 minutes) the convolutional VAE, test −ELBO in nats — and, with `--peers`, the same
 //! MLP written independently in numpy (`xtask/peers/numpy_vae.py`, same seeds) and in
 //! Keras/TensorFlow-CPU (`xtask/peers/keras_vae.py`) for the epoch time.
 
@@ -91,7 +91,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "rensa MLP over seeds {SEEDS:?}: mean {:.2} nats.",
         mean(&mlp)
     )];
-    // burn-ndarray's transposed convolution is a scalar loop: hours per epoch on the CPU
+    // burn-ndarray's transposed convolution is a scalar loop: the ten epochs did not finish in
+    // 48 minutes on the CPU
     if args.backend == super::BackendKind::Wgpu || args.large {
         let conv = run_example(&binary, &data, "conv", 0)?;
         writeln!(
@@ -105,7 +106,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     } else {
         eprintln!(
-            "vae bench: the convolutional VAE runs with --backend wgpu or --large (hours per epoch on ndarray)"
+            "vae bench: the convolutional VAE runs with --backend wgpu or --large (over 48 minutes on ndarray)"
         );
     }
     if args.peers {
