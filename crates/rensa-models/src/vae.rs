@@ -21,7 +21,8 @@
 //! - **MLP**, the model of pytorch/examples: `784 → 400 (ReLU) → (μ, log σ²) of 20`, then
 //!   `20 → 400 (ReLU) → 784` logits;
 //! - **convolutional**: two stride-2 4x4 convolutions (32 and 64 channels, ReLU) to a 7x7 grid,
-//!   a linear map to `(μ, log σ²)`, and the mirror image with transposed convolutions.
+//!   a linear map to `(μ, log σ²)`, and the mirror image with transposed convolutions
+//!   ([`rensa_nn::conv`]: each layer one GEMM).
 //!
 //! Losses are reported in nats per image (the sums over pixels and latent dimensions, averaged
 //! over the batch).
@@ -30,12 +31,13 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 use rensa_data::idx::ImageBatch;
+use rensa_nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use rensa_nn::latent::DiagonalGaussian;
+use rensa_nn::recurrent::RecurrentBackend;
 use rensa_train::{Objective, Output, StepInfo};
 
 /// The encoder and decoder of a [`Vae`].
@@ -102,7 +104,7 @@ impl VaeConfig {
     ///
     /// # Errors
     /// As [`validate`](Self::validate).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> rensa_nn::Result<Vae<B>> {
+    pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> rensa_nn::Result<Vae<B>> {
         self.validate()?;
         let pixels = self.rows * self.cols;
         let linear = |i, o| LinearConfig::new(i, o).init(device);
@@ -122,7 +124,7 @@ impl VaeConfig {
                 let down = |i, o| {
                     Conv2dConfig::new([i, o], [4, 4])
                         .with_stride([2, 2])
-                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .with_padding([1, 1])
                         .init(device)
                 };
                 let up = |i, o| {
@@ -135,11 +137,11 @@ impl VaeConfig {
                     grid,
                     None,
                     Some(Convolutional {
-                        down1: down(1, c1),
-                        down2: down(c1, c2),
+                        down1: down(1, c1)?,
+                        down2: down(c1, c2)?,
                         decode_grid: linear(self.latent, grid),
-                        up1: up(c2, c1),
-                        up2: up(c1, 1),
+                        up1: up(c2, c1)?,
+                        up2: up(c1, 1)?,
                     }),
                 )
             }
@@ -209,7 +211,7 @@ fn bernoulli_nll<B: Backend>(logits: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B,
     (softplus - x * logits).sum_dim(1).squeeze_dim(1)
 }
 
-impl<B: Backend> Vae<B> {
+impl<B: RecurrentBackend> Vae<B> {
     /// Dimensions of the latent code.
     pub fn latent(&self) -> usize {
         self.latent
@@ -297,7 +299,7 @@ impl<B: Backend> Vae<B> {
     }
 }
 
-impl<B: Backend> Objective<B> for Vae<B> {
+impl<B: RecurrentBackend> Objective<B> for Vae<B> {
     type Batch = ImageBatch;
 
     fn step(&self, batch: &ImageBatch, _: &StepInfo) -> Output<B, Self> {

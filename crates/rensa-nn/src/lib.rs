@@ -1,6 +1,7 @@
 //! Layers for sequence models on [burn](https://burn.dev): activations with their explicit derivatives, weight
 //! initialisers, recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked),
-//! attention (Bahdanau's additive score, Luong's dot, general and concat) and latent layers
+//! attention (Bahdanau's additive score, Luong's dot, general and concat), convolutions as one
+//! GEMM (plain and transposed) and latent layers
 //! (a reparameterised Gaussian, a vector quantiser with EMA codebook updates).
 //!
 //! Everything is generic over a burn backend; the recurrent layers over
@@ -29,6 +30,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod conv;
 pub mod dense;
 mod error;
 pub mod init;

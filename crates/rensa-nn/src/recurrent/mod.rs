@@ -42,7 +42,8 @@ mod sequence;
 pub mod tape;
 
 pub use backend::{
-    AdditiveScore, RecurrentBackend, additive_scores_backward_reference, additive_scores_reference,
+    AdditiveScore, RecurrentBackend, Window, additive_scores_backward_reference,
+    additive_scores_reference, fold_reference, unfold_reference,
 };
 pub use cell::{GateWeights, RecurrentCell};
 pub use gru::GruCell;

@@ -12,7 +12,8 @@ use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
 use ndarray::{Ix2, Ix3, IxDyn};
 
 use super::backend::{
-    AdditiveScore, RecurrentBackend, additive_scores_backward_reference, additive_scores_reference,
+    AdditiveScore, RecurrentBackend, Window, additive_scores_backward_reference,
+    additive_scores_reference, fold_reference, unfold_reference,
 };
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
@@ -465,6 +466,48 @@ fn tanh<B: NdBackend, T: NativeFloat, const D: usize>(x: Tensor<B, D>) -> Tensor
     tensor(v, dims)
 }
 
+/// im2col on the native loops.
+fn unfold<B: NdBackend, T: NativeFloat>(x: Tensor<B, 4>, window: Window) -> Tensor<B, 2> {
+    assert_eq!(
+        x.dims(),
+        [
+            window.batch,
+            window.image[0],
+            window.image[1],
+            window.channels
+        ],
+        "unfold: an image batch of the window"
+    );
+    let shape = window.columns_shape();
+    tensor(
+        cpu::unfold::<T>(
+            contiguous::<B, T, 4>(x).as_slice().expect("contiguous"),
+            window,
+        ),
+        shape,
+    )
+}
+
+/// col2im on the native loops.
+fn fold<B: NdBackend, T: NativeFloat>(columns: Tensor<B, 2>, window: Window) -> Tensor<B, 4> {
+    assert_eq!(
+        columns.dims(),
+        window.columns_shape(),
+        "fold: the columns of the window"
+    );
+    let shape = [
+        window.batch,
+        window.image[0],
+        window.image[1],
+        window.channels,
+    ];
+    let columns = contiguous::<B, T, 2>(columns);
+    tensor(
+        cpu::fold::<T>(columns.as_slice().expect("contiguous"), window),
+        shape,
+    )
+}
+
 /// The additive attention score on the native kernel.
 fn additive<B: NdBackend, T: NativeFloat>(score: AdditiveScore<B>) -> Tensor<B, 3> {
     let d = score_dims(&score);
@@ -555,6 +598,14 @@ where
 
     fn additive_scores(score: AdditiveScore<Self>, _: Differentiation) -> Tensor<Self, 3> {
         by_float!(E, additive(score), additive_scores_reference(score))
+    }
+
+    fn unfold(x: Tensor<Self, 4>, window: Window, _: Differentiation) -> Tensor<Self, 2> {
+        by_float!(E, unfold(x, window), unfold_reference(x, window))
+    }
+
+    fn fold(columns: Tensor<Self, 2>, window: Window, _: Differentiation) -> Tensor<Self, 4> {
+        by_float!(E, fold(columns, window), fold_reference(columns, window))
     }
 
     fn additive_scores_backward(

@@ -3,6 +3,7 @@
 //! numpy LSTM reproduced to f64 precision.
 
 mod attention;
+mod conv;
 mod course_lstm;
 mod gradcheck;
 mod latent;

@@ -4,6 +4,7 @@
 
 mod attention;
 mod bad_input;
+mod conv;
 mod cube_kernel;
 mod fused;
 mod latent;

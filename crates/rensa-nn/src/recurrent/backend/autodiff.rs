@@ -2,7 +2,7 @@
 //! [`Differentiation::Fused`]), the input projection one node on the inner backend's GEMM, and
 //! `unstack_time` a custom node.
 
-use super::{AdditiveScore, RecurrentBackend};
+use super::{AdditiveScore, RecurrentBackend, Window};
 use crate::recurrent::sequence::{
     CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
 };
@@ -215,6 +215,44 @@ impl<B: RecurrentBackend> Backward<B, 3> for AdditiveScoreNode {
     }
 }
 
+/// im2col through the inner backend's [`RecurrentBackend::unfold`]; the backward pass is its
+/// adjoint, [`RecurrentBackend::fold`].
+#[derive(Debug)]
+struct UnfoldNode;
+
+impl<B: RecurrentBackend> Backward<B, 1> for UnfoldNode {
+    type State = Window;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let g = t2::<B>(grads.consume::<B>(&ops.node));
+        if let [Some(parent)] = ops.parents {
+            grads.register::<B>(
+                parent.id,
+                prim(B::fold(g, ops.state, Differentiation::Fused)),
+            );
+        }
+    }
+}
+
+/// col2im through the inner backend's [`RecurrentBackend::fold`]; the backward pass is its
+/// adjoint, [`RecurrentBackend::unfold`].
+#[derive(Debug)]
+struct FoldNode;
+
+impl<B: RecurrentBackend> Backward<B, 1> for FoldNode {
+    type State = Window;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let g: Tensor<B, 4> = wrap(grads.consume::<B>(&ops.node));
+        if let [Some(parent)] = ops.parents {
+            grads.register::<B>(
+                parent.id,
+                prim(B::unfold(g, ops.state, Differentiation::Fused)),
+            );
+        }
+    }
+}
+
 /// `tanh` through the inner backend's [`RecurrentBackend::tanh`]; the backward pass is
 /// `g ⊙ (1 − y²)` from the output `y`.
 #[derive(Debug)]
@@ -411,6 +449,36 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
         {
             OpsKind::Tracked(prep) => prep.finish(y.clone(), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        wrap(out)
+    }
+
+    fn unfold(x: Tensor<Self, 4>, window: Window, how: Differentiation) -> Tensor<Self, 2> {
+        if how == Differentiation::Plain {
+            return super::unfold_reference(x, window);
+        }
+        let (x_in, x_p) = parts(x);
+        let out = prim(B::unfold(x_in, window, Differentiation::Fused));
+        let out = match UnfoldNode
+            .prepare::<C>([x_p.node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(window, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        wrap(out)
+    }
+
+    fn fold(columns: Tensor<Self, 2>, window: Window, how: Differentiation) -> Tensor<Self, 4> {
+        if how == Differentiation::Plain {
+            return super::fold_reference(columns, window);
+        }
+        let (c_in, c_p) = parts(columns);
+        let out = prim(B::fold(c_in, window, Differentiation::Fused));
+        let out = match FoldNode.prepare::<C>([c_p.node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(window, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
         };
         wrap(out)
     }

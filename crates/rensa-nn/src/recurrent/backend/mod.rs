@@ -14,7 +14,9 @@
 //! The trait also carries the one attention score that is costly in tensor ops,
 //! [`additive_scores`](RecurrentBackend::additive_scores) (Bahdanau's and Luong's concat score
 //! over all query-key pairs), for the same reason: one fused kernel instead of four tensors of
-//! `[batch, queries, keys, units]`.
+//! `[batch, queries, keys, units]`. And the two data movements of a convolution
+//! ([`unfold`](RecurrentBackend::unfold), "im2col", and its adjoint
+//! [`fold`](RecurrentBackend::fold), "col2im"), which in tensor ops are dozens of strided copies.
 //!
 //! Every recurrence receives the input projection of **all** time steps (one matmul done by the
 //! cell, biases folded in), so a step does only the recurrent matmul and the pointwise gate math.
@@ -94,6 +96,196 @@ pub trait RecurrentBackend: SequenceOps {
     ) -> AdditiveScore<Self> {
         additive_scores_backward_reference(score, d)
     }
+
+    /// im2col: the `k_h · k_w` shifted windows of a channels-last image batch `x`
+    /// `[N, H, W, C]` as one row per output pixel, `[N · H_out · W_out, k_h · k_w · C]` (columns
+    /// in `(u, v, c)` order; pixels in the padding read 0). The provided version is
+    /// [`unfold_reference`]; `Autodiff` makes it one node whose backward pass is
+    /// [`fold`](Self::fold) (with [`Differentiation::Plain`] it records the reference's ops).
+    fn unfold(x: Tensor<Self, 4>, window: Window, how: Differentiation) -> Tensor<Self, 2> {
+        let _ = how;
+        unfold_reference(x, window)
+    }
+
+    /// col2im, the adjoint of [`unfold`](Self::unfold): adds each row's `(u, v, c)` entries back
+    /// into the pixels they were read from, `[N · H_out · W_out, k_h · k_w · C]` →
+    /// `[N, H, W, C]` (entries that fall into the padding are dropped). A transposed
+    /// convolution's output, and a convolution's input gradient. The provided version is
+    /// [`fold_reference`].
+    fn fold(columns: Tensor<Self, 2>, window: Window, how: Differentiation) -> Tensor<Self, 4> {
+        let _ = how;
+        fold_reference(columns, window)
+    }
+}
+
+/// The geometry of a convolution's sliding window: a batch of `batch` channels-last images of
+/// `image` = `[H, W]` pixels and `channels` channels, zero-padded by `padding` on both sides, read
+/// by a `kernel` = `[k_h, k_w]` window moved by `stride`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Images `N`.
+    pub batch: usize,
+    /// `[H, W]`.
+    pub image: [usize; 2],
+    /// Channels `C`.
+    pub channels: usize,
+    /// `[k_h, k_w]`.
+    pub kernel: [usize; 2],
+    /// Steps of the window along rows and columns (at least 1).
+    pub stride: [usize; 2],
+    /// Zeros on both sides of the rows and of the columns.
+    pub padding: [usize; 2],
+}
+
+impl Window {
+    /// `[H_out, W_out]`: positions of the window, `(H + 2p − k) / s + 1`; `None` when the padded
+    /// image is smaller than the kernel or a stride is 0.
+    pub fn output(&self) -> Option<[usize; 2]> {
+        let side = |i: usize| {
+            let stride = self.stride[i];
+            (stride > 0)
+                .then_some(())
+                .and((self.image[i] + 2 * self.padding[i]).checked_sub(self.kernel[i]))
+                .map(|d| d / stride + 1)
+        };
+        Some([side(0)?, side(1)?])
+    }
+
+    /// The `[rows, columns]` of the unfolded matrix.
+    ///
+    /// # Panics
+    /// When the window does not fit ([`output`](Self::output) is `None`).
+    pub fn columns_shape(&self) -> [usize; 2] {
+        let [ho, wo] = self.output().expect("a window that fits the padded image");
+        let [kh, kw] = self.kernel;
+        [self.batch * ho * wo, kh * kw * self.channels]
+    }
+
+    fn image_shape(&self) -> [usize; 4] {
+        [self.batch, self.image[0], self.image[1], self.channels]
+    }
+}
+
+/// [`RecurrentBackend::unfold`] with tensor ops and no strided slice: with `u = s·q + r`, input
+/// row `s·i + u` is row `i + q` of phase `r` of the padded image viewed as `[rows / s, s]`, so
+/// each of the `k_h · k_w` taps is one unit-stride slice.
+///
+/// # Panics
+/// If `x` is not `[N, H, W, C]` of the window, or the window does not fit.
+pub fn unfold_reference<B: burn::tensor::backend::Backend>(
+    x: Tensor<B, 4>,
+    window: Window,
+) -> Tensor<B, 2> {
+    assert_eq!(
+        x.dims(),
+        window.image_shape(),
+        "unfold: an image batch of the window"
+    );
+    let [rows, cols] = window.columns_shape();
+    let [ho, wo] = window.output().expect("checked by columns_shape");
+    let Window {
+        batch: n,
+        image: [h, w],
+        channels: c,
+        kernel: [kh, kw],
+        stride: [sh, sw],
+        padding: [ph, pw],
+    } = window;
+    let (qh, qw) = (kh.div_ceil(sh), kw.div_ceil(sw));
+    let (mh, mw) = (ho + qh - 1, wo + qw - 1);
+    let phases = x
+        .pad(
+            [
+                (ph, (sh * mh).saturating_sub(h + ph)),
+                (pw, (sw * mw).saturating_sub(w + pw)),
+                (0, 0),
+            ],
+            0.0,
+        )
+        .slice([0..n, 0..sh * mh, 0..sw * mw, 0..c])
+        .reshape([n, mh, sh, mw, sw, c]);
+    let mut taps = Vec::with_capacity(kh * kw);
+    for u in 0..kh {
+        for v in 0..kw {
+            let (q, r, qq, rr) = (u / sh, u % sh, v / sw, v % sw);
+            taps.push(phases.clone().slice([
+                0..n,
+                q..q + ho,
+                r..r + 1,
+                qq..qq + wo,
+                rr..rr + 1,
+                0..c,
+            ]));
+        }
+    }
+    // [N, H_out, 1, W_out, k_h·k_w, C]
+    Tensor::cat(taps, 4).reshape([rows, cols])
+}
+
+/// [`RecurrentBackend::fold`] with tensor ops: tap `u = s·q + r` of output row `i` lands on row
+/// `i + q` of phase `r`; each phase is a sum of shifted taps, and the phases interleave into
+/// the padded image, which is then cropped.
+///
+/// # Panics
+/// If `columns` is not `[N · H_out · W_out, k_h · k_w · C]` of the window.
+pub fn fold_reference<B: burn::tensor::backend::Backend>(
+    columns: Tensor<B, 2>,
+    window: Window,
+) -> Tensor<B, 4> {
+    assert_eq!(
+        columns.dims(),
+        window.columns_shape(),
+        "fold: the columns of the window"
+    );
+    let [ho, wo] = window.output().expect("checked by columns_shape");
+    let Window {
+        batch: n,
+        image: [h, w],
+        channels: c,
+        kernel: [kh, kw],
+        stride: [sh, sw],
+        padding: [ph, pw],
+    } = window;
+    let taps = columns.reshape([n, ho, wo, kh, kw, c]);
+    let (qh, qw) = (kh.div_ceil(sh), kw.div_ceil(sw));
+    let (mh, mw) = (ho + qh - 1, wo + qw - 1);
+    let device = taps.device();
+    let mut phase_rows = Vec::with_capacity(sh);
+    for r in 0..sh {
+        let mut phase_cols = Vec::with_capacity(sw);
+        for rr in 0..sw {
+            let mut sum: Option<Tensor<B, 4>> = None;
+            for q in (0..qh).filter(|q| sh * q + r < kh) {
+                for qq in (0..qw).filter(|qq| sw * qq + rr < kw) {
+                    let (u, v) = (sh * q + r, sw * qq + rr);
+                    let tap = taps
+                        .clone()
+                        .slice([0..n, 0..ho, 0..wo, u..u + 1, v..v + 1, 0..c])
+                        .reshape([n, ho, wo, c])
+                        .pad([(q, qh - 1 - q), (qq, qw - 1 - qq), (0, 0)], 0.0);
+                    sum = Some(match sum {
+                        Some(s) => s + tap,
+                        None => tap,
+                    });
+                }
+            }
+            let phase = sum.unwrap_or_else(|| Tensor::zeros([n, mh, mw, c], &device));
+            phase_cols.push(phase.reshape([n, mh, 1, mw, 1, c]));
+        }
+        phase_rows.push(Tensor::cat(phase_cols, 4));
+    }
+    // the padded image, extended or cut to hold rows p..p+H
+    Tensor::cat(phase_rows, 2)
+        .reshape([n, sh * mh, sw * mw, c])
+        .pad(
+            [
+                (0, (h + ph).saturating_sub(sh * mh)),
+                (0, (w + pw).saturating_sub(sw * mw)),
+                (0, 0),
+            ],
+            0.0,
+        )
+        .slice([0..n, ph..ph + h, pw..pw + w, 0..c])
 }
 
 /// The inputs of an additive attention score, or (from a backward pass) their gradients.

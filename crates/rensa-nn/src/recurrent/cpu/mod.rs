@@ -23,6 +23,7 @@ mod gru;
 mod lstm;
 mod parallel;
 mod rnn;
+mod window;
 
 pub(crate) use additive::{ScoreDims, additive_scores, additive_scores_backward, tanh_in_place};
 pub(crate) use gemm::matmul;
@@ -33,6 +34,7 @@ pub(crate) use lstm::{LstmTape, lstm_backward, lstm_forward};
 use parallel::batch_parts;
 pub(crate) use parallel::{Grads, Inputs, par_backward, par_forward};
 pub(crate) use rnn::{RnnTape, rnn_backward, rnn_forward};
+pub(crate) use window::{fold, unfold};
 
 /// The element types the kernels run in.
 pub trait Real: Float + ndarray::LinalgScalar + Send + Sync + core::fmt::Debug + 'static {
