@@ -28,6 +28,8 @@
 use anyhow::Context;
 use rensa_nn::recurrent::Differentiation;
 
+pub mod images;
+
 /// A caching allocator for the programs: the tensors of a training step are large, and glibc's
 /// malloc maps and unmaps each one, so every step page-faults its memory back in (seen in a
 /// profile of the LSTM at (64, 64, 128, 256); not a recorded benchmark). PyTorch and TensorFlow

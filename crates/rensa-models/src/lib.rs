@@ -7,7 +7,8 @@
 //!   the same network on rensa's layers for autodiff ([`binary_addition::Adder`]);
 //! - [`seq2seq`]: an encoder-decoder over any recurrent cell, trained with teacher forcing and
 //!   run autoregressively (the sin → cos exercise);
-//! - [`vae`]: the variational autoencoder (MLP and convolutional) over grey images.
+//! - [`vae`]: the variational autoencoder (MLP and convolutional) over grey images;
+//! - [`vqvae`]: the VQ-VAE (a discrete codebook) and the recurrent prior over its code grids.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -35,3 +36,4 @@ pub mod binary_addition;
 pub mod learner;
 pub mod seq2seq;
 pub mod vae;
+pub mod vqvae;

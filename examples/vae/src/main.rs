@@ -11,35 +11,20 @@ use burn::module::AutodiffModule;
 use burn::optim::AdamConfig;
 use burn::tensor::{Tensor, backend::Backend};
 use clap::Parser;
-use rensa_data::idx::{ImageBatch, Labelled, Split, read_mnist_dir};
+use rensa_data::idx::{ImageBatch, Labelled, Split};
+use rensa_launch::images::{ImageData, Resume, median, rows_of};
 use rensa_launch::{Common, Device, Inner, Train};
 use rensa_models::vae::{Architecture, Vae, VaeConfig};
-use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
+use rensa_train::{Fit, FitConfig, History, Items};
 use std::path::PathBuf;
-
-/// Fashion-MNIST's classes, in label order.
-const FASHION_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
 
 /// A variational autoencoder learns to encode images into a Gaussian over a small latent space
 /// and to decode them back; decoding draws from N(0, I) makes new images.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Folder of the four MNIST-style IDX files (raw or .gz): MNIST, Fashion-MNIST or your own.
-    /// Default: Fashion-MNIST, fetched on first use into rensa's data cache.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: ImageData,
     /// Encoder and decoder: `mlp` (784-400-20, as pytorch/examples) or `conv` (two stride-2
     /// convolutions each way to and from a 7x7 grid).
     #[arg(long, default_value = "mlp", value_parser = parse_architecture)]
@@ -59,12 +44,6 @@ struct Args {
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Train on the first N training images only (default: all).
-    #[arg(long)]
-    train: Option<usize>,
-    /// Test on the first N test images only (default: all).
-    #[arg(long)]
-    test: Option<usize>,
     /// Seed of the weights, the shuffling and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -72,18 +51,8 @@ struct Args {
     /// checkpoints/.
     #[arg(long, default_value = "runs/vae")]
     out: PathBuf,
-    /// Save a checkpoint every this many epochs (and after the last one).
-    #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
-    checkpoint_every: usize,
-    /// Continue the run saved in `--out` up to `--epochs`.
-    #[arg(long)]
-    resume: bool,
-    /// With --resume: go on even if the settings differ from those the run was saved with.
-    #[arg(long, requires = "resume")]
-    force: bool,
-    /// Start afresh even if `--out` holds a checkpoint.
-    #[arg(long, conflicts_with = "resume")]
-    overwrite: bool,
+    #[command(flatten)]
+    resume: Resume,
     #[command(flatten)]
     common: Common,
 }
@@ -103,36 +72,8 @@ fn main() -> Result<()> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr must be a finite number > 0, got {}", args.lr);
     }
-    let data = load(&args)?;
+    let data = args.data.load(args.batch_size)?;
     rensa_launch::launch(&args.common, true, |device| run(&args, &data, device))
-}
-
-/// The data set, cut to `--train` / `--test`.
-fn load(args: &Args) -> Result<Split> {
-    let dir = match &args.data {
-        Some(dir) => dir.clone(),
-        None => rensa_data::fetch::fashion_mnist()?,
-    };
-    let split = read_mnist_dir(&dir)
-        .with_context(|| format!("cannot read the IDX files in {}", dir.display()))?;
-    // no copy of the full set when no cut is asked for
-    let cut = |set: Labelled, n: Option<usize>| match n {
-        Some(n) => set.take(n),
-        None => set,
-    };
-    let split = Split {
-        train: cut(split.train, args.train),
-        test: cut(split.test, args.test),
-    };
-    if split.train.len() < args.batch_size || split.test.is_empty() {
-        bail!(
-            "{} training images for batches of {} and {} test images: need at least a batch and one test image",
-            split.train.len(),
-            args.batch_size,
-            split.test.len()
-        );
-    }
-    Ok(split)
 }
 
 fn model_config(args: &Args, data: &Split) -> VaeConfig {
@@ -161,10 +102,7 @@ fn run(args: &Args, data: &Split, device: &Device) -> Result<()> {
     let fit = FitConfig::for_epochs(args.epochs, args.batch_size)
         .with_learning_rate(args.lr)
         .with_seed(args.seed);
-    let checkpoints = Checkpoints::new(&args.out, args.checkpoint_every)
-        .resuming(args.resume)
-        .forcing(args.force)
-        .overwriting(args.overwrite);
+    let checkpoints = args.resume.checkpoints(&args.out);
     let (model, history) = Fit::new(fit)
         .settings([
             (
@@ -275,19 +213,6 @@ fn evaluate(
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
-
 fn report(args: &Args, r: &Results) {
     println!(
         "VAE ({}, latent {}) after {} epochs, seed {}: {:.1} s ({:.1} s per epoch)",
@@ -316,12 +241,6 @@ fn report(args: &Args, r: &Results) {
         },
         args.out.display()
     );
-}
-
-fn rows_of(t: Tensor<Inner, 2>) -> Vec<Vec<f32>> {
-    let [n, d] = t.dims();
-    let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 pixels");
-    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
 }
 
 /// The pictures: reconstructions (originals on the odd rows, reconstructions below them),
@@ -390,19 +309,13 @@ fn pictures(args: &Args, model: &Vae<Inner>, test: &Labelled, device: &Device) -
                     .map(|(z, &l)| (z[0] as f64, z[1] as f64, l as usize)),
             );
         }
-        // the class names of the default data; classes by number for other folders
-        let numbers: Vec<String> = (0..test.classes).map(|c| c.to_string()).collect();
-        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        let names: &[&str] = if args.data.is_none() {
-            &FASHION_CLASSES
-        } else {
-            &numbers
-        };
+        let names = args.data.class_names(test.classes);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         scatter(
             &args.out.join("latent-map.png"),
             "posterior means of the test images",
             &points,
-            names,
+            &names,
         )?;
     }
     Ok(())

@@ -7,6 +7,7 @@ mod learner;
 mod seq2seq;
 mod token_seq2seq;
 mod vae;
+mod vqvae;
 
 use rensa_models::binary_addition::{InitScheme, Weights};
 use rensa_testkit::TestBackend;
