@@ -5,8 +5,8 @@
 //! - `cargo xtask bench [recurrent] [seq2seq] [binary-addition] [augment] [--backend ndarray|wgpu] [--peers]`:
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
-//!   table of medians and ratios and appends it to BENCHMARKS.md. `attention`, `attention-speed`
-//!   and `vae` train the examples' models on their tasks (run them by name).
+//!   table of medians and ratios and appends it to BENCHMARKS.md. `attention`, `attention-speed`,
+//!   `vae` and `vq-vae` train the examples' models on their tasks (run them by name).
 //! - `cargo xtask data fashion-mnist`: fetches Fashion-MNIST (Debian's `dataset-fashion-mnist`)
 //!   into rensa's data cache unless it is there already, and checks it reads.
 //! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh

@@ -590,3 +590,25 @@ pub fn read_mnist_dir(dir: &Path) -> Result<Split> {
     }
     Ok(Split { train, test })
 }
+
+/// Writes a split as the four gzipped MNIST-style IDX files ([`MNIST_FILES`] + `.gz`) in `dir`
+/// (created if missing), each atomically: a data set of one's own for any example that reads an
+/// IDX folder, or a test fixture.
+///
+/// # Errors
+/// The folder or a file cannot be written.
+pub fn write_mnist_dir(dir: &Path, split: &Split) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    let [ti, tl, vi, vl] = MNIST_FILES;
+    for (set, images, labels) in [(&split.train, ti, tl), (&split.test, vi, vl)] {
+        set.images
+            .to_idx()
+            .write(&dir.join(format!("{images}.gz")))?;
+        Idx {
+            dims: vec![set.labels.len()],
+            data: set.labels.clone(),
+        }
+        .write(&dir.join(format!("{labels}.gz")))?;
+    }
+    Ok(())
+}

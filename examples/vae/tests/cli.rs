@@ -2,7 +2,7 @@
 //! trains, writes its results and pictures, resumes, and refuses bad data, mismatched settings
 //! and images of another size than the saved model's with clear errors.
 
-use rensa_data::idx::{Idx, Labelled, MNIST_FILES};
+use rensa_data::idx::{Idx, Labelled, MNIST_FILES, Split, write_mnist_dir};
 use std::path::{Path, PathBuf};
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -14,27 +14,11 @@ fn run(args: &[&str]) -> (bool, String, String) {
 fn fixture(name: &str, side: usize, train: usize, test: usize) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rensa-vae-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let set = |n: usize| {
-        let set = Labelled::stripes(n, side, 10);
-        (set.images, set.labels)
+    let split = Split {
+        train: Labelled::stripes(train, side, 10),
+        test: Labelled::stripes(test, side, 10),
     };
-    for (files, (images, labels)) in [
-        (&MNIST_FILES[..2], set(train)),
-        (&MNIST_FILES[2..], set(test)),
-    ] {
-        images
-            .to_idx()
-            .write(&dir.join(format!("{}.gz", files[0])))
-            .unwrap();
-        let n = labels.len();
-        Idx {
-            dims: vec![n],
-            data: labels,
-        }
-        .write(&dir.join(format!("{}.gz", files[1])))
-        .unwrap();
-    }
+    write_mnist_dir(&dir, &split).unwrap();
     dir
 }
 

@@ -6,6 +6,7 @@ mod binary_addition;
 mod recurrent;
 mod seq2seq;
 mod vae;
+mod vqvae;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -14,7 +15,7 @@ use std::time::Instant;
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks to run (default: all but `attention` and `vae`, which train models for an hour and for minutes).
+    /// Which benchmarks to run (default: all but `attention`, `vae` and `vq-vae`, which train models for an hour and for minutes).
     #[arg(value_enum)]
     pub which: Vec<Which>,
     /// The burn backend rensa and burn-nn run on.
@@ -56,6 +57,9 @@ pub enum Which {
     /// The vae example on Fashion-MNIST: test -ELBO over 3 seeds, MLP and convolutional (against
     /// numpy, and Keras/TF for the epoch time, with --peers).
     Vae,
+    /// The vq-vae example on Fashion-MNIST: reconstruction MSE, codebook usage and perplexity with
+    /// the EMA and the plain quantiser, and the code prior's bits per code.
+    VqVae,
 }
 
 /// The backends a benchmark can run on.
@@ -91,6 +95,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::Attention => attention::run(&args)?,
             Which::AttentionSpeed => attention::speed(&args)?,
             Which::Vae => vae::run(&args)?,
+            Which::VqVae => vqvae::run(&args)?,
         }
     }
     Ok(())
