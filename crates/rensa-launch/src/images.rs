@@ -128,3 +128,104 @@ pub fn median(mut values: Vec<f64>) -> f64 {
         0.5 * (values[n / 2 - 1] + values[n / 2])
     }
 }
+
+/// What a training run of an example needs besides its model and data.
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    /// Passes over the items.
+    pub epochs: usize,
+    /// Items per optimiser step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Seed of the shuffling.
+    pub seed: u64,
+    /// The folder of the history, the loss curve and the checkpoints.
+    pub out: &'a Path,
+    /// How checkpoints are kept and resumed.
+    pub resume: &'a Resume,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Run<'_> {
+    /// Trains `model` on `items` (batched by `batcher`) with Adam in rensa-train's `Fit`, with
+    /// `settings` saved beside the checkpoints (a resume with others is refused); saves the
+    /// history and the loss curve (`loss.png`, titled `title`) in `out`.
+    ///
+    /// # Errors
+    /// The folder cannot be written, a resume does not match, training fails.
+    pub fn fit<M, T, X>(
+        &self,
+        model: M,
+        settings: Vec<(&str, String)>,
+        items: &[T],
+        batcher: impl Fn(&[&T]) -> X,
+        title: &str,
+        device: &crate::Device,
+    ) -> Result<(M, rensa_train::History)>
+    where
+        M: burn::module::AutodiffModule<crate::Train>
+            + rensa_train::Objective<crate::Train, Batch = X>,
+        M::InnerModule: rensa_train::Objective<Inner, Batch = X>,
+    {
+        std::fs::create_dir_all(self.out)
+            .with_context(|| format!("cannot create the output folder {}", self.out.display()))?;
+        let config = rensa_train::FitConfig::for_epochs(self.epochs, self.batch_size)
+            .with_learning_rate(self.lr)
+            .with_seed(self.seed);
+        let (model, history) = rensa_train::Fit::new(config)
+            .settings(settings)
+            .checkpoints(self.resume.checkpoints(self.out))
+            .progress(self.progress)
+            .run(
+                model,
+                &mut burn::optim::AdamConfig::new().init(),
+                rensa_train::Items::new(items, batcher),
+                device,
+            )?;
+        history.save(self.out)?;
+        rensa_train::plot::history(&self.out.join("loss.png"), title, &history)?;
+        Ok((model, history))
+    }
+}
+
+/// The `("data", …)` setting of a training set: its size and a fingerprint of its pixels, so
+/// that a resume on other images is refused.
+pub fn data_setting(train: &Labelled) -> (&'static str, String) {
+    (
+        "data",
+        format!(
+            "{} training images, {}",
+            train.len(),
+            rensa_train::fingerprint(&train.images.pixels)
+        ),
+    )
+}
+
+/// Writes `originals` and their `reconstructed` images as a grid, eight per row, each row of
+/// originals above its row of reconstructions.
+///
+/// # Errors
+/// The picture cannot be written.
+pub fn reconstruction_grid(
+    path: &Path,
+    originals: &[Vec<f32>],
+    reconstructed: &[Vec<f32>],
+    size: (usize, usize),
+) -> Result<()> {
+    let mut grid = Vec::new();
+    for (o, r) in originals.chunks(8).zip(reconstructed.chunks(8)) {
+        grid.extend_from_slice(o);
+        grid.extend_from_slice(r);
+    }
+    rensa_train::plot::image_grid(
+        path,
+        "test images (odd rows) and their reconstructions (even rows)",
+        &grid,
+        size,
+        8,
+        3,
+    )?;
+    Ok(())
+}

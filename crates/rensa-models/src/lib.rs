@@ -37,3 +37,15 @@ pub mod learner;
 pub mod seq2seq;
 pub mod vae;
 pub mod vqvae;
+
+/// Checks that images of `rows x cols` pixels fit two stride-2 layers (a 4x smaller grid).
+fn quarter_sides(rows: usize, cols: usize) -> rensa_nn::Result<()> {
+    if rows % 4 != 0 || cols % 4 != 0 {
+        return Err(rensa_nn::Error::config(
+            "rows",
+            "sides that are multiples of 4 (two stride-2 layers)",
+            format!("{rows} x {cols}"),
+        ));
+    }
+    Ok(())
+}

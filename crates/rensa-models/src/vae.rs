@@ -78,23 +78,14 @@ impl VaeConfig {
     /// # Errors
     /// A zero size, or (convolutional) images whose sides are not multiples of 4.
     pub fn validate(&self) -> rensa_nn::Result<()> {
-        use rensa_nn::Error;
-        for (field, v) in [
+        rensa_nn::at_least_one(&[
             ("rows", self.rows),
             ("cols", self.cols),
             ("latent", self.latent),
             ("hidden", self.hidden),
-        ] {
-            if v == 0 {
-                return Err(Error::config(field, "at least 1", 0));
-            }
-        }
-        if self.architecture == Architecture::Conv && (self.rows % 4 != 0 || self.cols % 4 != 0) {
-            return Err(Error::config(
-                "rows",
-                "sides that are multiples of 4 for the convolutional VAE (two stride-2 layers)",
-                format!("{} x {}", self.rows, self.cols),
-            ));
+        ])?;
+        if self.architecture == Architecture::Conv {
+            crate::quarter_sides(self.rows, self.cols)?;
         }
         Ok(())
     }

@@ -78,25 +78,14 @@ impl VqVaeConfig {
     /// A zero size, sides that are not multiples of 4, a variance that is not positive and
     /// finite, or a bad quantiser configuration.
     pub fn validate(&self) -> rensa_nn::Result<()> {
-        use rensa_nn::Error;
-        for (field, v) in [
+        rensa_nn::at_least_one(&[
             ("rows", self.rows),
             ("cols", self.cols),
             ("hidden", self.hidden),
-        ] {
-            if v == 0 {
-                return Err(Error::config(field, "at least 1", 0));
-            }
-        }
-        if self.rows % 4 != 0 || self.cols % 4 != 0 {
-            return Err(Error::config(
-                "rows",
-                "sides that are multiples of 4 (two stride-2 layers)",
-                format!("{} x {}", self.rows, self.cols),
-            ));
-        }
+        ])?;
+        crate::quarter_sides(self.rows, self.cols)?;
         if !(self.data_variance.is_finite() && self.data_variance > 0.0) {
-            return Err(Error::config(
+            return Err(rensa_nn::Error::config(
                 "data_variance",
                 "a finite number > 0",
                 self.data_variance,
@@ -301,17 +290,12 @@ impl CodePriorConfig {
     /// # Errors
     /// A zero size.
     pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> rensa_nn::Result<CodePrior<B>> {
-        use rensa_nn::Error;
-        for (field, v) in [
+        rensa_nn::at_least_one(&[
             ("codes", self.codes),
             ("embedding", self.embedding),
             ("hidden", self.hidden),
             ("layers", self.layers),
-        ] {
-            if v == 0 {
-                return Err(Error::config(field, "at least 1", 0));
-            }
-        }
+        ])?;
         Ok(rensa_nn::init::materialise(CodePrior {
             // one extra symbol: the start of a grid
             embedding: EmbeddingConfig::new(self.codes + 1, self.embedding).init(device),

@@ -99,30 +99,58 @@ fn validate_sizes(
     Ok(())
 }
 
-/// PyTorch's default initialisation: weights and biases uniform on `±1/√fan_in`.
-fn uniform<B: Backend, const D: usize>(
-    shape: [usize; D],
+/// A layer's kernel and bias.
+type Parts<B> = (Param<Tensor<B, 4>>, Option<Param<Tensor<B, 1>>>);
+
+/// The shapes of a layer's parameters.
+struct Shapes {
+    /// The kernel's.
+    weight: [usize; 4],
+    /// Output channels (the bias's length).
+    out: usize,
+    /// What PyTorch's initialisation divides by.
     fan_in: usize,
-    device: &B::Device,
-) -> Param<Tensor<B, D>> {
-    let bound = 1.0 / (fan_in as f64).sqrt();
-    Param::from_tensor(Tensor::random(
-        shape,
-        Distribution::Uniform(-bound, bound),
-        device,
-    ))
+    /// Whether there is a bias.
+    bias: bool,
 }
 
-/// Checks given weights' shapes.
-fn check_shape(name: &'static str, expected: Vec<usize>, got: Vec<usize>) -> crate::Result<()> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(Error::WeightShape {
-            name,
-            expected,
-            got,
-        })
+impl Shapes {
+    /// PyTorch's default initialisation: weights and biases uniform on `±1/√fan_in`.
+    fn draw<B: Backend>(&self, device: &B::Device) -> Parts<B> {
+        let bound = 1.0 / (self.fan_in as f64).sqrt();
+        let uniform = Distribution::Uniform(-bound, bound);
+        (
+            Param::from_tensor(Tensor::random(self.weight, uniform, device)),
+            self.bias
+                .then(|| Param::from_tensor(Tensor::random([self.out], uniform, device))),
+        )
+    }
+
+    /// Given parameters, checked against the shapes.
+    fn given<B: Backend>(
+        &self,
+        weight: Tensor<B, 4>,
+        bias: Option<Tensor<B, 1>>,
+    ) -> crate::Result<Parts<B>> {
+        let mismatch = |name, expected: Vec<usize>, got: Vec<usize>| {
+            Err(Error::WeightShape {
+                name,
+                expected,
+                got,
+            })
+        };
+        if weight.dims() != self.weight {
+            return mismatch("weight", self.weight.to_vec(), weight.dims().to_vec());
+        }
+        match (self.bias, &bias) {
+            (true, Some(b)) if b.dims() != [self.out] => {
+                return mismatch("bias", vec![self.out], b.dims().to_vec());
+            }
+            (true, None) => return mismatch("bias", vec![self.out], vec![]),
+            (false, Some(b)) => return mismatch("bias", vec![], b.dims().to_vec()),
+            _ => {}
+        }
+        Ok((Param::from_tensor(weight), bias.map(Param::from_tensor)))
     }
 }
 
@@ -135,6 +163,25 @@ impl Conv2dConfig {
         validate_sizes(self.channels, self.kernel, self.stride)
     }
 
+    fn shapes(&self) -> Shapes {
+        let ([c, o], [kh, kw]) = (self.channels, self.kernel);
+        Shapes {
+            weight: [o, c, kh, kw],
+            out: o,
+            fan_in: c * kh * kw,
+            bias: self.bias,
+        }
+    }
+
+    fn build<B: Backend>(&self, (weight, bias): Parts<B>) -> Conv2d<B> {
+        Conv2d {
+            weight,
+            bias,
+            stride: self.stride,
+            padding: self.padding,
+        }
+    }
+
     /// Builds the layer with PyTorch's initialisation (uniform on `±1/√(C·k_h·k_w)`), drawn now
     /// from the backend's generator.
     ///
@@ -142,15 +189,7 @@ impl Conv2dConfig {
     /// As [`validate`](Self::validate).
     pub fn init<B: RecurrentBackend>(&self, device: &B::Device) -> crate::Result<Conv2d<B>> {
         self.validate()?;
-        let [c, o] = self.channels;
-        let [kh, kw] = self.kernel;
-        let fan_in = c * kh * kw;
-        Ok(Conv2d {
-            weight: uniform([o, c, kh, kw], fan_in, device),
-            bias: self.bias.then(|| uniform([o], fan_in, device)),
-            stride: self.stride,
-            padding: self.padding,
-        })
+        Ok(self.build(self.shapes().draw(device)))
     }
 
     /// The layer with given weights `[O, C, k_h, k_w]` and bias `[O]` (burn-nn's and PyTorch's
@@ -165,41 +204,7 @@ impl Conv2dConfig {
         bias: Option<Tensor<B, 1>>,
     ) -> crate::Result<Conv2d<B>> {
         self.validate()?;
-        let [c, o] = self.channels;
-        let [kh, kw] = self.kernel;
-        check_shape("weight", vec![o, c, kh, kw], weight.dims().to_vec())?;
-        let bias = check_bias(self.bias, o, bias)?;
-        Ok(Conv2d {
-            weight: Param::from_tensor(weight),
-            bias: bias.map(Param::from_tensor),
-            stride: self.stride,
-            padding: self.padding,
-        })
-    }
-}
-
-/// Checks a given bias against the configuration.
-fn check_bias<B: Backend>(
-    wanted: bool,
-    channels: usize,
-    bias: Option<Tensor<B, 1>>,
-) -> crate::Result<Option<Tensor<B, 1>>> {
-    match (wanted, bias) {
-        (true, Some(b)) => {
-            check_shape("bias", vec![channels], b.dims().to_vec())?;
-            Ok(Some(b))
-        }
-        (false, None) => Ok(None),
-        (true, None) => Err(Error::WeightShape {
-            name: "bias",
-            expected: vec![channels],
-            got: vec![],
-        }),
-        (false, Some(b)) => Err(Error::WeightShape {
-            name: "bias",
-            expected: vec![],
-            got: b.dims().to_vec(),
-        }),
+        Ok(self.build(self.shapes().given(weight, bias)?))
     }
 }
 
@@ -210,6 +215,26 @@ impl ConvTranspose2dConfig {
     /// A zero channel count, kernel side or stride.
     pub fn validate(&self) -> crate::Result<()> {
         validate_sizes(self.channels, self.kernel, self.stride)
+    }
+
+    fn shapes(&self) -> Shapes {
+        let ([c, o], [kh, kw]) = (self.channels, self.kernel);
+        Shapes {
+            weight: [c, o, kh, kw],
+            out: o,
+            // PyTorch takes the fan-in of a transposed convolution's weight from its second axis
+            fan_in: o * kh * kw,
+            bias: self.bias,
+        }
+    }
+
+    fn build<B: Backend>(&self, (weight, bias): Parts<B>) -> ConvTranspose2d<B> {
+        ConvTranspose2d {
+            weight,
+            bias,
+            stride: self.stride,
+            padding: self.padding,
+        }
     }
 
     /// Builds the layer with PyTorch's initialisation (uniform on `±1/√(O·k_h·k_w)`: PyTorch
@@ -223,15 +248,7 @@ impl ConvTranspose2dConfig {
         device: &B::Device,
     ) -> crate::Result<ConvTranspose2d<B>> {
         self.validate()?;
-        let [c, o] = self.channels;
-        let [kh, kw] = self.kernel;
-        let fan_in = o * kh * kw;
-        Ok(ConvTranspose2d {
-            weight: uniform([c, o, kh, kw], fan_in, device),
-            bias: self.bias.then(|| uniform([o], fan_in, device)),
-            stride: self.stride,
-            padding: self.padding,
-        })
+        Ok(self.build(self.shapes().draw(device)))
     }
 
     /// The layer with given weights `[C, O, k_h, k_w]` and bias `[O]` (burn-nn's and
@@ -245,16 +262,7 @@ impl ConvTranspose2dConfig {
         bias: Option<Tensor<B, 1>>,
     ) -> crate::Result<ConvTranspose2d<B>> {
         self.validate()?;
-        let [c, o] = self.channels;
-        let [kh, kw] = self.kernel;
-        check_shape("weight", vec![c, o, kh, kw], weight.dims().to_vec())?;
-        let bias = check_bias(self.bias, o, bias)?;
-        Ok(ConvTranspose2d {
-            weight: Param::from_tensor(weight),
-            bias: bias.map(Param::from_tensor),
-            stride: self.stride,
-            padding: self.padding,
-        })
+        Ok(self.build(self.shapes().given(weight, bias)?))
     }
 }
 

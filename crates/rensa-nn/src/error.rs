@@ -43,5 +43,16 @@ impl Error {
     }
 }
 
+/// Checks that every `(field, value)` is at least 1: the sizes of a configuration.
+///
+/// # Errors
+/// An [`Error::Config`] naming the first field that is 0.
+pub fn at_least_one(fields: &[(&'static str, usize)]) -> Result<()> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((field, v)) => Err(Error::config(field, "at least 1", v)),
+        None => Ok(()),
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -37,4 +37,4 @@ pub mod init;
 pub mod latent;
 pub mod recurrent;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, at_least_one};

@@ -6,16 +6,17 @@
 //! and pictures: reconstructions beside their originals, samples from the prior, interpolations
 //! between test images in latent space, and, for a 2-D latent, the map of the test images' codes.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::AutodiffModule;
-use burn::optim::AdamConfig;
 use burn::tensor::{Tensor, backend::Backend};
 use clap::Parser;
 use rensa_data::idx::{ImageBatch, Labelled, Split};
-use rensa_launch::images::{ImageData, Resume, median, rows_of};
+use rensa_launch::images::{
+    ImageData, Resume, Run, data_setting, median, reconstruction_grid, rows_of,
+};
 use rensa_launch::{Common, Device, Inner, Train};
 use rensa_models::vae::{Architecture, Vae, VaeConfig};
-use rensa_train::{Fit, FitConfig, History, Items};
+use rensa_train::History;
 use std::path::PathBuf;
 
 /// A variational autoencoder learns to encode images into a Gaussian over a small latent space
@@ -93,52 +94,30 @@ fn architecture_name(a: Architecture) -> &'static str {
 }
 
 fn run(args: &Args, data: &Split, device: &Device) -> Result<()> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
     let config = model_config(args, data);
     <Train as Backend>::seed(device, args.seed);
     let model = config.init::<Train>(device)?;
+    let name = architecture_name(args.architecture);
+    let run = Run {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        out: &args.out,
+        resume: &args.resume,
+        progress: !args.common.quiet,
+    };
+    let settings = vec![
+        ("architecture", name.to_string()),
+        ("latent", args.latent.to_string()),
+        ("hidden", args.hidden.to_string()),
+        ("image_size", format!("{} x {}", config.rows, config.cols)),
+        ("optimizer", "adam".to_string()),
+        data_setting(&data.train),
+    ];
+    let title = format!("VAE ({name}) training, nats per image");
     let items = data.train.items();
-    let fit = FitConfig::for_epochs(args.epochs, args.batch_size)
-        .with_learning_rate(args.lr)
-        .with_seed(args.seed);
-    let checkpoints = args.resume.checkpoints(&args.out);
-    let (model, history) = Fit::new(fit)
-        .settings([
-            (
-                "architecture",
-                architecture_name(args.architecture).to_string(),
-            ),
-            ("latent", args.latent.to_string()),
-            ("hidden", args.hidden.to_string()),
-            ("image_size", format!("{} x {}", config.rows, config.cols)),
-            ("optimizer", "adam".to_string()),
-            (
-                "data",
-                format!(
-                    "{} training images, {}",
-                    data.train.len(),
-                    rensa_train::fingerprint(&data.train.images.pixels)
-                ),
-            ),
-        ])
-        .checkpoints(checkpoints)
-        .progress(!args.common.quiet)
-        .run(
-            model,
-            &mut AdamConfig::new().init(),
-            Items::new(&items, ImageBatch::of),
-            device,
-        )?;
-    history.save(&args.out)?;
-    rensa_train::plot::history(
-        &args.out.join("loss.png"),
-        &format!(
-            "VAE ({}) training, nats per image",
-            architecture_name(args.architecture)
-        ),
-        &history,
-    )?;
+    let (model, history) = run.fit(model, settings, &items, ImageBatch::of, &title, device)?;
     let model = model.valid();
     <Inner as Backend>::seed(device, args.seed ^ 0x7e57);
     let results = evaluate(args, &model, &data.test, &history, device);
@@ -251,20 +230,11 @@ fn pictures(args: &Args, model: &Vae<Inner>, test: &Labelled, device: &Device) -
     let items = test.items();
     let first: Vec<_> = items.iter().take(32).collect();
     let x = ImageBatch::of(&first).flat(device);
-    let originals = rows_of(x.clone());
-    let reconstructed = rows_of(model.reconstruct(x));
-    let mut grid = Vec::new();
-    for (o, r) in originals.chunks(8).zip(reconstructed.chunks(8)) {
-        grid.extend_from_slice(o);
-        grid.extend_from_slice(r);
-    }
-    image_grid(
+    reconstruction_grid(
         &args.out.join("reconstructions.png"),
-        "test images (odd rows) and their reconstructions (even rows)",
-        &grid,
+        &rows_of(x.clone()),
+        &rows_of(model.reconstruct(x)),
         size,
-        8,
-        3,
     )?;
     image_grid(
         &args.out.join("samples.png"),

@@ -7,17 +7,18 @@
 //! and perplexity, the prior's test negative log-likelihood in bits per code, loss curves and
 //! pictures: reconstructions beside their originals, the codebook-usage histogram and samples.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::AutodiffModule;
-use burn::optim::AdamConfig;
 use burn::tensor::{Int, Tensor, backend::Backend};
 use clap::Parser;
 use rensa_data::idx::{ImageBatch, Labelled, Split};
-use rensa_launch::images::{ImageData, Resume, median, rows_of};
+use rensa_launch::images::{
+    ImageData, Resume, Run, data_setting, median, reconstruction_grid, rows_of,
+};
 use rensa_launch::{Common, Device, Inner, Train};
 use rensa_models::vqvae::{CodeBatch, CodePrior, CodePriorConfig, VqVae, VqVaeConfig};
 use rensa_nn::latent::{CodeUsage, VectorQuantizerConfig};
-use rensa_train::{Fit, FitConfig, History, Items};
+use rensa_train::History;
 use std::path::PathBuf;
 
 /// A VQ-VAE encodes an image into a grid of entries of a learned codebook and decodes it back;
@@ -160,48 +161,43 @@ struct Results {
     prior_median_epoch_seconds: Option<f64>,
 }
 
+/// The training options of a run in `out`.
+fn training<'a>(args: &'a Args, out: &'a std::path::Path, epochs: usize) -> Run<'a> {
+    Run {
+        epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        out,
+        resume: &args.resume,
+        progress: !args.common.quiet,
+    }
+}
+
 fn run(args: &Args, data: &Split, device: &Device) -> Result<()> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
     let config = model_config(args, data);
     <Train as Backend>::seed(device, args.seed);
     let model = config.init::<Train>(device)?;
+    let settings = vec![
+        ("quantizer", args.quantizer.clone()),
+        ("codes", args.codes.to_string()),
+        ("dim", args.dim.to_string()),
+        ("hidden", args.hidden.to_string()),
+        ("commitment", args.commitment.to_string()),
+        ("decay", args.decay.to_string()),
+        ("reseed_below", args.reseed_below.to_string()),
+        ("optimizer", "adam".to_string()),
+        data_setting(&data.train),
+    ];
+    let title = format!("VQ-VAE ({}) training loss", args.quantizer);
     let items = data.train.items();
-    let fit = FitConfig::for_epochs(args.epochs, args.batch_size)
-        .with_learning_rate(args.lr)
-        .with_seed(args.seed);
-    let (model, history) = Fit::new(fit)
-        .settings([
-            ("quantizer", args.quantizer.clone()),
-            ("codes", args.codes.to_string()),
-            ("dim", args.dim.to_string()),
-            ("hidden", args.hidden.to_string()),
-            ("commitment", args.commitment.to_string()),
-            ("decay", args.decay.to_string()),
-            ("reseed_below", args.reseed_below.to_string()),
-            ("optimizer", "adam".to_string()),
-            (
-                "data",
-                format!(
-                    "{} training images, {}",
-                    data.train.len(),
-                    rensa_train::fingerprint(&data.train.images.pixels)
-                ),
-            ),
-        ])
-        .checkpoints(args.resume.checkpoints(&args.out))
-        .progress(!args.common.quiet)
-        .run(
-            model,
-            &mut AdamConfig::new().init(),
-            Items::new(&items, ImageBatch::of),
-            device,
-        )?;
-    history.save(&args.out)?;
-    rensa_train::plot::history(
-        &args.out.join("loss.png"),
-        &format!("VQ-VAE ({}) training loss", args.quantizer),
-        &history,
+    let (model, history) = training(args, &args.out, args.epochs).fit(
+        model,
+        settings,
+        &items,
+        ImageBatch::of,
+        &title,
+        device,
     )?;
     let model = model.valid();
     let (mse, usage) = evaluate(&model, &data.test, device);
@@ -280,48 +276,35 @@ fn code_grids(model: &VqVae<Inner>, set: &Labelled, device: &Device) -> Vec<Vec<
 /// decoded samples. Returns its test bits per code and its median epoch time.
 fn prior(args: &Args, model: &VqVae<Inner>, data: &Split, device: &Device) -> Result<(f64, f64)> {
     let dir = args.out.join("prior");
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the folder {}", dir.display()))?;
     let train = code_grids(model, &data.train, device);
     let test = code_grids(model, &data.test, device);
     <Train as Backend>::seed(device, args.seed ^ 0x9e10);
     let config = CodePriorConfig::new(args.codes).with_hidden(args.prior_hidden);
     let prior = config.init::<Train>(device)?;
-    let fit = FitConfig::for_epochs(args.prior_epochs, args.batch_size)
-        .with_learning_rate(args.lr)
-        .with_seed(args.seed);
-    let (prior, history) = Fit::new(fit)
-        .settings([
-            ("codes", args.codes.to_string()),
-            ("prior_hidden", args.prior_hidden.to_string()),
-            (
-                "grids",
-                format!(
-                    "{} training grids, {}",
-                    train.len(),
-                    rensa_train::fingerprint(
-                        &train
-                            .iter()
-                            .flatten()
-                            .flat_map(|c| c.to_le_bytes())
-                            .collect::<Vec<u8>>()
-                    )
-                ),
+    let codes: Vec<u8> = train
+        .iter()
+        .flatten()
+        .flat_map(|c| c.to_le_bytes())
+        .collect();
+    let settings = vec![
+        ("codes", args.codes.to_string()),
+        ("prior_hidden", args.prior_hidden.to_string()),
+        (
+            "grids",
+            format!(
+                "{} training grids, {}",
+                train.len(),
+                rensa_train::fingerprint(&codes)
             ),
-        ])
-        .checkpoints(args.resume.checkpoints(&dir))
-        .progress(!args.common.quiet)
-        .run(
-            prior,
-            &mut AdamConfig::new().init(),
-            Items::new(&train, CodeBatch::of),
-            device,
-        )?;
-    history.save(&dir)?;
-    rensa_train::plot::history(
-        &dir.join("loss.png"),
+        ),
+    ];
+    let (prior, history) = training(args, &dir, args.prior_epochs).fit(
+        prior,
+        settings,
+        &train,
+        CodeBatch::of,
         "code prior: negative log-likelihood, nats per code",
-        &history,
+        device,
     )?;
     let prior: CodePrior<Inner> = prior.valid();
     let (mut nats, mut count) = (0.0, 0usize);
@@ -379,19 +362,11 @@ fn pictures(
     let n = first.len();
     let originals = rows_of(x.clone().reshape([n, rows * cols]));
     let out = model.forward(x);
-    let reconstructed = rows_of(out.reconstruction.clamp(0.0, 1.0).reshape([n, rows * cols]));
-    let mut grid = Vec::new();
-    for (o, r) in originals.chunks(8).zip(reconstructed.chunks(8)) {
-        grid.extend_from_slice(o);
-        grid.extend_from_slice(r);
-    }
-    rensa_train::plot::image_grid(
+    reconstruction_grid(
         &args.out.join("reconstructions.png"),
-        "test images (odd rows) and their reconstructions (even rows)",
-        &grid,
+        &originals,
+        &rows_of(out.reconstruction.clamp(0.0, 1.0).reshape([n, rows * cols])),
         (rows, cols),
-        8,
-        3,
     )?;
     let mut counts: Vec<f64> = usage.counts().iter().map(|&c| c as f64).collect();
     counts.sort_by(|a, b| b.total_cmp(a));
