@@ -21,8 +21,9 @@
 //! - **MLP**, the model of pytorch/examples: `784 → 400 (ReLU) → (μ, log σ²) of 20`, then
 //!   `20 → 400 (ReLU) → 784` logits;
 //! - **convolutional**: two stride-2 4x4 convolutions (32 and 64 channels, ReLU) to a 7x7 grid,
-//!   a linear map to `(μ, log σ²)`, and the mirror image with transposed convolutions
-//!   ([`rensa_nn::conv`]: each layer one GEMM).
+//!   a hidden layer of `hidden` units (ReLU), then `(μ, log σ²)`; the decoder mirrors it
+//!   (`hidden` units, the 7x7 grid of 64, two stride-2 4x4 transposed convolutions to 32
+//!   channels and to the pixels' logits) ([`rensa_nn::conv`]: each layer one GEMM).
 //!
 //! Losses are reported in nats per image (the sums over pixels and latent dimensions, averaged
 //! over the batch).
@@ -36,6 +37,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 use rensa_data::idx::ImageBatch;
 use rensa_nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use rensa_nn::dense::linear;
 use rensa_nn::latent::DiagonalGaussian;
 use rensa_nn::recurrent::RecurrentBackend;
 use rensa_train::{Objective, Output, StepInfo};
@@ -61,7 +63,8 @@ pub struct VaeConfig {
     /// Dimensions of the latent code.
     #[config(default = 20)]
     pub latent: usize,
-    /// Units of the MLP's hidden layers.
+    /// Units of the hidden layers (the MLP's; the convolutional model's between its grid and the
+    /// latent).
     #[config(default = 400)]
     pub hidden: usize,
     /// The encoder and decoder.
@@ -99,9 +102,8 @@ impl VaeConfig {
         self.validate()?;
         let pixels = self.rows * self.cols;
         let linear = |i, o| LinearConfig::new(i, o).init(device);
-        let (features, mlp, conv) = match self.architecture {
+        let (mlp, conv) = match self.architecture {
             Architecture::Mlp => (
-                self.hidden,
                 Some(Mlp {
                     encode: linear(pixels, self.hidden),
                     decode_hidden: linear(self.latent, self.hidden),
@@ -125,12 +127,13 @@ impl VaeConfig {
                         .init(device)
                 };
                 (
-                    grid,
                     None,
                     Some(Convolutional {
                         down1: down(1, c1)?,
                         down2: down(c1, c2)?,
-                        decode_grid: linear(self.latent, grid),
+                        encode: linear(grid, self.hidden),
+                        decode_hidden: linear(self.latent, self.hidden),
+                        decode_grid: linear(self.hidden, grid),
                         up1: up(c2, c1)?,
                         up2: up(c1, 1)?,
                     }),
@@ -140,8 +143,8 @@ impl VaeConfig {
         Ok(rensa_nn::init::materialise(Vae {
             mlp,
             conv,
-            mean: linear(features, self.latent),
-            log_var: linear(features, self.latent),
+            mean: linear(self.hidden, self.latent),
+            log_var: linear(self.hidden, self.latent),
             rows: self.rows,
             cols: self.cols,
             latent: self.latent,
@@ -162,6 +165,8 @@ struct Mlp<B: Backend> {
 struct Convolutional<B: Backend> {
     down1: Conv2d<B>,
     down2: Conv2d<B>,
+    encode: Linear<B>,
+    decode_hidden: Linear<B>,
     decode_grid: Linear<B>,
     up1: ConvTranspose2d<B>,
     up2: ConvTranspose2d<B>,
@@ -194,6 +199,12 @@ impl<B: Backend> Elbo<B> {
     pub fn negative(&self) -> Tensor<B, 1> {
         self.reconstruction.clone() + self.kl.clone()
     }
+}
+
+/// `x W + b` on the backend's GEMM ([`rensa_nn::dense::linear`]: on ndarray the `gemm` crate's
+/// kernels, faster than burn's `matmul` for these tall products).
+fn dense<B: RecurrentBackend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    linear(x, layer, rensa_nn::recurrent::Differentiation::Fused)
 }
 
 /// `−log Bernoulli(x; sigmoid(l))` summed over the pixels, stably: `softplus(l) − x l`.
@@ -231,17 +242,17 @@ impl<B: RecurrentBackend> Vae<B> {
             self.cols
         );
         let features = match (&self.mlp, &self.conv) {
-            (Some(m), _) => relu(m.encode.forward(x)),
+            (Some(m), _) => relu(dense(&m.encode, x)),
             (_, Some(c)) => {
                 let grid = x.reshape([n, 1, self.rows, self.cols]);
                 let h = relu(c.down2.forward(relu(c.down1.forward(grid))));
-                h.flatten(1, 3)
+                relu(dense(&c.encode, h.flatten(1, 3)))
             }
             _ => unreachable!("a VAE has an encoder"),
         };
         DiagonalGaussian::new(
-            self.mean.forward(features.clone()),
-            self.log_var.forward(features),
+            dense(&self.mean, features.clone()),
+            dense(&self.log_var, features),
         )
     }
 
@@ -249,11 +260,16 @@ impl<B: RecurrentBackend> Vae<B> {
     pub fn decode_logits(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = z.dims()[0];
         match (&self.mlp, &self.conv) {
-            (Some(m), _) => m.decode.forward(relu(m.decode_hidden.forward(z))),
+            (Some(m), _) => dense(&m.decode, relu(dense(&m.decode_hidden, z))),
             (_, Some(c)) => {
                 let [_, c2] = CONV_CHANNELS;
-                let grid =
-                    relu(c.decode_grid.forward(z)).reshape([n, c2, self.rows / 4, self.cols / 4]);
+                let hidden = relu(dense(&c.decode_hidden, z));
+                let grid = relu(dense(&c.decode_grid, hidden)).reshape([
+                    n,
+                    c2,
+                    self.rows / 4,
+                    self.cols / 4,
+                ]);
                 c.up2
                     .forward(relu(c.up1.forward(grid)))
                     .reshape([n, self.rows * self.cols])
