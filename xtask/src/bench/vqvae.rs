@@ -12,7 +12,7 @@ use super::{BenchArgs, cpu_description, example_binary, record_run, run_binary};
 use crate::peers::workspace_root;
 
 const EPOCHS: usize = 10;
-const PRIOR_EPOCHS: usize = 10;
+const PRIOR_EPOCHS: usize = 6;
 
 /// Runs the example; returns its results.json.
 fn run_example(
