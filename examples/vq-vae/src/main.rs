@@ -162,14 +162,19 @@ struct Results {
 }
 
 /// The training options of a run in `out`.
-fn training<'a>(args: &'a Args, out: &'a std::path::Path, epochs: usize) -> Run<'a> {
+fn training<'a>(
+    args: &'a Args,
+    out: &'a std::path::Path,
+    epochs: usize,
+    resume: &'a Resume,
+) -> Run<'a> {
     Run {
         epochs,
         batch_size: args.batch_size,
         lr: args.lr,
         seed: args.seed,
         out,
-        resume: &args.resume,
+        resume,
         progress: !args.common.quiet,
     }
 }
@@ -191,7 +196,7 @@ fn run(args: &Args, data: &Split, device: &Device) -> Result<()> {
     ];
     let title = format!("VQ-VAE ({}) training loss", args.quantizer);
     let items = data.train.items();
-    let (model, history) = training(args, &args.out, args.epochs).fit(
+    let (model, history) = training(args, &args.out, args.epochs, &args.resume).fit(
         model,
         settings,
         &items,
@@ -298,7 +303,10 @@ fn prior(args: &Args, model: &VqVae<Inner>, data: &Split, device: &Device) -> Re
             ),
         ),
     ];
-    let (prior, history) = training(args, &dir, args.prior_epochs).fit(
+    // a run stopped before its prior saved a checkpoint resumes with a fresh prior
+    let mut resume = args.resume.clone();
+    resume.resume &= resume.checkpoints(&dir).latest()?.is_some();
+    let (prior, history) = training(args, &dir, args.prior_epochs, &resume).fit(
         prior,
         settings,
         &train,

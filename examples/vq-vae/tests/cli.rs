@@ -98,6 +98,15 @@ fn trains_on_a_fixture_resumes_and_refuses_mismatches() {
     // the same settings resume to a second epoch
     let (ok, _, stderr) = run(&args(&data, &out, "2", &["--resume"]));
     assert!(ok, "{stderr}");
+    // a run stopped before its prior (here: run without one) resumes and trains the prior afresh
+    let early = data.join("early");
+    let mut first = args(&data, &early, "1", &[]);
+    let at = first.iter().position(|a| *a == "--prior-epochs").unwrap();
+    first[at + 1] = "0";
+    let (ok, _, stderr) = run(&first);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&args(&data, &early, "2", &["--resume"]));
+    assert!(ok && early.join("prior/loss.png").exists(), "{stderr}");
     // images of another size than the saved model's
     let wide = fixture("wide", 12);
     let (ok, _, stderr) = run(&args(&wide, &out, "3", &["--resume"]));
