@@ -7,6 +7,10 @@
 //! with `dpkg-deb` and keeps the four IDX files and the licence in the cache. It says on
 //! standard error what it fetches and where it puts it.
 //!
+//! [`chitchat`] finds the chitchat dataset (BYU PCC lab, 7,168 open-domain conversations, MIT
+//! licence) in rensa's cache, else fetches the `chitchat-dataset` 0.9.0 wheel from PyPI with
+//! `python3 -m pip download` (nothing installed) and keeps its `dataset.json` and licence.
+//!
 //! The cache is `$RENSA_DATA` when set, else `$XDG_CACHE_HOME/rensa`, else `~/.cache/rensa`.
 
 use std::path::{Path, PathBuf};
@@ -40,8 +44,12 @@ pub fn has_mnist_files(dir: &Path) -> bool {
 }
 
 fn fetch_err(what: impl Into<String>) -> DataError {
+    named_fetch_err("Fashion-MNIST", what)
+}
+
+fn named_fetch_err(dataset: &str, what: impl Into<String>) -> DataError {
     DataError::Format {
-        origin: "fetching Fashion-MNIST".into(),
+        origin: format!("fetching {dataset}"),
         what: what.into(),
     }
 }
@@ -130,6 +138,113 @@ fn fetch_debian(dest: &Path) -> Result<()> {
             std::fs::remove_dir_all(dest).map_err(|e| DataError::io(dest, e))?;
         }
         std::fs::rename(&from, dest).map_err(|e| DataError::io(dest, e))
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// The chitchat wheel's name and version on PyPI.
+pub const CHITCHAT_PACKAGE: &str = "chitchat-dataset==0.9.0";
+
+/// The path of chitchat's `dataset.json`: the cache's, or freshly fetched into the cache (see the
+/// [module docs](self)).
+///
+/// # Errors
+/// The wheel cannot be fetched or unpacked (no Python, no pip, no network): the error says how
+/// to get the file by hand and pass it with `--data`.
+pub fn chitchat() -> Result<PathBuf> {
+    let dest = cache_dir().join("chitchat");
+    let file = dest.join("dataset.json");
+    if file.is_file() {
+        return Ok(file);
+    }
+    eprintln!(
+        "fetching the chitchat dataset (BYU PCC lab, MIT licence): the PyPI wheel \
+         {CHITCHAT_PACKAGE} (8 MB) with python3 -m pip download, unpacked into {}",
+        dest.display()
+    );
+    fetch_wheel(&dest).map_err(|e| {
+        named_fetch_err(
+            "chitchat",
+            format!(
+                "{e}. Run `python3 -m pip download --no-deps {CHITCHAT_PACKAGE}`, unzip the \
+                 wheel and pass chitchat_dataset/dataset.json with --data"
+            ),
+        )
+    })?;
+    Ok(file)
+}
+
+fn fetch_wheel(dest: &Path) -> Result<()> {
+    let err = |what: String| named_fetch_err("chitchat", what);
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let work = parent.join(format!(".chitchat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| DataError::io(&work, e))?;
+    let result = (|| {
+        let python = |args: &[&str], what: &str| -> Result<()> {
+            let out = Command::new("python3")
+                .args(args)
+                .current_dir(&work)
+                .output()
+                .map_err(|e| err(format!("cannot run python3: {e}")))?;
+            if !out.status.success() {
+                return Err(err(format!(
+                    "{what} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(())
+        };
+        python(
+            &[
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "-d",
+                ".",
+                CHITCHAT_PACKAGE,
+            ],
+            "pip download",
+        )?;
+        let wheel = std::fs::read_dir(&work)
+            .map_err(|e| DataError::io(&work, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "whl"))
+            .ok_or_else(|| err("pip download left no wheel".into()))?;
+        let wheel = wheel.to_string_lossy().to_string();
+        python(
+            &["-m", "zipfile", "-e", &wheel, "unpacked"],
+            "unzipping the wheel",
+        )?;
+        let unpacked = work.join("unpacked");
+        let json = unpacked.join("chitchat_dataset/dataset.json");
+        if !json.is_file() {
+            return Err(err(
+                "the wheel holds no chitchat_dataset/dataset.json".into()
+            ));
+        }
+        // a check before publishing: the file must read as dialogues
+        crate::dialogue::files::read_chitchat(&json)?;
+        let publish = work.join("publish");
+        std::fs::create_dir_all(&publish).map_err(|e| DataError::io(&publish, e))?;
+        std::fs::rename(&json, publish.join("dataset.json"))
+            .map_err(|e| DataError::io(&json, e))?;
+        let licence = std::fs::read_dir(&unpacked)
+            .map_err(|e| DataError::io(&unpacked, e))?
+            .filter_map(|e| e.ok().map(|e| e.path().join("LICENSE")))
+            .find(|p| p.is_file());
+        if let Some(licence) = licence {
+            std::fs::copy(&licence, publish.join("LICENSE"))
+                .map_err(|e| DataError::io(&licence, e))?;
+        }
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).map_err(|e| DataError::io(dest, e))?;
+        }
+        std::fs::rename(&publish, dest).map_err(|e| DataError::io(dest, e))
     })();
     let _ = std::fs::remove_dir_all(&work);
     result

