@@ -7,6 +7,9 @@
 //!   the same network on rensa's layers for autodiff ([`binary_addition::Adder`]);
 //! - [`seq2seq`]: an encoder-decoder over any recurrent cell, trained with teacher forcing and
 //!   run autoregressively (the sin → cos exercise);
+//! - [`hred`]: HRED, the hierarchical encoder-decoder for dialogue (an utterance encoder, a
+//!   context encoder over the turns, a decoder), and with a latent variable per response
+//!   [`vhred`];
 //! - [`vae`]: the variational autoencoder (MLP and convolutional) over grey images;
 //! - [`vqvae`]: the VQ-VAE (a discrete codebook) and the recurrent prior over its code grids.
 //!
@@ -32,10 +35,12 @@
 //! ```
 
 pub mod binary_addition;
+pub mod hred;
 #[cfg(feature = "learner")]
 pub mod learner;
 pub mod seq2seq;
 pub mod vae;
+pub mod vhred;
 pub mod vqvae;
 
 /// Checks that images of `rows x cols` pixels fit two stride-2 layers (a 4x smaller grid).

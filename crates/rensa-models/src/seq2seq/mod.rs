@@ -14,8 +14,10 @@
 //! every step, Adam (lr 0.001, ε 1e-7), batch 16, the last 20% of the windows for validation.
 //!
 //! [`token`] holds the same encoder-decoder over tokens (embeddings, a softmax read-out), with
-//! or without attention over the encoder states (Bahdanau, Luong), greedy and beam decoding.
+//! or without attention over the encoder states (Bahdanau, Luong), greedy and beam decoding;
+//! [`search`] holds the decoding algorithms, for any decoder that takes one step at a time.
 
+pub mod search;
 pub mod token;
 
 use burn::config::Config;

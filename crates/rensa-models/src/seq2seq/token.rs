@@ -30,13 +30,16 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use rensa_data::SplitMix64;
 use rensa_data::tokens::PairBatch;
-use rensa_data::vocab::{BOS, EOS};
+use rensa_data::vocab::EOS;
 use rensa_nn::attention::{Attention, AttentionConfig, AttentionScore, Memory};
 use rensa_nn::recurrent::{
     Differentiation, Recurrent, RecurrentBackend, RecurrentCell, RecurrentConfig, RecurrentState,
     SequenceInput,
 };
 use rensa_train::{Objective, Output, StepInfo};
+
+pub use super::search::Decoded;
+use super::search::{self, StepDecoder};
 
 /// Which attention the decoder uses (see the [module docs](self)).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -272,19 +275,11 @@ pub struct Encoded<B: Backend> {
     pub state: DecoderState<B>,
 }
 
-/// One decoded sequence.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decoded {
-    /// The tokens, without `BOS` and `EOS`.
-    pub tokens: Vec<usize>,
-    /// The sum of the tokens' log-probabilities (`EOS` included when it was reached).
-    pub log_prob: f64,
-    /// Per output step, the attention weights over the source tokens (empty without
-    /// attention).
-    pub alignment: Vec<Vec<f32>>,
-}
-
-fn ids<B: Backend>(v: &[usize], shape: [usize; 2], device: &B::Device) -> Tensor<B, 2, Int> {
+pub(crate) fn ids<B: Backend>(
+    v: &[usize],
+    shape: [usize; 2],
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
     let data: Vec<i64> = v.iter().map(|&x| x as i64).collect();
     Tensor::from_data(TensorData::new(data, shape), device)
 }
@@ -473,154 +468,64 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
     /// Greedy decoding of a batch of sources (ids, each non-empty), at most `max_len` tokens
     /// each: the most probable token at every step, until `EOS`.
     pub fn greedy(&self, sources: &[Vec<usize>], max_len: usize) -> Vec<Decoded> {
-        let device = self.device();
-        let (source, lengths) = pad(sources, &device);
-        let encoded = self.encode(source, &lengths);
-        let n = sources.len();
-        let mut state = encoded.state;
-        let mut previous = ids::<B>(&vec![BOS; n], [n, 1], &device);
-        let mut out: Vec<Decoded> = (0..n)
-            .map(|_| Decoded {
-                tokens: Vec::new(),
-                log_prob: 0.0,
-                alignment: Vec::new(),
-            })
-            .collect();
-        let mut done = vec![false; n];
-        for _ in 0..max_len {
-            let e = self.embed_step(previous);
-            let (logits, next, weights) = self.decode_step(e, state, encoded.memory.as_ref());
-            state = next;
-            let log_p = log_softmax(logits, 1);
-            let best = log_p.clone().argmax(1); // [n, 1]
-            let best_v = host_usize(best.clone());
-            let lp = log_p.gather(1, best.clone()).into_data().convert::<f32>();
-            let lp: Vec<f32> = lp.to_vec().expect("f32 log-probabilities");
-            let w = weights.map(|w| w.into_data().convert::<f32>().to_vec::<f32>().unwrap());
-            for k in 0..n {
-                if done[k] {
-                    continue;
-                }
-                out[k].log_prob += f64::from(lp[k]);
-                if let Some(w) = &w {
-                    let s = w.len() / n;
-                    out[k].alignment.push(w[k * s..(k + 1) * s].to_vec());
-                }
-                if best_v[k] == EOS {
-                    done[k] = true;
-                } else {
-                    out[k].tokens.push(best_v[k]);
-                }
-            }
-            if done.iter().all(|&d| d) {
-                break;
-            }
-            previous = best;
-        }
-        out
+        search::greedy(&mut self.stepper(sources), sources.len(), max_len)
     }
 
-    /// Beam search of width `width` for one source, at most `max_len` tokens: the hypotheses
-    /// that reached `EOS`, best first by `log p / lp(len)`, GNMT's length penalty
-    /// `lp(len) = ((5 + len) / 6)^alpha` (`alpha = 0`: raw log-probability). The search ends when
-    /// `width` hypotheses have finished and no live one can score better, or at `max_len`.
-    /// Unfinished hypotheses are returned when none finished.
+    /// Beam search of width `width` for one source, at most `max_len` tokens
+    /// ([`search::beam`]): the hypotheses that reached `EOS`, best first by
+    /// `log p / lp(len)`, GNMT's length penalty `lp(len) = ((5 + len) / 6)^alpha`.
     pub fn beam(&self, source: &[usize], width: usize, max_len: usize, alpha: f64) -> Vec<Decoded> {
-        assert!(width >= 1, "beam width: expected at least 1, got 0");
-        let device = self.device();
-        let (src, lengths) = pad(std::slice::from_ref(&source.to_vec()), &device);
-        let encoded = self.encode(src, &lengths);
-        let penalty = |len: usize| ((5.0 + len as f64) / 6.0).powf(alpha);
-        // live hypotheses: tokens, log p, alignment; their states are the rows of `state`
-        let mut live = vec![Decoded {
-            tokens: Vec::new(),
-            log_prob: 0.0,
-            alignment: Vec::new(),
-        }];
-        let mut state = encoded.state;
-        let (source_memory, mut memory) = (encoded.memory.clone(), encoded.memory);
-        let mut finished: Vec<(f64, Decoded)> = Vec::new();
-        for step in 0..max_len {
-            let n = live.len();
-            let last: Vec<usize> = live
-                .iter()
-                .map(|d| d.tokens.last().copied().unwrap_or(BOS))
-                .collect();
-            let e = self.embed_step(ids::<B>(&last, [n, 1], &device));
-            let (logits, next, weights) = self.decode_step(e, state, memory.as_ref());
-            let log_p: Vec<f32> = log_softmax(logits, 1)
-                .into_data()
-                .convert::<f32>()
-                .to_vec()
-                .expect("f32 log-probabilities");
-            let w: Option<Vec<f32>> =
-                weights.map(|w| w.into_data().convert::<f32>().to_vec().unwrap());
-            let vocab = log_p.len() / n;
-            // every extension of every live hypothesis, best first
-            let mut candidates: Vec<(f64, usize, usize)> = (0..n)
-                .flat_map(|k| {
-                    let base = live[k].log_prob;
-                    let row = &log_p[k * vocab..(k + 1) * vocab];
-                    row.iter()
-                        .enumerate()
-                        .map(move |(tok, &lp)| (base + f64::from(lp), k, tok))
-                })
-                .collect();
-            candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let mut keep = Vec::new();
-            let mut rows = Vec::new();
-            for (score, k, tok) in candidates {
-                if keep.len() == width {
-                    break;
-                }
-                let mut d = live[k].clone();
-                d.log_prob = score;
-                if let Some(w) = &w {
-                    let s = w.len() / n;
-                    d.alignment.push(w[k * s..(k + 1) * s].to_vec());
-                }
-                if tok == EOS {
-                    finished.push((score / penalty(d.tokens.len() + 1), d));
-                    continue;
-                }
-                d.tokens.push(tok);
-                keep.push(d);
-                rows.push(k);
-            }
-            // Stop once `width` hypotheses finished and none of the live ones can still beat
-            // the best of them: a live hypothesis's log p only falls as it grows, so its best
-            // possible score is its log p under the longest length's penalty. (Stopping at the
-            // `width`-th finished one returned hypotheses cut short whenever improbable early
-            // `EOS`s had filled the count before the likely, longer ones finished.)
-            let best_finished = finished
-                .iter()
-                .map(|(s, _)| *s)
-                .fold(f64::NEG_INFINITY, f64::max);
-            let best_live = keep
-                .iter()
-                .map(|d| d.log_prob / penalty(max_len))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let settled = finished.len() >= width && best_finished >= best_live;
-            if settled || keep.is_empty() || step + 1 == max_len {
-                if finished.is_empty() {
-                    finished = keep
-                        .into_iter()
-                        .map(|d| (d.log_prob / penalty(d.tokens.len()), d))
-                        .collect();
-                }
-                break;
-            }
-            let rows_t = ids::<B>(&rows, [rows.len(), 1], &device).reshape([rows.len()]);
-            state = next.select(rows_t.clone());
-            // every hypothesis reads the one source
-            memory = source_memory
-                .as_ref()
-                .map(|m| m.select(Tensor::zeros([rows.len()], &device)));
-            live = keep;
-        }
-        finished.sort_by(|a, b| b.0.total_cmp(&a.0));
-        finished.into_iter().map(|(_, d)| d).collect()
+        search::beam(
+            &mut self.stepper(std::slice::from_ref(&source.to_vec())),
+            width,
+            max_len,
+            alpha,
+        )
     }
+
+    /// The decoder, one row per source, for a search.
+    fn stepper(&self, sources: &[Vec<usize>]) -> Stepper<'_, B, C> {
+        let (source, lengths) = pad(sources, &self.device());
+        let encoded = self.encode(source, &lengths);
+        Stepper {
+            model: self,
+            state: encoded.state,
+            memory: encoded.memory,
+        }
+    }
+}
+
+/// A [`TokenSeq2Seq`]'s decoder between steps of a search.
+struct Stepper<'a, B: Backend, C: Module<B>> {
+    model: &'a TokenSeq2Seq<B, C>,
+    state: DecoderState<B>,
+    memory: Option<Memory<B>>,
+}
+
+impl<B: RecurrentBackend, C: RecurrentCell<B>> StepDecoder for Stepper<'_, B, C> {
+    fn step(&mut self, last: &[usize]) -> (Vec<f32>, Option<Vec<f32>>) {
+        let device = self.model.device();
+        let e = self
+            .model
+            .embed_step(ids::<B>(last, [last.len(), 1], &device));
+        let (logits, next, weights) =
+            self.model
+                .decode_step(e, self.state.clone(), self.memory.as_ref());
+        self.state = next;
+        (host_f32(log_softmax(logits, 1)), weights.map(host_f32))
+    }
+
+    fn keep(&mut self, rows: &[usize]) {
+        let device = self.model.device();
+        let rows = ids::<B>(rows, [rows.len(), 1], &device).reshape([rows.len()]);
+        self.state = self.state.select(rows.clone());
+        self.memory = self.memory.as_ref().map(|m| m.select(rows));
+    }
+}
+
+/// A float tensor's values on the host.
+pub(crate) fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().expect("f32 values")
 }
 
 /// Pads `sources` into `[n, longest]` ids and their lengths.

@@ -3,6 +3,7 @@
 
 mod binary_addition_gradients;
 mod binary_addition_train;
+mod hred;
 mod learner;
 mod seq2seq;
 mod token_seq2seq;
