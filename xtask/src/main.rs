@@ -6,9 +6,11 @@
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
 //!   table of medians and ratios and appends it to BENCHMARKS.md. `attention`, `attention-speed`,
-//!   `vae` and `vq-vae` train the examples' models on their tasks (run them by name).
-//! - `cargo xtask data fashion-mnist`: fetches Fashion-MNIST (Debian's `dataset-fashion-mnist`)
-//!   into rensa's data cache unless it is there already, and checks it reads.
+//!   `vae`, `vq-vae`, `hred` and `hred-chitchat` train the examples' models on their tasks (run
+//!   them by name).
+//! - `cargo xtask data fashion-mnist|chitchat`: fetches Fashion-MNIST (Debian's
+//!   `dataset-fashion-mnist`) or the chitchat dataset (PyPI's `chitchat-dataset`) into rensa's
+//!   data cache unless it is there already, and checks it reads.
 //! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh
 //!   seeds for N minutes; prints how many cases ran without a panic.
 
@@ -52,6 +54,8 @@ enum Command {
 enum Dataset {
     /// Zalando's Fashion-MNIST (MIT), from Debian's `dataset-fashion-mnist` package.
     FashionMnist,
+    /// The BYU PCC lab's chitchat dataset (MIT), from PyPI's `chitchat-dataset` 0.9.0 wheel.
+    Chitchat,
 }
 
 fn data(dataset: Dataset) -> Result<()> {
@@ -67,6 +71,11 @@ fn data(dataset: Dataset) -> Result<()> {
                 split.train.images.rows,
                 split.train.images.cols
             );
+        }
+        Dataset::Chitchat => {
+            let path = rensa_data::fetch::chitchat()?;
+            let loaded = rensa_data::dialogue::files::read_chitchat(&path)?;
+            println!("chitchat in {}: {}", path.display(), loaded.summary());
         }
     }
     Ok(())

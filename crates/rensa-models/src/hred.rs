@@ -468,16 +468,36 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
                 .collect();
             a.memory(keys.clone(), keys).with_lengths(&lengths)
         });
-        let logits = self.dense(self.readout(states, memory.as_ref()), &self.output);
-        let (_, target) = batch.response_tensors::<B>(&device);
-        let mask = batch.target_mask::<B>(&device);
-        let picked = log_softmax(logits, 2)
-            .gather(2, target.clone().unsqueeze_dim(2))
-            .squeeze_dim::<2>(2);
-        let nll = (picked * mask.clone()).sum_dim(1).squeeze_dim(1).neg();
+        // The read-out and the softmax over the vocabulary, the costliest part with a large
+        // vocabulary, only at the real target positions (not the padding).
+        let o = self.readout(states, memory.as_ref());
+        let h = o.dims()[2];
+        let positions: Vec<usize> = (0..responses)
+            .flat_map(|r| (0..batch.target_lengths[r]).map(move |t| r * steps + t))
+            .collect();
+        let n = positions.len();
+        let logits = self.dense(
+            o.reshape([responses * steps, h])
+                .select(0, rows(&positions)),
+            &self.output,
+        );
+        let targets: Vec<usize> = positions.iter().map(|&p| batch.target[p]).collect();
+        let picked = log_softmax(logits, 1).gather(1, ids::<B>(&targets, [n, 1], &device));
+        // summed per response: a [responses, positions] 0/1 matrix times the column
+        let owner: Vec<f32> = (0..responses)
+            .flat_map(|r| {
+                positions
+                    .iter()
+                    .map(move |&p| if p / steps == r { 1.0 } else { 0.0 })
+            })
+            .collect();
+        let owner = Tensor::<B, 2>::from_data(TensorData::new(owner, [responses, n]), &device);
+        let nll = owner.matmul(picked).reshape([responses]).neg();
         let bow = match self.latent.as_ref().and_then(|l| l.bow.as_ref()) {
             Some(head) => {
                 // the response's words without their order (EOS left out)
+                let (_, target) = batch.response_tensors::<B>(&device);
+                let mask = batch.target_mask::<B>(&device);
                 let words_only = mask * target.clone().not_equal_elem(EOS as i64).float();
                 let log_p = log_softmax(head.forward(condition), 1).gather(1, target);
                 Some((log_p * words_only).sum_dim(1).squeeze_dim(1).neg())

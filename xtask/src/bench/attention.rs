@@ -18,7 +18,7 @@ const BATCH: usize = 64;
 const TRAIN: usize = 20_000;
 const SEED: u64 = 0;
 /// Epochs of the accuracy runs.
-const REVERSE_EPOCHS: usize = 24;
+const REVERSE_EPOCHS: usize = 32;
 /// The reversal runs: a bidirectional encoder and the learning rate annealed to 0 (a constant
 /// rate left Luong-general swinging between 90% and 99% exact on validation strings).
 const REVERSE_FLAGS: &[&str] = &["--bidirectional", "--lr-schedule", "cosine"];

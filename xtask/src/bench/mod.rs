@@ -3,6 +3,7 @@
 mod attention;
 mod augment;
 mod binary_addition;
+mod hred;
 mod recurrent;
 mod seq2seq;
 mod vae;
@@ -15,7 +16,7 @@ use std::time::Instant;
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks to run (default: all but `attention`, `vae` and `vq-vae`, which train models for an hour and for minutes).
+    /// Which benchmarks to run (default: all but `attention`, `vae`, `vq-vae`, `hred` and `hred-chitchat`, which train models for minutes to an hour).
     #[arg(value_enum)]
     pub which: Vec<Which>,
     /// The burn backend rensa and burn-nn run on.
@@ -57,6 +58,11 @@ pub enum Which {
     /// The vae example on Fashion-MNIST: test -ELBO over 3 seeds, MLP and convolutional (against
     /// numpy, and Keras/TF for the epoch time, with --peers).
     Vae,
+    /// The dialogue example on generated dialogues: HRED against the exact perplexity floor, a
+    /// seq2seq over the last turn, VHRED with and without its remedies for posterior collapse.
+    Hred,
+    /// The dialogue example on the chitchat dataset: HRED and VHRED perplexity, distinct-n.
+    HredChitchat,
     /// The vq-vae example on Fashion-MNIST: reconstruction MSE, codebook usage and perplexity with
     /// the EMA and the plain quantiser, and the code prior's bits per code.
     VqVae,
@@ -96,6 +102,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::AttentionSpeed => attention::speed(&args)?,
             Which::Vae => vae::run(&args)?,
             Which::VqVae => vqvae::run(&args)?,
+            Which::Hred => hred::run(&args)?,
+            Which::HredChitchat => hred::chitchat(&args)?,
         }
     }
     Ok(())

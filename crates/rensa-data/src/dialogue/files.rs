@@ -23,7 +23,7 @@ use std::path::Path;
 pub const DEFAULT_MARKER: &str = "__eou__";
 
 /// How many skip reasons [`Loaded`] keeps.
-const REASONS_KEPT: usize = 5;
+const REASONS_KEPT: usize = 3;
 
 /// The dialogues read from a file and what was skipped.
 #[derive(Clone, Debug, Default)]
