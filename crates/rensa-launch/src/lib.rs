@@ -114,6 +114,14 @@ pub fn launch<R: Send>(
     rensa_train::in_thread_pool(common.threads, || work(&device)).context("--threads")?
 }
 
+/// Adam with burn's defaults, the gradient clipped to L2 norm `clip_norm` before each step (0: not
+/// clipped): the `--clip-norm` option of the sequence examples.
+pub fn adam(clip_norm: f32) -> burn::optim::AdamConfig {
+    burn::optim::AdamConfig::new().with_grad_clipping(
+        (clip_norm > 0.0).then_some(burn::grad_clipping::GradientClippingConfig::Norm(clip_norm)),
+    )
+}
+
 /// A `clap` value parser for counts that must be at least 1 (`--hidden`, `--batch-size`, ...):
 /// `#[arg(long, value_parser = rensa_launch::at_least_one)]` refuses 0 while the command line is
 /// read, before any work.

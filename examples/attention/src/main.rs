@@ -7,9 +7,7 @@
 //! saved model on one input.
 
 use anyhow::{Context, Result, bail};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ModuleDisplay};
-use burn::optim::AdamConfig;
 use clap::{Parser, ValueEnum};
 use rensa_data::tasks::{Example, Task, split};
 use rensa_data::tokens::PairBatch;
@@ -338,11 +336,7 @@ where
         .progress(!args.common.quiet)
         .run(
             model,
-            &mut AdamConfig::new()
-                .with_grad_clipping(
-                    (args.clip_norm > 0.0).then_some(GradientClippingConfig::Norm(args.clip_norm)),
-                )
-                .init(),
+            &mut rensa_launch::adam(args.clip_norm).init(),
             Items::new(&pairs, PairBatch::of),
             device,
         )?;

@@ -13,9 +13,7 @@ mod corpus;
 mod eval;
 
 use anyhow::{Context, Result, bail};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
-use burn::optim::AdamConfig;
 use clap::{Parser, ValueEnum};
 use corpus::{Corpus, Source};
 use rensa_data::SplitMix64;
@@ -427,11 +425,7 @@ where
         .progress(!args.common.quiet)
         .run(
             model,
-            &mut AdamConfig::new()
-                .with_grad_clipping(
-                    (args.clip_norm > 0.0).then_some(GradientClippingConfig::Norm(args.clip_norm)),
-                )
-                .init(),
+            &mut rensa_launch::adam(args.clip_norm).init(),
             Items::new(items, batcher),
             device,
         )?;
