@@ -603,7 +603,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
     }
 
     /// The most probable next word at every step, for each context, at most `max_len` tokens
-    /// (a VHRED draws each context's latent from its prior with `rng`).
+    /// (a VHRED draws each context's latent from its prior with `rng`); no contexts, no replies.
     ///
     /// # Errors
     /// A context that [`check_context`](Self::check_context) refuses.
@@ -613,6 +613,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
         max_len: usize,
         rng: &mut SplitMix64,
     ) -> Result<Vec<Decoded>, ContextError> {
+        if contexts.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(search::greedy(
             &mut self.stepper(contexts, rng)?,
             contexts.len(),
@@ -632,6 +635,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
         temperature: f64,
         rng: &mut SplitMix64,
     ) -> Result<Vec<Decoded>, ContextError> {
+        if contexts.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut stepper = self.stepper(contexts, rng)?;
         Ok(search::sample(
             &mut stepper,

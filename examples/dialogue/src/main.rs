@@ -64,7 +64,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Kind::Hred)]
     model: Kind,
     /// The dialogues: `generated` (the last turn recalls a fact of the first; the best
-    /// perplexity is known), `chitchat` (7,168 real conversations, fetched once from PyPI), or a
+    /// perplexity is known), `chitchat` (4,017 real conversations of two or more turns, fetched once from PyPI), or a
     /// file: chitchat's `.json`, else one dialogue per line, turns separated by --turn-marker.
     #[arg(long, default_value = "generated", value_parser = Source::parse)]
     data: Source,

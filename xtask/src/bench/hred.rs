@@ -54,13 +54,18 @@ const CHITCHAT: [Case; 2] = [
     },
 ];
 
-fn run_case(binary: &std::path::Path, data: &str, case: &Case) -> Result<serde_json::Value> {
+/// Runs `case` on `data` (`--data`); its results in `target/bench-dialogue/NAME-MODEL...`.
+fn run_case(
+    binary: &std::path::Path,
+    (name, data): (&str, &str),
+    case: &Case,
+) -> Result<serde_json::Value> {
     let out = workspace_root().join(format!(
-        "target/bench-dialogue/{data}-{}{}",
+        "target/bench-dialogue/{name}-{}{}",
         case.model,
         case.extra.join("")
     ));
-    eprintln!("hred bench: {data} {}...", case.label);
+    eprintln!("hred bench: {name} {}...", case.label);
     let mut args = vec![
         "--quiet",
         "--overwrite",
@@ -101,7 +106,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for case in &GENERATED {
-        let r = run_case(&binary, "generated", case)?;
+        let r = run_case(&binary, ("generated", "generated"), case)?;
         let c = &r["coverage"];
         writeln!(
             table,
@@ -168,7 +173,7 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for case in &CHITCHAT {
-        let r = run_case(&binary, &data, case)?;
+        let r = run_case(&binary, ("chitchat", &data), case)?;
         writeln!(
             table,
             "| {} | {:.2} | {:.2} | {} | {} | {} / {} | {} | {:.0} | {:.0} |",
@@ -194,7 +199,7 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
         ("dialogue models on chitchat", backend_name(args)),
         &cpu_description(),
         "The release `dialogue` example, `--data` the chitchat dataset's dataset.json \
-         (chitchat-dataset 0.9.0 from PyPI, 7,168 conversations), seed 0, defaults otherwise: 5% \
+         (chitchat-dataset 0.9.0 from PyPI: 7,168 conversations, of which the 4,017 with two or more turns are read), seed 0, defaults otherwise: 5% \
          of the conversations held out for the test, conversations cut into windows of at most 6 \
          turns and turns into at most 30 tokens, vocabulary of the words seen 3 times or more \
          (at most 5,000), GRU cells, embedding 64, hidden 128, Adam lr 0.002, batch 32, gradient \

@@ -6,7 +6,7 @@
 //! al. are this format with three turns a line.
 //!
 //! **chitchat** ([`read_chitchat`]): the `dataset.json` of the `chitchat-dataset` package
-//! (BYU PCC lab, MIT licence, 7,168 conversations): an object of conversations, each with
+//! (BYU PCC lab, MIT licence, 7,168 conversations, 3,150 of them a single one-sided turn): an object of conversations, each with
 //! `"messages"`, a list of turns, each turn a list of messages `{"text": ...}` by one sender;
 //! a turn's messages are joined. Other fields are ignored.
 //!

@@ -257,6 +257,8 @@ fn vhred_losses_follow_the_definition() {
 
 #[test]
 fn bad_contexts_and_settings_are_refused() {
+    // building a model draws its weights from burn's shared generator
+    let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     let model = small(20).init::<B, GruConfig>(&device).unwrap();
     let mut rng = SplitMix64::new(0);
@@ -264,6 +266,8 @@ fn bad_contexts_and_settings_are_refused() {
         model.greedy(&[vec![]], 5, &mut rng).unwrap_err(),
         ContextError::Empty
     );
+    assert!(model.greedy(&[], 5, &mut rng).unwrap().is_empty());
+    assert!(model.sample(&[], 5, 1.0, &mut rng).unwrap().is_empty());
     assert_eq!(
         model
             .greedy(&[vec![vec![5], vec![]]], 5, &mut rng)
