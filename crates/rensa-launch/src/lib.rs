@@ -248,6 +248,12 @@ pub fn describe_backend(device: &Device) -> String {
 #[cfg(feature = "wgpu")]
 pub fn describe_wgpu_adapter(device: &burn::backend::wgpu::WgpuDevice) -> String {
     use burn::backend::wgpu::{graphics::AutoGraphicsApi, init_setup};
+    // burn sets a device's runtime up once per process and panics on a second set-up, so the
+    // description is made once (by `open_device`'s probe) and reused (by `describe_backend`).
+    static DESCRIBED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(known) = DESCRIBED.get() {
+        return known.clone();
+    }
     let info = init_setup::<AutoGraphicsApi>(device, Default::default())
         .adapter
         .get_info();
@@ -257,10 +263,14 @@ pub fn describe_wgpu_adapter(device: &burn::backend::wgpu::WgpuDevice) -> String
     } else {
         ""
     };
-    format!(
-        "wgpu on \"{}\" ({kind}, {:?}){note}",
-        info.name, info.backend
-    )
+    DESCRIBED
+        .get_or_init(|| {
+            format!(
+                "wgpu on \"{}\" ({kind}, {:?}){note}",
+                info.name, info.backend
+            )
+        })
+        .clone()
 }
 
 #[cfg(test)]

@@ -247,7 +247,12 @@ fn vhred_losses_follow_the_definition() {
     // generation draws z from the prior with the given generator: same seed, same answer
     let context = vec![dialogues[0][0].clone()];
     let a = model
-        .sample(&[context.clone()], 8, 1.0, &mut SplitMix64::new(4))
+        .sample(
+            std::slice::from_ref(&context),
+            8,
+            1.0,
+            &mut SplitMix64::new(4),
+        )
         .unwrap();
     let b = model
         .sample(&[context], 8, 1.0, &mut SplitMix64::new(4))
