@@ -515,7 +515,12 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
     /// Every response of `batch` scored (no word drop; a VHRED's latent drawn from its
     /// posterior, so `nll + kl` is a one-sample estimate of the bound on `−log p`).
     pub fn score(&self, batch: &DialogueBatch) -> Vec<ResponseScore> {
-        let losses = self.forward(batch, None);
+        Self::scores_of(batch, self.forward(batch, None))
+    }
+
+    /// The per-response scores of `losses`, computed by [`forward`](Self::forward) on `batch`
+    /// (for a caller that also wants the losses' other parts, such as the posterior means).
+    pub fn scores_of(batch: &DialogueBatch, losses: DialogueLosses<B>) -> Vec<ResponseScore> {
         let nll = host_f32(losses.nll);
         let kl = losses.kl.map(host_f32);
         (0..batch.responses())

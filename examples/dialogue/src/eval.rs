@@ -64,12 +64,11 @@ pub fn score_hred<C: RecurrentCell<Inner>>(
     for chunk in test.chunks(BATCH) {
         let refs: Vec<&Vec<Vec<usize>>> = chunk.iter().collect();
         let batch = DialogueBatch::of(&refs);
-        if model.is_variational() {
-            if let Some(m) = model.forward(&batch, None).posterior_means {
-                means.push(m);
-            }
+        let mut losses = model.forward(&batch, None);
+        if let Some(m) = losses.posterior_means.take() {
+            means.push(m);
         }
-        for r in model.score(&batch) {
+        for r in Hred::<Inner, C>::scores_of(&batch, losses) {
             s.all.add(r.tokens, r.nll, r.kl);
             if r.last {
                 s.last.add(r.tokens, r.nll, r.kl);
