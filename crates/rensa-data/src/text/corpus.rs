@@ -1,0 +1,220 @@
+//! A corpus file as a stream of sentences.
+//!
+//! One line is one sentence; tokens are separated by ASCII whitespace (spaces, tabs, carriage
+//! returns). A line longer than `max_sentence_length` tokens is cut into several sentences, as
+//! gensim's `LineSentence` cuts them (a corpus like text8, one line of 17 million words, is
+//! still read in 64 KiB pieces, never as a whole). Tokens must be UTF-8: a token that is not is
+//! an error naming the file and the line.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::{DataError, Result};
+
+/// gensim's cut for long lines (`MAX_WORDS_IN_BATCH`).
+pub const MAX_SENTENCE_LENGTH: usize = 10_000;
+
+/// The tokens of one sentence, borrowed from the reader's buffer.
+#[derive(Debug, Default)]
+pub struct Sentence {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Sentence {
+    /// The number of tokens.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the sentence has no token.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The tokens in order.
+    pub fn tokens(&self) -> impl Iterator<Item = &str> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(s, &e)| &self.text[s..e])
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, token: &str) {
+        self.text.push_str(token);
+        self.ends.push(self.text.len());
+    }
+}
+
+/// A corpus file read sentence by sentence (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct Corpus {
+    path: PathBuf,
+    max_sentence_length: usize,
+}
+
+impl Corpus {
+    /// The corpus in `path`, with gensim's sentence cut of [`MAX_SENTENCE_LENGTH`] tokens.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            max_sentence_length: MAX_SENTENCE_LENGTH,
+        }
+    }
+
+    /// The same corpus with sentences cut at `n` tokens (at least 1).
+    pub fn with_max_sentence_length(mut self, n: usize) -> Self {
+        self.max_sentence_length = n.max(1);
+        self
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls `f` on every non-empty sentence, in file order, and returns the number of tokens.
+    ///
+    /// # Errors
+    /// The file cannot be opened or read, or a token is not UTF-8 (the error names the line).
+    pub fn for_each_sentence(&self, f: impl FnMut(&Sentence)) -> Result<u64> {
+        let file = std::fs::File::open(&self.path).map_err(|e| DataError::io(&self.path, e))?;
+        for_each_sentence(
+            BufReader::with_capacity(1 << 16, file),
+            &self.path.display().to_string(),
+            self.max_sentence_length,
+            f,
+        )
+    }
+}
+
+/// Reads sentences from `reader` (`origin` names it in errors) as [`Corpus::for_each_sentence`]
+/// does from a file.
+///
+/// # Errors
+/// A read fails or a token is not UTF-8.
+pub fn for_each_sentence(
+    mut reader: impl BufRead,
+    origin: &str,
+    max_sentence_length: usize,
+    mut f: impl FnMut(&Sentence),
+) -> Result<u64> {
+    let max = max_sentence_length.max(1);
+    let mut sentence = Sentence::default();
+    let mut token: Vec<u8> = Vec::new();
+    let mut line = 1u64;
+    let mut total = 0u64;
+    let io = |e: std::io::Error| DataError::Format {
+        origin: origin.to_string(),
+        what: format!("read failed: {e}"),
+    };
+    let finish_token =
+        |token: &mut Vec<u8>, sentence: &mut Sentence, line: u64| -> Result<()> {
+            if token.is_empty() {
+                return Ok(());
+            }
+            let text = std::str::from_utf8(token).map_err(|e| DataError::Format {
+                origin: origin.to_string(),
+                what: format!("line {line}: a token is not UTF-8 ({e})"),
+            })?;
+            sentence.push(text);
+            token.clear();
+            Ok(())
+        };
+    loop {
+        let buf = reader.fill_buf().map_err(io)?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        for &byte in buf {
+            match byte {
+                b'\n' => {
+                    finish_token(&mut token, &mut sentence, line)?;
+                    if !sentence.is_empty() {
+                        total += sentence.len() as u64;
+                        f(&sentence);
+                        sentence.clear();
+                    }
+                    line += 1;
+                }
+                b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
+                    finish_token(&mut token, &mut sentence, line)?;
+                    if sentence.len() == max {
+                        total += sentence.len() as u64;
+                        f(&sentence);
+                        sentence.clear();
+                    }
+                }
+                _ => token.push(byte),
+            }
+        }
+        reader.consume(n);
+    }
+    finish_token(&mut token, &mut sentence, line)?;
+    if !sentence.is_empty() {
+        total += sentence.len() as u64;
+        f(&sentence);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentences(text: &[u8], max: usize) -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::new();
+        for_each_sentence(text, "test", max, |s| {
+            out.push(s.tokens().map(str::to_string).collect())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn lines_are_sentences_and_long_lines_are_cut() {
+        let got = sentences(b"a b  c\n\n\td e\r\nf g h i j", 3).unwrap();
+        assert_eq!(
+            got,
+            [
+                vec!["a", "b", "c"],
+                vec!["d", "e"],
+                vec!["f", "g", "h"],
+                vec!["i", "j"]
+            ]
+        );
+        assert_eq!(sentences(b"", 3).unwrap(), Vec::<Vec<String>>::new());
+        assert_eq!(sentences("caf\u{e9} x".as_bytes(), 9).unwrap()[0][0], "caf\u{e9}");
+    }
+
+    #[test]
+    fn a_token_split_across_buffer_refills_is_one_token() {
+        let text = "alpha beta gamma\ndelta";
+        let reader = BufReader::with_capacity(3, text.as_bytes());
+        let mut got = Vec::new();
+        let n = for_each_sentence(reader, "t", 10, |s| {
+            got.push(s.tokens().collect::<Vec<_>>().join("|"))
+        })
+        .unwrap();
+        assert_eq!(got, ["alpha|beta|gamma", "delta"]);
+        assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn bad_utf8_names_the_line() {
+        let err = sentences(b"ok\nalso ok\nbad \xff\xfe token\n", 10).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 3") && text.contains("UTF-8"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let err = Corpus::new("/nonexistent/corpus.txt")
+            .for_each_sentence(|_| {})
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/corpus.txt"));
+    }
+}

@@ -1,0 +1,132 @@
+//! What a word2vec run is: the architecture, the loss and the hyperparameters.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Result};
+
+/// Which word predicts which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Continuous bag of words: the (mean of the) context vectors predict the centre word.
+    Cbow,
+    /// Skip-gram: each context word's vector predicts the centre word (gensim's and
+    /// word2vec.c's pairing; the same pairs as the centre predicting each context word).
+    SkipGram,
+}
+
+/// How the softmax over the vocabulary is avoided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Negative sampling: the true word against `negative` noise words drawn from the
+    /// unigram^0.75 distribution, each a logistic regression.
+    NegativeSampling,
+    /// Hierarchical softmax: a binary decision at each inner node on the word's path in a
+    /// Huffman tree of the vocabulary (about log₂ V decisions per prediction).
+    HierarchicalSoftmax,
+}
+
+/// The settings of a word2vec run; the defaults are gensim's (and the benchmark's): 100
+/// dimensions, window 5, 5 negatives, sample 1e-3, min count 5, 5 epochs, learning rate 0.025
+/// decaying linearly to 0.0001.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Word2VecConfig {
+    /// CBOW or skip-gram.
+    pub architecture: Architecture,
+    /// Negative sampling or hierarchical softmax.
+    pub loss: Loss,
+    /// The size of each word vector.
+    pub dims: usize,
+    /// The largest context radius (each position draws its radius from `1..=window`).
+    pub window: usize,
+    /// Noise words per prediction (negative sampling).
+    pub negative: usize,
+    /// The exponent of the noise distribution.
+    pub ns_exponent: f64,
+    /// The subsampling threshold (0 turns subsampling off).
+    pub sample: f64,
+    /// Words rarer than this are dropped from the vocabulary.
+    pub min_count: u64,
+    /// At most this many words (the most frequent) when given.
+    pub max_vocab: Option<usize>,
+    /// Passes over the corpus.
+    pub epochs: usize,
+    /// The learning rate at the start.
+    pub alpha: f32,
+    /// The learning rate at the end (it decays linearly in the words processed).
+    pub min_alpha: f32,
+    /// CBOW: average the context vectors (else sum them).
+    pub cbow_mean: bool,
+    /// Worker threads of the CPU trainer.
+    pub threads: usize,
+    /// The seed of the initial vectors and of every draw.
+    pub seed: u64,
+    /// Track the loss (costs a logarithm per prediction).
+    pub compute_loss: bool,
+}
+
+impl Default for Word2VecConfig {
+    fn default() -> Self {
+        Self {
+            architecture: Architecture::Cbow,
+            loss: Loss::NegativeSampling,
+            dims: 100,
+            window: 5,
+            negative: 5,
+            ns_exponent: 0.75,
+            sample: 1e-3,
+            min_count: 5,
+            max_vocab: None,
+            epochs: 5,
+            alpha: 0.025,
+            min_alpha: 0.0001,
+            cbow_mean: true,
+            threads: 1,
+            seed: 1,
+            compute_loss: false,
+        }
+    }
+}
+
+impl Word2VecConfig {
+    /// The defaults with another architecture.
+    pub fn new(architecture: Architecture) -> Self {
+        Self {
+            architecture,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field before any work starts.
+    ///
+    /// # Errors
+    /// The first field out of range, named.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, expected, got: String| Err(Error::Config { field, expected, got });
+        for (field, v) in [("dims", self.dims), ("window", self.window), ("epochs", self.epochs), ("threads", self.threads)] {
+            if v == 0 {
+                return bad(field, "at least 1", v.to_string());
+            }
+        }
+        if self.loss == Loss::NegativeSampling && self.negative == 0 {
+            return bad("negative", "at least 1 with negative sampling", "0".into());
+        }
+        if !(self.sample.is_finite() && self.sample >= 0.0) {
+            return bad("sample", "finite and >= 0", self.sample.to_string());
+        }
+        if !self.ns_exponent.is_finite() {
+            return bad("ns_exponent", "finite", self.ns_exponent.to_string());
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return bad("alpha", "finite and > 0", self.alpha.to_string());
+        }
+        if !(self.min_alpha.is_finite() && self.min_alpha >= 0.0 && self.min_alpha <= self.alpha) {
+            return bad("min_alpha", "finite, >= 0 and <= alpha", self.min_alpha.to_string());
+        }
+        if self.max_vocab == Some(0) {
+            return bad("max_vocab", "at least 1 when given", "0".into());
+        }
+        Ok(())
+    }
+}

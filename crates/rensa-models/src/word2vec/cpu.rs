@@ -1,0 +1,483 @@
+//! The multi-threaded CPU trainer: Hogwild (Recht et al. 2011), as word2vec.c and gensim train.
+//!
+//! Threads update the shared weight matrices without locks; two threads may touch the same row at
+//! once and one update can then overwrite part of the other, which sparse word2vec updates
+//! tolerate. The weights are held as `AtomicU32` bit patterns and read and written with relaxed
+//! loads and stores (plain moves on x86-64 and AArch64), so the races are defined behaviour; the
+//! arithmetic runs on thread-local copies of the rows, where the compiler vectorises it.
+//!
+//! One thread reads the corpus and hands out jobs of about 10,000 words (as gensim does), each
+//! with its learning rate (linear in the words read before it) and its own seed, so a run with
+//! one worker thread is reproducible bit for bit.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+use std::time::Instant;
+
+use rensa_data::rng::SplitMix64;
+use rensa_data::text::corpus::Corpus;
+use rensa_data::text::sampling::{NoiseTable, Subsampler, context_span, shrunk_window};
+
+use super::config::{Architecture, Loss, Word2VecConfig};
+use super::huffman::Huffman;
+use super::model::{Progress, TrainReport};
+use super::Result;
+use rensa_data::text::words::WordVocab;
+
+/// Raw corpus words per job.
+const JOB_WORDS: u64 = 10_000;
+/// Scores beyond ±MAX_EXP are not trained on (their sigmoid is within 0.25% of 0 or 1), as in
+/// word2vec.c and gensim.
+const MAX_EXP: f32 = 6.0;
+const EXP_TABLE_SIZE: usize = 1000;
+
+/// A matrix shared by the worker threads (see the [module docs](self)).
+pub(crate) struct SharedMatrix {
+    data: Box<[AtomicU32]>,
+    dims: usize,
+}
+
+impl SharedMatrix {
+    pub(crate) fn new(values: Vec<f32>, dims: usize) -> Self {
+        Self {
+            data: values.into_iter().map(|v| AtomicU32::new(v.to_bits())).collect(),
+            dims,
+        }
+    }
+
+    pub(crate) fn into_values(self) -> Vec<f32> {
+        self.data
+            .into_vec()
+            .into_iter()
+            .map(|a| f32::from_bits(a.into_inner()))
+            .collect()
+    }
+
+    #[inline]
+    fn row(&self, r: u32) -> &[AtomicU32] {
+        let start = r as usize * self.dims;
+        &self.data[start..start + self.dims]
+    }
+}
+
+#[inline]
+fn load(src: &[AtomicU32], dst: &mut [f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = f32::from_bits(s.load(Relaxed));
+    }
+}
+
+#[inline]
+fn store(dst: &[AtomicU32], src: &[f32]) {
+    for (d, s) in dst.iter().zip(src) {
+        d.store(s.to_bits(), Relaxed);
+    }
+}
+
+/// `dst += a * x`, element by element on the shared row.
+#[inline]
+fn add_to(dst: &[AtomicU32], a: f32, x: &[f32]) {
+    for (d, &x) in dst.iter().zip(x) {
+        d.store((f32::from_bits(d.load(Relaxed)) + a * x).to_bits(), Relaxed);
+    }
+}
+
+/// The dot product, in eight independent lanes so that it vectorises.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `y += a * x`.
+#[inline]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// `ln(1 + e^x)`, without overflow.
+#[inline]
+fn softplus(x: f32) -> f64 {
+    let x = x as f64;
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// The logistic function tabulated on `[-MAX_EXP, MAX_EXP)`, as word2vec.c and gensim do.
+struct SigmoidTable([f32; EXP_TABLE_SIZE]);
+
+impl SigmoidTable {
+    fn new() -> Self {
+        let mut t = [0f32; EXP_TABLE_SIZE];
+        for (i, v) in t.iter_mut().enumerate() {
+            let e = ((i as f32 / EXP_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP).exp();
+            *v = e / (e + 1.0);
+        }
+        Self(t)
+    }
+
+    #[inline]
+    fn get(&self, f: f32) -> f32 {
+        let i = ((f + MAX_EXP) * (EXP_TABLE_SIZE as f32 / MAX_EXP / 2.0)) as usize;
+        self.0[i.min(EXP_TABLE_SIZE - 1)]
+    }
+}
+
+/// Sentences of vocabulary ids and their learning rate.
+struct Job {
+    ids: Vec<u32>,
+    ends: Vec<usize>,
+    raw_words: u64,
+    alpha: f32,
+    seed: u64,
+}
+
+struct Done {
+    raw_words: u64,
+    effective_words: u64,
+    loss: f64,
+    predictions: u64,
+}
+
+/// What every worker reads.
+struct Tables<'a> {
+    config: &'a Word2VecConfig,
+    subsampler: Subsampler,
+    noise: Option<NoiseTable>,
+    huffman: Option<Huffman>,
+    sigmoid: SigmoidTable,
+    input: &'a SharedMatrix,
+    output: &'a SharedMatrix,
+}
+
+/// A worker's scratch rows and running totals.
+struct Scratch {
+    l1: Vec<f32>,
+    neu1e: Vec<f32>,
+    row: Vec<f32>,
+    sentence: Vec<u32>,
+    loss: f64,
+    predictions: u64,
+}
+
+impl Tables<'_> {
+    /// Trains the prediction of `word` from the hidden vector `s.l1`, adding the gradient for
+    /// `l1` to `s.neu1e` and updating the output rows.
+    #[inline]
+    fn predict(&self, word: u32, alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+        let Scratch {
+            l1,
+            neu1e,
+            row,
+            loss,
+            predictions,
+            ..
+        } = s;
+        let compute_loss = self.config.compute_loss;
+        let mut step = |target: u32, label: f32, row: &mut Vec<f32>| {
+            let shared = self.output.row(target);
+            load(shared, row);
+            let f = dot(l1, row);
+            if compute_loss {
+                *loss += if label > 0.5 { softplus(-f) } else { softplus(f) };
+                *predictions += 1;
+            }
+            if f <= -MAX_EXP || f >= MAX_EXP {
+                return;
+            }
+            let g = (label - self.sigmoid.get(f)) * alpha;
+            axpy(neu1e, g, row);
+            axpy(row, g, l1);
+            store(shared, row);
+        };
+        if let Some(noise) = &self.noise {
+            step(word, 1.0, row);
+            for _ in 0..self.config.negative {
+                let target = noise.draw(rng);
+                if target != word {
+                    step(target, 0.0, row);
+                }
+            }
+        } else if let Some(h) = &self.huffman {
+            let w = word as usize;
+            for (&point, &code) in h.points[w].iter().zip(&h.codes[w]) {
+                step(point, 1.0 - code as f32, row);
+            }
+        }
+    }
+
+    fn train_job(&self, job: &Job, s: &mut Scratch) -> u64 {
+        let mut rng = SplitMix64::new(job.seed);
+        let mut effective = 0;
+        let mut start = 0;
+        for &end in &job.ends {
+            let mut sentence = std::mem::take(&mut s.sentence);
+            sentence.clear();
+            sentence.extend(
+                job.ids[start..end]
+                    .iter()
+                    .copied()
+                    .filter(|&id| self.subsampler.keep(id, &mut rng)),
+            );
+            start = end;
+            effective += sentence.len() as u64;
+            match self.config.architecture {
+                Architecture::SkipGram => self.skip_gram(&sentence, job.alpha, s, &mut rng),
+                Architecture::Cbow => self.cbow(&sentence, job.alpha, s, &mut rng),
+            }
+            s.sentence = sentence;
+        }
+        effective
+    }
+
+    fn skip_gram(&self, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+        for i in 0..words.len() {
+            let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
+            for j in a..b {
+                if j == i {
+                    continue;
+                }
+                let context = self.input.row(words[j]);
+                load(context, &mut s.l1);
+                s.neu1e.fill(0.0);
+                self.predict(words[i], alpha, s, rng);
+                add_to(context, 1.0, &s.neu1e);
+            }
+        }
+    }
+
+    fn cbow(&self, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+        for i in 0..words.len() {
+            let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
+            let count = (b - a - 1) as f32;
+            if count == 0.0 {
+                continue;
+            }
+            s.l1.fill(0.0);
+            for j in (a..b).filter(|&j| j != i) {
+                load(self.input.row(words[j]), &mut s.row);
+                axpy(&mut s.l1, 1.0, &s.row);
+            }
+            if self.config.cbow_mean {
+                s.l1.iter_mut().for_each(|v| *v /= count);
+            }
+            s.neu1e.fill(0.0);
+            self.predict(words[i], alpha, s, rng);
+            let scale = if self.config.cbow_mean { 1.0 } else { 1.0 / count };
+            for j in (a..b).filter(|&j| j != i) {
+                add_to(self.input.row(words[j]), scale, &s.neu1e);
+            }
+        }
+    }
+}
+
+fn worker(tables: &Tables<'_>, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
+    let dims = tables.config.dims;
+    let mut s = Scratch {
+        l1: vec![0.0; dims],
+        neu1e: vec![0.0; dims],
+        row: vec![0.0; dims],
+        sentence: Vec::new(),
+        loss: 0.0,
+        predictions: 0,
+    };
+    loop {
+        let job = match jobs.lock().map(|rx| rx.recv()) {
+            Ok(Ok(job)) => job,
+            _ => return,
+        };
+        s.loss = 0.0;
+        s.predictions = 0;
+        let effective_words = tables.train_job(&job, &mut s);
+        let report = Done {
+            raw_words: job.raw_words,
+            effective_words,
+            loss: s.loss,
+            predictions: s.predictions,
+        };
+        if done.send(report).is_err() {
+            return;
+        }
+    }
+}
+
+/// Trains `input` and `output` (row-major, `vocab.len()` and `vocab.len()` or `vocab.len() - 1`
+/// rows of `config.dims`) on `corpus` for `config.epochs` passes.
+pub(crate) fn fit(
+    config: &Word2VecConfig,
+    vocab: &WordVocab,
+    corpus: &Corpus,
+    (input, output): (&SharedMatrix, &SharedMatrix),
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<TrainReport> {
+    let tables = Tables {
+        config,
+        subsampler: Subsampler::new(vocab, config.sample)?,
+        noise: match config.loss {
+            Loss::NegativeSampling => Some(NoiseTable::new(vocab.counts(), config.ns_exponent)?),
+            Loss::HierarchicalSoftmax => None,
+        },
+        huffman: match config.loss {
+            Loss::HierarchicalSoftmax => Some(Huffman::new(vocab.counts())),
+            Loss::NegativeSampling => None,
+        },
+        sigmoid: SigmoidTable::new(),
+        input,
+        output,
+    };
+    let per_epoch = vocab.corpus_words().max(1);
+    let total = per_epoch * config.epochs as u64;
+    let start = Instant::now();
+    let (job_tx, job_rx) = sync_channel::<Job>(config.threads * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = channel::<Done>();
+    let mut report = TrainReport::default();
+    let mut state = ProgressState::default();
+    let read = std::thread::scope(|scope| {
+        for _ in 0..config.threads {
+            let done_tx = done_tx.clone();
+            let (tables, job_rx) = (&tables, &job_rx);
+            scope.spawn(move || worker(tables, job_rx, done_tx));
+        }
+        drop(done_tx);
+        let mut produce = || -> Result<()> {
+            let mut queued = 0u64;
+            let mut jobs = 0u64;
+            for epoch in 0..config.epochs {
+                state.epoch = epoch;
+                let mut job = new_job();
+                let mut send = |job: Job, queued: &mut u64, state: &mut ProgressState| -> bool {
+                    *queued += job.raw_words;
+                    let ok = job_tx.send(job).is_ok();
+                    while let Ok(d) = done_rx.try_recv() {
+                        state.absorb(d, config, total, start, &mut report, progress);
+                    }
+                    ok
+                };
+                let mut ok = true;
+                corpus.for_each_sentence(|sentence| {
+                    if !ok {
+                        return;
+                    }
+                    if job.raw_words == 0 {
+                        let progress = queued as f64 / total as f64;
+                        job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress as f32)
+                            .max(config.min_alpha);
+                        job.seed = config.seed ^ (jobs + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        jobs += 1;
+                    }
+                    job.ids.extend(sentence.tokens().filter_map(|t| vocab.id(t)));
+                    job.ends.push(job.ids.len());
+                    job.raw_words += sentence.len() as u64;
+                    if job.raw_words >= JOB_WORDS {
+                        ok = send(std::mem::replace(&mut job, new_job()), &mut queued, &mut state);
+                    }
+                })?;
+                if job.raw_words > 0 {
+                    send(job, &mut queued, &mut state);
+                }
+            }
+            Ok(())
+        };
+        let read = produce();
+        drop(job_tx);
+        for d in done_rx {
+            state.absorb(d, config, total, start, &mut report, progress);
+        }
+        read
+    });
+    read?;
+    report.seconds = start.elapsed().as_secs_f64();
+    report.words = state.words;
+    report.effective_words = state.effective;
+    report.words_per_second = state.words as f64 / report.seconds.max(1e-9);
+    Ok(report)
+}
+
+fn new_job() -> Job {
+    Job {
+        ids: Vec::with_capacity(JOB_WORDS as usize + 1024),
+        ends: Vec::new(),
+        raw_words: 0,
+        alpha: 0.0,
+        seed: 0,
+    }
+}
+
+#[derive(Default)]
+struct ProgressState {
+    epoch: usize,
+    words: u64,
+    effective: u64,
+}
+
+impl ProgressState {
+    fn absorb(
+        &mut self,
+        d: Done,
+        config: &Word2VecConfig,
+        total: u64,
+        start: Instant,
+        report: &mut TrainReport,
+        progress: &mut dyn FnMut(&Progress),
+    ) {
+        self.words += d.raw_words;
+        self.effective += d.effective_words;
+        let done = self.words as f64 / total as f64;
+        let loss = (d.predictions > 0).then(|| d.loss / d.predictions as f64);
+        if let Some(l) = loss {
+            report.losses.push((self.words, l));
+        }
+        progress(&Progress {
+            epoch: self.epoch,
+            words: self.words,
+            total_words: total,
+            alpha: (config.alpha - (config.alpha - config.min_alpha) * done as f32).max(config.min_alpha),
+            loss,
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_match_plain_loops() {
+        let a: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..100).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+        assert!((dot(&a, &b) as f64 - plain).abs() < 1e-5);
+        let shared = SharedMatrix::new(a.clone(), 50);
+        add_to(shared.row(1), 2.0, &b[..50]);
+        let mut row = vec![0.0; 50];
+        load(shared.row(1), &mut row);
+        for k in 0..50 {
+            assert_eq!(row[k], a[50 + k] + 2.0 * b[k]);
+        }
+        let t = SigmoidTable::new();
+        for f in [-5.9f32, -1.0, 0.0, 0.3, 5.9] {
+            assert!((t.get(f) - 1.0 / (1.0 + (-f).exp())).abs() < 0.01);
+        }
+        assert!((softplus(-800.0)).abs() < 1e-300 && (softplus(800.0) - 800.0).abs() < 1e-9);
+    }
+}

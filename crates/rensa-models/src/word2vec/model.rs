@@ -1,0 +1,146 @@
+//! A word2vec model: its vocabulary, its two weight matrices and how it trains.
+
+use rensa_data::rng::SplitMix64;
+use rensa_data::text::corpus::Corpus;
+use rensa_data::text::words::{WordCounts, WordVocab};
+use serde::{Deserialize, Serialize};
+
+use super::config::{Loss, Word2VecConfig};
+use super::cpu::{self, SharedMatrix};
+use super::vectors::Embeddings;
+use super::{Error, Result};
+
+/// Where a training run is, reported after every job of about 10,000 words.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// The epoch being read (0-based).
+    pub epoch: usize,
+    /// Corpus words trained on so far, all epochs together.
+    pub words: u64,
+    /// Corpus words of the whole run (epochs × corpus).
+    pub total_words: u64,
+    /// The current learning rate.
+    pub alpha: f32,
+    /// The mean loss per prediction of the last job (with `compute_loss`).
+    pub loss: Option<f64>,
+    /// Seconds since training started.
+    pub seconds: f64,
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Seconds of training (the vocabulary scan not included, as in gensim's `train`).
+    pub seconds: f64,
+    /// Corpus words processed, all epochs (gensim's "raw words").
+    pub words: u64,
+    /// Words left after dropping rare words and subsampling (gensim's "effective words").
+    pub effective_words: u64,
+    /// Corpus words per second.
+    pub words_per_second: f64,
+    /// `(words so far, mean loss per prediction)` per job, with `compute_loss`.
+    pub losses: Vec<(u64, f64)>,
+}
+
+/// A word2vec model (see the [module docs](super)).
+#[derive(Clone, Debug)]
+pub struct Word2Vec {
+    config: Word2VecConfig,
+    vocab: WordVocab,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
+impl Word2Vec {
+    /// Builds the vocabulary of `corpus` (one streaming pass), initialises the model and trains
+    /// it on the CPU with `config.threads` threads; `progress` hears about every job.
+    ///
+    /// # Errors
+    /// A bad configuration, an unreadable corpus, or no word left after `min_count`.
+    pub fn train(
+        config: &Word2VecConfig,
+        corpus: &Corpus,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(Self, TrainReport)> {
+        config.validate()?;
+        let counts = WordCounts::scan(corpus)?;
+        let vocab = WordVocab::build(&counts, config.min_count, config.max_vocab)?;
+        let mut model = Self::new(config.clone(), vocab)?;
+        let report = model.fit(corpus, progress)?;
+        Ok((model, report))
+    }
+
+    /// A model over `vocab`, untrained: input vectors uniform in `[-0.5/dims, 0.5/dims)` (the
+    /// initialisation of word2vec.c and gensim), output weights zero.
+    ///
+    /// # Errors
+    /// A bad configuration, or hierarchical softmax over fewer than two words.
+    pub fn new(config: Word2VecConfig, vocab: WordVocab) -> Result<Self> {
+        config.validate()?;
+        let rows = vocab.len();
+        let output_rows = match config.loss {
+            Loss::NegativeSampling => rows,
+            Loss::HierarchicalSoftmax if rows >= 2 => rows - 1,
+            Loss::HierarchicalSoftmax => {
+                return Err(Error::Config {
+                    field: "loss",
+                    expected: "negative sampling for a vocabulary of one word",
+                    got: "hierarchical softmax".into(),
+                });
+            }
+        };
+        let dims = config.dims;
+        let mut rng = SplitMix64::new(config.seed);
+        let input = (0..rows * dims)
+            .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) / dims as f32)
+            .collect();
+        Ok(Self {
+            input,
+            output: vec![0.0; output_rows * dims],
+            config,
+            vocab,
+        })
+    }
+
+    /// Trains for `config.epochs` more passes over `corpus` (the learning rate decays from
+    /// `alpha` to `min_alpha` again).
+    ///
+    /// # Errors
+    /// The corpus cannot be read.
+    pub fn fit(&mut self, corpus: &Corpus, progress: &mut dyn FnMut(&Progress)) -> Result<TrainReport> {
+        let dims = self.config.dims;
+        let input = SharedMatrix::new(std::mem::take(&mut self.input), dims);
+        let output = SharedMatrix::new(std::mem::take(&mut self.output), dims);
+        let result = cpu::fit(&self.config, &self.vocab, corpus, (&input, &output), progress);
+        self.input = input.into_values();
+        self.output = output.into_values();
+        result
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Word2VecConfig {
+        &self.config
+    }
+
+    /// The vocabulary.
+    pub fn vocab(&self) -> &WordVocab {
+        &self.vocab
+    }
+
+    /// The input vectors (the word vectors), row-major `[vocab, dims]`.
+    pub fn input(&self) -> &[f32] {
+        &self.input
+    }
+
+    /// The output weights (negative sampling: one row per word; hierarchical softmax: one per
+    /// inner node of the Huffman tree), row-major.
+    pub fn output(&self) -> &[f32] {
+        &self.output
+    }
+
+    /// The word vectors, for queries and saving.
+    pub fn embeddings(&self) -> Embeddings {
+        Embeddings::new(self.vocab.words().to_vec(), self.config.dims, self.input.clone())
+            .expect("a vocabulary has distinct words and the matrix its shape")
+    }
+}

@@ -1,0 +1,277 @@
+//! word2vec: training on a corpus with known structure, reproducibility, and the file formats
+//! against files gensim wrote (assets/golden/word2vec, with their script) and against corrupt
+//! and truncated input.
+
+use std::path::{Path, PathBuf};
+
+use rensa_data::rng::SplitMix64;
+use rensa_data::text::corpus::Corpus;
+use rensa_models::word2vec::format::{Format, read_from};
+use rensa_models::word2vec::{Architecture, Embeddings, Loss, Word2Vec, Word2VecConfig};
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/golden/word2vec").join(name)
+}
+
+/// A corpus of 4 topics of 8 words each: every sentence draws its words from one topic, with
+/// the function words "the" and "of" between them.
+fn topic_corpus(dir: &Path) -> PathBuf {
+    let mut rng = SplitMix64::new(5);
+    let mut text = String::new();
+    for _ in 0..1500 {
+        let topic = rng.below(4);
+        for k in 0..16 {
+            if k % 4 == 3 {
+                text.push_str(if rng.below(2) == 0 { "the " } else { "of " });
+            } else {
+                text.push_str(&format!("t{topic}w{} ", rng.below(8)));
+            }
+        }
+        text.push('\n');
+    }
+    let path = dir.join("topics.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rensa-w2v-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Mean cosine of word pairs within a topic minus across topics.
+fn topic_margin(e: &Embeddings) -> f32 {
+    let (mut within, mut across, mut nw, mut na) = (0.0, 0.0, 0, 0);
+    for t1 in 0..4 {
+        for t2 in 0..4 {
+            for a in 0..8 {
+                for b in 0..8 {
+                    if t1 == t2 && a == b {
+                        continue;
+                    }
+                    let s = e.similarity(&format!("t{t1}w{a}"), &format!("t{t2}w{b}")).unwrap();
+                    if t1 == t2 {
+                        within += s;
+                        nw += 1;
+                    } else {
+                        across += s;
+                        na += 1;
+                    }
+                }
+            }
+        }
+    }
+    within / nw as f32 - across / na as f32
+}
+
+fn small(architecture: Architecture, loss: Loss) -> Word2VecConfig {
+    Word2VecConfig {
+        architecture,
+        loss,
+        dims: 16,
+        min_count: 1,
+        sample: 0.0,
+        epochs: 4,
+        alpha: 0.05,
+        seed: 3,
+        compute_loss: true,
+        ..Word2VecConfig::default()
+    }
+}
+
+#[test]
+fn every_architecture_and_loss_learns_the_topics() {
+    let dir = tempdir("topics");
+    let corpus = Corpus::new(topic_corpus(&dir));
+    for architecture in [Architecture::Cbow, Architecture::SkipGram] {
+        for loss in [Loss::NegativeSampling, Loss::HierarchicalSoftmax] {
+            let config = small(architecture, loss);
+            let mut reports = 0;
+            let (model, report) = Word2Vec::train(&config, &corpus, &mut |p| {
+                assert!(p.alpha <= config.alpha && p.alpha >= config.min_alpha);
+                reports += 1;
+            })
+            .unwrap();
+            assert_eq!(model.vocab().len(), 34);
+            assert_eq!(report.words, 4 * 24_000);
+            assert!(reports >= 4 * 2, "a report per job of 10,000 words: {reports}");
+            let margin = topic_margin(&model.embeddings());
+            assert!(margin > 0.1, "{architecture:?} {loss:?}: margin {margin}");
+            // the loss falls from ln 2 per prediction (zero output weights) at the start
+            let l = &report.losses;
+            let tenth = (l.len() / 10).max(1);
+            let last = l[l.len() - tenth..].iter().map(|x| x.1).sum::<f64>() / tenth as f64;
+            eprintln!("{architecture:?} {loss:?}: margin {margin}, last loss {last}");
+            assert!(last < 0.9 * std::f64::consts::LN_2, "{architecture:?} {loss:?}: loss {last}");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn one_thread_is_reproducible_and_two_threads_train_too() {
+    let dir = tempdir("repro");
+    let corpus = Corpus::new(topic_corpus(&dir));
+    let config = Word2VecConfig {
+        sample: 1e-3,
+        ..small(Architecture::SkipGram, Loss::NegativeSampling)
+    };
+    let run = |c: &Word2VecConfig| Word2Vec::train(c, &corpus, &mut |_| {}).unwrap();
+    let (a, ra) = run(&config);
+    let (b, _) = run(&config);
+    assert_eq!(a.input(), b.input(), "same seed, one thread: the same vectors");
+    assert!(ra.effective_words < ra.words, "subsampling drops frequent words");
+    let (c, _) = run(&Word2VecConfig { seed: 4, ..config.clone() });
+    assert_ne!(a.input(), c.input());
+    let (d, rd) = run(&Word2VecConfig { threads: 2, ..config.clone() });
+    assert_eq!(rd.words, ra.words);
+    assert!(topic_margin(&d.embeddings()) > 0.3);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_configurations_and_corpora_are_errors() {
+    let dir = tempdir("bad");
+    let corpus = Corpus::new(topic_corpus(&dir));
+    let train = |c: Word2VecConfig| Word2Vec::train(&c, &corpus, &mut |_| {}).map(|_| ()).unwrap_err().to_string();
+    assert!(train(Word2VecConfig { dims: 0, ..Default::default() }).contains("`dims`"));
+    assert!(train(Word2VecConfig { negative: 0, ..Default::default() }).contains("`negative`"));
+    assert!(train(Word2VecConfig { min_alpha: 1.0, ..Default::default() }).contains("`min_alpha`"));
+    assert!(train(Word2VecConfig { min_count: 1_000_000, ..Default::default() }).contains("no word occurs"));
+    let missing = Corpus::new(dir.join("absent.txt"));
+    let e = Word2Vec::train(&Word2VecConfig::default(), &missing, &mut |_| {}).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("absent.txt"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The vectors gensim wrote, as gensim reads them back (gensim.json).
+fn gensim_vectors() -> (Vec<String>, Vec<f32>) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(golden("gensim.json")).unwrap()).unwrap();
+    let words = json["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    let values = json["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
+        .collect();
+    (words, values)
+}
+
+#[test]
+fn files_gensim_wrote_read_exactly() {
+    let (words, values) = gensim_vectors();
+    for (file, format) in [("gensim.txt", Format::Text), ("gensim.bin", Format::Binary)] {
+        let e = Embeddings::read(&golden(file), format, None).unwrap();
+        assert_eq!(e.words(), words.as_slice(), "{file}");
+        assert_eq!(e.vectors(), values.as_slice(), "{file}");
+        let first = Embeddings::read(&golden(file), format, Some(2)).unwrap();
+        assert_eq!(first.words(), &words[..2]);
+    }
+}
+
+#[test]
+fn rensa_writes_the_files_gensim_was_checked_to_read() {
+    // assets/golden/word2vec/gensim_fixture.py loaded rensa.txt and rensa.bin with gensim; what
+    // rensa writes today must still be those bytes
+    let (words, values) = gensim_vectors();
+    let e = Embeddings::new(words, 5, values).unwrap();
+    for (file, format) in [("rensa.txt", Format::Text), ("rensa.bin", Format::Binary)] {
+        let mut bytes = Vec::new();
+        e.write_to(&mut bytes, format).unwrap();
+        assert_eq!(bytes, std::fs::read(golden(file)).unwrap(), "{file}");
+        let back = read_from(bytes.as_slice(), format, None, ("memory", Some(bytes.len() as u64))).unwrap();
+        assert_eq!(back.vectors(), e.vectors());
+    }
+}
+
+/// Writes rensa.txt and rensa.bin for the fixture script to check with gensim.
+#[test]
+#[ignore]
+fn write_rensa_fixture() {
+    let (words, values) = gensim_vectors();
+    let e = Embeddings::new(words, 5, values).unwrap();
+    e.write(&golden("rensa.txt"), Format::Text).unwrap();
+    e.write(&golden("rensa.bin"), Format::Binary).unwrap();
+}
+
+fn read_bytes(bytes: &[u8], format: Format) -> Result<Embeddings, String> {
+    read_from(bytes, format, None, ("crafted", Some(bytes.len() as u64))).map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_truncation_is_an_error_never_a_panic() {
+    for (file, format) in [("gensim.txt", Format::Text), ("gensim.bin", Format::Binary)] {
+        let bytes = std::fs::read(golden(file)).unwrap();
+        assert!(read_bytes(&bytes, format).is_ok());
+        for cut in 0..bytes.len() {
+            let part = &bytes[..cut];
+            // a binary file without its final newline is still whole (gensim writes none); a text
+            // row must end in one
+            let whole = format == Format::Binary && cut == bytes.len() - 1 && bytes[cut] == b'\n';
+            match read_bytes(part, format) {
+                Ok(_) => assert!(whole, "{file} cut at {cut} of {} read", bytes.len()),
+                Err(e) => assert!(!whole, "{file} cut at {cut}: {e}"),
+            }
+            // the same without the length known up front (a stream)
+            let streamed = read_from(part, format, None, ("stream", None));
+            assert_eq!(streamed.is_ok(), whole, "{file} streamed, cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn crafted_files_are_refused_with_the_reason() {
+    let text = std::fs::read_to_string(golden("gensim.txt")).unwrap();
+    let body = text.split_once('\n').unwrap().1;
+    let cases: Vec<(String, &str)> = vec![
+        (format!("7 x\n{body}"), "header"),
+        (format!("7\n{body}"), "header"),
+        (format!("7 0\n{body}"), "header"),
+        (format!("9 5\n{body}"), "truncated"),
+        (format!("7 6\n{body}"), "values, the header says 6"),
+        (format!("7 4\n{body}"), "values, the header says 4"),
+        (format!("6 5\n{body}"), "more data"),
+        (format!("99999999999999 5\n{body}"), "truncated"),
+        (format!("7 18446744073709551615\n{body}"), "truncated"),
+        (text.replacen("2.475414", "2.47x", 1), "\"2.47x\" is not a number"),
+        (text.replacen("2.475414", "NaN", 1), "non-finite"),
+        (text.replacen("queen", "king", 1), "occurs twice"),
+    ];
+    for (crafted, reason) in cases {
+        let e = read_bytes(crafted.as_bytes(), Format::Text).unwrap_err();
+        assert!(e.contains(reason), "{reason:?} not in {e:?}");
+    }
+    let mut bad_utf8 = text.clone().into_bytes();
+    let at = text.find("king").unwrap();
+    bad_utf8[at] = 0xff;
+    assert!(read_bytes(&bad_utf8, Format::Text).unwrap_err().contains("line 3: not UTF-8"));
+    let mut bin = std::fs::read(golden("gensim.bin")).unwrap();
+    let at = bin.windows(4).position(|w| w == b"king").unwrap();
+    bin[at] = 0xff;
+    let e = read_bytes(&bin, Format::Binary).unwrap_err();
+    assert!(e.contains("record 2: the word is not UTF-8"), "{e}");
+    let no_space = format!("1 5\n{}", "a".repeat(70_000));
+    assert!(read_bytes(no_space.as_bytes(), Format::Binary).unwrap_err().contains("no space"));
+}
+
+#[test]
+fn writing_is_atomic_and_round_trips() {
+    let dir = tempdir("write");
+    let (words, values) = gensim_vectors();
+    let e = Embeddings::new(words, 5, values).unwrap();
+    for (name, format) in [("v.txt", Format::Text), ("v.bin", Format::Binary)] {
+        let path = dir.join(name);
+        std::fs::write(&path, b"old").unwrap();
+        e.write(&path, format).unwrap();
+        assert_eq!(Format::from_path(&path), format);
+        let back = Embeddings::read(&path, format, None).unwrap();
+        assert_eq!(back.vectors(), e.vectors());
+        assert!(!path.with_extension("tmp").exists());
+    }
+    let e = e.write(&dir.join("no/such/dir/v.txt"), Format::Text).unwrap_err();
+    assert!(e.to_string().contains("no/such/dir"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
