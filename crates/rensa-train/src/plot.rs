@@ -318,19 +318,14 @@ pub fn scatter(
     if finite.is_empty() {
         return Err(bad("a scatter plot needs finite points, got none".into()));
     }
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &&(x, y, _) in &finite {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    let pad = |a: f64, b: f64| 0.05 * (b - a).max(1e-9);
-    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    let (xs, ys) = padded_bounds(finite.iter().map(|p| (p.0, p.1)), 0.05);
     png(path, (900, 760), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(50)
-            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))?;
+            .build_cartesian_2d(xs, ys)?;
         chart.configure_mesh().x_desc("z1").y_desc("z2").draw()?;
         let classes = finite.iter().map(|p| p.2).max().unwrap_or(0) + 1;
         for class in 0..classes {
@@ -354,6 +349,56 @@ pub fn scatter(
                 .border_style(BLACK)
                 .draw()?;
         }
+        Ok(())
+    })
+}
+
+/// The ranges of `points`' x and y, each widened by `pad` of its extent on both sides.
+fn padded_bounds(
+    points: impl Iterator<Item = (f64, f64)>,
+    pad: f64,
+) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    let margin = |a: f64, b: f64| pad * (b - a).max(1e-9);
+    let (px, py) = (margin(x0, x1), margin(y0, y1));
+    ((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+}
+
+/// Writes `points` (`(x, y, label)`) as dots with their labels beside them to `path` (a
+/// `.png`), atomically, with axes named `axes`: a 2-D projection of word vectors.
+///
+/// # Errors
+/// No finite point, or the file cannot be written.
+pub fn labelled_points(
+    path: &Path,
+    title: &str,
+    axes: (&str, &str),
+    points: &[(f64, f64, String)],
+) -> Result<()> {
+    let finite: Vec<_> = points
+        .iter()
+        .filter(|(x, y, _)| x.is_finite() && y.is_finite())
+        .collect();
+    if finite.is_empty() {
+        return Err(picture_error(path, "labelled points need finite points, got none".into()));
+    }
+    let (xs, ys) = padded_bounds(finite.iter().map(|p| (p.0, p.1)), 0.12);
+    png(path, (1000, 800), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(xs, ys)?;
+        chart.configure_mesh().x_desc(axes.0).y_desc(axes.1).draw()?;
+        chart.draw_series(finite.iter().map(|(x, y, label)| {
+            EmptyElement::at((*x, *y))
+                + Circle::new((0, 0), 3, class_colour(0).filled())
+                + Text::new(label.clone(), (5, -7), ("sans-serif", 14))
+        }))?;
         Ok(())
     })
 }
@@ -462,6 +507,11 @@ mod tests {
         scatter(&dir.join("scatter.png"), "z", &points, &["a", "b", "c"]).unwrap();
         let err = scatter(&dir.join("s.png"), "z", &[(f64::NAN, 0.0, 0)], &[]).unwrap_err();
         assert!(err.to_string().contains("finite points"), "{err}");
+        let words = vec![(0.1, 0.2, "king".to_string()), (-0.3, 0.4, "queen".into())];
+        labelled_points(&dir.join("words.png"), "pca", ("pc1", "pc2"), &words).unwrap();
+        assert_eq!(&std::fs::read(dir.join("words.png")).unwrap()[1..4], b"PNG");
+        let none = labelled_points(&dir.join("w.png"), "p", ("a", "b"), &[(f64::NAN, 0.0, "x".into())]);
+        assert!(none.unwrap_err().to_string().contains("finite points"));
         bar_chart(
             &dir.join("bars.png"),
             "usage",

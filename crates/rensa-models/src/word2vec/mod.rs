@@ -29,7 +29,8 @@
 //! # The pieces
 //! - [`Word2VecConfig`]: architecture, loss and hyperparameters (gensim's defaults);
 //! - [`Word2Vec`]: the trainer on the CPU, multi-threaded and lock-free ([`cpu`]), from a
-//!   streamed corpus ([`rensa_data::text`]);
+//!   streamed corpus ([`rensa_data::text`]), and [`Word2Vec::fit_tensor`], the batched trainer on
+//!   any burn backend ([`tensor`]);
 //! - [`Embeddings`]: the vectors, nearest neighbours and analogies; [`format`]: the word2vec
 //!   text and binary files gensim reads and writes; [`evaluate`]: analogy accuracy and
 //!   Spearman's ρ on word-similarity sets, as gensim computes them.
@@ -52,6 +53,7 @@ pub mod evaluate;
 pub mod format;
 pub mod huffman;
 pub mod model;
+pub mod tensor;
 pub mod vectors;
 
 pub use config::{Architecture, Loss, Word2VecConfig};

@@ -117,6 +117,11 @@ impl Word2Vec {
         result
     }
 
+    /// The input and output weights, for a trainer.
+    pub(crate) fn weights_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        (&mut self.input, &mut self.output)
+    }
+
     /// The settings.
     pub fn config(&self) -> &Word2VecConfig {
         &self.config

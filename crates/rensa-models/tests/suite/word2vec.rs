@@ -275,3 +275,60 @@ fn writing_is_atomic_and_round_trips() {
     assert!(e.to_string().contains("no/such/dir"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The batched trainer learns the topics with both architectures on `device`.
+fn tensor_trainer_learns_the_topics<B: burn::tensor::backend::Backend>(device: &B::Device, name: &str) {
+    let dir = tempdir(name);
+    let corpus = Corpus::new(topic_corpus(&dir));
+    for architecture in [Architecture::Cbow, Architecture::SkipGram] {
+        let config = small(architecture, Loss::NegativeSampling);
+        let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
+        let vocab = rensa_data::text::words::WordVocab::build(&counts, 1, None).unwrap();
+        let mut model = Word2Vec::new(config, vocab).unwrap();
+        // small batches: with 34 words, a word occurs in most predictions of a large one and gets
+        // one mean update per batch
+        let report = model.fit_tensor::<B>(&corpus, device, 16, &mut |_| {}).unwrap();
+        assert_eq!(report.words, 4 * 24_000);
+        let margin = topic_margin(&model.embeddings());
+        assert!(margin > 0.1, "{name} {architecture:?}: margin {margin}");
+        let last = report.losses.last().unwrap().1;
+        assert!(last < 0.9 * std::f64::consts::LN_2, "{name} {architecture:?}: loss {last}");
+    }
+    let hs = small(Architecture::SkipGram, Loss::HierarchicalSoftmax);
+    let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
+    let vocab = rensa_data::text::words::WordVocab::build(&counts, 1, None).unwrap();
+    let e = Word2Vec::new(hs, vocab).unwrap().fit_tensor::<B>(&corpus, device, 256, &mut |_| {});
+    assert!(e.unwrap_err().to_string().contains("hierarchical softmax trains on the CPU"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_tensor_trainer_learns_the_topics_on_ndarray() {
+    tensor_trainer_learns_the_topics::<rensa_testkit::TestBackend>(&Default::default(), "tensor-ndarray");
+}
+
+#[test]
+fn the_tensor_trainer_on_wgpu_equals_it_on_ndarray() {
+    let Some(device) = rensa_testkit::wgpu_device_or_skip() else {
+        return;
+    };
+    let dir = tempdir("tensor-parity");
+    let full = std::fs::read_to_string(topic_corpus(&dir)).unwrap();
+    let path = dir.join("short.txt");
+    std::fs::write(&path, full.lines().take(200).collect::<Vec<_>>().join("\n")).unwrap();
+    let corpus = Corpus::new(path);
+    for architecture in [Architecture::Cbow, Architecture::SkipGram] {
+        let config = Word2VecConfig { epochs: 1, ..small(architecture, Loss::NegativeSampling) };
+        let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
+        let vocab = rensa_data::text::words::WordVocab::build(&counts, 1, None).unwrap();
+        let model = Word2Vec::new(config, vocab).unwrap();
+        let (mut a, mut b) = (model.clone(), model);
+        a.fit_tensor::<rensa_testkit::TestBackend>(&corpus, &Default::default(), 64, &mut |_| {}).unwrap();
+        b.fit_tensor::<rensa_testkit::WgpuBackend>(&corpus, &device, 64, &mut |_| {}).unwrap();
+        assert_ne!(a.input(), Word2Vec::new(a.config().clone(), a.vocab().clone()).unwrap().input());
+        for (x, y) in a.input().iter().zip(b.input()).chain(a.output().iter().zip(b.output())) {
+            assert!((x - y).abs() < 1e-5, "{architecture:?}: {x} vs {y}");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
