@@ -329,15 +329,17 @@ pub fn english_corpus() -> Result<PathBuf> {
         let brown_words = text.split_ascii_whitespace().count();
         let root = apt_unpack("GCIDE", GCIDE_PACKAGE, work)?;
         let dz = root.join("usr/share/dictd/gcide.dict.dz");
-        let mut gcide = String::new();
-        std::io::Read::read_to_string(
+        let mut gcide = Vec::new();
+        std::io::Read::read_to_end(
             &mut flate2::read::GzDecoder::new(
                 std::fs::File::open(&dz).map_err(|e| DataError::io(&dz, e))?,
             ),
             &mut gcide,
         )
         .map_err(|e| DataError::io(&dz, e))?;
-        let gcide_paragraphs = crate::text::english::gcide_into(&gcide, &mut text);
+        // a few entries hold Latin-1 bytes; they become U+FFFD and separate words
+        let gcide_paragraphs =
+            crate::text::english::gcide_into(&String::from_utf8_lossy(&gcide), &mut text);
         let total_words = text.split_ascii_whitespace().count();
         let publish = work.join("publish");
         std::fs::create_dir_all(&publish).map_err(|e| DataError::io(&publish, e))?;

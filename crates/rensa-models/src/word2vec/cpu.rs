@@ -4,15 +4,18 @@
 //! once and one update can then overwrite part of the other, which sparse word2vec updates
 //! tolerate. The weights are held as `AtomicU32` bit patterns and read and written with relaxed
 //! loads and stores (plain moves on x86-64 and AArch64), so the races are defined behaviour; the
-//! arithmetic runs on thread-local copies of the rows, where the compiler vectorises it.
+//! arithmetic runs on thread-local copies of the rows, where the compiler vectorises it. With one
+//! worker thread nothing is shared: the weights are plain cells owned by that thread, and the
+//! copies in and out vectorise too.
 //!
 //! One thread reads the corpus and hands out jobs of about 10,000 words (as gensim does), each
 //! with its learning rate (linear in the words read before it) and its own seed, so a run with
 //! one worker thread is reproducible bit for bit.
 
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::Instant;
 
 use rensa_data::rng::SplitMix64;
@@ -31,6 +34,16 @@ const JOB_WORDS: u64 = 10_000;
 /// word2vec.c and gensim.
 const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
+
+/// Rows of a weight matrix as the trainer reads and writes them.
+pub(crate) trait Rows {
+    /// Copies row `r` into `dst`.
+    fn load(&self, r: u32, dst: &mut [f32]);
+    /// Copies `src` into row `r`.
+    fn store(&self, r: u32, src: &[f32]);
+    /// Adds `a * x` to row `r`.
+    fn add(&self, r: u32, a: f32, x: &[f32]);
+}
 
 /// A matrix shared by the worker threads (see the [module docs](self)).
 pub(crate) struct SharedMatrix {
@@ -61,25 +74,74 @@ impl SharedMatrix {
     }
 }
 
-#[inline]
-fn load(src: &[AtomicU32], dst: &mut [f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = f32::from_bits(s.load(Relaxed));
+impl Rows for SharedMatrix {
+    #[inline]
+    fn load(&self, r: u32, dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(self.row(r)) {
+            *d = f32::from_bits(s.load(Relaxed));
+        }
+    }
+
+    #[inline]
+    fn store(&self, r: u32, src: &[f32]) {
+        for (d, s) in self.row(r).iter().zip(src) {
+            d.store(s.to_bits(), Relaxed);
+        }
+    }
+
+    #[inline]
+    fn add(&self, r: u32, a: f32, x: &[f32]) {
+        for (d, &x) in self.row(r).iter().zip(x) {
+            d.store((f32::from_bits(d.load(Relaxed)) + a * x).to_bits(), Relaxed);
+        }
     }
 }
 
-#[inline]
-fn store(dst: &[AtomicU32], src: &[f32]) {
-    for (d, s) in dst.iter().zip(src) {
-        d.store(s.to_bits(), Relaxed);
+/// A matrix owned by the one worker thread (not `Sync`: it cannot be shared).
+pub(crate) struct LocalMatrix {
+    data: Vec<Cell<f32>>,
+    dims: usize,
+}
+
+impl LocalMatrix {
+    pub(crate) fn new(values: Vec<f32>, dims: usize) -> Self {
+        Self {
+            data: values.into_iter().map(Cell::new).collect(),
+            dims,
+        }
+    }
+
+    pub(crate) fn into_values(self) -> Vec<f32> {
+        self.data.into_iter().map(Cell::into_inner).collect()
+    }
+
+    #[inline]
+    fn row(&self, r: u32) -> &[Cell<f32>] {
+        let start = r as usize * self.dims;
+        &self.data[start..start + self.dims]
     }
 }
 
-/// `dst += a * x`, element by element on the shared row.
-#[inline]
-fn add_to(dst: &[AtomicU32], a: f32, x: &[f32]) {
-    for (d, &x) in dst.iter().zip(x) {
-        d.store((f32::from_bits(d.load(Relaxed)) + a * x).to_bits(), Relaxed);
+impl Rows for LocalMatrix {
+    #[inline]
+    fn load(&self, r: u32, dst: &mut [f32]) {
+        for (d, s) in dst.iter_mut().zip(self.row(r)) {
+            *d = s.get();
+        }
+    }
+
+    #[inline]
+    fn store(&self, r: u32, src: &[f32]) {
+        for (d, &s) in self.row(r).iter().zip(src) {
+            d.set(s);
+        }
+    }
+
+    #[inline]
+    fn add(&self, r: u32, a: f32, x: &[f32]) {
+        for (d, &x) in self.row(r).iter().zip(x) {
+            d.set(d.get() + a * x);
+        }
     }
 }
 
@@ -158,14 +220,12 @@ struct Done {
 }
 
 /// What every worker reads.
-struct Tables<'a> {
+pub(crate) struct Tables<'a> {
     config: &'a Word2VecConfig,
     subsampler: Subsampler,
     noise: Option<NoiseTable>,
     huffman: Option<Huffman>,
     sigmoid: SigmoidTable,
-    input: &'a SharedMatrix,
-    output: &'a SharedMatrix,
 }
 
 /// A worker's scratch rows and running totals.
@@ -174,27 +234,50 @@ struct Scratch {
     neu1e: Vec<f32>,
     row: Vec<f32>,
     sentence: Vec<u32>,
+    noise_words: Vec<u32>,
     loss: f64,
     predictions: u64,
 }
 
-impl Tables<'_> {
+/// The input and output weights.
+struct Weights<'w, W> {
+    input: &'w W,
+    output: &'w W,
+}
+
+impl<'a> Tables<'a> {
+    pub(crate) fn new(config: &'a Word2VecConfig, vocab: &WordVocab) -> Result<Self> {
+        Ok(Self {
+            config,
+            subsampler: Subsampler::new(vocab, config.sample)?,
+            noise: match config.loss {
+                Loss::NegativeSampling => Some(NoiseTable::new(vocab.counts(), config.ns_exponent)?),
+                Loss::HierarchicalSoftmax => None,
+            },
+            huffman: match config.loss {
+                Loss::HierarchicalSoftmax => Some(Huffman::new(vocab.counts())),
+                Loss::NegativeSampling => None,
+            },
+            sigmoid: SigmoidTable::new(),
+        })
+    }
+
     /// Trains the prediction of `word` from the hidden vector `s.l1`, adding the gradient for
     /// `l1` to `s.neu1e` and updating the output rows.
     #[inline]
-    fn predict(&self, word: u32, alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+    fn predict<W: Rows>(&self, w: &Weights<'_, W>, word: u32, alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
         let Scratch {
             l1,
             neu1e,
             row,
             loss,
             predictions,
+            noise_words,
             ..
         } = s;
         let compute_loss = self.config.compute_loss;
         let mut step = |target: u32, label: f32, row: &mut Vec<f32>| {
-            let shared = self.output.row(target);
-            load(shared, row);
+            w.output.load(target, row);
             let f = dot(l1, row);
             if compute_loss {
                 *loss += if label > 0.5 { softplus(-f) } else { softplus(f) };
@@ -206,12 +289,13 @@ impl Tables<'_> {
             let g = (label - self.sigmoid.get(f)) * alpha;
             axpy(neu1e, g, row);
             axpy(row, g, l1);
-            store(shared, row);
+            w.output.store(target, row);
         };
         if let Some(noise) = &self.noise {
+            noise_words.clear();
+            noise_words.extend((0..self.config.negative).map(|_| noise.draw(rng)));
             step(word, 1.0, row);
-            for _ in 0..self.config.negative {
-                let target = noise.draw(rng);
+            for &target in noise_words.iter() {
                 if target != word {
                     step(target, 0.0, row);
                 }
@@ -224,7 +308,9 @@ impl Tables<'_> {
         }
     }
 
-    fn train_job(&self, job: &Job, s: &mut Scratch) -> u64 {
+    fn train_job<W: Rows>(&self, w: &Weights<'_, W>, job: &Job, s: &mut Scratch) -> Done {
+        s.loss = 0.0;
+        s.predictions = 0;
         let mut rng = SplitMix64::new(job.seed);
         let mut effective = 0;
         let mut start = 0;
@@ -240,31 +326,35 @@ impl Tables<'_> {
             start = end;
             effective += sentence.len() as u64;
             match self.config.architecture {
-                Architecture::SkipGram => self.skip_gram(&sentence, job.alpha, s, &mut rng),
-                Architecture::Cbow => self.cbow(&sentence, job.alpha, s, &mut rng),
+                Architecture::SkipGram => self.skip_gram(w, &sentence, job.alpha, s, &mut rng),
+                Architecture::Cbow => self.cbow(w, &sentence, job.alpha, s, &mut rng),
             }
             s.sentence = sentence;
         }
-        effective
+        Done {
+            raw_words: job.raw_words,
+            effective_words: effective,
+            loss: s.loss,
+            predictions: s.predictions,
+        }
     }
 
-    fn skip_gram(&self, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+    fn skip_gram<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
             for j in a..b {
                 if j == i {
                     continue;
                 }
-                let context = self.input.row(words[j]);
-                load(context, &mut s.l1);
+                w.input.load(words[j], &mut s.l1);
                 s.neu1e.fill(0.0);
-                self.predict(words[i], alpha, s, rng);
-                add_to(context, 1.0, &s.neu1e);
+                self.predict(w, words[i], alpha, s, rng);
+                w.input.add(words[j], 1.0, &s.neu1e);
             }
         }
     }
 
-    fn cbow(&self, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+    fn cbow<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
             let count = (b - a - 1) as f32;
@@ -273,50 +363,72 @@ impl Tables<'_> {
             }
             s.l1.fill(0.0);
             for j in (a..b).filter(|&j| j != i) {
-                load(self.input.row(words[j]), &mut s.row);
+                w.input.load(words[j], &mut s.row);
                 axpy(&mut s.l1, 1.0, &s.row);
             }
             if self.config.cbow_mean {
                 s.l1.iter_mut().for_each(|v| *v /= count);
             }
             s.neu1e.fill(0.0);
-            self.predict(words[i], alpha, s, rng);
+            self.predict(w, words[i], alpha, s, rng);
             let scale = if self.config.cbow_mean { 1.0 } else { 1.0 / count };
             for j in (a..b).filter(|&j| j != i) {
-                add_to(self.input.row(words[j]), scale, &s.neu1e);
+                w.input.add(words[j], scale, &s.neu1e);
             }
         }
     }
 }
 
-fn worker(tables: &Tables<'_>, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
-    let dims = tables.config.dims;
-    let mut s = Scratch {
-        l1: vec![0.0; dims],
-        neu1e: vec![0.0; dims],
-        row: vec![0.0; dims],
-        sentence: Vec::new(),
-        loss: 0.0,
-        predictions: 0,
-    };
-    loop {
-        let job = match jobs.lock().map(|rx| rx.recv()) {
-            Ok(Ok(job)) => job,
-            _ => return,
-        };
-        s.loss = 0.0;
-        s.predictions = 0;
-        let effective_words = tables.train_job(&job, &mut s);
-        let report = Done {
-            raw_words: job.raw_words,
-            effective_words,
-            loss: s.loss,
-            predictions: s.predictions,
-        };
-        if done.send(report).is_err() {
-            return;
+impl Scratch {
+    fn new(dims: usize) -> Self {
+        Self {
+            l1: vec![0.0; dims],
+            neu1e: vec![0.0; dims],
+            row: vec![0.0; dims],
+            sentence: Vec::new(),
+            noise_words: Vec::new(),
+            loss: 0.0,
+            predictions: 0,
         }
     }
+}
+
+/// Reads the corpus `config.epochs` times into jobs (see the [module docs](self)); stops early
+/// when the workers are gone.
+fn produce(config: &Word2VecConfig, vocab: &WordVocab, corpus: &Corpus, total: u64, jobs: SyncSender<Job>) -> Result<()> {
+    let (mut queued, mut count) = (0u64, 0u64);
+    let mut open = true;
+    for _ in 0..config.epochs {
+        let mut job = new_job();
+        let send = |job: Job, queued: &mut u64, open: &mut bool| {
+            *queued += job.raw_words;
+            *open = *open && jobs.send(job).is_ok();
+        };
+        corpus.for_each_sentence(|sentence| {
+            if !open {
+                return;
+            }
+            if job.raw_words == 0 {
+                let progress = (queued as f64 / total as f64) as f32;
+                job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress).max(config.min_alpha);
+                count += 1;
+                job.seed = config.seed ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
+            job.ids.extend(sentence.tokens().filter_map(|t| vocab.id(t)));
+            job.ends.push(job.ids.len());
+            job.raw_words += sentence.len() as u64;
+            if job.raw_words >= JOB_WORDS {
+                send(std::mem::replace(&mut job, new_job()), &mut queued, &mut open);
+            }
+        })?;
+        if job.raw_words > 0 && open {
+            send(job, &mut queued, &mut open);
+        }
+        if !open {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Trains `input` and `output` (row-major, `vocab.len()` and `vocab.len()` or `vocab.len() - 1`
@@ -325,91 +437,70 @@ pub(crate) fn fit(
     config: &Word2VecConfig,
     vocab: &WordVocab,
     corpus: &Corpus,
-    (input, output): (&SharedMatrix, &SharedMatrix),
+    (input, output): (&mut Vec<f32>, &mut Vec<f32>),
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<TrainReport> {
-    let tables = Tables {
-        config,
-        subsampler: Subsampler::new(vocab, config.sample)?,
-        noise: match config.loss {
-            Loss::NegativeSampling => Some(NoiseTable::new(vocab.counts(), config.ns_exponent)?),
-            Loss::HierarchicalSoftmax => None,
-        },
-        huffman: match config.loss {
-            Loss::HierarchicalSoftmax => Some(Huffman::new(vocab.counts())),
-            Loss::NegativeSampling => None,
-        },
-        sigmoid: SigmoidTable::new(),
-        input,
-        output,
-    };
-    let per_epoch = vocab.corpus_words().max(1);
-    let total = per_epoch * config.epochs as u64;
+    let tables = Tables::new(config, vocab)?;
+    let dims = config.dims;
+    let total = vocab.corpus_words().max(1) * config.epochs as u64;
     let start = Instant::now();
+    let mut state = ProgressState { config, total, start, report: TrainReport::default(), words: 0, effective: 0 };
     let (job_tx, job_rx) = sync_channel::<Job>(config.threads * 2);
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = channel::<Done>();
-    let mut report = TrainReport::default();
-    let mut state = ProgressState::default();
-    let read = std::thread::scope(|scope| {
-        for _ in 0..config.threads {
-            let done_tx = done_tx.clone();
-            let (tables, job_rx) = (&tables, &job_rx);
-            scope.spawn(move || worker(tables, job_rx, done_tx));
-        }
-        drop(done_tx);
-        let mut produce = || -> Result<()> {
-            let mut queued = 0u64;
-            let mut jobs = 0u64;
-            for epoch in 0..config.epochs {
-                state.epoch = epoch;
-                let mut job = new_job();
-                let mut send = |job: Job, queued: &mut u64, state: &mut ProgressState| -> bool {
-                    *queued += job.raw_words;
-                    let ok = job_tx.send(job).is_ok();
-                    while let Ok(d) = done_rx.try_recv() {
-                        state.absorb(d, config, total, start, &mut report, progress);
-                    }
-                    ok
-                };
-                let mut ok = true;
-                corpus.for_each_sentence(|sentence| {
-                    if !ok {
-                        return;
-                    }
-                    if job.raw_words == 0 {
-                        let progress = queued as f64 / total as f64;
-                        job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress as f32)
-                            .max(config.min_alpha);
-                        job.seed = config.seed ^ (jobs + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                        jobs += 1;
-                    }
-                    job.ids.extend(sentence.tokens().filter_map(|t| vocab.id(t)));
-                    job.ends.push(job.ids.len());
-                    job.raw_words += sentence.len() as u64;
-                    if job.raw_words >= JOB_WORDS {
-                        ok = send(std::mem::replace(&mut job, new_job()), &mut queued, &mut state);
-                    }
-                })?;
-                if job.raw_words > 0 {
-                    send(job, &mut queued, &mut state);
-                }
+    let read = if config.threads == 1 {
+        let (a, b) = (LocalMatrix::new(std::mem::take(input), dims), LocalMatrix::new(std::mem::take(output), dims));
+        let weights = Weights { input: &a, output: &b };
+        let read = std::thread::scope(|scope| {
+            let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
+            let mut s = Scratch::new(dims);
+            for job in job_rx.iter() {
+                let done = tables.train_job(&weights, &job, &mut s);
+                state.absorb(done, progress);
             }
-            Ok(())
-        };
-        let read = produce();
-        drop(job_tx);
-        for d in done_rx {
-            state.absorb(d, config, total, start, &mut report, progress);
-        }
+            producer.join().expect("the corpus reader")
+        });
+        (*input, *output) = (a.into_values(), b.into_values());
         read
-    });
+    } else {
+        let (a, b) = (SharedMatrix::new(std::mem::take(input), dims), SharedMatrix::new(std::mem::take(output), dims));
+        let weights = Weights { input: &a, output: &b };
+        let job_rx = Mutex::new(job_rx);
+        let (done_tx, done_rx) = channel::<Done>();
+        let read = std::thread::scope(|scope| {
+            let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
+            for _ in 0..config.threads {
+                let done_tx = done_tx.clone();
+                let (tables, weights, job_rx) = (&tables, &weights, &job_rx);
+                scope.spawn(move || worker(tables, weights, job_rx, done_tx));
+            }
+            drop(done_tx);
+            for done in done_rx {
+                state.absorb(done, progress);
+            }
+            producer.join().expect("the corpus reader")
+        });
+        (*input, *output) = (a.into_values(), b.into_values());
+        read
+    };
     read?;
+    let mut report = state.report;
     report.seconds = start.elapsed().as_secs_f64();
     report.words = state.words;
     report.effective_words = state.effective;
     report.words_per_second = state.words as f64 / report.seconds.max(1e-9);
     Ok(report)
+}
+
+fn worker(tables: &Tables<'_>, weights: &Weights<'_, SharedMatrix>, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
+    let mut s = Scratch::new(tables.config.dims);
+    loop {
+        let job = match jobs.lock().map(|rx| rx.recv()) {
+            Ok(Ok(job)) => job,
+            _ => return,
+        };
+        if done.send(tables.train_job(weights, &job, &mut s)).is_err() {
+            return;
+        }
+    }
 }
 
 fn new_job() -> Job {
@@ -422,37 +513,32 @@ fn new_job() -> Job {
     }
 }
 
-#[derive(Default)]
-struct ProgressState {
-    epoch: usize,
+struct ProgressState<'a> {
+    config: &'a Word2VecConfig,
+    total: u64,
+    start: Instant,
+    report: TrainReport,
     words: u64,
     effective: u64,
 }
 
-impl ProgressState {
-    fn absorb(
-        &mut self,
-        d: Done,
-        config: &Word2VecConfig,
-        total: u64,
-        start: Instant,
-        report: &mut TrainReport,
-        progress: &mut dyn FnMut(&Progress),
-    ) {
+impl ProgressState<'_> {
+    fn absorb(&mut self, d: Done, progress: &mut dyn FnMut(&Progress)) {
+        let config = self.config;
         self.words += d.raw_words;
         self.effective += d.effective_words;
-        let done = self.words as f64 / total as f64;
+        let done = self.words as f64 / self.total as f64;
         let loss = (d.predictions > 0).then(|| d.loss / d.predictions as f64);
         if let Some(l) = loss {
-            report.losses.push((self.words, l));
+            self.report.losses.push((self.words, l));
         }
         progress(&Progress {
-            epoch: self.epoch,
+            epoch: ((self.words * config.epochs as u64) / self.total).min(config.epochs as u64 - 1) as usize,
             words: self.words,
-            total_words: total,
+            total_words: self.total,
             alpha: (config.alpha - (config.alpha - config.min_alpha) * done as f32).max(config.min_alpha),
             loss,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: self.start.elapsed().as_secs_f64(),
         });
     }
 }
@@ -468,12 +554,20 @@ mod tests {
         let plain: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
         assert!((dot(&a, &b) as f64 - plain).abs() < 1e-5);
         let shared = SharedMatrix::new(a.clone(), 50);
-        add_to(shared.row(1), 2.0, &b[..50]);
-        let mut row = vec![0.0; 50];
-        load(shared.row(1), &mut row);
+        let local = LocalMatrix::new(a.clone(), 50);
+        shared.add(1, 2.0, &b[..50]);
+        local.add(1, 2.0, &b[..50]);
+        let (mut row, mut other) = (vec![0.0; 50], vec![0.0; 50]);
+        shared.load(1, &mut row);
+        local.load(1, &mut other);
+        assert_eq!(row, other);
         for k in 0..50 {
             assert_eq!(row[k], a[50 + k] + 2.0 * b[k]);
         }
+        shared.store(0, &b[..50]);
+        local.store(0, &b[..50]);
+        assert_eq!(shared.into_values()[..50], b[..50]);
+        assert_eq!(local.into_values()[..50], b[..50]);
         let t = SigmoidTable::new();
         for f in [-5.9f32, -1.0, 0.0, 0.3, 5.9] {
             assert!((t.get(f) - 1.0 / (1.0 + (-f).exp())).abs() < 0.01);

@@ -6,7 +6,7 @@ use rensa_data::text::words::{WordCounts, WordVocab};
 use serde::{Deserialize, Serialize};
 
 use super::config::{Loss, Word2VecConfig};
-use super::cpu::{self, SharedMatrix};
+use super::cpu;
 use super::vectors::Embeddings;
 use super::{Error, Result};
 
@@ -108,13 +108,7 @@ impl Word2Vec {
     /// # Errors
     /// The corpus cannot be read.
     pub fn fit(&mut self, corpus: &Corpus, progress: &mut dyn FnMut(&Progress)) -> Result<TrainReport> {
-        let dims = self.config.dims;
-        let input = SharedMatrix::new(std::mem::take(&mut self.input), dims);
-        let output = SharedMatrix::new(std::mem::take(&mut self.output), dims);
-        let result = cpu::fit(&self.config, &self.vocab, corpus, (&input, &output), progress);
-        self.input = input.into_values();
-        self.output = output.into_values();
-        result
+        cpu::fit(&self.config, &self.vocab, corpus, (&mut self.input, &mut self.output), progress)
     }
 
     /// The input and output weights, for a trainer.
