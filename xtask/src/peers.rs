@@ -11,6 +11,7 @@ const REQUIREMENTS: &[&str] = &[
     "numpy",
     "albumentations==2.0.8",
     "opencv-python-headless==5.0.0.93",
+    "gensim==4.4.0",
 ];
 
 /// The workspace root (the parent of `xtask/`).

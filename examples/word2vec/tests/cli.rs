@@ -11,7 +11,8 @@ fn run(args: &[&str]) -> (bool, String, String) {
 /// A folder with a corpus of four topics (a sentence draws its words from one topic) and
 /// evaluation files in the standard formats.
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rensa-word2vec-cli-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("rensa-word2vec-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("eval")).unwrap();
     let mut rng = rensa_data::rng::SplitMix64::new(11);
@@ -36,8 +37,16 @@ fn fixture(name: &str) -> PathBuf {
         ": family\nman woman boy girl\nking queen man woman\nking queen unknown words\n",
     )
     .unwrap();
-    std::fs::write(dir.join("eval/wordsim353.tsv"), "# w1\tw2\tscore\nking\tqueen\t9\ndog\tcat\t8\nking\tred\t1\ncow\tblue\t0.5\n").unwrap();
-    std::fs::write(dir.join("eval/simlex999.txt"), "# w1\tw2\tscore\nred\tblue\t7\nman\tdog\t1\nboy\tgirl\t6\n").unwrap();
+    std::fs::write(
+        dir.join("eval/wordsim353.tsv"),
+        "# w1\tw2\tscore\nking\tqueen\t9\ndog\tcat\t8\nking\tred\t1\ncow\tblue\t0.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("eval/simlex999.txt"),
+        "# w1\tw2\tscore\nred\tblue\t7\nman\tdog\t1\nboy\tgirl\t6\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -73,8 +82,21 @@ fn trains_queries_evaluates_and_draws() {
     let dir = fixture("ok");
     for (out, extra) in [
         ("cbow", vec![]),
-        ("sg-hs", vec!["--model", "skipgram", "--loss", "hs", "--workers", "2"]),
-        ("tensor", vec!["--model", "skipgram", "--trainer", "tensor", "--batch", "32"]),
+        (
+            "sg-hs",
+            vec!["--model", "skipgram", "--loss", "hs", "--workers", "2"],
+        ),
+        (
+            "tensor",
+            vec![
+                "--model",
+                "skipgram",
+                "--trainer",
+                "tensor",
+                "--batch",
+                "32",
+            ],
+        ),
     ] {
         let (ok, stdout, stderr) = train(&dir, out, &extra);
         assert!(ok, "{out}: {stderr}");
@@ -82,11 +104,19 @@ fn trains_queries_evaluates_and_draws() {
         assert!(stdout.contains("words/s"), "{stdout}");
         assert!(stdout.contains("analogies (3 questions"), "{stdout}");
         assert!(stdout.contains("wordsim353: Spearman"), "{stdout}");
-        for file in ["vectors.txt", "vectors.bin", "results.json", "loss.png", "projection.png"] {
+        for file in [
+            "vectors.txt",
+            "vectors.bin",
+            "results.json",
+            "loss.png",
+            "projection.png",
+        ] {
             assert!(dir.join(out).join(file).is_file(), "{out}/{file}");
         }
-        let results: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(out).join("results.json")).unwrap()).unwrap();
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(out).join("results.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(results["vocabulary"], 20);
         assert!(results["evaluation"]["analogy_coverage"].as_f64().unwrap() > 0.6);
     }
@@ -96,9 +126,21 @@ fn trains_queries_evaluates_and_draws() {
     let (ok, stdout, stderr) = run(&["similar", "king", "-n", "4", "--vectors", v]);
     assert!(ok, "{stderr}");
     let royal = ["queen", "prince", "crown", "throne"];
-    let hits = stdout.lines().filter(|l| royal.iter().any(|w| l.ends_with(w))).count();
+    let hits = stdout
+        .lines()
+        .filter(|l| royal.iter().any(|w| l.ends_with(w)))
+        .count();
     assert!(hits >= 3, "{stdout}");
-    let (ok, stdout, _) = run(&["analogy", "man", "woman", "boy", "--vectors", v, "--method", "mul"]);
+    let (ok, stdout, _) = run(&[
+        "analogy",
+        "man",
+        "woman",
+        "boy",
+        "--vectors",
+        v,
+        "--method",
+        "mul",
+    ]);
     assert!(ok && stdout.contains("man : woman :: boy : ?"), "{stdout}");
     let text = dir.join("cbow/vectors.txt");
     let json = dir.join("eval.json");
@@ -115,7 +157,18 @@ fn trains_queries_evaluates_and_draws() {
     assert!(stdout.contains("simlex999"), "{stdout}");
     assert!(json.is_file());
     let png = dir.join("p.png");
-    let (ok, stdout, _) = run(&["project", "king", "queen", "dog", "cat", "nosuchword", "--vectors", v, "--out", png.to_str().unwrap()]);
+    let (ok, stdout, _) = run(&[
+        "project",
+        "king",
+        "queen",
+        "dog",
+        "cat",
+        "nosuchword",
+        "--vectors",
+        v,
+        "--out",
+        png.to_str().unwrap(),
+    ]);
     assert!(ok && stdout.contains("4 words drawn"), "{stdout}");
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -128,16 +181,38 @@ fn bad_input_is_refused_with_the_reason() {
     assert!(ok, "{stderr}");
     let (ok, _, stderr) = train(&dir, "run", &[]);
     assert!(!ok && stderr.contains("--overwrite"), "{stderr}");
-    let (ok, _, stderr) = run(&["train", dir.join("absent.txt").to_str().unwrap(), "--out", dir.join("x").to_str().unwrap()]);
+    let (ok, _, stderr) = run(&[
+        "train",
+        dir.join("absent.txt").to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]);
     assert!(!ok && stderr.contains("absent.txt"), "{stderr}");
-    let (ok, _, stderr) = train(&dir, "hs-tensor", &["--loss", "hs", "--trainer", "tensor", "--overwrite"]);
-    assert!(!ok && stderr.contains("hierarchical softmax trains on the CPU"), "{stderr}");
+    let (ok, _, stderr) = train(
+        &dir,
+        "hs-tensor",
+        &["--loss", "hs", "--trainer", "tensor", "--overwrite"],
+    );
+    assert!(
+        !ok && stderr.contains("hierarchical softmax trains on the CPU"),
+        "{stderr}"
+    );
     let corpus = dir.join("corpus.txt");
-    let (ok, _, stderr) = run(&["train", corpus.to_str().unwrap(), "--min-count", "100000", "--out", dir.join("r2").to_str().unwrap()]);
+    let (ok, _, stderr) = run(&[
+        "train",
+        corpus.to_str().unwrap(),
+        "--min-count",
+        "100000",
+        "--out",
+        dir.join("r2").to_str().unwrap(),
+    ]);
     assert!(!ok && stderr.contains("no word occurs"), "{stderr}");
     let v = dir.join("run/vectors.bin");
     let (ok, _, stderr) = run(&["similar", "nosuchword", "--vectors", v.to_str().unwrap()]);
-    assert!(!ok && stderr.contains("\"nosuchword\" is not in the vocabulary"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("\"nosuchword\" is not in the vocabulary"),
+        "{stderr}"
+    );
     let bytes = std::fs::read(&v).unwrap();
     let cut = dir.join("cut.bin");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

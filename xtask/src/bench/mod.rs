@@ -8,6 +8,7 @@ mod recurrent;
 mod seq2seq;
 mod vae;
 mod vqvae;
+mod word2vec;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -16,13 +17,13 @@ use std::time::Instant;
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks to run (default: all but `attention`, `vae`, `vq-vae`, `hred` and `hred-chitchat`, which train models for minutes to an hour).
+    /// Which benchmarks to run (default: all but `attention`, `vae`, `vq-vae`, `hred`, `hred-chitchat` and `word2vec`, which train models for minutes to an hour).
     #[arg(value_enum)]
     pub which: Vec<Which>,
     /// The burn backend rensa and burn-nn run on.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
-    /// Also run the Python peers (creates `.venv-peers` with TensorFlow and albumentations on first use).
+    /// Also run the Python peers (creates `.venv-peers` with TensorFlow, albumentations and gensim on first use).
     #[arg(long)]
     pub peers: bool,
     /// Include the large cases that run by default only on a GPU: the recurrent shape (128, 100,
@@ -66,6 +67,12 @@ pub enum Which {
     /// The vq-vae example on Fashion-MNIST: reconstruction MSE, codebook usage and perplexity with
     /// the EMA and the plain quantiser, and the code prior's bits per code.
     VqVae,
+    /// The word2vec example on the English corpus: words/s, analogy accuracy and word-similarity
+    /// correlations of CBOW and skip-gram over 3 seeds (against gensim with --peers).
+    Word2vec,
+    /// The word2vec example's CPU trainer with one and two worker threads (run it on an idle
+    /// machine).
+    Word2vecThreads,
 }
 
 /// The backends a benchmark can run on.
@@ -104,6 +111,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::VqVae => vqvae::run(&args)?,
             Which::Hred => hred::run(&args)?,
             Which::HredChitchat => hred::chitchat(&args)?,
+            Which::Word2vec => word2vec::run(&args)?,
+            Which::Word2vecThreads => word2vec::threads(&args)?,
         }
     }
     Ok(())

@@ -111,19 +111,18 @@ pub fn for_each_sentence(
         origin: origin.to_string(),
         what: format!("read failed: {e}"),
     };
-    let finish_token =
-        |token: &mut Vec<u8>, sentence: &mut Sentence, line: u64| -> Result<()> {
-            if token.is_empty() {
-                return Ok(());
-            }
-            let text = std::str::from_utf8(token).map_err(|e| DataError::Format {
-                origin: origin.to_string(),
-                what: format!("line {line}: a token is not UTF-8 ({e})"),
-            })?;
-            sentence.push(text);
-            token.clear();
-            Ok(())
-        };
+    let finish_token = |token: &mut Vec<u8>, sentence: &mut Sentence, line: u64| -> Result<()> {
+        if token.is_empty() {
+            return Ok(());
+        }
+        let text = std::str::from_utf8(token).map_err(|e| DataError::Format {
+            origin: origin.to_string(),
+            what: format!("line {line}: a token is not UTF-8 ({e})"),
+        })?;
+        sentence.push(text);
+        token.clear();
+        Ok(())
+    };
     loop {
         let buf = reader.fill_buf().map_err(io)?;
         if buf.is_empty() {
@@ -187,7 +186,10 @@ mod tests {
             ]
         );
         assert_eq!(sentences(b"", 3).unwrap(), Vec::<Vec<String>>::new());
-        assert_eq!(sentences("caf\u{e9} x".as_bytes(), 9).unwrap()[0][0], "caf\u{e9}");
+        assert_eq!(
+            sentences("caf\u{e9} x".as_bytes(), 9).unwrap()[0][0],
+            "caf\u{e9}"
+        );
     }
 
     #[test]

@@ -109,7 +109,8 @@ impl NoiseTable {
         let mut scaled: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
         let mut alias: Vec<u32> = (0..n as u32).collect();
         let mut threshold = vec![1u64 << 32; n];
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| scaled[i] < 1.0);
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
             threshold[s] = (scaled[s] * 4_294_967_296.0).round() as u64;
             alias[s] = l as u32;
@@ -235,7 +236,10 @@ mod tests {
             seen[shrunk_window(5, &mut rng)] += 1;
         }
         assert_eq!(seen[0], 0);
-        assert!(seen[1..].iter().all(|&c| (9_000..11_000).contains(&c)), "{seen:?}");
+        assert!(
+            seen[1..].iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{seen:?}"
+        );
         assert_eq!(context_span(1, 10, 3), (0, 5));
         assert_eq!(context_span(8, 10, 3), (5, 10));
     }

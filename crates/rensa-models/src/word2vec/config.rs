@@ -103,8 +103,19 @@ impl Word2VecConfig {
     /// # Errors
     /// The first field out of range, named.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field, expected, got: String| Err(Error::Config { field, expected, got });
-        for (field, v) in [("dims", self.dims), ("window", self.window), ("epochs", self.epochs), ("threads", self.threads)] {
+        let bad = |field, expected, got: String| {
+            Err(Error::Config {
+                field,
+                expected,
+                got,
+            })
+        };
+        for (field, v) in [
+            ("dims", self.dims),
+            ("window", self.window),
+            ("epochs", self.epochs),
+            ("threads", self.threads),
+        ] {
             if v == 0 {
                 return bad(field, "at least 1", v.to_string());
             }
@@ -122,7 +133,11 @@ impl Word2VecConfig {
             return bad("alpha", "finite and > 0", self.alpha.to_string());
         }
         if !(self.min_alpha.is_finite() && self.min_alpha >= 0.0 && self.min_alpha <= self.alpha) {
-            return bad("min_alpha", "finite, >= 0 and <= alpha", self.min_alpha.to_string());
+            return bad(
+                "min_alpha",
+                "finite, >= 0 and <= alpha",
+                self.min_alpha.to_string(),
+            );
         }
         if self.max_vocab == Some(0) {
             return bad("max_vocab", "at least 1 when given", "0".into());

@@ -22,10 +22,10 @@ use rensa_data::rng::SplitMix64;
 use rensa_data::text::corpus::Corpus;
 use rensa_data::text::sampling::{NoiseTable, Subsampler, context_span, shrunk_window};
 
+use super::Result;
 use super::config::{Architecture, Loss, Word2VecConfig};
 use super::huffman::Huffman;
 use super::model::{Progress, TrainReport};
-use super::Result;
 use rensa_data::text::words::WordVocab;
 
 /// Raw corpus words per job.
@@ -54,7 +54,10 @@ pub(crate) struct SharedMatrix {
 impl SharedMatrix {
     pub(crate) fn new(values: Vec<f32>, dims: usize) -> Self {
         Self {
-            data: values.into_iter().map(|v| AtomicU32::new(v.to_bits())).collect(),
+            data: values
+                .into_iter()
+                .map(|v| AtomicU32::new(v.to_bits()))
+                .collect(),
             dims,
         }
     }
@@ -251,7 +254,9 @@ impl<'a> Tables<'a> {
             config,
             subsampler: Subsampler::new(vocab, config.sample)?,
             noise: match config.loss {
-                Loss::NegativeSampling => Some(NoiseTable::new(vocab.counts(), config.ns_exponent)?),
+                Loss::NegativeSampling => {
+                    Some(NoiseTable::new(vocab.counts(), config.ns_exponent)?)
+                }
                 Loss::HierarchicalSoftmax => None,
             },
             huffman: match config.loss {
@@ -265,7 +270,14 @@ impl<'a> Tables<'a> {
     /// Trains the prediction of `word` from the hidden vector `s.l1`, adding the gradient for
     /// `l1` to `s.neu1e` and updating the output rows.
     #[inline]
-    fn predict<W: Rows>(&self, w: &Weights<'_, W>, word: u32, alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+    fn predict<W: Rows>(
+        &self,
+        w: &Weights<'_, W>,
+        word: u32,
+        alpha: f32,
+        s: &mut Scratch,
+        rng: &mut SplitMix64,
+    ) {
         let Scratch {
             l1,
             neu1e,
@@ -280,7 +292,11 @@ impl<'a> Tables<'a> {
             w.output.load(target, row);
             let f = dot(l1, row);
             if compute_loss {
-                *loss += if label > 0.5 { softplus(-f) } else { softplus(f) };
+                *loss += if label > 0.5 {
+                    softplus(-f)
+                } else {
+                    softplus(f)
+                };
                 *predictions += 1;
             }
             if f <= -MAX_EXP || f >= MAX_EXP {
@@ -339,7 +355,14 @@ impl<'a> Tables<'a> {
         }
     }
 
-    fn skip_gram<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+    fn skip_gram<W: Rows>(
+        &self,
+        w: &Weights<'_, W>,
+        words: &[u32],
+        alpha: f32,
+        s: &mut Scratch,
+        rng: &mut SplitMix64,
+    ) {
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
             for j in a..b {
@@ -354,7 +377,14 @@ impl<'a> Tables<'a> {
         }
     }
 
-    fn cbow<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch, rng: &mut SplitMix64) {
+    fn cbow<W: Rows>(
+        &self,
+        w: &Weights<'_, W>,
+        words: &[u32],
+        alpha: f32,
+        s: &mut Scratch,
+        rng: &mut SplitMix64,
+    ) {
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
             let count = (b - a - 1) as f32;
@@ -371,7 +401,11 @@ impl<'a> Tables<'a> {
             }
             s.neu1e.fill(0.0);
             self.predict(w, words[i], alpha, s, rng);
-            let scale = if self.config.cbow_mean { 1.0 } else { 1.0 / count };
+            let scale = if self.config.cbow_mean {
+                1.0
+            } else {
+                1.0 / count
+            };
             for j in (a..b).filter(|&j| j != i) {
                 w.input.add(words[j], scale, &s.neu1e);
             }
@@ -395,7 +429,13 @@ impl Scratch {
 
 /// Reads the corpus `config.epochs` times into jobs (see the [module docs](self)); stops early
 /// when the workers are gone.
-fn produce(config: &Word2VecConfig, vocab: &WordVocab, corpus: &Corpus, total: u64, jobs: SyncSender<Job>) -> Result<()> {
+fn produce(
+    config: &Word2VecConfig,
+    vocab: &WordVocab,
+    corpus: &Corpus,
+    total: u64,
+    jobs: SyncSender<Job>,
+) -> Result<()> {
     let (mut queued, mut count) = (0u64, 0u64);
     let mut open = true;
     for _ in 0..config.epochs {
@@ -410,15 +450,21 @@ fn produce(config: &Word2VecConfig, vocab: &WordVocab, corpus: &Corpus, total: u
             }
             if job.raw_words == 0 {
                 let progress = (queued as f64 / total as f64) as f32;
-                job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress).max(config.min_alpha);
+                job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress)
+                    .max(config.min_alpha);
                 count += 1;
                 job.seed = config.seed ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             }
-            job.ids.extend(sentence.tokens().filter_map(|t| vocab.id(t)));
+            job.ids
+                .extend(sentence.tokens().filter_map(|t| vocab.id(t)));
             job.ends.push(job.ids.len());
             job.raw_words += sentence.len() as u64;
             if job.raw_words >= JOB_WORDS {
-                send(std::mem::replace(&mut job, new_job()), &mut queued, &mut open);
+                send(
+                    std::mem::replace(&mut job, new_job()),
+                    &mut queued,
+                    &mut open,
+                );
             }
         })?;
         if job.raw_words > 0 && open {
@@ -444,11 +490,24 @@ pub(crate) fn fit(
     let dims = config.dims;
     let total = vocab.corpus_words().max(1) * config.epochs as u64;
     let start = Instant::now();
-    let mut state = ProgressState { config, total, start, report: TrainReport::default(), words: 0, effective: 0 };
+    let mut state = ProgressState {
+        config,
+        total,
+        start,
+        report: TrainReport::default(),
+        words: 0,
+        effective: 0,
+    };
     let (job_tx, job_rx) = sync_channel::<Job>(config.threads * 2);
     let read = if config.threads == 1 {
-        let (a, b) = (LocalMatrix::new(std::mem::take(input), dims), LocalMatrix::new(std::mem::take(output), dims));
-        let weights = Weights { input: &a, output: &b };
+        let (a, b) = (
+            LocalMatrix::new(std::mem::take(input), dims),
+            LocalMatrix::new(std::mem::take(output), dims),
+        );
+        let weights = Weights {
+            input: &a,
+            output: &b,
+        };
         let read = std::thread::scope(|scope| {
             let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
             let mut s = Scratch::new(dims);
@@ -461,8 +520,14 @@ pub(crate) fn fit(
         (*input, *output) = (a.into_values(), b.into_values());
         read
     } else {
-        let (a, b) = (SharedMatrix::new(std::mem::take(input), dims), SharedMatrix::new(std::mem::take(output), dims));
-        let weights = Weights { input: &a, output: &b };
+        let (a, b) = (
+            SharedMatrix::new(std::mem::take(input), dims),
+            SharedMatrix::new(std::mem::take(output), dims),
+        );
+        let weights = Weights {
+            input: &a,
+            output: &b,
+        };
         let job_rx = Mutex::new(job_rx);
         let (done_tx, done_rx) = channel::<Done>();
         let read = std::thread::scope(|scope| {
@@ -490,7 +555,12 @@ pub(crate) fn fit(
     Ok(report)
 }
 
-fn worker(tables: &Tables<'_>, weights: &Weights<'_, SharedMatrix>, jobs: &Mutex<Receiver<Job>>, done: Sender<Done>) {
+fn worker(
+    tables: &Tables<'_>,
+    weights: &Weights<'_, SharedMatrix>,
+    jobs: &Mutex<Receiver<Job>>,
+    done: Sender<Done>,
+) {
     let mut s = Scratch::new(tables.config.dims);
     loop {
         let job = match jobs.lock().map(|rx| rx.recv()) {
@@ -533,10 +603,12 @@ impl ProgressState<'_> {
             self.report.losses.push((self.words, l));
         }
         progress(&Progress {
-            epoch: ((self.words * config.epochs as u64) / self.total).min(config.epochs as u64 - 1) as usize,
+            epoch: ((self.words * config.epochs as u64) / self.total).min(config.epochs as u64 - 1)
+                as usize,
             words: self.words,
             total_words: self.total,
-            alpha: (config.alpha - (config.alpha - config.min_alpha) * done as f32).max(config.min_alpha),
+            alpha: (config.alpha - (config.alpha - config.min_alpha) * done as f32)
+                .max(config.min_alpha),
             loss,
             seconds: self.start.elapsed().as_secs_f64(),
         });
@@ -551,7 +623,11 @@ mod tests {
     fn the_kernels_match_plain_loops() {
         let a: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..100).map(|i| (i as f32 * 0.11).cos()).collect();
-        let plain: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+        let plain: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (*x as f64) * (*y as f64))
+            .sum();
         assert!((dot(&a, &b) as f64 - plain).abs() < 1e-5);
         let shared = SharedMatrix::new(a.clone(), 50);
         let local = LocalMatrix::new(a.clone(), 50);

@@ -24,7 +24,12 @@ fn file_err(path: &str, what: String) -> Error {
 
 fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| rensa_data::DataError::io(path, e))?;
-    String::from_utf8(bytes).map_err(|e| file_err(&path.display().to_string(), format!("not UTF-8 ({})", e.utf8_error())))
+    String::from_utf8(bytes).map_err(|e| {
+        file_err(
+            &path.display().to_string(),
+            format!("not UTF-8 ({})", e.utf8_error()),
+        )
+    })
 }
 
 /// Analogy questions `a b c d` (`a : b :: c : d`) in named sections.
@@ -61,7 +66,10 @@ impl Analogies {
                 continue;
             }
             let Some((_, questions)) = out.sections.last_mut() else {
-                return Err(file_err(origin, format!("line {}: a question before any \": section\" line", no + 1)));
+                return Err(file_err(
+                    origin,
+                    format!("line {}: a question before any \": section\" line", no + 1),
+                ));
             };
             match line.split_whitespace().collect::<Vec<_>>()[..] {
                 [a, b, c, d] => questions.push([a, b, c, d].map(String::from)),
@@ -104,9 +112,12 @@ pub struct AnalogyReport {
 
 impl AnalogyReport {
     fn sum(&self, keep: impl Fn(&SectionScore) -> bool) -> (usize, usize, usize) {
-        self.sections.iter().filter(|s| keep(s)).fold((0, 0, 0), |(c, a, t), s| {
-            (c + s.correct, a + s.attempted, t + s.total)
-        })
+        self.sections
+            .iter()
+            .filter(|s| keep(s))
+            .fold((0, 0, 0), |(c, a, t), s| {
+                (c + s.correct, a + s.attempted, t + s.total)
+            })
     }
 
     /// Correct answers over attempted questions (gensim's score).
@@ -137,7 +148,11 @@ impl AnalogyReport {
 fn lookup(emb: &Embeddings, restrict: usize, case_insensitive: bool) -> HashMap<String, u32> {
     let mut map = HashMap::new();
     for (i, w) in emb.words().iter().take(restrict).enumerate() {
-        let key = if case_insensitive { w.to_uppercase() } else { w.clone() };
+        let key = if case_insensitive {
+            w.to_uppercase()
+        } else {
+            w.clone()
+        };
         map.entry(key).or_insert(i as u32);
     }
     map
@@ -154,7 +169,13 @@ pub fn evaluate_analogies(
 ) -> AnalogyReport {
     let map = lookup(emb, restrict, case_insensitive);
     let restrict = restrict.min(emb.len());
-    let norm = |w: &str| if case_insensitive { w.to_uppercase() } else { w.to_string() };
+    let norm = |w: &str| {
+        if case_insensitive {
+            w.to_uppercase()
+        } else {
+            w.to_string()
+        }
+    };
     // the upper-cased form of every restricted row, to exclude case variants of the question
     let keys: Vec<String> = emb.words()[..restrict].iter().map(|w| norm(w)).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -190,7 +211,10 @@ pub fn evaluate_analogies(
                         })
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().expect("an analogy worker")).sum()
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("an analogy worker"))
+                    .sum()
             });
             SectionScore {
                 name: name.clone(),
@@ -258,9 +282,20 @@ pub struct PairReport {
 
 /// Correlates the vectors' cosine similarities with the pairs' scores, over pairs whose words
 /// are among the `restrict` most frequent.
-pub fn evaluate_pairs(emb: &Embeddings, pairs: &WordPairs, restrict: usize, case_insensitive: bool) -> PairReport {
+pub fn evaluate_pairs(
+    emb: &Embeddings,
+    pairs: &WordPairs,
+    restrict: usize,
+    case_insensitive: bool,
+) -> PairReport {
     let map = lookup(emb, restrict, case_insensitive);
-    let norm = |w: &str| if case_insensitive { w.to_uppercase() } else { w.to_string() };
+    let norm = |w: &str| {
+        if case_insensitive {
+            w.to_uppercase()
+        } else {
+            w.to_string()
+        }
+    };
     let (mut model, mut human) = (Vec::new(), Vec::new());
     for (a, b, score) in &pairs.pairs {
         if let (Some(&i), Some(&j)) = (map.get(&norm(a)), map.get(&norm(b))) {
@@ -319,14 +354,21 @@ mod tests {
     #[test]
     fn spearman_averages_ties_as_scipy_does() {
         // scipy 1.x: spearmanr([1, 2, 2, 3, 5], [5, 6, 7, 8, 7]).statistic = 0.7631578947368421
-        let rho = pearson(&ranks(&[1.0, 2.0, 2.0, 3.0, 5.0]), &ranks(&[5.0, 6.0, 7.0, 8.0, 7.0]));
+        let rho = pearson(
+            &ranks(&[1.0, 2.0, 2.0, 3.0, 5.0]),
+            &ranks(&[5.0, 6.0, 7.0, 8.0, 7.0]),
+        );
         assert!((rho - 0.763_157_894_736_842_1).abs() < 1e-12, "{rho}");
         assert_eq!(ranks(&[3.0, 1.0, 3.0]), [2.5, 1.0, 2.5]);
     }
 
     #[test]
     fn analogy_files_parse_into_sections_and_bad_lines_are_counted() {
-        let a = Analogies::parse(": capitals\nAthens Greece Baghdad Iraq\nbad line\n\n: gram1\na b c d\n", "t").unwrap();
+        let a = Analogies::parse(
+            ": capitals\nAthens Greece Baghdad Iraq\nbad line\n\n: gram1\na b c d\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(a.sections.len(), 2);
         assert_eq!(a.len(), 2);
         assert_eq!(a.skipped_lines, 1);
@@ -339,16 +381,30 @@ mod tests {
 
     #[test]
     fn analogies_are_scored_case_insensitively_excluding_the_question() {
-        let words = ["king", "queen", "man", "woman", "King"].map(String::from).to_vec();
+        let words = ["king", "queen", "man", "woman", "King"]
+            .map(String::from)
+            .to_vec();
         let v = vec![1.0, 1.0, 1.0, -1.0, 0.1, 1.0, 0.1, -1.0, 1.0, 1.01];
         let e = Embeddings::new(words, 2, v).unwrap();
-        let q = Analogies::parse(": royal\nMAN KING WOMAN QUEEN\nman king woman prince\n", "t").unwrap();
+        let q = Analogies::parse(
+            ": royal\nMAN KING WOMAN QUEEN\nman king woman prince\n",
+            "t",
+        )
+        .unwrap();
         let r = evaluate_analogies(&e, &q, AnalogyMethod::Add, 100, true);
         // "King" (a case variant of the question's "king") may not be the answer
-        assert_eq!((r.sections[0].correct, r.sections[0].attempted, r.sections[0].total), (1, 1, 2));
+        assert_eq!(
+            (
+                r.sections[0].correct,
+                r.sections[0].attempted,
+                r.sections[0].total
+            ),
+            (1, 1, 2)
+        );
         assert_eq!(r.accuracy(), 1.0);
         assert_eq!(r.coverage(), 0.5);
-        let pairs = WordPairs::parse("king\tqueen\t8\nman\twoman\t8.5\nking\tman\t3\nqueen\tnobody\t1\n");
+        let pairs =
+            WordPairs::parse("king\tqueen\t8\nman\twoman\t8.5\nking\tman\t3\nqueen\tnobody\t1\n");
         let p = evaluate_pairs(&e, &pairs, 100, true);
         assert_eq!((p.evaluated, p.oov), (3, 1));
         assert!(p.spearman.is_finite());

@@ -87,7 +87,11 @@ impl Embeddings {
     /// A write fails.
     pub fn write_to(&self, out: &mut impl Write, format: Format) -> std::io::Result<()> {
         writeln!(out, "{} {}", self.len(), self.dims())?;
-        for (word, row) in self.words().iter().zip(self.vectors().chunks_exact(self.dims())) {
+        for (word, row) in self
+            .words()
+            .iter()
+            .zip(self.vectors().chunks_exact(self.dims()))
+        {
             out.write_all(word.as_bytes())?;
             match format {
                 Format::Text => {
@@ -125,8 +129,8 @@ pub fn read_from(
         .take(256)
         .read_until(b'\n', &mut header)
         .map_err(io)?;
-    let header_text = std::str::from_utf8(&header)
-        .map_err(|_| err(origin, "the header is not text".into()))?;
+    let header_text =
+        std::str::from_utf8(&header).map_err(|_| err(origin, "the header is not text".into()))?;
     let fields: Vec<&str> = header_text.split_whitespace().collect();
     let parsed: Vec<Option<u64>> = fields.iter().map(|f| f.parse().ok()).collect();
     let (words, dims) = match parsed[..] {
@@ -148,7 +152,9 @@ pub fn read_from(
         Format::Binary => dims.checked_mul(4).and_then(|b| b.checked_add(2)),
         Format::Text => dims.checked_mul(2).and_then(|b| b.checked_add(2)),
     };
-    let least = per_row.and_then(|r| r.checked_mul(wanted)).map(|b| b.saturating_sub(1));
+    let least = per_row
+        .and_then(|r| r.checked_mul(wanted))
+        .map(|b| b.saturating_sub(1));
     if let (Some(len), need) = (len, least) {
         let have = len.saturating_sub(header.len() as u64);
         if need.is_none_or(|need| need > have) {
@@ -167,8 +173,18 @@ pub fn read_from(
     let mut names = Vec::with_capacity(cap);
     let mut values = Vec::with_capacity(cap.saturating_mul(dims).min(1 << 26));
     match format {
-        Format::Text => read_text(&mut reader, (wanted, dims), origin, (&mut names, &mut values))?,
-        Format::Binary => read_binary(&mut reader, (wanted, dims), origin, (&mut names, &mut values))?,
+        Format::Text => read_text(
+            &mut reader,
+            (wanted, dims),
+            origin,
+            (&mut names, &mut values),
+        )?,
+        Format::Binary => read_binary(
+            &mut reader,
+            (wanted, dims),
+            origin,
+            (&mut names, &mut values),
+        )?,
     }
     if limit.is_none() {
         // nothing may follow the announced rows but blank lines
@@ -220,7 +236,10 @@ fn read_text(
         let before = values.len();
         for field in fields {
             let v: f32 = field.parse().map_err(|_| {
-                err(origin, format!("line {line_no} ({word:?}): {field:?} is not a number"))
+                err(
+                    origin,
+                    format!("line {line_no} ({word:?}): {field:?} is not a number"),
+                )
             })?;
             values.push(v);
         }
@@ -247,7 +266,10 @@ fn read_binary(
     let truncated = |row: usize| {
         err(
             origin,
-            format!("truncated in record {} of the {words} the header announces", row + 1),
+            format!(
+                "truncated in record {} of the {words} the header announces",
+                row + 1
+            ),
         )
     };
     for row in 0..words {
@@ -273,7 +295,14 @@ fn read_binary(
             }
         }
         let text = String::from_utf8(std::mem::take(&mut word)).map_err(|e| {
-            err(origin, format!("record {}: the word is not UTF-8 ({})", row + 1, e.utf8_error()))
+            err(
+                origin,
+                format!(
+                    "record {}: the word is not UTF-8 ({})",
+                    row + 1,
+                    e.utf8_error()
+                ),
+            )
         })?;
         reader.read_exact(&mut floats).map_err(|_| truncated(row))?;
         values.extend(

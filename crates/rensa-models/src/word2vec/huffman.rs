@@ -20,8 +20,11 @@ impl Huffman {
         let v = counts.len();
         assert!(v >= 2, "a Huffman tree needs two words or more, got {v}");
         // (weight, node id): ids 0..v are words, v.. inner nodes; ties broken by id
-        let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
-            counts.iter().enumerate().map(|(i, &c)| Reverse((c, i))).collect();
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| Reverse((c, i)))
+            .collect();
         let mut parent = vec![0usize; 2 * v - 1];
         let mut branch = vec![0u8; 2 * v - 1];
         let mut next = v;
@@ -73,7 +76,11 @@ mod tests {
         assert!(h.points.iter().all(|p| p[0] == 4));
         assert!(h.points.iter().flatten().all(|&p| p < 5));
         // the weighted path length is the optimum, 224 for these counts
-        let cost: u64 = counts.iter().zip(&lengths).map(|(&c, &l)| c * l as u64).sum();
+        let cost: u64 = counts
+            .iter()
+            .zip(&lengths)
+            .map(|(&c, &l)| c * l as u64)
+            .sum();
         assert_eq!(cost, 224);
     }
 }

@@ -107,8 +107,18 @@ impl Word2Vec {
     ///
     /// # Errors
     /// The corpus cannot be read.
-    pub fn fit(&mut self, corpus: &Corpus, progress: &mut dyn FnMut(&Progress)) -> Result<TrainReport> {
-        cpu::fit(&self.config, &self.vocab, corpus, (&mut self.input, &mut self.output), progress)
+    pub fn fit(
+        &mut self,
+        corpus: &Corpus,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<TrainReport> {
+        cpu::fit(
+            &self.config,
+            &self.vocab,
+            corpus,
+            (&mut self.input, &mut self.output),
+            progress,
+        )
     }
 
     /// The input and output weights, for a trainer.
@@ -139,7 +149,11 @@ impl Word2Vec {
 
     /// The word vectors, for queries and saving.
     pub fn embeddings(&self) -> Embeddings {
-        Embeddings::new(self.vocab.words().to_vec(), self.config.dims, self.input.clone())
-            .expect("a vocabulary has distinct words and the matrix its shape")
+        Embeddings::new(
+            self.vocab.words().to_vec(),
+            self.config.dims,
+            self.input.clone(),
+        )
+        .expect("a vocabulary has distinct words and the matrix its shape")
     }
 }

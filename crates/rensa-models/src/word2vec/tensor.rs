@@ -83,7 +83,11 @@ impl Batch {
             }
             out.clear();
             out.extend(ids.iter().zip(live).map(|(&id, &l)| {
-                if l > 0.0 { 1.0 / counts[id as usize] as f32 } else { 0.0 }
+                if l > 0.0 {
+                    1.0 / counts[id as usize] as f32
+                } else {
+                    0.0
+                }
             }));
             for &id in ids {
                 counts[id as usize] = 0;
@@ -100,7 +104,13 @@ impl Batch {
         inverse(&self.inputs, live, counts, &mut self.input_scale);
     }
 
-    fn push_targets(&mut self, word: u32, negative: usize, noise: &NoiseTable, rng: &mut SplitMix64) {
+    fn push_targets(
+        &mut self,
+        word: u32,
+        negative: usize,
+        noise: &NoiseTable,
+        rng: &mut SplitMix64,
+    ) {
         self.targets.push(word as i64);
         self.weights.push(1.0);
         for _ in 0..negative {
@@ -112,11 +122,19 @@ impl Batch {
     }
 }
 
-fn ints<B: Backend, const D: usize>(v: &[i64], shape: [usize; D], device: &B::Device) -> Tensor<B, D, Int> {
+fn ints<B: Backend, const D: usize>(
+    v: &[i64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D, Int> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
 }
 
-fn floats<B: Backend, const D: usize>(v: &[f32], shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+fn floats<B: Backend, const D: usize>(
+    v: &[f32],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
 }
 
@@ -163,7 +181,11 @@ impl<B: Backend> Step<'_, B> {
         };
         let targets = ints::<B, 1>(&batch.targets, [n * k1], device);
         // [n, k1, d]
-        let out = self.output.clone().select(0, targets.clone()).reshape([n, k1, d]);
+        let out = self
+            .output
+            .clone()
+            .select(0, targets.clone())
+            .reshape([n, k1, d]);
         // [n, k1, 1]
         let f = (out.clone() * h.clone().unsqueeze_dim::<3>(1)).sum_dim(2);
         let weights = floats::<B, 3>(&batch.weights, [n, k1, 1], device);
@@ -175,9 +197,8 @@ impl<B: Backend> Step<'_, B> {
         if compute_loss {
             // −log σ(f) for the true word, −log σ(−f) for noise: softplus(∓f)
             let signed = f * (label * -2.0 + 1.0);
-            let softplus = (signed.clone().clamp_min(0.0)
-                + (signed.abs().neg().exp() + 1.0).log())
-                * weights;
+            let softplus =
+                (signed.clone().clamp_min(0.0) + (signed.abs().neg().exp() + 1.0).log()) * weights;
             let sum = softplus.sum().reshape([1]);
             self.loss = Some(match self.loss.take() {
                 Some(l) => l + sum,
@@ -189,10 +210,10 @@ impl<B: Backend> Step<'_, B> {
         // [n * k1, d], each row's share of its word's mean update
         let grad_out = (g * h.unsqueeze_dim::<3>(1)).reshape([n * k1, d])
             * floats::<B, 2>(&batch.target_scale, [n * k1, 1], device);
-        self.output = self
-            .output
-            .clone()
-            .select_assign(0, targets, grad_out, IndexingUpdateOp::Add);
+        self.output =
+            self.output
+                .clone()
+                .select_assign(0, targets, grad_out, IndexingUpdateOp::Add);
         let scale = floats::<B, 2>(&batch.input_scale, [n * slots, 1], device);
         let grad_in = match architecture {
             Architecture::SkipGram => grad_h * scale,
@@ -234,7 +255,11 @@ impl Word2Vec {
             });
         }
         if batch == 0 {
-            return Err(Error::Config { field: "batch", expected: "at least 1", got: "0".into() });
+            return Err(Error::Config {
+                field: "batch",
+                expected: "at least 1",
+                got: "0".into(),
+            });
         }
         let vocab = self.vocab().clone();
         let subsampler = Subsampler::new(&vocab, config.sample)?;
@@ -260,16 +285,24 @@ impl Word2Vec {
         let mut ids = Vec::new();
         let mut scratch = vec![0u32; v];
         let alpha_at = |words: u64| {
-            (config.alpha - (config.alpha - config.min_alpha) * (words as f64 / total as f64) as f32)
+            (config.alpha
+                - (config.alpha - config.min_alpha) * (words as f64 / total as f64) as f32)
                 .max(config.min_alpha)
         };
-        let mut flush = |b: &mut Batch, step: &mut Step<'_, B>, words: u64, predictions: &mut u64, last: bool| {
+        let mut flush = |b: &mut Batch,
+                         step: &mut Step<'_, B>,
+                         words: u64,
+                         predictions: &mut u64,
+                         last: bool| {
             b.scale(&mut scratch, config.architecture == Architecture::Cbow);
             step.apply(b, alpha_at(words), config.architecture, config.compute_loss);
             *predictions += (b.len * (config.negative + 1)) as u64;
             b.clear();
             let loss = if config.compute_loss && (last || *predictions >= 1 << 22) {
-                let sum: f64 = step.loss.take().map_or(0.0, |l| l.into_scalar().elem::<f64>());
+                let sum: f64 = step
+                    .loss
+                    .take()
+                    .map_or(0.0, |l| l.into_scalar().elem::<f64>());
                 let mean = sum / (*predictions).max(1) as f64;
                 *predictions = 0;
                 report.losses.push((words, mean));
@@ -298,7 +331,8 @@ impl Word2Vec {
                 words += sentence.len() as u64;
                 effective += ids.len() as u64;
                 for i in 0..ids.len() {
-                    let (lo, hi) = context_span(i, ids.len(), shrunk_window(config.window, &mut rng));
+                    let (lo, hi) =
+                        context_span(i, ids.len(), shrunk_window(config.window, &mut rng));
                     match config.architecture {
                         Architecture::SkipGram => {
                             for j in (lo..hi).filter(|&j| j != i) {
@@ -357,8 +391,12 @@ mod tests {
     /// One prediction of each architecture, against the update rules computed in f64.
     fn one_step_matches_the_rules<B: Backend>(device: &B::Device) {
         let (v, d) = (4, 3);
-        let w_in: Vec<f32> = (0..v * d).map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0).collect();
-        let w_out: Vec<f32> = (0..v * d).map(|i| ((i * 5 % 13) as f32 - 6.0) / 9.0).collect();
+        let w_in: Vec<f32> = (0..v * d)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
+            .collect();
+        let w_out: Vec<f32> = (0..v * d)
+            .map(|i| ((i * 5 % 13) as f32 - 6.0) / 9.0)
+            .collect();
         let alpha = 0.1f32;
         for architecture in [Architecture::SkipGram, Architecture::Cbow] {
             let mut step = Step::<B> {
@@ -394,7 +432,8 @@ mod tests {
             assert_eq!(batch.target_scale, [1.0, 1.0, 0.0]);
             step.apply(&batch, alpha, architecture, true);
             // the rules, in f64
-            let row = |m: &[f32], r: usize| -> Vec<f64> { (0..d).map(|k| m[r * d + k] as f64).collect() };
+            let row =
+                |m: &[f32], r: usize| -> Vec<f64> { (0..d).map(|k| m[r * d + k] as f64).collect() };
             let mut h = vec![0.0; d];
             for &c in &contexts {
                 for k in 0..d {
@@ -411,7 +450,11 @@ mod tests {
                 let o = row(&w_out, target);
                 let f: f64 = (0..d).map(|k| o[k] * h[k]).sum();
                 let g = (label - sig(f)) * alpha as f64;
-                loss += if label == 1.0 { -sig(f).ln() } else { -(1.0 - sig(f)).ln() };
+                loss += if label == 1.0 {
+                    -sig(f).ln()
+                } else {
+                    -(1.0 - sig(f)).ln()
+                };
                 for k in 0..d {
                     e[k] += g * o[k];
                     want_out[target * d + k] += g * h[k];
@@ -424,8 +467,15 @@ mod tests {
             }
             let got_in: Vec<f32> = step.input.into_data().to_vec().unwrap();
             let got_out: Vec<f32> = step.output.into_data().to_vec().unwrap();
-            for (got, want) in got_in.iter().zip(&want_in).chain(got_out.iter().zip(&want_out)) {
-                assert!((*got as f64 - want).abs() < 1e-6, "{architecture:?}: {got} vs {want}");
+            for (got, want) in got_in
+                .iter()
+                .zip(&want_in)
+                .chain(got_out.iter().zip(&want_out))
+            {
+                assert!(
+                    (*got as f64 - want).abs() < 1e-6,
+                    "{architecture:?}: {got} vs {want}"
+                );
             }
             let got_loss = step.loss.unwrap().into_scalar().elem::<f64>();
             assert!((got_loss - loss).abs() < 1e-5, "{got_loss} vs {loss}");

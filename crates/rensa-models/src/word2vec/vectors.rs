@@ -50,7 +50,9 @@ impl Embeddings {
         let mut index = HashMap::with_capacity(words.len());
         for (i, w) in words.iter().enumerate() {
             if w.is_empty() || w.chars().any(char::is_whitespace) {
-                return Err(bad(format!("word {i} ({w:?}) is empty or holds whitespace")));
+                return Err(bad(format!(
+                    "word {i} ({w:?}) is empty or holds whitespace"
+                )));
             }
             if index.insert(w.clone(), i as u32).is_some() {
                 return Err(bad(format!("word {w:?} occurs twice")));
@@ -139,8 +141,19 @@ impl Embeddings {
 
     /// The `n` words among the first `restrict` rows nearest (by cosine) to `query`, the rows
     /// `exclude` left out.
-    pub fn nearest(&self, query: &[f32], n: usize, exclude: &[u32], restrict: usize) -> Vec<(String, f32)> {
-        assert_eq!(query.len(), self.dims, "a query of {} dimensions", self.dims);
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        n: usize,
+        exclude: &[u32],
+        restrict: usize,
+    ) -> Vec<(String, f32)> {
+        assert_eq!(
+            query.len(),
+            self.dims,
+            "a query of {} dimensions",
+            self.dims
+        );
         let norm = dot(query, query).sqrt().max(f32::MIN_POSITIVE);
         let scores: Vec<f32> = (0..restrict.min(self.len()) as u32)
             .map(|i| dot(self.unit(i), query) / norm)
@@ -190,7 +203,12 @@ impl Embeddings {
 
     /// The score of every one of the first `restrict` rows as the answer to `a : b :: c : ?`
     /// (`ids` = the rows of a, b, c).
-    pub fn analogy_scores(&self, [a, b, c]: [u32; 3], method: AnalogyMethod, restrict: usize) -> Vec<f32> {
+    pub fn analogy_scores(
+        &self,
+        [a, b, c]: [u32; 3],
+        method: AnalogyMethod,
+        restrict: usize,
+    ) -> Vec<f32> {
         let rows = 0..restrict.min(self.len()) as u32;
         let (ua, ub, uc) = (self.unit(a), self.unit(b), self.unit(c));
         match method {
@@ -215,7 +233,9 @@ mod tests {
 
     fn toy() -> Embeddings {
         // king - man + woman = queen, in two dimensions (royalty, gender)
-        let words = ["king", "queen", "man", "woman", "apple"].map(String::from).to_vec();
+        let words = ["king", "queen", "man", "woman", "apple"]
+            .map(String::from)
+            .to_vec();
         let v = vec![1.0, 1.0, 1.0, -1.0, 0.1, 1.0, 0.1, -1.0, -1.0, 0.05];
         Embeddings::new(words, 2, v).unwrap()
     }
@@ -232,9 +252,16 @@ mod tests {
         assert!(near.iter().all(|(w, _)| w != "king"));
         assert!(near.windows(2).all(|p| p[0].1 >= p[1].1));
         assert!((e.similarity("king", "king").unwrap() - 1.0).abs() < 1e-6);
-        assert!(e.most_similar("prince", 3).unwrap_err().to_string().contains("prince"));
+        assert!(
+            e.most_similar("prince", 3)
+                .unwrap_err()
+                .to_string()
+                .contains("prince")
+        );
         // restricted to the first two rows, the answer can only be among them
-        let r = e.analogy(("man", "king", "woman"), AnalogyMethod::Add, 5, 2).unwrap();
+        let r = e
+            .analogy(("man", "king", "woman"), AnalogyMethod::Add, 5, 2)
+            .unwrap();
         assert_eq!(r.len(), 1);
     }
 
@@ -243,7 +270,12 @@ mod tests {
         let w = || vec!["a".to_string(), "b".to_string()];
         assert!(Embeddings::new(w(), 2, vec![0.0; 3]).is_err());
         assert!(Embeddings::new(w(), 0, vec![]).is_err());
-        assert!(Embeddings::new(w(), 1, vec![0.0, f32::NAN]).unwrap_err().to_string().contains("\"b\""));
+        assert!(
+            Embeddings::new(w(), 1, vec![0.0, f32::NAN])
+                .unwrap_err()
+                .to_string()
+                .contains("\"b\"")
+        );
         assert!(Embeddings::new(vec!["a".into(), "a".into()], 1, vec![0.0; 2]).is_err());
     }
 }

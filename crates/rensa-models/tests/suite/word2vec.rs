@@ -10,7 +10,9 @@ use rensa_models::word2vec::format::{Format, read_from};
 use rensa_models::word2vec::{Architecture, Embeddings, Loss, Word2Vec, Word2VecConfig};
 
 fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/golden/word2vec").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/golden/word2vec")
+        .join(name)
 }
 
 /// A corpus of 4 topics of 8 words each: every sentence draws its words from one topic, with
@@ -51,7 +53,9 @@ fn topic_margin(e: &Embeddings) -> f32 {
                     if t1 == t2 && a == b {
                         continue;
                     }
-                    let s = e.similarity(&format!("t{t1}w{a}"), &format!("t{t2}w{b}")).unwrap();
+                    let s = e
+                        .similarity(&format!("t{t1}w{a}"), &format!("t{t2}w{b}"))
+                        .unwrap();
                     if t1 == t2 {
                         within += s;
                         nw += 1;
@@ -96,7 +100,10 @@ fn every_architecture_and_loss_learns_the_topics() {
             .unwrap();
             assert_eq!(model.vocab().len(), 34);
             assert_eq!(report.words, 4 * 24_000);
-            assert!(reports >= 4 * 2, "a report per job of 10,000 words: {reports}");
+            assert!(
+                reports >= 4 * 2,
+                "a report per job of 10,000 words: {reports}"
+            );
             let margin = topic_margin(&model.embeddings());
             assert!(margin > 0.1, "{architecture:?} {loss:?}: margin {margin}");
             // the loss falls from ln 2 per prediction (zero output weights) at the start
@@ -104,7 +111,10 @@ fn every_architecture_and_loss_learns_the_topics() {
             let tenth = (l.len() / 10).max(1);
             let last = l[l.len() - tenth..].iter().map(|x| x.1).sum::<f64>() / tenth as f64;
             eprintln!("{architecture:?} {loss:?}: margin {margin}, last loss {last}");
-            assert!(last < 0.9 * std::f64::consts::LN_2, "{architecture:?} {loss:?}: loss {last}");
+            assert!(
+                last < 0.9 * std::f64::consts::LN_2,
+                "{architecture:?} {loss:?}: loss {last}"
+            );
         }
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -121,11 +131,24 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
     let run = |c: &Word2VecConfig| Word2Vec::train(c, &corpus, &mut |_| {}).unwrap();
     let (a, ra) = run(&config);
     let (b, _) = run(&config);
-    assert_eq!(a.input(), b.input(), "same seed, one thread: the same vectors");
-    assert!(ra.effective_words < ra.words, "subsampling drops frequent words");
-    let (c, _) = run(&Word2VecConfig { seed: 4, ..config.clone() });
+    assert_eq!(
+        a.input(),
+        b.input(),
+        "same seed, one thread: the same vectors"
+    );
+    assert!(
+        ra.effective_words < ra.words,
+        "subsampling drops frequent words"
+    );
+    let (c, _) = run(&Word2VecConfig {
+        seed: 4,
+        ..config.clone()
+    });
     assert_ne!(a.input(), c.input());
-    let (d, rd) = run(&Word2VecConfig { threads: 2, ..config.clone() });
+    let (d, rd) = run(&Word2VecConfig {
+        threads: 2,
+        ..config.clone()
+    });
     assert_eq!(rd.words, ra.words);
     assert!(topic_margin(&d.embeddings()) > 0.3);
     std::fs::remove_dir_all(dir).unwrap();
@@ -135,13 +158,44 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
 fn bad_configurations_and_corpora_are_errors() {
     let dir = tempdir("bad");
     let corpus = Corpus::new(topic_corpus(&dir));
-    let train = |c: Word2VecConfig| Word2Vec::train(&c, &corpus, &mut |_| {}).map(|_| ()).unwrap_err().to_string();
-    assert!(train(Word2VecConfig { dims: 0, ..Default::default() }).contains("`dims`"));
-    assert!(train(Word2VecConfig { negative: 0, ..Default::default() }).contains("`negative`"));
-    assert!(train(Word2VecConfig { min_alpha: 1.0, ..Default::default() }).contains("`min_alpha`"));
-    assert!(train(Word2VecConfig { min_count: 1_000_000, ..Default::default() }).contains("no word occurs"));
+    let train = |c: Word2VecConfig| {
+        Word2Vec::train(&c, &corpus, &mut |_| {})
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(
+        train(Word2VecConfig {
+            dims: 0,
+            ..Default::default()
+        })
+        .contains("`dims`")
+    );
+    assert!(
+        train(Word2VecConfig {
+            negative: 0,
+            ..Default::default()
+        })
+        .contains("`negative`")
+    );
+    assert!(
+        train(Word2VecConfig {
+            min_alpha: 1.0,
+            ..Default::default()
+        })
+        .contains("`min_alpha`")
+    );
+    assert!(
+        train(Word2VecConfig {
+            min_count: 1_000_000,
+            ..Default::default()
+        })
+        .contains("no word occurs")
+    );
     let missing = Corpus::new(dir.join("absent.txt"));
-    let e = Word2Vec::train(&Word2VecConfig::default(), &missing, &mut |_| {}).map(|_| ()).unwrap_err();
+    let e = Word2Vec::train(&Word2VecConfig::default(), &missing, &mut |_| {})
+        .map(|_| ())
+        .unwrap_err();
     assert!(e.to_string().contains("absent.txt"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -150,12 +204,22 @@ fn bad_configurations_and_corpora_are_errors() {
 fn gensim_vectors() -> (Vec<String>, Vec<f32>) {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(golden("gensim.json")).unwrap()).unwrap();
-    let words = json["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    let words = json["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
     let values = json["vectors"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+        })
         .collect();
     (words, values)
 }
@@ -182,7 +246,13 @@ fn rensa_writes_the_files_gensim_was_checked_to_read() {
         let mut bytes = Vec::new();
         e.write_to(&mut bytes, format).unwrap();
         assert_eq!(bytes, std::fs::read(golden(file)).unwrap(), "{file}");
-        let back = read_from(bytes.as_slice(), format, None, ("memory", Some(bytes.len() as u64))).unwrap();
+        let back = read_from(
+            bytes.as_slice(),
+            format,
+            None,
+            ("memory", Some(bytes.len() as u64)),
+        )
+        .unwrap();
         assert_eq!(back.vectors(), e.vectors());
     }
 }
@@ -236,7 +306,10 @@ fn crafted_files_are_refused_with_the_reason() {
         (format!("6 5\n{body}"), "more data"),
         (format!("99999999999999 5\n{body}"), "truncated"),
         (format!("7 18446744073709551615\n{body}"), "truncated"),
-        (text.replacen("2.475414", "2.47x", 1), "\"2.47x\" is not a number"),
+        (
+            text.replacen("2.475414", "2.47x", 1),
+            "\"2.47x\" is not a number",
+        ),
         (text.replacen("2.475414", "NaN", 1), "non-finite"),
         (text.replacen("queen", "king", 1), "occurs twice"),
     ];
@@ -247,14 +320,22 @@ fn crafted_files_are_refused_with_the_reason() {
     let mut bad_utf8 = text.clone().into_bytes();
     let at = text.find("king").unwrap();
     bad_utf8[at] = 0xff;
-    assert!(read_bytes(&bad_utf8, Format::Text).unwrap_err().contains("line 3: not UTF-8"));
+    assert!(
+        read_bytes(&bad_utf8, Format::Text)
+            .unwrap_err()
+            .contains("line 3: not UTF-8")
+    );
     let mut bin = std::fs::read(golden("gensim.bin")).unwrap();
     let at = bin.windows(4).position(|w| w == b"king").unwrap();
     bin[at] = 0xff;
     let e = read_bytes(&bin, Format::Binary).unwrap_err();
     assert!(e.contains("record 2: the word is not UTF-8"), "{e}");
     let no_space = format!("1 5\n{}", "a".repeat(70_000));
-    assert!(read_bytes(no_space.as_bytes(), Format::Binary).unwrap_err().contains("no space"));
+    assert!(
+        read_bytes(no_space.as_bytes(), Format::Binary)
+            .unwrap_err()
+            .contains("no space")
+    );
 }
 
 #[test]
@@ -271,13 +352,18 @@ fn writing_is_atomic_and_round_trips() {
         assert_eq!(back.vectors(), e.vectors());
         assert!(!path.with_extension("tmp").exists());
     }
-    let e = e.write(&dir.join("no/such/dir/v.txt"), Format::Text).unwrap_err();
+    let e = e
+        .write(&dir.join("no/such/dir/v.txt"), Format::Text)
+        .unwrap_err();
     assert!(e.to_string().contains("no/such/dir"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The batched trainer learns the topics with both architectures on `device`.
-fn tensor_trainer_learns_the_topics<B: burn::tensor::backend::Backend>(device: &B::Device, name: &str) {
+fn tensor_trainer_learns_the_topics<B: burn::tensor::backend::Backend>(
+    device: &B::Device,
+    name: &str,
+) {
     let dir = tempdir(name);
     let corpus = Corpus::new(topic_corpus(&dir));
     for architecture in [Architecture::Cbow, Architecture::SkipGram] {
@@ -287,24 +373,38 @@ fn tensor_trainer_learns_the_topics<B: burn::tensor::backend::Backend>(device: &
         let mut model = Word2Vec::new(config, vocab).unwrap();
         // small batches: with 34 words, a word occurs in most predictions of a large one and gets
         // one mean update per batch
-        let report = model.fit_tensor::<B>(&corpus, device, 16, &mut |_| {}).unwrap();
+        let report = model
+            .fit_tensor::<B>(&corpus, device, 16, &mut |_| {})
+            .unwrap();
         assert_eq!(report.words, 4 * 24_000);
         let margin = topic_margin(&model.embeddings());
         assert!(margin > 0.1, "{name} {architecture:?}: margin {margin}");
         let last = report.losses.last().unwrap().1;
-        assert!(last < 0.9 * std::f64::consts::LN_2, "{name} {architecture:?}: loss {last}");
+        assert!(
+            last < 0.9 * std::f64::consts::LN_2,
+            "{name} {architecture:?}: loss {last}"
+        );
     }
     let hs = small(Architecture::SkipGram, Loss::HierarchicalSoftmax);
     let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
     let vocab = rensa_data::text::words::WordVocab::build(&counts, 1, None).unwrap();
-    let e = Word2Vec::new(hs, vocab).unwrap().fit_tensor::<B>(&corpus, device, 256, &mut |_| {});
-    assert!(e.unwrap_err().to_string().contains("hierarchical softmax trains on the CPU"));
+    let e = Word2Vec::new(hs, vocab)
+        .unwrap()
+        .fit_tensor::<B>(&corpus, device, 256, &mut |_| {});
+    assert!(
+        e.unwrap_err()
+            .to_string()
+            .contains("hierarchical softmax trains on the CPU")
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn the_tensor_trainer_learns_the_topics_on_ndarray() {
-    tensor_trainer_learns_the_topics::<rensa_testkit::TestBackend>(&Default::default(), "tensor-ndarray");
+    tensor_trainer_learns_the_topics::<rensa_testkit::TestBackend>(
+        &Default::default(),
+        "tensor-ndarray",
+    );
 }
 
 #[test]
@@ -318,15 +418,30 @@ fn the_tensor_trainer_on_wgpu_equals_it_on_ndarray() {
     std::fs::write(&path, full.lines().take(200).collect::<Vec<_>>().join("\n")).unwrap();
     let corpus = Corpus::new(path);
     for architecture in [Architecture::Cbow, Architecture::SkipGram] {
-        let config = Word2VecConfig { epochs: 1, ..small(architecture, Loss::NegativeSampling) };
+        let config = Word2VecConfig {
+            epochs: 1,
+            ..small(architecture, Loss::NegativeSampling)
+        };
         let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
         let vocab = rensa_data::text::words::WordVocab::build(&counts, 1, None).unwrap();
         let model = Word2Vec::new(config, vocab).unwrap();
         let (mut a, mut b) = (model.clone(), model);
-        a.fit_tensor::<rensa_testkit::TestBackend>(&corpus, &Default::default(), 64, &mut |_| {}).unwrap();
-        b.fit_tensor::<rensa_testkit::WgpuBackend>(&corpus, &device, 64, &mut |_| {}).unwrap();
-        assert_ne!(a.input(), Word2Vec::new(a.config().clone(), a.vocab().clone()).unwrap().input());
-        for (x, y) in a.input().iter().zip(b.input()).chain(a.output().iter().zip(b.output())) {
+        a.fit_tensor::<rensa_testkit::TestBackend>(&corpus, &Default::default(), 64, &mut |_| {})
+            .unwrap();
+        b.fit_tensor::<rensa_testkit::WgpuBackend>(&corpus, &device, 64, &mut |_| {})
+            .unwrap();
+        assert_ne!(
+            a.input(),
+            Word2Vec::new(a.config().clone(), a.vocab().clone())
+                .unwrap()
+                .input()
+        );
+        for (x, y) in a
+            .input()
+            .iter()
+            .zip(b.input())
+            .chain(a.output().iter().zip(b.output()))
+        {
             assert!((x - y).abs() < 1e-5, "{architecture:?}: {x} vs {y}");
         }
     }
