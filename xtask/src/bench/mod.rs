@@ -73,6 +73,8 @@ pub enum Which {
     /// The word2vec example's CPU trainer with one and two worker threads (run it on an idle
     /// machine).
     Word2vecThreads,
+    /// The word2vec example's batched tensor trainer on --backend, with the evaluation.
+    Word2vecTensor,
 }
 
 /// The backends a benchmark can run on.
@@ -113,6 +115,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::HredChitchat => hred::chitchat(&args)?,
             Which::Word2vec => word2vec::run(&args)?,
             Which::Word2vecThreads => word2vec::threads(&args)?,
+            Which::Word2vecTensor => word2vec::tensor(&args)?,
         }
     }
     Ok(())

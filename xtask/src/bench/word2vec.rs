@@ -2,9 +2,10 @@
 //! ([`rensa_data::fetch::english_corpus`]) with gensim's hyperparameters (100 dimensions, window
 //! 5, 5 negatives, sample 1e-3, min count 5, 5 epochs, learning rate 0.025 → 0.0001), CBOW and
 //! skip-gram over three seeds: corpus words per second with one worker thread, analogy accuracy
-//! (top 30,000 words, 3CosAdd), Spearman's ρ on WordSim-353 and SimLex-999; the batched tensor
-//! trainer on this backend (one seed). `cargo xtask bench word2vec-threads` (on an otherwise idle
-//! machine): one worker thread against two, each model, median of three runs. With `--peers`, gensim
+//! (top 30,000 words, 3CosAdd), Spearman's ρ on WordSim-353 and SimLex-999.
+//! `cargo xtask bench word2vec-tensor`: the batched tensor trainer on the chosen backend (seed 1),
+//! the same figures. `cargo xtask bench word2vec-threads` (on an otherwise idle machine): one
+//! worker thread against two, each model, median of three runs. With `--peers`, gensim
 //! 4.4.0 (`xtask/peers/gensim_word2vec.py`, `corpus_file` mode, one worker) on the same corpus
 //! and seeds, evaluated by gensim; and gensim's evaluation of rensa's vectors of seed 1, a check
 //! that both evaluations agree.
@@ -173,37 +174,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 gensim.push(g);
             }
         }
-        let tensor = rensa_run(
-            &binary,
-            &corpus,
-            &eval,
-            model,
-            SEEDS[0],
-            &[
-                "--trainer",
-                "tensor",
-                "--batch",
-                TENSOR_BATCH,
-                "--threads",
-                "1",
-            ],
-        )?;
-        row(
-            &mut table,
-            &format!(
-                "rensa {model}, tensor trainer on {backend} (batch {TENSOR_BATCH}), seed {}",
-                SEEDS[0]
-            ),
-            &tensor,
-        )?;
         let r = medians(&rensa);
         writeln!(
             bars,
-            "- {model}: rensa median {:.0} words/s with one thread; tensor trainer {:.0} words/s, analogy {:.2}%, WordSim ρ {:.3}.",
-            r.words_per_second,
-            tensor.words_per_second,
-            100.0 * tensor.analogy,
-            tensor.wordsim
+            "- {model}: rensa median {:.0} words/s with one thread.",
+            r.words_per_second
         )?;
         if args.peers {
             let g = medians(&gensim);
@@ -323,6 +298,64 @@ pub fn threads(args: &BenchArgs) -> Result<()> {
         &cpu_description(),
         "The release `word2vec` example (`train --no-loss`, gensim's defaults, seed 1) on the English \
          corpus with `--workers 1` and `--workers 2`, three runs each, alternating; medians.",
+        &table,
+    )
+}
+
+/// `cargo xtask bench word2vec-tensor`: the tensor trainer of each model on `--backend`, seed 1,
+/// with the evaluation.
+pub fn tensor(args: &BenchArgs) -> Result<()> {
+    let corpus_path = rensa_data::fetch::english_corpus()?;
+    let eval_path = rensa_data::fetch::word2vec_evaluation()?;
+    let corpus = corpus_path
+        .to_str()
+        .context("a UTF-8 corpus path")?
+        .to_string();
+    let eval = eval_path.to_str().context("a UTF-8 path")?.to_string();
+    let binary = example_binary("word2vec", args.backend)?;
+    let backend = match args.backend {
+        BackendKind::Ndarray => "ndarray",
+        BackendKind::Wgpu => "wgpu",
+    };
+    let mut table = String::from(
+        "| run | corpus words/s | analogy accuracy | WordSim-353 ρ | SimLex-999 ρ |\n| --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for model in MODELS {
+        let o = rensa_run(
+            &binary,
+            &corpus,
+            &eval,
+            model,
+            SEEDS[0],
+            &[
+                "--trainer",
+                "tensor",
+                "--batch",
+                TENSOR_BATCH,
+                "--threads",
+                "1",
+            ],
+        )?;
+        row(
+            &mut table,
+            &format!(
+                "rensa {model}, tensor trainer (batch {TENSOR_BATCH}), seed {}",
+                SEEDS[0]
+            ),
+            &o,
+        )?;
+    }
+    println!("\n{table}");
+    record_run(
+        args,
+        ("word2vec's tensor trainer on the English corpus", backend),
+        &cpu_description(),
+        &format!(
+            "The release `word2vec` example, `train --trainer tensor --batch {TENSOR_BATCH} \
+             --threads 1 --no-loss --evaluate`, gensim's defaults otherwise (as `cargo xtask bench \
+             word2vec`, whose CPU trainer and gensim figures these compare with), seed {}.",
+            SEEDS[0]
+        ),
         &table,
     )
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result};
+use super::Result;
 
 /// Which word predicts which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,11 +104,7 @@ impl Word2VecConfig {
     /// The first field out of range, named.
     pub fn validate(&self) -> Result<()> {
         let bad = |field, expected, got: String| {
-            Err(Error::Config {
-                field,
-                expected,
-                got,
-            })
+            Err(rensa_nn::Error::config(field, expected, got).into())
         };
         for (field, v) in [
             ("dims", self.dims),

@@ -63,16 +63,9 @@ pub use vectors::{AnalogyMethod, Embeddings};
 /// What can go wrong in word2vec.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A configuration value is out of range.
-    #[error("invalid configuration: `{field}` must be {expected}, got {got}")]
-    Config {
-        /// The field.
-        field: &'static str,
-        /// What a valid value looks like.
-        expected: &'static str,
-        /// The value given.
-        got: String,
-    },
+    /// A configuration value is out of range (the field named).
+    #[error(transparent)]
+    Config(#[from] rensa_nn::Error),
     /// A corpus, vector or evaluation file is unreadable or malformed.
     #[error(transparent)]
     Data(#[from] rensa_data::DataError),

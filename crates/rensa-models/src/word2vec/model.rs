@@ -5,10 +5,10 @@ use rensa_data::text::corpus::Corpus;
 use rensa_data::text::words::{WordCounts, WordVocab};
 use serde::{Deserialize, Serialize};
 
+use super::Result;
 use super::config::{Loss, Word2VecConfig};
 use super::cpu;
 use super::vectors::Embeddings;
-use super::{Error, Result};
 
 /// Where a training run is, reported after every job of about 10,000 words.
 #[derive(Clone, Debug)]
@@ -82,11 +82,12 @@ impl Word2Vec {
             Loss::NegativeSampling => rows,
             Loss::HierarchicalSoftmax if rows >= 2 => rows - 1,
             Loss::HierarchicalSoftmax => {
-                return Err(Error::Config {
-                    field: "loss",
-                    expected: "negative sampling for a vocabulary of one word",
-                    got: "hierarchical softmax".into(),
-                });
+                return Err(rensa_nn::Error::config(
+                    "loss",
+                    "negative sampling for a vocabulary of one word",
+                    "hierarchical softmax",
+                )
+                .into());
             }
         };
         let dims = config.dims;

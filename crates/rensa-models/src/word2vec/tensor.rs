@@ -6,11 +6,12 @@
 //! the CPU trainer does, and packs `batch` predictions (skip-gram pairs or CBOW positions) into
 //! index tensors. The device gathers the rows (`select`), computes the scores and the gradients
 //! written out by hand (no autodiff: `g = (label − σ(f))·α`, `Δv' = g·h`, `Δh = Σ g·v'`), and adds
-//! them back with `select_assign(.., Add)`. A word that occurs several times in one batch gets
-//! the mean of its updates, not their sum: sequential SGD applies them one after the other, each
-//! on the updated row, and the steps shrink as the scores saturate, whereas a sum computed at one
-//! point overshoots (a frequent noise word is drawn hundreds of times per batch; summing made the
-//! loss diverge on a 34-word test corpus). Frequent words still move every batch.
+//! them back with `select_assign(.., Add)`: a word that occurs several times in one batch gets
+//! the sum of its updates, a minibatch step on the summed loss, on every backend. (Averaging a
+//! word's updates instead left frequent words almost untrained: in a trial CBOW epoch on the
+//! English corpus the loss stayed at ln 2, where sums came within about 10% of the sequential
+//! CPU trainer's. On a tiny vocabulary, where every word occurs in most predictions of a batch,
+//! the sums overshoot: use small batches there.)
 //! `scatter_nd` would add rows in parallel, but burn 0.21's GPU kernel does so without atomics,
 //! and a test of one prediction lost updates with it; `select_assign`'s GPU kernel is exact but
 //! parallel only over the vector's dimensions (it walks the batch's rows in order), which bounds
@@ -25,9 +26,9 @@ use rensa_data::rng::SplitMix64;
 use rensa_data::text::corpus::Corpus;
 use rensa_data::text::sampling::{NoiseTable, Subsampler, context_span, shrunk_window};
 
+use super::Result;
 use super::config::{Architecture, Loss};
 use super::model::{Progress, TrainReport, Word2Vec};
-use super::{Error, Result};
 
 /// gensim's and word2vec.c's clip: scores beyond ±6 are not trained on.
 const MAX_EXP: f64 = 6.0;
@@ -45,10 +46,6 @@ struct Batch {
     targets: Vec<i64>,
     /// 1 where a target is trained on (0: a noise word equal to the true one).
     weights: Vec<f32>,
-    /// Per target, 1 / its number of trained occurrences in the batch.
-    target_scale: Vec<f32>,
-    /// Per input slot, 1 / its number of real occurrences in the batch (0 for padding).
-    input_scale: Vec<f32>,
     /// Predictions in the batch.
     len: usize,
 }
@@ -61,47 +58,13 @@ impl Batch {
             counts: std::mem::take(&mut self.counts),
             targets: std::mem::take(&mut self.targets),
             weights: std::mem::take(&mut self.weights),
-            target_scale: std::mem::take(&mut self.target_scale),
-            input_scale: std::mem::take(&mut self.input_scale),
             len: 0,
         };
-        self.target_scale.clear();
-        self.input_scale.clear();
         self.inputs.clear();
         self.input_mask.clear();
         self.counts.clear();
         self.targets.clear();
         self.weights.clear();
-    }
-
-    /// Fills the scales: 1 / the multiplicity of each id among the entries that count
-    /// (`counts` is a zeroed scratch of the vocabulary's size, left zeroed).
-    fn scale(&mut self, counts: &mut [u32], cbow: bool) {
-        fn inverse(ids: &[i64], live: &[f32], counts: &mut [u32], out: &mut Vec<f32>) {
-            for (&id, &l) in ids.iter().zip(live) {
-                counts[id as usize] += (l > 0.0) as u32;
-            }
-            out.clear();
-            out.extend(ids.iter().zip(live).map(|(&id, &l)| {
-                if l > 0.0 {
-                    1.0 / counts[id as usize] as f32
-                } else {
-                    0.0
-                }
-            }));
-            for &id in ids {
-                counts[id as usize] = 0;
-            }
-        }
-        inverse(&self.targets, &self.weights, counts, &mut self.target_scale);
-        let ones;
-        let live = if cbow {
-            &self.input_mask
-        } else {
-            ones = vec![1.0; self.inputs.len()];
-            &ones
-        };
-        inverse(&self.inputs, live, counts, &mut self.input_scale);
     }
 
     fn push_targets(
@@ -207,22 +170,22 @@ impl<B: Backend> Step<'_, B> {
         }
         // [n, d]
         let grad_h = (g.clone() * out).sum_dim(1).reshape([n, d]);
-        // [n * k1, d], each row's share of its word's mean update
-        let grad_out = (g * h.unsqueeze_dim::<3>(1)).reshape([n * k1, d])
-            * floats::<B, 2>(&batch.target_scale, [n * k1, 1], device);
+        // [n * k1, d]
+        let grad_out = (g * h.unsqueeze_dim::<3>(1)).reshape([n * k1, d]);
         self.output =
             self.output
                 .clone()
                 .select_assign(0, targets, grad_out, IndexingUpdateOp::Add);
-        let scale = floats::<B, 2>(&batch.input_scale, [n * slots, 1], device);
         let grad_in = match architecture {
-            Architecture::SkipGram => grad_h * scale,
+            Architecture::SkipGram => grad_h,
             Architecture::Cbow => {
-                let mut grad = grad_h.unsqueeze_dim::<3>(1).repeat_dim(1, slots);
+                // [n, slots, d]: every real context word gets the gradient, padding none
+                let mut grad = grad_h.unsqueeze_dim::<3>(1)
+                    * floats::<B, 3>(&batch.input_mask, [n, slots, 1], device);
                 if !self.cbow_mean {
                     grad = grad / floats::<B, 3>(&batch.counts, [n, 1, 1], device);
                 }
-                grad.reshape([n * slots, d]) * scale
+                grad.reshape([n * slots, d])
             }
         };
         let ids = ints::<B, 1>(&batch.inputs, [n * slots], device);
@@ -248,18 +211,15 @@ impl Word2Vec {
     ) -> Result<TrainReport> {
         let config = self.config().clone();
         if config.loss != Loss::NegativeSampling {
-            return Err(Error::Config {
-                field: "loss",
-                expected: "negative sampling for the tensor trainer (hierarchical softmax trains on the CPU)",
-                got: "hierarchical softmax".into(),
-            });
+            return Err(rensa_nn::Error::config(
+                "loss",
+                "negative sampling for the tensor trainer (hierarchical softmax trains on the CPU)",
+                "hierarchical softmax",
+            )
+            .into());
         }
         if batch == 0 {
-            return Err(Error::Config {
-                field: "batch",
-                expected: "at least 1",
-                got: "0".into(),
-            });
+            return Err(rensa_nn::Error::config("batch", "at least 1", "0").into());
         }
         let vocab = self.vocab().clone();
         let subsampler = Subsampler::new(&vocab, config.sample)?;
@@ -283,7 +243,6 @@ impl Word2Vec {
         let mut b = Batch::default();
         let (mut words, mut effective, mut predictions) = (0u64, 0u64, 0u64);
         let mut ids = Vec::new();
-        let mut scratch = vec![0u32; v];
         let alpha_at = |words: u64| {
             (config.alpha
                 - (config.alpha - config.min_alpha) * (words as f64 / total as f64) as f32)
@@ -294,7 +253,6 @@ impl Word2Vec {
                          words: u64,
                          predictions: &mut u64,
                          last: bool| {
-            b.scale(&mut scratch, config.architecture == Architecture::Cbow);
             step.apply(b, alpha_at(words), config.architecture, config.compute_loss);
             *predictions += (b.len * (config.negative + 1)) as u64;
             b.clear();
@@ -427,9 +385,6 @@ mod tests {
             batch.targets.extend([1, 2, 1]);
             batch.weights.extend([1.0, 1.0, 0.0]);
             batch.len = 1;
-            batch.scale(&mut [0; 4], architecture == Architecture::Cbow);
-            // word 1 occurs once as a trained target (its second occurrence has weight 0)
-            assert_eq!(batch.target_scale, [1.0, 1.0, 0.0]);
             step.apply(&batch, alpha, architecture, true);
             // the rules, in f64
             let row =

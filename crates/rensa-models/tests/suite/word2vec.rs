@@ -110,7 +110,6 @@ fn every_architecture_and_loss_learns_the_topics() {
             let l = &report.losses;
             let tenth = (l.len() / 10).max(1);
             let last = l[l.len() - tenth..].iter().map(|x| x.1).sum::<f64>() / tenth as f64;
-            eprintln!("{architecture:?} {loss:?}: margin {margin}, last loss {last}");
             assert!(
                 last < 0.9 * std::f64::consts::LN_2,
                 "{architecture:?} {loss:?}: loss {last}"
@@ -371,8 +370,8 @@ fn tensor_trainer_learns_the_topics<B: burn::tensor::backend::Backend>(
         let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
         let vocab = rensa_data::text::words::WordVocab::build(&counts, 1, None).unwrap();
         let mut model = Word2Vec::new(config, vocab).unwrap();
-        // small batches: with 34 words, a word occurs in most predictions of a large one and gets
-        // one mean update per batch
+        // small batches: with 34 words, a word occurs in most predictions of a large one and the
+        // summed updates overshoot
         let report = model
             .fit_tensor::<B>(&corpus, device, 16, &mut |_| {})
             .unwrap();
