@@ -19,7 +19,7 @@ pub fn normalise_into(text: &str, out: &mut String) {
     let mut in_word = false;
     for ch in text.chars() {
         if ch.is_alphanumeric() {
-            if !in_word && !(out.is_empty() || out.ends_with('\n')) {
+            if !(in_word || out.is_empty() || out.ends_with('\n')) {
                 out.push(' ');
             }
             in_word = true;

@@ -70,8 +70,8 @@ impl Word2Vec {
         Ok((model, report))
     }
 
-    /// A model over `vocab`, untrained: input vectors uniform in `[-0.5/dims, 0.5/dims)` (the
-    /// initialisation of word2vec.c and gensim), output weights zero.
+    /// A model over `vocab`, untrained: input vectors uniform in `[-1/dims, 1/dims)` (gensim 4's
+    /// initialisation; word2vec.c draws from half that range), output weights zero.
     ///
     /// # Errors
     /// A bad configuration, or hierarchical softmax over fewer than two words.
@@ -93,7 +93,7 @@ impl Word2Vec {
         let dims = config.dims;
         let mut rng = SplitMix64::new(config.seed);
         let input = (0..rows * dims)
-            .map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) / dims as f32)
+            .map(|_| (2.0 * (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 1.0) / dims as f32)
             .collect();
         Ok(Self {
             input,
