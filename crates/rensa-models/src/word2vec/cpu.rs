@@ -436,7 +436,10 @@ fn produce(
     total: u64,
     jobs: SyncSender<Job>,
 ) -> Result<()> {
-    let (mut queued, mut count) = (0u64, 0u64);
+    let mut queued = 0u64;
+    // each job's seed is a fresh output of a generator seeded once: seeds like `seed ^ k * γ`
+    // (γ SplitMix64's own increment) made consecutive jobs replay the same stream one draw apart
+    let mut seeds = SplitMix64::new(config.seed);
     let mut open = true;
     for _ in 0..config.epochs {
         let mut job = new_job();
@@ -452,8 +455,7 @@ fn produce(
                 let progress = (queued as f64 / total as f64) as f32;
                 job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress)
                     .max(config.min_alpha);
-                count += 1;
-                job.seed = config.seed ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                job.seed = seeds.next_u64();
             }
             job.ids
                 .extend(sentence.tokens().filter_map(|t| vocab.id(t)));

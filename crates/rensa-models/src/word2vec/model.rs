@@ -93,7 +93,9 @@ impl Word2Vec {
         let dims = config.dims;
         let mut rng = SplitMix64::new(config.seed);
         let input = (0..rows * dims)
-            .map(|_| (2.0 * (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 1.0) / dims as f32)
+            .map(|_| {
+                (2.0 * (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 1.0) / dims as f32
+            })
             .collect();
         Ok(Self {
             input,
