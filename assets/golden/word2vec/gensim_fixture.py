@@ -7,8 +7,8 @@ creates such a venv in .venv-peers):
 
 It writes gensim.txt and gensim.bin (gensim's `save_word2vec_format`, text and binary) from the
 vectors below, and gensim.json with those vectors as gensim reads its own files back. Then it
-loads rensa.txt and rensa.bin (written by rensa: `cargo test -p rensa-models --test suite
-word2vec_format -- --ignored` regenerates them) with `load_word2vec_format` and checks that
+loads rensa.txt and rensa.bin (written by rensa: `RENSA_WRITE_FIXTURE=1 cargo test -p rensa-models --test suite
+rensa_writes_the_files` regenerates them) with `load_word2vec_format` and checks that
 they hold the same words and vectors as gensim.json.
 """
 import json

@@ -121,22 +121,46 @@ fn row(table: &mut String, label: &str, o: &Outcome) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+/// The head of the tables of `run` and `tensor`.
+const TABLE_HEAD: &str = "| run | corpus words/s | analogy accuracy | WordSim-353 ρ | SimLex-999 ρ |\n| --- | ---: | ---: | ---: | ---: |\n";
+
+/// What `run` and `tensor` start from: the corpus and evaluation files (fetched once), the
+/// example's binary and the backend's name.
+struct Setup {
+    corpus_path: std::path::PathBuf,
+    corpus: String,
+    eval: String,
+    binary: std::path::PathBuf,
+    backend: &'static str,
+}
+
+fn setup(args: &BenchArgs) -> Result<Setup> {
     let corpus_path = rensa_data::fetch::english_corpus()?;
     let eval_path = rensa_data::fetch::word2vec_evaluation()?;
-    let corpus = corpus_path
-        .to_str()
-        .context("a UTF-8 corpus path")?
-        .to_string();
-    let eval = eval_path.to_str().context("a UTF-8 path")?.to_string();
-    let binary = example_binary("word2vec", args.backend)?;
-    let backend = match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    };
-    let mut table = String::from(
-        "| run | corpus words/s | analogy accuracy | WordSim-353 ρ | SimLex-999 ρ |\n| --- | ---: | ---: | ---: | ---: |\n",
-    );
+    Ok(Setup {
+        corpus: corpus_path
+            .to_str()
+            .context("a UTF-8 corpus path")?
+            .to_string(),
+        eval: eval_path.to_str().context("a UTF-8 path")?.to_string(),
+        binary: example_binary("word2vec", args.backend)?,
+        backend: match args.backend {
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+        },
+        corpus_path,
+    })
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let Setup {
+        corpus_path,
+        corpus,
+        eval,
+        binary,
+        backend,
+    } = setup(args)?;
+    let mut table = String::from(TABLE_HEAD);
     let mut bars = String::new();
     for model in MODELS {
         let mut rensa = Vec::new();
@@ -305,21 +329,14 @@ pub fn threads(args: &BenchArgs) -> Result<()> {
 /// `cargo xtask bench word2vec-tensor`: the tensor trainer of each model on `--backend`, seed 1,
 /// with the evaluation.
 pub fn tensor(args: &BenchArgs) -> Result<()> {
-    let corpus_path = rensa_data::fetch::english_corpus()?;
-    let eval_path = rensa_data::fetch::word2vec_evaluation()?;
-    let corpus = corpus_path
-        .to_str()
-        .context("a UTF-8 corpus path")?
-        .to_string();
-    let eval = eval_path.to_str().context("a UTF-8 path")?.to_string();
-    let binary = example_binary("word2vec", args.backend)?;
-    let backend = match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    };
-    let mut table = String::from(
-        "| run | corpus words/s | analogy accuracy | WordSim-353 ρ | SimLex-999 ρ |\n| --- | ---: | ---: | ---: | ---: |\n",
-    );
+    let Setup {
+        corpus_path: _,
+        corpus,
+        eval,
+        binary,
+        backend,
+    } = setup(args)?;
+    let mut table = String::from(TABLE_HEAD);
     for model in MODELS {
         let o = rensa_run(
             &binary,

@@ -238,10 +238,15 @@ fn files_gensim_wrote_read_exactly() {
 #[test]
 fn rensa_writes_the_files_gensim_was_checked_to_read() {
     // assets/golden/word2vec/gensim_fixture.py loaded rensa.txt and rensa.bin with gensim; what
-    // rensa writes today must still be those bytes
+    // rensa writes today must still be those bytes. RENSA_WRITE_FIXTURE=1 rewrites them instead
+    // (then run the script again to check them with gensim).
     let (words, values) = gensim_vectors();
     let e = Embeddings::new(words, 5, values).unwrap();
+    let rewrite = std::env::var_os("RENSA_WRITE_FIXTURE").is_some();
     for (file, format) in [("rensa.txt", Format::Text), ("rensa.bin", Format::Binary)] {
+        if rewrite {
+            e.write(&golden(file), format).unwrap();
+        }
         let mut bytes = Vec::new();
         e.write_to(&mut bytes, format).unwrap();
         assert_eq!(bytes, std::fs::read(golden(file)).unwrap(), "{file}");
@@ -254,16 +259,6 @@ fn rensa_writes_the_files_gensim_was_checked_to_read() {
         .unwrap();
         assert_eq!(back.vectors(), e.vectors());
     }
-}
-
-/// Writes rensa.txt and rensa.bin for the fixture script to check with gensim.
-#[test]
-#[ignore]
-fn write_rensa_fixture() {
-    let (words, values) = gensim_vectors();
-    let e = Embeddings::new(words, 5, values).unwrap();
-    e.write(&golden("rensa.txt"), Format::Text).unwrap();
-    e.write(&golden("rensa.bin"), Format::Binary).unwrap();
 }
 
 fn read_bytes(bytes: &[u8], format: Format) -> Result<Embeddings, String> {
