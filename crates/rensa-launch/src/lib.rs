@@ -29,6 +29,8 @@ use anyhow::Context;
 use rensa_nn::recurrent::Differentiation;
 
 pub mod images;
+#[cfg(feature = "distributed")]
+pub mod peers;
 
 /// A caching allocator for the programs: the tensors of a training step are large, and glibc's
 /// malloc maps and unmaps each one, so every step page-faults its memory back in (seen in a

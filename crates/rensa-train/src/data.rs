@@ -19,6 +19,33 @@ pub trait Batches<T, V> {
 
     /// The validation batches (none for no validation).
     fn valid(&mut self, config: &FitConfig) -> impl Iterator<Item = V>;
+
+    /// Peer `rank`'s share of the training batches of `epoch` in a data-parallel run of `world`
+    /// peers (see `distributed`, with the `distributed` feature): every peer gets the same number
+    /// of batches, and the shares of one step never overlap.
+    ///
+    /// The default hands whole batches out in turn (peer `r` takes batches `r`, `r + world`, ...)
+    /// and drops an incomplete last round, so one step covers `world` of the source's batches;
+    /// [`Items`] overrides it to cut every batch into `world` shards instead.
+    fn train_shard(
+        &mut self,
+        config: &FitConfig,
+        epoch: usize,
+        rank: usize,
+        world: usize,
+    ) -> impl Iterator<Item = T> {
+        let mut batches = self.train(config, epoch);
+        std::iter::from_fn(move || {
+            let mut mine = None;
+            for r in 0..world {
+                let batch = batches.next()?;
+                if r == rank {
+                    mine = Some(batch);
+                }
+            }
+            mine
+        })
+    }
 }
 
 /// Batches of a slice of items: the last `validation_split` of them are held out for
@@ -50,6 +77,19 @@ impl<T, X, F: Fn(&[&T]) -> X> Batches<X, X> for Items<'_, T, F> {
     }
 
     fn train(&mut self, config: &FitConfig, epoch: usize) -> impl Iterator<Item = X> {
+        self.train_shard(config, epoch, 0, 1)
+    }
+
+    /// Every batch (as [`train`](Batches::train) makes it) cut into `world` contiguous shards
+    /// whose sizes differ by at most one item; peer `rank` gets shard `rank`. A batch of fewer
+    /// than `world` items (an epoch's last) is skipped by every peer.
+    fn train_shard(
+        &mut self,
+        config: &FitConfig,
+        epoch: usize,
+        rank: usize,
+        world: usize,
+    ) -> impl Iterator<Item = X> {
         let (train, _) = self.split(config);
         let order: Vec<usize> = if config.shuffle {
             shuffled(train.len(), config.seed, epoch)
@@ -58,10 +98,16 @@ impl<T, X, F: Fn(&[&T]) -> X> Batches<X, X> for Items<'_, T, F> {
         };
         let batcher = &self.batcher;
         let size = config.batch_size.max(1);
-        (0..order.len().div_ceil(size)).map(move |b| {
+        let world = world.max(1);
+        (0..order.len().div_ceil(size)).filter_map(move |b| {
             let chunk = &order[b * size..((b + 1) * size).min(order.len())];
-            let refs: Vec<&T> = chunk.iter().map(|&i| &train[i]).collect();
-            batcher(&refs)
+            let m = chunk.len();
+            if m < world {
+                return None;
+            }
+            let shard = &chunk[m * rank / world..m * (rank + 1) / world];
+            let refs: Vec<&T> = shard.iter().map(|&i| &train[i]).collect();
+            Some(batcher(&refs))
         })
     }
 

@@ -69,6 +69,14 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// Data-parallel training failed between the peers: a peer did not answer in time (died,
+    /// hung, unreachable), a collective call failed, or the peers disagree on the model or the
+    /// settings.
+    #[error("data-parallel training: {message}")]
+    Peers {
+        /// What happened, naming the peer.
+        message: String,
+    },
     /// A file was not in the expected format.
     #[error("{path}: {message}")]
     Format {

@@ -57,6 +57,8 @@ pub struct Fit<'a, S = ConstantLr> {
     on_epoch: Option<Box<dyn FnMut(&EpochRecord) + 'a>>,
     stop_when: Option<Box<dyn FnMut(&EpochRecord) -> bool + 'a>>,
     progress: bool,
+    #[cfg(feature = "distributed")]
+    peer: Option<crate::distributed::Peer>,
 }
 
 impl<'a> Fit<'a> {
@@ -70,6 +72,8 @@ impl<'a> Fit<'a> {
             on_epoch: None,
             stop_when: None,
             progress: false,
+            #[cfg(feature = "distributed")]
+            peer: None,
         }
     }
 }
@@ -109,6 +113,57 @@ impl Sums {
         self.named
             .iter()
             .map(move |(name, sum)| (format!("{prefix}{name}"), sum / n))
+    }
+}
+
+/// How the loop shares its work: [`Alone`], or as a peer of a data-parallel run.
+trait Role {
+    /// This peer's place and the number of peers.
+    fn place(&self) -> (usize, usize) {
+        (0, 1)
+    }
+
+    /// The validation figures every peer goes on with (the same on all).
+    fn agree(&self, sums: Sums) -> crate::Result<Sums> {
+        Ok(sums)
+    }
+}
+
+/// A run of one.
+struct Alone;
+
+impl Role for Alone {}
+
+/// A peer; its collective calls run on the inner backend `I`.
+#[cfg(feature = "distributed")]
+struct Team<'p, I: Backend> {
+    peer: &'p crate::distributed::Peer,
+    device: I::Device,
+}
+
+#[cfg(feature = "distributed")]
+impl<I: Backend> Role for Team<'_, I> {
+    fn place(&self) -> (usize, usize) {
+        (self.peer.rank(), self.peer.world())
+    }
+
+    /// The mean over the peers of their validation sums (each ran every validation batch, so
+    /// they differ at most by rounding; the mean makes them equal).
+    fn agree(&self, sums: Sums) -> crate::Result<Sums> {
+        let mut values = vec![sums.loss, sums.items as f64];
+        values.extend(sums.named.values());
+        let summed = self.peer.sum_values::<I>(&values, &self.device)?;
+        let n = self.peer.world() as f64;
+        Ok(Sums {
+            loss: summed[0] / n,
+            items: (summed[1] / n).round() as usize,
+            named: sums
+                .named
+                .keys()
+                .zip(&summed[2..])
+                .map(|(k, v)| (k.clone(), v / n))
+                .collect(),
+        })
     }
 }
 
@@ -210,6 +265,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             on_epoch: self.on_epoch,
             stop_when: self.stop_when,
             progress: self.progress,
+            #[cfg(feature = "distributed")]
+            peer: self.peer,
         }
     }
 
@@ -265,6 +322,15 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         self
     }
 
+    /// Trains as `peer` of a data-parallel run ([`distributed`](crate::distributed)): this
+    /// peer's shard of every batch, gradients summed over the peers before every step, the same
+    /// parameters on every peer; only the leader writes checkpoints. [`run`](Self::run) only.
+    #[cfg(feature = "distributed")]
+    pub fn distributed(mut self, peer: crate::distributed::Peer) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
     /// Trains an autodiff model with a burn optimiser: for every training batch, the model's
     /// [`Objective::step`], the gradients of its loss, the optimiser's step with the scheduler's
     /// learning rate, then the step's own update if it has one (a VQ-VAE's EMA codebook). The
@@ -291,6 +357,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         O: Optimizer<M, B>,
         D: Batches<M::Batch, <M::InnerModule as Objective<B::InnerBackend>>::Batch>,
     {
+        #[cfg(feature = "distributed")]
+        if let Some(peer) = self.peer.clone() {
+            return self.run_peer(peer, model, optimizer, data, device);
+        }
         let (model, record, history) = self.start::<B, M, O::Record, _, _>(model, &data, device)?;
         if let Some(record) = record {
             *optimizer = optimizer.clone().load_record(record);
@@ -300,7 +370,9 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             (model, history),
             &mut data,
             device,
-            |model, mut output, at| {
+            Alone,
+            |model, mut output, values, at| {
+                check_finite(&values, at)?;
                 let update = output.take_update();
                 let grads = GradientsParams::from_grads(output.loss.backward(), &model);
                 let mut model = optimizer.borrow_mut().step(at.lr, model, grads);
@@ -308,11 +380,103 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     model = update(model);
                 }
                 check_weights(&model.valid(), at)?;
-                Ok(model)
+                Ok((model, values))
             },
             |model, batches, epoch, step| validate(&model.valid(), batches, epoch, step),
             || optimizer.borrow().to_record(),
         )
+    }
+
+    /// [`run`](Self::run) as a peer of a data-parallel run.
+    #[cfg(feature = "distributed")]
+    fn run_peer<B, M, O, D>(
+        mut self,
+        peer: crate::distributed::Peer,
+        model: M,
+        optimizer: &mut O,
+        mut data: D,
+        device: &B::Device,
+    ) -> crate::Result<(M, History)>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B> + Objective<B>,
+        M::InnerModule: Objective<B::InnerBackend>,
+        O: Optimizer<M, B>,
+        D: Batches<M::Batch, <M::InnerModule as Objective<B::InnerBackend>>::Batch>,
+    {
+        use crate::distributed::{fnv, reduce_step, weights_checksum};
+        type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+        // Fresh autodiff leaves: local peers handed clones of one model would otherwise share
+        // their parameters' graph nodes, and burn's autodiff would join (and lock) their graphs.
+        let model = model.fork(device);
+        let (model, record, history) = self.start::<B, M, O::Record, _, _>(model, &data, device)?;
+        if let Some(record) = record {
+            *optimizer = optimizer.clone().load_record(record);
+        }
+        peer.register::<Inner<B>>(device)?;
+        let result = (|| {
+            // the same model, settings and place in the run on every peer, before any step
+            let mut entries: Vec<(String, u64)> = self
+                .all_settings()
+                .into_iter()
+                .map(|(k, v)| (format!("setting `{k}`"), fnv(v.as_bytes())))
+                .collect();
+            let shapes = format!("{:?}", crate::parameter_shapes(&model));
+            entries.push(("parameter shapes".into(), fnv(shapes.as_bytes())));
+            entries.push(("weights".into(), weights_checksum(&model)));
+            entries.push((
+                "epochs done (resumed from different checkpoints?)".into(),
+                history.epochs.len() as u64,
+            ));
+            peer.agree::<Inner<B>>(&entries, device)?;
+            let optimizer = std::cell::RefCell::new(&mut *optimizer);
+            let team = Team::<Inner<B>> {
+                peer: &peer,
+                device: device.clone(),
+            };
+            self.drive::<B, M, _, _, _, _>(
+                (model, history),
+                &mut data,
+                device,
+                team,
+                |model, mut output, values, at| {
+                    if output.take_update().is_some() {
+                        return Err(Error::config(
+                            "the step's output",
+                            "no update of the model's own state (Output::with_update) in \
+                             data-parallel training, where each peer's update would differ",
+                            "an update",
+                        ));
+                    }
+                    let grads = GradientsParams::from_grads(output.loss.backward(), &model);
+                    let mut tail = vec![values.loss];
+                    tail.extend(values.parts.iter().chain(&values.metrics).map(|(_, v)| *v));
+                    let (grads, items, means) =
+                        reduce_step::<B, M>(&peer, &model, grads, values.items, &tail, device)?;
+                    let named = |list: &[(String, f64)], from: usize| -> Vec<(String, f64)> {
+                        list.iter()
+                            .zip(&means[from..])
+                            .map(|((k, _), &v)| (k.clone(), v))
+                            .collect()
+                    };
+                    let values = StepValues {
+                        loss: means[0],
+                        items,
+                        parts: named(&values.parts, 1),
+                        metrics: named(&values.metrics, 1 + values.parts.len()),
+                    };
+                    // every peer sees the same summed loss, so all stop here together
+                    check_finite(&values, at)?;
+                    let model = optimizer.borrow_mut().step(at.lr, model, grads);
+                    check_weights(&model.valid(), at)?;
+                    Ok((model, values))
+                },
+                |model, batches, epoch, step| validate(&model.valid(), batches, epoch, step),
+                || optimizer.borrow().to_record(),
+            )
+        })();
+        peer.finish::<Inner<B>>(result.is_ok());
+        result
     }
 
     /// Trains a model that updates itself: every training batch's [`Output`](crate::Output)
@@ -329,12 +493,22 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         mut data: impl Batches<M::Batch, M::Batch>,
         device: &B::Device,
     ) -> crate::Result<(M, History)> {
+        #[cfg(feature = "distributed")]
+        if self.peer.is_some() {
+            return Err(Error::config(
+                "the training loop",
+                "Fit::run for data-parallel training",
+                "Fit::run_manual",
+            ));
+        }
         let (model, _, history) = self.start::<B, M, (), _, _>(model, &data, device)?;
         self.drive::<B, M, (), _, _, _>(
             (model, history),
             &mut data,
             device,
-            |model, mut output, at| {
+            Alone,
+            |model, mut output, values, at| {
+                check_finite(&values, at)?;
                 let update = output.take_update().ok_or_else(|| {
                     Error::config(
                         "the step's output",
@@ -344,7 +518,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 })?;
                 let model = update(model);
                 check_weights(&model, at)?;
-                Ok(model)
+                Ok((model, values))
             },
             |model, batches, epoch, step| validate(model, batches, epoch, step),
             || (),
@@ -433,7 +607,13 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         (mut model, mut history): (M, History),
         data: &mut D,
         device: &B::Device,
-        mut train_step: impl FnMut(M, crate::Output<B, M>, &StepInfo) -> crate::Result<M>,
+        role: impl Role,
+        mut train_step: impl FnMut(
+            M,
+            crate::Output<B, M>,
+            StepValues,
+            &StepInfo,
+        ) -> crate::Result<(M, StepValues)>,
         mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
         optimizer_record: impl Fn() -> R,
     ) -> crate::Result<(M, History)>
@@ -444,6 +624,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         D: Batches<T, V>,
     {
         let settings = self.all_settings();
+        let (rank, world) = role.place();
         let config = self.config.clone();
         let bar = if self.progress {
             crate::progress::bar(config.epochs as u64, "epoch", false)
@@ -460,10 +641,17 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 break;
             }
             let start = Instant::now();
-            B::seed(device, config.seed.wrapping_add(epoch as u64));
+            // peer 0 draws what a run of one draws; the others, streams of their own
+            let stream = (rank as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            B::seed(device, config.seed.wrapping_add(epoch as u64) ^ stream);
             let mut sums = Sums::default();
             let mut lr = f64::NAN;
-            for (b, batch) in data.train(&config, epoch).enumerate() {
+            let batches: Box<dyn Iterator<Item = T> + '_> = if world == 1 {
+                Box::new(data.train(&config, epoch))
+            } else {
+                Box::new(data.train_shard(&config, epoch, rank, world))
+            };
+            for (b, batch) in batches.enumerate() {
                 lr = self.scheduler.step();
                 let at = StepInfo {
                     epoch,
@@ -474,10 +662,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 };
                 // The step's values are read (and checked) before its update is applied.
                 let output = model.step(&batch, &at);
-                let values = values(&output);
-                let next = match check_finite(&values, &at)
-                    .and_then(|()| train_step(model, output, &at))
-                {
+                let local = values(&output);
+                let (next, values) = match train_step(model, output, local, &at) {
                     Ok(stepped) => stepped,
                     Err(e) => {
                         bar.abandon();
@@ -494,6 +680,13 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 return Err(no_batches(epoch));
             };
             let valid = validate(&model, &mut data.valid(&config), epoch, step);
+            let valid = match role.agree(valid) {
+                Ok(valid) => valid,
+                Err(e) => {
+                    bar.abandon();
+                    return Err(e);
+                }
+            };
             let mut metrics: BTreeMap<String, f64> = sums.means("").collect();
             metrics.extend(valid.means("val_"));
             let record = EpochRecord {
@@ -521,6 +714,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     .patience
                     .is_some_and(|p| epochs_since_best(&history.epochs) >= p);
             if let Some(c) = &self.checkpoints
+                && rank == 0
                 && (epoch % c.every == 0 || epoch == config.epochs || stopping)
             {
                 let contents = Contents {

@@ -27,6 +27,8 @@
 mod checkpoint;
 mod config;
 mod data;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 mod error;
 mod fit;
 mod guard;

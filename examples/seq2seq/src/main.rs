@@ -3,6 +3,10 @@
 //! The sin → cos encoder-decoder ([`rensa_models::seq2seq`]) on its built-in windows
 //! ([`rensa_data::sine`]), trained with rensa-train's `Fit`; this file is the command line, the
 //! table and the pictures.
+//!
+//! Data-parallel training (`rensa_train::distributed`): `--peers N` trains on N threads of this
+//! process; `--nodes M --node-id K --orchestrator ws://HOST:PORT --node-address ws://HOST:PORT`
+//! joins M processes (node 0 serves the orchestrator and writes the results).
 
 use anyhow::{Context, Result, bail};
 use burn::grad_clipping::GradientClippingConfig;
@@ -11,9 +15,11 @@ use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use clap::Parser;
 use rensa_data::sine::{PREDICTION_STARTS, STEPS, WindowBatch, mse, series, windows};
+use rensa_launch::peers::{PeersArgs, run_peers};
 use rensa_launch::{Cell, Common, Device, Inner, Train};
 use rensa_models::seq2seq::{Seq2Seq, Seq2SeqConfig};
 use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig, RnnConfig};
+use rensa_train::distributed::{Peer, Traffic};
 use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
 use std::path::{Path, PathBuf};
 
@@ -69,11 +75,16 @@ struct Args {
     #[arg(long)]
     predict: bool,
     #[command(flatten)]
+    peers: PeersArgs,
+    #[command(flatten)]
     common: Common,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.predict && (args.peers.peers > 1 || args.peers.nodes > 1) {
+        bail!("--predict runs alone: drop --peers and --nodes");
+    }
     rensa_launch::launch(&args.common, true, |device| match args.cell {
         Cell::Rnn => run::<RnnConfig>(&args, device),
         Cell::Lstm => run::<LstmConfig>(&args, device),
@@ -113,16 +124,19 @@ where
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
 
+    let cluster = args.peers.cluster()?;
     <Train as burn::tensor::backend::Backend>::seed(device, args.seed);
-    let model = model_config
-        .init::<Train, K>(device)?
-        .with_differentiation(args.common.differentiation());
+    // made once and cloned for every peer: they start from the same weights
+    let model = std::sync::Mutex::new(
+        model_config
+            .init::<Train, K>(device)?
+            .with_differentiation(args.common.differentiation()),
+    );
     // Keras's Adam: epsilon 1e-7 (burn's default is 1e-5).
-    let mut optimizer = AdamConfig::new()
+    let adam = AdamConfig::new()
         .with_epsilon(1e-7)
         .with_grad_clipping(args.clip_norm.map(GradientClippingConfig::Norm))
-        .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new))
-        .init();
+        .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new));
     let items = windows();
     let data: Vec<u8> = items
         .iter()
@@ -133,23 +147,50 @@ where
         .resuming(args.resume)
         .forcing(args.force)
         .overwriting(args.overwrite);
-    let (model, history) = Fit::new(config)
-        .settings([
-            ("cell", format!("{:?}", args.cell)),
-            ("hidden", args.hidden.to_string()),
-            ("optimizer", "adam(epsilon 1e-7)".to_string()),
-            ("clip_norm", format!("{:?}", args.clip_norm)),
-            ("weight_decay", format!("{:?}", args.weight_decay)),
-            ("data", rensa_train::fingerprint(&data)),
-        ])
-        .checkpoints(checkpoints)
-        .progress(!args.common.quiet)
-        .run(
+    let train = |peer: Option<Peer>| -> Result<_> {
+        let leader = peer.as_ref().is_none_or(Peer::is_leader);
+        let mut fit = Fit::new(config.clone())
+            .settings([
+                ("cell", format!("{:?}", args.cell)),
+                ("hidden", args.hidden.to_string()),
+                ("optimizer", "adam(epsilon 1e-7)".to_string()),
+                ("clip_norm", format!("{:?}", args.clip_norm)),
+                ("weight_decay", format!("{:?}", args.weight_decay)),
+                ("data", rensa_train::fingerprint(&data)),
+            ])
+            .checkpoints(checkpoints.clone())
+            .progress(leader && !args.common.quiet);
+        if let Some(peer) = peer.clone() {
+            fit = fit.distributed(peer);
+        }
+        let model = model.lock().expect("model").clone();
+        let (model, history) = fit.run(
             model,
-            &mut optimizer,
+            &mut adam.init(),
             Items::new(&items, WindowBatch::new),
             device,
         )?;
+        Ok((model, history, peer))
+    };
+    let (model, history, peer) = match &cluster {
+        None => train(None)?,
+        Some(cluster) => {
+            let mut results = run_peers(cluster, args.common.threads, |peer| train(Some(peer)))?;
+            let first = results.remove(0);
+            if !first.2.as_ref().is_some_and(Peer::is_leader) {
+                println!(
+                    "node {}: trained {} epochs with the other peers; node 0 writes the results",
+                    args.peers.node_id,
+                    first.1.epochs.len()
+                );
+                return Ok(());
+            }
+            first
+        }
+    };
+    if let Some(peer) = &peer {
+        report_traffic(peer, &peer.traffic(), &history);
+    }
     history.save(&args.out)?;
 
     let valid = model.valid();
@@ -157,6 +198,23 @@ where
     plot(&args.out, &history, &valid, device)?;
     report(args, &history, &errors);
     Ok(())
+}
+
+/// The all-reduces' share of the training time and the bytes per step (read by `cargo xtask
+/// bench distributed`).
+fn report_traffic(peer: &Peer, traffic: &Traffic, history: &History) {
+    let seconds = history.seconds();
+    let items: usize = history.epochs.iter().map(|e| e.items).sum();
+    println!(
+        "data-parallel: {} peers, {} steps, {:.0} samples/s, all-reduce {:.1}% of the training time \
+         ({:.3} ms per step), {} bytes per step from each peer",
+        peer.world(),
+        traffic.steps,
+        items as f64 / seconds,
+        100.0 * traffic.step_seconds / seconds,
+        1e3 * traffic.step_seconds / traffic.steps.max(1) as f64,
+        traffic.step_bytes / traffic.steps.max(1),
+    );
 }
 
 fn report(args: &Args, history: &History, errors: &[f64]) {

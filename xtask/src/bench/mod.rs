@@ -3,6 +3,7 @@
 mod attention;
 mod augment;
 mod binary_addition;
+mod distributed;
 mod hred;
 mod recurrent;
 mod seq2seq;
@@ -75,6 +76,9 @@ pub enum Which {
     Word2vecThreads,
     /// The word2vec example's batched tensor trainer on --backend, with the evaluation.
     Word2vecTensor,
+    /// Data-parallel training of the seq2seq example: samples/s of 1 and 2 processes (and
+    /// threads), the all-reduce's share of the time and its bytes per step.
+    Distributed,
 }
 
 /// The backends a benchmark can run on.
@@ -116,6 +120,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Which::Word2vec => word2vec::run(&args)?,
             Which::Word2vecThreads => word2vec::threads(&args)?,
             Which::Word2vecTensor => word2vec::tensor(&args)?,
+            Which::Distributed => distributed::run(&args)?,
         }
     }
     Ok(())

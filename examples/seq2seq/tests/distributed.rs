@@ -1,0 +1,276 @@
+//! Data-parallel seq2seq between processes on 127.0.0.1, an orchestrator served by node 0: the
+//! parameters of a run of one; a killed peer stops the other within its timeout and leaves a
+//! checkpoint that resumes; a peer started with another model is refused before training.
+
+use burn::backend::NdArray;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use rensa_models::seq2seq::Seq2SeqConfig;
+use rensa_nn::recurrent::RnnConfig;
+use rensa_train::Checkpoints;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_seq2seq");
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rensa-s2s-dist-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Node `id` of two, with `extra` options.
+fn node(id: usize, orchestrator: u16, out: &Path, extra: &[&str]) -> Child {
+    let address = format!("ws://127.0.0.1:{}", free_port());
+    Command::new(BIN)
+        .args(["--nodes", "2", "--node-id", &id.to_string()])
+        .args(["--orchestrator", &format!("ws://127.0.0.1:{orchestrator}")])
+        .args(["--node-address", &address])
+        .args(["--out", out.to_str().unwrap(), "--quiet", "--threads", "1"])
+        .args(extra)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (bool, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The float parameters of the newest checkpoint's model in `out`, in visiting order.
+fn parameters(out: &Path) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl<B: Backend> ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.extend(
+                param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+    }
+    let device = Default::default();
+    let saved = Checkpoints::new(out, 1)
+        .latest()
+        .unwrap()
+        .expect("a checkpoint");
+    let model = Seq2SeqConfig::new(10)
+        .init::<NdArray, RnnConfig>(&device)
+        .unwrap();
+    let model =
+        rensa_train::load_model(model, &saved.model_file().with_extension(""), &device).unwrap();
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    c.0
+}
+
+#[test]
+fn two_processes_end_with_the_parameters_of_a_run_of_one() {
+    let (alone, two) = (dir("alone"), dir("two"));
+    let epochs = ["--epochs", "3"];
+    let (ok, stdout, stderr) = rensa_launch::run_program(
+        BIN,
+        &[&epochs[..], &["--out", alone.to_str().unwrap(), "--quiet"]].concat(),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    // two peers on threads of one process
+    let threads = dir("threads");
+    let (ok, stdout, stderr) = rensa_launch::run_program(
+        BIN,
+        &[
+            &epochs[..],
+            &[
+                "--peers",
+                "2",
+                "--out",
+                threads.to_str().unwrap(),
+                "--quiet",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("data-parallel: 2 peers"), "{stdout}");
+    let port = free_port();
+    let other = dir("two-node1");
+    let n1 = node(1, port, &other, &epochs);
+    let n0 = node(0, port, &two, &epochs);
+    let (ok0, text0) = finish(n0);
+    let (ok1, text1) = finish(n1);
+    assert!(ok0 && ok1, "node 0: {text0}\nnode 1: {text1}");
+    assert!(text0.contains("data-parallel: 2 peers"), "{text0}");
+    assert!(text1.contains("node 0 writes the results"), "{text1}");
+    // node 1 writes no checkpoint
+    assert!(Checkpoints::new(&other, 1).latest().unwrap().is_none());
+    let a = parameters(&alone);
+    for (what, b) in [
+        ("two processes", parameters(&two)),
+        ("two threads", parameters(&threads)),
+    ] {
+        assert_eq!(a.len(), b.len());
+        let d = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(d < 1e-5, "{what}: parameters differ by {d}");
+    }
+    for d in [alone, two, other, threads] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn a_killed_peer_stops_the_other_within_its_timeout_and_the_checkpoint_resumes() {
+    let (out, other) = (dir("killed"), dir("killed-node1"));
+    let port = free_port();
+    let long = [
+        "--epochs",
+        "100000",
+        "--checkpoint-every",
+        "1",
+        "--peer-timeout",
+        "5",
+    ];
+    let mut n1 = node(1, port, &other, &long);
+    let n0 = node(0, port, &out, &long);
+    // wait for node 0's second checkpoint, then kill node 1
+    let start = Instant::now();
+    loop {
+        let saved = Checkpoints::new(&out, 1).latest().ok().flatten();
+        if saved.is_some_and(|s| s.epoch >= 2) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    n1.kill().unwrap();
+    let _ = n1.wait();
+    let killed = Instant::now();
+    let (ok, text) = finish(n0);
+    let waited = killed.elapsed();
+    assert!(!ok, "node 0 went on without its peer: {text}");
+    // the peer's death is seen at once (a connection reset) or at the timeout
+    assert!(
+        text.contains("data-parallel training")
+            && text.contains("a peer has stopped, died or cannot be reached"),
+        "{text}"
+    );
+    assert!(
+        waited < Duration::from_secs(60),
+        "node 0 stopped after {waited:?}"
+    );
+    // the last checkpoint is intact: a run of one resumes it
+    let saved = Checkpoints::new(&out, 1).latest().unwrap().unwrap();
+    let to = (saved.epoch + 1).to_string();
+    let (ok, stdout, stderr) = rensa_launch::run_program(
+        BIN,
+        &[
+            "--epochs",
+            &to,
+            "--resume",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        Checkpoints::new(&out, 1).latest().unwrap().unwrap().epoch,
+        saved.epoch + 1
+    );
+    for d in [out, other] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn a_peer_with_another_model_is_refused_at_registration() {
+    let (out, other) = (dir("refused"), dir("refused-node1"));
+    let port = free_port();
+    let n1 = node(1, port, &other, &["--epochs", "2", "--hidden", "12"]);
+    let n0 = node(0, port, &out, &["--epochs", "2"]);
+    for (ok, text) in [finish(n0), finish(n1)] {
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("setting `hidden`") && text.contains("parameter shapes"),
+            "{text}"
+        );
+    }
+    // refused before any step: nothing saved
+    assert!(Checkpoints::new(&out, 1).latest().unwrap().is_none());
+    for d in [out, other] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn bad_peer_options_are_refused_before_any_work() {
+    for (args, expected) in [
+        (&["--nodes", "2"][..], "needs --orchestrator"),
+        (&["--node-id", "1"][..], "--node-id 1 needs --nodes"),
+        (
+            &[
+                "--nodes",
+                "2",
+                "--node-id",
+                "2",
+                "--orchestrator",
+                "ws://127.0.0.1:1",
+                "--node-address",
+                "ws://127.0.0.1:2",
+            ][..],
+            "node id",
+        ),
+        (
+            &[
+                "--nodes",
+                "2",
+                "--node-id",
+                "1",
+                "--orchestrator",
+                "127.0.0.1:1",
+                "--node-address",
+                "ws://127.0.0.1:2",
+            ][..],
+            "orchestrator address",
+        ),
+        (&["--peers", "0"][..], "--peers"),
+        (&["--local-strategy", "star"][..], "star"),
+        (
+            &["--orchestrator", "ws://127.0.0.1:1"][..],
+            "runs of several processes",
+        ),
+    ] {
+        let out = dir("bad-options");
+        let args = [args, &["--epochs", "1", "--out", out.to_str().unwrap()]].concat();
+        let (ok, stdout, stderr) = rensa_launch::run_program(BIN, &args);
+        assert!(!ok, "{args:?}: {stdout}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
