@@ -6,7 +6,7 @@
 //!   rensa's recurrent layers against burn-nn on the same backend, and the examples over three
 //!   seeds; with `--peers`, Keras/TensorFlow and the course's numpy code on the CPU. Prints a
 //!   table of medians and ratios and appends it to BENCHMARKS.md. `attention`, `attention-speed`,
-//!   `vae`, `vq-vae`, `hred`, `hred-chitchat` and the `word2vec` ones train the
+//!   `vae`, `vq-vae`, `hred`, `hred-chitchat`, the `word2vec` ones and `distributed` train the
 //!   examples' models on their tasks (run them by name).
 //! - `cargo xtask data fashion-mnist|chitchat|english|word2vec-eval`: fetches Fashion-MNIST
 //!   (Debian's `dataset-fashion-mnist`), the chitchat dataset (PyPI's `chitchat-dataset`), the

@@ -964,3 +964,47 @@ fn a_run_killed_during_a_save_resumes_to_the_same_weights() {
     }
     let _ = std::fs::remove_dir_all(&reference_dir);
 }
+
+#[test]
+fn shards_split_every_batch_without_overlap_and_give_every_peer_the_same_count() {
+    use rensa_train::{Batches, Loaders};
+    let items: Vec<(f32, f32)> = (0..23).map(|i| (i as f32, 0.0)).collect();
+    let config = FitConfig::for_epochs(1, 8);
+    let mut source = Items::new(&items, points);
+    let whole: Vec<Points> = source.train(&config, 1).collect();
+    for world in [1, 2, 3] {
+        let shards: Vec<Vec<Points>> = (0..world)
+            .map(|rank| source.train_shard(&config, 1, rank, world).collect())
+            .collect();
+        // batches of 8, 8 and 7 items: every batch has at least `world` items
+        for (b, batch) in whole.iter().enumerate() {
+            let joined: Points = shards.iter().flat_map(|s| s[b].clone()).collect();
+            assert_eq!(
+                &joined, batch,
+                "world {world}, batch {b}: the shards rebuild the batch"
+            );
+            let sizes: Vec<usize> = shards.iter().map(|s| s[b].len()).collect();
+            assert!(
+                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+                "{sizes:?}"
+            );
+        }
+    }
+    // a last batch smaller than the number of peers is skipped by all
+    let config = FitConfig::for_epochs(1, 10).with_shuffle(false);
+    let counts: Vec<usize> = (0..4)
+        .map(|rank| source.train_shard(&config, 1, rank, 4).count())
+        .collect();
+    assert_eq!(
+        counts,
+        [2, 2, 2, 2],
+        "23 items in batches of 10: the batch of 3 is skipped"
+    );
+
+    // other sources hand out whole batches in turn and drop an incomplete last round
+    let mut loaders = Loaders::new(|_| 0..7, std::iter::empty::<i32>);
+    let turns: Vec<Vec<i32>> = (0..3)
+        .map(|rank| loaders.train_shard(&config, 1, rank, 3).collect())
+        .collect();
+    assert_eq!(turns, [vec![0, 3], vec![1, 4], vec![2, 5]]);
+}

@@ -17,11 +17,11 @@ const MODEL: [&str; 10] = [
     "--cell",
     "lstm",
     "--hidden",
-    "64",
+    "128",
     "--batch-size",
     "32",
     "--epochs",
-    "20",
+    "50",
     "--checkpoint-every",
     "1000",
 ];
