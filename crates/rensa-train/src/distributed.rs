@@ -13,9 +13,10 @@
 //!
 //! The gradient every peer steps with is the item-weighted mean of the shards' gradients, which
 //! for a loss that is a mean over the batch's items is exactly the gradient of the whole batch:
-//! a run on N peers takes the steps a single process takes with the same batch size (up to
-//! floating-point rounding), so `batch_size` keeps its meaning and a run saved on N peers resumes
-//! on M.
+//! with [`Items`](crate::Items), a run on N peers takes the steps a single process takes with the
+//! same batch size (up to floating-point rounding), so `batch_size` keeps its meaning and a run
+//! saved on N peers resumes on M. (Other sources hand out whole batches in turn, so one step
+//! covers N of their batches; they must give every peer the same batches in the same order.)
 //!
 //! All of a step's gradients travel in one buffer (with the shard's item count, loss, loss parts
 //! and metrics appended), one all-reduce per step. Peers are set up by a [`Cluster`]: the number
@@ -38,13 +39,23 @@
 //! - every collective call has a deadline ([`Cluster::with_timeout`]): a peer that dies or hangs
 //!   makes the others stop with [`Error::Peers`] instead of waiting for ever.
 //!
-//! Not supported: models whose step updates state of its own ([`Output::with_update`](crate::Output::with_update),
-//! e.g. a VQ-VAE's EMA codebook), which would drift apart across peers; they are refused.
+//! - every peer stops after the same epoch: a `stop_when` that says stop on any peer stops all.
+//!
+//! Limits:
+//! - models whose step updates state of its own ([`Output::with_update`](crate::Output::with_update),
+//!   e.g. a VQ-VAE's EMA codebook) would drift apart across peers: they are refused;
+//! - burn seeds its random generator per process, so local peers (threads) share one: a model
+//!   that draws random numbers in its step (dropout) is reproducible across processes but not
+//!   across local peers;
+//! - the optimiser's and the schedule's settings are compared only when the caller adds them to
+//!   [`Fit::settings`](crate::Fit::settings) (the examples do);
+//! - the buffers are of the backend's float type: use f32 (the item counts and the agreement
+//!   check are exact in f32, not in f16).
 
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use burn_collective::{AllReduceStrategy, CollectiveConfig, PeerId, ReduceOperation};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -221,8 +232,9 @@ impl Cluster {
     }
 
     /// Runs `train` once per local peer, each on its own thread, and returns their results in
-    /// peer order (the leader's first when this is node 0). The first error of any peer is
-    /// returned.
+    /// peer order (the leader's first when this is node 0). When peers fail, the error returned
+    /// is the first in peer order that is not [`Error::Peers`] (the cause, rather than the other
+    /// peers' report of it), else the first.
     ///
     /// # Errors
     /// As [`check`](Self::check), or the first peer's error.
@@ -236,11 +248,26 @@ impl Cluster {
                 .collect();
             let mut results = Vec::new();
             for handle in handles {
-                results.push(handle.join().map_err(|_| Error::Peers {
-                    message: "a local peer's thread panicked".into(),
-                })?);
+                results.push(handle.join().unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    Err(Error::Peers {
+                        message: format!("a local peer's thread panicked: {why}"),
+                    })
+                }));
             }
-            results.into_iter().collect()
+            let errors = results.iter().filter_map(|r| r.as_ref().err());
+            let cause = errors
+                .clone()
+                .position(|e| !matches!(e, Error::Peers { .. }));
+            if let Some(i) = cause.or(errors.clone().next().map(|_| 0)) {
+                let mut failed = results.into_iter().filter_map(Result::err);
+                return Err(failed.nth(i).expect("an error"));
+            }
+            Ok(results.into_iter().map(|r| r.expect("checked")).collect())
         })
     }
 
@@ -416,8 +443,8 @@ impl Peer {
         })
     }
 
-    /// Unregisters this peer at the end of a run: after a good run, waits for it a few seconds
-    /// at most; after a failed one, does not wait (the other peers may be gone).
+    /// Unregisters this peer at the end of a run, waiting for it a few seconds at most (less
+    /// after a failed run, when the other peers may be gone).
     pub(crate) fn finish<B: Backend>(&self, succeeded: bool) {
         let id = PeerId::from(self.rank);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -426,15 +453,30 @@ impl Peer {
             .spawn(move || {
                 let _ = tx.send(burn_collective::finish_collective::<B>(id));
             });
-        if spawned.is_ok() && succeeded {
-            let _ = rx.recv_timeout(self.cluster.timeout.min(Duration::from_secs(10)));
+        if spawned.is_ok() {
+            // a failed run waits less: the other peers may be gone
+            let wait = if succeeded { 10 } else { 2 };
+            let _ = rx.recv_timeout(self.cluster.timeout.min(Duration::from_secs(wait)));
         }
     }
 
     /// The element-wise sum of `tensor` over all peers.
+    ///
+    /// A 1 rides along with every tensor: its sum must be the number of peers, so an all-reduce
+    /// that a peer has left (burn-collective completes it with those still registered) is an
+    /// error, not a silently smaller sum.
     pub(crate) fn sum<B: Backend>(&self, tensor: Tensor<B, 1>, step: bool) -> Result<Tensor<B, 1>> {
         let start = Instant::now();
-        let bytes = tensor.dims()[0] * 4;
+        let len = tensor.dims()[0];
+        let device = tensor.device();
+        // (padded to one element per peer at least: a ring cuts the tensor into one slice per node)
+        let pad = self.world().saturating_sub(len + 1);
+        let mut parts = vec![tensor, Tensor::<B, 1>::ones([1], &device)];
+        if pad > 0 {
+            parts.push(Tensor::zeros([pad], &device));
+        }
+        let tensor = Tensor::cat(parts, 0);
+        let bytes = (len + 1 + pad) * 4;
         let id = PeerId::from(self.rank);
         let primitive = tensor.into_primitive().tensor();
         let result = self.deadline(
@@ -445,12 +487,35 @@ impl Peer {
             },
             move || burn_collective::all_reduce::<B>(id, primitive, ReduceOperation::Sum),
         )?;
-        let summed = result.map_err(|e| Error::Peers {
-            message: format!(
-                "peer {}: the all-reduce failed ({e:?}): {LOST}; stopped",
-                self.rank
-            ),
+        let summed = result.map_err(|e| {
+            use burn_collective::CollectiveError as E;
+            let why = match e {
+                E::AllReduceShapeMismatch | E::AllReduceOperationMismatch => {
+                    "the peers' calls differ (batches per epoch, the step's metrics or the \
+                     trainable parameters)"
+                }
+                _ => LOST,
+            };
+            Error::Peers {
+                message: format!(
+                    "peer {}: the all-reduce failed ({e:?}): {why}; stopped",
+                    self.rank
+                ),
+            }
         })?;
+        let summed: Tensor<B, 1> =
+            Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(summed));
+        let present: f64 = summed.clone().slice(len..len + 1).into_scalar().elem();
+        if present.round() as usize != self.world() {
+            return Err(Error::Peers {
+                message: format!(
+                    "peer {}: {present} of {} peers took part in an all-reduce: a peer has left \
+                     the run (it stopped with an error or finished early); stopped",
+                    self.rank,
+                    self.world()
+                ),
+            });
+        }
         let seconds = start.elapsed().as_secs_f64();
         let mut t = self.traffic.lock().expect("traffic");
         t.calls += 1;
@@ -461,9 +526,7 @@ impl Peer {
             t.step_seconds += seconds;
             t.step_bytes += bytes;
         }
-        Ok(Tensor::from_primitive(
-            burn::tensor::TensorPrimitive::Float(summed),
-        ))
+        Ok(summed.slice(0..len))
     }
 
     /// The sums of `values` over all peers, on the host.
@@ -585,12 +648,16 @@ type Restore<I> = Box<dyn FnOnce(&mut GradientsParams, Tensor<I, 1>)>;
 
 /// The gradients of the trainable parameters, each scaled by `scale` and flattened into one
 /// vector in the module's visiting order (the same on every peer), with what puts them back.
-/// A parameter without a gradient contributes zeros.
+/// A parameter without a gradient on this peer contributes zeros and a 0 in `has_grad`; after
+/// the sum, a parameter that had a gradient on no peer gets none (as in a run of one). A
+/// parameter met twice (tied weights) is taken once.
 struct Flatten<'g, B: AutodiffBackend> {
     grads: &'g mut GradientsParams,
     scale: f64,
     parts: Vec<Tensor<B::InnerBackend, 1>>,
     restore: Vec<(usize, usize, Restore<B::InnerBackend>)>,
+    has_grad: Vec<f64>,
+    seen: std::collections::HashSet<ParamId>,
     offset: usize,
 }
 
@@ -601,10 +668,12 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Flatten<'_, B> {
             return;
         }
         let id: ParamId = param.id;
-        let grad = self
-            .grads
-            .remove::<B::InnerBackend, D>(id)
-            .unwrap_or_else(|| value.inner().zeros_like());
+        if !self.seen.insert(id) {
+            return;
+        }
+        let grad = self.grads.remove::<B::InnerBackend, D>(id);
+        self.has_grad.push(if grad.is_some() { 1.0 } else { 0.0 });
+        let grad = grad.unwrap_or_else(|| value.inner().zeros_like());
         let shape = grad.shape();
         let len = shape.num_elements();
         self.parts.push(grad.reshape([len]) * self.scale);
@@ -638,16 +707,21 @@ pub(crate) fn reduce_step<B: AutodiffBackend, M: AutodiffModule<B>>(
         scale: n,
         parts: Vec::new(),
         restore: Vec::new(),
+        has_grad: Vec::new(),
+        seen: Default::default(),
         offset: 0,
     };
     model.visit(&mut flatten);
     let Flatten {
         parts,
         restore,
+        has_grad,
         offset,
         ..
     } = flatten;
+    let flags = has_grad.len();
     let mut values = vec![n];
+    values.extend(has_grad);
     values.extend(tail.iter().map(|v| v * n));
     let data = TensorData::new(
         values.iter().map(|&v| v as f32).collect::<Vec<_>>(),
@@ -664,11 +738,14 @@ pub(crate) fn reduce_step<B: AutodiffBackend, M: AutodiffModule<B>>(
         .to_vec()
         .expect("f64 values");
     let total = head[0];
-    let means = head[1..].iter().map(|v| v / total).collect();
+    let with_grad = &head[1..1 + flags];
+    let means = head[1 + flags..].iter().map(|v| v / total).collect();
     let grads_sum = summed.slice(0..offset.max(1)) / total;
     let mut reduced = GradientsParams::new();
-    for (start, len, put) in restore {
-        put(&mut reduced, grads_sum.clone().slice(start..start + len));
+    for ((start, len, put), &peers) in restore.into_iter().zip(with_grad) {
+        if peers > 0.5 {
+            put(&mut reduced, grads_sum.clone().slice(start..start + len));
+        }
     }
     Ok((reduced, total.round() as usize, means))
 }

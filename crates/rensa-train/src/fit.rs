@@ -127,6 +127,11 @@ trait Role {
     fn agree(&self, sums: Sums) -> crate::Result<Sums> {
         Ok(sums)
     }
+
+    /// Whether any peer says stop.
+    fn any(&self, stop: bool) -> crate::Result<bool> {
+        Ok(stop)
+    }
 }
 
 /// A run of one.
@@ -164,6 +169,13 @@ impl<I: Backend> Role for Team<'_, I> {
                 .map(|(k, v)| (k.clone(), v / n))
                 .collect(),
         })
+    }
+
+    fn any(&self, stop: bool) -> crate::Result<bool> {
+        let votes = self
+            .peer
+            .sum_values::<I>(&[if stop { 1.0 } else { 0.0 }], &self.device)?;
+        Ok(votes[0] > 0.5)
     }
 }
 
@@ -413,6 +425,14 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         if let Some(record) = record {
             *optimizer = optimizer.clone().load_record(record);
         }
+        if self.config.batch_size < peer.world() {
+            // every batch is cut into one shard per peer
+            return Err(Error::config(
+                "batch_size",
+                format!("at least the number of peers ({})", peer.world()),
+                self.config.batch_size,
+            ));
+        }
         peer.register::<Inner<B>>(device)?;
         let result = (|| {
             // the same model, settings and place in the run on every peer, before any step
@@ -424,6 +444,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             let shapes = format!("{:?}", crate::parameter_shapes(&model));
             entries.push(("parameter shapes".into(), fnv(shapes.as_bytes())));
             entries.push(("weights".into(), weights_checksum(&model)));
+            // a peer that stopped earlier would leave the others without it
+            entries.push(("epochs".into(), self.config.epochs as u64));
+            let patience = format!("{:?}", self.config.patience);
+            entries.push(("patience".into(), fnv(patience.as_bytes())));
             entries.push((
                 "epochs done (resumed from different checkpoints?)".into(),
                 history.epochs.len() as u64,
@@ -641,7 +665,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 break;
             }
             let start = Instant::now();
-            // peer 0 draws what a run of one draws; the others, streams of their own
+            // peer 0 draws what a run of one draws; peers in other processes, streams of their
+            // own (local peers share their process's generator: see `distributed`)
             let stream = (rank as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             B::seed(device, config.seed.wrapping_add(epoch as u64) ^ stream);
             let mut sums = Sums::default();
@@ -708,6 +733,13 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 f(&record);
             }
             let stop = self.stop_when.as_mut().is_some_and(|f| f(&record));
+            let stop = match role.any(stop) {
+                Ok(stop) => stop,
+                Err(e) => {
+                    bar.abandon();
+                    return Err(e);
+                }
+            };
             history.epochs.push(record);
             let stopping = stop
                 || config

@@ -130,7 +130,9 @@ fn local_peers_end_with_the_parameters_of_a_run_of_one() {
         max_difference(&start, &expected) > 1e-2,
         "the run of one moved the weights"
     );
-    for peers in [2, 4] {
+    // 2 and 4 peers cut the batches of 16 and 12 evenly; 3 peers into shards of 5, 5, 6 and
+    // 4, 4, 4, where only the item weighting gives the whole batch's gradient
+    for peers in [2, 3, 4] {
         let results = Cluster::local(peers)
             .run(|peer| fit(Some(peer), 8))
             .unwrap();
@@ -180,6 +182,92 @@ fn a_peer_with_another_model_or_settings_is_refused_before_training() {
 }
 
 #[test]
+fn a_peer_that_stops_early_stops_the_others_instead_of_leaving_them_alone() {
+    let _turn = turn();
+    // peer 1 fails at its first step (a batch size the model refuses); peer 0 must not go on
+    // training on its own shards
+    let results = Cluster::local(2).run(|peer| {
+        let rank = peer.rank();
+        let items = data(80);
+        let batcher = move |b: &[&Point]| -> Vec<Point> {
+            let mut v: Vec<Point> = b.iter().map(|&&p| p).collect();
+            if rank == 1 {
+                v[0].0[0] = f32::NAN;
+            }
+            v
+        };
+        Fit::new(config())
+            .settings([("hidden", 8)])
+            .distributed(peer)
+            .run(
+                model(8),
+                &mut AdamConfig::new().init(),
+                Items::new(&items, batcher),
+                &Default::default(),
+            )
+    });
+    // the NaN reaches both through the summed loss: both stop at the first step
+    let e = results.unwrap_err().to_string();
+    assert!(e.contains("the loss became NaN at epoch 1, batch 1"), "{e}");
+
+    let results = Cluster::local(2).run(|peer| {
+        let epochs = if peer.rank() == 0 { 4 } else { 2 };
+        let items = data(80);
+        Fit::new(config().with_epochs(epochs))
+            .distributed(peer)
+            .run(
+                model(8),
+                &mut AdamConfig::new().init(),
+                Items::new(&items, |b: &[&Point]| b.iter().map(|&&p| p).collect()),
+                &Default::default(),
+            )
+    });
+    let e = results.unwrap_err().to_string();
+    assert!(e.contains("different epochs"), "{e}");
+
+    // sources that give the peers different numbers of batches: an error, not a hang
+    let results = Cluster::local(2)
+        .with_timeout(Duration::from_secs(10))
+        .run(|peer| {
+            let batches = if peer.rank() == 0 { 6 } else { 4 };
+            let items = data(80);
+            let chunks: Vec<Vec<Point>> = items.chunks(8).map(<[_]>::to_vec).collect();
+            Fit::new(config()).distributed(peer).run(
+                model(8),
+                &mut AdamConfig::new().init(),
+                rensa_train::Loaders::new(
+                    move |_| chunks[..batches].to_vec(),
+                    std::iter::empty::<Vec<Point>>,
+                ),
+                &Default::default(),
+            )
+        });
+    let e = results.unwrap_err().to_string();
+    assert!(e.contains("data-parallel training"), "{e}");
+}
+
+#[test]
+fn a_batch_smaller_than_the_number_of_peers_is_refused() {
+    let _turn = turn();
+    let peers = Cluster::local(4).peers().unwrap();
+    let items = data(80);
+    let e = Fit::new(config().with_batch_size(3))
+        .distributed(peers[0].clone())
+        .run(
+            model(8),
+            &mut AdamConfig::new().init(),
+            Items::new(&items, |b: &[&Point]| b.iter().map(|&&p| p).collect()),
+            &Default::default(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("batch_size") && e.contains("number of peers (4)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_peer_that_never_comes_stops_the_others_within_the_timeout() {
     let _turn = turn();
     let peers = Cluster::local(2)
@@ -200,7 +288,7 @@ fn a_peer_that_never_comes_stops_the_others_within_the_timeout() {
 }
 
 #[test]
-fn only_the_leader_writes_checkpoints_and_a_run_saved_by_two_resumes_alone() {
+fn a_run_saved_by_two_peers_resumes_alone_to_the_weights_of_a_run_of_one() {
     let _turn = turn();
     let dir = std::env::temp_dir().join(format!("rensa-distributed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

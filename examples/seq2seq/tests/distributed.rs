@@ -210,7 +210,7 @@ fn a_killed_peer_stops_the_other_within_its_timeout_and_the_checkpoint_resumes()
 }
 
 #[test]
-fn a_peer_with_another_model_is_refused_at_registration() {
+fn a_peer_with_another_model_is_refused_before_training() {
     let (out, other) = (dir("refused"), dir("refused-node1"));
     let port = free_port();
     let n1 = node(1, port, &other, &["--epochs", "2", "--hidden", "12"]);

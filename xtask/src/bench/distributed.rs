@@ -220,7 +220,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          burn-collective 0.21): every step's batch of 32 is cut into one shard per peer and the \
          gradients are summed over the peers in one all-reduce (local: tree; between \
          processes: ring over WebSocket on 127.0.0.1). Samples/s from the runs' histories \
-         (training time only), medians of {runs} interleaved runs; the all-reduce figures are \
+         (training windows over epoch time, which includes the validation pass every peer runs in full), medians of {runs} interleaved runs; the all-reduce figures are \
          the leader's (time waiting for the other peer included).",
         MODEL.join(" ")
     );
