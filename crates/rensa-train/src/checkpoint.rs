@@ -150,12 +150,17 @@ pub fn fingerprint(data: &[u8]) -> String {
 }
 
 fn fnv1a64(data: &[u8]) -> String {
+    format!("{:016x}", fnv1a64_value(data))
+}
+
+/// FNV-1a, 64 bits.
+pub(crate) fn fnv1a64_value(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in data {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 /// The checkpoint folders under `root` with their epoch and save number, newest first (an

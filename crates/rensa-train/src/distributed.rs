@@ -55,7 +55,7 @@
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use burn_collective::{AllReduceStrategy, CollectiveConfig, PeerId, ReduceOperation};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -460,7 +460,9 @@ impl Peer {
         }
     }
 
-    /// The element-wise sum of `tensor` over all peers.
+    /// The element-wise sum of `tensor` over all peers, followed by one more element: the
+    /// number of peers that took part, which the caller checks with [`present`](Self::present)
+    /// when it reads the result (one read from the device).
     ///
     /// A 1 rides along with every tensor: its sum must be the number of peers, so an all-reduce
     /// that a peer has left (burn-collective completes it with those still registered) is an
@@ -505,17 +507,6 @@ impl Peer {
         })?;
         let summed: Tensor<B, 1> =
             Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(summed));
-        let present: f64 = summed.clone().slice(len..len + 1).into_scalar().elem();
-        if present.round() as usize != self.world() {
-            return Err(Error::Peers {
-                message: format!(
-                    "peer {}: {present} of {} peers took part in an all-reduce: a peer has left \
-                     the run (it stopped with an error or finished early); stopped",
-                    self.rank,
-                    self.world()
-                ),
-            });
-        }
         let seconds = start.elapsed().as_secs_f64();
         let mut t = self.traffic.lock().expect("traffic");
         t.calls += 1;
@@ -526,7 +517,23 @@ impl Peer {
             t.step_seconds += seconds;
             t.step_bytes += bytes;
         }
-        Ok(summed.slice(0..len))
+        Ok(summed.slice(0..len + 1))
+    }
+
+    /// Checks the count of peers that took part in an all-reduce ([`sum`](Self::sum)'s last
+    /// element).
+    pub(crate) fn present(&self, count: f64) -> Result<()> {
+        if count.round() as usize == self.world() {
+            return Ok(());
+        }
+        Err(Error::Peers {
+            message: format!(
+                "peer {}: {count} of {} peers took part in an all-reduce: a peer has left the run \
+                 (it stopped with an error or finished early); stopped",
+                self.rank,
+                self.world()
+            ),
+        })
     }
 
     /// The sums of `values` over all peers, on the host.
@@ -540,11 +547,13 @@ impl Peer {
             [values.len()],
         );
         let summed = self.sum(Tensor::<B, 1>::from_data(data, device), false)?;
-        Ok(summed
+        let mut sums: Vec<f64> = summed
             .into_data()
             .convert::<f64>()
             .to_vec()
-            .expect("f64 values"))
+            .expect("f64 values");
+        self.present(sums.pop().expect("the count of peers"))?;
+        Ok(sums)
     }
 
     /// Checks that every peer has the same value of every entry (hashed): refuses a peer started
@@ -618,15 +627,7 @@ impl Peer {
     }
 }
 
-/// FNV-1a, 64 bits.
-pub(crate) fn fnv(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+pub(crate) use crate::checkpoint::fnv1a64_value as fnv;
 
 /// A checksum of `model`'s float parameters (their f32 bits, in visiting order).
 pub(crate) fn weights_checksum<B: Backend, M: Module<B>>(model: &M) -> u64 {
@@ -730,13 +731,15 @@ pub(crate) fn reduce_step<B: AutodiffBackend, M: AutodiffModule<B>>(
     let mut all = parts;
     all.push(Tensor::<B::InnerBackend, 1>::from_data(data, device));
     let summed = peer.sum(Tensor::cat(all, 0), true)?;
-    let head: Vec<f64> = summed
+    // the step's numbers and the count of peers, in one read
+    let mut head: Vec<f64> = summed
         .clone()
-        .slice(offset..offset + values.len())
+        .slice(offset..offset + values.len() + 1)
         .into_data()
         .convert::<f64>()
         .to_vec()
         .expect("f64 values");
+    peer.present(head.pop().expect("the count of peers"))?;
     let total = head[0];
     let with_grad = &head[1..1 + flags];
     let means = head[1 + flags..].iter().map(|v| v / total).collect();
