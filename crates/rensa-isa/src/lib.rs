@@ -42,6 +42,8 @@
 //! before their own `unsafe` call; their safety argument stays beside them.
 #![allow(unsafe_code)]
 
+pub mod relaxed;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// An instruction-set level a kernel can be compiled for, from the narrowest to the widest
@@ -124,12 +126,20 @@ pub fn has(feature: Feature) -> bool {
     features() & bit != 0
 }
 
+/// Whether this CPU has AVX (for [`relaxed`]'s choice of move encoding).
+#[inline(always)]
+pub(crate) fn has_avx() -> bool {
+    features() & AVX != 0
+}
+
 const DETECTED: u32 = 1 << 31;
 const SSSE3: u32 = 1 << 0;
 const AVX2: u32 = 1 << 1;
 const FMA: u32 = 1 << 2;
 /// AVX2 and FMA both.
 const AVX2_FMA: u32 = 1 << 3;
+/// AVX (the VEX encoding of SSE moves; implied by every level above the baseline).
+const AVX: u32 = 1 << 5;
 /// The AVX-512 subsets of [`Level::Avx512`], AVX2 and FMA all present.
 const AVX512: u32 = 1 << 4;
 
@@ -151,6 +161,7 @@ fn detect() -> u32 {
         let flag = |on: bool, bit: u32| if on { bit } else { 0 };
         let (avx2, fma) = (has!("avx2"), has!("fma"));
         f |= flag(has!("ssse3"), SSSE3) | flag(avx2, AVX2) | flag(fma, FMA);
+        f |= flag(has!("avx"), AVX);
         f |= flag(avx2 && fma, AVX2_FMA);
         // The AVX-512 wrapper is compiled with AVX2 and FMA too, so it needs them as well.
         let avx512 = has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw");

@@ -271,22 +271,27 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     )
 }
 
-/// `cargo xtask bench word2vec-threads`: corpus words per second of the CPU trainer with one and
-/// two worker threads (seed 1, no evaluation), three runs each, alternating.
+/// `cargo xtask bench word2vec-threads [--peers]`: corpus words per second of the CPU trainer
+/// with one and two worker threads (seed 1, no evaluation), three runs each, alternating; with
+/// `--peers`, gensim's with one and two workers in the same rounds, the scaling this machine
+/// allows a peer.
 pub fn threads(args: &BenchArgs) -> Result<()> {
-    let corpus_path = rensa_data::fetch::english_corpus()?;
-    let corpus = corpus_path
-        .to_str()
-        .context("a UTF-8 corpus path")?
-        .to_string();
-    let binary = example_binary("word2vec", args.backend)?;
-    let mut table = String::from(
-        "| model | 1 thread, words/s | 2 threads, words/s | speed-up |\n| --- | ---: | ---: | ---: |\n",
-    );
+    let Setup {
+        corpus,
+        eval,
+        binary,
+        ..
+    } = setup(args)?;
+    let mut table = String::from(if args.peers {
+        "| model | rensa, 1 thread, words/s | rensa, 2 threads, words/s | rensa speed-up | gensim, 1 worker, words/s | gensim, 2 workers, words/s | gensim speed-up |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    } else {
+        "| model | 1 thread, words/s | 2 threads, words/s | speed-up |\n| --- | ---: | ---: | ---: |\n"
+    });
     for model in MODELS {
-        let (mut one, mut two) = (Vec::new(), Vec::new());
+        let mut rensa = [Vec::new(), Vec::new()];
+        let mut gensim = [Vec::new(), Vec::new()];
         for _ in 0..3 {
-            for (workers, into) in [("1", &mut one), ("2", &mut two)] {
+            for (workers, into) in ["1", "2"].into_iter().zip(&mut rensa) {
                 eprintln!("word2vec bench: rensa {model}, {workers} worker(s)...");
                 let out = workspace_root()
                     .join(format!("target/bench-word2vec/threads-{model}-{workers}"));
@@ -311,17 +316,55 @@ pub fn threads(args: &BenchArgs) -> Result<()> {
                 )?;
                 into.push(r["words_per_second"].as_f64().context("words_per_second")?);
             }
+            if !args.peers {
+                continue;
+            }
+            for (workers, into) in ["1", "2"].into_iter().zip(&mut gensim) {
+                eprintln!("word2vec bench: gensim {model}, {workers} worker(s)...");
+                let out = run_script(
+                    "gensim_word2vec.py",
+                    &[
+                        "--corpus",
+                        &corpus,
+                        "--eval-dir",
+                        &eval,
+                        "--model",
+                        model,
+                        "--seed",
+                        "1",
+                        "--workers",
+                        workers,
+                    ]
+                    .map(String::from),
+                )?;
+                let g = gensim_outcome(&last_json(&out, "gensim_word2vec.py")?)?;
+                into.push(g.words_per_second);
+            }
         }
-        let (a, b) = (median(one), median(two));
-        writeln!(table, "| {model} | {a:.0} | {b:.0} | {:.2}x |", b / a)?;
+        let [a, b] = rensa.map(median);
+        write!(table, "| {model} | {a:.0} | {b:.0} | {:.2}x |", b / a)?;
+        if args.peers {
+            let [c, d] = gensim.map(median);
+            write!(table, " {c:.0} | {d:.0} | {:.2}x |", d / c)?;
+        }
+        table.push('\n');
     }
     println!("\n{table}");
     record_run(
         args,
         ("word2vec worker threads", "CPU"),
         &cpu_description(),
-        "The release `word2vec` example (`train --no-loss`, gensim's defaults, seed 1) on the English \
-         corpus with `--workers 1` and `--workers 2`, three runs each, alternating; medians.",
+        &format!(
+            "The release `word2vec` example (`train --no-loss`, gensim's defaults, seed 1) on the \
+             English corpus with `--workers 1` and `--workers 2`, three runs each, alternating; \
+             medians.{}",
+            if args.peers {
+                " gensim 4.4.0 (`xtask/peers/gensim_word2vec.py`, `corpus_file` mode, the same \
+                 hyperparameters, seed 1) with 1 and 2 workers in the same rounds."
+            } else {
+                ""
+            }
+        ),
         &table,
     )
 }

@@ -2,25 +2,28 @@
 //!
 //! Threads update the shared weight matrices without locks; two threads may touch the same row at
 //! once and one update can then overwrite part of the other, which sparse word2vec updates
-//! tolerate. The weights are held as `AtomicU32` bit patterns and read and written with relaxed
-//! loads and stores (plain moves on x86-64 and AArch64), so the races are defined behaviour; the
-//! arithmetic runs on thread-local copies of the rows, where the compiler vectorises it. With one
-//! worker thread nothing is shared: the weights are plain cells owned by that thread, and the
-//! copies in and out vectorise too.
+//! tolerate. The weights are held as `AtomicU32` bit patterns and every element is read and
+//! written as a relaxed atomic load or store, so the races are defined behaviour; the rows move
+//! four elements per instruction ([`rensa_isa::relaxed`]), and the arithmetic runs on
+//! thread-local copies of the rows, where the compiler vectorises it. With one worker thread
+//! nothing is shared: the weights are plain cells owned by that thread.
 //!
 //! One thread reads the corpus and hands out jobs of about 10,000 words (as gensim does), each
 //! with its learning rate (linear in the words read before it) and its own seed, so a run with
-//! one worker thread is reproducible bit for bit.
+//! one worker thread is reproducible bit for bit. The first epoch's jobs are kept in memory (up
+//! to 2^27 ids, 512 MiB) and replayed in the later epochs, so the corpus is read and tokenised
+//! once rather than once per epoch, and the reader takes almost no time from the workers.
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::AtomicU32;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::Instant;
 
 use rensa_data::rng::SplitMix64;
 use rensa_data::text::corpus::Corpus;
 use rensa_data::text::sampling::{NoiseTable, Subsampler, context_span, shrunk_window};
+use rensa_isa::relaxed;
 
 use super::Result;
 use super::config::{Architecture, Loss, Word2VecConfig};
@@ -30,6 +33,9 @@ use rensa_data::text::words::WordVocab;
 
 /// Raw corpus words per job.
 const JOB_WORDS: u64 = 10_000;
+/// The most vocabulary ids (and sentence ends) of the first epoch kept in memory for the later
+/// ones (512 MiB); a larger corpus is read from its file every epoch.
+const CACHE_IDS: usize = 1 << 27;
 /// Scores beyond ±MAX_EXP are not trained on (their sigmoid is within 0.25% of 0 or 1), as in
 /// word2vec.c and gensim.
 const MAX_EXP: f32 = 6.0;
@@ -80,23 +86,17 @@ impl SharedMatrix {
 impl Rows for SharedMatrix {
     #[inline]
     fn load(&self, r: u32, dst: &mut [f32]) {
-        for (d, s) in dst.iter_mut().zip(self.row(r)) {
-            *d = f32::from_bits(s.load(Relaxed));
-        }
+        relaxed::load(self.row(r), dst);
     }
 
     #[inline]
     fn store(&self, r: u32, src: &[f32]) {
-        for (d, s) in self.row(r).iter().zip(src) {
-            d.store(s.to_bits(), Relaxed);
-        }
+        relaxed::store(self.row(r), src);
     }
 
     #[inline]
     fn add(&self, r: u32, a: f32, x: &[f32]) {
-        for (d, &x) in self.row(r).iter().zip(x) {
-            d.store((f32::from_bits(d.load(Relaxed)) + a * x).to_bits(), Relaxed);
-        }
+        relaxed::add(self.row(r), a, x);
     }
 }
 
@@ -207,6 +207,7 @@ impl SigmoidTable {
 }
 
 /// Sentences of vocabulary ids and their learning rate.
+#[derive(Clone)]
 struct Job {
     ids: Vec<u32>,
     ends: Vec<usize>,
@@ -427,8 +428,10 @@ impl Scratch {
     }
 }
 
-/// Reads the corpus `config.epochs` times into jobs (see the [module docs](self)); stops early
-/// when the workers are gone.
+/// Reads the corpus into jobs, `config.epochs` times (see the [module docs](self)); stops early
+/// when the workers are gone. The first epoch's jobs are kept when they hold at most
+/// [`CACHE_IDS`] ids, and later epochs replay them instead of reading and tokenising the file
+/// again; the jobs, their learning rates and seeds are the same either way.
 fn produce(
     config: &Word2VecConfig,
     vocab: &WordVocab,
@@ -441,21 +444,42 @@ fn produce(
     // (γ SplitMix64's own increment) made consecutive jobs replay the same stream one draw apart
     let mut seeds = SplitMix64::new(config.seed);
     let mut open = true;
-    for _ in 0..config.epochs {
+    let mut cache = (config.epochs > 1).then(Vec::<Job>::new);
+    let mut cached_ids = 0usize;
+    // numbers a job by its first sentence's place in the run and hands it out
+    let mut send = |mut job: Job, cache: &mut Option<Vec<Job>>, open: &mut bool| {
+        let progress = (queued as f64 / total as f64) as f32;
+        job.alpha =
+            (config.alpha - (config.alpha - config.min_alpha) * progress).max(config.min_alpha);
+        job.seed = seeds.next_u64();
+        queued += job.raw_words;
+        if let Some(kept) = cache {
+            cached_ids += job.ids.len() + job.ends.len();
+            if cached_ids <= CACHE_IDS {
+                kept.push(job.clone());
+            } else {
+                *cache = None;
+            }
+        }
+        *open = *open && jobs.send(job).is_ok();
+    };
+    for epoch in 0..config.epochs {
+        if epoch > 0
+            && let Some(kept) = cache.take()
+        {
+            for job in &kept {
+                send(job.clone(), &mut None, &mut open);
+                if !open {
+                    return Ok(());
+                }
+            }
+            cache = Some(kept);
+            continue;
+        }
         let mut job = new_job();
-        let send = |job: Job, queued: &mut u64, open: &mut bool| {
-            *queued += job.raw_words;
-            *open = *open && jobs.send(job).is_ok();
-        };
         corpus.for_each_sentence(|sentence| {
             if !open {
                 return;
-            }
-            if job.raw_words == 0 {
-                let progress = (queued as f64 / total as f64) as f32;
-                job.alpha = (config.alpha - (config.alpha - config.min_alpha) * progress)
-                    .max(config.min_alpha);
-                job.seed = seeds.next_u64();
             }
             job.ids
                 .extend(sentence.tokens().filter_map(|t| vocab.id(t)));
@@ -464,13 +488,17 @@ fn produce(
             if job.raw_words >= JOB_WORDS {
                 send(
                     std::mem::replace(&mut job, new_job()),
-                    &mut queued,
+                    &mut cache,
                     &mut open,
                 );
             }
         })?;
         if job.raw_words > 0 && open {
-            send(job, &mut queued, &mut open);
+            send(job, &mut cache, &mut open);
+        }
+        if epoch == 0 {
+            // a cache that is not complete is of no use
+            cache = cache.filter(|_| open);
         }
         if !open {
             break;
