@@ -95,6 +95,25 @@ fn gensim_outcome(r: &serde_json::Value) -> Result<Outcome> {
     })
 }
 
+/// gensim's run of `model` (seed, workers) on the corpus, evaluated by gensim.
+fn gensim_run(corpus: &str, eval: &str, model: &str, seed: u64, workers: usize) -> Result<Outcome> {
+    let args = [
+        "--corpus",
+        corpus,
+        "--eval-dir",
+        eval,
+        "--model",
+        model,
+        "--seed",
+        &seed.to_string(),
+        "--workers",
+        &workers.to_string(),
+    ]
+    .map(String::from);
+    let out = run_script("gensim_word2vec.py", &args)?;
+    gensim_outcome(&last_json(&out, "gensim_word2vec.py")?)
+}
+
 fn medians(runs: &[Outcome]) -> Outcome {
     let m = |f: fn(&Outcome) -> f64| median(runs.iter().map(f).collect());
     Outcome {
@@ -175,21 +194,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rensa.push(o);
             if args.peers {
                 eprintln!("word2vec bench: gensim {model}, seed {seed}...");
-                let out = run_script(
-                    "gensim_word2vec.py",
-                    &[
-                        "--corpus",
-                        &corpus,
-                        "--eval-dir",
-                        &eval,
-                        "--model",
-                        model,
-                        "--seed",
-                        &seed.to_string(),
-                    ]
-                    .map(String::from),
-                )?;
-                let g = gensim_outcome(&last_json(&out, "gensim_word2vec.py")?)?;
+                let g = gensim_run(&corpus, &eval, model, seed, 1)?;
                 row(
                     &mut table,
                     &format!("gensim {model}, 1 worker, seed {seed}"),
@@ -319,25 +324,9 @@ pub fn threads(args: &BenchArgs) -> Result<()> {
             if !args.peers {
                 continue;
             }
-            for (workers, into) in ["1", "2"].into_iter().zip(&mut gensim) {
+            for (workers, into) in [1, 2].into_iter().zip(&mut gensim) {
                 eprintln!("word2vec bench: gensim {model}, {workers} worker(s)...");
-                let out = run_script(
-                    "gensim_word2vec.py",
-                    &[
-                        "--corpus",
-                        &corpus,
-                        "--eval-dir",
-                        &eval,
-                        "--model",
-                        model,
-                        "--seed",
-                        "1",
-                        "--workers",
-                        workers,
-                    ]
-                    .map(String::from),
-                )?;
-                let g = gensim_outcome(&last_json(&out, "gensim_word2vec.py")?)?;
+                let g = gensim_run(&corpus, &eval, model, 1, workers)?;
                 into.push(g.words_per_second);
             }
         }
