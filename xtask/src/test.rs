@@ -11,6 +11,14 @@ pub struct TestArgs {
     /// Do not try to install a Vulkan driver (fail instead when none is found).
     #[arg(long)]
     pub no_install: bool,
+    /// Run the suite this many times in a row, stopping at the first failure (a stress run:
+    /// a test that passes only sometimes shows here).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Skip the check that the seq2seq example, built with `--features wgpu`, trains on the
+    /// adapter wgpu finds and, with no adapter at all, exits with a clear error.
+    #[arg(long)]
+    pub no_wgpu_example: bool,
     /// Extra arguments passed to `cargo test` (after `--workspace`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub cargo_args: Vec<String>,
@@ -60,16 +68,104 @@ pub fn ensure_vulkan(install: bool) -> Result<()> {
 pub fn run(args: TestArgs) -> Result<()> {
     ensure_vulkan(!args.no_install)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(crate::peers::workspace_root())
-        .args(["test", "--workspace"])
-        .args(&args.cargo_args)
-        // the wgpu tests fail instead of skipping when the driver is missing
-        .env("RENSA_REQUIRE_WGPU", "1")
-        .status()
-        .context("running cargo test")?;
-    if !status.success() {
-        bail!("cargo test failed ({status})");
+    let root = crate::peers::workspace_root();
+    for run in 1..=args.repeat {
+        if args.repeat > 1 {
+            eprintln!("== cargo test, run {run} of {}", args.repeat);
+        }
+        let status = Command::new(&cargo)
+            .current_dir(&root)
+            .args(["test", "--workspace"])
+            .args(&args.cargo_args)
+            // the wgpu tests fail instead of skipping when the driver is missing
+            .env("RENSA_REQUIRE_WGPU", "1")
+            .status()
+            .context("running cargo test")?;
+        if !status.success() {
+            bail!("cargo test failed ({status}) in run {run} of {}", args.repeat);
+        }
     }
+    if args.repeat > 1 {
+        eprintln!("== all {} runs of the suite passed", args.repeat);
+    }
+    if !args.no_wgpu_example {
+        wgpu_example(&cargo, &root)?;
+    }
+    Ok(())
+}
+
+/// The README's GPU command, as a user runs it: the seq2seq example built with `--features wgpu`
+/// trains one epoch on the adapter wgpu picks (lavapipe on a machine without a GPU), and started
+/// where wgpu finds no adapter at all (the Vulkan loader pointed at a driver list that does not
+/// exist) it exits non-zero with rensa's error, not a panic.
+///
+/// The build shares the suite's target folder: only the crates whose features change are
+/// rebuilt, and the next `cargo test` rebuilds them back.
+fn wgpu_example(cargo: &str, root: &Path) -> Result<()> {
+    eprintln!("== the seq2seq example with --features wgpu");
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "-p", "seq2seq", "--features", "wgpu"])
+        .status()
+        .context("building the seq2seq example with --features wgpu")?;
+    if !status.success() {
+        bail!("building the seq2seq example with --features wgpu failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("debug").join("seq2seq");
+    let out = target.join("tmp").join("wgpu-example");
+    let run = |no_adapter: bool| -> Result<std::process::Output> {
+        let mut command = Command::new(&binary);
+        command
+            .current_dir(root)
+            .args(["--epochs", "1", "--overwrite", "--quiet", "--out"])
+            .arg(&out)
+            .env("RUST_BACKTRACE", "0");
+        if no_adapter {
+            let nothing = target.join("tmp").join("no-such-vulkan-driver.json");
+            command
+                .env("VK_DRIVER_FILES", &nothing)
+                .env("VK_ICD_FILENAMES", &nothing);
+        }
+        command
+            .output()
+            .with_context(|| format!("starting {}", binary.display()))
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let trained = run(false)?;
+    let said = text(&trained);
+    if !trained.status.success() || !said.contains("backend: wgpu") {
+        bail!(
+            "the seq2seq example with --features wgpu did not train on wgpu ({}):\n{said}",
+            trained.status
+        );
+    }
+    eprintln!(
+        "{}",
+        said.lines()
+            .find(|l| l.contains("backend: wgpu"))
+            .unwrap_or_default()
+    );
+    let refused = run(true)?;
+    let said = text(&refused);
+    if refused.status.success()
+        || !said.contains("wgpu found no graphics adapter")
+        || said.contains("panicked")
+    {
+        bail!(
+            "with no wgpu adapter, the seq2seq example should exit non-zero with a clear error, \
+             not a panic ({}):\n{said}",
+            refused.status
+        );
+    }
+    eprintln!("with no adapter: {}", said.trim());
     Ok(())
 }

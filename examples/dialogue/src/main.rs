@@ -461,6 +461,9 @@ struct Results {
     /// distinct-1 / distinct-2 of beam responses to the test contexts.
     distinct_1: Option<f64>,
     distinct_2: Option<f64>,
+    /// distinct-1 / distinct-2 of responses sampled at temperature 1 for the same contexts.
+    sampled_distinct_1: Option<f64>,
+    sampled_distinct_2: Option<f64>,
     train_seconds: f64,
     /// Target tokens per second in the last epoch.
     train_tokens_per_s: f64,
@@ -488,6 +491,8 @@ fn results(args: &Args, corpus: &Corpus, history: &History, s: eval::Scores) -> 
         coverage: None,
         distinct_1: None,
         distinct_2: None,
+        sampled_distinct_1: None,
+        sampled_distinct_2: None,
         train_seconds: history.seconds(),
         train_tokens_per_s: history.last().map_or(0.0, |e| e.items_per_second()),
     }
@@ -520,6 +525,19 @@ fn generation<C: RecurrentCell<Inner>>(
     let (d1, d2) = eval::distinct(&responses);
     results.distinct_1 = Some(d1);
     results.distinct_2 = Some(d2);
+    // the same contexts answered by sampling, a batch of them at a time
+    let mut sampled = Vec::with_capacity(contexts.len());
+    for chunk in contexts.chunks(64) {
+        sampled.extend(
+            model
+                .sample(chunk, max_len, 1.0, &mut rng)?
+                .into_iter()
+                .map(|s| s.tokens),
+        );
+    }
+    let (d1, d2) = eval::distinct(&sampled);
+    results.sampled_distinct_1 = Some(d1);
+    results.sampled_distinct_2 = Some(d2);
     if let Some(generated) = &corpus.generated_test {
         results.coverage = Some(eval::coverage(
             model,
@@ -621,10 +639,11 @@ fn report(args: &Args, r: &Results) {
         r.model, r.data, r.cell, r.hidden, r.epochs, r.train_seconds, r.train_tokens_per_s
     );
     println!(
-        "| test perplexity, last turn | all turns | floor | / floor | KL per response | active units | distinct-1 | distinct-2 |"
+        "| test perplexity, last turn | all turns | floor | / floor | KL per response | active units | distinct-1 / -2, beam | sampled |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let opt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+    let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", opt(a, 3), opt(b, 3));
     println!(
         "| {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |",
         r.test_perplexity_last,
@@ -633,8 +652,8 @@ fn report(args: &Args, r: &Results) {
         opt(r.ratio_to_floor, 3),
         opt(r.kl_per_response, 3),
         r.active_units.map_or("-".into(), |u| u.to_string()),
-        opt(r.distinct_1, 3),
-        opt(r.distinct_2, 3),
+        pair(r.distinct_1, r.distinct_2),
+        pair(r.sampled_distinct_1, r.sampled_distinct_2),
     );
     if let Some(c) = &r.coverage {
         println!(

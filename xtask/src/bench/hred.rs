@@ -99,10 +99,26 @@ fn backend_name(args: &BenchArgs) -> &'static str {
     }
 }
 
+/// distinct-1 / -2 of the beam answers and of the sampled ones, from an example's results.json.
+fn distinct(r: &serde_json::Value) -> String {
+    let pair = |one: &str, two: &str| {
+        if r[one].is_null() {
+            "–".to_string()
+        } else {
+            format!("{} / {}", opt(&r[one], 3), opt(&r[two], 3))
+        }
+    };
+    format!(
+        "{}; {}",
+        pair("distinct_1", "distinct_2"),
+        pair("sampled_distinct_1", "sampled_distinct_2")
+    )
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let binary = example_binary("dialogue", args.backend)?;
     let mut table = String::from(
-        "| model | test perplexity, last turn | floor | / floor | KL per response | active units | valid answers covered in 20: greedy / beam / sampled | distinct-1 / -2 | train s | target tokens/s |\n\
+        "| model | test perplexity, last turn | floor | / floor | KL per response | active units | valid answers covered in 20: greedy / beam / sampled | distinct-1 / -2: beam; sampled | train s | target tokens/s |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for case in &GENERATED {
@@ -131,15 +147,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     percent(&c["sampled"])
                 )
             },
-            if r["distinct_1"].is_null() {
-                "–".to_string()
-            } else {
-                format!(
-                    "{} / {}",
-                    opt(&r["distinct_1"], 3),
-                    opt(&r["distinct_2"], 3)
-                )
-            },
+            distinct(&r),
             r["train_seconds"].as_f64().unwrap_or(f64::NAN),
             r["train_tokens_per_s"].as_f64().unwrap_or(f64::NAN),
         )?;
@@ -158,7 +166,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          Coverage: 20 responses to each of 50 test contexts with four valid answers, the share \
          of the four among them (greedy and beam: a VHRED's latent drawn from its prior for each \
          response, the only source of variety; sampled: words drawn at temperature 1). distinct-n \
-         of beam-5 answers to 500 test contexts.",
+         of beam-5 answers to 500 test contexts, and of answers sampled at temperature 1 to the \
+         same contexts.",
         &table,
     )?;
     Ok(())
@@ -169,14 +178,14 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
     let data = path.to_str().context("a UTF-8 data path")?.to_string();
     let binary = example_binary("dialogue", args.backend)?;
     let mut table = String::from(
-        "| model | test perplexity, last turn | all turns | KL per response | active units | distinct-1 / -2 | epochs | train s | target tokens/s |\n\
+        "| model | test perplexity, last turn | all turns | KL per response | active units | distinct-1 / -2: beam; sampled | epochs | train s | target tokens/s |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for case in &CHITCHAT {
         let r = run_case(&binary, ("chitchat", &data), case)?;
         writeln!(
             table,
-            "| {} | {:.2} | {:.2} | {} | {} | {} / {} | {} | {:.0} | {:.0} |",
+            "| {} | {:.2} | {:.2} | {} | {} | {} | {} | {:.0} | {:.0} |",
             case.label,
             r["test_perplexity_last"]
                 .as_f64()
@@ -186,8 +195,7 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
             r["active_units"]
                 .as_u64()
                 .map_or("–".into(), |u| u.to_string()),
-            opt(&r["distinct_1"], 3),
-            opt(&r["distinct_2"], 3),
+            distinct(&r),
             r["epochs"],
             r["train_seconds"].as_f64().unwrap_or(f64::NAN),
             r["train_tokens_per_s"].as_f64().unwrap_or(f64::NAN),
@@ -204,7 +212,8 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
          turns and turns into at most 30 tokens, vocabulary of the words seen 3 times or more \
          (at most 5,000), GRU cells, embedding 64, hidden 128, Adam lr 0.002, batch 32, gradient \
          norm clipped to 1, up to 10 epochs, stopped when the validation loss has not improved for 2. Perplexity of the test windows' last turns and of all their turns (a \
-         VHRED's from its bound, nll + KL); distinct-n of beam-5 answers to 500 test contexts.",
+         VHRED's from its bound, nll + KL); distinct-n of beam-5 answers to 500 test contexts, and of answers \
+         sampled at temperature 1 to the same contexts.",
         &table,
     )?;
     Ok(())
