@@ -56,6 +56,9 @@ fn the_negative_elbo_is_reconstruction_plus_kl() {
 fn saturated_logits_stay_finite() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
+    // Seeded: with random weights all three ReLU units of the decoder are dead for this code one
+    // time in eight, and the logits stay small.
+    <TestBackend as burn::tensor::backend::Backend>::seed(&device, 1);
     let vae = VaeConfig::new()
         .with_rows(2)
         .with_cols(2)
