@@ -92,6 +92,8 @@ mod tests {
     /// The same values and gradients as burn's `Linear::forward`, fused or plain.
     #[test]
     fn linear_matches_burns_linear() {
+        // draws from burn's shared generator: not while another test seeds it
+        let _rng = rensa_testkit::rng_lock();
         let device = Default::default();
         let layer = LinearConfig::new(5, 3).init::<A>(&device);
         let x = Tensor::<A, 3>::random([2, 4, 5], Distribution::Normal(0.0, 1.0), &device);

@@ -281,7 +281,8 @@ fn a_peer_that_never_comes_stops_the_others_within_the_timeout() {
         e.contains("peer 0 waited 2 s") && e.contains("registration"),
         "{e}"
     );
-    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    // the message above proves the 2 s timeout; the bound only catches a hang (loaded machines)
+    assert!(waited < Duration::from_secs(30), "{waited:?}");
     // the process can train again afterwards
     let results = Cluster::local(2).run(|peer| fit(Some(peer), 8));
     assert_eq!(results.unwrap().len(), 2);

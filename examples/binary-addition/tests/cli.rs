@@ -6,7 +6,10 @@ fn run(args: &[&str]) -> (bool, String) {
 }
 
 fn fails_with(args: &[&str], message: &str) {
-    let dir = std::env::temp_dir().join(format!("rensa-ba-cli-{}", std::process::id()));
+    // one folder per call: the tests calling this run in parallel
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("rensa-ba-cli-{}-{call}", std::process::id()));
     let dir_arg = dir.to_str().unwrap().to_string();
     let mut all = args.to_vec();
     all.extend(["--out", &dir_arg, "--quiet"]);
