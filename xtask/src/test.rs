@@ -82,7 +82,10 @@ pub fn run(args: TestArgs) -> Result<()> {
             .status()
             .context("running cargo test")?;
         if !status.success() {
-            bail!("cargo test failed ({status}) in run {run} of {}", args.repeat);
+            bail!(
+                "cargo test failed ({status}) in run {run} of {}",
+                args.repeat
+            );
         }
     }
     if args.repeat > 1 {
