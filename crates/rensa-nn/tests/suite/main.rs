@@ -8,6 +8,7 @@ mod conv;
 mod cube_kernel;
 mod fused;
 mod latent;
+mod ndarray_patch;
 mod recurrent;
 
 /// The cases of a golden file (`{"cases": [...]}`, written by a script in `assets/golden`).
