@@ -7,6 +7,7 @@
 //!   tolerances that report the worst element, its index and both values.
 //! - [`GradCheck`]: central finite differences for any scalar function of tensors, compared with
 //!   burn autodiff.
+//! - [`parameters`]: a model's weights as one vector, to compare two models.
 //! - [`seeded_normal`]: reproducible random test data that does not depend on the backend's RNG.
 
 use burn::backend::{Autodiff, NdArray, Wgpu};
@@ -130,6 +131,21 @@ pub fn to_f64_vec<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f64> 
         .convert::<f64>()
         .to_vec::<f64>()
         .expect("tensor data converts to f64")
+}
+
+/// Every float parameter of `module`, in the order burn visits them, as `f64` values: for
+/// comparing two models' weights (records cannot be compared byte for byte: they hold the
+/// parameters' ids, which differ between two models built alike).
+pub fn parameters<B: Backend, M: burn::module::Module<B>>(module: &M) -> Vec<f64> {
+    struct Collect(Vec<f64>);
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            self.0.extend(to_f64_vec(param.val()));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
 }
 
 /// Tolerances for [`assert_close`]: an element passes when `|a - e| <= atol + rtol * |e|`.

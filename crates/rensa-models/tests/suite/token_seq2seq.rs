@@ -94,6 +94,58 @@ fn every_attention_learns_to_reverse_short_strings() {
     }
 }
 
+/// Training through a cross-entropy loss is bit-reproducible on ndarray (burn-ndarray's `recip`,
+/// on which log-softmax's gradient rests, is patched to be exact: patches/README.md), so a run
+/// stopped after two epochs and resumed from its checkpoint ends with the same weights, bit for
+/// bit, as one that ran its four epochs straight through.
+#[test]
+fn a_resumed_cross_entropy_run_ends_with_the_same_weights() {
+    use rensa_train::{Checkpoints, Fit, Items};
+    let _rng = rensa_testkit::rng_lock();
+    let device = Default::default();
+    let (vocab, pairs) = reverse_task(240);
+    let config = FitConfig::for_epochs(4, 32)
+        .with_validation_split(0.1)
+        .with_learning_rate(0.01)
+        .with_seed(5);
+    let run = |config: FitConfig, dir: &std::path::Path, resume: bool| {
+        <B as burn::tensor::backend::Backend>::seed(&device, 4);
+        let model = TokenSeq2SeqConfig::new(vocab.len(), vocab.len())
+            .with_embedding_size(8)
+            .with_hidden_size(16)
+            .with_attention(Attend::Bahdanau)
+            .init::<B, GruConfig>(&device)
+            .unwrap();
+        let (model, history) = Fit::new(config)
+            .checkpoints(Checkpoints::new(dir, 1).resuming(resume))
+            .run(
+                model,
+                &mut AdamConfig::new().init(),
+                Items::new(&pairs, PairBatch::of),
+                &device,
+            )
+            .unwrap();
+        (rensa_testkit::parameters(&model), history)
+    };
+    let dir = |name: &str| {
+        let dir =
+            std::env::temp_dir().join(format!("rensa-token-resume-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    };
+    let (straight_dir, resumed_dir) = (dir("straight"), dir("resumed"));
+    let (straight, straight_history) = run(config.clone(), &straight_dir, false);
+    run(config.clone().with_epochs(2), &resumed_dir, false);
+    let (resumed, resumed_history) = run(config, &resumed_dir, true);
+    assert_eq!(resumed_history.epochs.len(), 4);
+    assert_eq!(resumed_history.step_losses, straight_history.step_losses);
+    assert!(!straight.is_empty());
+    // f64 values read from f32 weights: equal means equal to the bit
+    assert!(resumed == straight, "the resumed run's weights differ");
+    let _ = std::fs::remove_dir_all(&straight_dir);
+    let _ = std::fs::remove_dir_all(&resumed_dir);
+}
+
 #[test]
 fn padding_beam_width_one_and_bad_settings() {
     let _rng = rensa_testkit::rng_lock();
