@@ -21,13 +21,23 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now, and one this process has not handed out before: the tests run
+/// in parallel, and the system may offer a port again once its probe has closed it, before the
+/// child that was given it binds it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Node `id` of two, with `extra` options.
