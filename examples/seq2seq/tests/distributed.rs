@@ -3,9 +3,6 @@
 //! checkpoint that resumes; a peer started with another model is refused before training.
 
 use burn::backend::NdArray;
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use rensa_models::seq2seq::Seq2SeqConfig;
 use rensa_nn::recurrent::RnnConfig;
 use rensa_train::Checkpoints;
@@ -67,20 +64,7 @@ fn finish(child: Child) -> (bool, String) {
 }
 
 /// The float parameters of the newest checkpoint's model in `out`, in visiting order.
-fn parameters(out: &Path) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl<B: Backend> ModuleVisitor<B> for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0.extend(
-                param
-                    .val()
-                    .into_data()
-                    .convert::<f32>()
-                    .to_vec::<f32>()
-                    .unwrap(),
-            );
-        }
-    }
+fn parameters(out: &Path) -> Vec<f64> {
     let device = Default::default();
     let saved = Checkpoints::new(out, 1)
         .latest()
@@ -91,9 +75,7 @@ fn parameters(out: &Path) -> Vec<f32> {
         .unwrap();
     let model =
         rensa_train::load_model(model, &saved.model_file().with_extension(""), &device).unwrap();
-    let mut c = Collect(Vec::new());
-    model.visit(&mut c);
-    c.0
+    rensa_testkit::parameters(&model)
 }
 
 #[test]
@@ -144,7 +126,7 @@ fn two_processes_end_with_the_parameters_of_a_run_of_one() {
             .iter()
             .zip(&b)
             .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
+            .fold(0.0, f64::max);
         assert!(d < 1e-5, "{what}: parameters differ by {d}");
     }
     for d in [alone, two, other, threads] {
