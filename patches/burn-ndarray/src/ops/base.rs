@@ -866,7 +866,14 @@ where
         // rensa patch: no SIMD dispatch here. macerator 0.3's `Vector::recip` is the hardware
         // estimate (rcp_ps / rcp14, relative error up to ~4e-4), and the in-place path uses it
         // on the aligned middle of a buffer only, so results depended on the buffer's address.
-        let array = tensor.map(|x| 1.elem::<E>() / *x);
+        // Exact division instead, in place when the buffer is unique, over its memory as one
+        // slice when it is contiguous: the compiler vectorises that loop with true division.
+        let one = 1.elem::<E>();
+        let mut array = tensor.into_owned();
+        match array.as_slice_memory_order_mut() {
+            Some(values) => values.iter_mut().for_each(|x| *x = one / *x),
+            None => array.mapv_inplace(|x| one / x),
+        }
         array.into_shared()
     }
 
