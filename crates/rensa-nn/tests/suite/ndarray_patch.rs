@@ -41,6 +41,14 @@ fn reciprocal_is_exact_at_every_address() {
             );
         }
     }
+    // the shared input is left as it was, and a strided (transposed) view is exact too
+    assert_eq!(x.clone().into_data().to_vec::<f32>().unwrap(), values);
+    let m = x.reshape([10, 10]).transpose();
+    let got: Vec<f32> = m.clone().recip().into_data().to_vec().unwrap();
+    let of: Vec<f32> = m.into_data().to_vec().unwrap();
+    for (g, v) in got.iter().zip(&of) {
+        assert_eq!(g.to_bits(), (1.0 / v).to_bits(), "transposed: 1/{v}");
+    }
 }
 
 #[test]
