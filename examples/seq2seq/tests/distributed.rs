@@ -264,5 +264,6 @@ fn bad_peer_options_are_refused_before_any_work() {
         let (ok, stdout, stderr) = rensa_launch::run_program(BIN, &args);
         assert!(!ok, "{args:?}: {stdout}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        let _ = std::fs::remove_dir_all(&out);
     }
 }
