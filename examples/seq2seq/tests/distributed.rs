@@ -207,11 +207,13 @@ fn a_peer_with_another_model_is_refused_before_training() {
     let port = free_port();
     let n1 = node(1, port, &other, &["--epochs", "2", "--hidden", "12"]);
     let n0 = node(0, port, &out, &["--epochs", "2"]);
-    for (ok, text) in [finish(n0), finish(n1)] {
-        assert!(!ok, "{text}");
+    let (r0, r1) = (finish(n0), finish(n1));
+    let both = format!("node 0:\n{}\nnode 1:\n{}", r0.1, r1.1);
+    for (ok, text) in [r0, r1] {
+        assert!(!ok, "{both}");
         assert!(
             text.contains("setting `hidden`") && text.contains("parameter shapes"),
-            "{text}"
+            "{both}"
         );
     }
     // refused before any step: nothing saved
