@@ -302,6 +302,30 @@ fn quiet_network_logs() {
     });
 }
 
+/// Checks, once per process, that this node can serve its tensors on `port`.
+///
+/// burn-collective binds a node's port in a background task that only logs a failure (the port
+/// taken by another program, or by another node of the run given the same address); the run then
+/// fails at the first all-reduce, on another node, with no word of the cause. Binding it here
+/// first, before the first registration creates that server, turns this into an error naming
+/// the port. Later registrations of the process (its other local peers, whose server is already
+/// running) skip the check.
+fn check_node_port(port: u16) -> Result<()> {
+    static CHECKED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if checked.contains(&port) {
+        return Ok(());
+    }
+    std::net::TcpListener::bind(("0.0.0.0", port)).map_err(|e| Error::Peers {
+        message: format!(
+            "cannot serve this node's tensors on port {port} (the node address's port): {e}; \
+             give each node a free port"
+        ),
+    })?;
+    checked.push(port);
+    Ok(())
+}
+
 /// `ws://host:port` → port, or an error naming `what`.
 fn ws_port(what: &'static str, addr: &str) -> Result<u16> {
     let bad = || Error::config(what, "an address ws://HOST:PORT", addr);
@@ -428,6 +452,9 @@ impl Peer {
     /// Registers this peer with burn-collective (and, across nodes, with the orchestrator).
     pub(crate) fn register<B: Backend>(&self, device: &B::Device) -> Result<()> {
         let config = self.cluster.collective()?;
+        if let Some(n) = &self.cluster.nodes {
+            check_node_port(ws_port("node address", &n.address)?)?;
+        }
         let id = PeerId::from(self.rank);
         let device = device.clone();
         let result = self

@@ -1,6 +1,7 @@
 //! Data-parallel seq2seq between processes on 127.0.0.1, an orchestrator served by node 0: the
 //! parameters of a run of one; a killed peer stops the other within its timeout and leaves a
-//! checkpoint that resumes; a peer started with another model is refused before training.
+//! checkpoint that resumes; a peer started with another model is refused before training; a
+//! node whose port is taken says so.
 
 use burn::backend::NdArray;
 use rensa_models::seq2seq::Seq2SeqConfig;
@@ -18,19 +19,54 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-/// A port nobody listens on now, and one this process has not handed out before: the tests run
-/// in parallel, and the system may offer a port again once its probe has closed it, before the
-/// child that was given it binds it.
+/// A port nobody listens on now, one this process has not handed out before (the tests run in
+/// parallel, and a port is free again once its probe has closed it, before the child that was
+/// given it binds it), and one outside the kernel's ephemeral range: ports from that range are
+/// what every `bind(…:0)` and every outgoing connection on the machine takes, so one could be
+/// taken between this probe and the child's bind. Falls back to the system's choice when the
+/// ephemeral range leaves no room (Linux's default is 32768-60999).
 fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let (lo, hi) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|v| v.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let outside = if lo >= 12_000 {
+        Some(10_000..lo)
+    } else if hi <= 63_000 {
+        Some(hi + 1..65_536)
+    } else {
+        None
+    };
+    // a different walk in every process (another run of this binary may be going on)
+    let mut state = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
     loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if !given.contains(&port) {
+        let port = match &outside {
+            Some(range) => {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let span = u64::from(range.end - range.start);
+                (u64::from(range.start) + (state >> 33) % span) as u16
+            }
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port(),
+        };
+        if given.contains(&port) {
+            continue;
+        }
+        // the nodes serve on every interface
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
             given.push(port);
             return port;
         }
@@ -268,4 +304,35 @@ fn bad_peer_options_are_refused_before_any_work() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         let _ = std::fs::remove_dir_all(&out);
     }
+}
+
+#[test]
+fn a_node_whose_port_is_taken_says_so_before_registering() {
+    let port = free_port();
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    let out = dir("port-taken");
+    let orchestrator = format!("ws://127.0.0.1:{}", free_port());
+    let address = format!("ws://127.0.0.1:{port}");
+    let args = [
+        "--nodes",
+        "2",
+        "--node-id",
+        "1",
+        "--orchestrator",
+        &orchestrator,
+        "--node-address",
+        &address,
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, stdout, stderr) = rensa_launch::run_program(BIN, &args);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!("cannot serve this node's tensors on port {port}")),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }
