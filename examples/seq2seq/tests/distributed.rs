@@ -308,8 +308,14 @@ fn bad_peer_options_are_refused_before_any_work() {
 
 #[test]
 fn a_node_whose_port_is_taken_says_so_before_registering() {
-    let port = free_port();
-    let _taken = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    // (retried: a child that another test is spawning holds every open socket of this process,
+    // free_port's probe included, for the instant before it executes its program)
+    let (port, _taken) = loop {
+        let port = free_port();
+        if let Ok(taken) = std::net::TcpListener::bind(("0.0.0.0", port)) {
+            break (port, taken);
+        }
+    };
     let out = dir("port-taken");
     let orchestrator = format!("ws://127.0.0.1:{}", free_port());
     let address = format!("ws://127.0.0.1:{port}");

@@ -86,6 +86,10 @@ where
         peers: Vec<PeerId>,
         global_params: GlobalRegisterParams,
     ) -> Result<(), GlobalCollectiveError> {
+        // The other nodes connect to this node's data server as soon as the orchestrator has
+        // answered, once, without retrying; the server starts in a task of its own, which may not
+        // have bound its port yet on a busy machine. Register only once it accepts connections.
+        wait_until_serving(global_params.data_service_port).await?;
         let req = RemoteRequest::Register {
             node_addr: global_params.node_address,
             num_nodes: global_params.num_nodes,
@@ -197,5 +201,24 @@ where
             log::error!("Global collective client error: {err:?}");
         }
         self.data_service.close().await;
+    }
+}
+
+/// Waits (30 s at most) until a connection to `port` on this machine succeeds: this node's data
+/// server, started by [`Node::new`], listens there.
+async fn wait_until_serving(port: u16) -> Result<(), GlobalCollectiveError> {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let start = std::time::Instant::now();
+    loop {
+        // a connection to this machine is answered or refused at once
+        match std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1)) {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() > std::time::Duration::from_secs(30) => {
+                return Err(GlobalCollectiveError::Server(format!(
+                    "this node's data server does not accept connections on port {port}: {e}"
+                )));
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
     }
 }
