@@ -35,9 +35,47 @@ pub mod peers;
 /// A caching allocator for the programs: the tensors of a training step are large, and glibc's
 /// malloc maps and unmaps each one, so every step page-faults its memory back in (seen in a
 /// profile of the LSTM at (64, 64, 128, 256); not a recorded benchmark). PyTorch and TensorFlow
-/// keep their own caching allocators likewise.
+/// keep their own caching allocators likewise. [`launch`] also tells mimalloc to keep the memory
+/// it frees ([`allocator::keep_freed_memory`]).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's settings, through its C interface (the `mimalloc` crate has no call for them).
+#[allow(unsafe_code)]
+pub mod allocator {
+    use std::ffi::{c_int, c_long};
+
+    /// `mi_option_purge_delay` in the `mi_option_e` enumeration of mimalloc 3's `mimalloc.h`
+    /// (the version the `mimalloc` crate builds; `libmimalloc-sys` does not name this option):
+    /// milliseconds before freed memory is given back to the system, `-1` for never. A test
+    /// checks the number against the option's documented default.
+    const PURGE_DELAY: c_int = 15;
+
+    unsafe extern "C" {
+        fn mi_option_get(option: c_int) -> c_long;
+        fn mi_option_set(option: c_int, value: c_long);
+    }
+
+    /// Keeps the memory the program frees for its next allocations instead of returning it to
+    /// the system (mimalloc's `purge_delay = -1`, also set by `MIMALLOC_PURGE_DELAY=-1`).
+    ///
+    /// A training step frees and allocates the same large buffers again and again; when mimalloc
+    /// returns them, the kernel unmaps them and zeroes fresh pages on the next touch. In a
+    /// profile of the MLP VAE's training on ndarray that zeroing was 11% of the time. The cost
+    /// is that the process keeps its peak memory until it exits, as PyTorch's caching allocator
+    /// does.
+    pub fn keep_freed_memory() {
+        // SAFETY: `mi_option_set` takes any option number and value (an unknown one is ignored
+        // with a warning); it only stores the value in mimalloc's option table.
+        unsafe { mi_option_set(PURGE_DELAY, -1) }
+    }
+
+    /// mimalloc's current purge delay in milliseconds (`-1`: freed memory is kept).
+    pub fn purge_delay() -> i64 {
+        // SAFETY: reads one entry of mimalloc's option table (initialised on first use).
+        unsafe { mi_option_get(PURGE_DELAY) as i64 }
+    }
+}
 
 /// The backend the program computes on: wgpu with the `wgpu` feature, else ndarray.
 #[cfg(feature = "wgpu")]
@@ -109,6 +147,7 @@ pub fn launch<R: Send>(
     show_backend: bool,
     work: impl FnOnce(&Device) -> anyhow::Result<R> + Send,
 ) -> anyhow::Result<R> {
+    allocator::keep_freed_memory();
     let device = open_device()?;
     if show_backend {
         println!("backend: {}", describe_backend(&device));
@@ -277,6 +316,18 @@ pub fn describe_wgpu_adapter(device: &burn::backend::wgpu::WgpuDevice) -> String
 
 #[cfg(test)]
 mod tests {
+    /// The option number is mimalloc's purge delay: its documented default (1000 ms in mimalloc
+    /// 3), until the programs' setting replaces it. No other test here calls `launch`.
+    #[test]
+    fn the_allocator_keeps_freed_memory_once_told_to() {
+        use super::allocator::{keep_freed_memory, purge_delay};
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(purge_delay(), 1000, "not mimalloc's purge delay, or not mimalloc 3");
+        }
+        keep_freed_memory();
+        assert_eq!(purge_delay(), -1);
+    }
+
     #[test]
     fn assets_are_found_in_the_workspace_and_a_missing_one_names_the_flag() {
         // Tests run in the package's folder: the workspace's assets are two levels up.

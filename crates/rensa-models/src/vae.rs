@@ -207,10 +207,10 @@ fn dense<B: RecurrentBackend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2
     linear(x, layer, rensa_nn::recurrent::Differentiation::Fused)
 }
 
-/// `−log Bernoulli(x; sigmoid(l))` summed over the pixels, stably: `softplus(l) − x l`.
-fn bernoulli_nll<B: Backend>(logits: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
-    let softplus = logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().log1p();
-    (softplus - x * logits).sum_dim(1).squeeze_dim(1)
+/// `−log Bernoulli(x; σ(l))` summed over the pixels, `softplus(l) − x l`
+/// ([`rensa_nn::loss::bernoulli_nll`]: one fused pass on ndarray).
+fn bernoulli_nll<B: RecurrentBackend>(logits: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
+    rensa_nn::loss::bernoulli_nll(logits, x, rensa_nn::recurrent::Differentiation::Fused)
 }
 
 impl<B: RecurrentBackend> Vae<B> {

@@ -2,7 +2,8 @@
 //! initialisers, recurrent networks (simple RNN, LSTM, GRU; stacked, bidirectional, masked),
 //! attention (Bahdanau's additive score, Luong's dot, general and concat), convolutions as one
 //! GEMM (plain and transposed) and latent layers
-//! (a reparameterised Gaussian, a vector quantiser with EMA codebook updates).
+//! (a reparameterised Gaussian, a vector quantiser with EMA codebook updates), and the Bernoulli
+//! likelihood of logits as one fused loss.
 //!
 //! Everything is generic over a burn backend; the recurrent layers over
 //! [`RecurrentBackend`](recurrent::RecurrentBackend), which every backend rensa supports
@@ -35,6 +36,7 @@ pub mod dense;
 mod error;
 pub mod init;
 pub mod latent;
+pub mod loss;
 pub mod recurrent;
 
 pub use error::{Error, Result, at_least_one};

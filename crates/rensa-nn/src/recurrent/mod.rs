@@ -43,7 +43,8 @@ pub mod tape;
 
 pub use backend::{
     AdditiveScore, RecurrentBackend, Window, additive_scores_backward_reference,
-    additive_scores_reference, fold_reference, unfold_reference,
+    additive_scores_reference, bernoulli_nll_backward_reference, bernoulli_nll_reference,
+    fold_reference, unfold_reference,
 };
 pub use cell::{GateWeights, RecurrentCell};
 pub use gru::GruCell;

@@ -13,7 +13,8 @@ use ndarray::{Ix2, Ix3, IxDyn};
 
 use super::backend::{
     AdditiveScore, RecurrentBackend, Window, additive_scores_backward_reference,
-    additive_scores_reference, fold_reference, unfold_reference,
+    additive_scores_reference, bernoulli_nll_backward_reference, bernoulli_nll_reference,
+    fold_reference, unfold_reference,
 };
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
@@ -508,6 +509,53 @@ fn fold<B: NdBackend, T: NativeFloat>(columns: Tensor<B, 2>, window: Window) -> 
     )
 }
 
+/// The Bernoulli loss's logits and targets as the kernels read them, and the row length.
+fn bernoulli_inputs<B: NdBackend, T: NativeFloat>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+) -> (SharedArray<T>, SharedArray<T>, [usize; 2]) {
+    let dims = logits.dims();
+    assert_eq!(
+        targets.dims(),
+        dims,
+        "bernoulli_nll: targets {:?} do not match logits {:?}",
+        targets.dims(),
+        dims
+    );
+    (contiguous(logits), contiguous(targets), dims)
+}
+
+/// The Bernoulli negative log-likelihood per row on the native loop.
+fn bernoulli<B: NdBackend, T: NativeFloat>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let (l, x, [rows, cols]) = bernoulli_inputs::<B, T>(logits, targets);
+    let loss = cpu::bernoulli_nll(
+        l.as_slice().expect("contiguous"),
+        x.as_slice().expect("contiguous"),
+        cols,
+    );
+    tensor(loss, [rows])
+}
+
+/// Its gradient in the logits on the native loop.
+fn bernoulli_back<B: NdBackend, T: NativeFloat>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    d: Tensor<B, 1>,
+) -> Tensor<B, 2> {
+    let (l, x, [rows, cols]) = bernoulli_inputs::<B, T>(logits, targets);
+    assert_eq!(d.dims(), [rows], "bernoulli_nll_backward: one gradient per row");
+    let grad = cpu::bernoulli_nll_backward(
+        l.as_slice().expect("contiguous"),
+        x.as_slice().expect("contiguous"),
+        &values::<B, T, 1>(d),
+        cols,
+    );
+    tensor(grad, [rows, cols])
+}
+
 /// The additive attention score on the native kernel.
 fn additive<B: NdBackend, T: NativeFloat>(score: AdditiveScore<B>) -> Tensor<B, 3> {
     let d = score_dims(&score);
@@ -616,6 +664,30 @@ where
             E,
             additive_back(score, d),
             additive_scores_backward_reference(score, d)
+        )
+    }
+
+    fn bernoulli_nll(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2>,
+        _: Differentiation,
+    ) -> Tensor<Self, 1> {
+        by_float!(
+            E,
+            bernoulli(logits, targets),
+            bernoulli_nll_reference(logits, targets)
+        )
+    }
+
+    fn bernoulli_nll_backward(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2>,
+        d: Tensor<Self, 1>,
+    ) -> Tensor<Self, 2> {
+        by_float!(
+            E,
+            bernoulli_back(logits, targets, d),
+            bernoulli_nll_backward_reference(logits, targets, d)
         )
     }
 }

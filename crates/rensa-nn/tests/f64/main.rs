@@ -7,3 +7,4 @@ mod conv;
 mod course_lstm;
 mod gradcheck;
 mod latent;
+mod loss;

@@ -272,6 +272,31 @@ impl<B: RecurrentBackend, const D: usize> Backward<B, 1> for TanhNode<D> {
     }
 }
 
+/// The Bernoulli negative log-likelihood through the inner backend's
+/// [`RecurrentBackend::bernoulli_nll`], forward and backward.
+#[derive(Debug)]
+struct BernoulliNode;
+
+impl<B: RecurrentBackend> Backward<B, 2> for BernoulliNode {
+    /// The logits and the targets.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    /// `∂l = g (σ(l) − x)` by the inner backend, and `∂x = −g l` when the targets are tracked
+    /// (they rarely are: they are usually the data).
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (l, x) = ops.state;
+        let (l, x) = (t2::<B>(l), t2::<B>(x));
+        let g: Tensor<B, 1> = wrap(grads.consume::<B>(&ops.node));
+        let [p_l, p_x] = ops.parents;
+        if let Some(p) = p_x {
+            grads.register::<B>(p.id, prim(l.clone().neg() * g.clone().unsqueeze_dim(1)));
+        }
+        if let Some(p) = p_l {
+            grads.register::<B>(p.id, prim(B::bernoulli_nll_backward(l, x, g)));
+        }
+    }
+}
+
 /// The inner-backend view of a recurrence's inputs.
 fn inner<B: RecurrentBackend, C: CheckpointStrategy>(
     seq: Recurrence<Autodiff<B, C>>,
@@ -478,6 +503,31 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
         let out = prim(B::fold(c_in, window, Differentiation::Fused));
         let out = match FoldNode.prepare::<C>([c_p.node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(window, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        wrap(out)
+    }
+
+    fn bernoulli_nll(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2>,
+        how: Differentiation,
+    ) -> Tensor<Self, 1> {
+        if how == Differentiation::Plain {
+            return super::bernoulli_nll_reference(logits, targets);
+        }
+        let ((l_in, l_p), (x_in, x_p)) = (parts(logits), parts(targets));
+        let out = prim(B::bernoulli_nll(
+            l_in.clone(),
+            x_in.clone(),
+            Differentiation::Fused,
+        ));
+        let out = match BernoulliNode
+            .prepare::<C>([l_p.node, x_p.node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((prim(l_in), prim(x_in)), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
         wrap(out)

@@ -116,6 +116,51 @@ pub trait RecurrentBackend: SequenceOps {
         let _ = how;
         fold_reference(columns, window)
     }
+
+    /// The Bernoulli negative log-likelihood of every row, `[rows, cols]` → `[rows]`:
+    /// `Σⱼ softplus(l_ij) − x_ij l_ij` for logits `l` and targets `x` in `[0, 1]`
+    /// ([`crate::loss::bernoulli_nll`]). The provided version is [`bernoulli_nll_reference`];
+    /// ndarray overrides it with one vectorised pass, `Autodiff` with one node whose backward
+    /// pass is [`bernoulli_nll_backward`](Self::bernoulli_nll_backward) (with
+    /// [`Differentiation::Plain`] it records the reference's tensor ops instead).
+    fn bernoulli_nll(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2>,
+        how: Differentiation,
+    ) -> Tensor<Self, 1> {
+        let _ = how;
+        bernoulli_nll_reference(logits, targets)
+    }
+
+    /// The gradient of [`bernoulli_nll`](Self::bernoulli_nll) in the logits from the rows'
+    /// gradient `d` `[rows]`: `d_i (σ(l_ij) − x_ij)`. The provided version is
+    /// [`bernoulli_nll_backward_reference`].
+    fn bernoulli_nll_backward(
+        logits: Tensor<Self, 2>,
+        targets: Tensor<Self, 2>,
+        d: Tensor<Self, 1>,
+    ) -> Tensor<Self, 2> {
+        bernoulli_nll_backward_reference(logits, targets, d)
+    }
+}
+
+/// [`RecurrentBackend::bernoulli_nll`] with tensor ops: `max(l, 0) + log1p(e^{−|l|}) − x l`,
+/// summed over each row.
+pub fn bernoulli_nll_reference<B: burn::tensor::backend::Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    let softplus = logits.clone().clamp_min(0.0) + logits.clone().abs().neg().exp().log1p();
+    (softplus - targets * logits).sum_dim(1).squeeze_dim(1)
+}
+
+/// [`RecurrentBackend::bernoulli_nll_backward`] with tensor ops: `d_i (σ(l_ij) − x_ij)`.
+pub fn bernoulli_nll_backward_reference<B: burn::tensor::backend::Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    d: Tensor<B, 1>,
+) -> Tensor<B, 2> {
+    (burn::tensor::activation::sigmoid(logits) - targets) * d.unsqueeze_dim(1)
 }
 
 /// The geometry of a convolution's sliding window: a batch of `batch` channels-last images of
