@@ -322,7 +322,11 @@ mod tests {
     fn the_allocator_keeps_freed_memory_once_told_to() {
         use super::allocator::{keep_freed_memory, purge_delay};
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(purge_delay(), 1000, "not mimalloc's purge delay, or not mimalloc 3");
+            assert_eq!(
+                purge_delay(),
+                1000,
+                "not mimalloc's purge delay, or not mimalloc 3"
+            );
         }
         keep_freed_memory();
         assert_eq!(purge_delay(), -1);

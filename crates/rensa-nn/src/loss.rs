@@ -60,7 +60,7 @@ mod tests {
     use super::*;
     use crate::recurrent::bernoulli_nll_reference;
     use burn::backend::{Autodiff, NdArray};
-    use burn::tensor::{Tolerance, TensorData};
+    use burn::tensor::{TensorData, Tolerance};
 
     type A = Autodiff<NdArray>;
 
@@ -111,8 +111,12 @@ mod tests {
         let (fused, plain) = (run(Differentiation::Fused), run(Differentiation::Plain));
         let tol = Tolerance::<f32>::absolute(1e-4);
         fused.0.assert_approx_eq::<f32>(&plain.0, tol);
-        fused.1.assert_approx_eq::<f32>(&plain.1, Tolerance::absolute(1e-6));
-        fused.2.assert_approx_eq::<f32>(&plain.2, Tolerance::absolute(1e-5));
+        fused
+            .1
+            .assert_approx_eq::<f32>(&plain.1, Tolerance::absolute(1e-6));
+        fused
+            .2
+            .assert_approx_eq::<f32>(&plain.2, Tolerance::absolute(1e-5));
     }
 
     /// ndarray's native loop gives the reference's values, extremes included (f64: the f64 test

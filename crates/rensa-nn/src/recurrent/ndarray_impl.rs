@@ -546,7 +546,11 @@ fn bernoulli_back<B: NdBackend, T: NativeFloat>(
     d: Tensor<B, 1>,
 ) -> Tensor<B, 2> {
     let (l, x, [rows, cols]) = bernoulli_inputs::<B, T>(logits, targets);
-    assert_eq!(d.dims(), [rows], "bernoulli_nll_backward: one gradient per row");
+    assert_eq!(
+        d.dims(),
+        [rows],
+        "bernoulli_nll_backward: one gradient per row"
+    );
     let grad = cpu::bernoulli_nll_backward(
         l.as_slice().expect("contiguous"),
         x.as_slice().expect("contiguous"),

@@ -11,7 +11,9 @@ const COLS: usize = 23;
 
 /// Targets in `[0, 1]`.
 fn targets() -> Vec<f64> {
-    (0..ROWS * COLS).map(|i| ((i * 37) % 11) as f64 / 10.0).collect()
+    (0..ROWS * COLS)
+        .map(|i| ((i * 37) % 11) as f64 / 10.0)
+        .collect()
 }
 
 #[test]

@@ -60,7 +60,11 @@ pub(crate) fn bernoulli_nll<E: Real>(logits: &[E], targets: &[E], cols: usize) -
     }
     let per = rows_per_task(cols);
     out.par_chunks_mut(per)
-        .zip(logits.par_chunks(per * cols).zip(targets.par_chunks(per * cols)))
+        .zip(
+            logits
+                .par_chunks(per * cols)
+                .zip(targets.par_chunks(per * cols)),
+        )
         .for_each(|(out, (l, x))| {
             with_best_isa(
                 #[inline(always)]
@@ -85,14 +89,22 @@ pub(crate) fn bernoulli_nll_backward<E: Real>(
     cols: usize,
 ) -> Vec<E> {
     assert_eq!(logits.len(), targets.len(), "logits and targets");
-    assert_eq!(g.len() * cols, logits.len(), "one upstream gradient per row");
+    assert_eq!(
+        g.len() * cols,
+        logits.len(),
+        "one upstream gradient per row"
+    );
     let mut out = vec![E::zero(); logits.len()];
     if cols == 0 {
         return out;
     }
     let per = rows_per_task(cols);
     out.par_chunks_mut(per * cols)
-        .zip(logits.par_chunks(per * cols).zip(targets.par_chunks(per * cols)))
+        .zip(
+            logits
+                .par_chunks(per * cols)
+                .zip(targets.par_chunks(per * cols)),
+        )
         .zip(g.par_chunks(per))
         .for_each(|((out, (l, x)), g)| {
             with_best_isa(
@@ -153,7 +165,10 @@ mod tests {
                 let d = g[r] * (sigma - x[j]);
                 assert!((grad[j] - d).abs() < 1e-12, "grad {j}: {} vs {d}", grad[j]);
             }
-            assert!((loss[r] - want).abs() < 1e-9 * want.abs().max(1.0), "row {r}");
+            assert!(
+                (loss[r] - want).abs() < 1e-9 * want.abs().max(1.0),
+                "row {r}"
+            );
         }
     }
 
@@ -164,13 +179,18 @@ mod tests {
             let rows = 5;
             let (l, x) = (logits(rows * cols), targets(rows * cols));
             let g = vec![1.0; rows];
-            let (l32, x32): (Vec<f32>, Vec<f32>) =
-                (l.iter().map(|&v| v as f32).collect(), x.iter().map(|&v| v as f32).collect());
+            let (l32, x32): (Vec<f32>, Vec<f32>) = (
+                l.iter().map(|&v| v as f32).collect(),
+                x.iter().map(|&v| v as f32).collect(),
+            );
             let l = l32.iter().map(|&v| v as f64).collect::<Vec<_>>();
             let want = bernoulli_nll(&l, &x, cols);
             let got = bernoulli_nll(&l32, &x32, cols);
             for (a, b) in got.iter().zip(&want) {
-                assert!((*a as f64 - b).abs() < 1e-5 * b.abs().max(1.0), "{cols}: {a} vs {b}");
+                assert!(
+                    (*a as f64 - b).abs() < 1e-5 * b.abs().max(1.0),
+                    "{cols}: {a} vs {b}"
+                );
             }
             let want = bernoulli_nll_backward(&l, &x, &g, cols);
             let got = bernoulli_nll_backward(&l32, &x32, &[1.0f32; 5], cols);
@@ -188,7 +208,10 @@ mod tests {
         // all but the last are certain and right; the last is a fair coin
         assert!((loss[0] - 2f32.ln()).abs() < 1e-6, "{loss:?}");
         let grad = bernoulli_nll_backward(&l, &x, &[1.0], 5);
-        assert!(grad[..4].iter().all(|g| g.abs() < 1e-6) && grad[4] == 0.0, "{grad:?}");
+        assert!(
+            grad[..4].iter().all(|g| g.abs() < 1e-6) && grad[4] == 0.0,
+            "{grad:?}"
+        );
         assert_eq!(bernoulli_nll::<f32>(&[], &[], 0), Vec::<f32>::new());
         assert_eq!(bernoulli_nll::<f32>(&[], &[], 3), Vec::<f32>::new());
     }
