@@ -9,7 +9,9 @@ use rensa_data::tasks::{Task, split};
 use rensa_data::vocab::Vocabulary;
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, example_binary, record_run, run_binary};
+use super::{
+    BackendKind, BenchArgs, cpu_description, example_binary, record_run, run_binary, run_jobs,
+};
 use crate::peers::{run_script, workspace_root};
 
 const HIDDEN: usize = 128;
@@ -241,32 +243,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// Runs the cases, `args.jobs` at a time (each on one thread when more than one), in order.
 fn run_cases(args: &BenchArgs, cases: &[Case]) -> Result<Vec<Outcome>> {
     let binary = example_binary("attention", args.backend)?;
-    if args.jobs <= 1 {
-        return cases.iter().map(|c| run_case(&binary, c, None)).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<Outcome>>>> =
-        cases.iter().map(|_| Default::default()).collect();
-    std::thread::scope(|s| {
-        for _ in 0..args.jobs.min(cases.len()) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(case) = cases.get(i) else { break };
-                    let outcome = run_case(&binary, case, Some(1));
-                    *results[i].lock().expect("a result slot") = Some(outcome);
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| {
-            r.into_inner()
-                .expect("a result slot")
-                .expect("every case ran")
-        })
-        .collect()
+    run_jobs(args.jobs, cases, |case, threads| run_case(&binary, case, threads))
 }
 
 /// `cargo xtask bench attention-speed`: the date model's training speed, against Keras/TF with

@@ -8,7 +8,9 @@
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, example_binary, record_run, run_binary};
+use super::{
+    BackendKind, BenchArgs, cpu_description, example_binary, record_run, run_binary, run_jobs,
+};
 use crate::peers::workspace_root;
 
 /// One run of the example: a label, the model and extra flags.
@@ -41,6 +43,9 @@ const GENERATED: [Case; 4] = [
     },
 ];
 
+/// On chitchat VHRED gets the bag-of-words loss too: without it, its beam answers were less
+/// varied than HRED's (BENCHMARKS.md, 2026-12-04: distinct-2 0.084 against 0.147), the latent
+/// carrying under 2 nats a response.
 const CHITCHAT: [Case; 2] = [
     Case {
         label: "HRED",
@@ -48,17 +53,19 @@ const CHITCHAT: [Case; 2] = [
         extra: &[],
     },
     Case {
-        label: "VHRED (KL annealing over 3,000 steps, word drop 0.25)",
+        label: "VHRED (KL annealing over 3,000 steps, word drop 0.25, bag-of-words loss weight 1)",
         model: "vhred",
-        extra: &[],
+        extra: &["--bow-weight", "1"],
     },
 ];
 
-/// Runs `case` on `data` (`--data`); its results in `target/bench-dialogue/NAME-MODEL...`.
+/// Runs `case` on `data` (`--data`), on `threads` threads (default: all); its results in
+/// `target/bench-dialogue/NAME-MODEL...`.
 fn run_case(
     binary: &std::path::Path,
     (name, data): (&str, &str),
     case: &Case,
+    threads: Option<usize>,
 ) -> Result<serde_json::Value> {
     let out = workspace_root().join(format!(
         "target/bench-dialogue/{name}-{}{}",
@@ -77,6 +84,10 @@ fn run_case(
         out.to_str().context("a UTF-8 path")?,
     ];
     args.extend(case.extra);
+    let threads = threads.map(|t| t.to_string());
+    if let Some(t) = &threads {
+        args.extend(["--threads", t.as_str()]);
+    }
     run_binary(binary, &args)?;
     Ok(serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).context("the example's results.json")?,
@@ -122,7 +133,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for case in &GENERATED {
-        let r = run_case(&binary, ("generated", "generated"), case)?;
+        let r = run_case(&binary, ("generated", "generated"), case, None)?;
         let c = &r["coverage"];
         writeln!(
             table,
@@ -181,8 +192,10 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
         "| model | test perplexity, last turn | all turns | KL per response | active units | distinct-1 / -2: beam; sampled | epochs | train s | target tokens/s |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    for case in &CHITCHAT {
-        let r = run_case(&binary, ("chitchat", &data), case)?;
+    let results = run_jobs(args.jobs, &CHITCHAT, |case, threads| {
+        run_case(&binary, ("chitchat", &data), case, threads)
+    })?;
+    for (case, r) in CHITCHAT.iter().zip(results) {
         writeln!(
             table,
             "| {} | {:.2} | {:.2} | {} | {} | {} | {} | {:.0} | {:.0} |",
@@ -206,14 +219,25 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
         args,
         ("dialogue models on chitchat", backend_name(args)),
         &cpu_description(),
-        "The release `dialogue` example, `--data` the chitchat dataset's dataset.json \
+        &format!(
+            "The release `dialogue` example, `--data` the chitchat dataset's dataset.json \
          (chitchat-dataset 0.9.0 from PyPI: 7,168 conversations, of which the 4,017 with two or more turns are read), seed 0, defaults otherwise: 5% \
          of the conversations held out for the test, conversations cut into windows of at most 6 \
          turns and turns into at most 30 tokens, vocabulary of the words seen 3 times or more \
          (at most 5,000), GRU cells, embedding 64, hidden 128, Adam lr 0.002, batch 32, gradient \
          norm clipped to 1, up to 10 epochs, stopped when the validation loss has not improved for 2. Perplexity of the test windows' last turns and of all their turns (a \
-         VHRED's from its bound, nll + KL); distinct-n of beam-5 answers to 500 test contexts, and of answers \
-         sampled at temperature 1 to the same contexts.",
+         VHRED's from its bound, nll + KL); distinct-n of beam-5 answers to 500 test contexts (a VHRED \
+         decodes each with its latent drawn from the prior), and of answers sampled at temperature 1 \
+         to the same contexts.{}",
+            if args.jobs > 1 {
+                format!(
+                    " {} runs at a time, one thread each: train seconds and tokens/s are one-thread figures under that load.",
+                    args.jobs
+                )
+            } else {
+                String::new()
+            }
+        ),
         &table,
     )?;
     Ok(())

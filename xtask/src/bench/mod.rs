@@ -37,7 +37,7 @@ pub struct BenchArgs {
     /// Print only; do not append to BENCHMARKS.md.
     #[arg(long)]
     pub no_record: bool,
-    /// `attention`: example runs at once, each on one thread (1: one run at a time on all cores).
+    /// `attention`, `hred-chitchat`: example runs at once, each on one thread (1: one run at a time on all cores).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
 }
@@ -169,6 +169,41 @@ pub fn example_binary(package: &str, backend: BackendKind) -> Result<std::path::
     std::fs::copy(&built, &copy)
         .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
     Ok(copy)
+}
+
+/// Runs `run` on every case, `jobs` at a time; with more than one job each case gets one
+/// thread (`Some(1)`), else all of them (`None`). The results in the order of `cases`.
+pub fn run_jobs<C: Sync, T: Send>(
+    jobs: usize,
+    cases: &[C],
+    run: impl Fn(&C, Option<usize>) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    if jobs <= 1 {
+        return cases.iter().map(|c| run(c, None)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<T>>>> =
+        cases.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(cases.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(case) = cases.get(i) else { break };
+                    let outcome = run(case, Some(1));
+                    *results[i].lock().expect("a result slot") = Some(outcome);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .expect("a result slot")
+                .expect("every case ran")
+        })
+        .collect()
 }
 
 /// Runs an example's binary (from [`example_binary`]) in the workspace root; its standard output.
