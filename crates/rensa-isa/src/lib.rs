@@ -40,9 +40,15 @@
 //!
 //! Hand-written intrinsic kernels (`std::arch`) that need one feature check it with [`has`]
 //! before their own `unsafe` call; their safety argument stays beside them.
+//!
+//! # Subnormals
+//! [`subnormal`] turns a thread's flushing of subnormal floats to zero on and off (the x86
+//! DAZ/FTZ bits, AArch64's FZ), which TensorFlow sets in its threads: operations on subnormals
+//! are tens of times slower on x86.
 #![allow(unsafe_code)]
 
 pub mod relaxed;
+pub mod subnormal;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

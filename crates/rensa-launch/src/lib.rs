@@ -112,6 +112,11 @@ pub struct Common {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Keep IEEE gradual underflow on the CPU backend's threads instead of flushing subnormal
+    /// floats (below about 1e-38) to zero, as TensorFlow does: slower on x86, where each
+    /// operation on a subnormal takes a microcode assist.
+    #[arg(long)]
+    pub keep_subnormals: bool,
     /// Differentiate the recurrences step by step with burn's autodiff instead of rensa's
     /// hand-written backward pass for the whole sequence (same gradients, slower; for teaching
     /// and checking).
@@ -120,6 +125,15 @@ pub struct Common {
 }
 
 impl Common {
+    /// How the CPU backend's threads treat subnormal floats, from `--keep-subnormals`.
+    pub fn subnormals(&self) -> rensa_train::Subnormals {
+        if self.keep_subnormals {
+            rensa_train::Subnormals::Keep
+        } else {
+            rensa_train::Subnormals::Flush
+        }
+    }
+
     /// How the recurrent layers are differentiated, from `--plain-autodiff`.
     pub fn differentiation(&self) -> Differentiation {
         if self.plain_autodiff {
@@ -132,7 +146,8 @@ impl Common {
 
 /// Runs `work` on the default device of [`Inner`], after printing which backend it is (when
 /// `show_backend`; scripts that read the output rely on that line), on a worker thread of a rayon
-/// pool of `--threads` threads.
+/// pool of `--threads` threads, which flush subnormal floats to zero unless `--keep-subnormals`
+/// ([`rensa_train::Subnormals`]).
 ///
 /// burn's ndarray backend hands most tensor operations to rayon. Called from an ordinary
 /// thread, each operation wakes a pool thread and waits for it, which for small tensors costs
@@ -152,7 +167,8 @@ pub fn launch<R: Send>(
     if show_backend {
         println!("backend: {}", describe_backend(&device));
     }
-    rensa_train::in_thread_pool(common.threads, || work(&device)).context("--threads")?
+    rensa_train::in_thread_pool_with(common.threads, common.subnormals(), || work(&device))
+        .context("--threads")?
 }
 
 /// Adam with burn's defaults, the gradient clipped to L2 norm `clip_norm` before each step (0: not

@@ -49,6 +49,6 @@ pub use data::{Batches, Items, Loaders};
 pub use error::{Error, Result};
 pub use fit::Fit;
 pub use history::{EpochRecord, History, write_atomic};
-pub use pool::in_thread_pool;
+pub use pool::{Subnormals, in_thread_pool, in_thread_pool_with};
 pub use rensa_data::rng::{SplitMix64, shuffled};
 pub use step::{Objective, Output, StepInfo};

@@ -243,7 +243,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// Runs the cases, `args.jobs` at a time (each on one thread when more than one), in order.
 fn run_cases(args: &BenchArgs, cases: &[Case]) -> Result<Vec<Outcome>> {
     let binary = example_binary("attention", args.backend)?;
-    run_jobs(args.jobs, cases, |case, threads| run_case(&binary, case, threads))
+    run_jobs(args.jobs, cases, |case, threads| {
+        run_case(&binary, case, threads)
+    })
 }
 
 /// `cargo xtask bench attention-speed`: the date model's training speed, against Keras/TF with
