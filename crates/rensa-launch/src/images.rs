@@ -180,7 +180,7 @@ impl Run<'_> {
             .progress(self.progress)
             .run(
                 model,
-                &mut burn::optim::AdamConfig::new().init(),
+                &mut rensa_nn::optim::FusedAdamConfig::new().init(),
                 rensa_train::Items::new(items, batcher),
                 device,
             )?;

@@ -171,10 +171,11 @@ pub fn launch<R: Send>(
         .context("--threads")?
 }
 
-/// Adam with burn's defaults, the gradient clipped to L2 norm `clip_norm` before each step (0: not
+/// Adam with burn's defaults (rensa's fused step: burn's arithmetic, one pass per tensor on ndarray),
+/// the gradient clipped to L2 norm `clip_norm` before each step (0: not
 /// clipped): the `--clip-norm` option of the sequence examples.
-pub fn adam(clip_norm: f32) -> burn::optim::AdamConfig {
-    burn::optim::AdamConfig::new().with_grad_clipping(
+pub fn adam(clip_norm: f32) -> rensa_nn::optim::FusedAdamConfig {
+    rensa_nn::optim::FusedAdamConfig::new().with_grad_clipping(
         (clip_norm > 0.0).then_some(burn::grad_clipping::GradientClippingConfig::Norm(clip_norm)),
     )
 }

@@ -37,6 +37,7 @@ mod error;
 pub mod init;
 pub mod latent;
 pub mod loss;
+pub mod optim;
 pub mod recurrent;
 
 pub use error::{Error, Result, at_least_one};

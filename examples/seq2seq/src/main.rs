@@ -11,7 +11,6 @@
 use anyhow::{Context, Result, bail};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, ModuleDisplay};
-use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
 use clap::Parser;
 use rensa_data::sine::{PREDICTION_STARTS, STEPS, WindowBatch, mse, series, windows};
@@ -132,8 +131,8 @@ where
             .init::<Train, K>(device)?
             .with_differentiation(args.common.differentiation()),
     );
-    // Keras's Adam: epsilon 1e-7 (burn's default is 1e-5).
-    let adam = AdamConfig::new()
+    // Keras's Adam: epsilon 1e-7 (burn's default is 1e-5). burn's Adam step, fused on ndarray.
+    let adam = rensa_nn::optim::FusedAdamConfig::new()
         .with_epsilon(1e-7)
         .with_grad_clipping(args.clip_norm.map(GradientClippingConfig::Norm))
         .with_weight_decay(args.weight_decay.map(WeightDecayConfig::new));

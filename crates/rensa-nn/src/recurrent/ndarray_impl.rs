@@ -12,9 +12,9 @@ use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
 use ndarray::{Ix2, Ix3, IxDyn};
 
 use super::backend::{
-    AdditiveScore, RecurrentBackend, Window, additive_scores_backward_reference,
-    additive_scores_reference, bernoulli_nll_backward_reference, bernoulli_nll_reference,
-    fold_reference, unfold_reference,
+    AdamStep, AdditiveScore, RecurrentBackend, Window, adam_step_reference,
+    additive_scores_backward_reference, additive_scores_reference,
+    bernoulli_nll_backward_reference, bernoulli_nll_reference, fold_reference, unfold_reference,
 };
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
@@ -600,6 +600,48 @@ fn score_dims<B: NdBackend>(score: &AdditiveScore<B>) -> cpu::ScoreDims {
     }
 }
 
+/// One Adam step on the native loop, updating the parameter and the moments in place (each
+/// array is copied first only if another tensor shares it).
+fn adam<B: NdBackend, T: NativeFloat, const D: usize>(
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    moment_1: Tensor<B, D>,
+    moment_2: Tensor<B, D>,
+    step: AdamStep,
+) -> [Tensor<B, D>; 3] {
+    let dims = param.dims();
+    assert!(
+        grad.dims() == dims && moment_1.dims() == dims && moment_2.dims() == dims,
+        "adam_step: parameter {dims:?}, gradient {:?}, moments {:?} and {:?}",
+        grad.dims(),
+        moment_1.dims(),
+        moment_2.dims()
+    );
+    let mut p = contiguous::<B, T, D>(param);
+    let g = contiguous::<B, T, D>(grad);
+    let mut m = contiguous::<B, T, D>(moment_1);
+    let mut v = contiguous::<B, T, D>(moment_2);
+    let (second, correction) = step.corrections();
+    // the scalars converted from f32 (the learning rate from f64) as burn's scalar ops do
+    let lit = |x: f32| T::lit(f64::from(x));
+    let scalars = cpu::AdamScalars {
+        beta_1: (lit(step.beta_1), lit(1.0 - step.beta_1)),
+        beta_2: (lit(step.beta_2), lit(1.0 - step.beta_2)),
+        correction: lit(correction),
+        epsilon: lit(step.epsilon * second),
+        lr: T::lit(step.lr),
+        weight_decay: step.weight_decay.map(lit),
+    };
+    cpu::adam_step(
+        p.as_slice_mut().expect("contiguous"),
+        g.as_slice().expect("contiguous"),
+        m.as_slice_mut().expect("contiguous"),
+        v.as_slice_mut().expect("contiguous"),
+        &scalars,
+    );
+    [p, m, v].map(|a| Tensor::from_primitive(TensorPrimitive::Float(T::primitive(a))))
+}
+
 /// The backward pass of a recurrence of any kind over its tape.
 fn back<B: NdBackend, T: NativeFloat>(call: BackwardCall<B>) -> TapeGrads<B> {
     match call.cell {
@@ -693,6 +735,20 @@ where
             bernoulli_back(logits, targets, d),
             bernoulli_nll_backward_reference(logits, targets, d)
         )
+    }
+
+    fn adam_step<const D: usize>(
+        param: Tensor<Self, D>,
+        grad: Tensor<Self, D>,
+        moment_1: Tensor<Self, D>,
+        moment_2: Tensor<Self, D>,
+        step: AdamStep,
+    ) -> [Tensor<Self, D>; 3] {
+        match <E as Element>::dtype() {
+            DType::F32 => adam::<Self, f32, D>(param, grad, moment_1, moment_2, step),
+            DType::F64 => adam::<Self, f64, D>(param, grad, moment_1, moment_2, step),
+            _ => adam_step_reference(param, grad, moment_1, moment_2, step),
+        }
     }
 }
 

@@ -8,3 +8,4 @@ mod course_lstm;
 mod gradcheck;
 mod latent;
 mod loss;
+mod optim;

@@ -9,6 +9,7 @@ mod cube_kernel;
 mod fused;
 mod latent;
 mod ndarray_patch;
+mod optim;
 mod recurrent;
 
 /// The cases of a golden file (`{"cases": [...]}`, written by a script in `assets/golden`).

@@ -18,7 +18,9 @@
 //! ([`unfold`](RecurrentBackend::unfold), "im2col", and its adjoint
 //! [`fold`](RecurrentBackend::fold), "col2im"), which in tensor ops are dozens of strided copies.
 //! And the Bernoulli likelihood of logits ([`bernoulli_nll`](RecurrentBackend::bernoulli_nll),
-//! a VAE's reconstruction term), nine passes over the batch in tensor ops and one here.
+//! a VAE's reconstruction term), nine passes over the batch in tensor ops and one here; and one
+//! Adam step ([`adam_step`](RecurrentBackend::adam_step), [`crate::optim::FusedAdam`]), thirteen
+//! passes over a parameter tensor in tensor ops and one here.
 //!
 //! Every recurrence receives the input projection of **all** time steps (one matmul done by the
 //! cell, biases folded in), so a step does only the recurrent matmul and the pointwise gate math.
@@ -144,6 +146,86 @@ pub trait RecurrentBackend: SequenceOps {
     ) -> Tensor<Self, 2> {
         bernoulli_nll_backward_reference(logits, targets, d)
     }
+
+    /// One Adam step of a parameter tensor from its gradient and moments (all of one shape): the new
+    /// parameter, first and second moments, `[θ, m, v]`, as burn's `Adam` computes them
+    /// ([`crate::optim::FusedAdam`]). The provided version is [`adam_step_reference`], burn's
+    /// tensor operations; ndarray overrides it with one pass that updates the three in place.
+    ///
+    /// # Panics
+    /// When the four tensors differ in shape.
+    fn adam_step<const D: usize>(
+        param: Tensor<Self, D>,
+        grad: Tensor<Self, D>,
+        moment_1: Tensor<Self, D>,
+        moment_2: Tensor<Self, D>,
+        step: AdamStep,
+    ) -> [Tensor<Self, D>; 3] {
+        adam_step_reference(param, grad, moment_1, moment_2, step)
+    }
+}
+
+/// The settings of one Adam step ([`RecurrentBackend::adam_step`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    /// The learning rate.
+    pub lr: f64,
+    /// The first moment's decay `β₁`.
+    pub beta_1: f32,
+    /// The second moment's decay `β₂`.
+    pub beta_2: f32,
+    /// `ε` of the denominator `√v̂ + ε`.
+    pub epsilon: f32,
+    /// An L2 penalty added to the gradient, `penalty · θ + g` (burn's `WeightDecay`).
+    pub weight_decay: Option<f32>,
+    /// The step's number `t`, from 1.
+    pub time: usize,
+}
+
+impl AdamStep {
+    /// `(√(1 − β₂ᵗ), √(1 − β₂ᵗ) / (1 − β₁ᵗ))`, computed in `f32` as burn's `Adam` does: the
+    /// update is `m · c / (√v + ε √(1 − β₂ᵗ))` with `c` the second, which equals
+    /// `m̂ / (√v̂ + ε)` for the bias-corrected moments `m̂ = m / (1 − β₁ᵗ)`,
+    /// `v̂ = v / (1 − β₂ᵗ)`.
+    pub fn corrections(&self) -> (f32, f32) {
+        let t = i32::try_from(self.time).unwrap_or(i32::MAX);
+        let second = (1.0 - self.beta_2.powi(t)).sqrt();
+        (second, second / (1.0 - self.beta_1.powi(t)))
+    }
+}
+
+/// [`RecurrentBackend::adam_step`] with burn's tensor operations, in burn's order.
+pub fn adam_step_reference<B: burn::tensor::backend::Backend, const D: usize>(
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    moment_1: Tensor<B, D>,
+    moment_2: Tensor<B, D>,
+    step: AdamStep,
+) -> [Tensor<B, D>; 3] {
+    let dims = param.dims();
+    assert!(
+        grad.dims() == dims && moment_1.dims() == dims && moment_2.dims() == dims,
+        "adam_step: parameter {dims:?}, gradient {:?}, moments {:?} and {:?}",
+        grad.dims(),
+        moment_1.dims(),
+        moment_2.dims()
+    );
+    let grad = match step.weight_decay {
+        Some(penalty) => param.clone().mul_scalar(penalty).add(grad),
+        None => grad,
+    };
+    let m = moment_1
+        .mul_scalar(step.beta_1)
+        .add(grad.clone().mul_scalar(1.0 - step.beta_1));
+    let v = moment_2
+        .mul_scalar(step.beta_2)
+        .add(grad.square().mul_scalar(1.0 - step.beta_2));
+    let (second, correction) = step.corrections();
+    let update = m
+        .clone()
+        .mul_scalar(correction)
+        .div(v.clone().sqrt().add_scalar(step.epsilon * second));
+    [param - update.mul_scalar(step.lr), m, v]
 }
 
 /// [`RecurrentBackend::bernoulli_nll`] with tensor ops: `max(l, 0) + log1p(e^{−|l|}) − x l`,

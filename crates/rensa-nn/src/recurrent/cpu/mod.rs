@@ -17,6 +17,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 use num_traits::Float;
 
+mod adam;
 mod additive;
 mod bernoulli;
 mod gemm;
@@ -26,6 +27,7 @@ mod parallel;
 mod rnn;
 mod window;
 
+pub(crate) use adam::{AdamScalars, adam_step};
 pub(crate) use additive::{ScoreDims, additive_scores, additive_scores_backward, tanh_in_place};
 pub(crate) use bernoulli::{bernoulli_nll, bernoulli_nll_backward};
 pub(crate) use gemm::matmul;
