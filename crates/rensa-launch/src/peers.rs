@@ -93,25 +93,26 @@ impl PeersArgs {
 }
 
 /// Runs `train` on every local peer of `cluster`, each on its own thread inside a rayon pool
-/// of `threads / local peers` threads (at least one; `None`: the machine's cores), and returns
-/// their results in peer order.
+/// of `--threads / local peers` threads (at least one; no `--threads`: the machine's cores) that
+/// treat subnormal floats as [`launch`](crate::launch)'s pool does (`--keep-subnormals`), and
+/// returns their results in peer order.
 ///
 /// # Errors
 /// The first peer's error.
 pub fn run_peers<R: Send>(
     cluster: &Cluster,
-    threads: Option<usize>,
+    common: &crate::Common,
     train: impl Fn(Peer) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
     let local = cluster.peers()?.len();
-    let total = threads.unwrap_or_else(|| {
+    let total = common.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let each = (total / local).max(1);
     let failure = std::sync::Mutex::new(None);
     let results = cluster.run(|peer| {
         let rank = peer.rank();
-        match rensa_train::in_thread_pool(Some(each), || train(peer)) {
+        match rensa_train::in_thread_pool_with(Some(each), common.subnormals(), || train(peer)) {
             Ok(Ok(r)) => Ok(Some(r)),
             Ok(Err(e)) => {
                 failure

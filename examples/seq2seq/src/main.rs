@@ -174,7 +174,7 @@ where
     let (model, history, peer) = match &cluster {
         None => train(None)?,
         Some(cluster) => {
-            let mut results = run_peers(cluster, args.common.threads, |peer| train(Some(peer)))?;
+            let mut results = run_peers(cluster, &args.common, |peer| train(Some(peer)))?;
             let first = results.remove(0);
             if !first.2.as_ref().is_some_and(Peer::is_leader) {
                 println!(
