@@ -10,7 +10,8 @@ use rensa_data::vocab::Vocabulary;
 use std::fmt::Write as _;
 
 use super::{
-    BackendKind, BenchArgs, cpu_description, example_binary, record_run, run_binary, run_jobs,
+    BackendKind, BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary,
+    run_jobs,
 };
 use crate::peers::{run_script, workspace_root};
 
@@ -226,14 +227,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
              flags `{}`. Dates: ten human formats to ISO 8601, 2,000 test dates. {}",
             setting(),
             REVERSE_FLAGS.join(" "),
-            if args.jobs > 1 {
-                format!(
-                    "{} runs at a time, one thread each: the times are not speed figures.",
-                    args.jobs
-                )
-            } else {
-                String::new()
-            }
+            jobs_note(args.jobs, "the times are not speed figures")
         ),
         &table,
     )?;

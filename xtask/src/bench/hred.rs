@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
 use super::{
-    BackendKind, BenchArgs, cpu_description, example_binary, record_run, run_binary, run_jobs,
+    BackendKind, BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary,
+    run_jobs,
 };
 use crate::peers::workspace_root;
 
@@ -228,15 +229,11 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
          norm clipped to 1, up to 10 epochs, stopped when the validation loss has not improved for 2. Perplexity of the test windows' last turns and of all their turns (a \
          VHRED's from its bound, nll + KL); distinct-n of beam-5 answers to 500 test contexts (a VHRED \
          decodes each with its latent drawn from the prior), and of answers sampled at temperature 1 \
-         to the same contexts.{}",
-            if args.jobs > 1 {
-                format!(
-                    " {} runs at a time, one thread each: train seconds and tokens/s are one-thread figures under that load.",
-                    args.jobs
-                )
-            } else {
-                String::new()
-            }
+         to the same contexts. {}",
+            jobs_note(
+                args.jobs,
+                "train seconds and tokens/s are one-thread figures under that load"
+            )
         ),
         &table,
     )?;

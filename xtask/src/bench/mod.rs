@@ -171,6 +171,15 @@ pub fn example_binary(package: &str, backend: BackendKind) -> Result<std::path::
     Ok(copy)
 }
 
+/// The record's remark on `--jobs`: empty for one run at a time.
+pub fn jobs_note(jobs: usize, figures: &str) -> String {
+    if jobs > 1 {
+        format!("{jobs} runs at a time, one thread each: {figures}.")
+    } else {
+        String::new()
+    }
+}
+
 /// Runs `run` on every case, `jobs` at a time; with more than one job each case gets one
 /// thread (`Some(1)`), else all of them (`None`). The results in the order of `cases`.
 pub fn run_jobs<C: Sync, T: Send>(

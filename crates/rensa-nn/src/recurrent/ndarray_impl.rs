@@ -14,7 +14,8 @@ use ndarray::{Ix2, Ix3, IxDyn};
 use super::backend::{
     AdamStep, AdditiveScore, RecurrentBackend, Window, adam_step_reference,
     additive_scores_backward_reference, additive_scores_reference,
-    bernoulli_nll_backward_reference, bernoulli_nll_reference, fold_reference, unfold_reference,
+    bernoulli_nll_backward_reference, bernoulli_nll_reference, check_adam_shapes, fold_reference,
+    unfold_reference,
 };
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
@@ -609,14 +610,7 @@ fn adam<B: NdBackend, T: NativeFloat, const D: usize>(
     moment_2: Tensor<B, D>,
     step: AdamStep,
 ) -> [Tensor<B, D>; 3] {
-    let dims = param.dims();
-    assert!(
-        grad.dims() == dims && moment_1.dims() == dims && moment_2.dims() == dims,
-        "adam_step: parameter {dims:?}, gradient {:?}, moments {:?} and {:?}",
-        grad.dims(),
-        moment_1.dims(),
-        moment_2.dims()
-    );
+    check_adam_shapes(&param, &grad, &moment_1, &moment_2);
     let mut p = contiguous::<B, T, D>(param);
     let g = contiguous::<B, T, D>(grad);
     let mut m = contiguous::<B, T, D>(moment_1);

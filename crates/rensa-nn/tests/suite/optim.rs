@@ -156,19 +156,24 @@ fn native_step_matches_the_reference() {
     }
 }
 
-#[test]
-fn a_shared_parameter_buffer_is_copied_not_overwritten() {
-    let p = flat(vec![1.0, 2.0, 3.0]);
-    let kept = p.clone(); // shares p's buffer
-    let zeros = || flat(vec![0.0; 3]);
-    let step = AdamStep {
-        lr: 0.1,
+/// Adam's first step at learning rate `lr`, PyTorch's `ε`.
+fn first_step(lr: f64) -> AdamStep {
+    AdamStep {
+        lr,
         beta_1: 0.9,
         beta_2: 0.999,
         epsilon: 1e-8,
         weight_decay: None,
         time: 1,
-    };
+    }
+}
+
+#[test]
+fn a_shared_parameter_buffer_is_copied_not_overwritten() {
+    let p = flat(vec![1.0, 2.0, 3.0]);
+    let kept = p.clone(); // shares p's buffer
+    let zeros = || flat(vec![0.0; 3]);
+    let step = first_step(0.1);
     let [updated, _, _] = NdArray::adam_step(p, flat(vec![1.0, -1.0, 0.5]), zeros(), zeros(), step);
     assert_eq!(kept.into_data().to_vec::<f32>().unwrap(), [1.0, 2.0, 3.0]);
     let updated = updated.into_data().to_vec::<f32>().unwrap();
@@ -181,14 +186,7 @@ fn a_shared_parameter_buffer_is_copied_not_overwritten() {
 #[test]
 #[should_panic(expected = "adam_step")]
 fn mismatched_lengths_are_refused() {
-    let step = AdamStep {
-        lr: 0.1,
-        beta_1: 0.9,
-        beta_2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: None,
-        time: 1,
-    };
+    let step = first_step(0.1);
     let _ = NdArray::adam_step(
         flat(vec![0.0; 3]),
         flat(vec![0.0; 2]),

@@ -194,14 +194,13 @@ impl AdamStep {
     }
 }
 
-/// [`RecurrentBackend::adam_step`] with burn's tensor operations, in burn's order.
-pub fn adam_step_reference<B: burn::tensor::backend::Backend, const D: usize>(
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    moment_1: Tensor<B, D>,
-    moment_2: Tensor<B, D>,
-    step: AdamStep,
-) -> [Tensor<B, D>; 3] {
+/// Panics unless the four tensors of an Adam step have one shape.
+pub(crate) fn check_adam_shapes<B: burn::tensor::backend::Backend, const D: usize>(
+    param: &Tensor<B, D>,
+    grad: &Tensor<B, D>,
+    moment_1: &Tensor<B, D>,
+    moment_2: &Tensor<B, D>,
+) {
     let dims = param.dims();
     assert!(
         grad.dims() == dims && moment_1.dims() == dims && moment_2.dims() == dims,
@@ -210,6 +209,17 @@ pub fn adam_step_reference<B: burn::tensor::backend::Backend, const D: usize>(
         moment_1.dims(),
         moment_2.dims()
     );
+}
+
+/// [`RecurrentBackend::adam_step`] with burn's tensor operations, in burn's order.
+pub fn adam_step_reference<B: burn::tensor::backend::Backend, const D: usize>(
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    moment_1: Tensor<B, D>,
+    moment_2: Tensor<B, D>,
+    step: AdamStep,
+) -> [Tensor<B, D>; 3] {
+    check_adam_shapes(&param, &grad, &moment_1, &moment_2);
     let grad = match step.weight_decay {
         Some(penalty) => param.clone().mul_scalar(penalty).add(grad),
         None => grad,
