@@ -6,7 +6,7 @@
 //! instead of one. Training makes them without anyone asking: Adam's moments of a weight whose
 //! gradient is (nearly) always zero decay geometrically, `m ← 0.9 m`, squares of tiny gradients
 //! underflow, and so on. On rensa's MLP VAE (Fashion-MNIST, ndarray, an Intel Xeon) the epoch
-//! time grew from 3.3 s to 5.3 s over the first three epochs for that reason alone; with
+//! time grew from 3.3 s to 5.2 s over the first three epochs for that reason alone; with
 //! flushing on it stayed at 3.3 s and every loss was the same to the last digit.
 //!
 //! The CPU can instead treat subnormal operands as zero (DAZ) and round subnormal results to zero
