@@ -112,9 +112,9 @@ pub struct Common {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Keep IEEE gradual underflow on the CPU backend's threads instead of flushing subnormal
-    /// floats (below about 1e-38) to zero, as TensorFlow does: slower on x86, where each
-    /// operation on a subnormal takes a microcode assist.
+    /// Keep subnormal floats (below about 1e-38) on the CPU backend's threads. By default they are
+    /// flushed to zero, as TensorFlow's threads do: on x86 each operation on one takes a
+    /// microcode assist, many times slower.
     #[arg(long)]
     pub keep_subnormals: bool,
     /// Differentiate the recurrences step by step with burn's autodiff instead of rensa's

@@ -102,7 +102,7 @@ mod tests {
         for decay in [None, Some(0.01)] {
             let s = scalars(decay);
             let n = 2 * CHUNK + 37; // several tasks and a ragged end
-            let at = |i: usize, k: f32| ((i as f32 * k).sin() * 0.5) as f32;
+            let at = |i: usize, k: f32| (i as f32 * k).sin() * 0.5;
             let mut p: Vec<f32> = (0..n).map(|i| at(i, 0.37)).collect();
             let g: Vec<f32> = (0..n).map(|i| at(i, 1.3) * 1e-2).collect();
             let mut m: Vec<f32> = (0..n).map(|i| at(i, 0.11) * 1e-3).collect();
