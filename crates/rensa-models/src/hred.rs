@@ -191,6 +191,10 @@ pub struct DialogueLosses<B: Backend> {
     pub bow: Option<Tensor<B, 1>>,
     /// VHRED: the posterior means of the real responses, `[real responses, latent]`.
     pub posterior_means: Option<Tensor<B, 2>>,
+    /// VHRED: `[responses]`, `log p(z | c) − log q(z | c, u)` at the latent drawn for each
+    /// response (0 for an absent turn): with `−nll` the log importance weight of that draw
+    /// ([`Hred::importance_nll`]). Its mean over draws is `−KL`.
+    pub log_ratio: Option<Tensor<B, 1>>,
 }
 
 /// The scores of one response of a batch ([`Hred::score`]).
@@ -276,6 +280,15 @@ impl ContextRows {
         }
         rows
     }
+}
+
+/// `log Σ exp(x_i)` without overflow.
+fn log_sum_exp(x: &[f64]) -> f64 {
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    max + x.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
 /// Standard-normal noise `[rows, size]` from `rng` (Box-Muller), so that generation is
@@ -426,6 +439,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
             .filter(|&r| batch.target_lengths[r] > 0)
             .collect();
         let mut kl = None;
+        let mut log_ratio = None;
         let mut posterior_means = None;
         let condition = match &self.latent {
             Some(latent) => {
@@ -434,6 +448,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
                     latent.posterior(contexts.clone(), vectors.clone().select(0, rows(&written)));
                 let z = posterior.sample();
                 kl = Some(posterior.kl(&prior) * present.clone());
+                log_ratio = Some(
+                    (prior.log_prob(z.clone()) - posterior.log_prob(z.clone())) * present.clone(),
+                );
                 posterior_means = Some(posterior.mean.select(0, rows(&real)));
                 Tensor::cat(vec![contexts, z], 1)
             }
@@ -509,6 +526,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
             kl,
             bow,
             posterior_means,
+            log_ratio,
         }
     }
 
@@ -516,6 +534,46 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
     /// posterior, so `nll + kl` is a one-sample estimate of the bound on `−log p`).
     pub fn score(&self, batch: &DialogueBatch) -> Vec<ResponseScore> {
         Self::scores_of(batch, self.forward(batch, None))
+    }
+
+    /// `−log p(response | context)` of every real response of `batch` (in the order of
+    /// [`score`](Self::score)), in nats.
+    ///
+    /// HRED: the negative log-likelihood, exact. VHRED: `p(u | c) = ∫ p(u | z, c) p(z | c) dz`
+    /// has no closed form, and the bound `nll + kl` ([`score`](Self::score)) overstates
+    /// `−log p` by `KL(q(z | c, u) ‖ p(z | c, u))`, the posterior's distance from the true one.
+    /// This estimate draws `samples` latents `z_k` from the posterior `q` and averages the
+    /// importance weights (Burda et al., 2016):
+    ///
+    /// ```text
+    /// −log p(u | c) ≈ −log (1/K) Σ_k p(u | z_k, c) p(z_k | c) / q(z_k | c, u)
+    /// ```
+    ///
+    /// Its mean is a bound on `−log p` too, never looser than `nll + kl` and tighter as `K`
+    /// grows, reaching `−log p` in the limit (with `K = 1` its mean is the bound itself).
+    ///
+    /// # Panics
+    /// If `samples` is 0.
+    pub fn importance_nll(&self, batch: &DialogueBatch, samples: usize) -> Vec<f64> {
+        assert!(samples > 0, "importance sampling needs at least one draw");
+        let real: Vec<usize> = (0..batch.responses())
+            .filter(|&r| batch.target_lengths[r] > 0)
+            .collect();
+        let draws = if self.latent.is_some() { samples } else { 1 };
+        let mut weights = vec![Vec::with_capacity(draws); real.len()];
+        for _ in 0..draws {
+            let losses = self.forward(batch, None);
+            let nll = host_f32(losses.nll);
+            let ratio = losses.log_ratio.map(host_f32);
+            for (w, &r) in weights.iter_mut().zip(&real) {
+                let ratio = ratio.as_ref().map_or(0.0, |q| f64::from(q[r]));
+                w.push(ratio - f64::from(nll[r]));
+            }
+        }
+        weights
+            .iter()
+            .map(|w| -(log_sum_exp(w) - (w.len() as f64).ln()))
+            .collect()
     }
 
     /// The per-response scores of `losses`, computed by [`forward`](Self::forward) on `batch`

@@ -24,19 +24,28 @@ pub struct Tally {
     pub tokens: usize,
     pub nll: f64,
     pub kl: f64,
+    /// VHRED: the importance-sampled `−log p` ([`Hred::importance_nll`]), summed.
+    pub importance: f64,
 }
 
 impl Tally {
-    fn add(&mut self, tokens: usize, nll: f64, kl: f64) {
+    fn add(&mut self, tokens: usize, nll: f64, kl: f64, importance: f64) {
         self.responses += 1;
         self.tokens += tokens;
         self.nll += nll;
         self.kl += kl;
+        self.importance += importance;
     }
 
     /// `exp((nll + kl) / tokens)`: the perplexity (for a VHRED, its upper bound).
     pub fn perplexity(&self) -> f64 {
         ((self.nll + self.kl) / self.tokens.max(1) as f64).exp()
+    }
+
+    /// VHRED: the perplexity from the importance-sampled `−log p` (a tighter bound than
+    /// [`perplexity`](Self::perplexity)'s).
+    pub fn importance_perplexity(&self) -> f64 {
+        (self.importance / self.tokens.max(1) as f64).exp()
     }
 
     /// KL per response.
@@ -54,10 +63,12 @@ pub struct Scores {
     pub active_units: Option<usize>,
 }
 
-/// Scores an HRED or VHRED on the test dialogues.
+/// Scores an HRED or VHRED on the test dialogues; a VHRED's `−log p` is also estimated from
+/// `importance` posterior draws per response.
 pub fn score_hred<C: RecurrentCell<Inner>>(
     model: &Hred<Inner, C>,
     test: &[Vec<Vec<usize>>],
+    importance: usize,
 ) -> Scores {
     let mut s = Scores::default();
     let mut means = Vec::new();
@@ -68,10 +79,16 @@ pub fn score_hred<C: RecurrentCell<Inner>>(
         if let Some(m) = losses.posterior_means.take() {
             means.push(m);
         }
-        for r in Hred::<Inner, C>::scores_of(&batch, losses) {
-            s.all.add(r.tokens, r.nll, r.kl);
+        let scores = Hred::<Inner, C>::scores_of(&batch, losses);
+        let estimates = if model.is_variational() {
+            model.importance_nll(&batch, importance)
+        } else {
+            scores.iter().map(|r| r.nll).collect()
+        };
+        for (r, estimate) in scores.iter().zip(estimates) {
+            s.all.add(r.tokens, r.nll, r.kl, estimate);
             if r.last {
-                s.last.add(r.tokens, r.nll, r.kl);
+                s.last.add(r.tokens, r.nll, r.kl, estimate);
             }
         }
     }
@@ -120,9 +137,10 @@ pub fn score_seq2seq<C: RecurrentCell<Inner>>(
             .expect("f32 values");
         for (k, (_, last)) in chunk.iter().enumerate() {
             let tokens = batch.target_lengths[k];
-            s.all.add(tokens, f64::from(nll[k]), 0.0);
+            let nll = f64::from(nll[k]);
+            s.all.add(tokens, nll, 0.0, nll);
             if *last {
-                s.last.add(tokens, f64::from(nll[k]), 0.0);
+                s.last.add(tokens, nll, 0.0, nll);
             }
         }
     }
@@ -264,9 +282,10 @@ mod tests {
     #[test]
     fn tallies_give_perplexity_and_kl() {
         let mut t = Tally::default();
-        t.add(4, 2.0, 0.0);
-        t.add(6, 3.0, 1.0);
+        t.add(4, 2.0, 0.0, 2.0);
+        t.add(6, 3.0, 1.0, 3.5);
         assert!((t.perplexity() - (0.6f64).exp()).abs() < 1e-12);
+        assert!((t.importance_perplexity() - (0.55f64).exp()).abs() < 1e-12);
         assert_eq!(t.kl_per_response(), 0.5);
     }
 }

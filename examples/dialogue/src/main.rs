@@ -146,6 +146,10 @@ struct Args {
     /// Responses per test context for the coverage of valid answers (generated data).
     #[arg(long, default_value_t = 20, value_parser = rensa_launch::at_least_one)]
     samples: usize,
+    /// VHRED: posterior draws per test response for the importance-sampled perplexity (a
+    /// tighter bound than the ELBO's).
+    #[arg(long, default_value_t = 50, value_parser = rensa_launch::at_least_one)]
+    importance_samples: usize,
     /// Beam width of generated responses.
     #[arg(long, default_value_t = 5, value_parser = rensa_launch::at_least_one)]
     beam: usize,
@@ -362,7 +366,7 @@ where
             device,
         )?;
         let model = model.valid();
-        let scores = eval::score_hred(&model, &corpus.test);
+        let scores = eval::score_hred(&model, &corpus.test, args.importance_samples);
         let mut results = results(args, &corpus, &history, scores);
         generation(args, &corpus, &model, &mut results)?;
         (history, results)
@@ -448,6 +452,13 @@ struct Results {
     test_perplexity_last: f64,
     /// Perplexity of every test response.
     test_perplexity_all: f64,
+    /// VHRED: perplexity of the last turns from the importance-sampled `−log p`
+    /// (`importance_samples` posterior draws per response), a tighter bound than the ELBO's.
+    test_perplexity_last_importance: Option<f64>,
+    /// VHRED: the same for every test response.
+    test_perplexity_all_importance: Option<f64>,
+    /// VHRED: posterior draws per response of the importance-sampled perplexities.
+    importance_samples: Option<usize>,
     /// Generated data: the lowest perplexity any model can reach on the last turns.
     floor_perplexity: Option<f64>,
     /// `test_perplexity_last / floor_perplexity`.
@@ -484,6 +495,9 @@ fn results(args: &Args, corpus: &Corpus, history: &History, s: eval::Scores) -> 
         vocabulary: corpus.vocab.len(),
         test_perplexity_last: last,
         test_perplexity_all: s.all.perplexity(),
+        test_perplexity_last_importance: variational.then(|| s.last.importance_perplexity()),
+        test_perplexity_all_importance: variational.then(|| s.all.importance_perplexity()),
+        importance_samples: variational.then_some(args.importance_samples),
         floor_perplexity: floor,
         ratio_to_floor: floor.map(|f| last / f),
         kl_per_response: variational.then(|| s.all.kl_per_response()),
@@ -639,15 +653,19 @@ fn report(args: &Args, r: &Results) {
         r.model, r.data, r.cell, r.hidden, r.epochs, r.train_seconds, r.train_tokens_per_s
     );
     println!(
-        "| test perplexity, last turn | all turns | floor | / floor | KL per response | active units | distinct-1 / -2, beam | sampled |"
+        "| test perplexity, last turn | all turns | importance-sampled: last / all | floor | / floor | KL per response | active units | distinct-1 / -2, beam | sampled |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     let opt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
     let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", opt(a, 3), opt(b, 3));
     println!(
-        "| {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |",
+        "| {:.3} | {:.3} | {} | {} | {} | {} | {} | {} | {} |",
         r.test_perplexity_last,
         r.test_perplexity_all,
+        pair(
+            r.test_perplexity_last_importance,
+            r.test_perplexity_all_importance
+        ),
         opt(r.floor_perplexity, 3),
         opt(r.ratio_to_floor, 3),
         opt(r.kl_per_response, 3),

@@ -1,6 +1,7 @@
 //! HRED and VHRED: the step-by-step decoder agrees with the teacher-forced pass, padding and
 //! batching do not change a dialogue's score, HRED learns to recall a fact two turns back,
-//! VHRED's losses are what its definition says, and bad contexts and settings are refused.
+//! VHRED's losses are what its definition says, its importance-sampled likelihood is tighter
+//! than its bound, and bad contexts and settings are refused.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::optim::AdamConfig;
@@ -265,6 +266,96 @@ fn vhred_losses_follow_the_definition() {
         .sample(&[context], 8, 1.0, &mut SplitMix64::new(4))
         .unwrap();
     assert_eq!(a, b);
+}
+
+/// Mean and standard error of `x`.
+fn mean_and_error(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+#[test]
+fn importance_sampling_tightens_vhreds_bound() {
+    let _rng = rensa_testkit::rng_lock();
+    let device = Default::default();
+    let vocab = generated::vocabulary();
+    let dialogues = encoded(
+        &generated::generate(4, 1..=1, 11)
+            .into_iter()
+            .map(|g| g.dialogue)
+            .collect::<Vec<_>>(),
+    );
+    let refs: Vec<&Vec<Vec<usize>>> = dialogues.iter().collect();
+    let batch = DialogueBatch::of(&refs);
+    <B as burn::tensor::backend::Backend>::seed(&device, 3);
+    // HRED has no latent: the estimate is its exact negative log-likelihood
+    let hred = small(vocab.len()).init::<B, GruConfig>(&device).unwrap();
+    let exact: Vec<f64> = hred.score(&batch).iter().map(|s| s.nll).collect();
+    assert_eq!(hred.importance_nll(&batch, 7), exact);
+
+    let latent = LatentConfig::new().with_size(4).with_hidden(8);
+    let vhred = small(vocab.len())
+        .with_latent(Some(latent))
+        .init::<B, GruConfig>(&device)
+        .unwrap();
+    let draws = 400;
+    let responses = exact.len();
+    // per response: the bound nll + kl, and the log ratio log p(z|c) − log q(z|c,u), per draw
+    let (mut bound, mut ratio) = (vec![vec![]; responses], vec![vec![]; responses]);
+    let mut kl = vec![0.0; responses];
+    for _ in 0..draws {
+        let losses = vhred.forward(&batch, None);
+        let r: Vec<f32> = losses
+            .log_ratio
+            .clone()
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let real = (0..batch.responses()).filter(|&r| batch.target_lengths[r] > 0);
+        for (i, row) in real.enumerate() {
+            ratio[i].push(f64::from(r[row]));
+        }
+        for (i, s) in Hred::<B, GruCell<B>>::scores_of(&batch, losses)
+            .iter()
+            .enumerate()
+        {
+            bound[i].push(s.nll + s.kl);
+            kl[i] = s.kl;
+        }
+    }
+    // the log ratio's mean over posterior draws is −KL(q ‖ p)
+    for i in 0..responses {
+        let (mean, error) = mean_and_error(&ratio[i]);
+        assert!(
+            kl[i] > 0.05,
+            "the posterior differs from the prior: {}",
+            kl[i]
+        );
+        assert!(
+            (mean + kl[i]).abs() < 4.0 * error + 1e-3,
+            "response {i}: mean log ratio {mean} ± {error}, KL {}",
+            kl[i]
+        );
+    }
+    // many importance-weighted draws: below the bound, by more than its noise
+    let estimate = vhred.importance_nll(&batch, 256);
+    assert_eq!(estimate.len(), responses);
+    let (mut below, mut total_bound, mut total_estimate) = (0, 0.0, 0.0);
+    for i in 0..responses {
+        let (mean, _) = mean_and_error(&bound[i]);
+        assert!(estimate[i].is_finite() && estimate[i] > 0.0);
+        below += usize::from(estimate[i] < mean);
+        total_bound += mean;
+        total_estimate += estimate[i];
+    }
+    assert_eq!(below, responses, "{estimate:?}");
+    assert!(
+        total_estimate < total_bound,
+        "{total_estimate} vs {total_bound}"
+    );
 }
 
 #[test]
