@@ -20,6 +20,12 @@
 //! log p(u_{n+1} | u_≤n) ≥ E_q[log p(u_{n+1} | z_n, c_n)] − KL(q(z_n | c_n, u_{n+1}) ‖ p(z_n | c_n))
 //! ```
 //!
+//! The bound is what training sees; to compare a VHRED's likelihood with an HRED's,
+//! [`Hred::importance_nll`] estimates `−log p(u_{n+1} | u_≤n)` itself from K posterior draws
+//! `z_k ~ q` (Burda et al., 2016), `−log (1/K) Σ_k p(u | z_k) p(z_k | c) / q(z_k | c, u)`: a
+//! bound as well, but one that tightens towards `−log p` as K grows, where the ELBO stays above
+//! it by `KL(q ‖ p(z | c, u))`.
+//!
 //! At generation `z_n` is drawn from the prior, then decoded: different draws, different
 //! responses. So what sets VHRED apart from HRED is the latent variable per response; what sets
 //! it apart from a VAE is that its prior is learned and conditioned on the dialogue so far.
@@ -34,6 +40,7 @@
 //! latent units ([`rensa_nn::latent::active_units`]) are reported at every step.
 //!
 //! [`HredConfig::word_drop`]: crate::hred::HredConfig::word_drop
+//! [`Hred::importance_nll`]: crate::hred::Hred::importance_nll
 
 use burn::config::Config;
 use burn::module::Module;
