@@ -28,6 +28,23 @@ fn encoded(dialogues: &[Dialogue]) -> Vec<Vec<Vec<usize>>> {
     dialogues.iter().map(|d| d.encode(&vocab)).collect()
 }
 
+/// `count` generated dialogues (`fillers` filler turns each, from `seed`), encoded, and their batch.
+fn generated_batch(
+    count: usize,
+    fillers: std::ops::RangeInclusive<usize>,
+    seed: u64,
+) -> (Vec<Vec<Vec<usize>>>, DialogueBatch) {
+    let dialogues = encoded(
+        &generated::generate(count, fillers, seed)
+            .into_iter()
+            .map(|g| g.dialogue)
+            .collect::<Vec<_>>(),
+    );
+    let refs: Vec<&Vec<Vec<usize>>> = dialogues.iter().collect();
+    let batch = DialogueBatch::of(&refs);
+    (dialogues, batch)
+}
+
 /// A dialogue's last-turn score alone, and in a batch beside a longer dialogue.
 fn last_scores(model: &Hred<B, GruCell<B>>, a: &[Vec<usize>], b: &[Vec<usize>]) -> (f64, f64) {
     let alone = model.score(&DialogueBatch::new(&[a]));
@@ -183,14 +200,7 @@ fn vhred_losses_follow_the_definition() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     let vocab = generated::vocabulary();
-    let dialogues = encoded(
-        &generated::generate(6, 1..=2, 3)
-            .into_iter()
-            .map(|g| g.dialogue)
-            .collect::<Vec<_>>(),
-    );
-    let refs: Vec<&Vec<Vec<usize>>> = dialogues.iter().collect();
-    let batch = DialogueBatch::of(&refs);
+    let (dialogues, batch) = generated_batch(6, 1..=2, 3);
     <B as burn::tensor::backend::Backend>::seed(&device, 5);
     let latent = LatentConfig::new()
         .with_size(6)
@@ -281,14 +291,7 @@ fn importance_sampling_tightens_vhreds_bound() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
     let vocab = generated::vocabulary();
-    let dialogues = encoded(
-        &generated::generate(4, 1..=1, 11)
-            .into_iter()
-            .map(|g| g.dialogue)
-            .collect::<Vec<_>>(),
-    );
-    let refs: Vec<&Vec<Vec<usize>>> = dialogues.iter().collect();
-    let batch = DialogueBatch::of(&refs);
+    let (_, batch) = generated_batch(4, 1..=1, 11);
     <B as burn::tensor::backend::Backend>::seed(&device, 3);
     // HRED has no latent: the estimate is its exact negative log-likelihood
     let hred = small(vocab.len()).init::<B, GruConfig>(&device).unwrap();
@@ -300,7 +303,7 @@ fn importance_sampling_tightens_vhreds_bound() {
         .with_latent(Some(latent))
         .init::<B, GruConfig>(&device)
         .unwrap();
-    let draws = 400;
+    let draws = 200;
     let responses = exact.len();
     // per response: the bound nll + kl, and the log ratio log p(z|c) − log q(z|c,u), per draw
     let (mut bound, mut ratio) = (vec![vec![]; responses], vec![vec![]; responses]);
@@ -341,7 +344,7 @@ fn importance_sampling_tightens_vhreds_bound() {
         );
     }
     // many importance-weighted draws: below the bound, by more than its noise
-    let estimate = vhred.importance_nll(&batch, 256);
+    let estimate = vhred.importance_nll(&batch, 128);
     assert_eq!(estimate.len(), responses);
     let (mut below, mut total_bound, mut total_estimate) = (0, 0.0, 0.0);
     for i in 0..responses {
