@@ -282,6 +282,22 @@ impl ContextRows {
     }
 }
 
+/// A batch's encoding ([`Hred::encode`]): the context vector of every response, a VHRED's
+/// prior and posterior over each response's latent, and the attention memory (the previous
+/// utterance's word states) when the decoder attends.
+struct Encoded<B: Backend> {
+    /// `[responses, C]`.
+    contexts: Tensor<B, 2>,
+    /// `(p(z | c), q(z | c, u))`.
+    latent: Option<(DiagonalGaussian<B>, DiagonalGaussian<B>)>,
+    memory: Option<Memory<B>>,
+}
+
+/// `rows` as a 1-D id tensor (for `select`).
+fn row_ids<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    ids::<B>(rows, [rows.len(), 1], device).reshape([rows.len()])
+}
+
 /// `log Σ exp(x_i)` without overflow.
 fn log_sum_exp(x: &[f64]) -> f64 {
     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -411,6 +427,12 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
         batch: &DialogueBatch,
         word_drop: Option<&mut SplitMix64>,
     ) -> DialogueLosses<B> {
+        self.decode(batch, &self.encode(batch), word_drop)
+    }
+
+    /// Runs the utterance and context encoders over `batch`: what [`decode`](Self::decode)
+    /// conditions every response on.
+    fn encode(&self, batch: &DialogueBatch) -> Encoded<B> {
         let device = self.device();
         let turns = batch.turns;
         let responses = batch.responses();
@@ -428,7 +450,40 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
                 (d * turns + k - 1, d * turns + k)
             })
             .unzip();
-        let rows = |v: &[usize]| ids::<B>(v, [v.len(), 1], &device).reshape([v.len()]);
+        let latent = self.latent.as_ref().map(|latent| {
+            (
+                latent.prior(contexts.clone()),
+                latent.posterior(
+                    contexts.clone(),
+                    vectors.select(0, row_ids(&written, &device)),
+                ),
+            )
+        });
+        let memory = self.attention.as_ref().map(|a| {
+            let keys = words.select(0, row_ids(&previous, &device));
+            let lengths: Vec<usize> = previous
+                .iter()
+                .map(|&p| batch.utterance_lengths[p])
+                .collect();
+            a.memory(keys.clone(), keys).with_lengths(&lengths)
+        });
+        Encoded {
+            contexts,
+            latent,
+            memory,
+        }
+    }
+
+    /// Decodes every response of `batch` from its encoding (a VHRED: from a fresh draw of its
+    /// latent) and scores it: the losses of [`forward`](Self::forward).
+    fn decode(
+        &self,
+        batch: &DialogueBatch,
+        encoded: &Encoded<B>,
+        word_drop: Option<&mut SplitMix64>,
+    ) -> DialogueLosses<B> {
+        let device = self.device();
+        let responses = batch.responses();
         let present: Vec<f32> = batch
             .target_lengths
             .iter()
@@ -441,17 +496,15 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
         let mut kl = None;
         let mut log_ratio = None;
         let mut posterior_means = None;
-        let condition = match &self.latent {
-            Some(latent) => {
-                let prior = latent.prior(contexts.clone());
-                let posterior =
-                    latent.posterior(contexts.clone(), vectors.clone().select(0, rows(&written)));
+        let contexts = encoded.contexts.clone();
+        let condition = match &encoded.latent {
+            Some((prior, posterior)) => {
                 let z = posterior.sample();
-                kl = Some(posterior.kl(&prior) * present.clone());
+                kl = Some(posterior.kl(prior) * present.clone());
                 log_ratio = Some(
                     (prior.log_prob(z.clone()) - posterior.log_prob(z.clone())) * present.clone(),
                 );
-                posterior_means = Some(posterior.mean.select(0, rows(&real)));
+                posterior_means = Some(posterior.mean.clone().select(0, row_ids(&real, &device)));
                 Tensor::cat(vec![contexts, z], 1)
             }
             None => contexts,
@@ -477,17 +530,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
                     .with_state(self.initial_state(condition.clone())),
             )
             .output;
-        let memory = self.attention.as_ref().map(|a| {
-            let keys = words.select(0, rows(&previous));
-            let lengths: Vec<usize> = previous
-                .iter()
-                .map(|&p| batch.utterance_lengths[p])
-                .collect();
-            a.memory(keys.clone(), keys).with_lengths(&lengths)
-        });
         // The read-out and the softmax over the vocabulary, the costliest part with a large
         // vocabulary, only at the real target positions (not the padding).
-        let o = self.readout(states, memory.as_ref());
+        let o = self.readout(states, encoded.memory.as_ref());
         let h = o.dims()[2];
         let positions: Vec<usize> = (0..responses)
             .flat_map(|r| (0..batch.target_lengths[r]).map(move |t| r * steps + t))
@@ -495,7 +540,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
         let n = positions.len();
         let logits = self.dense(
             o.reshape([responses * steps, h])
-                .select(0, rows(&positions)),
+                .select(0, row_ids(&positions, &device)),
             &self.output,
         );
         let targets: Vec<usize> = positions.iter().map(|&p| batch.target[p]).collect();
@@ -561,8 +606,10 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
             .collect();
         let draws = if self.latent.is_some() { samples } else { 1 };
         let mut weights = vec![Vec::with_capacity(draws); real.len()];
+        // the encoders are deterministic: only the latent draw and the decoder repeat
+        let encoded = self.encode(batch);
         for _ in 0..draws {
-            let losses = self.forward(batch, None);
+            let losses = self.decode(batch, &encoded, None);
             let nll = host_f32(losses.nll);
             let ratio = losses.log_ratio.map(host_f32);
             for (w, &r) in weights.iter_mut().zip(&real) {
@@ -761,7 +808,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> StepDecoder for Stepper<'_, B, C>
     }
 
     fn keep(&mut self, rows: &[usize]) {
-        let rows = ids::<B>(rows, [rows.len(), 1], &self.model.device()).reshape([rows.len()]);
+        let rows = row_ids::<B>(rows, &self.model.device());
         self.state = RecurrentState {
             hidden: self.state.hidden.clone().select(1, rows.clone()),
             cell: self.state.cell.clone().map(|c| c.select(1, rows.clone())),
