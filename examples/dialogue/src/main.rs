@@ -120,8 +120,8 @@ struct Args {
     /// VHRED: optimiser steps of the KL annealing.
     #[arg(long, default_value_t = 3_000, value_parser = rensa_launch::at_least_one)]
     anneal_steps: usize,
-    /// Share of the decoder's input words replaced by <unk> in training (default: 0.25 for
-    /// VHRED, 0 otherwise).
+    /// Share of the decoder's input words replaced by the unknown-word token in training
+    /// (default: 0.25 for VHRED, 0 otherwise).
     #[arg(long)]
     word_drop: Option<f64>,
     /// VHRED: weight of the bag-of-words loss (0: off).

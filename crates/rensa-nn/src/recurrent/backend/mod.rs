@@ -38,7 +38,12 @@ use burn::tensor::Tensor;
 use super::sequence::{CellState, Differentiation, RecurrenceCall, SequenceOps};
 use super::tape::{self, BackwardCall, Tape, TapeGrads};
 
-/// How a backend runs recurrences over time; see the [module docs](self).
+/// How a backend runs recurrences over time (burn's custom-kernel pattern: layers and models are
+/// generic over this extension trait). One method per job, whatever the cell: inference, the
+/// training tape's forward and backward passes, the input projection, and a few costly tensor
+/// ops (the additive attention score, im2col and col2im, the Bernoulli likelihood, an Adam
+/// step). Every method has a reference implementation in burn's tensor ops; a backend with a
+/// fused kernel overrides it without any change to layers or models.
 pub trait RecurrentBackend: SequenceOps {
     /// A recurrence (`call.cell` over `call.seq` from `call.state`): the outputs and the final
     /// state.
