@@ -45,7 +45,7 @@ use rensa_nn::recurrent::{
 use rensa_train::{Objective, Output, StepInfo};
 
 use crate::seq2seq::search::{self, Decoded, StepDecoder};
-use crate::seq2seq::token::{host_f32, ids};
+use crate::seq2seq::token::{host_f32, ids, row_ids};
 use crate::vhred::{Latent, LatentConfig};
 
 /// Configuration of an [`Hred`] (and, with a [`latent`](Self::latent), of a VHRED); the cell is
@@ -291,11 +291,6 @@ struct Encoded<B: Backend> {
     /// `(p(z | c), q(z | c, u))`.
     latent: Option<(DiagonalGaussian<B>, DiagonalGaussian<B>)>,
     memory: Option<Memory<B>>,
-}
-
-/// `rows` as a 1-D id tensor (for `select`).
-fn row_ids<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
-    ids::<B>(rows, [rows.len(), 1], device).reshape([rows.len()])
 }
 
 /// `log Σ exp(x_i)` without overflow.
@@ -701,7 +696,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
                 .map(|d| d * rows.turns + rows.counts[d] - 1)
                 .collect();
             let lengths: Vec<usize> = last.iter().map(|&r| rows.lengths[r]).collect();
-            let keys = words.select(0, ids::<B>(&last, [n, 1], &device).reshape([n]));
+            let keys = words.select(0, row_ids::<B>(&last, &device));
             a.memory(keys.clone(), keys).with_lengths(&lengths)
         });
         Ok(Stepper {

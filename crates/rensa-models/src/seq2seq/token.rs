@@ -284,6 +284,11 @@ pub(crate) fn ids<B: Backend>(
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
+/// `rows` as a 1-D id tensor (for `select`).
+pub(crate) fn row_ids<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    ids::<B>(rows, [rows.len(), 1], device).reshape([rows.len()])
+}
+
 impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
     /// The device the weights are on.
     pub fn device(&self) -> B::Device {
@@ -516,8 +521,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> StepDecoder for Stepper<'_, B, C>
     }
 
     fn keep(&mut self, rows: &[usize]) {
-        let device = self.model.device();
-        let rows = ids::<B>(rows, [rows.len(), 1], &device).reshape([rows.len()]);
+        let rows = row_ids::<B>(rows, &self.model.device());
         self.state = self.state.select(rows.clone());
         self.memory = self.memory.as_ref().map(|m| m.select(rows));
     }

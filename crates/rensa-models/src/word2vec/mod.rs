@@ -31,8 +31,8 @@
 //! - [`Word2Vec`]: the trainer on the CPU, multi-threaded and lock-free ([`cpu`]), from a
 //!   streamed corpus ([`rensa_data::text`]), and [`Word2Vec::fit_tensor`], the batched trainer on
 //!   any burn backend ([`tensor`]);
-//! - [`Embeddings`]: the vectors, nearest neighbours and analogies; [`format`](mod@format): the word2vec
-//!   text and binary files gensim reads and writes; [`evaluate`]: analogy accuracy and
+//! - [`Embeddings`]: the vectors, nearest neighbours and analogies; [`format`](mod@format): the
+//!   word2vec text and binary files gensim reads and writes; [`evaluate`]: analogy accuracy and
 //!   Spearman's ρ on word-similarity sets, as gensim computes them.
 //!
 //! ```no_run
