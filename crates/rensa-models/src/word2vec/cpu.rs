@@ -49,6 +49,8 @@ pub(crate) trait Rows {
     fn store(&self, r: u32, src: &[f32]);
     /// Adds `a * x` to row `r`.
     fn add(&self, r: u32, a: f32, x: &[f32]);
+    /// Hints that row `r` will be read soon.
+    fn prefetch(&self, r: u32);
 }
 
 /// A matrix shared by the worker threads (see the [module docs](self)).
@@ -98,6 +100,11 @@ impl Rows for SharedMatrix {
     fn add(&self, r: u32, a: f32, x: &[f32]) {
         relaxed::add(self.row(r), a, x);
     }
+
+    #[inline]
+    fn prefetch(&self, r: u32) {
+        rensa_isa::prefetch(self.row(r));
+    }
 }
 
 /// A matrix owned by the one worker thread (not `Sync`: it cannot be shared).
@@ -145,6 +152,11 @@ impl Rows for LocalMatrix {
         for (d, &x) in self.row(r).iter().zip(x) {
             d.set(d.get() + a * x);
         }
+    }
+
+    #[inline]
+    fn prefetch(&self, r: u32) {
+        rensa_isa::prefetch(self.row(r));
     }
 }
 
@@ -268,16 +280,34 @@ impl<'a> Tables<'a> {
         })
     }
 
-    /// Trains the prediction of `word` from the hidden vector `s.l1`, adding the gradient for
-    /// `l1` to `s.neu1e` and updating the output rows.
+    /// Noise words drawn per prediction (none with hierarchical softmax).
+    fn negatives(&self) -> usize {
+        if self.noise.is_some() {
+            self.config.negative
+        } else {
+            0
+        }
+    }
+
+    /// Draws the noise words of `predictions` predictions into `out`, in the order they are used.
+    fn draw_noise(&self, predictions: usize, out: &mut Vec<u32>, rng: &mut SplitMix64) {
+        out.clear();
+        if let Some(noise) = &self.noise {
+            out.extend((0..predictions * self.config.negative).map(|_| noise.draw(rng)));
+        }
+    }
+
+    /// Trains the prediction of `word` from the hidden vector `s.l1` against the noise words
+    /// `noise` (negative sampling) or along `word`'s Huffman path, adding the gradient for `l1`
+    /// to `s.neu1e` and updating the output rows.
     #[inline]
     fn predict<W: Rows>(
         &self,
         w: &Weights<'_, W>,
         word: u32,
+        noise: &[u32],
         alpha: f32,
         s: &mut Scratch,
-        rng: &mut SplitMix64,
     ) {
         let Scratch {
             l1,
@@ -285,7 +315,6 @@ impl<'a> Tables<'a> {
             row,
             loss,
             predictions,
-            noise_words,
             ..
         } = s;
         let compute_loss = self.config.compute_loss;
@@ -308,19 +337,17 @@ impl<'a> Tables<'a> {
             axpy(row, g, l1);
             w.output.store(target, row);
         };
-        if let Some(noise) = &self.noise {
-            noise_words.clear();
-            noise_words.extend((0..self.config.negative).map(|_| noise.draw(rng)));
-            step(word, 1.0, row);
-            for &target in noise_words.iter() {
-                if target != word {
-                    step(target, 0.0, row);
-                }
-            }
-        } else if let Some(h) = &self.huffman {
+        if let Some(h) = &self.huffman {
             let w = word as usize;
             for (&point, &code) in h.points[w].iter().zip(&h.codes[w]) {
                 step(point, 1.0 - code as f32, row);
+            }
+        } else {
+            step(word, 1.0, row);
+            for &target in noise {
+                if target != word {
+                    step(target, 0.0, row);
+                }
             }
         }
     }
@@ -356,6 +383,9 @@ impl<'a> Tables<'a> {
         }
     }
 
+    /// Each context word in turn predicts the centre word. The noise words of a centre's pairs
+    /// are drawn together (the same draws, in the same order, as one pair at a time) so that the
+    /// output rows of the next pair can be fetched into the cache while this one trains.
     fn skip_gram<W: Rows>(
         &self,
         w: &Weights<'_, W>,
@@ -364,20 +394,25 @@ impl<'a> Tables<'a> {
         s: &mut Scratch,
         rng: &mut SplitMix64,
     ) {
+        let k = self.negatives();
+        let mut noise = std::mem::take(&mut s.noise_words);
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
-            for j in a..b {
-                if j == i {
-                    continue;
-                }
+            self.draw_noise(b - a - 1, &mut noise, rng);
+            prefetch_rows(w.output, noise.get(..k));
+            for (pair, j) in (a..b).filter(|&j| j != i).enumerate() {
+                prefetch_rows(w.output, noise.get((pair + 1) * k..(pair + 2) * k));
                 w.input.load(words[j], &mut s.l1);
                 s.neu1e.fill(0.0);
-                self.predict(w, words[i], alpha, s, rng);
+                let own = &noise[pair * k..(pair + 1) * k];
+                self.predict(w, words[i], own, alpha, s);
                 w.input.add(words[j], 1.0, &s.neu1e);
             }
         }
+        s.noise_words = noise;
     }
 
+    /// The mean (or sum) of the context words' input rows predicts the centre word.
     fn cbow<W: Rows>(
         &self,
         w: &Weights<'_, W>,
@@ -386,12 +421,15 @@ impl<'a> Tables<'a> {
         s: &mut Scratch,
         rng: &mut SplitMix64,
     ) {
+        let mut noise = std::mem::take(&mut s.noise_words);
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
             let count = (b - a - 1) as f32;
             if count == 0.0 {
                 continue;
             }
+            self.draw_noise(1, &mut noise, rng);
+            prefetch_rows(w.output, Some(&noise));
             s.l1.fill(0.0);
             for j in (a..b).filter(|&j| j != i) {
                 w.input.load(words[j], &mut s.row);
@@ -401,7 +439,7 @@ impl<'a> Tables<'a> {
                 s.l1.iter_mut().for_each(|v| *v /= count);
             }
             s.neu1e.fill(0.0);
-            self.predict(w, words[i], alpha, s, rng);
+            self.predict(w, words[i], &noise, alpha, s);
             let scale = if self.config.cbow_mean {
                 1.0
             } else {
@@ -411,6 +449,17 @@ impl<'a> Tables<'a> {
                 w.input.add(words[j], scale, &s.neu1e);
             }
         }
+        s.noise_words = noise;
+    }
+}
+
+/// Hints that the rows `rows` (if any) of `m` will be read soon: the noise words are spread over
+/// the whole vocabulary, so their rows are often not in the cache, and fetching them all at
+/// once overlaps the waits.
+#[inline]
+fn prefetch_rows<W: Rows>(m: &W, rows: Option<&[u32]>) {
+    for &r in rows.unwrap_or_default() {
+        m.prefetch(r);
     }
 }
 
