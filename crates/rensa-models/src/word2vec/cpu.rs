@@ -250,6 +250,9 @@ struct Scratch {
     neu1e: Vec<f32>,
     row: Vec<f32>,
     sentence: Vec<u32>,
+    /// The context span of each position of the sentence (see [`Tables::plan`]).
+    spans: Vec<(usize, usize)>,
+    /// The noise words of the sentence's predictions, `negatives()` per prediction, in order.
     noise_words: Vec<u32>,
     loss: f64,
     predictions: u64,
@@ -289,11 +292,37 @@ impl<'a> Tables<'a> {
         }
     }
 
-    /// Draws the noise words of `predictions` predictions into `out`, in the order they are used.
-    fn draw_noise(&self, predictions: usize, out: &mut Vec<u32>, rng: &mut SplitMix64) {
-        out.clear();
-        if let Some(noise) = &self.noise {
-            out.extend((0..predictions * self.config.negative).map(|_| noise.draw(rng)));
+    /// Draws a sentence's random choices before it trains: each position's context span (the
+    /// window shrunk at random) and the noise words of each prediction, in the order the
+    /// one-pass loop of word2vec.c and gensim draws them (a position's span, then its
+    /// predictions' noise words; CBOW makes no prediction for a position without context). So
+    /// the trainer knows the next prediction's output rows while the current one trains and
+    /// fetches them into the cache ahead of use; the noise words come from the whole
+    /// vocabulary, so their rows are mostly not in the cache.
+    fn plan(&self, words: &[u32], s: &mut Scratch, rng: &mut SplitMix64) {
+        s.spans.clear();
+        s.noise_words.clear();
+        for i in 0..words.len() {
+            let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
+            s.spans.push((a, b));
+            let predictions = match self.config.architecture {
+                Architecture::SkipGram => b - a - 1,
+                Architecture::Cbow => usize::from(b - a > 1),
+            };
+            if let Some(noise) = &self.noise {
+                let draws = predictions * self.config.negative;
+                s.noise_words.extend((0..draws).map(|_| noise.draw(rng)));
+            }
+        }
+    }
+
+    /// Prefetches the output rows of the prediction after the one whose noise words start at
+    /// `next - negatives()` (nothing past the sentence's last).
+    #[inline]
+    fn prefetch_next<W: Rows>(&self, w: &Weights<'_, W>, noise: &[u32], next: usize) {
+        let k = self.negatives();
+        for &r in noise.get(next..next + k).unwrap_or_default() {
+            w.output.prefetch(r);
         }
     }
 
@@ -369,9 +398,10 @@ impl<'a> Tables<'a> {
             );
             start = end;
             effective += sentence.len() as u64;
+            self.plan(&sentence, s, &mut rng);
             match self.config.architecture {
-                Architecture::SkipGram => self.skip_gram(w, &sentence, job.alpha, s, &mut rng),
-                Architecture::Cbow => self.cbow(w, &sentence, job.alpha, s, &mut rng),
+                Architecture::SkipGram => self.skip_gram(w, &sentence, job.alpha, s),
+                Architecture::Cbow => self.cbow(w, &sentence, job.alpha, s),
             }
             s.sentence = sentence;
         }
@@ -383,53 +413,47 @@ impl<'a> Tables<'a> {
         }
     }
 
-    /// Each context word in turn predicts the centre word. The noise words of a centre's pairs
-    /// are drawn together (the same draws, in the same order, as one pair at a time) so that the
-    /// output rows of the next pair can be fetched into the cache while this one trains.
-    fn skip_gram<W: Rows>(
-        &self,
-        w: &Weights<'_, W>,
-        words: &[u32],
-        alpha: f32,
-        s: &mut Scratch,
-        rng: &mut SplitMix64,
-    ) {
+    /// Each context word in turn predicts the centre word (the draws made by [`plan`](Self::plan)).
+    fn skip_gram<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch) {
         let k = self.negatives();
-        let mut noise = std::mem::take(&mut s.noise_words);
-        for i in 0..words.len() {
-            let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
-            self.draw_noise(b - a - 1, &mut noise, rng);
-            prefetch_rows(w.output, noise.get(..k));
-            for (pair, j) in (a..b).filter(|&j| j != i).enumerate() {
-                prefetch_rows(w.output, noise.get((pair + 1) * k..(pair + 2) * k));
+        let (spans, noise) = (
+            std::mem::take(&mut s.spans),
+            std::mem::take(&mut s.noise_words),
+        );
+        self.prefetch_next(w, &noise, 0);
+        let mut next = 0;
+        for (i, &(a, b)) in spans.iter().enumerate() {
+            for j in (a..b).filter(|&j| j != i) {
+                let own = &noise[next..next + k];
+                next += k;
+                self.prefetch_next(w, &noise, next);
                 w.input.load(words[j], &mut s.l1);
                 s.neu1e.fill(0.0);
-                let own = &noise[pair * k..(pair + 1) * k];
                 self.predict(w, words[i], own, alpha, s);
                 w.input.add(words[j], 1.0, &s.neu1e);
             }
         }
-        s.noise_words = noise;
+        (s.spans, s.noise_words) = (spans, noise);
     }
 
-    /// The mean (or sum) of the context words' input rows predicts the centre word.
-    fn cbow<W: Rows>(
-        &self,
-        w: &Weights<'_, W>,
-        words: &[u32],
-        alpha: f32,
-        s: &mut Scratch,
-        rng: &mut SplitMix64,
-    ) {
-        let mut noise = std::mem::take(&mut s.noise_words);
-        for i in 0..words.len() {
-            let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
+    /// The mean (or sum) of the context words' input rows predicts the centre word (the draws
+    /// made by [`plan`](Self::plan)).
+    fn cbow<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch) {
+        let k = self.negatives();
+        let (spans, noise) = (
+            std::mem::take(&mut s.spans),
+            std::mem::take(&mut s.noise_words),
+        );
+        self.prefetch_next(w, &noise, 0);
+        let mut next = 0;
+        for (i, &(a, b)) in spans.iter().enumerate() {
             let count = (b - a - 1) as f32;
             if count == 0.0 {
                 continue;
             }
-            self.draw_noise(1, &mut noise, rng);
-            prefetch_rows(w.output, Some(&noise));
+            let own = &noise[next..next + k];
+            next += k;
+            self.prefetch_next(w, &noise, next);
             s.l1.fill(0.0);
             for j in (a..b).filter(|&j| j != i) {
                 w.input.load(words[j], &mut s.row);
@@ -439,7 +463,7 @@ impl<'a> Tables<'a> {
                 s.l1.iter_mut().for_each(|v| *v /= count);
             }
             s.neu1e.fill(0.0);
-            self.predict(w, words[i], &noise, alpha, s);
+            self.predict(w, words[i], own, alpha, s);
             let scale = if self.config.cbow_mean {
                 1.0
             } else {
@@ -449,17 +473,7 @@ impl<'a> Tables<'a> {
                 w.input.add(words[j], scale, &s.neu1e);
             }
         }
-        s.noise_words = noise;
-    }
-}
-
-/// Hints that the rows `rows` (if any) of `m` will be read soon: the noise words are spread over
-/// the whole vocabulary, so their rows are often not in the cache, and fetching them all at
-/// once overlaps the waits.
-#[inline]
-fn prefetch_rows<W: Rows>(m: &W, rows: Option<&[u32]>) {
-    for &r in rows.unwrap_or_default() {
-        m.prefetch(r);
+        (s.spans, s.noise_words) = (spans, noise);
     }
 }
 
@@ -470,6 +484,7 @@ impl Scratch {
             neu1e: vec![0.0; dims],
             row: vec![0.0; dims],
             sentence: Vec::new(),
+            spans: Vec::new(),
             noise_words: Vec::new(),
             loss: 0.0,
             predictions: 0,
