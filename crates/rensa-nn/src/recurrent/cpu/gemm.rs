@@ -7,14 +7,31 @@ use super::Real;
 /// `a · b` into the row-major `out` (`[a.rows, b.cols]`), for the input projection and its
 /// gradients. A right factor that is a transposed view is copied to row-major first (the GEMM
 /// runs several times slower on it).
+///
+/// One such product is a whole layer's work for a batch, so it goes to the thread pool from
+/// [`PARALLEL_LAYER`] multiply-adds on, half the size at which the per-step products of the
+/// recurrences do ([`PARALLEL_STEP`]).
 pub fn matmul<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, out: &mut [E]) {
+    let shape = (a.nrows(), b.ncols());
+    let out = ArrayViewMut2::from_shape(shape, out).expect("GEMM output buffer");
     if b.strides()[1] == 1 {
-        gemm(a, b, E::zero(), out);
+        gemm_on(a, b, E::zero(), out, PARALLEL_LAYER);
     } else {
         let b = b.as_standard_layout();
-        gemm(a, b.view(), E::zero(), out);
+        gemm_on(a, b.view(), E::zero(), out, PARALLEL_LAYER);
     }
 }
+
+/// The fewest multiply-adds of a per-step product of a recurrence that is worth handing to a
+/// second thread: a step's product at the benchmark's size (64×256×1024, 2^24) ran slower
+/// threaded (LSTM forward + backward 144 ms threaded, 111 ms serial); the all-steps
+/// weight-gradient products are big enough.
+const PARALLEL_STEP: usize = 1 << 26;
+
+/// The fewest multiply-adds of a whole layer's product ([`matmul`]) that go to the thread pool:
+/// the VAE's 128×784×400 products (2^25.3) ran its MLP epochs about 1.15x faster threaded on a
+/// 2-core AMD EPYC (the same results: the split does not change the sums).
+const PARALLEL_LAYER: usize = 1 << 25;
 
 /// `out = a · b + beta · out` for row-major `out` of shape `[a.rows, b.cols]`; `beta` is 0 or 1.
 pub(super) fn gemm<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, out: &mut [E]) {
@@ -26,13 +43,24 @@ pub(super) fn gemm<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, out: &m
 /// `out = a · b + beta · out` on views with any (non-negative) strides; `beta` is 0 or 1.
 ///
 /// Runs the `gemm` crate's kernels (AVX-512 or AVX2 as the CPU has), on the current rayon pool
-/// when the product is large enough to pay for it.
-#[allow(unsafe_code)]
+/// when the product is large enough to pay for it ([`PARALLEL_STEP`]).
 pub(super) fn gemm_into<E: Real>(
     a: ArrayView2<E>,
     b: ArrayView2<E>,
     beta: E,
+    out: ArrayViewMut2<E>,
+) {
+    gemm_on(a, b, beta, out, PARALLEL_STEP)
+}
+
+/// [`gemm_into`], on the current rayon pool from `parallel_from` multiply-adds on.
+#[allow(unsafe_code)]
+fn gemm_on<E: Real>(
+    a: ArrayView2<E>,
+    b: ArrayView2<E>,
+    beta: E,
     mut out: ArrayViewMut2<E>,
+    parallel_from: usize,
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
@@ -53,10 +81,7 @@ pub(super) fn gemm_into<E: Real>(
         a_s.iter().chain(b_s).chain(o_s).all(|&s| s >= 0),
         "GEMM views have non-negative strides"
     );
-    // Handing a per-step product (64×256×1024 at the benchmark's size) to a second thread costs
-    // more than it saves (measured: LSTM forward + backward 144 ms threaded, 111 ms serial);
-    // only the all-steps weight-gradient products are big enough.
-    let parallelism = if m * n * k >= 1 << 26 {
+    let parallelism = if m * n * k >= parallel_from {
         gemm::Parallelism::Rayon(0) // the current pool's threads
     } else {
         gemm::Parallelism::None
@@ -120,4 +145,45 @@ pub(super) fn cols<E: Real>(m: ArrayView2<'_, E>, range: impl Into<Slice>) -> Ar
 
 pub(super) fn view<E: Real>(data: &[E], rows: usize, cols: usize) -> ArrayView2<'_, E> {
     ArrayView2::from_shape((rows, cols), data).expect("matrix buffer")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer-sized product ([`PARALLEL_LAYER`] and up) split over a two-thread pool gives the
+    /// serial product's bits: the split is over output blocks, each sum over `k` unchanged.
+    #[test]
+    fn a_threaded_layer_product_equals_the_serial_one() {
+        let (m, k, n) = (128, 784, 400);
+        assert!(m * k * n >= PARALLEL_LAYER && m * k * n < PARALLEL_STEP);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 11.0)
+            .collect();
+        let (a, b) = (view(&a, m, k), view(&b, k, n));
+        let mut serial = vec![0f32; m * n];
+        gemm_on(
+            a,
+            b,
+            0.0,
+            ArrayViewMut2::from_shape((m, n), &mut serial[..]).unwrap(),
+            usize::MAX,
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut threaded = vec![0f32; m * n];
+        pool.install(|| matmul(a, b, &mut threaded));
+        assert!(
+            serial
+                .iter()
+                .zip(&threaded)
+                .all(|(s, t)| s.to_bits() == t.to_bits())
+        );
+        assert!(serial.iter().any(|&s| s != 0.0));
+    }
 }
