@@ -6,7 +6,9 @@
 //! written as a relaxed atomic load or store, so the races are defined behaviour; the rows move
 //! four elements per instruction ([`rensa_isa::relaxed`]), and the arithmetic runs on
 //! thread-local copies of the rows, where the compiler vectorises it. With one worker thread
-//! nothing is shared: the weights are plain cells owned by that thread.
+//! nothing is shared: the weights are plain cells owned by that thread. A sentence's random
+//! draws (windows, noise words) are made before it trains, in word2vec.c's order, so that the
+//! next prediction's output rows are fetched into the cache while the current one trains.
 //!
 //! One thread reads the corpus and hands out jobs of about 10,000 words (as gensim does), each
 //! with its learning rate (linear in the words read before it) and its own seed, so a run with
