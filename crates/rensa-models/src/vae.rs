@@ -37,7 +37,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Tensor, backend::Backend};
 use rensa_data::idx::ImageBatch;
 use rensa_nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use rensa_nn::dense::linear;
+use rensa_nn::dense::{linear, linear_relu};
 use rensa_nn::latent::DiagonalGaussian;
 use rensa_nn::recurrent::RecurrentBackend;
 use rensa_train::{Objective, Output, StepInfo};
@@ -207,6 +207,12 @@ fn dense<B: RecurrentBackend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2
     linear(x, layer, rensa_nn::recurrent::Differentiation::Fused)
 }
 
+/// `relu(x W + b)` as one layer ([`rensa_nn::dense::linear_relu`]: on ndarray the bias added by
+/// the GEMM and the ReLU in place).
+fn dense_relu<B: RecurrentBackend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    linear_relu(x, layer, rensa_nn::recurrent::Differentiation::Fused)
+}
+
 /// `−log Bernoulli(x; σ(l))` summed over the pixels, `softplus(l) − x l`
 /// ([`rensa_nn::loss::bernoulli_nll`]: one fused pass on ndarray).
 fn bernoulli_nll<B: RecurrentBackend>(logits: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
@@ -242,11 +248,11 @@ impl<B: RecurrentBackend> Vae<B> {
             self.cols
         );
         let features = match (&self.mlp, &self.conv) {
-            (Some(m), _) => relu(dense(&m.encode, x)),
+            (Some(m), _) => dense_relu(&m.encode, x),
             (_, Some(c)) => {
                 let grid = x.reshape([n, 1, self.rows, self.cols]);
                 let h = relu(c.down2.forward(relu(c.down1.forward(grid))));
-                relu(dense(&c.encode, h.flatten(1, 3)))
+                dense_relu(&c.encode, h.flatten(1, 3))
             }
             _ => unreachable!("a VAE has an encoder"),
         };
@@ -260,11 +266,11 @@ impl<B: RecurrentBackend> Vae<B> {
     pub fn decode_logits(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = z.dims()[0];
         match (&self.mlp, &self.conv) {
-            (Some(m), _) => dense(&m.decode, relu(dense(&m.decode_hidden, z))),
+            (Some(m), _) => dense(&m.decode, dense_relu(&m.decode_hidden, z)),
             (_, Some(c)) => {
                 let [_, c2] = CONV_CHANNELS;
-                let hidden = relu(dense(&c.decode_hidden, z));
-                let grid = relu(dense(&c.decode_grid, hidden)).reshape([
+                let hidden = dense_relu(&c.decode_hidden, z);
+                let grid = dense_relu(&c.decode_grid, hidden).reshape([
                     n,
                     c2,
                     self.rows / 4,

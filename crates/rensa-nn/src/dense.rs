@@ -10,7 +10,7 @@
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
-use crate::recurrent::{Differentiation, RecurrentBackend};
+use crate::recurrent::{DenseLayer, Differentiation, RecurrentBackend};
 
 /// `x W` for `x` `[..., in]` and `w` `[in, out]`: `[..., out]`.
 ///
@@ -35,8 +35,8 @@ pub fn matmul<B: RecurrentBackend, const D: usize>(
     y.reshape(dims)
 }
 
-/// burn's `Linear` (`x W + b`, `W` `[in, out]`) on the backend's GEMM; the same values as
-/// `layer.forward(x)`.
+/// burn's `Linear` (`x W + b`, `W` `[in, out]`) on the backend's GEMM; the values of
+/// `layer.forward(x)` (to rounding: the bias is added inside the product on ndarray).
 ///
 /// # Panics
 /// As [`matmul`].
@@ -45,11 +45,48 @@ pub fn linear<B: RecurrentBackend, const D: usize>(
     layer: &Linear<B>,
     how: Differentiation,
 ) -> Tensor<B, D> {
-    let y = matmul(x, layer.weight.val(), how);
-    match &layer.bias {
-        Some(b) => y + b.val().unsqueeze(),
-        None => y,
-    }
+    layer_on(x, layer, false, how)
+}
+
+/// `relu(x W + b)`: [`linear`] and a ReLU as one [`RecurrentBackend::dense_layer`] (on ndarray
+/// the bias added by the GEMM and the ReLU in place; under `Autodiff` one graph node).
+///
+/// # Panics
+/// As [`matmul`].
+pub fn linear_relu<B: RecurrentBackend, const D: usize>(
+    x: Tensor<B, D>,
+    layer: &Linear<B>,
+    how: Differentiation,
+) -> Tensor<B, D> {
+    layer_on(x, layer, true, how)
+}
+
+fn layer_on<B: RecurrentBackend, const D: usize>(
+    x: Tensor<B, D>,
+    layer: &Linear<B>,
+    relu: bool,
+    how: Differentiation,
+) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let [input, output] = layer.weight.dims();
+    assert_eq!(
+        dims[D - 1],
+        input,
+        "dense: expected inputs of {input} features, got {:?}",
+        dims
+    );
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let y = B::dense_layer(
+        DenseLayer {
+            input: x.reshape([rows, input]),
+            weight: layer.weight.val(),
+            bias: layer.bias.as_ref().map(|b| b.val()),
+            relu,
+        },
+        how,
+    );
+    dims[D - 1] = output;
+    y.reshape(dims)
 }
 
 #[cfg(test)]
@@ -89,37 +126,96 @@ mod tests {
         ours.1.assert_approx_eq::<f32>(&burns.1, tol);
     }
 
-    /// The same values and gradients as burn's `Linear::forward`, fused or plain.
+    /// The same values and gradients (input, weight, bias) as burn's `Linear::forward` and
+    /// `relu`, fused or plain, with and without a bias and a ReLU.
     #[test]
-    fn linear_matches_burns_linear() {
+    fn linear_and_linear_relu_match_burns_linear_and_relu() {
         // draws from burn's shared generator: not while another test seeds it
         let _rng = rensa_testkit::rng_lock();
         let device = Default::default();
-        let layer = LinearConfig::new(5, 3).init::<A>(&device);
         let x = Tensor::<A, 3>::random([2, 4, 5], Distribution::Normal(0.0, 1.0), &device);
-        let reference = {
-            let x = x.clone().require_grad();
-            let y = layer.forward(x.clone());
-            let g = (y.clone() * y.clone()).sum().backward();
-            (
-                y.into_data(),
-                x.grad(&g).unwrap().into_data(),
-                layer.weight.grad(&g).unwrap().into_data(),
-            )
-        };
-        for how in [Differentiation::Fused, Differentiation::Plain] {
-            let x = x.clone().require_grad();
-            let y = linear(x.clone(), &layer, how);
-            let g = (y.clone() * y.clone()).sum().backward();
-            let ours = (
-                y.into_data(),
-                x.grad(&g).unwrap().into_data(),
-                layer.weight.grad(&g).unwrap().into_data(),
-            );
-            let tol = burn::tensor::Tolerance::<f32>::default();
-            ours.0.assert_approx_eq::<f32>(&reference.0, tol);
-            ours.1.assert_approx_eq::<f32>(&reference.1, tol);
-            ours.2.assert_approx_eq::<f32>(&reference.2, tol);
+        for bias in [true, false] {
+            let layer = LinearConfig::new(5, 3).with_bias(bias).init::<A>(&device);
+            for relu in [false, true] {
+                let run = |ours: Option<Differentiation>| {
+                    let x = x.clone().require_grad();
+                    let y = match (ours, relu) {
+                        (Some(how), false) => linear(x.clone(), &layer, how),
+                        (Some(how), true) => linear_relu(x.clone(), &layer, how),
+                        (None, false) => layer.forward(x.clone()),
+                        (None, true) => burn::tensor::activation::relu(layer.forward(x.clone())),
+                    };
+                    let g = (y.clone() * y.clone().add_scalar(0.5)).sum().backward();
+                    let b = layer.bias.as_ref().map(|b| b.grad(&g).unwrap().into_data());
+                    (
+                        y.into_data(),
+                        x.grad(&g).unwrap().into_data(),
+                        layer.weight.grad(&g).unwrap().into_data(),
+                        b,
+                    )
+                };
+                let reference = run(None);
+                for how in [Differentiation::Fused, Differentiation::Plain] {
+                    let ours = run(Some(how));
+                    let tol = burn::tensor::Tolerance::<f32>::absolute(1e-5);
+                    ours.0.assert_approx_eq::<f32>(&reference.0, tol);
+                    ours.1.assert_approx_eq::<f32>(&reference.1, tol);
+                    ours.2.assert_approx_eq::<f32>(&reference.2, tol);
+                    assert_eq!(ours.3.is_some(), bias);
+                    if let (Some(o), Some(r)) = (&ours.3, &reference.3) {
+                        o.assert_approx_eq::<f32>(r, tol);
+                    }
+                    if relu {
+                        let y = ours.0.to_vec::<f32>().unwrap();
+                        assert!(y.iter().any(|&v| v == 0.0) && y.iter().all(|&v| v >= 0.0));
+                    }
+                }
+            }
         }
+    }
+
+    /// ndarray's pointwise backward pass gives the reference's values (burn's tensor ops), with
+    /// outputs exactly at 0 and below (masked) and NaN kept in the forward pass.
+    #[test]
+    fn the_pointwise_backward_pass_matches_the_reference() {
+        type N = NdArray;
+        use crate::recurrent::dense_layer_backward_reference;
+        let device = Default::default();
+        let y = Tensor::<N, 2>::from_floats([[0.0, 1.5, -0.0], [2.0, 0.0, 0.25]], &device);
+        let d = Tensor::<N, 2>::from_floats([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], &device);
+        for relu in [false, true] {
+            for bias in [false, true] {
+                let ours = N::dense_layer_backward(relu.then(|| y.clone()), d.clone(), bias);
+                let reference =
+                    dense_layer_backward_reference(relu.then(|| y.clone()), d.clone(), bias);
+                assert_eq!(ours.0.into_data(), reference.0.into_data());
+                assert_eq!(
+                    ours.1.map(|s| s.into_data()),
+                    reference.1.map(|s| s.into_data())
+                );
+            }
+        }
+        let (g, sums) = N::dense_layer_backward(Some(y), d, true);
+        assert_eq!(
+            g.to_data().to_vec::<f32>().unwrap(),
+            [0.0, -2.0, 0.0, 4.0, 0.0, -6.0]
+        );
+        assert_eq!(
+            sums.unwrap().to_data().to_vec::<f32>().unwrap(),
+            [4.0, -2.0, -6.0]
+        );
+        let x = Tensor::<N, 2>::from_floats([[1.0, f32::NAN], [-1.0, 2.0]], &device);
+        let w = Tensor::<N, 2>::from_floats([[1.0], [0.0]], &device);
+        let layer = DenseLayer {
+            input: x,
+            weight: w,
+            bias: Some(Tensor::from_floats([-1.0], &device)),
+            relu: true,
+        };
+        let y = N::dense_layer(layer, Differentiation::Fused)
+            .to_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(y[0].is_nan() && y[1] == 0.0, "{y:?}");
     }
 }

@@ -42,9 +42,10 @@ mod sequence;
 pub mod tape;
 
 pub use backend::{
-    AdamStep, AdditiveScore, RecurrentBackend, Window, adam_step_reference,
+    AdamStep, AdditiveScore, DenseLayer, RecurrentBackend, Window, adam_step_reference,
     additive_scores_backward_reference, additive_scores_reference,
-    bernoulli_nll_backward_reference, bernoulli_nll_reference, fold_reference, unfold_reference,
+    bernoulli_nll_backward_reference, bernoulli_nll_reference, dense_layer_backward_reference,
+    dense_layer_reference, fold_reference, unfold_reference,
 };
 pub use cell::{GateWeights, RecurrentCell};
 pub use gru::GruCell;

@@ -12,10 +12,10 @@ use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
 use ndarray::{Ix2, Ix3, IxDyn};
 
 use super::backend::{
-    AdamStep, AdditiveScore, RecurrentBackend, Window, adam_step_reference,
+    AdamStep, AdditiveScore, DenseLayer, RecurrentBackend, Window, adam_step_reference,
     additive_scores_backward_reference, additive_scores_reference,
-    bernoulli_nll_backward_reference, bernoulli_nll_reference, check_adam_shapes, fold_reference,
-    unfold_reference,
+    bernoulli_nll_backward_reference, bernoulli_nll_reference, check_adam_shapes,
+    dense_layer_backward_reference, dense_layer_reference, fold_reference, unfold_reference,
 };
 use super::cpu::{self, Dims, Real};
 use super::sequence::{
@@ -337,6 +337,53 @@ fn dense<B: NdBackend, T: NativeFloat>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tens
     let mut out = vec![T::zero(); m * n];
     cpu::matmul(a, b, &mut out);
     tensor(out, [m, n])
+}
+
+/// A dense layer with the bias added by the GEMM and the ReLU in place.
+fn dense_layer<B: NdBackend, T: NativeFloat>(layer: DenseLayer<B>) -> Tensor<B, 2> {
+    let [m, k] = layer.input.dims();
+    let [k2, n] = layer.weight.dims();
+    assert_eq!(k, k2, "dense_layer: [{m}, {k}] x [{k2}, {n}]");
+    let bias = layer.bias.map(values::<B, T, 1>);
+    let x = T::array(layer.input.into_primitive().tensor());
+    let w = T::array(layer.weight.into_primitive().tensor());
+    let x = x.view().into_dimensionality::<Ix2>().expect("2-D");
+    let w = w.view().into_dimensionality::<Ix2>().expect("2-D");
+    tensor(cpu::dense_layer(x, w, bias.as_deref(), layer.relu), [m, n])
+}
+
+/// The pointwise part of a dense layer's backward pass: one pass for the ReLU's mask, one for
+/// the bias's sums.
+fn dense_layer_back<B: NdBackend, T: NativeFloat>(
+    relu_output: Option<Tensor<B, 2>>,
+    d: Tensor<B, 2>,
+    bias: bool,
+) -> (Tensor<B, 2>, Option<Tensor<B, 1>>) {
+    let [rows, cols] = d.dims();
+    let g = match relu_output {
+        Some(y) => {
+            assert_eq!(
+                y.dims(),
+                [rows, cols],
+                "dense_layer_backward: output and gradient"
+            );
+            let (y, d) = (contiguous::<B, T, 2>(y), contiguous::<B, T, 2>(d));
+            let g = cpu::relu_backward(
+                y.as_slice().expect("contiguous"),
+                d.as_slice().expect("contiguous"),
+            );
+            tensor(g, [rows, cols])
+        }
+        None => d,
+    };
+    let sums = bias.then(|| {
+        let a = contiguous::<B, T, 2>(g.clone());
+        tensor(
+            cpu::column_sums(a.as_slice().expect("contiguous"), cols),
+            [cols],
+        )
+    });
+    (g, sums)
 }
 
 /// Runs `$run::<f32>` or `$run::<f64>` for the backend's float type `$e`, else `$fallback`.
@@ -728,6 +775,22 @@ where
             E,
             bernoulli_back(logits, targets, d),
             bernoulli_nll_backward_reference(logits, targets, d)
+        )
+    }
+
+    fn dense_layer(layer: DenseLayer<Self>, how: Differentiation) -> Tensor<Self, 2> {
+        by_float!(E, dense_layer(layer), dense_layer_reference(layer, how))
+    }
+
+    fn dense_layer_backward(
+        relu_output: Option<Tensor<Self, 2>>,
+        d: Tensor<Self, 2>,
+        bias: bool,
+    ) -> (Tensor<Self, 2>, Option<Tensor<Self, 1>>) {
+        by_float!(
+            E,
+            dense_layer_back(relu_output, d, bias),
+            dense_layer_backward_reference(relu_output, d, bias)
         )
     }
 

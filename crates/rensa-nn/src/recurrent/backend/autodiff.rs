@@ -2,7 +2,7 @@
 //! [`Differentiation::Fused`]), the input projection one node on the inner backend's GEMM, and
 //! `unstack_time` a custom node.
 
-use super::{AdditiveScore, RecurrentBackend, Window};
+use super::{AdditiveScore, DenseLayer, RecurrentBackend, Window};
 use crate::recurrent::sequence::{
     CellKind, CellState, Differentiation, Recurrence, RecurrenceCall, RecurrentWeights, SequenceOps,
 };
@@ -178,6 +178,38 @@ impl<B: RecurrentBackend> Backward<B, 2> for DenseNode {
                 p.id,
                 prim(B::dense(t2::<B>(a).transpose(), g, Differentiation::Fused)),
             );
+        }
+    }
+}
+
+/// A dense layer through the inner backend's [`RecurrentBackend::dense_layer`], forward and
+/// backward.
+#[derive(Debug)]
+struct DenseLayerNode;
+
+impl<B: RecurrentBackend> Backward<B, 3> for DenseLayerNode {
+    /// The input, the weight, the layer's output when it ends in a ReLU, and whether it has a
+    /// bias.
+    type State = (FloatTensor<B>, FloatTensor<B>, Option<FloatTensor<B>>, bool);
+
+    /// The pre-activation's gradient `g` (and its row sums, `∂b`) by the inner backend's
+    /// [`RecurrentBackend::dense_layer_backward`], then `∂x = g · Wᵀ` and `∂W = xᵀ · g`, each
+    /// computed only when its parent is tracked.
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, w, relu_output, bias) = ops.state;
+        let d = t2::<B>(grads.consume::<B>(&ops.node));
+        let [p_x, p_w, p_b] = ops.parents;
+        let (g, sums) = B::dense_layer_backward(relu_output.map(t2::<B>), d, bias && p_b.is_some());
+        if let (Some(p), Some(sums)) = (p_b, sums) {
+            grads.register::<B>(p.id, prim(sums));
+        }
+        if let Some(p) = p_x {
+            let dx = B::dense(g.clone(), t2::<B>(w).transpose(), Differentiation::Fused);
+            grads.register::<B>(p.id, prim(dx));
+        }
+        if let Some(p) = p_w {
+            let dw = B::dense(t2::<B>(x).transpose(), g, Differentiation::Fused);
+            grads.register::<B>(p.id, prim(dw));
         }
     }
 }
@@ -459,6 +491,45 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
         Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    fn dense_layer(layer: DenseLayer<Self>, how: Differentiation) -> Tensor<Self, 2> {
+        if how == Differentiation::Plain {
+            return super::dense_layer_reference(layer, how);
+        }
+        let DenseLayer {
+            input,
+            weight,
+            bias,
+            relu,
+        } = layer;
+        let (x, n_x) = parts(input);
+        let (w, n_w) = parts(weight);
+        let (bias, n_b) = optional(bias, &w);
+        let has_bias = bias.is_some();
+        let y = B::dense_layer(
+            DenseLayer {
+                input: x.clone(),
+                weight: w.clone(),
+                bias,
+                relu,
+            },
+            Differentiation::Fused,
+        );
+        let out = prim(y.clone());
+        let parents = [n_x.node, n_w.node, n_b.node];
+        let out = match DenseLayerNode
+            .prepare::<C>(parents)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (prim(x), prim(w), relu.then(|| prim(y)), has_bias);
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        wrap(out)
     }
 
     fn tanh<const D: usize>(x: Tensor<Self, D>, how: Differentiation) -> Tensor<Self, D> {

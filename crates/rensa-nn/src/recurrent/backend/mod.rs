@@ -20,7 +20,9 @@
 //! And the Bernoulli likelihood of logits ([`bernoulli_nll`](RecurrentBackend::bernoulli_nll),
 //! a VAE's reconstruction term), nine passes over the batch in tensor ops and one here; and one
 //! Adam step ([`adam_step`](RecurrentBackend::adam_step), [`crate::optim::FusedAdam`]), thirteen
-//! passes over a parameter tensor in tensor ops and one here.
+//! passes over a parameter tensor in tensor ops and one here. And a whole dense layer
+//! ([`dense_layer`](RecurrentBackend::dense_layer): product, bias and ReLU), whose bias and ReLU
+//! are two more passes each way in tensor ops and none or one here.
 //!
 //! Every recurrence receives the input projection of **all** time steps (one matmul done by the
 //! cell, biases folded in), so a step does only the recurrent matmul and the pointwise gate math.
@@ -152,6 +154,29 @@ pub trait RecurrentBackend: SequenceOps {
         bernoulli_nll_backward_reference(logits, targets, d)
     }
 
+    /// A dense layer in one call, `x W + b` or `relu(x W + b)` ([`DenseLayer`]): `[rows, in]` →
+    /// `[rows, out]`. The provided version is [`dense_layer_reference`]
+    /// ([`dense`](Self::dense), then burn's add and `relu`); ndarray overrides it with the bias
+    /// added by the GEMM and the ReLU in place, `Autodiff` with one node whose backward pass is
+    /// [`dense_layer_backward`](Self::dense_layer_backward) and two [`dense`](Self::dense)
+    /// products (with [`Differentiation::Plain`] it records the reference's ops instead).
+    fn dense_layer(layer: DenseLayer<Self>, how: Differentiation) -> Tensor<Self, 2> {
+        dense_layer_reference(layer, how)
+    }
+
+    /// The pointwise part of a dense layer's backward pass, from the gradient `d` of its output
+    /// `[rows, out]`: the gradient of the pre-activation `x W + b` (`d` where the output is
+    /// positive and 0 elsewhere when `relu_output` is the ReLU's output, else `d`) and, when
+    /// `bias`, its sum over the rows (the bias's gradient). The provided version is
+    /// [`dense_layer_backward_reference`].
+    fn dense_layer_backward(
+        relu_output: Option<Tensor<Self, 2>>,
+        d: Tensor<Self, 2>,
+        bias: bool,
+    ) -> (Tensor<Self, 2>, Option<Tensor<Self, 1>>) {
+        dense_layer_backward_reference(relu_output, d, bias)
+    }
+
     /// One Adam step of a parameter tensor from its gradient and moments (all of one shape): the new
     /// parameter, first and second moments, `[θ, m, v]`, as burn's `Adam` computes them
     /// ([`crate::optim::FusedAdam`]). The provided version is [`adam_step_reference`], burn's
@@ -260,6 +285,68 @@ pub fn bernoulli_nll_backward_reference<B: burn::tensor::backend::Backend>(
     d: Tensor<B, 1>,
 ) -> Tensor<B, 2> {
     (burn::tensor::activation::sigmoid(logits) - targets) * d.unsqueeze_dim(1)
+}
+
+/// A dense layer's input and parameters ([`RecurrentBackend::dense_layer`]).
+#[derive(Clone, Debug)]
+pub struct DenseLayer<B: burn::tensor::backend::Backend> {
+    /// `x`, `[rows, in]`.
+    pub input: Tensor<B, 2>,
+    /// `W`, `[in, out]` (burn's `Linear` layout).
+    pub weight: Tensor<B, 2>,
+    /// `b`, `[out]`.
+    pub bias: Option<Tensor<B, 1>>,
+    /// Whether the layer's output is `relu(x W + b)` rather than `x W + b`.
+    pub relu: bool,
+}
+
+/// [`RecurrentBackend::dense_layer`] as [`RecurrentBackend::dense`] and burn's tensor ops.
+///
+/// # Panics
+/// When the input's width is not the weight's rows, or the bias's length not its columns.
+pub fn dense_layer_reference<B: RecurrentBackend>(
+    layer: DenseLayer<B>,
+    how: Differentiation,
+) -> Tensor<B, 2> {
+    let DenseLayer {
+        input,
+        weight,
+        bias,
+        relu,
+    } = layer;
+    let [_, outputs] = weight.dims();
+    let y = B::dense(input, weight, how);
+    let y = match bias {
+        Some(b) => {
+            assert_eq!(
+                b.dims(),
+                [outputs],
+                "dense_layer: a bias of {outputs} values"
+            );
+            y + b.unsqueeze()
+        }
+        None => y,
+    };
+    if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
+    }
+}
+
+/// [`RecurrentBackend::dense_layer_backward`] with burn's tensor ops (the masking of burn's own
+/// `relu` backward pass: zero where the output is at most 0).
+pub fn dense_layer_backward_reference<B: burn::tensor::backend::Backend>(
+    relu_output: Option<Tensor<B, 2>>,
+    d: Tensor<B, 2>,
+    bias: bool,
+) -> (Tensor<B, 2>, Option<Tensor<B, 1>>) {
+    let d = match relu_output {
+        Some(y) => d.mask_fill(y.lower_equal_elem(0.0), 0.0),
+        None => d,
+    };
+    let sums = bias.then(|| d.clone().sum_dim(0).squeeze_dim(0));
+    (d, sums)
 }
 
 /// The geometry of a convolution's sliding window: a batch of `batch` channels-last images of

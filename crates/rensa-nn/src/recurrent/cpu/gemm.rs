@@ -31,7 +31,7 @@ const PARALLEL_STEP: usize = 1 << 26;
 /// The fewest multiply-adds of a whole layer's product ([`matmul`]) that go to the thread pool:
 /// the VAE's 128×784×400 products (2^25.3) ran its MLP epochs about 1.15x faster threaded on a
 /// 2-core AMD EPYC (the same results: the split does not change the sums).
-const PARALLEL_LAYER: usize = 1 << 25;
+pub(super) const PARALLEL_LAYER: usize = 1 << 25;
 
 /// `out = a · b + beta · out` for row-major `out` of shape `[a.rows, b.cols]`; `beta` is 0 or 1.
 pub(super) fn gemm<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, out: &mut [E]) {
@@ -55,7 +55,7 @@ pub(super) fn gemm_into<E: Real>(
 
 /// [`gemm_into`], on the current rayon pool from `parallel_from` multiply-adds on.
 #[allow(unsafe_code)]
-fn gemm_on<E: Real>(
+pub(super) fn gemm_on<E: Real>(
     a: ArrayView2<E>,
     b: ArrayView2<E>,
     beta: E,

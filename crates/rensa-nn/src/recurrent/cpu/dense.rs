@@ -1,0 +1,82 @@
+//! A dense layer's pointwise work around its product: the bias added by the GEMM itself and the
+//! ReLU in place going forward; going back, one pass that masks the gradient by the ReLU and sums
+//! it over the rows for the bias. In tensor ops each of these is a pass with its own buffer (two
+//! for burn's `relu` and two for its backward pass).
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use super::gemm::{PARALLEL_LAYER, gemm_on};
+use super::{Real, with_best_isa};
+
+/// `x W + b` (each row of `out` starts as `b`, or 0, and the GEMM adds the product to it), then
+/// `relu` in place when `relu`: `[x.rows, w.cols]`, row-major. A right factor that is not
+/// row-major is copied to row-major first, as [`matmul`](super::matmul) does.
+pub(crate) fn dense_layer<E: Real>(
+    x: ArrayView2<E>,
+    w: ArrayView2<E>,
+    bias: Option<&[E]>,
+    relu: bool,
+) -> Vec<E> {
+    let (rows, cols) = (x.nrows(), w.ncols());
+    let mut out = match bias {
+        Some(b) => {
+            assert_eq!(b.len(), cols, "dense_layer: a bias of {cols} values");
+            b.repeat(rows)
+        }
+        None => vec![E::zero(); rows * cols],
+    };
+    let view = ArrayViewMut2::from_shape((rows, cols), &mut out[..]).expect("output buffer");
+    if w.strides()[1] == 1 {
+        gemm_on(x, w, E::one(), view, PARALLEL_LAYER);
+    } else {
+        let w = w.as_standard_layout();
+        gemm_on(x, w.view(), E::one(), view, PARALLEL_LAYER);
+    }
+    if relu {
+        with_best_isa(
+            #[inline(always)]
+            || {
+                // `<= 0` (not `max`): 0 for −0 too, and NaN stays NaN, as burn's `relu`
+                for v in out.iter_mut() {
+                    *v = if *v <= E::zero() { E::zero() } else { *v };
+                }
+            },
+        );
+    }
+    out
+}
+
+/// The gradient of the pre-activation from the gradient `d` of a ReLU layer's output: `d` where
+/// the output `y` is positive, 0 where it is at most 0 (burn's mask).
+pub(crate) fn relu_backward<E: Real>(y: &[E], d: &[E]) -> Vec<E> {
+    assert_eq!(y.len(), d.len(), "relu_backward: output and gradient");
+    let mut g = vec![E::zero(); d.len()];
+    with_best_isa(
+        #[inline(always)]
+        || {
+            for ((g, &d), &y) in g.iter_mut().zip(d).zip(y) {
+                *g = if y <= E::zero() { E::zero() } else { d };
+            }
+        },
+    );
+    g
+}
+
+/// The sums over the rows of row-major `g` (`cols` per row): a bias's gradient.
+pub(crate) fn column_sums<E: Real>(g: &[E], cols: usize) -> Vec<E> {
+    let mut sums = vec![E::zero(); cols];
+    if cols == 0 {
+        return sums;
+    }
+    with_best_isa(
+        #[inline(always)]
+        || {
+            for row in g.chunks_exact(cols) {
+                for (s, &v) in sums.iter_mut().zip(row) {
+                    *s = *s + v;
+                }
+            }
+        },
+    );
+    sums
+}
