@@ -1,11 +1,14 @@
 //! Dense (fully connected) maps on the backend's GEMM.
 //!
 //! `y = x W (+ b)` over the last axis of `x`, for any number of leading axes, computed as one
-//! `[rows, in] × [in, out]` product by [`RecurrentBackend::dense`]: on ndarray the `gemm`
-//! crate's kernels for the widest instruction set the CPU has, under `Autodiff` one node whose
-//! backward pass is two more such products (with [`Differentiation::Plain`], burn's `matmul`).
-//! burn's `Linear::forward` gives the same values with `matmul`, which on ndarray is a batched
-//! product per leading index; rensa's models call [`linear`] where a layer runs over many rows.
+//! `[rows, in] × [in, out]` product by [`RecurrentBackend::dense`] ([`matmul`]), or with the bias
+//! and an optional ReLU as one [`RecurrentBackend::dense_layer`] ([`linear`], [`linear_relu`]):
+//! on ndarray the `gemm` crate's kernels for the widest instruction set the CPU has (the bias
+//! added by the product itself, the ReLU in place), under `Autodiff` one node whose backward
+//! pass is one pointwise pass and two more such products (with [`Differentiation::Plain`],
+//! burn's `matmul`, add and `relu`). burn's `Linear::forward` gives the same values with
+//! `matmul`, which on ndarray is a batched product per leading index; rensa's models call
+//! [`linear`] where a layer runs over many rows.
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
