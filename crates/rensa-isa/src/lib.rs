@@ -59,11 +59,17 @@ pub fn prefetch<T>(items: &[T]) {
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let bytes = std::mem::size_of_val(items);
+        if bytes == 0 {
+            return;
+        }
         let start = items.as_ptr().cast::<i8>();
-        for offset in (0..bytes).step_by(64) {
-            // SAFETY: a prefetch never faults and has no effect on memory; the address is
-            // inside `items` (`wrapping_add` keeps even the pointer arithmetic defined).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) }
+        // from the start of the first line touched, so that a slice not aligned to 64 bytes
+        // gets its last line too
+        let skew = start as usize % 64;
+        for offset in (0..skew + bytes).step_by(64) {
+            // SAFETY: a prefetch never faults and has no effect on memory, whatever the address;
+            // `wrapping_add`/`wrapping_sub` keep even the pointer arithmetic defined.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_sub(skew).wrapping_add(offset)) }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -6,9 +6,9 @@
 //! on ndarray the `gemm` crate's kernels for the widest instruction set the CPU has (the bias
 //! added by the product itself, the ReLU in place), under `Autodiff` one node whose backward
 //! pass is one pointwise pass and two more such products (with [`Differentiation::Plain`],
-//! burn's `matmul`, add and `relu`). burn's `Linear::forward` gives the same values with
-//! `matmul`, which on ndarray is a batched product per leading index; rensa's models call
-//! [`linear`] where a layer runs over many rows.
+//! burn's `matmul`, add and `relu`). burn's `Linear::forward` gives the same values (to
+//! rounding) with `matmul`, which on ndarray is a batched product per leading index; rensa's
+//! models call [`linear`] where a layer runs over many rows.
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
@@ -178,7 +178,8 @@ mod tests {
     }
 
     /// ndarray's pointwise backward pass gives the reference's values (burn's tensor ops), with
-    /// outputs exactly at 0 and below (masked) and NaN kept in the forward pass.
+    /// outputs exactly at 0 and below (masked), and NaN kept by the forward pass (burn's provided
+    /// `relu` and PyTorch's keep it too).
     #[test]
     fn the_pointwise_backward_pass_matches_the_reference() {
         type N = NdArray;

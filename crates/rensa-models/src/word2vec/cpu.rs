@@ -7,8 +7,9 @@
 //! four elements per instruction ([`rensa_isa::relaxed`]), and the arithmetic runs on
 //! thread-local copies of the rows, where the compiler vectorises it. With one worker thread
 //! nothing is shared: the weights are plain cells owned by that thread. A sentence's random
-//! draws (windows, noise words) are made before it trains, in word2vec.c's order, so that the
-//! next prediction's output rows are fetched into the cache while the current one trains.
+//! draws (windows, noise words) are made before it trains, in word2vec.c's order, so that with
+//! negative sampling the next prediction's noise rows are fetched into the cache while the
+//! current one trains.
 //!
 //! One thread reads the corpus and hands out jobs of about 10,000 words (as gensim does), each
 //! with its learning rate (linear in the words read before it) and its own seed, so a run with
@@ -297,10 +298,11 @@ impl<'a> Tables<'a> {
     /// Draws a sentence's random choices before it trains: each position's context span (the
     /// window shrunk at random) and the noise words of each prediction, in the order the
     /// one-pass loop of word2vec.c and gensim draws them (a position's span, then its
-    /// predictions' noise words; CBOW makes no prediction for a position without context). So
-    /// the trainer knows the next prediction's output rows while the current one trains and
-    /// fetches them into the cache ahead of use; the noise words come from the whole
-    /// vocabulary, so their rows are mostly not in the cache.
+    /// predictions' noise words; CBOW makes no prediction for a position without context). So,
+    /// with negative sampling, the trainer knows the next prediction's noise rows while the
+    /// current one trains and fetches them into the cache ahead of use; the noise words come
+    /// from the whole vocabulary, so their rows are mostly not in the cache. (Hierarchical
+    /// softmax draws no noise words; its path rows are the frequent inner nodes.)
     fn plan(&self, words: &[u32], s: &mut Scratch, rng: &mut SplitMix64) {
         s.spans.clear();
         s.noise_words.clear();

@@ -352,14 +352,15 @@ fn dense_layer<B: NdBackend, T: NativeFloat>(layer: DenseLayer<B>) -> Tensor<B, 
     tensor(cpu::dense_layer(x, w, bias.as_deref(), layer.relu), [m, n])
 }
 
-/// The pointwise part of a dense layer's backward pass: one pass for the ReLU's mask, one for
-/// the bias's sums.
+/// The pointwise part of a dense layer's backward pass: one pass for the ReLU's mask and the
+/// bias's sums together (or the sums alone without a ReLU).
 fn dense_layer_back<B: NdBackend, T: NativeFloat>(
     relu_output: Option<Tensor<B, 2>>,
     d: Tensor<B, 2>,
     bias: bool,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 1>>) {
     let [rows, cols] = d.dims();
+    let mut sums = bias.then(|| vec![T::zero(); cols]);
     let g = match relu_output {
         Some(y) => {
             assert_eq!(
@@ -371,19 +372,20 @@ fn dense_layer_back<B: NdBackend, T: NativeFloat>(
             let g = cpu::relu_backward(
                 y.as_slice().expect("contiguous"),
                 d.as_slice().expect("contiguous"),
+                cols,
+                sums.as_deref_mut(),
             );
             tensor(g, [rows, cols])
         }
-        None => d,
+        None => {
+            if let Some(sums) = &mut sums {
+                let a = contiguous::<B, T, 2>(d.clone());
+                *sums = cpu::column_sums(a.as_slice().expect("contiguous"), cols);
+            }
+            d
+        }
     };
-    let sums = bias.then(|| {
-        let a = contiguous::<B, T, 2>(g.clone());
-        tensor(
-            cpu::column_sums(a.as_slice().expect("contiguous"), cols),
-            [cols],
-        )
-    });
-    (g, sums)
+    (g, sums.map(|s| tensor(s, [cols])))
 }
 
 /// Runs `$run::<f32>` or `$run::<f64>` for the backend's float type `$e`, else `$fallback`.

@@ -22,7 +22,7 @@
 //! Adam step ([`adam_step`](RecurrentBackend::adam_step), [`crate::optim::FusedAdam`]), thirteen
 //! passes over a parameter tensor in tensor ops and one here. And a whole dense layer
 //! ([`dense_layer`](RecurrentBackend::dense_layer): product, bias and ReLU), whose bias and ReLU
-//! are two more passes each way in tensor ops and none or one here.
+//! are three passes each way in tensor ops, and one each way here.
 //!
 //! Every recurrence receives the input projection of **all** time steps (one matmul done by the
 //! cell, biases folded in), so a step does only the recurrent matmul and the pointwise gate math.

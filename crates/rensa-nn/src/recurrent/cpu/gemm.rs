@@ -29,7 +29,7 @@ pub fn matmul<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, out: &mut [E]) {
 const PARALLEL_STEP: usize = 1 << 26;
 
 /// The fewest multiply-adds of a whole layer's product ([`matmul`]) that go to the thread pool:
-/// the VAE's 128×784×400 products (2^25.3) ran its MLP epochs about 1.15x faster threaded on a
+/// the VAE's 128×784×400 products (2^25.3) ran its MLP epochs about 1.23x faster threaded on a
 /// 2-core AMD EPYC (the same results: the split does not change the sums).
 pub(super) const PARALLEL_LAYER: usize = 1 << 25;
 
