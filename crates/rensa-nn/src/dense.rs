@@ -24,8 +24,21 @@ pub fn matmul<B: RecurrentBackend, const D: usize>(
     w: Tensor<B, 2>,
     how: Differentiation,
 ) -> Tensor<B, D> {
-    let mut dims = x.dims();
     let [input, output] = w.dims();
+    over_rows(x, [input, output], |x| B::dense(x, w, how))
+}
+
+/// `f` of the rows of `x` `[..., input]` as one `[rows, input]` matrix, whose `[rows, output]`
+/// result takes `x`'s leading axes back.
+///
+/// # Panics
+/// When the last axis of `x` is not `input`.
+fn over_rows<B: RecurrentBackend, const D: usize>(
+    x: Tensor<B, D>,
+    [input, output]: [usize; 2],
+    f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>,
+) -> Tensor<B, D> {
+    let mut dims = x.dims();
     assert_eq!(
         dims[D - 1],
         input,
@@ -33,7 +46,7 @@ pub fn matmul<B: RecurrentBackend, const D: usize>(
         dims
     );
     let rows = dims[..D - 1].iter().product::<usize>();
-    let y = B::dense(x.reshape([rows, input]), w, how);
+    let y = f(x.reshape([rows, input]));
     dims[D - 1] = output;
     y.reshape(dims)
 }
@@ -70,26 +83,18 @@ fn layer_on<B: RecurrentBackend, const D: usize>(
     relu: bool,
     how: Differentiation,
 ) -> Tensor<B, D> {
-    let mut dims = x.dims();
-    let [input, output] = layer.weight.dims();
-    assert_eq!(
-        dims[D - 1],
-        input,
-        "dense: expected inputs of {input} features, got {:?}",
-        dims
-    );
-    let rows = dims[..D - 1].iter().product::<usize>();
-    let y = B::dense_layer(
-        DenseLayer {
-            input: x.reshape([rows, input]),
-            weight: layer.weight.val(),
-            bias: layer.bias.as_ref().map(|b| b.val()),
-            relu,
-        },
-        how,
-    );
-    dims[D - 1] = output;
-    y.reshape(dims)
+    let dims = layer.weight.dims();
+    over_rows(x, dims, |x| {
+        B::dense_layer(
+            DenseLayer {
+                input: x,
+                weight: layer.weight.val(),
+                bias: layer.bias.as_ref().map(|b| b.val()),
+                relu,
+            },
+            how,
+        )
+    })
 }
 
 #[cfg(test)]

@@ -253,12 +253,55 @@ struct Scratch {
     neu1e: Vec<f32>,
     row: Vec<f32>,
     sentence: Vec<u32>,
-    /// The context span of each position of the sentence (see [`Tables::plan`]).
-    spans: Vec<(usize, usize)>,
-    /// The noise words of the sentence's predictions, `negatives()` per prediction, in order.
-    noise_words: Vec<u32>,
+    plan: Plan,
     loss: f64,
     predictions: u64,
+}
+
+/// A sentence's random draws ([`Tables::plan`]).
+#[derive(Default)]
+struct Plan {
+    /// The context span of each position.
+    spans: Vec<(usize, usize)>,
+    /// The noise words of the predictions, `negatives()` per prediction, in order.
+    noise: Vec<u32>,
+}
+
+/// Hands out a sentence's noise words one prediction at a time, and fetches the output rows of
+/// the prediction after it into the cache.
+struct NoiseCursor<'p> {
+    noise: &'p [u32],
+    per: usize,
+    next: usize,
+}
+
+impl<'p> NoiseCursor<'p> {
+    fn new<W: Rows>(noise: &'p [u32], per: usize, output: &W) -> Self {
+        let cursor = Self {
+            noise,
+            per,
+            next: 0,
+        };
+        cursor.prefetch(output);
+        cursor
+    }
+
+    #[inline]
+    fn prefetch<W: Rows>(&self, output: &W) {
+        let rows = self.noise.get(self.next..self.next + self.per);
+        for &r in rows.unwrap_or_default() {
+            output.prefetch(r);
+        }
+    }
+
+    /// The next prediction's noise words (none with hierarchical softmax).
+    #[inline]
+    fn take<W: Rows>(&mut self, output: &W) -> &'p [u32] {
+        let own = &self.noise[self.next..self.next + self.per];
+        self.next += self.per;
+        self.prefetch(output);
+        own
+    }
 }
 
 /// The input and output weights.
@@ -303,30 +346,20 @@ impl<'a> Tables<'a> {
     /// current one trains and fetches them into the cache ahead of use; the noise words come
     /// from the whole vocabulary, so their rows are mostly not in the cache. (Hierarchical
     /// softmax draws no noise words; its path rows are the frequent inner nodes.)
-    fn plan(&self, words: &[u32], s: &mut Scratch, rng: &mut SplitMix64) {
-        s.spans.clear();
-        s.noise_words.clear();
+    fn plan(&self, words: &[u32], plan: &mut Plan, rng: &mut SplitMix64) {
+        plan.spans.clear();
+        plan.noise.clear();
         for i in 0..words.len() {
             let (a, b) = context_span(i, words.len(), shrunk_window(self.config.window, rng));
-            s.spans.push((a, b));
+            plan.spans.push((a, b));
             let predictions = match self.config.architecture {
                 Architecture::SkipGram => b - a - 1,
                 Architecture::Cbow => usize::from(b - a > 1),
             };
             if let Some(noise) = &self.noise {
                 let draws = predictions * self.config.negative;
-                s.noise_words.extend((0..draws).map(|_| noise.draw(rng)));
+                plan.noise.extend((0..draws).map(|_| noise.draw(rng)));
             }
-        }
-    }
-
-    /// Prefetches the output rows of the prediction after the one whose noise words start at
-    /// `next - negatives()` (nothing past the sentence's last).
-    #[inline]
-    fn prefetch_next<W: Rows>(&self, w: &Weights<'_, W>, noise: &[u32], next: usize) {
-        let k = self.negatives();
-        for &r in noise.get(next..next + k).unwrap_or_default() {
-            w.output.prefetch(r);
         }
     }
 
@@ -402,12 +435,13 @@ impl<'a> Tables<'a> {
             );
             start = end;
             effective += sentence.len() as u64;
-            self.plan(&sentence, s, &mut rng);
+            let mut plan = std::mem::take(&mut s.plan);
+            self.plan(&sentence, &mut plan, &mut rng);
             match self.config.architecture {
-                Architecture::SkipGram => self.skip_gram(w, &sentence, job.alpha, s),
-                Architecture::Cbow => self.cbow(w, &sentence, job.alpha, s),
+                Architecture::SkipGram => self.skip_gram(w, &sentence, &plan, job.alpha, s),
+                Architecture::Cbow => self.cbow(w, &sentence, &plan, job.alpha, s),
             }
-            s.sentence = sentence;
+            (s.sentence, s.plan) = (sentence, plan);
         }
         Done {
             raw_words: job.raw_words,
@@ -418,46 +452,43 @@ impl<'a> Tables<'a> {
     }
 
     /// Each context word in turn predicts the centre word (the draws made by [`plan`](Self::plan)).
-    fn skip_gram<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch) {
-        let k = self.negatives();
-        let (spans, noise) = (
-            std::mem::take(&mut s.spans),
-            std::mem::take(&mut s.noise_words),
-        );
-        self.prefetch_next(w, &noise, 0);
-        let mut next = 0;
-        for (i, &(a, b)) in spans.iter().enumerate() {
+    fn skip_gram<W: Rows>(
+        &self,
+        w: &Weights<'_, W>,
+        words: &[u32],
+        plan: &Plan,
+        alpha: f32,
+        s: &mut Scratch,
+    ) {
+        let mut noise = NoiseCursor::new(&plan.noise, self.negatives(), w.output);
+        for (i, &(a, b)) in plan.spans.iter().enumerate() {
             for j in (a..b).filter(|&j| j != i) {
-                let own = &noise[next..next + k];
-                next += k;
-                self.prefetch_next(w, &noise, next);
+                let own = noise.take(w.output);
                 w.input.load(words[j], &mut s.l1);
                 s.neu1e.fill(0.0);
                 self.predict(w, words[i], own, alpha, s);
                 w.input.add(words[j], 1.0, &s.neu1e);
             }
         }
-        (s.spans, s.noise_words) = (spans, noise);
     }
 
     /// The mean (or sum) of the context words' input rows predicts the centre word (the draws
     /// made by [`plan`](Self::plan)).
-    fn cbow<W: Rows>(&self, w: &Weights<'_, W>, words: &[u32], alpha: f32, s: &mut Scratch) {
-        let k = self.negatives();
-        let (spans, noise) = (
-            std::mem::take(&mut s.spans),
-            std::mem::take(&mut s.noise_words),
-        );
-        self.prefetch_next(w, &noise, 0);
-        let mut next = 0;
-        for (i, &(a, b)) in spans.iter().enumerate() {
+    fn cbow<W: Rows>(
+        &self,
+        w: &Weights<'_, W>,
+        words: &[u32],
+        plan: &Plan,
+        alpha: f32,
+        s: &mut Scratch,
+    ) {
+        let mut noise = NoiseCursor::new(&plan.noise, self.negatives(), w.output);
+        for (i, &(a, b)) in plan.spans.iter().enumerate() {
             let count = (b - a - 1) as f32;
             if count == 0.0 {
                 continue;
             }
-            let own = &noise[next..next + k];
-            next += k;
-            self.prefetch_next(w, &noise, next);
+            let own = noise.take(w.output);
             s.l1.fill(0.0);
             for j in (a..b).filter(|&j| j != i) {
                 w.input.load(words[j], &mut s.row);
@@ -477,7 +508,6 @@ impl<'a> Tables<'a> {
                 w.input.add(words[j], scale, &s.neu1e);
             }
         }
-        (s.spans, s.noise_words) = (spans, noise);
     }
 }
 
@@ -488,8 +518,7 @@ impl Scratch {
             neu1e: vec![0.0; dims],
             row: vec![0.0; dims],
             sentence: Vec::new(),
-            spans: Vec::new(),
-            noise_words: Vec::new(),
+            plan: Plan::default(),
             loss: 0.0,
             predictions: 0,
         }

@@ -497,15 +497,10 @@ impl<B: RecurrentBackend, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
         if how == Differentiation::Plain {
             return super::dense_layer_reference(layer, how);
         }
-        let DenseLayer {
-            input,
-            weight,
-            bias,
-            relu,
-        } = layer;
-        let (x, n_x) = parts(input);
-        let (w, n_w) = parts(weight);
-        let (bias, n_b) = optional(bias, &w);
+        let relu = layer.relu;
+        let (x, n_x) = parts(layer.input);
+        let (w, n_w) = parts(layer.weight);
+        let (bias, n_b) = optional(layer.bias, &w);
         let has_bias = bias.is_some();
         let y = B::dense_layer(
             DenseLayer {
