@@ -3,14 +3,15 @@
 //! it over the rows for the bias (or, without a ReLU, the sums alone). In tensor ops each of these
 //! is a pass with its own buffer (two for burn's `relu` and two for its backward pass).
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::ArrayView2;
 
-use super::gemm::{PARALLEL_LAYER, gemm_on};
+use super::gemm::layer_product;
 use super::{Real, with_best_isa};
 
 /// `x W + b` (each row of `out` starts as `b`, or 0, and the GEMM adds the product to it), then
 /// `relu` in place when `relu`: `[x.rows, w.cols]`, row-major. A right factor that is not
-/// row-major is copied to row-major first, as [`matmul`](super::matmul) does.
+/// row-major is copied to row-major first, and large products run on the thread pool, as in
+/// [`matmul`](super::matmul).
 pub(crate) fn dense_layer<E: Real>(
     x: ArrayView2<E>,
     w: ArrayView2<E>,
@@ -26,13 +27,7 @@ pub(crate) fn dense_layer<E: Real>(
         }
         None => (vec![E::zero(); rows * cols], E::zero()),
     };
-    let view = ArrayViewMut2::from_shape((rows, cols), &mut out[..]).expect("output buffer");
-    if w.strides()[1] == 1 {
-        gemm_on(x, w, beta, view, PARALLEL_LAYER);
-    } else {
-        let w = w.as_standard_layout();
-        gemm_on(x, w.view(), beta, view, PARALLEL_LAYER);
-    }
+    layer_product(x, w, beta, &mut out);
     if relu {
         with_best_isa(
             #[inline(always)]

@@ -12,13 +12,20 @@ use super::Real;
 /// [`PARALLEL_LAYER`] multiply-adds on, half the size at which the per-step products of the
 /// recurrences do ([`PARALLEL_STEP`]).
 pub fn matmul<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, out: &mut [E]) {
+    layer_product(a, b, E::zero(), out);
+}
+
+/// `out = a · b + beta · out` for a whole layer (row-major `out`, `beta` 0 or 1), as
+/// [`matmul`]: a right factor that is not row-major is copied first, and the thread pool takes
+/// it from [`PARALLEL_LAYER`] multiply-adds on.
+pub(super) fn layer_product<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, out: &mut [E]) {
     let shape = (a.nrows(), b.ncols());
     let out = ArrayViewMut2::from_shape(shape, out).expect("GEMM output buffer");
     if b.strides()[1] == 1 {
-        gemm_on(a, b, E::zero(), out, PARALLEL_LAYER);
+        gemm_on(a, b, beta, out, PARALLEL_LAYER);
     } else {
         let b = b.as_standard_layout();
-        gemm_on(a, b.view(), E::zero(), out, PARALLEL_LAYER);
+        gemm_on(a, b.view(), beta, out, PARALLEL_LAYER);
     }
 }
 
@@ -31,7 +38,7 @@ const PARALLEL_STEP: usize = 1 << 26;
 /// The fewest multiply-adds of a whole layer's product ([`matmul`]) that go to the thread pool:
 /// the VAE's 128×784×400 products (2^25.3) ran its MLP epochs about 1.23x faster threaded on a
 /// 2-core AMD EPYC (the same results: the split does not change the sums).
-pub(super) const PARALLEL_LAYER: usize = 1 << 25;
+const PARALLEL_LAYER: usize = 1 << 25;
 
 /// `out = a · b + beta · out` for row-major `out` of shape `[a.rows, b.cols]`; `beta` is 0 or 1.
 pub(super) fn gemm<E: Real>(a: ArrayView2<E>, b: ArrayView2<E>, beta: E, out: &mut [E]) {
@@ -55,7 +62,7 @@ pub(super) fn gemm_into<E: Real>(
 
 /// [`gemm_into`], on the current rayon pool from `parallel_from` multiply-adds on.
 #[allow(unsafe_code)]
-pub(super) fn gemm_on<E: Real>(
+fn gemm_on<E: Real>(
     a: ArrayView2<E>,
     b: ArrayView2<E>,
     beta: E,
