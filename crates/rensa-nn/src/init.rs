@@ -214,8 +214,9 @@ mod tests {
     use super::*;
     use rensa_testkit::{TestBackend as B, to_f64_vec};
 
-    /// The backend's generator is global: tests that draw from it take turns, so that a seeded
-    /// test's draws are not interleaved with another test's.
+    // The backend's generator is global: tests that draw from it take turns
+    // (`rensa_testkit::rng_lock`), so that a seeded test's draws are not interleaved with
+    // another test's.
 
     fn stats(t: Tensor<B, 2>) -> (f64, f64, f64, f64) {
         let v = to_f64_vec(t);

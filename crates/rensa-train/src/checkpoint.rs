@@ -184,7 +184,7 @@ fn saved_folders(root: &Path) -> Result<Vec<((usize, u64), PathBuf)>> {
             found.push((key, entry.path()));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
     Ok(found)
 }
 
@@ -435,37 +435,6 @@ pub(crate) fn differences(saved: &Settings, now: &Settings) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fnv1a64_matches_the_reference_values() {
-        // The FNV-1a test vectors of the algorithm's authors.
-        assert_eq!(fnv1a64(b""), "cbf29ce484222325");
-        assert_eq!(fnv1a64(b"a"), "af63dc4c8601ec8c");
-        assert_eq!(fnv1a64(b"foobar"), "85944171f73967e8");
-    }
-
-    #[test]
-    fn differences_name_each_setting() {
-        let saved: Settings = [("seed", "0"), ("lr", "0.001"), ("gone", "x")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into();
-        let now: Settings = [("seed", "1"), ("lr", "0.001"), ("new", "y")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into();
-        assert_eq!(
-            differences(&saved, &now),
-            [
-                "gone: saved x, now (not set)",
-                "new: saved (not set), now y",
-                "seed: saved 0, now 1"
-            ]
-        );
-    }
-}
-
 /// Loads the weights saved at `path` (`<path>.bin`, as checkpoints write them) into `model`,
 /// checking that every parameter keeps its shape: burn's loader would put a tensor of another
 /// shape in place silently (a model built with other sizes than it was saved with would then
@@ -517,4 +486,35 @@ pub fn parameter_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>>
     let mut shapes = Shapes(Vec::new());
     module.visit(&mut shapes);
     shapes.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_reference_values() {
+        // The FNV-1a test vectors of the algorithm's authors.
+        assert_eq!(fnv1a64(b""), "cbf29ce484222325");
+        assert_eq!(fnv1a64(b"a"), "af63dc4c8601ec8c");
+        assert_eq!(fnv1a64(b"foobar"), "85944171f73967e8");
+    }
+
+    #[test]
+    fn differences_name_each_setting() {
+        let saved: Settings = [("seed", "0"), ("lr", "0.001"), ("gone", "x")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        let now: Settings = [("seed", "1"), ("lr", "0.001"), ("new", "y")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+        assert_eq!(
+            differences(&saved, &now),
+            [
+                "gone: saved x, now (not set)",
+                "new: saved (not set), now y",
+                "seed: saved 0, now 1"
+            ]
+        );
+    }
 }

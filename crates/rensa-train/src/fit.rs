@@ -14,6 +14,11 @@ use crate::data::no_batches;
 use crate::guard::non_finite_weights;
 use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo};
 
+/// A caller's hook run after every epoch ([`Fit::on_epoch`]).
+type EpochHook<'a> = Box<dyn FnMut(&EpochRecord) + 'a>;
+/// A caller's rule that ends training after an epoch ([`Fit::stop_when`]).
+type StopRule<'a> = Box<dyn FnMut(&EpochRecord) -> bool + 'a>;
+
 /// The training loop, configured step by step and run once.
 ///
 /// ```no_run
@@ -54,8 +59,8 @@ pub struct Fit<'a, S = ConstantLr> {
     settings: Settings,
     checkpoints: Option<Checkpoints>,
     scheduler: S,
-    on_epoch: Option<Box<dyn FnMut(&EpochRecord) + 'a>>,
-    stop_when: Option<Box<dyn FnMut(&EpochRecord) -> bool + 'a>>,
+    on_epoch: Option<EpochHook<'a>>,
+    stop_when: Option<StopRule<'a>>,
     progress: bool,
     #[cfg(feature = "distributed")]
     peer: Option<crate::distributed::Peer>,

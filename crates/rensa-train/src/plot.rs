@@ -452,6 +452,40 @@ pub fn bar_chart(
     })
 }
 
+/// Draws a run's [`History`](crate::History) to `path`: the loss and validation loss per epoch
+/// and, beside them, every named part and metric (`kl`, `val_kl`, ...), on a logarithmic y axis
+/// (values that are not positive are left out).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn history(path: &Path, title: &str, history: &crate::History) -> Result<()> {
+    let column = |value: &dyn Fn(&crate::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .epochs
+            .iter()
+            .filter_map(|e| value(e).map(|v| (e.epoch as f64, v)))
+            .filter(|&(_, v)| v > 0.0)
+            .collect()
+    };
+    let mut lines = vec![Series::new("loss", column(&|e| Some(e.loss)))];
+    let val = column(&|e| e.val_loss);
+    if !val.is_empty() {
+        lines.push(Series::new("val_loss", val));
+    }
+    let names: std::collections::BTreeSet<&String> = history
+        .epochs
+        .iter()
+        .flat_map(|e| e.metrics.keys())
+        .collect();
+    for name in names {
+        let points = column(&|e| e.metrics.get(name).copied());
+        if !points.is_empty() {
+            lines.push(Series::new(name.clone(), points));
+        }
+    }
+    line_chart(path, title, "epoch", "value (log scale)", &lines, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,38 +569,4 @@ mod tests {
         assert!(bar_chart(&dir.join("b.png"), "u", "c", "n", &[-1.0]).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Draws a run's [`History`](crate::History) to `path`: the loss and validation loss per epoch
-/// and, beside them, every named part and metric (`kl`, `val_kl`, ...), on a logarithmic y axis
-/// (values that are not positive are left out).
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn history(path: &Path, title: &str, history: &crate::History) -> Result<()> {
-    let column = |value: &dyn Fn(&crate::EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        history
-            .epochs
-            .iter()
-            .filter_map(|e| value(e).map(|v| (e.epoch as f64, v)))
-            .filter(|&(_, v)| v > 0.0)
-            .collect()
-    };
-    let mut lines = vec![Series::new("loss", column(&|e| Some(e.loss)))];
-    let val = column(&|e| e.val_loss);
-    if !val.is_empty() {
-        lines.push(Series::new("val_loss", val));
-    }
-    let names: std::collections::BTreeSet<&String> = history
-        .epochs
-        .iter()
-        .flat_map(|e| e.metrics.keys())
-        .collect();
-    for name in names {
-        let points = column(&|e| e.metrics.get(name).copied());
-        if !points.is_empty() {
-            lines.push(Series::new(name.clone(), points));
-        }
-    }
-    line_chart(path, title, "epoch", "value (log scale)", &lines, true)
 }

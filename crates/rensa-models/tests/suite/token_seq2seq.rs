@@ -14,8 +14,11 @@ use rensa_train::FitConfig;
 
 type B = Autodiff<NdArray>;
 
+/// Source and target token ids.
+type Pairs = Vec<(Vec<usize>, Vec<usize>)>;
+
 /// Reversal of 2-5 digits as id pairs, and the vocabulary (digits only).
-fn reverse_task(n: usize) -> (Vocabulary, Vec<(Vec<usize>, Vec<usize>)>) {
+fn reverse_task(n: usize) -> (Vocabulary, Pairs) {
     let (train, _) = split(Task::Reverse, n, 2..=5, 0, 1..=1, 3);
     let vocab = Vocabulary::from_chars(["0123456789"]);
     let pairs = train
@@ -162,7 +165,7 @@ fn padding_beam_width_one_and_bad_settings() {
         .unwrap();
     let (short, long) = (vec![4, 5], vec![6, 7, 8, 9, 10]);
     let together = model.greedy(&[short.clone(), long.clone()], 6);
-    let alone = model.greedy(&[short.clone()], 6);
+    let alone = model.greedy(std::slice::from_ref(&short), 6);
     assert_eq!(together[0].tokens, alone[0].tokens);
     assert!((together[0].log_prob - alone[0].log_prob).abs() < 1e-4);
     // the short source's alignment puts no weight on padding
@@ -173,7 +176,7 @@ fn padding_beam_width_one_and_bad_settings() {
             .all(|w| w[2..].iter().all(|&x| x == 0.0))
     );
     let beam = model.beam(&long, 1, 6, 0.0);
-    let greedy = model.greedy(&[long.clone()], 6);
+    let greedy = model.greedy(std::slice::from_ref(&long), 6);
     assert_eq!(beam[0].tokens, greedy[0].tokens);
     let wide = model.beam(&long, 4, 6, 0.6);
     assert!(!wide.is_empty() && wide.len() <= 4);

@@ -120,6 +120,8 @@ pub enum Differentiation {
     Plain,
 }
 
+// Written out: burn's `Config` derive does not let `#[derive(Default)]` see `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for Differentiation {
     fn default() -> Self {
         Self::Fused

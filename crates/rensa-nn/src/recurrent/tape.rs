@@ -191,14 +191,12 @@ impl<B: SequenceOps> Unrolled<B> {
     }
 }
 
+/// A step of [`unwind`]: its time index, what the forward pass saved, its mask.
+type UnwoundStep<B> = (usize, SavedStep<B>, Option<Tensor<B, 2>>);
+
 /// A tape's saved steps from the last processed to the first, each with its time index and its
 /// mask (`[batch, 1]`), and the number of steps.
-fn unwind<B: SequenceOps>(
-    tape: Tape<B>,
-) -> (
-    usize,
-    impl Iterator<Item = (usize, SavedStep<B>, Option<Tensor<B, 2>>)>,
-) {
+fn unwind<B: SequenceOps>(tape: Tape<B>) -> (usize, impl Iterator<Item = UnwoundStep<B>>) {
     let (mask, reverse) = (tape.mask.clone(), tape.reverse);
     let saved = steps(tape);
     let time = saved.len();

@@ -53,7 +53,7 @@ fn row_loss<E: Real>(logits: &[E], targets: &[E]) -> E {
 /// row.
 pub(crate) fn bernoulli_nll<E: Real>(logits: &[E], targets: &[E], cols: usize) -> Vec<E> {
     assert_eq!(logits.len(), targets.len(), "logits and targets");
-    let rows = if cols == 0 { 0 } else { logits.len() / cols };
+    let rows = logits.len().checked_div(cols).unwrap_or(0);
     let mut out = vec![E::zero(); rows];
     if cols == 0 {
         return out;

@@ -706,12 +706,12 @@ fn spec_of(cell: CellKind, tape: bool) -> Spec {
     }
 }
 
+/// What a kernel's recurrence gives back: outputs, final state and the tape when kept.
+type CellRun<B> = (Tensor<B, 3>, CellState<B>, Option<Tape<B>>);
+
 /// Runs a recurrence of kind `cell` on the kernel: outputs, final state and the tape when
 /// `keep`; `None` when the kernel does not take it.
-fn run_cell<B: CubeRecurrence>(
-    call: &RecurrenceCall<B>,
-    keep: bool,
-) -> Option<(Tensor<B, 3>, CellState<B>, Option<Tape<B>>)> {
+fn run_cell<B: CubeRecurrence>(call: &RecurrenceCall<B>, keep: bool) -> Option<CellRun<B>> {
     let (state, weights) = (&call.state, &call.weights);
     let ran = run(
         spec_of(call.cell, keep),
