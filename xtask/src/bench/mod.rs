@@ -13,7 +13,13 @@ mod word2vec;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Instant;
+
+/// `--prebuilt` and `--record-to` of this run, set once by [`run`] for the helpers below.
+static PREBUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+static RECORD_TO: OnceLock<Option<PathBuf>> = OnceLock::new();
 
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
@@ -40,6 +46,42 @@ pub struct BenchArgs {
     /// `attention`, `hred-chitchat`: example runs at once, each on one thread (1: one run at a time on all cores).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// `vae`, `hred`, `hred-chitchat`, `word2vec-tensor`: train for this many epochs
+    /// instead of the bench's own number (`hred` then also evaluates on fewer samples). A short
+    /// run for speed figures (on a lent GPU machine, say): its quality figures are not the
+    /// bars', and its record says so.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// `vae`: run only the first N of the bench's seeds.
+    #[arg(long, value_name = "N")]
+    pub seeds: Option<usize>,
+    /// Run the examples' binaries found in DIR, named as in `target/bench-bin` (`vae-wgpu`, ...),
+    /// instead of building them: for a machine without cargo (see `cargo xtask gpu-bundle`).
+    #[arg(long, value_name = "DIR")]
+    pub prebuilt: Option<PathBuf>,
+    /// Append the records to FILE instead of the workspace's BENCHMARKS.md.
+    #[arg(long, value_name = "FILE")]
+    pub record_to: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    /// The epochs to train for: `--epochs` when given, else the bench's own `default`.
+    pub fn epochs_or(&self, default: usize) -> usize {
+        self.epochs.unwrap_or(default)
+    }
+
+    /// The first `--seeds` of `seeds` (all of them without the flag).
+    pub fn seeds_of<'a, T>(&self, seeds: &'a [T]) -> &'a [T] {
+        &seeds[..self.seeds.unwrap_or(seeds.len()).clamp(1, seeds.len())]
+    }
+
+    /// The backend's name in records.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
 }
 
 /// The benchmarks.
@@ -95,6 +137,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         // `cargo xtask` builds in the dev profile, which the tests share; measure optimised code.
         return rerun_in_release();
     }
+    PREBUILT.get_or_init(|| args.prebuilt.clone());
+    RECORD_TO.get_or_init(|| args.record_to.clone());
     let which = if args.which.is_empty() {
         vec![
             Which::Recurrent,
@@ -145,7 +189,20 @@ fn rerun_in_release() -> Result<()> {
 /// Builds the release binary of the example `package` (with the `wgpu` feature for that backend)
 /// and copies it to `target/bench-bin/`, so that every run of a bench uses the one build made
 /// at its start, even if the sources (or the release build) change while it runs.
+///
+/// With `--prebuilt DIR` the binary is taken from DIR as it is, and nothing is built.
 pub fn example_binary(package: &str, backend: BackendKind) -> Result<std::path::PathBuf> {
+    let exe = std::env::consts::EXE_SUFFIX;
+    let name = format!("{package}-{backend:?}{exe}").to_lowercase();
+    if let Some(dir) = PREBUILT.get().and_then(Option::as_ref) {
+        let path = std::path::absolute(dir.join(&name))?;
+        anyhow::ensure!(
+            path.is_file(),
+            "--prebuilt: no {} (the {package} example built for {backend:?})",
+            path.display()
+        );
+        return Ok(path);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = crate::peers::workspace_root();
     let mut cmd = std::process::Command::new(cargo);
@@ -161,11 +218,10 @@ pub fn example_binary(package: &str, backend: BackendKind) -> Result<std::path::
         status.success(),
         "building the {package} example failed ({status})"
     );
-    let exe = std::env::consts::EXE_SUFFIX;
     let built = root.join(format!("target/release/{package}{exe}"));
     let dir = root.join("target/bench-bin");
     std::fs::create_dir_all(&dir)?;
-    let copy = dir.join(format!("{package}-{backend:?}{exe}").to_lowercase());
+    let copy = dir.join(name);
     std::fs::copy(&built, &copy)
         .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
     Ok(copy)
@@ -292,9 +348,13 @@ pub fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Appends a section to BENCHMARKS.md (creating it with its header if needed).
+/// Appends a section to BENCHMARKS.md, or to `--record-to`'s file (creating it with its header if
+/// needed).
 pub fn record(section: &str) -> Result<()> {
-    let path = crate::peers::workspace_root().join("BENCHMARKS.md");
+    let path = match RECORD_TO.get().and_then(Option::as_ref) {
+        Some(path) => path.clone(),
+        None => crate::peers::workspace_root().join("BENCHMARKS.md"),
+    };
     let mut text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -316,7 +376,8 @@ pub fn record(section: &str) -> Result<()> {
 }
 
 /// Appends a run to BENCHMARKS.md unless `--no-record`: a heading `## date · title · backend`,
-/// the machine, the command line, `about` (what was measured and how) and the table.
+/// the machine (with the wgpu adapter on that backend), the command line, `about` (what was
+/// measured and how; a run shortened by `--epochs` says so) and the table.
 pub fn record_run(
     args: &BenchArgs,
     heading: (&str, &str),
@@ -328,11 +389,48 @@ pub fn record_run(
         return Ok(());
     }
     let (title, backend) = heading;
+    let machine = match args.backend {
+        BackendKind::Ndarray => machine.to_string(),
+        BackendKind::Wgpu => format!("{}; host {machine}", wgpu_adapter().0),
+    };
+    let shortened = match args.epochs {
+        Some(n) => format!(
+            " Shortened to {n} epoch(s) by `--epochs`: a speed run; its quality figures are not the bars'."
+        ),
+        None => String::new(),
+    };
     record(&format!(
-        "## {} · {title} · {backend}\n\n- Machine: {machine}\n- Command: `{}`\n- {about}\n\n{table}",
+        "## {} · {title} · {backend}\n\n- Machine: {machine}\n- Command: `{}`\n- {about}{shortened}\n\n{table}",
         today(),
         command_line()
     ))
+}
+
+/// Initialises wgpu (once per process) and describes the adapter it picked; `true` when it is
+/// not a CPU (software) adapter.
+pub fn wgpu_adapter() -> (String, bool) {
+    static ADAPTER: OnceLock<(String, bool)> = OnceLock::new();
+    ADAPTER
+        .get_or_init(|| {
+            use burn::backend::wgpu::{WgpuDevice, graphics::AutoGraphicsApi, init_setup};
+            let setup = init_setup::<AutoGraphicsApi>(&WgpuDevice::default(), Default::default());
+            let info = setup.adapter.get_info();
+            let kind = format!("{:?}", info.device_type);
+            let on_gpu = kind != "Cpu";
+            let note = if on_gpu {
+                ""
+            } else {
+                " — a software adapter: these are not GPU figures"
+            };
+            (
+                format!(
+                    "wgpu adapter \"{}\" ({kind}, {:?}, driver {} {}){note}",
+                    info.name, info.backend, info.driver, info.driver_info
+                ),
+                on_gpu,
+            )
+        })
+        .clone()
 }
 
 /// The command line that was run, for the record.

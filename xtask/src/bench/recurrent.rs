@@ -1,5 +1,6 @@
 //! `cargo xtask bench recurrent`: forward + backward of rensa's RNN, LSTM and GRU layers against
-//! burn-nn's on the same backend, and Keras/TensorFlow on the CPU with `--peers`.
+//! burn-nn's on the same backend, and with `--peers` Keras/TensorFlow on the CPU (beside ndarray) or
+//! PyTorch, cuDNN on a CUDA GPU (beside wgpu).
 //!
 //! Each measurement is one training step's worth of work: the layer over a `[B, T, I]` batch,
 //! `sum` of all outputs, and the backward pass, with the device synced before the clock stops.
@@ -16,7 +17,7 @@ use rensa_nn::recurrent::{
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::{BackendKind, BenchArgs, cpu_description, median, record_run, time_ms};
+use super::{BackendKind, BenchArgs, cpu_description, median, record_run, time_ms, wgpu_adapter};
 
 /// (batch, time, input, hidden).
 type Dims = (usize, usize, usize, usize);
@@ -51,11 +52,12 @@ struct Row {
     /// rensa with `Differentiation::Plain`: every step's ops recorded by autodiff.
     plain_ms: f64,
     burn_nn_ms: f64,
-    keras_ms: Option<f64>,
+    /// The peer of `--peers` (Keras/TF on ndarray, PyTorch on wgpu).
+    peer_ms: Option<f64>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let (adapter, on_gpu) = match args.backend {
+    let (machine, on_gpu) = match args.backend {
         BackendKind::Ndarray => (
             format!(
                 "{} (burn-ndarray with simd and multi-threads)",
@@ -63,9 +65,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             ),
             false,
         ),
-        BackendKind::Wgpu => wgpu_adapter(),
+        BackendKind::Wgpu => {
+            let (adapter, on_gpu) = wgpu_adapter();
+            eprintln!("recurrent bench on {adapter}");
+            (cpu_description(), on_gpu)
+        }
     };
-    eprintln!("recurrent bench on {adapter}");
     let shapes: Vec<Dims> = SHAPES
         .iter()
         .copied()
@@ -101,27 +106,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 rensa_ms,
                 plain_ms,
                 burn_nn_ms,
-                keras_ms: None,
+                peer_ms: None,
             });
         }
     }
 
-    let mut keras_version = None;
+    let mut peer = None;
     if args.peers {
+        let run = peer_run(args.backend);
         let specs: Vec<String> = rows
             .iter()
-            .filter(|r| r.dims != SHAPES[2]) // TF-CPU at the GPU size takes minutes per step
+            // TF-CPU at the GPU size takes minutes per step
+            .filter(|r| r.dims != SHAPES[2] || args.backend == BackendKind::Wgpu)
             .map(|r| {
                 let (b, t, i, h) = r.dims;
                 format!("{}:{b},{t},{i},{h}:{}", r.cell.name(), r.runs.min(20))
             })
             .collect();
-        eprintln!("running the Keras/TensorFlow peer...");
-        let out = crate::peers::run_script("keras_recurrent.py", &specs)?;
-        let mut keras: HashMap<(String, Dims), f64> = HashMap::new();
+        eprintln!("running the {} peer...", run.label);
+        let out = match args.backend {
+            BackendKind::Ndarray => crate::peers::run_script(run.script, &specs)?,
+            BackendKind::Wgpu => crate::peers::run_system_script(run.script, &specs)?,
+        };
+        let mut ms: HashMap<(String, Dims), f64> = HashMap::new();
+        let mut about = None;
         for line in out.lines() {
             let f: Vec<&str> = line.split('\t').collect();
-            if f.len() < 9 || f[0] != "keras-tf-cpu" {
+            if f.len() < 9 || !f[0].starts_with(run.tag) {
                 continue;
             }
             let num = |k: usize| {
@@ -129,36 +140,32 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     .with_context(|| format!("peer output: {line}"))
             };
             let dims = (num(3)?, num(4)?, num(5)?, num(6)?);
-            keras.insert(
+            ms.insert(
                 (f[2].to_string(), dims),
                 f[7].parse()
                     .with_context(|| format!("peer output: {line}"))?,
             );
-            keras_version = Some(f[1].to_string());
+            about = Some(format!("{} {} ({})", run.label, f[1], f[0]));
         }
         for r in &mut rows {
-            r.keras_ms = keras.get(&(r.cell.name().to_string(), r.dims)).copied();
+            r.peer_ms = ms.get(&(r.cell.name().to_string(), r.dims)).copied();
         }
+        peer = about;
     }
 
-    let table = render(&rows, keras_version.as_deref());
+    let table = render(&rows, peer.as_deref());
     println!("\n{table}");
-    let backend = match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    };
     record_run(
         args,
-        ("recurrent", backend),
-        &adapter,
+        ("recurrent", args.backend_name()),
+        &machine,
         &format!(
             "Forward + backward of `sum(outputs)` over a `[B, T, I]` batch (all steps returned), f32, \
              release build, medians of the runs shown after warm-up; rensa and burn-nn 0.21 alternate \
              in one process{}.",
-            if keras_version.is_some() {
-                "; Keras/TF-CPU measured right after, on the same machine"
-            } else {
-                ""
+            match &peer {
+                Some(p) => format!("; {p} measured right after, on the same machine"),
+                None => String::new(),
             }
         ),
         &table,
@@ -166,18 +173,41 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn render(rows: &[Row], keras_version: Option<&str>) -> String {
+/// The peer of `--peers`: Keras/TensorFlow on the CPU beside ndarray, PyTorch (cuDNN on a CUDA
+/// GPU) beside wgpu.
+struct PeerRun {
+    script: &'static str,
+    /// The first field of the script's lines.
+    tag: &'static str,
+    label: &'static str,
+}
+
+fn peer_run(backend: BackendKind) -> PeerRun {
+    match backend {
+        BackendKind::Ndarray => PeerRun {
+            script: "keras_recurrent.py",
+            tag: "keras-tf-cpu",
+            label: "Keras/TF",
+        },
+        BackendKind::Wgpu => PeerRun {
+            script: "torch_recurrent.py",
+            tag: "torch-",
+            label: "PyTorch",
+        },
+    }
+}
+
+fn render(rows: &[Row], peer: Option<&str>) -> String {
     let mut t = String::new();
-    let keras = keras_version.map(|v| format!("Keras/TF {v} ms"));
     let _ = write!(
         t,
         "| cell | B, T, I, H | runs | rensa ms | rensa plain-ops ms | burn-nn ms | burn-nn / rensa |"
     );
-    if let Some(k) = &keras {
-        let _ = write!(t, " {k} | Keras / rensa |");
+    if let Some(p) = peer {
+        let _ = write!(t, " {p} ms | peer / rensa |");
     }
     let _ = write!(t, "\n| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    if keras.is_some() {
+    if peer.is_some() {
         t.push_str(" ---: | ---: |");
     }
     t.push('\n');
@@ -193,8 +223,8 @@ fn render(rows: &[Row], keras_version: Option<&str>) -> String {
             r.burn_nn_ms,
             r.burn_nn_ms / r.rensa_ms
         );
-        if keras.is_some() {
-            match r.keras_ms {
+        if peer.is_some() {
+            match r.peer_ms {
                 Some(k) => {
                     let _ = write!(t, " {k:.2} | {:.2}x |", k / r.rensa_ms);
                 }
@@ -284,28 +314,4 @@ where
         .expect("valid config");
     let x = x.clone();
     Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
-}
-
-/// Initialises wgpu and describes the adapter it picked; `true` when it is not a CPU (software)
-/// adapter.
-fn wgpu_adapter() -> (String, bool) {
-    use burn::backend::wgpu::{WgpuDevice, graphics::AutoGraphicsApi, init_setup};
-    let setup = init_setup::<AutoGraphicsApi>(&WgpuDevice::default(), Default::default());
-    let info = setup.adapter.get_info();
-    let kind = format!("{:?}", info.device_type);
-    let on_gpu = kind != "Cpu";
-    let note = if on_gpu {
-        ""
-    } else {
-        " — a software adapter: these are not GPU figures"
-    };
-    (
-        format!(
-            "wgpu adapter \"{}\" ({kind}, {:?}){note}; host {}",
-            info.name,
-            info.backend,
-            cpu_description()
-        ),
-        on_gpu,
-    )
 }

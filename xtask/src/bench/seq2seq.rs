@@ -86,10 +86,7 @@ fn keras(seed: u64) -> Result<Run> {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
-    let backend_name = match args.backend {
-        BackendKind::Ndarray => "ndarray",
-        BackendKind::Wgpu => "wgpu",
-    };
+    let backend_name = args.backend_name();
     eprintln!("seq2seq bench: {EPOCHS} epochs, seeds {SEEDS:?}, {backend_name}");
     let mut backend_line = String::new();
     for (name, extra) in [

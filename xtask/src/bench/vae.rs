@@ -31,9 +31,10 @@ fn run_example(
     data: &str,
     architecture: &str,
     seed: u64,
+    epochs: usize,
 ) -> Result<Outcome> {
     let out = workspace_root().join(format!("target/bench-vae/{architecture}-{seed}"));
-    let (epochs, seed_s) = (EPOCHS.to_string(), seed.to_string());
+    let (epochs, seed_s) = (epochs.to_string(), seed.to_string());
     eprintln!("vae bench: {architecture}, seed {seed}...");
     run_binary(
         binary,
@@ -75,14 +76,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let dir = rensa_data::fetch::fashion_mnist()?;
     let data = dir.to_str().context("a UTF-8 data path")?.to_string();
     let binary = example_binary("vae", args.backend)?;
+    let (epochs, seeds) = (args.epochs_or(EPOCHS), args.seeds_of(&SEEDS));
     let mut table = String::from(
         "| model | seed | test −ELBO (nats) | reconstruction | KL | reconstruction MSE | s per epoch (median) |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     let mut mlp = Vec::new();
     let mut mlp_seconds = Vec::new();
-    for seed in SEEDS {
-        let o = run_example(&binary, &data, "mlp", seed)?;
+    for &seed in seeds {
+        let o = run_example(&binary, &data, "mlp", seed, epochs)?;
         writeln!(
             table,
             "| rensa MLP 784-400-20 | {seed} | {:.2} | {:.2} | {:.2} | {:.5} | {:.2} |",
@@ -92,12 +94,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         mlp_seconds.push(o.epoch_seconds);
     }
     let mut notes = vec![format!(
-        "rensa MLP over seeds {SEEDS:?}: mean {:.2} nats.",
+        "rensa MLP over seeds {seeds:?}: mean {:.2} nats.",
         mean(&mlp)
     )];
     let mut conv = Vec::new();
-    for seed in SEEDS {
-        let o = run_example(&binary, &data, "conv", seed)?;
+    for &seed in seeds {
+        let o = run_example(&binary, &data, "conv", seed, epochs)?;
         writeln!(
             table,
             "| rensa convolutional | {seed} | {:.2} | {:.2} | {:.2} | {:.5} | {:.2} |",
@@ -112,11 +114,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     ));
     if args.peers {
         let mut numpy = Vec::new();
-        for seed in SEEDS {
+        for &seed in seeds {
             eprintln!("vae bench: numpy peer, seed {seed}...");
             let out = run_script(
                 "numpy_vae.py",
-                &[data.clone(), EPOCHS.to_string(), seed.to_string()],
+                &[data.clone(), epochs.to_string(), seed.to_string()],
             )?;
             let v = last_json(&out, "the numpy peer")?;
             let num = |k: &str| v[k].as_f64().with_context(|| format!("numpy peer: {k}"));
@@ -148,7 +150,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         )?;
         notes.push(format!(
             "rensa − numpy, mean over the seeds: {:+.2} nats (per seed: {}). Epoch time, Keras / rensa: \
-             {:.2}x (rensa's median over its three MLP runs, {:.2} s; Keras's median of epochs 2-{KERAS_EPOCHS}).",
+             {:.2}x (rensa's median over its MLP runs, {:.2} s; Keras's median of epochs 2-{KERAS_EPOCHS}).",
             mean(&mlp) - mean(&numpy),
             mlp.iter()
                 .zip(&numpy)
@@ -160,16 +162,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     }
     println!("\n{table}\n{}", notes.join("\n"));
-    let backend = match args.backend {
-        super::BackendKind::Ndarray => "ndarray",
-        super::BackendKind::Wgpu => "wgpu",
-    };
+    let backend = args.backend_name();
     record_run(
         args,
         ("VAE on Fashion-MNIST", backend),
         &cpu_description(),
         &format!(
-            "The release `vae` example: Bernoulli pixels, Adam lr 1e-3, batch 128, {EPOCHS} epochs on the \
+            "The release `vae` example: Bernoulli pixels, Adam lr 1e-3, batch 128, {epochs} epochs on the \
              60,000 training images; test −ELBO on the 10,000 test images with one posterior sample per \
              image (as pytorch/examples reports its test loss), in nats per image. {}",
             notes.join(" ")

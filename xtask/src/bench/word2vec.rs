@@ -13,9 +13,7 @@
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
-use super::{
-    BackendKind, BenchArgs, cpu_description, example_binary, median, record_run, run_binary,
-};
+use super::{BenchArgs, cpu_description, example_binary, median, record_run, run_binary};
 use crate::peers::{last_json, run_script, workspace_root};
 
 const SEEDS: [u64; 3] = [1, 2, 3];
@@ -163,10 +161,7 @@ fn setup(args: &BenchArgs) -> Result<Setup> {
             .to_string(),
         eval: eval_path.to_str().context("a UTF-8 path")?.to_string(),
         binary: example_binary("word2vec", args.backend)?,
-        backend: match args.backend {
-            BackendKind::Ndarray => "ndarray",
-            BackendKind::Wgpu => "wgpu",
-        },
+        backend: args.backend_name(),
         corpus_path,
     })
 }
@@ -369,22 +364,20 @@ pub fn tensor(args: &BenchArgs) -> Result<()> {
         backend,
     } = setup(args)?;
     let mut table = String::from(TABLE_HEAD);
+    let epochs = args.epochs.map(|e| e.to_string());
+    let mut extra = vec![
+        "--trainer",
+        "tensor",
+        "--batch",
+        TENSOR_BATCH,
+        "--threads",
+        "1",
+    ];
+    if let Some(e) = &epochs {
+        extra.extend(["--epochs", e.as_str()]);
+    }
     for model in MODELS {
-        let o = rensa_run(
-            &binary,
-            &corpus,
-            &eval,
-            model,
-            SEEDS[0],
-            &[
-                "--trainer",
-                "tensor",
-                "--batch",
-                TENSOR_BATCH,
-                "--threads",
-                "1",
-            ],
-        )?;
+        let o = rensa_run(&binary, &corpus, &eval, model, SEEDS[0], &extra)?;
         row(
             &mut table,
             &format!(
