@@ -1,7 +1,7 @@
 """rensa's peer for `cargo xtask bench recurrent --backend wgpu --peers`: PyTorch's recurrent
-layers (cuDNN's fused kernels on a CUDA GPU, else PyTorch's CPU code), forward + backward of
-sum(outputs) over all steps of a [B, T, I] batch, the same work as rensa's bench; the input needs
-no gradient, the layer's weights do. Timed after warm-up with the device synchronised before the
+layers (cuDNN's fused kernels on a CUDA GPU, in f32 with TF32 off, else PyTorch's CPU code),
+forward + backward of sum(outputs) over all steps of a [B, T, I] batch, the same work as rensa's
+bench; the input needs no gradient, the layer's weights do. Timed after warm-up with the device synchronised before the
 clock stops; prints one tab-separated line per measurement:
 
     peer  version  cell  batch  time  input  hidden  median_ms  runs
@@ -20,6 +20,9 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cuda":
     PEER = "torch-cudnn-" + torch.cuda.get_device_name(0).replace(" ", "_")
     torch.backends.cudnn.enabled = True
+    # f32 arithmetic, as rensa's: cuDNN's RNNs may otherwise round to TF32 on tensor cores.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 else:
     PEER = "torch-cpu"
 

@@ -93,11 +93,11 @@ pub fn run(args: GpuBundleArgs) -> Result<()> {
         }
     }
     let corpus = rensa_data::fetch::english_corpus()?;
-    copy_files(
-        corpus.parent().context("the corpus's folder")?,
-        &data.join("english"),
-        &["corpus.txt", "SOURCES.txt"],
-    )?;
+    let english = corpus.parent().context("the corpus's folder")?;
+    copy_files(english, &data.join("english"), &["corpus.txt"])?;
+    if english.join("SOURCES.txt").is_file() {
+        copy_files(english, &data.join("english"), &["SOURCES.txt"])?;
+    }
     copy_files(
         &rensa_data::fetch::word2vec_evaluation()?,
         &data.join("word2vec-eval"),
@@ -136,11 +136,14 @@ pub fn run(args: GpuBundleArgs) -> Result<()> {
     Ok(())
 }
 
-/// `tar` of `names` in `dir`, through `xz -9` with a 256 MiB dictionary into `to`. The
-/// binaries are some 40 MB each and mostly the same code (burn, wgpu, CubeCL): xz's default
-/// dictionary (8 MiB) sees none of that, this one packs them in half the space.
+/// `tar` of `names` in `dir`, through xz's preset 9 with a 256 MiB dictionary into `to` (written
+/// beside it and renamed, so that a failed pack leaves no truncated bundle). The binaries are
+/// some 40 MB each and mostly the same code (burn, wgpu, CubeCL): xz's default dictionary
+/// (8 MiB) sees none of that, this one packs them in half the space.
 fn pack(dir: &Path, names: &[&str], to: &Path) -> Result<()> {
-    let file = std::fs::File::create(to).with_context(|| format!("creating {}", to.display()))?;
+    let partial = to.with_extension("xz.partial");
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
     let mut tar = Command::new("tar")
         .arg("-cf")
         .arg("-")
@@ -151,14 +154,17 @@ fn pack(dir: &Path, names: &[&str], to: &Path) -> Result<()> {
         .spawn()
         .context("running tar")?;
     let status = Command::new("xz")
-        .args(["-9", "--lzma2=dict=256MiB", "-T1", "-c"])
+        .args(["--lzma2=preset=9,dict=256MiB", "-T1", "-c"])
         .stdin(tar.stdout.take().context("tar's output")?)
         .stdout(file)
         .status()
         .context("running xz")?;
     let tar_status = tar.wait()?;
-    ensure!(tar_status.success(), "tar failed ({tar_status})");
+    // xz first: when it fails, tar dies of the broken pipe and would hide why.
     ensure!(status.success(), "xz failed ({status})");
+    ensure!(tar_status.success(), "tar failed ({tar_status})");
+    std::fs::rename(&partial, to)
+        .with_context(|| format!("renaming {} to {}", partial.display(), to.display()))?;
     Ok(())
 }
 

@@ -143,6 +143,20 @@ fn distinct(r: &serde_json::Value) -> String {
     )
 }
 
+/// For the record of a run shortened by `--epochs`: that, and the smaller evaluation
+/// [`run_case`] then asks for.
+fn short_evaluation(args: &BenchArgs) -> String {
+    if args.epochs.is_none() {
+        return String::new();
+    }
+    format!(
+        "{} The evaluation is cut likewise: 200 generated test dialogues (so 200 contexts at \
+         most), 2 responses per context for the coverage, one posterior draw for the \
+         importance-sampled perplexity (a one-draw estimate, not a tighter bound).",
+        args.shortened_note()
+    )
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let binary = example_binary("dialogue", args.backend)?;
     let mut table = String::from(
@@ -189,7 +203,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             args.backend_name(),
         ),
         &cpu_description(),
-        "The release `dialogue` example, `--data generated`, seed 0, defaults otherwise: 20,000 \
+        &format!(
+            "The release `dialogue` example, `--data generated`, seed 0, defaults otherwise: 20,000 \
          training and 1,000 test dialogues (a fact, one or two filler turns, an answer recalling \
          the fact; for three of the six slots four equally likely answer forms), GRU cells, \
          embedding 64, hidden 128, Adam lr 0.002, batch 32 dialogues, 10 epochs, gradient norm \
@@ -200,7 +215,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          of the four among them (greedy and beam: a VHRED's latent drawn from its prior for each \
          response, the only source of variety; sampled: words drawn at temperature 1). distinct-n \
          of beam-5 answers to 500 test contexts, and of answers sampled at temperature 1 to the \
-         same contexts.",
+         same contexts.{}",
+            short_evaluation(args)
+        ),
         &table,
     )?;
     Ok(())
@@ -260,11 +277,12 @@ pub fn chitchat(args: &BenchArgs) -> Result<()> {
          VHRED's from its bound, nll + KL, and from the importance-sampled likelihood over 50 \
          posterior draws per response, a tighter bound); distinct-n of beam-5 answers to 500 test contexts (a VHRED \
          decodes each with its latent drawn from the prior), and of answers sampled at temperature 1 \
-         to the same contexts. {}",
+         to the same contexts. {}{}",
             jobs_note(
                 args.jobs,
                 "train seconds and tokens/s are one-thread figures under that load"
-            )
+            ),
+            short_evaluation(args)
         ),
         &table,
     )?;

@@ -75,6 +75,19 @@ impl BenchArgs {
         &seeds[..self.seeds.unwrap_or(seeds.len()).clamp(1, seeds.len())]
     }
 
+    /// For the record of a bench that honours `--epochs`: what a shortened run is (empty
+    /// without the flag).
+    pub fn shortened_note(&self) -> String {
+        match self.epochs {
+            Some(n) => format!(
+                " Shortened to {n} epoch(s) by `--epochs`: a speed run, whose quality figures are \
+                 not the bars'; a rate over one or two epochs includes the first one's warm-up \
+                 (on wgpu: shader compilation and autotuning)."
+            ),
+            None => String::new(),
+        }
+    }
+
     /// The backend's name in records.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
@@ -377,7 +390,7 @@ pub fn record(section: &str) -> Result<()> {
 
 /// Appends a run to BENCHMARKS.md unless `--no-record`: a heading `## date · title · backend`,
 /// the machine (with the wgpu adapter on that backend), the command line, `about` (what was
-/// measured and how; a run shortened by `--epochs` says so) and the table.
+/// measured and how) and the table.
 pub fn record_run(
     args: &BenchArgs,
     heading: (&str, &str),
@@ -389,18 +402,15 @@ pub fn record_run(
         return Ok(());
     }
     let (title, backend) = heading;
+    // On wgpu the adapter, unless the bench's own machine line names it (an example's report).
     let machine = match args.backend {
-        BackendKind::Ndarray => machine.to_string(),
-        BackendKind::Wgpu => format!("{}; host {machine}", wgpu_adapter().0),
-    };
-    let shortened = match args.epochs {
-        Some(n) => format!(
-            " Shortened to {n} epoch(s) by `--epochs`: a speed run; its quality figures are not the bars'."
-        ),
-        None => String::new(),
+        BackendKind::Wgpu if !machine.contains("wgpu") => {
+            format!("{}; host {machine}", wgpu_adapter().0)
+        }
+        _ => machine.to_string(),
     };
     record(&format!(
-        "## {} · {title} · {backend}\n\n- Machine: {machine}\n- Command: `{}`\n- {about}{shortened}\n\n{table}",
+        "## {} · {title} · {backend}\n\n- Machine: {machine}\n- Command: `{}`\n- {about}\n\n{table}",
         today(),
         command_line()
     ))

@@ -170,8 +170,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         &format!(
             "The release `vae` example: Bernoulli pixels, Adam lr 1e-3, batch 128, {epochs} epochs on the \
              60,000 training images; test −ELBO on the 10,000 test images with one posterior sample per \
-             image (as pytorch/examples reports its test loss), in nats per image. {}",
-            notes.join(" ")
+             image (as pytorch/examples reports its test loss), in nats per image. {}{}",
+            notes.join(" "),
+            args.shortened_note()
         ),
         &table,
     )?;

@@ -395,8 +395,9 @@ pub fn tensor(args: &BenchArgs) -> Result<()> {
         &format!(
             "The release `word2vec` example, `train --trainer tensor --batch {TENSOR_BATCH} \
              --threads 1 --no-loss --evaluate`, gensim's defaults otherwise (as `cargo xtask bench \
-             word2vec`, whose CPU trainer and gensim figures these compare with), seed {}.",
-            SEEDS[0]
+             word2vec`, whose CPU trainer and gensim figures these compare with), seed {}.{}",
+            SEEDS[0],
+            args.shortened_note()
         ),
         &table,
     )
