@@ -133,25 +133,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     String::new()
                 }),
         };
-        let mut ms: HashMap<(String, Dims), f64> = HashMap::new();
-        let mut about = None;
-        for line in out.lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() < 9 || !f[0].starts_with(run.tag) {
-                continue;
-            }
-            let num = |k: usize| {
-                f[k].parse::<usize>()
-                    .with_context(|| format!("peer output: {line}"))
-            };
-            let dims = (num(3)?, num(4)?, num(5)?, num(6)?);
-            ms.insert(
-                (f[2].to_string(), dims),
-                f[7].parse()
-                    .with_context(|| format!("peer output: {line}"))?,
-            );
-            about = Some(format!("{} {} ({})", run.label, f[1], f[0]));
-        }
+        let (ms, about) = parse_peer(&out, &run)?;
         for r in &mut rows {
             r.peer_ms = ms.get(&(r.cell.name().to_string(), r.dims)).copied();
         }
@@ -176,6 +158,34 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         &table,
     )?;
     Ok(())
+}
+
+/// Milliseconds by cell name and dims.
+type PeerTimes = HashMap<(String, Dims), f64>;
+
+/// A peer's milliseconds by (cell, dims) from its tab-separated lines (`peer version cell b t i
+/// h ms runs`, other lines skipped), and the peer in words (label, version, the line's tag).
+fn parse_peer(out: &str, run: &PeerRun) -> Result<(PeerTimes, Option<String>)> {
+    let mut ms = HashMap::new();
+    let mut about = None;
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 9 || !f[0].starts_with(run.tag) {
+            continue;
+        }
+        let num = |k: usize| {
+            f[k].parse::<usize>()
+                .with_context(|| format!("peer output: {line}"))
+        };
+        let dims = (num(3)?, num(4)?, num(5)?, num(6)?);
+        ms.insert(
+            (f[2].to_string(), dims),
+            f[7].parse()
+                .with_context(|| format!("peer output: {line}"))?,
+        );
+        about = Some(format!("{} {} ({})", run.label, f[1], f[0]));
+    }
+    Ok((ms, about))
 }
 
 /// The peer of `--peers`: Keras/TensorFlow on the CPU beside ndarray, PyTorch (cuDNN on a CUDA
@@ -319,4 +329,41 @@ where
         .expect("valid config");
     let x = x.clone();
     Box::new(move || step(m.forward(SequenceInput::new(x.clone())).output.sum()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peers_lines_are_read_by_cell_and_shape() {
+        let torch = "warning: something\n\
+                     torch-cudnn-NVIDIA_H200\t2.11.0+cu130\tLSTM\t16\t24\t1\t10\t0.512\t20\n\
+                     torch-cudnn-NVIDIA_H200\t2.11.0+cu130\tSimpleRNN\t128\t100\t512\t1024\t3.250\t5\n";
+        let (ms, about) = parse_peer(torch, &peer_run(BackendKind::Wgpu)).unwrap();
+        assert_eq!(ms.len(), 2);
+        assert_eq!(ms[&("LSTM".to_string(), (16, 24, 1, 10))], 0.512);
+        assert_eq!(ms[&("SimpleRNN".to_string(), (128, 100, 512, 1024))], 3.25);
+        assert_eq!(
+            about.as_deref(),
+            Some("PyTorch 2.11.0+cu130 (torch-cudnn-NVIDIA_H200)")
+        );
+        // Keras's lines are not PyTorch's, and a malformed number is an error, not a skip.
+        let keras = "keras-tf-cpu\t2.21.0\tGRU\t64\t64\t128\t256\t51.3\t9\n";
+        assert!(
+            parse_peer(keras, &peer_run(BackendKind::Wgpu))
+                .unwrap()
+                .0
+                .is_empty()
+        );
+        assert_eq!(
+            parse_peer(keras, &peer_run(BackendKind::Ndarray))
+                .unwrap()
+                .0
+                .len(),
+            1
+        );
+        let bad = "torch-cpu\t2.11\tGRU\t64\tx\t128\t256\t51.3\t9\n";
+        assert!(parse_peer(bad, &peer_run(BackendKind::Wgpu)).is_err());
+    }
 }
