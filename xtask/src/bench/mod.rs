@@ -50,10 +50,10 @@ pub struct BenchArgs {
     /// instead of the bench's own number (`hred` then also evaluates on fewer samples). A short
     /// run for speed figures (on a lent GPU machine, say): its quality figures are not the
     /// bars', and its record says so.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub epochs: Option<usize>,
     /// `vae`: run only the first N of the bench's seeds.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub seeds: Option<usize>,
     /// Run the examples' binaries found in DIR, named as in `target/bench-bin` (`vae-wgpu`, ...),
     /// instead of building them: for a machine without cargo (see `cargo xtask gpu-bundle`).
@@ -64,6 +64,14 @@ pub struct BenchArgs {
     pub record_to: Option<PathBuf>,
 }
 
+/// A count of 1 or more, for clap.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a whole number of at least 1, got {s:?}")),
+    }
+}
+
 impl BenchArgs {
     /// The epochs to train for: `--epochs` when given, else the bench's own `default`.
     pub fn epochs_or(&self, default: usize) -> usize {
@@ -72,7 +80,7 @@ impl BenchArgs {
 
     /// The first `--seeds` of `seeds` (all of them without the flag).
     pub fn seeds_of<'a, T>(&self, seeds: &'a [T]) -> &'a [T] {
-        &seeds[..self.seeds.unwrap_or(seeds.len()).clamp(1, seeds.len())]
+        &seeds[..self.seeds.unwrap_or(seeds.len()).min(seeds.len())]
     }
 
     /// For the record of a bench that honours `--epochs`: what a shortened run is (empty
