@@ -6,7 +6,23 @@
 //! written as a relaxed atomic load or store, so the races are defined behaviour; the rows move
 //! four elements per instruction ([`rensa_isa::relaxed`]), and the arithmetic runs on
 //! thread-local copies of the rows, where the compiler vectorises it. With one worker thread
-//! nothing is shared: the weights are plain cells owned by that thread. A sentence's random
+//! nothing is shared: the weights are plain cells owned by that thread.
+//!
+//! With two workers or more, each worker keeps its own copy of the rows that every worker uses
+//! all the time: the input and output rows of the most frequent words (the vocabulary is ranked
+//! by count, so those are the first rows; with hierarchical softmax, the output rows of the
+//! inner nodes nearest the root, the last ones), about [`OWN_ROWS_BYTES`] of each matrix. It
+//! trains on its copy and, every [`MERGE_WORDS`] corpus words, adds what it changed in it since
+//! the last merge to the shared rows and takes the shared rows back, which then hold every
+//! worker's merged changes. Merges are serialised, so no merged change is lost. Without the
+//! copies the workers wrote those few rows nearly at once, and each write moved the row's cache
+//! lines from the other core's cache; with them, two workers on a 2-core Intel Xeon trained
+//! 1.03x (CBOW) and 1.06x (skip-gram) more words per second (medians of three runs each), at
+//! the same quality (seeds 1-3, two workers: analogy accuracy 12.74% against 12.63% before,
+//! 17.66% against 17.37%; WordSim-353 ρ 0.416 against 0.416, 0.544 against 0.525). A rarer row
+//! is shared as before: its updates reach the other workers at once.
+//!
+//! A sentence's random
 //! draws (windows, noise words) are made before it trains, in word2vec.c's order, so that with
 //! negative sampling the next prediction's noise rows are fetched into the cache while the
 //! current one trains.
@@ -18,6 +34,7 @@
 //! once rather than once per epoch, and the reader takes almost no time from the workers.
 
 use std::cell::Cell;
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU32;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -43,6 +60,11 @@ const CACHE_IDS: usize = 1 << 27;
 /// word2vec.c and gensim.
 const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
+/// With two workers or more, the size of each worker's own copy of a weight matrix's most used
+/// rows (see the [module docs](self)): 2,621 rows of 100 dimensions.
+pub(crate) const OWN_ROWS_BYTES: usize = 1 << 20;
+/// Corpus words a worker trains on between two merges of its own rows into the shared ones.
+pub(crate) const MERGE_WORDS: u64 = 40_000;
 
 /// Rows of a weight matrix as the trainer reads and writes them.
 pub(crate) trait Rows {
@@ -79,6 +101,11 @@ impl SharedMatrix {
             .into_iter()
             .map(|a| f32::from_bits(a.into_inner()))
             .collect()
+    }
+
+    /// The number of rows.
+    fn rows(&self) -> u32 {
+        (self.data.len() / self.dims.max(1)) as u32
     }
 
     #[inline]
@@ -160,6 +187,95 @@ impl Rows for LocalMatrix {
     #[inline]
     fn prefetch(&self, r: u32) {
         rensa_isa::prefetch(self.row(r));
+    }
+}
+
+/// A worker's view of a [`SharedMatrix`]: its own copy of the rows `own`, merged into the
+/// shared ones by [`merge`](Self::merge), and the shared matrix's other rows (see the
+/// [module docs](self)).
+pub(crate) struct WorkerRows<'w> {
+    shared: &'w SharedMatrix,
+    own: Range<u32>,
+    /// Rows `own` as this worker trains them.
+    copy: LocalMatrix,
+    /// Rows `own` as they were after the last merge.
+    base: Vec<f32>,
+    delta: Vec<f32>,
+}
+
+impl<'w> WorkerRows<'w> {
+    /// A view that copies rows `own` (cut to the matrix) of `shared`.
+    pub(crate) fn new(shared: &'w SharedMatrix, own: Range<u32>) -> Self {
+        let own = own.start.min(shared.rows())..own.end.min(shared.rows());
+        let dims = shared.dims;
+        let mut base = vec![0.0; own.len() * dims];
+        for (r, row) in own.clone().zip(base.chunks_exact_mut(dims.max(1))) {
+            shared.load(r, row);
+        }
+        Self {
+            shared,
+            copy: LocalMatrix::new(base.clone(), dims),
+            own,
+            base,
+            delta: vec![0.0; dims],
+        }
+    }
+
+    /// Adds the changes made to the own rows since the last merge to the shared rows, and
+    /// copies the shared rows (with every worker's merged changes) back. Merges of the same
+    /// matrix must not run at once (a lost update would lose a whole merge).
+    pub(crate) fn merge(&mut self) {
+        let dims = self.shared.dims;
+        for (i, r) in self.own.clone().enumerate() {
+            let base = &mut self.base[i * dims..(i + 1) * dims];
+            self.copy.load(i as u32, &mut self.delta);
+            for (d, b) in self.delta.iter_mut().zip(base.iter()) {
+                *d -= b;
+            }
+            self.shared.add(r, 1.0, &self.delta);
+            self.shared.load(r, base);
+            self.copy.store(i as u32, base);
+        }
+    }
+
+    /// The row of the copy that holds row `r`, if `r` is one of the own rows.
+    #[inline]
+    fn own(&self, r: u32) -> Option<u32> {
+        self.own.contains(&r).then(|| r - self.own.start)
+    }
+}
+
+impl Rows for WorkerRows<'_> {
+    #[inline]
+    fn load(&self, r: u32, dst: &mut [f32]) {
+        match self.own(r) {
+            Some(i) => self.copy.load(i, dst),
+            None => self.shared.load(r, dst),
+        }
+    }
+
+    #[inline]
+    fn store(&self, r: u32, src: &[f32]) {
+        match self.own(r) {
+            Some(i) => self.copy.store(i, src),
+            None => self.shared.store(r, src),
+        }
+    }
+
+    #[inline]
+    fn add(&self, r: u32, a: f32, x: &[f32]) {
+        match self.own(r) {
+            Some(i) => self.copy.add(i, a, x),
+            None => self.shared.add(r, a, x),
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, r: u32) {
+        match self.own(r) {
+            Some(i) => self.copy.prefetch(i),
+            None => self.shared.prefetch(r),
+        }
     }
 }
 
@@ -657,12 +773,22 @@ pub(crate) fn fit(
         };
         let job_rx = Mutex::new(job_rx);
         let (done_tx, done_rx) = channel::<Done>();
+        let own_rows = (OWN_ROWS_BYTES / (dims.max(1) * size_of::<f32>())) as u32;
+        let own = Own {
+            input: 0..own_rows,
+            output: match config.loss {
+                Loss::NegativeSampling => 0..own_rows,
+                // the inner nodes nearest the root are the last rows
+                Loss::HierarchicalSoftmax => b.rows().saturating_sub(own_rows)..b.rows(),
+            },
+            merging: Mutex::new(()),
+        };
         let read = std::thread::scope(|scope| {
             let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
             for _ in 0..config.threads {
                 let done_tx = done_tx.clone();
-                let (tables, weights, job_rx) = (&tables, &weights, &job_rx);
-                scope.spawn(move || worker(tables, weights, job_rx, done_tx));
+                let (tables, weights, own, job_rx) = (&tables, &weights, &own, &job_rx);
+                scope.spawn(move || worker(tables, weights, own, job_rx, done_tx));
             }
             drop(done_tx);
             for done in done_rx {
@@ -682,22 +808,50 @@ pub(crate) fn fit(
     Ok(report)
 }
 
+/// The rows each worker keeps its own copy of, and the lock that serialises the merges.
+struct Own {
+    input: Range<u32>,
+    output: Range<u32>,
+    merging: Mutex<()>,
+}
+
 fn worker(
     tables: &Tables<'_>,
     weights: &Weights<'_, SharedMatrix>,
+    own: &Own,
     jobs: &Mutex<Receiver<Job>>,
     done: Sender<Done>,
 ) {
     let mut s = Scratch::new(tables.config.dims);
+    let mut input = WorkerRows::new(weights.input, own.input.clone());
+    let mut output = WorkerRows::new(weights.output, own.output.clone());
+    let merge = |input: &mut WorkerRows, output: &mut WorkerRows| {
+        // a worker that panicked while merging left the rows as good as a Hogwild race would
+        let _merging = own.merging.lock().unwrap_or_else(|e| e.into_inner());
+        input.merge();
+        output.merge();
+    };
+    let mut unmerged = 0;
     loop {
         let job = match jobs.lock().map(|rx| rx.recv()) {
             Ok(Ok(job)) => job,
-            _ => return,
+            _ => break,
         };
-        if done.send(tables.train_job(weights, &job, &mut s)).is_err() {
-            return;
+        let view = Weights {
+            input: &input,
+            output: &output,
+        };
+        let trained = tables.train_job(&view, &job, &mut s);
+        unmerged += job.raw_words;
+        if unmerged >= MERGE_WORDS {
+            merge(&mut input, &mut output);
+            unmerged = 0;
+        }
+        if done.send(trained).is_err() {
+            break;
         }
     }
+    merge(&mut input, &mut output);
 }
 
 fn new_job() -> Job {
@@ -776,5 +930,61 @@ mod tests {
             assert!((t.get(f) - 1.0 / (1.0 + (-f).exp())).abs() < 0.01);
         }
         assert!((softplus(-800.0)).abs() < 1e-300 && (softplus(800.0) - 800.0).abs() < 1e-9);
+    }
+
+    fn shared_row(m: &SharedMatrix, r: u32) -> Vec<f32> {
+        let mut row = vec![0.0; m.dims];
+        m.load(r, &mut row);
+        row
+    }
+
+    fn view_row(m: &WorkerRows, r: u32) -> Vec<f32> {
+        let mut row = vec![0.0; m.shared.dims];
+        m.load(r, &mut row);
+        row
+    }
+
+    #[test]
+    fn workers_train_their_own_rows_and_merge_them_additively() {
+        // 6 rows of 4; each worker owns rows 1 and 2
+        let shared = SharedMatrix::new((0..24).map(|i| i as f32).collect(), 4);
+        let (mut a, mut b) = (
+            WorkerRows::new(&shared, 1..3),
+            WorkerRows::new(&shared, 1..3),
+        );
+        a.add(1, 1.0, &[1.0; 4]);
+        b.add(1, 2.0, &[1.0; 4]);
+        b.store(2, &[9.0; 4]);
+        // a shared row: the other worker sees the change at once
+        a.add(4, 1.0, &[10.0; 4]);
+        assert_eq!(view_row(&b, 4), [26.0, 27.0, 28.0, 29.0]);
+        // own rows: changed in each worker's copy only
+        assert_eq!(shared_row(&shared, 1), [4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(view_row(&a, 1), [5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(view_row(&b, 1), [6.0, 7.0, 8.0, 9.0]);
+        a.merge();
+        assert_eq!(shared_row(&shared, 1), [5.0, 6.0, 7.0, 8.0]);
+        b.merge();
+        // both changes, and b's copy has them; a's gets them at its next merge
+        assert_eq!(shared_row(&shared, 1), [7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(view_row(&b, 1), [7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(view_row(&a, 1), [5.0, 6.0, 7.0, 8.0]);
+        a.merge();
+        assert_eq!(view_row(&a, 1), [7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(view_row(&a, 2), [9.0; 4]);
+        // a merge with no change since the last one changes nothing
+        let before: Vec<f32> = (0..6).flat_map(|r| shared_row(&shared, r)).collect();
+        a.merge();
+        b.merge();
+        assert_eq!(
+            (0..6)
+                .flat_map(|r| shared_row(&shared, r))
+                .collect::<Vec<_>>(),
+            before
+        );
+        // a range beyond the matrix is cut to it
+        let c = WorkerRows::new(&shared, 4..100);
+        assert_eq!(c.own, 4..6);
+        assert_eq!(view_row(&c, 5), [20.0, 21.0, 22.0, 23.0]);
     }
 }

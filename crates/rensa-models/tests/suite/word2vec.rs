@@ -152,6 +152,24 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
     // two Hogwild workers collide often on 34 words, so the result depends on the scheduling:
     // the bar is the other tests' one
     assert!(topic_margin(&d.embeddings()) > 0.1);
+    // every row of so small a vocabulary is in each worker's own copy (the first rows; the last
+    // ones of the output matrix with hierarchical softmax), merged every 40,000 words and at the
+    // end: three workers, each of the models, learn the topics as one does
+    for (architecture, loss) in [
+        (Architecture::Cbow, Loss::NegativeSampling),
+        (Architecture::SkipGram, Loss::HierarchicalSoftmax),
+    ] {
+        let (e, re) = run(&Word2VecConfig {
+            threads: 3,
+            ..small(architecture, loss)
+        });
+        assert_eq!(re.words, 4 * 24_000);
+        let margin = topic_margin(&e.embeddings());
+        assert!(
+            margin > 0.1,
+            "{architecture:?} {loss:?}, 3 workers: {margin}"
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
