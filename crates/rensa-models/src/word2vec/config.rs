@@ -58,7 +58,9 @@ pub struct Word2VecConfig {
     pub min_alpha: f32,
     /// CBOW: average the context vectors (else sum them).
     pub cbow_mean: bool,
-    /// Worker threads of the CPU trainer.
+    /// Worker threads of the CPU trainer. One trains reproducibly, bit for bit; more train
+    /// lock-free on shared weights (Hogwild), each with its own copy of the most frequent
+    /// words' rows, which it merges into the shared ones every 40,000 corpus words.
     pub threads: usize,
     /// The seed of the initial vectors and of every draw.
     pub seed: u64,

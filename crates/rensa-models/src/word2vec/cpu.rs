@@ -11,10 +11,10 @@
 //! With two workers or more, each worker keeps its own copy of the rows that every worker uses
 //! all the time: the input and output rows of the most frequent words (the vocabulary is ranked
 //! by count, so those are the first rows; with hierarchical softmax, the output rows of the
-//! inner nodes nearest the root, the last ones), about [`OWN_ROWS_BYTES`] of each matrix. It
-//! trains on its copy and, every [`MERGE_WORDS`] corpus words, adds what it changed in it since
-//! the last merge to the shared rows and takes the shared rows back, which then hold every
-//! worker's merged changes. Merges are serialised, so no merged change is lost. Without the
+//! inner nodes nearest the root, the last ones), 1 MiB of each matrix (`OWN_ROWS_BYTES`). It
+//! trains on its copy and, every 40,000 corpus words (`MERGE_WORDS`), adds what it changed in
+//! it since the last merge to the shared rows and takes the shared rows back, which then hold
+//! every worker's merged changes. Merges are serialised, so no merged change is lost. Without the
 //! copies the workers wrote those few rows nearly at once, and each write moved the row's cache
 //! lines from the other core's cache; with them, two workers on a 2-core Intel Xeon trained
 //! 1.03x (CBOW) and 1.06x (skip-gram) more words per second (medians of three runs each), at
