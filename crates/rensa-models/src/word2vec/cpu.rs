@@ -62,9 +62,9 @@ const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
 /// With two workers or more, the size of each worker's own copy of a weight matrix's most used
 /// rows (see the [module docs](self)): 2,621 rows of 100 dimensions.
-pub(crate) const OWN_ROWS_BYTES: usize = 1 << 20;
+const OWN_ROWS_BYTES: usize = 1 << 20;
 /// Corpus words a worker trains on between two merges of its own rows into the shared ones.
-pub(crate) const MERGE_WORDS: u64 = 40_000;
+const MERGE_WORDS: u64 = 40_000;
 
 /// Rows of a weight matrix as the trainer reads and writes them.
 pub(crate) trait Rows {
@@ -193,7 +193,7 @@ impl Rows for LocalMatrix {
 /// A worker's view of a [`SharedMatrix`]: its own copy of the rows `own`, merged into the
 /// shared ones by [`merge`](Self::merge), and the shared matrix's other rows (see the
 /// [module docs](self)).
-pub(crate) struct WorkerRows<'w> {
+struct WorkerRows<'w> {
     shared: &'w SharedMatrix,
     own: Range<u32>,
     /// Rows `own` as this worker trains them.
@@ -205,7 +205,7 @@ pub(crate) struct WorkerRows<'w> {
 
 impl<'w> WorkerRows<'w> {
     /// A view that copies rows `own` (cut to the matrix) of `shared`.
-    pub(crate) fn new(shared: &'w SharedMatrix, own: Range<u32>) -> Self {
+    fn new(shared: &'w SharedMatrix, own: Range<u32>) -> Self {
         let own = own.start.min(shared.rows())..own.end.min(shared.rows());
         let dims = shared.dims;
         let mut base = vec![0.0; own.len() * dims];
@@ -224,7 +224,7 @@ impl<'w> WorkerRows<'w> {
     /// Adds the changes made to the own rows since the last merge to the shared rows, and
     /// copies the shared rows (with every worker's merged changes) back. Merges of the same
     /// matrix must not run at once (a lost update would lose a whole merge).
-    pub(crate) fn merge(&mut self) {
+    fn merge(&mut self) {
         let dims = self.shared.dims;
         for (i, r) in self.own.clone().enumerate() {
             let base = &mut self.base[i * dims..(i + 1) * dims];
@@ -240,7 +240,7 @@ impl<'w> WorkerRows<'w> {
 
     /// The row of the copy that holds row `r`, if `r` is one of the own rows.
     #[inline]
-    fn own(&self, r: u32) -> Option<u32> {
+    fn copy_row(&self, r: u32) -> Option<u32> {
         self.own.contains(&r).then(|| r - self.own.start)
     }
 }
@@ -248,7 +248,7 @@ impl<'w> WorkerRows<'w> {
 impl Rows for WorkerRows<'_> {
     #[inline]
     fn load(&self, r: u32, dst: &mut [f32]) {
-        match self.own(r) {
+        match self.copy_row(r) {
             Some(i) => self.copy.load(i, dst),
             None => self.shared.load(r, dst),
         }
@@ -256,7 +256,7 @@ impl Rows for WorkerRows<'_> {
 
     #[inline]
     fn store(&self, r: u32, src: &[f32]) {
-        match self.own(r) {
+        match self.copy_row(r) {
             Some(i) => self.copy.store(i, src),
             None => self.shared.store(r, src),
         }
@@ -264,7 +264,7 @@ impl Rows for WorkerRows<'_> {
 
     #[inline]
     fn add(&self, r: u32, a: f32, x: &[f32]) {
-        match self.own(r) {
+        match self.copy_row(r) {
             Some(i) => self.copy.add(i, a, x),
             None => self.shared.add(r, a, x),
         }
@@ -272,7 +272,7 @@ impl Rows for WorkerRows<'_> {
 
     #[inline]
     fn prefetch(&self, r: u32) {
-        match self.own(r) {
+        match self.copy_row(r) {
             Some(i) => self.copy.prefetch(i),
             None => self.shared.prefetch(r),
         }
