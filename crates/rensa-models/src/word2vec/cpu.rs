@@ -31,13 +31,15 @@
 //! with its learning rate (linear in the words read before it) and its own seed, so a run with
 //! one worker thread is reproducible bit for bit. The first epoch's jobs are kept in memory (up
 //! to 2^27 ids, 512 MiB) and replayed in the later epochs, so the corpus is read and tokenised
-//! once rather than once per epoch, and the reader takes almost no time from the workers.
+//! once rather than once per epoch, and the reader takes almost no time from the workers. A
+//! panic in any of the threads (a worker, or the progress callback on the calling thread)
+//! stops the others and reaches the caller.
 
 use std::cell::Cell;
 use std::ops::Range;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU32;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use rensa_data::rng::SplitMix64;
@@ -752,6 +754,8 @@ pub(crate) fn fit(
             output: &b,
         };
         let read = std::thread::scope(|scope| {
+            // owned by this closure, so that a panic here drops it and the reader stops
+            let job_rx = job_rx;
             let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
             let mut s = Scratch::new(dims);
             for job in job_rx.iter() {
@@ -771,7 +775,7 @@ pub(crate) fn fit(
             input: &a,
             output: &b,
         };
-        let job_rx = Mutex::new(job_rx);
+        let job_rx = Mutex::new(Some(job_rx));
         let (done_tx, done_rx) = channel::<Done>();
         let own_rows = (OWN_ROWS_BYTES / (dims.max(1) * size_of::<f32>())) as u32;
         let own = Own {
@@ -815,13 +819,28 @@ struct Own {
     merging: Mutex<()>,
 }
 
+/// The job queue the workers share; `None` once closed.
+type Jobs = Mutex<Option<Receiver<Job>>>;
+
+/// Closes the job queue when its worker stops, whatever the cause (no job left, the progress
+/// receiver gone, a panic), so that the corpus reader's next send fails and it stops instead of
+/// waiting for ever for a worker to take its job.
+struct CloseOnExit<'j>(&'j Jobs);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+}
+
 fn worker(
     tables: &Tables<'_>,
     weights: &Weights<'_, SharedMatrix>,
     own: &Own,
-    jobs: &Mutex<Receiver<Job>>,
+    jobs: &Jobs,
     done: Sender<Done>,
 ) {
+    let _close = CloseOnExit(jobs);
     let mut s = Scratch::new(tables.config.dims);
     let mut input = WorkerRows::new(weights.input, own.input.clone());
     let mut output = WorkerRows::new(weights.output, own.output.clone());
@@ -833,8 +852,8 @@ fn worker(
     };
     let mut unmerged = 0;
     loop {
-        let job = match jobs.lock().map(|rx| rx.recv()) {
-            Ok(Ok(job)) => job,
+        let job = match jobs.lock().map(|rx| rx.as_ref().map(Receiver::recv)) {
+            Ok(Some(Ok(job))) => job,
             _ => break,
         };
         let view = Weights {

@@ -173,6 +173,38 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A panic while training (here in the progress callback, which runs beside the workers) reaches
+/// the caller: the corpus reader and the workers stop instead of waiting for one another for
+/// ever.
+#[test]
+fn a_panic_while_training_stops_every_thread() {
+    let dir = tempdir("panic");
+    let path = topic_corpus(&dir);
+    for threads in [1, 2, 3] {
+        let config = Word2VecConfig {
+            threads,
+            ..small(Architecture::Cbow, Loss::NegativeSampling)
+        };
+        let path = path.clone();
+        let (alive, ended) = std::sync::mpsc::channel::<()>();
+        let run = std::thread::spawn(move || {
+            let _alive = alive;
+            let corpus = Corpus::new(path);
+            let _ = Word2Vec::train(&config, &corpus, &mut |_| panic!("a failing callback"));
+        });
+        assert_eq!(
+            ended.recv_timeout(std::time::Duration::from_secs(120)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected),
+            "{threads} worker(s): the run ended"
+        );
+        assert!(
+            run.join().is_err(),
+            "{threads} worker(s): the panic came through"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn bad_configurations_and_corpora_are_errors() {
     let dir = tempdir("bad");
