@@ -173,9 +173,9 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A panic while training (here in the progress callback, which runs beside the workers) reaches
-/// the caller: the corpus reader and the workers stop instead of waiting for one another for
-/// ever.
+/// A panic while training (here in the progress callback, which runs on the calling thread)
+/// reaches the caller: the corpus reader and the workers stop instead of waiting for one another
+/// for ever.
 #[test]
 fn a_panic_while_training_stops_every_thread() {
     let dir = tempdir("panic");
