@@ -104,7 +104,10 @@ impl Idx {
     pub fn parse(origin: &str, mut input: impl Read, limits: Limits) -> Result<Self> {
         let mut magic = read_up_to(origin, &mut input, 4)?;
         if magic.len() >= 2 && magic[..2] == [0x1f, 0x8b] {
-            let inflated = flate2::read::GzDecoder::new(std::io::Cursor::new(magic).chain(input));
+            // every member, so that anything after the first is read (and refused as data past
+            // what the header announces, or as a bad gzip header) rather than ignored
+            let inflated =
+                flate2::read::MultiGzDecoder::new(std::io::Cursor::new(magic).chain(input));
             return Self::parse_raw(&format!("{origin} (gzip)"), inflated, limits);
         }
         let rest = std::io::Cursor::new(std::mem::take(&mut magic)).chain(input);

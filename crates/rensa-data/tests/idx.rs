@@ -98,6 +98,18 @@ fn every_truncation_of_a_file_is_an_error() {
     for cut in 2..gz.len() {
         assert!(parse(&gz[..cut]).is_err(), "gzip cut at {cut}");
     }
+    // and bytes after the gzip stream: junk, or a second member (which gunzip would append)
+    assert!(parse(&gz).is_ok());
+    let mut junk = gz.clone();
+    junk.extend_from_slice(b"junk");
+    assert!(
+        parse(&junk).is_err(),
+        "junk after the gzip stream was ignored"
+    );
+    let mut two = gz.clone();
+    two.extend_from_slice(&gz);
+    let e = parse(&two).unwrap_err();
+    assert!(e.contains("more than"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,7 +1,7 @@
 //! A corpus file as a stream of sentences.
 //!
-//! One line is one sentence; tokens are separated by ASCII whitespace (spaces, tabs, carriage
-//! returns). A line longer than `max_sentence_length` tokens is cut into several sentences, as
+//! One line is one sentence; tokens are separated by whitespace (spaces, tabs, carriage
+//! returns, and the Unicode spaces Python's `str.split` knows, such as the no-break space). A line longer than `max_sentence_length` tokens is cut into several sentences, as
 //! gensim's `LineSentence` cuts them (a corpus like text8, one line of 17 million words, is
 //! still read in 64 KiB pieces, never as a whole). Tokens must be UTF-8: a token that is not is
 //! an error naming the file and the line.
@@ -111,7 +111,15 @@ pub fn for_each_sentence(
         origin: origin.to_string(),
         what: format!("read failed: {e}"),
     };
-    let finish_token = |token: &mut Vec<u8>, sentence: &mut Sentence, line: u64| -> Result<()> {
+    // Ends the token being read; a sentence that reaches `max` tokens goes to `f` at once. A
+    // token of non-ASCII text is split at Unicode whitespace (a no-break space, U+2003, ...) as
+    // Python's `str.split` does in gensim's `LineSentence`: no word holds whitespace.
+    let finish_token = |token: &mut Vec<u8>,
+                        sentence: &mut Sentence,
+                        line: u64,
+                        f: &mut dyn FnMut(&Sentence),
+                        total: &mut u64|
+     -> Result<()> {
         if token.is_empty() {
             return Ok(());
         }
@@ -119,7 +127,19 @@ pub fn for_each_sentence(
             origin: origin.to_string(),
             what: format!("line {line}: a token is not UTF-8 ({e})"),
         })?;
-        sentence.push(text);
+        let mut push = |word: &str| {
+            sentence.push(word);
+            if sentence.len() == max {
+                *total += sentence.len() as u64;
+                f(sentence);
+                sentence.clear();
+            }
+        };
+        if text.is_ascii() {
+            push(text);
+        } else {
+            text.split_whitespace().for_each(push);
+        }
         token.clear();
         Ok(())
     };
@@ -132,7 +152,7 @@ pub fn for_each_sentence(
         for &byte in buf {
             match byte {
                 b'\n' => {
-                    finish_token(&mut token, &mut sentence, line)?;
+                    finish_token(&mut token, &mut sentence, line, &mut f, &mut total)?;
                     if !sentence.is_empty() {
                         total += sentence.len() as u64;
                         f(&sentence);
@@ -141,19 +161,14 @@ pub fn for_each_sentence(
                     line += 1;
                 }
                 b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
-                    finish_token(&mut token, &mut sentence, line)?;
-                    if sentence.len() == max {
-                        total += sentence.len() as u64;
-                        f(&sentence);
-                        sentence.clear();
-                    }
+                    finish_token(&mut token, &mut sentence, line, &mut f, &mut total)?;
                 }
                 _ => token.push(byte),
             }
         }
         reader.consume(n);
     }
-    finish_token(&mut token, &mut sentence, line)?;
+    finish_token(&mut token, &mut sentence, line, &mut f, &mut total)?;
     if !sentence.is_empty() {
         total += sentence.len() as u64;
         f(&sentence);
@@ -189,6 +204,21 @@ mod tests {
         assert_eq!(
             sentences("caf\u{e9} x".as_bytes(), 9).unwrap()[0][0],
             "caf\u{e9}"
+        );
+    }
+
+    #[test]
+    fn unicode_whitespace_separates_words_as_in_python() {
+        // a no-break space, an em space, a next-line and an ideographic space
+        let text = "10\u{a0}km caf\u{e9}\u{2003}au\u{85}lait \u{3000}x\n\u{a0}\n";
+        assert_eq!(
+            sentences(text.as_bytes(), 9).unwrap(),
+            [vec!["10", "km", "caf\u{e9}", "au", "lait", "x"]]
+        );
+        // the pieces count towards the sentence cut
+        assert_eq!(
+            sentences("a\u{a0}b\u{a0}c d".as_bytes(), 2).unwrap(),
+            [vec!["a", "b"], vec!["c", "d"]]
         );
     }
 

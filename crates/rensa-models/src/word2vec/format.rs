@@ -8,7 +8,7 @@
 //!
 //! Reading checks everything: a malformed header, a text row without its newline (a cut inside
 //! a number would read as another number), a header announcing more data than the file
-//! holds (refused before anything is allocated), short and long rows, values that do not parse
+//! holds or more than [`MAX_DIMS`] dimensions (refused before anything is allocated), short and long rows, values that do not parse
 //! or are not finite, words that are not UTF-8, repeat or are empty, and truncation anywhere.
 //! Each error names the file and the line or record.
 
@@ -21,6 +21,10 @@ use super::{Error, Result};
 
 /// A word longer than this (in bytes) is a corrupt file, not a word.
 const MAX_WORD_BYTES: usize = 1 << 16;
+
+/// More dimensions than this is a corrupt header, not a model (published vectors have at most a
+/// few thousand); it bounds the one row buffer the reader allocates before the rows arrive.
+pub const MAX_DIMS: u64 = 1 << 20;
 
 /// Which of the two forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +138,14 @@ pub fn read_from(
     let fields: Vec<&str> = header_text.split_whitespace().collect();
     let parsed: Vec<Option<u64>> = fields.iter().map(|f| f.parse().ok()).collect();
     let (words, dims) = match parsed[..] {
+        [Some(_), Some(d)] if d > MAX_DIMS => {
+            return Err(err(
+                origin,
+                format!(
+                    "the header announces {d} dimensions, more than the {MAX_DIMS} a reader accepts"
+                ),
+            ));
+        }
         [Some(w), Some(d)] if d > 0 && header.ends_with(b"\n") => (w, d),
         _ => {
             return Err(err(
@@ -262,7 +274,12 @@ fn read_binary(
     (names, values): (&mut Vec<String>, &mut Vec<f32>),
 ) -> Result<()> {
     let mut word = Vec::new();
-    let mut floats = vec![0u8; dims * 4];
+    // `dims` is at most MAX_DIMS, so this is at most 4 MiB
+    let mut floats = if words == 0 {
+        Vec::new()
+    } else {
+        vec![0u8; dims * 4]
+    };
     let truncated = |row: usize| {
         err(
             origin,

@@ -351,7 +351,10 @@ fn crafted_files_are_refused_with_the_reason() {
         (format!("7 4\n{body}"), "values, the header says 4"),
         (format!("6 5\n{body}"), "more data"),
         (format!("99999999999999 5\n{body}"), "truncated"),
-        (format!("7 18446744073709551615\n{body}"), "truncated"),
+        (
+            format!("7 18446744073709551615\n{body}"),
+            "dimensions, more than",
+        ),
         (
             text.replacen("2.475414", "2.47x", 1),
             "\"2.47x\" is not a number",
@@ -376,6 +379,23 @@ fn crafted_files_are_refused_with_the_reason() {
     bin[at] = 0xff;
     let e = read_bytes(&bin, Format::Binary).unwrap_err();
     assert!(e.contains("record 2: the word is not UTF-8"), "{e}");
+    // a header whose rows would fit the bytes (none, or read as a stream) but whose dimension is
+    // absurd: refused before the one row buffer is allocated
+    for header in [
+        "0 1099511627776\n",
+        "1 1099511627776\n",
+        "0 4611686018427387904\n",
+    ] {
+        for format in [Format::Text, Format::Binary] {
+            let whole = read_bytes(header.as_bytes(), format).unwrap_err();
+            let streamed = read_from(header.as_bytes(), format, None, ("stream", None))
+                .unwrap_err()
+                .to_string();
+            for e in [whole, streamed] {
+                assert!(e.contains("dimensions, more than"), "{header:?}: {e}");
+            }
+        }
+    }
     let no_space = format!("1 5\n{}", "a".repeat(70_000));
     assert!(
         read_bytes(no_space.as_bytes(), Format::Binary)
