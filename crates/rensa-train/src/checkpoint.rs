@@ -17,7 +17,7 @@
 //! before the rename) anywhere in a save leaves the previous good checkpoint loadable.
 
 use burn::module::Module;
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{BinFileRecorder, FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 use burn::tensor::backend::Backend;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -164,7 +164,9 @@ pub(crate) fn fnv1a64_value(data: &[u8]) -> u64 {
 }
 
 /// The checkpoint folders under `root` with their epoch and save number, newest first (an
-/// absent `root` has none).
+/// absent `root` has none). Newest means the highest save number, whatever its epoch: a run
+/// started over with `--overwrite` publishes epoch 1 with a number above the replaced run's
+/// epoch 50, and that run's folder can outlive the publish when a crash comes between the two.
 fn saved_folders(root: &Path) -> Result<Vec<((usize, u64), PathBuf)>> {
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
@@ -184,7 +186,7 @@ fn saved_folders(root: &Path) -> Result<Vec<((usize, u64), PathBuf)>> {
             found.push((key, entry.path()));
         }
     }
-    found.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+    found.sort_by_key(|&((epoch, number), _)| std::cmp::Reverse((number, epoch)));
     Ok(found)
 }
 
@@ -288,8 +290,89 @@ fn remove_all(path: &Path) -> Result<()> {
     }
 }
 
-fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
-    BinFileRecorder::new()
+fn recorder() -> CheckpointRecorder {
+    CheckpointRecorder
+}
+
+/// burn's [`BinFileRecorder`] format (bincode's standard configuration: the same bytes), read with
+/// a bound. bincode allocates a string or byte buffer as long as its length prefix says before it
+/// reads the bytes, so a crafted length would abort the process on a failed allocation; this
+/// reader takes the file whole and lets the decoder claim at most a few times its size (a valid
+/// file claims no more than 8 bytes of memory per byte of file: a one-byte integer decodes to
+/// eight), and refuses bytes after the record.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CheckpointRecorder;
+
+impl<B: Backend> Recorder<B> for CheckpointRecorder {
+    type Settings = FullPrecisionSettings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: serde::Serialize>(
+        &self,
+        item: I,
+        file: PathBuf,
+    ) -> std::result::Result<(), RecorderError> {
+        Recorder::<B>::save_item(&BinFileRecorder::<FullPrecisionSettings>::new(), item, file)
+    }
+
+    fn load_item<I: serde::de::DeserializeOwned>(
+        &self,
+        file: &mut PathBuf,
+    ) -> std::result::Result<I, RecorderError> {
+        file.set_extension(<Self as FileRecorder<B>>::file_extension());
+        let bytes = std::fs::read(&*file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RecorderError::FileNotFound(e.to_string()),
+            _ => RecorderError::Unknown(e.to_string()),
+        })?;
+        decode_bounded(&bytes).map_err(RecorderError::Unknown)
+    }
+}
+
+impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
+    fn file_extension() -> &'static str {
+        "bin"
+    }
+}
+
+/// `2^bits`, or the largest `usize` where that does not fit.
+const fn limit(bits: u32) -> usize {
+    if bits >= usize::BITS {
+        usize::MAX
+    } else {
+        1 << bits
+    }
+}
+
+/// Decodes one bincode record that must fill `bytes`, its claims bounded by the smallest of a few
+/// limits (bincode takes its limit as a type parameter) that is at least 8 times `bytes`.
+fn decode_bounded<I: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<I, String> {
+    use bincode::config::standard;
+    use bincode::error::DecodeError;
+    let finish = |decoded: std::result::Result<(I, usize), DecodeError>| match decoded {
+        Ok((item, used)) if used == bytes.len() => Ok(item),
+        Ok((_, used)) => Err(format!(
+            "the record ends at byte {used} of {}: more follows",
+            bytes.len()
+        )),
+        Err(DecodeError::LimitExceeded) => Err(format!(
+            "a length in the file claims more memory than its {} bytes can hold: corrupt",
+            bytes.len()
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    let need = bytes.len().saturating_mul(8);
+    macro_rules! within {
+        ($($bits:literal)*) => {$(
+            if need <= limit($bits) {
+                let config = standard().with_limit::<{ limit($bits) }>();
+                return finish(bincode::serde::decode_from_slice(bytes, config));
+            }
+        )*};
+    }
+    within!(20 24 28 32 36 40 64);
+    Err(format!("{} bytes: too large to read", bytes.len()))
 }
 
 fn format_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -319,7 +402,13 @@ where
 {
     let root = ckpt.root();
     let folders = saved_folders(&root)?;
-    let number = folders.iter().map(|((_, n), _)| n + 1).max().unwrap_or(0);
+    let number = match folders.first() {
+        None => 0,
+        Some(((_, n), path)) => n.checked_add(1).ok_or_else(|| Error::Format {
+            path: path.display().to_string(),
+            message: "the save number cannot grow past this folder's; move it away".into(),
+        })?,
+    };
     let name = format!("{PREFIX}{:06}-{number:06}", c.epoch);
     let tmp = root.join(format!(".{name}.tmp"));
     remove_all(&tmp)?;
@@ -498,6 +587,50 @@ mod tests {
         assert_eq!(fnv1a64(b""), "cbf29ce484222325");
         assert_eq!(fnv1a64(b"a"), "af63dc4c8601ec8c");
         assert_eq!(fnv1a64(b"foobar"), "85944171f73967e8");
+    }
+
+    #[test]
+    fn the_newest_checkpoint_is_the_highest_save_number_whatever_its_epoch() {
+        let root = std::env::temp_dir().join(format!("rensa-ckpt-order-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // a run of 50 epochs, replaced by an `--overwrite` run whose first save was published
+        // but whose removal of the old folder never happened; a temporary folder and a stranger
+        for name in [
+            "epoch-000050-000007",
+            "epoch-000001-000008",
+            "epoch-000049-000006",
+            ".epoch-000002-000009.tmp",
+            "notes",
+        ] {
+            std::fs::create_dir_all(root.join(name)).unwrap();
+        }
+        let keys: Vec<(usize, u64)> = saved_folders(&root)
+            .unwrap()
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(keys, [(1, 8), (50, 7), (49, 6)]);
+        // the largest number sorts first (a save after it is refused rather than wrapping to 0)
+        std::fs::create_dir_all(root.join(format!("epoch-000003-{}", u64::MAX))).unwrap();
+        let top = saved_folders(&root).unwrap()[0].0;
+        assert_eq!(top, (3, u64::MAX));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_length_prefix_cannot_claim_more_than_the_file() {
+        // bincode's varint 0xfd announces a u64: a string of 2^40 bytes
+        let crafted = [0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
+        let e = decode_bounded::<String>(&crafted).unwrap_err();
+        assert!(e.contains("claims more memory"), "{e}");
+        // (a sequence is read element by element, serde reserving a bounded amount: no claim)
+        assert!(decode_bounded::<Vec<u8>>(&crafted).is_err());
+        // what fits decodes, and nothing may follow it
+        let mut ok = vec![3, b'a', b'b', b'c'];
+        assert_eq!(decode_bounded::<String>(&ok).unwrap(), "abc");
+        ok.push(0);
+        let e = decode_bounded::<String>(&ok).unwrap_err();
+        assert!(e.contains("ends at byte 4 of 5"), "{e}");
     }
 
     #[test]

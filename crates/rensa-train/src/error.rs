@@ -85,7 +85,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// What the caller does when the run is admitted ([`Fit::on_start`](crate::Fit::on_start))
+    /// failed; nothing was trained.
+    #[error("before the first step: {0}")]
+    Start(#[source] BoxError),
 }
+
+/// Any error a caller's hook returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Error {
     /// A [`Error::Config`].

@@ -18,6 +18,8 @@ use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo
 type EpochHook<'a> = Box<dyn FnMut(&EpochRecord) + 'a>;
 /// A caller's rule that ends training after an epoch ([`Fit::stop_when`]).
 type StopRule<'a> = Box<dyn FnMut(&EpochRecord) -> bool + 'a>;
+/// What a caller writes once the run is admitted ([`Fit::on_start`]).
+type StartHook<'a> = Box<dyn FnOnce() -> std::result::Result<(), crate::BoxError> + 'a>;
 
 /// The training loop, configured step by step and run once.
 ///
@@ -61,6 +63,7 @@ pub struct Fit<'a, S = ConstantLr> {
     scheduler: S,
     on_epoch: Option<EpochHook<'a>>,
     stop_when: Option<StopRule<'a>>,
+    on_start: Option<StartHook<'a>>,
     progress: bool,
     #[cfg(feature = "distributed")]
     peer: Option<crate::distributed::Peer>,
@@ -76,6 +79,7 @@ impl<'a> Fit<'a> {
             checkpoints: None,
             on_epoch: None,
             stop_when: None,
+            on_start: None,
             progress: false,
             #[cfg(feature = "distributed")]
             peer: None,
@@ -281,6 +285,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             scheduler,
             on_epoch: self.on_epoch,
             stop_when: self.stop_when,
+            on_start: self.on_start,
             progress: self.progress,
             #[cfg(feature = "distributed")]
             peer: self.peer,
@@ -328,6 +333,19 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     /// checkpoint is saved then.
     pub fn stop_when(mut self, f: impl FnMut(&EpochRecord) -> bool + 'a) -> Self {
         self.stop_when = Some(Box::new(f));
+        self
+    }
+
+    /// Calls `f` once the run is admitted (the settings fit the data; a resume's checkpoint loaded
+    /// and its settings match; a fresh run overwrites no checkpoint, or may) and before its
+    /// first step: the place to write what belongs beside the checkpoints (a vocabulary, the
+    /// model's description), so that a refused run leaves the folder as it was. Its error stops
+    /// the run as [`Error::Start`].
+    pub fn on_start<E: Into<crate::BoxError>>(
+        mut self,
+        f: impl FnOnce() -> std::result::Result<(), E> + 'a,
+    ) -> Self {
+        self.on_start = Some(Box::new(move || f().map_err(Into::into)));
         self
     }
 
@@ -558,7 +576,21 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     /// optimiser record and history (its settings checked against this run's), its schedule
     /// state restored in place. Otherwise `model` as it is and an empty history, after checking
     /// that no checkpoint would be overwritten.
+    /// Then the caller's [`on_start`](Self::on_start).
     fn start<B: Backend, M: Module<B>, R: burn::record::Record<B>, T, V>(
+        &mut self,
+        model: M,
+        data: &impl Batches<T, V>,
+        device: &B::Device,
+    ) -> crate::Result<(M, Option<R>, History)> {
+        let admitted = self.admit(model, data, device)?;
+        if let Some(f) = self.on_start.take() {
+            f().map_err(Error::Start)?;
+        }
+        Ok(admitted)
+    }
+
+    fn admit<B: Backend, M: Module<B>, R: burn::record::Record<B>, T, V>(
         &mut self,
         model: M,
         data: &impl Batches<T, V>,

@@ -146,7 +146,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
     crate::checkpoint::write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    rename_synced(&tmp, path)
+}
+
+/// Publishes a file written at `tmp`: fsyncs it, renames it over `path`, fsyncs the folder.
+pub(crate) fn publish(tmp: &Path, path: &Path) -> Result<()> {
+    std::fs::File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(tmp, e))?;
+    rename_synced(tmp, path)
+}
+
+fn rename_synced(tmp: &Path, path: &Path) -> Result<()> {
+    std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

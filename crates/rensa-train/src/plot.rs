@@ -45,8 +45,21 @@ fn png(path: &Path, size: (u32, u32), paint: impl FnOnce(&Area<'_>) -> Drawn) ->
         root.present()?;
         Ok(())
     })();
-    drawn.map_err(|e| picture_error(path, format!("drawing failed: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    publish(
+        &tmp,
+        path,
+        drawn.map_err(|e| picture_error(path, format!("drawing failed: {e}"))),
+    )
+}
+
+/// Puts a finished picture in place: fsynced, renamed over `path`, the folder fsynced (the
+/// previous picture stays whole until then); a failed drawing's temporary file is removed.
+fn publish(tmp: &Path, path: &Path, drawn: Result<()>) -> Result<()> {
+    if let Err(e) = drawn {
+        let _ = std::fs::remove_file(tmp);
+        return Err(e);
+    }
+    crate::history::publish(tmp, path)
 }
 
 /// One line of a chart.
@@ -110,7 +123,7 @@ pub fn line_chart(
         path: path.display().to_string(),
         message: format!("drawing failed: {e}"),
     };
-    {
+    let drawn = (|| -> Result<()> {
         let root = BitMapBackend::new(&tmp, (900, 540)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw(&e))?;
         let mut chart = ChartBuilder::on(&root);
@@ -172,8 +185,9 @@ pub fn line_chart(
             );
         }
         root.present().map_err(|e| draw(&e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        Ok(())
+    })();
+    publish(&tmp, path, drawn)
 }
 
 /// Writes a heat map of `values` (one row per `rows` label, one column per `columns` label, in

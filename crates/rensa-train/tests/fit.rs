@@ -363,6 +363,51 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
 }
 
 #[test]
+fn load_model_reads_burns_format_and_refuses_crafted_cut_and_padded_files() {
+    use burn::record::{BinFileRecorder, FullPrecisionSettings};
+    let device = Default::default();
+    let dir = run_dir("load-model");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model");
+    let file = path.with_extension("bin");
+    let model: Linear<B> = LinearConfig::new(3, 2).init(&device);
+    // (read before saving: a clone of a module whose parameters are not yet drawn draws its own)
+    let weights = to_f64_vec(model.weight.val());
+    model
+        .save_file(
+            path.clone(),
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+        )
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let fresh = || -> Linear<B> { LinearConfig::new(3, 2).init(&device) };
+    let back = rensa_train::load_model(fresh(), &path, &device).unwrap();
+    assert_eq!(to_f64_vec(back.weight.val()), weights);
+    let refused = |content: &[u8]| {
+        std::fs::write(&file, content).unwrap();
+        rensa_train::load_model(fresh(), &path, &device)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    // The record starts with a string: a length prefix of 2^40 bytes is refused, not allocated
+    // (bincode would otherwise ask for 1 TiB and abort the process).
+    let e = refused(&[0xfd, 0, 0, 0, 0, 0, 1, 0, 0]);
+    assert!(
+        e.contains("model.bin") && e.contains("claims more memory"),
+        "{e}"
+    );
+    for cut in 0..bytes.len() {
+        refused(&bytes[..cut]);
+    }
+    let mut padded = bytes.clone();
+    padded.push(0);
+    let e = refused(&padded);
+    assert!(e.contains("more follows"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_schedule_sets_every_steps_rate_and_resumes_exactly() {
     use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
     use rensa_train::Checkpoints;
