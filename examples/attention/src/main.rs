@@ -100,15 +100,8 @@ struct Args {
     /// vocabularies, the model settings and checkpoints/ (default: runs/attention/TASK-ATTENTION).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Save a checkpoint every this many epochs (and after the last one).
-    #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
-    checkpoint_every: usize,
-    /// Continue the run saved in `--out` up to `--epochs`.
-    #[arg(long)]
-    resume: bool,
-    /// Start afresh even if `--out` holds a checkpoint.
-    #[arg(long, conflicts_with = "resume")]
-    overwrite: bool,
+    #[command(flatten)]
+    resume: rensa_launch::images::Resume,
     /// Do not train: translate this text with the model saved in `--out`.
     #[arg(long)]
     translate: Option<String>,
@@ -286,15 +279,19 @@ where
         .with_attention(args.attention)
         .with_teacher_forcing(args.teacher_forcing)
         .with_input_feeding(!args.no_input_feeding);
-    vocabs.save(out)?;
     let saved = Saved {
         cell: format!("{:?}", args.cell),
         model: serde_json::to_value(&model_config)?,
     };
-    rensa_train::write_atomic(
-        &out.join("model.json"),
-        serde_json::to_string_pretty(&saved)?.as_bytes(),
-    )?;
+    // written once the run is admitted: a refused one leaves a saved model's files as they were
+    let describe = || -> Result<()> {
+        vocabs.save(out)?;
+        rensa_train::write_atomic(
+            &out.join("model.json"),
+            serde_json::to_string_pretty(&saved)?.as_bytes(),
+        )?;
+        Ok(())
+    };
 
     <Train as burn::tensor::backend::Backend>::seed(device, args.seed);
     let model = model_config
@@ -308,9 +305,19 @@ where
         Curve::Constant => Anneal::constant(args.lr)?,
         curve => Anneal::new(curve, args.lr, args.lr_final, config.steps(pairs.len())?)?,
     };
-    let checkpoints = Checkpoints::new(out, args.checkpoint_every)
-        .resuming(args.resume)
-        .overwriting(args.overwrite);
+    let checkpoints = args.resume.checkpoints(out);
+    // what the model learns from: the encoded training pairs (the held-out keys, --test and
+    // --test-len among them, are drawn out of the training data)
+    let encoded: Vec<u8> = pairs
+        .iter()
+        .flat_map(|(source, target)| {
+            let (s, t) = (source.len() as u32, target.len() as u32);
+            [s, t]
+                .into_iter()
+                .chain(source.iter().chain(target).map(|&id| id as u32))
+                .flat_map(u32::to_le_bytes)
+        })
+        .collect();
     let (model, history) = Fit::new(config)
         .settings([
             ("task", args.task.to_string()),
@@ -326,12 +333,17 @@ where
             (
                 "data",
                 format!(
-                    "{} train {}..={}, seed {}",
-                    args.train, args.min_len, args.max_len, args.seed
+                    "{} train {}..={}, seed {}, {}",
+                    args.train,
+                    args.min_len,
+                    args.max_len,
+                    args.seed,
+                    rensa_train::fingerprint(&encoded)
                 ),
             ),
         ])
         .checkpoints(checkpoints)
+        .on_start(describe)
         .scheduler(schedule)
         .progress(!args.common.quiet)
         .run(

@@ -59,6 +59,40 @@ fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
     // a second fresh run into the same folder needs --overwrite or --resume
     let (ok, _, stderr) = run(&tiny);
     assert!(!ok && stderr.contains("--overwrite"), "{stderr}");
+    // a refused run, fresh or resumed, leaves the saved model's files as they were
+    let files = ["model.json", "source-vocab.json", "target-vocab.json"];
+    let read = || files.map(|f| std::fs::read(dir.join(f)).unwrap());
+    let before = read();
+    let mut wider = tiny.to_vec();
+    let at = wider.iter().position(|&a| a == "--hidden").unwrap();
+    wider[at + 1] = "9";
+    let mut other_task = tiny.to_vec();
+    other_task[1] = "date";
+    for (args, message) in [
+        (wider.clone(), "--overwrite"),
+        (
+            [&wider[..], &["--resume"]].concat(),
+            "hidden: saved 8, now 9",
+        ),
+        (
+            [&other_task[..], &["--resume"]].concat(),
+            "task: saved reverse, now date",
+        ),
+    ] {
+        let (ok, _, stderr) = run(&args);
+        assert!(!ok && stderr.contains(message), "{message}: {stderr}");
+        assert!(read() == before, "a refused run changed the saved files");
+    }
+    // going on to more epochs changes the cosine schedule's length: refused, then forced
+    let more: Vec<&str> = [&tiny[..], &["--resume"]]
+        .concat()
+        .into_iter()
+        .map(|a| if a == "1" { "2" } else { a })
+        .collect();
+    let (ok, _, stderr) = run(&more);
+    assert!(!ok && stderr.contains("--force"), "{stderr}");
+    let (ok, _, stderr) = run(&[&more[..], &["--force"]].concat());
+    assert!(ok, "{stderr}");
 
     // the saved model on the same test set, with a beam
     let mut evaluate = tiny.to_vec();

@@ -319,7 +319,6 @@ where
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let corpus = load_corpus(args)?;
     println!("{}", corpus.description);
-    corpus.vocab.save(&out.join("vocab.json"))?;
     let model_json = match args.model {
         Kind::Seq2seq => serde_json::to_value(seq2seq_config(args, corpus.vocab.len()))?,
         _ => serde_json::to_value(hred_config(args, corpus.vocab.len()))?,
@@ -330,10 +329,6 @@ where
         max_tokens: args.max_tokens,
         model: model_json,
     };
-    rensa_train::write_atomic(
-        &out.join("model.json"),
-        serde_json::to_string_pretty(&saved)?.as_bytes(),
-    )?;
     <Train as burn::tensor::backend::Backend>::seed(device, args.seed);
     let differentiation = args.common.differentiation();
     let (history, results) = if args.model == Kind::Seq2seq {
@@ -344,7 +339,14 @@ where
             .into_iter()
             .map(|(p, _)| p)
             .collect();
-        let (model, history) = fit(args, &corpus, model, &pairs, PairBatch::of, device)?;
+        let (model, history) = fit(
+            args,
+            (&corpus, &saved),
+            model,
+            &pairs,
+            PairBatch::of,
+            device,
+        )?;
         let model = model.valid();
         let scores = eval::score_seq2seq(&model, &corpus.test);
         let mut results = results(args, &corpus, &history, scores);
@@ -359,13 +361,16 @@ where
             .with_differentiation(differentiation);
         let (model, history) = fit(
             args,
-            &corpus,
+            (&corpus, &saved),
             model,
             &corpus.train,
             DialogueBatch::of,
             device,
         )?;
         let model = model.valid();
+        // the evaluation's draws (VHRED's posterior samples) from a seed of their own, so a
+        // resumed run that had nothing left to train reports what an uninterrupted one did
+        <Inner as burn::tensor::backend::Backend>::seed(device, args.seed ^ 0x7e57);
         let scores = eval::score_hred(&model, &corpus.test, args.importance_samples);
         let mut results = results(args, &corpus, &history, scores);
         generation(args, &corpus, &model, &mut results)?;
@@ -382,9 +387,11 @@ where
 
 /// Trains `model` on `items` with Adam (5% of them validate), checkpoints and resume as the
 /// options say, and saves the history.
+/// Trains `model`; `vocab.json` and `model.json` (`saved`) are written once the run is admitted,
+/// so a refused one leaves a saved model's files as they were.
 fn fit<M, T, X>(
     args: &Args,
-    corpus: &Corpus,
+    (corpus, saved): (&Corpus, &Saved),
     model: M,
     items: &[T],
     batcher: impl Fn(&[&T]) -> X,
@@ -426,6 +433,14 @@ where
             ("clip_norm", args.clip_norm.to_string()),
         ])
         .checkpoints(checkpoints)
+        .on_start(|| -> Result<()> {
+            corpus.vocab.save(&out(args).join("vocab.json"))?;
+            rensa_train::write_atomic(
+                &out(args).join("model.json"),
+                serde_json::to_string_pretty(saved)?.as_bytes(),
+            )?;
+            Ok(())
+        })
         .progress(!args.common.quiet)
         .run(
             model,

@@ -291,21 +291,31 @@ fn prior(args: &Args, model: &VqVae<Inner>, data: &Split, device: &Device) -> Re
         .flatten()
         .flat_map(|c| c.to_le_bytes())
         .collect();
+    let grids = format!(
+        "{} training grids, {}",
+        train.len(),
+        rensa_train::fingerprint(&codes)
+    );
+    // The prior resumes only a prior trained on these very grids. A run stopped before its
+    // prior saved a checkpoint has none, and a resume that trained the VQ-VAE further (more
+    // epochs) encodes the images into other grids: either way the prior starts afresh.
+    let mut resume = args.resume.clone();
+    if resume.resume {
+        let saved = match resume.checkpoints(&dir).latest()? {
+            Some(latest) => latest.settings()?.get("grids").cloned(),
+            None => None,
+        };
+        if saved.as_ref() != Some(&grids) {
+            resume.resume = false;
+            resume.force = false;
+            resume.overwrite = true;
+        }
+    }
     let settings = vec![
         ("codes", args.codes.to_string()),
         ("prior_hidden", args.prior_hidden.to_string()),
-        (
-            "grids",
-            format!(
-                "{} training grids, {}",
-                train.len(),
-                rensa_train::fingerprint(&codes)
-            ),
-        ),
+        ("grids", grids),
     ];
-    // a run stopped before its prior saved a checkpoint resumes with a fresh prior
-    let mut resume = args.resume.clone();
-    resume.resume &= resume.checkpoints(&dir).latest()?.is_some();
     let (prior, history) = training(args, &dir, args.prior_epochs, &resume).fit(
         prior,
         settings,

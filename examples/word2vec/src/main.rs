@@ -250,8 +250,11 @@ fn main() -> Result<()> {
         } => {
             let results = evaluate(&vectors.load()?, &eval)?;
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&results)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                rensa_train::write_atomic(
+                    &path,
+                    serde_json::to_string_pretty(&results)?.as_bytes(),
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
         }
@@ -309,6 +312,14 @@ fn train(args: &TrainArgs) -> Result<()> {
     let corpus = Corpus::new(&corpus_path);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    // results.json marks a finished run and is written last: the run being replaced loses it
+    // first, so a run that fails leaves no results beside vectors they do not describe
+    match std::fs::remove_file(args.out.join("results.json")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}/results.json", args.out.display()));
+        }
+        _ => {}
+    }
     eprintln!("counting the words of {}...", corpus_path.display());
     let counts = rensa_data::text::words::WordCounts::scan(&corpus)?;
     let vocab =
@@ -402,9 +413,9 @@ fn train(args: &TrainArgs) -> Result<()> {
         "final_loss": report.losses.last().map(|l| l.1),
         "evaluation": evaluation,
     });
-    std::fs::write(
-        args.out.join("results.json"),
-        serde_json::to_string_pretty(&results)?,
+    rensa_train::write_atomic(
+        &args.out.join("results.json"),
+        serde_json::to_string_pretty(&results)?.as_bytes(),
     )?;
     println!(
         "wrote {}: vectors.txt, vectors.bin, results.json",
