@@ -413,7 +413,7 @@ where
     let (model, history) = Fit::new(config)
         .settings([
             ("model", args.model.name().to_string()),
-            ("data", corpus.description.clone()),
+            ("data", data_setting(corpus)),
             ("cell", format!("{:?}", args.cell)),
             ("hidden", args.hidden.to_string()),
             ("embedding", args.embedding.to_string()),
@@ -450,6 +450,29 @@ where
         )?;
     history.save(out(args))?;
     Ok((model, history))
+}
+
+/// What a resume compares of the data: the description (source, counts, cuts) and a fingerprint
+/// of the vocabulary and the encoded training dialogues, so that a file edited since (the same
+/// counts, other words) is not taken for the one the checkpoint learned from.
+fn data_setting(corpus: &Corpus) -> String {
+    let mut bytes = Vec::new();
+    for token in corpus.vocab.tokens() {
+        bytes.extend_from_slice(token.as_bytes());
+        bytes.push(0);
+    }
+    for dialogue in &corpus.train {
+        bytes.extend_from_slice(&(dialogue.len() as u32).to_le_bytes());
+        for turn in dialogue {
+            bytes.extend_from_slice(&(turn.len() as u32).to_le_bytes());
+            bytes.extend(turn.iter().flat_map(|&id| (id as u32).to_le_bytes()));
+        }
+    }
+    format!(
+        "{}; fingerprint {}",
+        corpus.description,
+        rensa_train::fingerprint(&bytes)
+    )
 }
 
 /// What a run writes to `results.json`.

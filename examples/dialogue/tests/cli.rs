@@ -154,6 +154,16 @@ fn a_dialogue_file_is_read_with_its_bad_lines_counted() {
         stdout.contains("24 training and 6 test windows"),
         "{stdout}"
     );
+    // the same file resumes; one edited since (same counts, other words) is refused
+    let resume = [&args[..], &["--resume"]].concat();
+    let (ok, _, stderr) = run(&resume);
+    assert!(ok, "{stderr}");
+    let mut edited = text.replace("hello", "howdy").into_bytes();
+    edited.extend_from_slice(&bytes[text.len()..]);
+    std::fs::write(&file, &edited).unwrap();
+    let (ok, _, stderr) = run(&resume);
+    assert!(!ok && stderr.contains("data: saved"), "{stderr}");
+    assert!(stderr.contains("30 dialogues, 2 skipped"), "{stderr}");
 
     // files with nothing usable, and missing ones
     let empty = dir.join("empty.txt");
