@@ -330,7 +330,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     }
 
     /// Stops after the first epoch for which `f` says so (e.g. a metric reached its goal); a
-    /// checkpoint is saved then.
+    /// checkpoint is saved then, and a resume of the run asks `f` again about its last epoch
+    /// (a run that stopped stays stopped).
     pub fn stop_when(mut self, f: impl FnMut(&EpochRecord) -> bool + 'a) -> Self {
         self.stop_when = Some(Box::new(f));
         self
@@ -694,7 +695,25 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         };
         bar.set_position(history.epochs.len() as u64);
         let mut step = history.step_losses.len();
-        for epoch in history.epochs.len() + 1..=config.epochs {
+        // A run the caller's rule stopped stays stopped: a resume asks the rule again about the
+        // last finished epoch (as patience is checked again from the history below).
+        let stopped = match (history.epochs.last(), self.stop_when.as_mut()) {
+            (Some(last), Some(f)) => f(last),
+            _ => false,
+        };
+        let stopped = match role.any(stopped) {
+            Ok(stopped) => stopped,
+            Err(e) => {
+                bar.abandon();
+                return Err(e);
+            }
+        };
+        let first = if stopped {
+            config.epochs + 1
+        } else {
+            history.epochs.len() + 1
+        };
+        for epoch in first..=config.epochs {
             if config
                 .patience
                 .is_some_and(|p| epochs_since_best(&history.epochs) >= p)

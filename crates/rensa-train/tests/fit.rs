@@ -730,11 +730,32 @@ fn run_manual_trains_a_model_that_updates_itself_like_autodiff_with_sgd() {
 fn stop_when_ends_the_run_after_the_epoch_that_asks() {
     let items = data(20);
     let config = FitConfig::for_epochs(10, 10);
-    let (_, history) = Fit::new(config)
+    let (_, history) = Fit::new(config.clone())
         .stop_when(|e| e.epoch == 3)
         .sgd(&items)
         .unwrap();
     assert_eq!(history.epochs.len(), 3);
+    // with checkpoints: a resume of the stopped run stays stopped, as the run did
+    use rensa_train::Checkpoints;
+    let dir = run_dir("stop-when");
+    let rule = |e: &rensa_train::EpochRecord| e.epoch >= 3;
+    let (stopped, history) = Fit::new(config.clone())
+        .stop_when(rule)
+        .checkpoints(Checkpoints::new(&dir, 5))
+        .sgd(&items)
+        .unwrap();
+    assert_eq!(history.epochs.len(), 3);
+    let (resumed, history) = Fit::new(config)
+        .stop_when(rule)
+        .checkpoints(Checkpoints::new(&dir, 5).resuming(true))
+        .sgd(&items)
+        .unwrap();
+    assert_eq!(history.epochs.len(), 3);
+    assert_eq!(
+        to_f64_vec(resumed.linear.weight.val()),
+        to_f64_vec(stopped.linear.weight.val())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
