@@ -400,11 +400,33 @@ impl Warp {
     }
 }
 
+/// Whether `inverse` maps the whole output rectangle of `output` pixels onto the whole input
+/// rectangle of `input` pixels (a flip, a quarter turn, a resize, or several of them): then what
+/// lies outside the output lies outside the input too.
+fn fills_input(inverse: &Affine2, output: Size, input: Size) -> bool {
+    let corners = |s: Size| {
+        let (w, h) = (s.width as f64 - 0.5, s.height as f64 - 0.5);
+        [(-0.5, -0.5), (w, -0.5), (-0.5, h), (w, h)]
+    };
+    let targets = corners(input);
+    corners(output).into_iter().all(|(x, y)| {
+        let (u, v) = inverse.apply(x, y);
+        targets
+            .iter()
+            .any(|&(a, b)| (u - a).abs() < 1e-9 && (v - b).abs() < 1e-9)
+    })
+}
+
 /// Folds `ops` (applied to an image of `size`) into stages. Geometric operations fold into the
-/// current warp unless their interpolation or border differs from what the warp already uses.
+/// current warp unless their interpolation or border differs from what the warp already uses,
+/// or the operation reads outside its input (a pad, a rotation, a shift) where the warp's output
+/// is less than its whole input (a crop, a rotation): the folded map would read the original
+/// image there, where applying the operations one after the other shows the border.
 pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
     let mut out: Vec<Stage> = Vec::new();
     let mut open = false;
+    // the input size of the open warp
+    let mut warp_input = size;
     for op in ops {
         let Some((m, interp, border)) = op.geometry(size) else {
             out.push(Stage::Pixel(op.clone()));
@@ -419,16 +441,18 @@ pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
             interp,
             border,
         };
-        match out.last_mut() {
+        let folded = match out.last_mut() {
             Some(Stage::Warp(last)) if open => {
-                if !last.absorb(warp) {
-                    out.push(Stage::Warp(warp));
-                }
+                let exact =
+                    warp.border.is_none() || fills_input(&last.inverse, last.size, warp_input);
+                exact && last.absorb(warp)
             }
-            _ => {
-                out.push(Stage::Warp(warp));
-                open = true;
-            }
+            _ => false,
+        };
+        if !folded {
+            out.push(Stage::Warp(warp));
+            open = true;
+            warp_input = size;
         }
         size = next;
     }
@@ -487,5 +511,58 @@ mod tests {
         for (a, b) in id.0.iter().zip(Affine2::IDENTITY.0) {
             assert!((a - b).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn an_operation_that_reads_outside_folds_only_after_whole_image_maps() {
+        let s = Size::new(8, 6);
+        let pad = Op::Pad {
+            left: 1,
+            top: 1,
+            right: 1,
+            bottom: 1,
+            border: Border::Constant(0),
+        };
+        let rotate = Op::Affine {
+            inverse: Affine2([0.8, -0.6, 2.0, 0.6, 0.8, -1.0]),
+            interp: Interp::Bilinear,
+            border: Border::Constant(0),
+        };
+        let crop = Op::Crop {
+            x: 1,
+            y: 1,
+            width: 4,
+            height: 3,
+        };
+        let resize = Op::Resize {
+            width: 5,
+            height: 7,
+            interp: Interp::Bilinear,
+        };
+        let warps = |ops: &[Op]| stages(ops, s).len();
+        // a crop, or a rotation, leaves part of the image out: what a pad or a rotation after it
+        // reads beyond its edge is the border, not the image
+        assert_eq!(warps(&[crop.clone(), pad.clone()]), 2);
+        assert_eq!(warps(&[crop.clone(), rotate.clone()]), 2);
+        assert_eq!(warps(&[rotate.clone(), rotate.clone()]), 2);
+        assert_eq!(warps(&[rotate.clone(), pad.clone()]), 2);
+        // after whole-image maps it folds; an operation that reads only inside folds anywhere
+        let turn = Op::Rot90 { k: 1 };
+        assert_eq!(warps(&[Op::HorizontalFlip, turn.clone(), rotate.clone()]), 1);
+        assert_eq!(warps(&[turn, Op::VerticalFlip, pad.clone()]), 1);
+        assert_eq!(warps(&[resize, rotate.clone()]), 1);
+        assert_eq!(warps(&[rotate.clone(), crop.clone(), Op::HorizontalFlip]), 1);
+        assert_eq!(
+            warps(&[
+                Op::Crop {
+                    x: 0,
+                    y: 0,
+                    width: 8,
+                    height: 6
+                },
+                pad
+            ]),
+            1
+        );
     }
 }

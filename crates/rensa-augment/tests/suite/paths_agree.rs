@@ -94,3 +94,27 @@ fn draws_do_not_depend_on_threads_and_plans_replay() {
     // and the pipeline itself round-trips through JSON
     assert_eq!(Pipeline::from_json(&p.to_json(), "log").unwrap(), p);
 }
+
+#[test]
+fn what_a_step_reads_beyond_a_crop_is_its_border_not_the_image() {
+    let img = picture(40, 30);
+    let spec = "center_crop(width=10, height=10) pad(left=3, top=3, right=3, bottom=3, border={\"constant\": 7})";
+    let p = Pipeline::parse(spec, 0).unwrap();
+    let out = p.apply(&img, 0, 0).unwrap();
+    assert_eq!((out.width(), out.height()), (16, 16));
+    let floats = tensor_floats::<TestBackend>(&p, std::slice::from_ref(&img), &Default::default());
+    assert_eq!(floats.len(), 3 * 16 * 16);
+    for y in 0..16 {
+        for x in 0..16 {
+            if (3..13).contains(&x) && (3..13).contains(&y) {
+                continue;
+            }
+            let px = out.pixel(x, y).unwrap();
+            assert!(px.iter().all(|&v| v == 7), "CPU ({x}, {y}): {px:?}");
+            for c in 0..3 {
+                let v = floats[(c * 16 + y) * 16 + x] * 255.0;
+                assert!((v - 7.0).abs() < 0.01, "tensor ({x}, {y}) channel {c}: {v}");
+            }
+        }
+    }
+}
