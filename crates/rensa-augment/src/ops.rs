@@ -548,10 +548,16 @@ mod tests {
         assert_eq!(warps(&[rotate.clone(), pad.clone()]), 2);
         // after whole-image maps it folds; an operation that reads only inside folds anywhere
         let turn = Op::Rot90 { k: 1 };
-        assert_eq!(warps(&[Op::HorizontalFlip, turn.clone(), rotate.clone()]), 1);
+        assert_eq!(
+            warps(&[Op::HorizontalFlip, turn.clone(), rotate.clone()]),
+            1
+        );
         assert_eq!(warps(&[turn, Op::VerticalFlip, pad.clone()]), 1);
         assert_eq!(warps(&[resize, rotate.clone()]), 1);
-        assert_eq!(warps(&[rotate.clone(), crop.clone(), Op::HorizontalFlip]), 1);
+        assert_eq!(
+            warps(&[rotate.clone(), crop.clone(), Op::HorizontalFlip]),
+            1
+        );
         assert_eq!(
             warps(&[
                 Op::Crop {

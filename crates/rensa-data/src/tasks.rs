@@ -63,6 +63,18 @@ impl Task {
         }
     }
 
+    /// How many distinct items [`examples`] can draw: `10^n` digit strings of each length `n`
+    /// in `lengths` (saturating), every day of the dates' range (1950-2049) for dates.
+    pub fn distinct(self, lengths: &RangeInclusive<usize>) -> u128 {
+        if self == Task::Date {
+            return (LAST_DAY - FIRST_DAY + 1) as u128;
+        }
+        lengths
+            .clone()
+            .map(|n| 10u128.checked_pow(n as u32).unwrap_or(u128::MAX))
+            .fold(0u128, u128::saturating_add)
+    }
+
     /// One example; `lengths` is the range of digit-string lengths (unused for dates).
     pub fn example(self, rng: &mut SplitMix64, lengths: &RangeInclusive<usize>) -> Example {
         if self == Task::Date {
@@ -322,6 +334,18 @@ mod tests {
                 .unwrap_err()
                 .contains("copy, reverse")
         );
+    }
+
+    #[test]
+    fn distinct_counts_what_can_be_drawn() {
+        assert_eq!(Task::Reverse.distinct(&(1..=2)), 110);
+        assert_eq!(Task::Sort.distinct(&(3..=3)), 1000);
+        assert_eq!(Task::Copy.distinct(&(2..=1)), 0);
+        assert_eq!(Task::Copy.distinct(&(30..=60)), u128::MAX);
+        let dates = Task::Date.distinct(&(1..=1));
+        assert_eq!(dates, 36_525);
+        assert_eq!(civil_from_days(FIRST_DAY), (1950, 1, 1));
+        assert_eq!(civil_from_days(LAST_DAY), (2049, 12, 31));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig,
 use rensa_train::schedule::{Anneal, Curve};
 use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// An encoder-decoder over characters learns a translation task, with or without attention:
@@ -192,19 +193,50 @@ fn check(args: &Args) -> Result<()> {
             args.test
         );
     }
+    if args.test_len == Some(0) {
+        bail!("--test-len must be at least 1, got 0");
+    }
+    // the test items are drawn first and held out of the training draw
+    let (train, test) = lengths(args);
+    let test_items = args.task.distinct(&test);
+    let overlap = if args.task == Task::Date || train.contains(test.start()) {
+        test_items.min(args.test as u128)
+    } else {
+        0
+    };
+    let train_items = args.task.distinct(&train).saturating_sub(overlap);
+    if args.translate.is_none()
+        && (test_items < args.test as u128 || train_items < args.train as u128)
+    {
+        bail!(
+            "{}: {} distinct test items of length {test:?} and {} training items of lengths \
+             {train:?} besides them exist; --test {} and --train {} ask for more",
+            args.task,
+            test_items,
+            train_items,
+            args.test,
+            args.train
+        );
+    }
     Ok(())
+}
+
+/// The digit-string lengths of the training and the test examples.
+fn lengths(args: &Args) -> (RangeInclusive<usize>, RangeInclusive<usize>) {
+    let test_len = args.test_len.unwrap_or(args.max_len);
+    (args.min_len..=args.max_len, test_len..=test_len)
 }
 
 /// The task's data: training and test examples, and the two vocabularies (built from the
 /// training examples only, so a test character never seen in training becomes UNK).
 fn data(args: &Args) -> (Vec<Example>, Vec<Example>, Vocabs) {
-    let test_len = args.test_len.unwrap_or(args.max_len);
+    let (train_lengths, test_lengths) = lengths(args);
     let (train, test) = split(
         args.task,
         args.train,
-        args.min_len..=args.max_len,
+        train_lengths,
         args.test,
-        test_len..=test_len,
+        test_lengths,
         args.seed,
     );
     let vocabs = Vocabs {

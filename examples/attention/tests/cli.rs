@@ -150,6 +150,15 @@ fn bad_settings_are_refused_before_any_work() {
         (&["--task", "poetry"], "unknown task \"poetry\""),
         (&["--attention", "global"], "unknown attention \"global\""),
         (&["--train", "1"], "--train needs at least 2 examples"),
+        (&["--test-len", "0"], "--test-len must be at least 1"),
+        (
+            &["--min-len", "1", "--max-len", "2"],
+            "100 distinct test items of length 2..=2 and 10 training items",
+        ),
+        (
+            &["--task", "date", "--train", "40000"],
+            "36525 distinct test items",
+        ),
         (
             &["--length-penalty=-1"],
             "--length-penalty must be a finite number >= 0",
