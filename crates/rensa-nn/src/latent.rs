@@ -154,7 +154,15 @@ impl<B: Backend> DiagonalGaussian<B> {
 /// Latent dimensions in use: those whose posterior mean varies across inputs by more than
 /// `threshold` (variance over the rows of `means`, `[inputs, latent]`; Burda et al. use 0.01).
 /// A VAE or VHRED whose posterior collapsed uses none.
+///
+/// # Panics
+/// With fewer than two inputs, whose variance is undefined (it would read as 0 units).
 pub fn active_units<B: Backend>(means: Tensor<B, 2>, threshold: f64) -> usize {
+    let inputs = means.dims()[0];
+    assert!(
+        inputs >= 2,
+        "active units need at least two inputs to vary over, got {inputs}"
+    );
     let variance = means.var(0);
     variance
         .greater_elem(threshold)
@@ -195,8 +203,8 @@ impl VectorQuantizerConfig {
     /// Checks the settings.
     ///
     /// # Errors
-    /// No code, a zero size, a negative or non-finite `β`, a decay outside `(0, 1)`, a negative
-    /// `ε` or threshold.
+    /// No code, a zero size, a negative or non-finite `β`, a decay outside `(0, 1)`, an `ε`
+    /// that is not positive, a negative threshold.
     pub fn validate(&self) -> crate::Result<()> {
         if self.codes == 0 {
             return Err(Error::config("codes", "at least 1", 0));
@@ -219,10 +227,12 @@ impl VectorQuantizerConfig {
                 return Err(Error::config(field, "in (0, 1)", decay));
             }
         }
-        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+        // with ε = 0 a code nothing picks decays to a cluster size of exactly 0 (f32 underflow,
+        // ~10,000 steps at γ = 0.99) and its EMA update divides 0 by 0
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
             return Err(Error::config(
                 "epsilon",
-                "a finite number >= 0",
+                "a finite number > 0",
                 self.epsilon,
             ));
         }

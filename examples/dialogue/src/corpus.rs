@@ -101,14 +101,18 @@ pub fn load(s: &Settings<'_>) -> Result<Corpus> {
             s.test_share
         );
     }
-    let cut = |ds: Vec<Dialogue>| -> Vec<Dialogue> {
-        ds.iter()
-            .flat_map(|d| d.truncated(s.max_tokens).windows(s.max_turns))
-            .collect()
+    let truncate = |ds: Vec<Dialogue>| -> Vec<Dialogue> {
+        ds.iter().map(|d| d.truncated(s.max_tokens)).collect()
     };
-    let (train, test) = (cut(parts.train), cut(parts.test));
+    let (train, test) = (truncate(parts.train), truncate(parts.test));
+    // counted over the conversations, not the windows: consecutive windows share a turn, whose
+    // words would count twice
     let vocab = vocabulary(&train, s.min_count, Some(s.vocab_size));
     let unk_share = unknown_share(&test, &vocab);
+    let cut = |ds: Vec<Dialogue>| -> Vec<Dialogue> {
+        ds.iter().flat_map(|d| d.windows(s.max_turns)).collect()
+    };
+    let (train, test) = (cut(train), cut(test));
     Ok(Corpus {
         description: format!(
             "{}: {conversations} conversations ({} skipped) cut into {} training and {} test \

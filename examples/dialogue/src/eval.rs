@@ -93,7 +93,11 @@ pub fn score_hred<C: RecurrentCell<Inner>>(
         }
     }
     if !means.is_empty() {
-        s.active_units = Some(active_units(burn::tensor::Tensor::cat(means, 0), 0.01));
+        let means = burn::tensor::Tensor::cat(means, 0);
+        // one response has no variance to measure (not reported rather than reported as 0)
+        if means.dims()[0] >= 2 {
+            s.active_units = Some(active_units(means, 0.01));
+        }
     }
     s
 }

@@ -59,10 +59,11 @@ pub fn greedy(decoder: &mut impl StepDecoder, rows: usize, max_len: usize) -> Ve
 }
 
 /// Ancestral sampling of `rows` rows: each token drawn from the model's distribution sharpened
-/// or flattened by `temperature` (`p^(1/T)`, renormalised; `T → 0` is greedy), with `rng`.
+/// or flattened by `temperature` (`p^(1/T)`, renormalised; `T → 0` is greedy, and `T = 0` is
+/// [`greedy`] itself), with `rng`.
 ///
 /// # Panics
-/// On a temperature that is not finite and positive.
+/// On a temperature that is negative or not finite.
 pub fn sample(
     decoder: &mut impl StepDecoder,
     rows: usize,
@@ -71,9 +72,12 @@ pub fn sample(
     rng: &mut SplitMix64,
 ) -> Vec<Decoded> {
     assert!(
-        temperature.is_finite() && temperature > 0.0,
-        "sampling temperature: expected a finite number > 0, got {temperature}"
+        temperature.is_finite() && temperature >= 0.0,
+        "sampling temperature: expected a finite number >= 0, got {temperature}"
     );
+    if temperature == 0.0 {
+        return greedy(decoder, rows, max_len);
+    }
     pick(decoder, rows, max_len, |log_p| {
         let top = log_p
             .iter()
@@ -299,6 +303,12 @@ mod tests {
             &mut rng,
         );
         assert!(cold.iter().all(|d| d.tokens == [4]));
+        // T = 0 is greedy, log-probabilities included
+        let zero = sample(&mut Table { rows: 3, steps: 0 }, 3, 10, 0.0, &mut rng);
+        let greedy_out = greedy(&mut Table { rows: 3, steps: 0 }, 3, 10);
+        for (z, g) in zero.iter().zip(&greedy_out) {
+            assert_eq!((&z.tokens, z.log_prob), (&g.tokens, g.log_prob));
+        }
         let long = out.iter().map(|d| d.tokens.len()).max().unwrap();
         assert!(long > 2, "b repeats with p 0.45: some samples run longer");
     }

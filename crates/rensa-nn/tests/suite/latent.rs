@@ -65,6 +65,12 @@ fn active_units_count_the_dimensions_whose_mean_varies() {
     assert_eq!(active_units(means, 0.01), 1);
 }
 
+#[test]
+#[should_panic(expected = "at least two inputs")]
+fn active_units_of_one_input_is_not_zero_units() {
+    active_units(t2::<B>(&[1.0, 5.0], [1, 2]), 0.01);
+}
+
 /// Codes at (0, 0), (1, 0) and (0, 5); the inputs pick codes 0, 1, 1, 0.
 fn three_codes() -> (Vec<f32>, Vec<f32>) {
     (
@@ -283,6 +289,10 @@ fn bad_configurations_are_refused() {
         ),
         (
             VectorQuantizerConfig::new(2, 2).with_epsilon(f64::NAN),
+            "epsilon",
+        ),
+        (
+            VectorQuantizerConfig::new(2, 2).with_epsilon(0.0),
             "epsilon",
         ),
         (
