@@ -329,7 +329,14 @@ impl Pipeline {
     }
 
     /// Draws the parameters of sample `index` in `epoch` for an input of `size`.
+    ///
+    /// # Errors
+    /// `size` is not an image size ([`Image::new`](crate::Image::new)'s rule), or a step
+    /// cannot apply to it.
     pub fn plan(&self, size: Size, epoch: u64, index: u64) -> Result<Plan> {
+        if let Some(why) = crate::transforms::size_problem(size.width, size.height) {
+            return Err(AugmentError::InvalidImage(why));
+        }
         let key = SampleKey::new(self.seed, epoch, index);
         let mut rng = SampleRng::new(key);
         let mut ops = Vec::new();

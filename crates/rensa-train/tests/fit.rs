@@ -363,6 +363,51 @@ fn a_nan_leaves_the_last_good_checkpoint_and_bad_checkpoints_are_errors() {
 }
 
 #[test]
+fn a_corrupt_manifest_or_history_is_named_when_nothing_else_can_be_resumed() {
+    use rensa_train::Checkpoints;
+    let dir = run_dir("corrupt-meta");
+    let config = FitConfig::for_epochs(2, 5).with_seed(1);
+    Fit::new(config.clone())
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .sgd(&data(10))
+        .unwrap();
+    let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap().path;
+    let resume = || {
+        Fit::new(config.clone().with_epochs(3))
+            .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
+            .sgd(&data(10))
+    };
+    for (file, damage, reason) in [
+        (
+            "manifest.json",
+            &b"{ \"model.bin\": "[..],
+            "corrupt manifest",
+        ),
+        (
+            "manifest.json",
+            &b"{}"[..],
+            "the manifest lists no model.bin",
+        ),
+        ("history.json", &b"[]"[..], "history.json has 2 bytes"),
+        ("settings.json", &b"{}"[..], "settings.json has 2 bytes"),
+    ] {
+        let path = saved.join(file);
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, damage).unwrap();
+        let err = resume().map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.contains("no complete checkpoint") && err.contains(reason),
+            "{file}: {err}"
+        );
+        std::fs::write(&path, good).unwrap();
+    }
+    // put back, it resumes
+    let (_, history) = resume().unwrap();
+    assert_eq!(history.epochs.len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn load_model_reads_burns_format_and_refuses_crafted_cut_and_padded_files() {
     use burn::record::{BinFileRecorder, FullPrecisionSettings};
     let device = Default::default();

@@ -723,5 +723,8 @@ where
     let max_len = 4 * text.chars().count() + 10;
     let decoded = decode(args, &model, std::slice::from_ref(&encoded.ids), max_len);
     println!("{}", vocabs.target.decode_chars(&decoded[0].tokens));
+    if !decoded[0].finished {
+        eprintln!("(no end of output within {max_len} characters: cut there)");
+    }
     Ok(())
 }

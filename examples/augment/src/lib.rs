@@ -13,7 +13,8 @@ pub const DEFAULT_PIPELINE: &str = "horizontal_flip affine(rotate=[-20,20], tran
 /// One demonstration per operation, `(file stem, pipeline)`, with ranges wide enough to see;
 /// crop and resize sizes follow the image's.
 pub fn demonstrations(width: usize, height: usize) -> Vec<(String, String)> {
-    let (cw, ch) = (width * 3 / 5, height * 3 / 5);
+    // (at least a pixel: a 1-pixel side keeps its pixel)
+    let (cw, ch) = ((width * 3 / 5).max(1), (height * 3 / 5).max(1));
     let list = [
         ("horizontal_flip", "horizontal_flip".to_string()),
         ("vertical_flip", "vertical_flip".to_string()),

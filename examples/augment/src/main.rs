@@ -45,7 +45,7 @@ struct Args {
     pipeline_only: bool,
     /// Also run the pipeline sheet's batch through the tensor path on the backend (ndarray,
     /// or wgpu with --features wgpu) and write it as pipeline_tensor.png.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "replay")]
     tensor: bool,
     /// Output folder.
     #[arg(long, default_value = "augment-out")]
@@ -125,10 +125,13 @@ fn main() -> Result<()> {
         &args.out.join("plans.json"),
         serde_json::to_string_pretty(&plans)?.as_bytes(),
     )?;
-    rensa_train::write_atomic(
-        &args.out.join("pipeline.json"),
-        pipeline.to_json().as_bytes(),
-    )?;
+    // (a replay's plans came from another run's pipeline, which this one need not be)
+    if args.replay.is_none() {
+        rensa_train::write_atomic(
+            &args.out.join("pipeline.json"),
+            pipeline.to_json().as_bytes(),
+        )?;
+    }
     rows.push(("pipeline".into(), report));
     bar.inc(1);
     bar.finish_and_clear();
@@ -144,11 +147,20 @@ fn main() -> Result<()> {
             .to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let per = h * w * c;
+        // a final normalisation undone for the picture, as the CPU sheet leaves it out
+        let (mean, std) = match plans.first().and_then(|p| p.ops.last()) {
+            Some(rensa_augment::Op::Normalize { mean, std }) => (*mean, *std),
+            _ => ([0.0; 3], [1.0; 3]),
+        };
         let images = (0..n)
             .map(|i| {
                 let px = data[i * per..(i + 1) * per]
                     .iter()
-                    .map(|v| (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8)
+                    .enumerate()
+                    .map(|(k, v)| {
+                        let ch = if c == 3 { k % 3 } else { 0 };
+                        ((v * std[ch] + mean[ch]) * 255.0 + 0.5).clamp(0.0, 255.0) as u8
+                    })
                     .collect();
                 Image::new(w, h, c, px)
             })

@@ -299,6 +299,15 @@ fn config(args: &TrainArgs) -> Word2VecConfig {
 fn train(args: &TrainArgs) -> Result<()> {
     let config = config(args);
     config.validate()?;
+    let c = &args.common;
+    if args.trainer == Trainer::Cpu
+        && (c.threads.is_some() || c.keep_subnormals || c.plain_autodiff)
+    {
+        bail!(
+            "--threads, --keep-subnormals and --plain-autodiff set up the tensor trainer \
+             (--trainer tensor); the CPU trainer's threads are --workers"
+        );
+    }
     if args.out.join("results.json").exists() && !args.overwrite {
         bail!(
             "{} holds a run already (results.json): pass --overwrite to replace it, or another --out",
@@ -313,12 +322,16 @@ fn train(args: &TrainArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     // results.json marks a finished run and is written last: the run being replaced loses it
-    // first, so a run that fails leaves no results beside vectors they do not describe
-    match std::fs::remove_file(args.out.join("results.json")) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("removing {}/results.json", args.out.display()));
+    // first, so a run that fails leaves no results beside vectors they do not describe; its
+    // pictures go too (this run may draw none: --no-loss, too few --plot-words known)
+    for file in ["results.json", "loss.png", "projection.png"] {
+        match std::fs::remove_file(args.out.join(file)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e)
+                    .with_context(|| format!("removing {}", args.out.join(file).display()));
+            }
+            _ => {}
         }
-        _ => {}
     }
     eprintln!("counting the words of {}...", corpus_path.display());
     let counts = rensa_data::text::words::WordCounts::scan(&corpus)?;
@@ -487,10 +500,14 @@ fn evaluate(vectors: &Embeddings, args: &EvalArgs) -> Result<serde_json::Value> 
 /// Draws the words of `words` that `vectors` knows on their first two principal components;
 /// returns how many.
 fn project(vectors: &Embeddings, words: &[String], out: &Path) -> Result<usize> {
-    let known: Vec<&String> = words.iter().filter(|w| vectors.id(w).is_some()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let known: Vec<&String> = words
+        .iter()
+        .filter(|w| vectors.id(w).is_some() && seen.insert(w.as_str()))
+        .collect();
     if known.len() < 3 {
         bail!(
-            "fewer than 3 of the words are in the vocabulary: {}",
+            "fewer than 3 distinct words are in the vocabulary: {}",
             words.join(", ")
         );
     }

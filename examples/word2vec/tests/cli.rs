@@ -163,6 +163,7 @@ fn trains_queries_evaluates_and_draws() {
         "queen",
         "dog",
         "cat",
+        "cat",
         "nosuchword",
         "--vectors",
         v,
@@ -197,6 +198,12 @@ fn bad_input_is_refused_with_the_reason() {
         !ok && stderr.contains("hierarchical softmax trains on the CPU"),
         "{stderr}"
     );
+    let (ok, _, stderr) = train(&dir, "cpu-threads", &["--threads", "2"]);
+    assert!(!ok && stderr.contains("threads are --workers"), "{stderr}");
+    // a run that replaces another and draws no loss curve leaves none of the old run's
+    let (ok, _, stderr) = train(&dir, "run", &["--overwrite", "--no-loss"]);
+    assert!(ok, "{stderr}");
+    assert!(!dir.join("run/loss.png").exists());
     let corpus = dir.join("corpus.txt");
     let (ok, _, stderr) = run(&[
         "train",

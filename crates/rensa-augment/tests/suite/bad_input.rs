@@ -90,6 +90,23 @@ fn images_without_pixels_are_rejected() {
         Image::filled(4, 4, 4, 0),
         Err(AugmentError::InvalidImage(_))
     ));
+    // a plan for a size no image can have: refused, not drawn (erasing's clamp panicked on it)
+    for spec in [
+        "erasing",
+        "horizontal_flip",
+        "center_crop(width=1, height=1)",
+    ] {
+        let p = Pipeline::parse(spec, 0).unwrap();
+        for size in [
+            rensa_augment::Size::new(0, 0),
+            rensa_augment::Size::new(3, 0),
+        ] {
+            assert!(
+                matches!(p.plan(size, 0, 0), Err(AugmentError::InvalidImage(_))),
+                "{spec} on {size}"
+            );
+        }
+    }
 }
 
 #[test]

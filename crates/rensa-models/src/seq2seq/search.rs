@@ -15,6 +15,8 @@ pub struct Decoded {
     /// Per output step, the attention weights over the source tokens (empty without
     /// attention).
     pub alignment: Vec<Vec<f32>>,
+    /// Whether the output ended with `EOS`; `false`: cut at the search's `max_len`.
+    pub finished: bool,
 }
 
 impl Decoded {
@@ -23,6 +25,7 @@ impl Decoded {
             tokens: Vec::new(),
             log_prob: 0.0,
             alignment: Vec::new(),
+            finished: false,
         }
     }
 }
@@ -123,6 +126,7 @@ fn pick(
             }
             if token == EOS {
                 done[k] = true;
+                out[k].finished = true;
             } else {
                 out[k].tokens.push(token);
             }
@@ -139,7 +143,8 @@ fn pick(
 /// hypotheses that reached `EOS`, best first by `log p / lp(len)`, GNMT's length penalty
 /// `lp(len) = ((5 + len) / 6)^alpha` (`alpha = 0`: raw log-probability). The search ends when
 /// `width` hypotheses have finished and no live one can score better, or at `max_len`.
-/// Unfinished hypotheses are returned when none finished.
+/// Unfinished hypotheses ([`Decoded::finished`] false) are returned when none finished; a
+/// `max_len` of 0 gives one empty unfinished hypothesis, as [`greedy`] does.
 ///
 /// # Panics
 /// On a width of 0.
@@ -150,6 +155,9 @@ pub fn beam(
     alpha: f64,
 ) -> Vec<Decoded> {
     assert!(width >= 1, "beam width: expected at least 1, got 0");
+    if max_len == 0 {
+        return vec![Decoded::empty()];
+    }
     let penalty = |len: usize| ((5.0 + len as f64) / 6.0).powf(alpha);
     let mut live = vec![Decoded::empty()];
     let mut finished: Vec<(f64, Decoded)> = Vec::new();
@@ -183,6 +191,7 @@ pub fn beam(
                 d.alignment.push(row(w, n, k).to_vec());
             }
             if tok == EOS {
+                d.finished = true;
                 finished.push((score / penalty(d.tokens.len() + 1), d));
                 continue;
             }
@@ -268,9 +277,24 @@ mod tests {
     }
 
     #[test]
+    fn output_cut_at_max_len_is_marked_unfinished() {
+        // after b, EOS is likelier than b: only a search that may not end shows the cut
+        let g = greedy(&mut Table { rows: 1, steps: 0 }, 1, 1);
+        assert_eq!((g[0].tokens.as_slice(), g[0].finished), (&[4][..], false));
+        let g = greedy(&mut Table { rows: 1, steps: 0 }, 1, 2);
+        assert!(g[0].finished);
+        let b = beam(&mut Table { rows: 1, steps: 0 }, 2, 1, 0.0);
+        assert!(!b.is_empty() && b.iter().all(|d| !d.finished));
+        let none = beam(&mut Table { rows: 1, steps: 0 }, 2, 0, 0.0);
+        assert_eq!(none.len(), 1);
+        assert!(none[0].tokens.is_empty() && !none[0].finished);
+    }
+
+    #[test]
     fn beam_finds_the_best_whole_sequence() {
         // greedy gives [a] with p 0.6; [b] has 0.4 · 0.55 = 0.22: the beam ranks them so
         let out = beam(&mut Table { rows: 1, steps: 0 }, 3, 10, 0.0);
+        assert!(out.iter().all(|d| d.finished));
         assert_eq!(out[0].tokens, [4]);
         assert_eq!(out[1].tokens, [5]);
         assert!((out[1].log_prob - (0.4f64 * 0.55).ln()).abs() < 1e-5);
