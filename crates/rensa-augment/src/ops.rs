@@ -417,11 +417,27 @@ fn fills_input(inverse: &Affine2, output: Size, input: Size) -> bool {
     })
 }
 
+/// Whether `inverse` samples only inside the `input` image for every pixel of `output` (its
+/// corners' centres map inside `[0, w - 1] x [0, h - 1]`; an affine map's extremes are there). A
+/// crop, a flip or a shrinking resize does; a pad, most rotations and an enlarging resize (whose
+/// edge pixels sample half a pixel beyond the edge, clamped) do not.
+fn reads_inside(inverse: &Affine2, output: Size, input: Size) -> bool {
+    let (w, h) = (output.width as f64 - 1.0, output.height as f64 - 1.0);
+    let (iw, ih) = (input.width as f64 - 1.0, input.height as f64 - 1.0);
+    [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
+        .into_iter()
+        .all(|(x, y)| {
+            let (u, v) = inverse.apply(x, y);
+            (-1e-9..=iw + 1e-9).contains(&u) && (-1e-9..=ih + 1e-9).contains(&v)
+        })
+}
+
 /// Folds `ops` (applied to an image of `size`) into stages. Geometric operations fold into the
 /// current warp unless their interpolation or border differs from what the warp already uses,
-/// or the operation reads outside its input (a pad, a rotation, a shift) where the warp's output
-/// is less than its whole input (a crop, a rotation): the folded map would read the original
-/// image there, where applying the operations one after the other shows the border.
+/// or the operation reads outside its input (a pad, a rotation, a shift, an enlarging resize)
+/// where the warp's output is less than its whole input (a crop, a rotation): the folded map
+/// would read the original image there, where applying the operations one after the other shows
+/// the border (or the clamped edge).
 pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
     let mut out: Vec<Stage> = Vec::new();
     let mut open = false;
@@ -443,8 +459,8 @@ pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
         };
         let folded = match out.last_mut() {
             Some(Stage::Warp(last)) if open => {
-                let exact =
-                    warp.border.is_none() || fills_input(&last.inverse, last.size, warp_input);
+                let exact = reads_inside(&warp.inverse, warp.size, size)
+                    || fills_input(&last.inverse, last.size, warp_input);
                 exact && last.absorb(warp)
             }
             _ => false,
@@ -553,7 +569,15 @@ mod tests {
             1
         );
         assert_eq!(warps(&[turn, Op::VerticalFlip, pad.clone()]), 1);
-        assert_eq!(warps(&[resize, rotate.clone()]), 1);
+        assert_eq!(warps(&[resize.clone(), rotate.clone()]), 1);
+        // an enlarging resize samples beyond its input's edge; a shrinking one does not
+        assert_eq!(warps(&[crop.clone(), resize.clone()]), 2);
+        let shrink = Op::Resize {
+            width: 2,
+            height: 2,
+            interp: Interp::Bilinear,
+        };
+        assert_eq!(warps(&[crop.clone(), shrink]), 1);
         assert_eq!(
             warps(&[rotate.clone(), crop.clone(), Op::HorizontalFlip]),
             1

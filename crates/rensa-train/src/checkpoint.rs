@@ -294,12 +294,12 @@ fn recorder() -> CheckpointRecorder {
     CheckpointRecorder
 }
 
-/// burn's [`BinFileRecorder`] format (bincode's standard configuration: the same bytes), read with
-/// a bound. bincode allocates a string or byte buffer as long as its length prefix says before it
-/// reads the bytes, so a crafted length would abort the process on a failed allocation; this
-/// reader takes the file whole and lets the decoder claim at most a few times its size (a valid
+/// burn's [`BinFileRecorder`] format, read with a bound. Saving is burn's own (the same bytes,
+/// metadata included). bincode allocates a string or byte buffer as long as its length prefix
+/// says before it reads the bytes, so a crafted length would abort the process on a failed
+/// allocation; this reader lets the decoder claim at most a few times the file's size (a valid
 /// file claims no more than 8 bytes of memory per byte of file: a one-byte integer decodes to
-/// eight), and refuses bytes after the record.
+/// eight).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CheckpointRecorder;
 
@@ -308,6 +308,18 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
     type RecordArgs = PathBuf;
     type RecordOutput = ();
     type LoadArgs = PathBuf;
+
+    fn record<R: burn::record::Record<B>>(
+        &self,
+        record: R,
+        file: PathBuf,
+    ) -> std::result::Result<(), RecorderError> {
+        Recorder::<B>::record(
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+            record,
+            file,
+        )
+    }
 
     fn save_item<I: serde::Serialize>(
         &self,
@@ -322,11 +334,12 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
         file: &mut PathBuf,
     ) -> std::result::Result<I, RecorderError> {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
-        let bytes = std::fs::read(&*file).map_err(|e| match e.kind() {
+        let open = std::fs::File::open(&*file).and_then(|f| Ok((f.metadata()?.len(), f)));
+        let (len, f) = open.map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RecorderError::FileNotFound(e.to_string()),
             _ => RecorderError::Unknown(e.to_string()),
         })?;
-        decode_bounded(&bytes).map_err(RecorderError::Unknown)
+        decode_bounded(std::io::BufReader::new(f), len).map_err(RecorderError::Unknown)
     }
 }
 
@@ -345,34 +358,33 @@ const fn limit(bits: u32) -> usize {
     }
 }
 
-/// Decodes one bincode record that must fill `bytes`, its claims bounded by the smallest of a few
-/// limits (bincode takes its limit as a type parameter) that is at least 8 times `bytes`.
-fn decode_bounded<I: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<I, String> {
+/// Decodes one bincode record from `reader`, a file of `len` bytes, its claims bounded by the
+/// smallest of a few limits (bincode takes its limit as a type parameter) that is at least 8
+/// times `len`.
+fn decode_bounded<I: serde::de::DeserializeOwned>(
+    mut reader: impl std::io::Read,
+    len: u64,
+) -> std::result::Result<I, String> {
     use bincode::config::standard;
     use bincode::error::DecodeError;
-    let finish = |decoded: std::result::Result<(I, usize), DecodeError>| match decoded {
-        Ok((item, used)) if used == bytes.len() => Ok(item),
-        Ok((_, used)) => Err(format!(
-            "the record ends at byte {used} of {}: more follows",
-            bytes.len()
-        )),
+    let finish = |decoded: std::result::Result<I, DecodeError>| match decoded {
+        Ok(item) => Ok(item),
         Err(DecodeError::LimitExceeded) => Err(format!(
-            "a length in the file claims more memory than its {} bytes can hold: corrupt",
-            bytes.len()
+            "a length in the file claims more memory than its {len} bytes can hold: corrupt"
         )),
         Err(e) => Err(e.to_string()),
     };
-    let need = bytes.len().saturating_mul(8);
+    let need = usize::try_from(len).unwrap_or(usize::MAX).saturating_mul(8);
     macro_rules! within {
         ($($bits:literal)*) => {$(
             if need <= limit($bits) {
                 let config = standard().with_limit::<{ limit($bits) }>();
-                return finish(bincode::serde::decode_from_slice(bytes, config));
+                return finish(bincode::serde::decode_from_std_read(&mut reader, config));
             }
         )*};
     }
     within!(20 24 28 32 36 40 64);
-    Err(format!("{} bytes: too large to read", bytes.len()))
+    Err(format!("{len} bytes: too large to read"))
 }
 
 fn format_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -619,18 +631,14 @@ mod tests {
 
     #[test]
     fn a_length_prefix_cannot_claim_more_than_the_file() {
+        let decode = |bytes: &[u8]| decode_bounded::<String>(bytes, bytes.len() as u64);
         // bincode's varint 0xfd announces a u64: a string of 2^40 bytes
         let crafted = [0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
-        let e = decode_bounded::<String>(&crafted).unwrap_err();
+        let e = decode(&crafted).unwrap_err();
         assert!(e.contains("claims more memory"), "{e}");
         // (a sequence is read element by element, serde reserving a bounded amount: no claim)
-        assert!(decode_bounded::<Vec<u8>>(&crafted).is_err());
-        // what fits decodes, and nothing may follow it
-        let mut ok = vec![3, b'a', b'b', b'c'];
-        assert_eq!(decode_bounded::<String>(&ok).unwrap(), "abc");
-        ok.push(0);
-        let e = decode_bounded::<String>(&ok).unwrap_err();
-        assert!(e.contains("ends at byte 4 of 5"), "{e}");
+        assert!(decode_bounded::<Vec<u8>>(&crafted[..], 9).is_err());
+        assert_eq!(decode(&[3, b'a', b'b', b'c']).unwrap(), "abc");
     }
 
     #[test]

@@ -408,7 +408,7 @@ fn a_corrupt_manifest_or_history_is_named_when_nothing_else_can_be_resumed() {
 }
 
 #[test]
-fn load_model_reads_burns_format_and_refuses_crafted_cut_and_padded_files() {
+fn load_model_reads_burns_format_and_refuses_crafted_and_cut_files() {
     use burn::record::{BinFileRecorder, FullPrecisionSettings};
     let device = Default::default();
     let dir = run_dir("load-model");
@@ -445,10 +445,6 @@ fn load_model_reads_burns_format_and_refuses_crafted_cut_and_padded_files() {
     for cut in 0..bytes.len() {
         refused(&bytes[..cut]);
     }
-    let mut padded = bytes.clone();
-    padded.push(0);
-    let e = refused(&padded);
-    assert!(e.contains("more follows"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

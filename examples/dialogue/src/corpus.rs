@@ -108,11 +108,12 @@ pub fn load(s: &Settings<'_>) -> Result<Corpus> {
     // counted over the conversations, not the windows: consecutive windows share a turn, whose
     // words would count twice
     let vocab = vocabulary(&train, s.min_count, Some(s.vocab_size));
-    let unk_share = unknown_share(&test, &vocab);
     let cut = |ds: Vec<Dialogue>| -> Vec<Dialogue> {
         ds.iter().flat_map(|d| d.windows(s.max_turns)).collect()
     };
     let (train, test) = (cut(train), cut(test));
+    // over the windows, as the test is scored
+    let unk_share = unknown_share(&test, &vocab);
     Ok(Corpus {
         description: format!(
             "{}: {conversations} conversations ({} skipped) cut into {} training and {} test \

@@ -1,7 +1,8 @@
 //! A corpus file as a stream of sentences.
 //!
-//! One line is one sentence; tokens are separated by whitespace (spaces, tabs, carriage
-//! returns, and the Unicode spaces Python's `str.split` knows, such as the no-break space). A line longer than `max_sentence_length` tokens is cut into several sentences, as
+//! One line is one sentence; tokens are separated by what Python's `str.split` splits at
+//! (spaces, tabs, carriage returns, the ASCII separators 0x1c-0x1f, and Unicode whitespace such
+//! as the no-break space). A line longer than `max_sentence_length` tokens is cut into several sentences, as
 //! gensim's `LineSentence` cuts them (a corpus like text8, one line of 17 million words, is
 //! still read in 64 KiB pieces, never as a whole). Tokens must be UTF-8: a token that is not is
 //! an error naming the file and the line.
@@ -138,7 +139,9 @@ pub fn for_each_sentence(
         if text.is_ascii() {
             push(text);
         } else {
-            text.split_whitespace().for_each(push);
+            text.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+                .filter(|w| !w.is_empty())
+                .for_each(push);
         }
         token.clear();
         Ok(())
@@ -160,7 +163,8 @@ pub fn for_each_sentence(
                     }
                     line += 1;
                 }
-                b' ' | b'\t' | b'\r' | 0x0b | 0x0c => {
+                // Python's `str.split` also splits at the ASCII separators 0x1c-0x1f
+                b' ' | b'\t' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f => {
                     finish_token(&mut token, &mut sentence, line, &mut f, &mut total)?;
                 }
                 _ => token.push(byte),
@@ -210,10 +214,10 @@ mod tests {
     #[test]
     fn unicode_whitespace_separates_words_as_in_python() {
         // a no-break space, an em space, a next-line and an ideographic space
-        let text = "10\u{a0}km caf\u{e9}\u{2003}au\u{85}lait \u{3000}x\n\u{a0}\n";
+        let text = "10\u{a0}km caf\u{e9}\u{2003}au\u{85}lait \u{3000}x\u{1f}y\n\u{a0}\n";
         assert_eq!(
             sentences(text.as_bytes(), 9).unwrap(),
-            [vec!["10", "km", "caf\u{e9}", "au", "lait", "x"]]
+            [vec!["10", "km", "caf\u{e9}", "au", "lait", "x", "y"]]
         );
         // the pieces count towards the sentence cut
         assert_eq!(

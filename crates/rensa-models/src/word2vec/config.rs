@@ -118,6 +118,14 @@ impl Word2VecConfig {
                 return bad(field, "at least 1", v.to_string());
             }
         }
+        // the most rensa's word2vec reader takes in: a model it could not read back is refused
+        if self.dims as u64 > super::format::MAX_DIMS {
+            return bad(
+                "dims",
+                "at most 2^20 (the largest a word2vec file may hold)",
+                self.dims.to_string(),
+            );
+        }
         if self.loss == Loss::NegativeSampling && self.negative == 0 {
             return bad("negative", "at least 1 with negative sampling", "0".into());
         }

@@ -224,6 +224,13 @@ fn bad_configurations_and_corpora_are_errors() {
     );
     assert!(
         train(Word2VecConfig {
+            dims: (1 << 20) + 1,
+            ..Default::default()
+        })
+        .contains("at most 2^20")
+    );
+    assert!(
+        train(Word2VecConfig {
             negative: 0,
             ..Default::default()
         })
