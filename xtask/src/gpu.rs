@@ -49,7 +49,15 @@ pub fn run(args: GpuBundleArgs) -> Result<()> {
     eprintln!("building xtask in release...");
     let status = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--quiet", "-p", "xtask"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "xtask",
+            "--features",
+            "tasks",
+        ])
         .status()
         .context("running cargo")?;
     ensure!(status.success(), "building xtask failed ({status})");

@@ -18,19 +18,30 @@
 //! - `cargo xtask fuzz pipelines|plans --minutes N`: rensa-augment's fuzz harness with fresh
 //!   seeds for N minutes; prints how many cases ran without a panic.
 
+//!
+//! Only `test` is built by default (a minute, and no second build of burn beside the test
+//! build's); every other command runs xtask again with its `tasks` feature.
+
+#[cfg(feature = "tasks")]
 mod bench;
+#[cfg(feature = "tasks")]
 mod fuzz;
+#[cfg(feature = "tasks")]
 mod gpu;
+#[cfg_attr(not(feature = "tasks"), allow(dead_code))]
 mod peers;
 mod test;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+#[cfg(feature = "tasks")]
+use clap::Subcommand;
 
 /// A caching allocator: see the workspace manifest (glibc maps and unmaps every large tensor).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(feature = "tasks")]
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "rensa's developer tasks")]
 struct Cli {
@@ -38,6 +49,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(feature = "tasks")]
 #[derive(Subcommand)]
 enum Command {
     /// Run benchmarks, print rensa vs its peers as ratios and append them to BENCHMARKS.md.
@@ -58,6 +70,7 @@ enum Command {
 }
 
 /// The datasets `cargo xtask data` fetches.
+#[cfg(feature = "tasks")]
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Dataset {
     /// Zalando's Fashion-MNIST (MIT), from Debian's `dataset-fashion-mnist` package.
@@ -71,6 +84,7 @@ enum Dataset {
     Word2vecEval,
 }
 
+#[cfg(feature = "tasks")]
 fn data(dataset: Dataset) -> Result<()> {
     match dataset {
         Dataset::FashionMnist => {
@@ -115,6 +129,37 @@ fn data(dataset: Dataset) -> Result<()> {
     Ok(())
 }
 
+#[cfg(not(feature = "tasks"))]
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("test") {
+        /// `cargo xtask test` arguments.
+        #[derive(Parser)]
+        #[command(name = "cargo xtask test")]
+        struct TestCli {
+            #[command(flatten)]
+            args: test::TestArgs,
+        }
+        return test::run(TestCli::parse_from(args).args);
+    }
+    // every other command: xtask again, built with them
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--features",
+            "tasks",
+            "--",
+        ])
+        .args(&args)
+        .status()?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+#[cfg(feature = "tasks")]
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench::run(args),

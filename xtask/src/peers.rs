@@ -93,6 +93,7 @@ fn run_script_with(python: &Path, script: &str, args: &[String]) -> Result<Strin
     Ok(String::from_utf8(out.stdout)?)
 }
 
+#[cfg(feature = "tasks")]
 /// The last JSON object line a program printed (the peers and the examples' `--json` print
 /// their results that way); `who` names the program in the error.
 pub fn last_json(stdout: &str, who: &str) -> Result<serde_json::Value> {

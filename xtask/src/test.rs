@@ -75,7 +75,8 @@ pub fn run(args: TestArgs) -> Result<()> {
         }
         let status = Command::new(&cargo)
             .current_dir(&root)
-            .args(["test", "--workspace"])
+            // xtask's own tests (the benches' parsing and tables) need its `tasks` feature
+            .args(["test", "--workspace", "--features", "xtask/tasks"])
             .args(&args.cargo_args)
             // the wgpu tests fail instead of skipping when the driver is missing
             .env("RENSA_REQUIRE_WGPU", "1")

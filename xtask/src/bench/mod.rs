@@ -197,7 +197,16 @@ fn rerun_in_release() -> Result<()> {
     eprintln!("building the benchmarks in release mode...");
     let status = std::process::Command::new(cargo)
         .current_dir(crate::peers::workspace_root())
-        .args(["run", "--release", "--quiet", "--package", "xtask", "--"])
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--features",
+            "tasks",
+            "--",
+        ])
         .args(std::env::args_os().skip(1))
         .status()
         .context("running cargo")?;
