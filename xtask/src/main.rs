@@ -143,19 +143,7 @@ fn main() -> Result<()> {
         return test::run(TestCli::parse_from(args).args);
     }
     // every other command: xtask again, built with them
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--features",
-            "tasks",
-            "--",
-        ])
-        .args(&args)
-        .status()?;
+    let status = peers::xtask_with_tasks(false).args(&args).status()?;
     std::process::exit(status.code().unwrap_or(1));
 }
 

@@ -104,3 +104,17 @@ pub fn last_json(stdout: &str, who: &str) -> Result<serde_json::Value> {
         .with_context(|| format!("no JSON line from {who}:\n{stdout}"))?;
     serde_json::from_str(line).with_context(|| format!("{who} printed malformed JSON: {line}"))
 }
+
+/// `cargo run [--release] --package xtask --features tasks --`, from the workspace root: xtask
+/// again with every command built (the default build has only `test`); the caller adds the
+/// command's arguments.
+pub fn xtask_with_tasks(release: bool) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root()).arg("run");
+    if release {
+        command.arg("--release");
+    }
+    command.args(["--quiet", "--package", "xtask", "--features", "tasks", "--"]);
+    command
+}

@@ -193,20 +193,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// Runs this same command from a release build of xtask.
 fn rerun_in_release() -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("building the benchmarks in release mode...");
-    let status = std::process::Command::new(cargo)
-        .current_dir(crate::peers::workspace_root())
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--features",
-            "tasks",
-            "--",
-        ])
+    let status = crate::peers::xtask_with_tasks(true)
         .args(std::env::args_os().skip(1))
         .status()
         .context("running cargo")?;
