@@ -133,14 +133,16 @@ fn data(dataset: Dataset) -> Result<()> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("test") {
-        /// `cargo xtask test` arguments.
+        /// Install the test prerequisites if missing (Vulkan, for the wgpu tests), then run all
+        /// tests.
         #[derive(Parser)]
         #[command(name = "cargo xtask test")]
         struct TestCli {
             #[command(flatten)]
             args: test::TestArgs,
         }
-        return test::run(TestCli::parse_from(args).args);
+        let argv = std::iter::once("cargo xtask test".to_string()).chain(args.into_iter().skip(1));
+        return test::run(TestCli::parse_from(argv).args);
     }
     // every other command: xtask again, built with them
     let status = peers::xtask_with_tasks(false).args(&args).status()?;
