@@ -49,23 +49,46 @@ pub trait Batches<T, V> {
 }
 
 /// Batches of a slice of items: the last `validation_split` of them are held out for
-/// validation (as Keras's `validation_split` does), the rest are visited in a new order every
-/// epoch (keyed by `(seed, epoch)`, see [`shuffled`]) in batches of `batch_size`. `batcher`
-/// lays a batch's items out (borrowed: the dataset is never copied, only each batch's values).
+/// validation (as Keras's `validation_split` does), or the validation items are given apart
+/// ([`with_validation`](Items::with_validation), as Keras's `validation_data`); the training
+/// items are visited in a new order every epoch (keyed by `(seed, epoch)`, see [`shuffled`]) in
+/// batches of `batch_size`. `batcher` lays a batch's items out (borrowed: the dataset is never
+/// copied, only each batch's values).
 ///
 /// Uses `batch_size`, `validation_split`, `shuffle` and `seed` of the [`FitConfig`].
 pub struct Items<'a, T, F> {
     items: &'a [T],
+    valid: Option<&'a [T]>,
     batcher: F,
 }
 
 impl<'a, T, F> Items<'a, T, F> {
-    /// `items`, batched by `batcher`.
+    /// `items`, batched by `batcher`; the config's `validation_split` holds the last of them out.
     pub fn new(items: &'a [T], batcher: F) -> Self {
-        Self { items, batcher }
+        Self {
+            items,
+            valid: None,
+            batcher,
+        }
+    }
+
+    /// Trains on all of `train` and validates on `valid`, both batched by `batcher`: for data
+    /// whose validation items must be chosen by the caller, such as windows cut from long
+    /// conversations, where holding out the last windows would put one conversation on both
+    /// sides. The config's `validation_split` must then be 0; an empty `valid` means no
+    /// validation.
+    pub fn with_validation(train: &'a [T], valid: &'a [T], batcher: F) -> Self {
+        Self {
+            items: train,
+            valid: Some(valid),
+            batcher,
+        }
     }
 
     fn split(&self, config: &FitConfig) -> (&'a [T], &'a [T]) {
+        if let Some(valid) = self.valid {
+            return (self.items, valid);
+        }
         let n_train = config.check(self.items.len()).unwrap_or(self.items.len());
         self.items.split_at(n_train)
     }
@@ -73,6 +96,13 @@ impl<'a, T, F> Items<'a, T, F> {
 
 impl<T, X, F: Fn(&[&T]) -> X> Batches<X, X> for Items<'_, T, F> {
     fn check(&self, config: &FitConfig) -> Result<()> {
+        if self.valid.is_some() && config.validation_split != 0.0 {
+            return Err(Error::config(
+                "validation_split",
+                "0 when the validation items are given apart (Items::with_validation)",
+                config.validation_split,
+            ));
+        }
         config.check(self.items.len()).map(|_| ())
     }
 

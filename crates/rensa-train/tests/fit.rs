@@ -161,6 +161,49 @@ fn validation_items_are_the_last_ones_and_never_trained_on() {
 }
 
 #[test]
+fn validation_items_given_apart_are_all_validated_and_never_trained_on() {
+    // All 40 training items lie on y = 2x + 1; the 10 validation items are off it.
+    let train = data(40);
+    let mut valid = data(10);
+    for p in &mut valid {
+        p.1 += 10.0;
+    }
+    let run = |config: FitConfig| {
+        let mut optimizer = AdamConfig::new().init();
+        Fit::new(config).run(
+            model(),
+            &mut optimizer,
+            Items::with_validation(&train, &valid, points),
+            &Default::default(),
+        )
+    };
+    let config = FitConfig::for_epochs(60, 8).with_learning_rate(0.05);
+    let (_, h) = run(config.clone()).unwrap();
+    let last = h.last().unwrap();
+    // every training item is trained on: 40 items in batches of 8 are 5 steps an epoch
+    assert_eq!(h.step_losses.len(), 60 * 5);
+    // the loss on the line's ten points is 100 for a model that fits the line
+    assert!(
+        last.loss < 1e-2 && (last.val_loss.unwrap() - 100.0).abs() < 1.0,
+        "{last:?}"
+    );
+    // a split of the training items as well is refused, naming the setting
+    let err = run(config.clone().with_validation_split(0.2)).unwrap_err();
+    assert!(err.to_string().contains("validation_split"), "{err}");
+    // no validation items: no validation loss
+    let mut optimizer = AdamConfig::new().init();
+    let (_, h) = Fit::new(FitConfig::for_epochs(2, 8))
+        .run(
+            model(),
+            &mut optimizer,
+            Items::with_validation(&train, &[], points),
+            &Default::default(),
+        )
+        .unwrap();
+    assert!(h.epochs.iter().all(|e| e.val_loss.is_none()), "{h:?}");
+}
+
+#[test]
 fn early_stopping_stops_when_the_loss_stalls() {
     // Learning rate 0: nothing improves after the first epoch.
     let config = FitConfig::for_epochs(50, 10)

@@ -56,10 +56,16 @@ pub struct Settings<'a> {
     pub seed: u64,
 }
 
-/// Encoded training and test dialogues and their vocabulary.
+/// The share of the training dialogues (generated data) or conversations (real data) held out
+/// for validation: the loss that early stopping and the plots watch.
+pub const VALID_SHARE: f64 = 0.05;
+
+/// Encoded training, validation and test dialogues and their vocabulary.
 pub struct Corpus {
     pub vocab: Vocabulary,
     pub train: Vec<Vec<Vec<usize>>>,
+    /// Never trained on; on real data whole conversations, as the test's.
+    pub valid: Vec<Vec<Vec<usize>>>,
     pub test: Vec<Vec<Vec<usize>>>,
     /// For generated data: the test dialogues as generated (their valid answers, entropies).
     pub generated_test: Option<Vec<Generated>>,
@@ -101,27 +107,40 @@ pub fn load(s: &Settings<'_>) -> Result<Corpus> {
             s.test_share
         );
     }
+    // then the validation conversations from the rest, whole too: the windows of one
+    // conversation overlap, so a window-level split would validate on turns trained on
+    let held = split(
+        parts.train,
+        VALID_SHARE,
+        0.0,
+        s.seed ^ 0x7a11_d7a1_1d7a_11d7,
+    );
     let truncate = |ds: Vec<Dialogue>| -> Vec<Dialogue> {
         ds.iter().map(|d| d.truncated(s.max_tokens)).collect()
     };
-    let (train, test) = (truncate(parts.train), truncate(parts.test));
-    // counted over the conversations, not the windows: consecutive windows share a turn, whose
-    // words would count twice
+    let (train, valid, test) = (
+        truncate(held.train),
+        truncate(held.valid),
+        truncate(parts.test),
+    );
+    // from the training conversations only, counted over the conversations, not the windows:
+    // consecutive windows share a turn, whose words would count twice
     let vocab = vocabulary(&train, s.min_count, Some(s.vocab_size));
     let cut = |ds: Vec<Dialogue>| -> Vec<Dialogue> {
         ds.iter().flat_map(|d| d.windows(s.max_turns)).collect()
     };
-    let (train, test) = (cut(train), cut(test));
+    let (train, valid, test) = (cut(train), cut(valid), cut(test));
     // over the windows, as the test is scored
     let unk_share = unknown_share(&test, &vocab);
     Ok(Corpus {
         description: format!(
-            "{}: {conversations} conversations ({} skipped) cut into {} training and {} test \
-             windows of at most {} turns and {} tokens a turn; vocabulary {} (min count {}), \
-             {:.1}% of test tokens unknown",
+            "{}: {conversations} conversations ({} skipped) cut into {} training, {} validation \
+             and {} test windows of at most {} turns and {} tokens a turn; vocabulary {} (min \
+             count {}), {:.1}% of test tokens unknown",
             path.display(),
             loaded.skipped,
             train.len(),
+            valid.len(),
             test.len(),
             s.max_turns,
             s.max_tokens,
@@ -130,6 +149,7 @@ pub fn load(s: &Settings<'_>) -> Result<Corpus> {
             100.0 * unk_share
         ),
         train: encode(&train, &vocab),
+        valid: encode(&valid, &vocab),
         test: encode(&test, &vocab),
         generated_test: None,
         vocab,
@@ -152,18 +172,23 @@ fn generated_corpus(s: &Settings<'_>) -> Corpus {
     let train = generated::generate(s.dialogues, fillers.clone(), s.seed);
     let test = generated::generate(s.test, fillers, s.seed ^ 0x7e57_7e57_7e57_7e57);
     let vocab = generated::vocabulary();
-    let train_dialogues: Vec<Dialogue> = train.into_iter().map(|g| g.dialogue).collect();
+    let mut train_dialogues: Vec<Dialogue> = train.into_iter().map(|g| g.dialogue).collect();
+    // the last ones validate (each dialogue is one item, so no dialogue is on both sides)
+    let n_train = ((s.dialogues as f64) * (1.0 - VALID_SHARE)).floor() as usize;
+    let valid_dialogues = train_dialogues.split_off(n_train.min(train_dialogues.len()));
     let test_dialogues: Vec<Dialogue> = test.iter().map(|g| g.dialogue.clone()).collect();
     Corpus {
         description: format!(
-            "generated: {} training and {} test dialogues (a fact, 1 to {} filler turns, an \
-             answer that recalls the fact), vocabulary {}",
+            "generated: {} training ({} of them validating) and {} test dialogues (a fact, 1 to \
+             {} filler turns, an answer that recalls the fact), vocabulary {}",
             s.dialogues,
+            valid_dialogues.len(),
             s.test,
             s.filler_turns.max(1),
             vocab.len()
         ),
         train: encode(&train_dialogues, &vocab),
+        valid: encode(&valid_dialogues, &vocab),
         test: encode(&test_dialogues, &vocab),
         generated_test: Some(test),
         vocab,
@@ -179,4 +204,55 @@ pub fn load_vocab(out: &Path) -> Result<Vocabulary> {
             path.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rensa_data::vocab::UNK;
+
+    #[test]
+    fn training_validation_and_test_hold_whole_conversations() {
+        // 40 conversations of 8 turns, each turn "wJ cK": the word cK is conversation K's alone
+        let dir = std::env::temp_dir().join(format!("rensa-dialogue-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("d.txt");
+        let lines: Vec<String> = (0..40)
+            .map(|k| {
+                let turns: Vec<String> = (0..8).map(|j| format!("w{j} c{k}")).collect();
+                turns.join(" __eou__ ")
+            })
+            .collect();
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let source = Source::File(file);
+        let corpus = load(&Settings {
+            source: &source,
+            turn_marker: "__eou__",
+            dialogues: 0,
+            test: 0,
+            filler_turns: 0,
+            test_share: 0.2,
+            max_turns: 3,
+            max_tokens: 30,
+            min_count: 1,
+            vocab_size: 1000,
+            seed: 5,
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // 32 conversations left after the test's 8: 1 validates (5%, rounded down), 31 train;
+        // 8 turns in windows of 3 that share their end turns are 4 windows a conversation
+        assert_eq!(
+            (corpus.train.len(), corpus.valid.len(), corpus.test.len()),
+            (31 * 4, 4, 8 * 4)
+        );
+        // the vocabulary is the training conversations': every training word is known, and
+        // every validation and test turn's conversation word is not
+        let turns =
+            |ds: &[Vec<Vec<usize>>]| -> Vec<Vec<usize>> { ds.iter().flatten().cloned().collect() };
+        assert!(turns(&corpus.train).iter().flatten().all(|&id| id != UNK));
+        for turn in turns(&corpus.valid).iter().chain(&turns(&corpus.test)) {
+            assert_eq!(turn[1], UNK, "{turn:?}");
+        }
+    }
 }

@@ -335,15 +335,18 @@ where
         let model = seq2seq_config(args, corpus.vocab.len())
             .init::<Train, K>(device)?
             .with_differentiation(differentiation);
-        let pairs: Vec<(Vec<usize>, Vec<usize>)> = eval::last_turn_pairs(&corpus.train)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
+        let pairs_of = |dialogues| -> Vec<(Vec<usize>, Vec<usize>)> {
+            eval::last_turn_pairs(dialogues)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect()
+        };
+        let (pairs, valid) = (pairs_of(&corpus.train), pairs_of(&corpus.valid));
         let (model, history) = fit(
             args,
             (&corpus, &saved),
             model,
-            &pairs,
+            (&pairs, &valid),
             PairBatch::of,
             device,
         )?;
@@ -363,7 +366,7 @@ where
             args,
             (&corpus, &saved),
             model,
-            &corpus.train,
+            (&corpus.train, &corpus.valid),
             DialogueBatch::of,
             device,
         )?;
@@ -385,15 +388,14 @@ where
     Ok(())
 }
 
-/// Trains `model` on `items` with Adam (5% of them validate), checkpoints and resume as the
-/// options say, and saves the history.
-/// Trains `model`; `vocab.json` and `model.json` (`saved`) are written once the run is admitted,
-/// so a refused one leaves a saved model's files as they were.
+/// Trains `model` on `train` with Adam, validating on `valid`, checkpoints and resume as the
+/// options say, and saves the history; `vocab.json` and `model.json` (`saved`) are written once
+/// the run is admitted, so a refused one leaves a saved model's files as they were.
 fn fit<M, T, X>(
     args: &Args,
     (corpus, saved): (&Corpus, &Saved),
     model: M,
-    items: &[T],
+    (train, valid): (&[T], &[T]),
     batcher: impl Fn(&[&T]) -> X,
     device: &Device,
 ) -> Result<(M, History)>
@@ -405,7 +407,6 @@ where
         .patience
         .or((args.data != Source::Generated).then_some(2));
     let config = FitConfig::for_epochs(args.epochs, args.batch_size)
-        .with_validation_split(0.05)
         .with_learning_rate(args.lr)
         .with_seed(args.seed)
         .with_patience(patience);
@@ -445,7 +446,7 @@ where
         .run(
             model,
             &mut rensa_launch::adam(args.clip_norm).init(),
-            Items::new(items, batcher),
+            Items::with_validation(train, valid, batcher),
             device,
         )?;
     history.save(out(args))?;
@@ -453,7 +454,7 @@ where
 }
 
 /// What a resume compares of the data: the description (source, counts, cuts) and a fingerprint
-/// of the vocabulary and the encoded training dialogues, so that a file edited since (the same
+/// of the vocabulary and the encoded training and validation dialogues, so that a file edited since (the same
 /// counts, other words) is not taken for the one the checkpoint learned from.
 fn data_setting(corpus: &Corpus) -> String {
     let mut bytes = Vec::new();
@@ -461,7 +462,7 @@ fn data_setting(corpus: &Corpus) -> String {
         bytes.extend_from_slice(token.as_bytes());
         bytes.push(0);
     }
-    for dialogue in &corpus.train {
+    for dialogue in corpus.train.iter().chain(&corpus.valid) {
         bytes.extend_from_slice(&(dialogue.len() as u32).to_le_bytes());
         for turn in dialogue {
             bytes.extend_from_slice(&(turn.len() as u32).to_le_bytes());
@@ -484,6 +485,7 @@ struct Results {
     hidden: usize,
     epochs: usize,
     train_dialogues: usize,
+    valid_dialogues: usize,
     test_dialogues: usize,
     vocabulary: usize,
     /// Perplexity of the test dialogues' last turns (for a VHRED its upper bound from the ELBO).
@@ -529,6 +531,7 @@ fn results(args: &Args, corpus: &Corpus, history: &History, s: eval::Scores) -> 
         hidden: args.hidden,
         epochs: history.epochs.len(),
         train_dialogues: corpus.train.len(),
+        valid_dialogues: corpus.valid.len(),
         test_dialogues: corpus.test.len(),
         vocabulary: corpus.vocab.len(),
         test_perplexity_last: last,

@@ -151,7 +151,7 @@ fn a_dialogue_file_is_read_with_its_bad_lines_counted() {
         "{stderr}"
     );
     assert!(
-        stdout.contains("24 training and 6 test windows"),
+        stdout.contains("23 training, 1 validation and 6 test windows"),
         "{stdout}"
     );
     // the same file resumes; one edited since (same counts, other words) is refused
