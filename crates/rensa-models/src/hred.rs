@@ -817,8 +817,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Objective<B> for Hred<B, C> {
     type Batch = DialogueBatch;
 
     /// The loss per predicted token: the responses' negative log-likelihood, plus for a VHRED
-    /// the KL term (weighted by the annealing schedule in training, fully in validation, so
-    /// that the validation loss is the bound) and the weighted bag-of-words loss. Parts: `nll`
+    /// the KL term (weighted by the annealing schedule in training, fully in validation) and, in
+    /// training only, the weighted bag-of-words loss, so that the validation loss (what early
+    /// stopping watches) is the bound. Parts: `nll`
     /// (per token, its exponential the perplexity), and for a VHRED `kl` (per response),
     /// `bound` (`nll + kl` per token) and `bow`; metrics: `kl_weight` and `active_units`.
     fn step(&self, batch: &DialogueBatch, at: &StepInfo) -> Output<B, Self> {
@@ -847,7 +848,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Objective<B> for Hred<B, C> {
         ];
         if let Some(bow) = losses.bow {
             let bow = bow.sum();
-            loss = loss + bow.clone().mul_scalar(latent.bow_weight);
+            if at.training {
+                loss = loss + bow.clone().mul_scalar(latent.bow_weight);
+            }
             output_parts.push(("bow", bow.mul_scalar(per_token)));
         }
         let active = losses

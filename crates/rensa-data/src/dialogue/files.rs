@@ -11,16 +11,21 @@
 //! a turn's messages are joined. Other fields are ignored.
 //!
 //! A line or conversation that is not a dialogue (bad UTF-8, fewer than two turns, an empty
-//! turn, a malformed record) is skipped and counted in [`Loaded::skipped`], with the first few
+//! turn, a malformed record, a line over [`MAX_LINE_BYTES`]) is skipped and counted in [`Loaded::skipped`], with the first few
 //! reasons kept; an unreadable file, or one with no dialogue at all, is an error.
 
 use super::{Dialogue, tokenize};
 use crate::error::{DataError, Result};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// DailyDialog's turn marker.
 pub const DEFAULT_MARKER: &str = "__eou__";
+
+/// The longest line [`read_lines`] takes for a dialogue, in bytes (Serban et al.'s triples and
+/// DailyDialog's lines are a few hundred); a longer one is skipped and counted, and never held in
+/// memory whole, so a file without newlines cannot exhaust it.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// How many skip reasons [`Loaded`] keeps.
 const REASONS_KEPT: usize = 3;
@@ -107,13 +112,21 @@ pub fn parse_lines(mut reader: impl BufRead, marker: &str, origin: &str) -> Resu
     let mut line = 0usize;
     loop {
         bytes.clear();
+        let io = |e| DataError::io(Path::new(origin), e);
         let n = reader
+            .by_ref()
+            .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut bytes)
-            .map_err(|e| DataError::io(Path::new(origin), e))?;
+            .map_err(io)?;
         if n == 0 {
             break;
         }
         line += 1;
+        if n > MAX_LINE_BYTES && bytes.last() != Some(&b'\n') {
+            skip_line(&mut reader).map_err(io)?;
+            loaded.skip(format!("line {line} is longer than {MAX_LINE_BYTES} bytes"));
+            continue;
+        }
         let Ok(text) = std::str::from_utf8(&bytes) else {
             loaded.skip(format!("line {line} is not UTF-8"));
             continue;
@@ -130,6 +143,26 @@ pub fn parse_lines(mut reader: impl BufRead, marker: &str, origin: &str) -> Resu
         }
     }
     loaded.finish(origin, "line")
+}
+
+/// Consumes the rest of the line the reader is in, its newline included, holding none of it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
 }
 
 /// Reads the chitchat dataset's `dataset.json` (see the [module docs](self)); conversations in
@@ -225,6 +258,29 @@ mod tests {
         assert!(loaded.reasons[1].contains("line 4: turn 2 of 3 is empty"));
         assert!(loaded.reasons[2].contains("line 5 is not UTF-8"));
         assert!(loaded.summary().contains("2 dialogues, 3 skipped"));
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_without_being_held_whole() {
+        // a line of exactly the limit is read; one byte more is skipped, as is a last line
+        // without a newline; the lines after a skipped one are read as usual
+        let exact = format!("{} __eou__ b\n", "a".repeat(MAX_LINE_BYTES - 10));
+        assert_eq!(exact.len(), MAX_LINE_BYTES + 1);
+        let over = format!("{} __eou__ b\n", "a".repeat(MAX_LINE_BYTES - 9));
+        let text = format!(
+            "{exact}{over}x __eou__ y\n{over}{}",
+            "z".repeat(3 * MAX_LINE_BYTES)
+        );
+        // a small buffer, so a skipped line spans many refills
+        let reader = std::io::BufReader::with_capacity(4096, text.as_bytes());
+        let loaded = parse_lines(reader, DEFAULT_MARKER, "long.txt").unwrap();
+        assert_eq!(loaded.dialogues.len(), 2);
+        assert_eq!(loaded.dialogues[1].turns(), [["x"], ["y"]]);
+        assert_eq!(loaded.skipped, 3);
+        assert_eq!(
+            loaded.reasons,
+            [2, 4, 5].map(|l| format!("line {l} is longer than {MAX_LINE_BYTES} bytes"))
+        );
     }
 
     #[test]

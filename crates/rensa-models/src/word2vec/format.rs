@@ -8,7 +8,8 @@
 //!
 //! Reading checks everything: a malformed header, a text row without its newline (a cut inside
 //! a number would read as another number), a header announcing more data than the file
-//! holds or more than [`MAX_DIMS`] dimensions (refused before anything is allocated), short and long rows, values that do not parse
+//! holds or more than [`MAX_DIMS`] dimensions (refused before anything is allocated), short and
+//! long rows, a text row longer than a word and its values can be written, values that do not parse
 //! or are not finite, words that are not UTF-8, repeat or are empty, and truncation anywhere.
 //! Each error names the file and the line or record.
 
@@ -21,6 +22,12 @@ use super::{Error, Result};
 
 /// A word longer than this (in bytes) is a corrupt file, not a word.
 const MAX_WORD_BYTES: usize = 1 << 16;
+
+/// The longest a text row's value may be written, in bytes: `%lf` of the largest `f32`
+/// (word2vec.c's form) takes 47 with its sign, `repr` (gensim's) far fewer. With
+/// [`MAX_WORD_BYTES`] it bounds a text row, so a file without newlines is refused at its first
+/// row instead of read into memory whole.
+const MAX_VALUE_BYTES: usize = 64;
 
 /// More dimensions than this is a corrupt header, not a model (published vectors have at most a
 /// few thousand); it bounds the one row buffer the reader allocates before the rows arrive.
@@ -222,12 +229,25 @@ fn read_text(
     (names, values): (&mut Vec<String>, &mut Vec<f32>),
 ) -> Result<()> {
     let mut line = Vec::new();
+    // the word, `dims` values, a space before each, and the newline (a `\r` before it too)
+    let longest = MAX_WORD_BYTES + dims * (MAX_VALUE_BYTES + 1) + 2;
     for row in 0..words {
         let line_no = row + 2;
         line.clear();
         reader
+            .by_ref()
+            .take(longest as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| err(origin, format!("line {line_no}: read failed: {e}")))?;
+        if line.len() > longest {
+            return Err(err(
+                origin,
+                format!(
+                    "line {line_no} is longer than the {longest} bytes a word and {dims} values \
+                     can take"
+                ),
+            ));
+        }
         if line.is_empty() {
             return Err(err(
                 origin,

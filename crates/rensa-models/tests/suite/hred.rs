@@ -251,7 +251,8 @@ fn vhred_losses_follow_the_definition() {
     let metric = |name: &str| out.metrics.iter().find(|(n, _)| n == name).unwrap().1;
     assert_eq!(metric("kl_weight"), 0.25);
     assert!(metric("active_units") <= 6.0);
-    // validation weighs the KL fully and drops no word
+    // validation weighs the KL fully, drops no word and leaves the bag-of-words loss out: its
+    // loss is the bound
     let valid = model.step(&batch, &at(25, false));
     assert_eq!(
         valid
@@ -262,6 +263,16 @@ fn vhred_losses_follow_the_definition() {
             .1,
         1.0
     );
+    let valid_bound = valid.parts.iter().find(|(n, _)| n == "bound").unwrap();
+    let (valid_loss, valid_bound) = (
+        valid.loss.clone().into_scalar() as f64,
+        valid_bound.1.clone().into_scalar() as f64,
+    );
+    assert!(
+        (valid_loss - valid_bound).abs() < 1e-5 * valid_loss.abs(),
+        "{valid_loss} vs {valid_bound}"
+    );
+    assert!(valid.parts.iter().any(|(n, _)| n == "bow"));
     // generation draws z from the prior with the given generator: same seed, same answer
     let context = vec![dialogues[0][0].clone()];
     let a = model

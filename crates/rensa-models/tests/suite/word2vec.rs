@@ -403,6 +403,16 @@ fn crafted_files_are_refused_with_the_reason() {
             }
         }
     }
+    // a text row that goes on without a newline is refused at its length, not read whole
+    let endless = format!("1 5\nw {}", "1".repeat(70_000 + 5 * 65));
+    for e in [
+        read_bytes(endless.as_bytes(), Format::Text).unwrap_err(),
+        read_from(endless.as_bytes(), Format::Text, None, ("stream", None))
+            .unwrap_err()
+            .to_string(),
+    ] {
+        assert!(e.contains("line 2 is longer than"), "{e}");
+    }
     let no_space = format!("1 5\n{}", "a".repeat(70_000));
     assert!(
         read_bytes(no_space.as_bytes(), Format::Binary)
