@@ -7,7 +7,8 @@
 //! gradient is (nearly) always zero decay geometrically, `m ← 0.9 m`, squares of tiny gradients
 //! underflow, and so on. On rensa's MLP VAE (Fashion-MNIST, ndarray, an Intel Xeon) the epoch
 //! time grew from 3.3 s to 5.2 s over the first three epochs for that reason alone; with
-//! flushing on it stayed at 3.3 s and every loss was the same to the last digit.
+//! flushing on it took 3.44 s per epoch from the first to the last, and every loss was the same
+//! to the last digit (BENCHMARKS.md, 2026-12-06).
 //!
 //! The CPU can instead treat subnormal operands as zero (DAZ) and round subnormal results to zero
 //! (FTZ). TensorFlow runs its thread pools that way; PyTorch offers it as

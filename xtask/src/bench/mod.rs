@@ -24,7 +24,8 @@ static RECORD_TO: OnceLock<Option<PathBuf>> = OnceLock::new();
 /// `cargo xtask bench` arguments.
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
-    /// Which benchmarks to run (default: all but `attention`, `vae`, `vq-vae`, `hred`, `hred-chitchat` and `word2vec`, which train models for minutes to an hour).
+    /// Which benchmarks to run (default: `recurrent`, `seq2seq`, `binary-addition` and `augment`;
+    /// the others train models for minutes to hours and run only when named).
     #[arg(value_enum)]
     pub which: Vec<Which>,
     /// The burn backend rensa and burn-nn run on.
@@ -33,8 +34,8 @@ pub struct BenchArgs {
     /// Also run the Python peers (creates `.venv-peers` with TensorFlow, albumentations and gensim on first use).
     #[arg(long)]
     pub peers: bool,
-    /// Include the large cases that run by default only on a GPU: the recurrent shape (128, 100,
-    /// 512, 1024), the convolutional VAE.
+    /// Include the large case that runs by default only on a GPU: the recurrent shape (128, 100,
+    /// 512, 1024).
     #[arg(long)]
     pub large: bool,
     /// Timed runs per measurement (after warm-up); default depends on the size.
