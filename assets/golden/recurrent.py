@@ -2,7 +2,7 @@
 same equations (float64).
 
 Run:  python3 assets/golden/recurrent.py > assets/golden/recurrent.json
-Needs numpy only. The Rust test `crates/rensa-nn/tests/golden.rs` reads the JSON.
+Needs numpy only. The Rust suite `crates/rensa-nn/tests/suite/recurrent.rs` reads the JSON.
 
 Layouts match rensa: batch-first x [B, T, I]; weights [in, out] with gates side by side,
 LSTM gate order (i, f, g, o) and GRU (r, z, n); lengths right-pad; on padded steps the state is

@@ -821,7 +821,10 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Objective<B> for Hred<B, C> {
     /// training only, the weighted bag-of-words loss, so that the validation loss (what early
     /// stopping watches) is the bound. Parts: `nll`
     /// (per token, its exponential the perplexity), and for a VHRED `kl` (per response),
-    /// `bound` (`nll + kl` per token) and `bow`; metrics: `kl_weight` and `active_units`.
+    /// `bound` (`nll + kl` per token) and `bow`; metrics: `kl_weight` and `active_units` (of the
+    /// batch's posterior means). Like every part, an epoch's figure in the history is the mean
+    /// of the batches' weighted by their tokens: close to, not exactly, the KL per response and
+    /// the active units over the data (which the dialogue example's evaluation computes).
     fn step(&self, batch: &DialogueBatch, at: &StepInfo) -> Output<B, Self> {
         let mut rng = SplitMix64::new(0x0d1a_1095 ^ (at.step as u64).wrapping_mul(0x9e37_79b9));
         let drop = (at.training && self.word_drop > 0.0).then_some(&mut rng);

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! (`sg`: stop-gradient; reconstruction as the mean squared error over the pixels divided by
-//! the data's variance `σ²`; codebook and commitment terms as means over the grid's entries).
+//! the data's variance `σ²`; codebook and commitment terms as means over every element of the
+//! grid, its entries times the `D` dimensions of a code, as Sonnet's `VectorQuantizer` takes them).
 //! With exponential moving averages (`γ`, the paper's appendix) the codebook term is dropped and
 //! each code follows the mean of the encoder outputs assigned to it; codes nothing picks any more
 //! are re-seeded from encoder outputs ([`rensa_nn::latent::VectorQuantizer`]).

@@ -19,7 +19,9 @@
 //! - **concat** (Luong): `vᵀ tanh(W [q; k])` — the additive score without its bias
 //!   (`W [q; k] = W_q q + W_k k`).
 //!
-//! Dot and general may be scaled by `1/√d_k` (Vaswani et al.'s scaled dot product).
+//! Dot and general may be scaled by `1/√d`, `d` the length of the product (Vaswani et al.'s
+//! scaled dot product): the query size, which for dot is also the key size, and for general is
+//! the size `W` projects a key to.
 //!
 //! Keys may be masked (padding, or any pattern): a masked key gets exactly zero weight. A
 //! query whose keys are all masked gets a row of zero weights and a zero context (never NaN).
@@ -91,7 +93,7 @@ pub struct AttentionConfig {
     /// Units of the additive and concat scores' hidden layer; `None` takes the key size.
     #[config(default = "None")]
     pub attention_size: Option<usize>,
-    /// Divide the dot and general scores by `√key_size`.
+    /// Divide the dot and general scores by `√query_size`, the length of their products.
     #[config(default = false)]
     pub scaled: bool,
     /// Initialiser of the weight matrices (`v` is drawn as a one-column matrix).
@@ -202,7 +204,7 @@ pub struct Attention<B: Backend> {
     /// The score.
     #[module(skip)]
     pub score: AttentionScore,
-    /// The factor the dot and general scores are multiplied by (`1/√d_k` when scaled).
+    /// The factor the dot and general scores are multiplied by (`1/√query_size` when scaled).
     #[module(skip)]
     pub scale: f64,
     /// Features of a query.
@@ -357,8 +359,9 @@ impl<B: Backend> Attention<B> {
             key_weight: params.key_weight,
             v: params.v,
             score,
+            // qᵀ k and qᵀ (W k) both sum query_size products
             scale: if scaled {
-                1.0 / (key_size as f64).sqrt()
+                1.0 / (query_size as f64).sqrt()
             } else {
                 1.0
             },

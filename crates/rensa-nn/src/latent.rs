@@ -391,8 +391,14 @@ impl<B: Backend> VectorQuantizer<B> {
     /// Quantises the rows of `x`, `[N, D]`.
     ///
     /// # Panics
-    /// If `x` is not `[N, dim]`.
+    /// If `x` is not `[N, dim]` with `N ≥ 1` (the losses of no row would be NaN, and a
+    /// re-seeding update would have no output to draw from).
     pub fn forward(&self, x: Tensor<B, 2>) -> Quantized<B> {
+        assert!(
+            x.dims()[0] > 0,
+            "inputs [N, {}]: expected at least one row to quantise, got 0",
+            self.dim
+        );
         let indices = self.nearest(x.clone());
         let e = self.lookup(indices.clone());
         let codebook_loss = (e.clone() - x.clone().detach()).powi_scalar(2).mean();
@@ -462,9 +468,9 @@ impl<B: Backend> VectorQuantizer<B> {
                 (cluster_size.clone() + self.epsilon) / (n.clone() + k * self.epsilon) * n;
             codebook = Some(cluster_sum.clone() / smoothed.transpose());
         }
-        if let Some(threshold) = self.reseed_below {
+        let rows = stats.inputs.dims()[0];
+        if let Some(threshold) = self.reseed_below.filter(|_| rows > 0) {
             let inputs = stats.inputs.clone().detach();
-            let rows = inputs.dims()[0];
             let device = inputs.device();
             let picks = Tensor::<B, 1>::random(
                 [self.codes],

@@ -249,8 +249,9 @@ pub fn coverage<C: RecurrentCell<Inner>>(
     c
 }
 
-/// distinct-1 and distinct-2 (Li et al., 2016) of `responses`: distinct unigrams and bigrams
-/// over all unigrams and bigrams.
+/// distinct-1 and distinct-2 of `responses`: distinct unigrams and bigrams over all unigrams and
+/// bigrams (the common form; Li et al., 2016 divide both by the number of tokens, which gives the
+/// same distinct-1 and a distinct-2 smaller by the factor `(tokens − responses) / tokens`).
 pub fn distinct(responses: &[Vec<usize>]) -> (f64, f64) {
     let mut ones = HashSet::new();
     let mut twos = HashSet::new();

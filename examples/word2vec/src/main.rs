@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use rensa_data::text::corpus::Corpus;
 use rensa_models::word2vec::evaluate::{
-    ANALOGY_VOCAB, Analogies, WordPairs, evaluate_analogies, evaluate_pairs,
+    ANALOGY_VOCAB, Analogies, PAIRS_VOCAB, WordPairs, evaluate_analogies, evaluate_pairs,
 };
 use rensa_models::word2vec::format::Format;
 use rensa_models::word2vec::{
@@ -173,7 +173,8 @@ struct TrainArgs {
     /// Words rarer than this are dropped.
     #[arg(long, default_value_t = 5)]
     min_count: u64,
-    /// Keep at most this many words (the most frequent).
+    /// Keep at most this many words: the minimum count is raised until they fit, as gensim's
+    /// max_final_vocab does (equally frequent words are kept or dropped together).
     #[arg(long)]
     max_vocab: Option<usize>,
     /// Passes over the corpus.
@@ -386,7 +387,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     };
     bar.finish_and_clear();
     print_report(&report, &backend);
-    let vectors = model.embeddings();
+    let vectors = model.embeddings()?;
     vectors.write(&args.out.join("vectors.txt"), Format::Text)?;
     vectors.write(&args.out.join("vectors.bin"), Format::Binary)?;
     if !report.losses.is_empty() {
@@ -479,7 +480,7 @@ fn evaluate(vectors: &Embeddings, args: &EvalArgs) -> Result<serde_json::Value> 
         ("simlex999", "simlex999.txt"),
     ] {
         let set = WordPairs::read(&dir.join(file))?;
-        let r = evaluate_pairs(vectors, &set, usize::MAX, true);
+        let r = evaluate_pairs(vectors, &set, PAIRS_VOCAB, true);
         println!(
             "{name}: Spearman {:.4}, Pearson {:.4} over {} pairs ({} out of the vocabulary)",
             r.spearman, r.pearson, r.evaluated, r.oov

@@ -5,7 +5,8 @@
 //!   line, long lines cut into sentences of at most `max_sentence_length` tokens (gensim's
 //!   `LineSentence`: no other normalisation, so the corpus decides case and punctuation);
 //! - [`words`]: word counts and a frequency-ranked vocabulary with a minimum count and a size
-//!   cap (ties in the order of first appearance, as gensim ranks them);
+//!   cap (equal counts in reverse order of first appearance, and the cap applied, as gensim
+//!   ranks and caps them);
 //! - [`sampling`]: frequent-word subsampling (Mikolov's formula as gensim applies it), the
 //!   unigram^0.75 noise distribution for negative sampling, and context windows with random
 //!   shrinking;

@@ -76,8 +76,10 @@ impl WordCounts {
     }
 }
 
-/// The vocabulary a model is trained on: words ranked by count, most frequent first (ties in
-/// the order of first appearance), each with its count.
+/// The vocabulary a model is trained on: words ranked by count, most frequent first, each with
+/// its count. Words of equal count are in reverse order of first appearance, as gensim's
+/// `KeyedVectors.sort_by_descending_frequency` ranks them, so that the two hold the same words
+/// at the same ranks (and an evaluation restricted to the top 30,000 asks the same questions).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WordVocab {
     words: Vec<String>,
@@ -87,32 +89,47 @@ pub struct WordVocab {
 }
 
 impl WordVocab {
-    /// The words of `counts` that occur at least `min_count` times, cut to the `max_size` most
-    /// frequent when given.
+    /// The words of `counts` that occur at least `min_count` times; with `max_size`, at most that
+    /// many, chosen as gensim's `max_final_vocab` chooses them: the minimum count rises to one
+    /// above the count of the word ranked `max_size + 1` (from 1) among all words, so a class of
+    /// equally frequent words is kept whole or dropped whole, never cut by rank.
     ///
     /// # Errors
-    /// No word is left (an empty corpus, or a `min_count` above every count), or `max_size` is 0.
+    /// No word is left (an empty corpus, a `min_count` above every count, or a `max_size` smaller
+    /// than the most frequent words' tie class), or `max_size` is 0.
     pub fn build(counts: &WordCounts, min_count: u64, max_size: Option<usize>) -> Result<Self> {
         if max_size == Some(0) {
             return Err(vocab_err("max_size must be at least 1".into()));
         }
+        let mut min = min_count.max(1);
+        if let Some(max) = max_size.filter(|&m| m < counts.distinct()) {
+            let mut all: Vec<u64> = counts.counts.values().map(|&(c, _)| c).collect();
+            let (_, &mut next, _) = all.select_nth_unstable_by(max, |a, b| b.cmp(a));
+            min = min.max(next + 1);
+        }
         let mut kept: Vec<(&String, u64, u64)> = counts
             .counts
             .iter()
-            .filter(|(_, (c, _))| *c >= min_count.max(1))
+            .filter(|(_, (c, _))| *c >= min)
             .map(|(w, &(c, first))| (w, c, first))
             .collect();
         if kept.is_empty() {
+            let why = if min > min_count.max(1) {
+                format!(
+                    " (the cap of {} words raises the minimum count to {min}: the words above \
+                     it are fewer than the most frequent ones of equal count)",
+                    max_size.unwrap_or_default()
+                )
+            } else {
+                String::new()
+            };
             return Err(vocab_err(format!(
-                "no word occurs {min_count} times or more in {} tokens ({} distinct)",
+                "no word occurs {min} times or more in {} tokens ({} distinct){why}",
                 counts.corpus_words,
                 counts.distinct()
             )));
         }
-        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-        if let Some(max) = max_size {
-            kept.truncate(max);
-        }
+        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
         let pairs = kept.into_iter().map(|(w, c, _)| (w.clone(), c)).collect();
         Self::from_counts(pairs, counts.corpus_words)
     }
@@ -201,19 +218,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranked_by_count_then_first_appearance_with_min_count_and_cap() {
+    fn ranked_as_gensim_ranks_with_min_count_and_cap() {
         let counts = WordCounts::from_reader("b a c a b d\nc e e\n".as_bytes(), "t").unwrap();
         assert_eq!(counts.corpus_words(), 9);
         assert_eq!(counts.sentences(), 2);
-        // counts: b 2, a 2, c 2, d 1, e 2; first appearance b, a, c, d, e
+        // counts: b 2, a 2, c 2, d 1, e 2; first appearance b, a, c, d, e. gensim 4.4.0's
+        // Word2Vec(min_count=2) on these sentences has index_to_key ['e', 'c', 'a', 'b'].
         let v = WordVocab::build(&counts, 2, None).unwrap();
-        assert_eq!(v.words(), ["b", "a", "c", "e"]);
+        assert_eq!(v.words(), ["e", "c", "a", "b"]);
         assert_eq!(v.counts(), [2, 2, 2, 2]);
         assert_eq!(v.retained_words(), 8);
-        assert_eq!(v.id("e"), Some(3));
+        assert_eq!(v.id("b"), Some(3));
         assert_eq!(v.id("d"), None);
-        let capped = WordVocab::build(&counts, 1, Some(2)).unwrap();
-        assert_eq!(capped.words(), ["b", "a"]);
+        // a cap below the tie class of the most frequent words leaves none (gensim: an empty
+        // vocabulary), and says why
+        let err = WordVocab::build(&counts, 1, Some(2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("raises the minimum count to 3"), "{err}");
+        // gensim's max_final_vocab=3 on "b a c a b d x x x y y y y": ['y', 'x']: the count
+        // ranked 4th is 2, so the words seen 3 times or more are kept
+        let counts =
+            WordCounts::from_reader("b a c a b d x x x y y y y\n".as_bytes(), "t").unwrap();
+        let capped = WordVocab::build(&counts, 1, Some(3)).unwrap();
+        assert_eq!(capped.words(), ["y", "x"]);
+        // a cap at or above the number of distinct words changes nothing
+        let all = WordVocab::build(&counts, 1, Some(7)).unwrap();
+        assert_eq!(all.words(), ["y", "x", "a", "b", "d", "c"]);
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub struct Word2VecConfig {
     pub sample: f64,
     /// Words rarer than this are dropped from the vocabulary.
     pub min_count: u64,
-    /// At most this many words (the most frequent) when given.
+    /// At most this many words when given, chosen as gensim's `max_final_vocab` chooses them
+    /// (the minimum count raised so that no class of equally frequent words is cut).
     pub max_vocab: Option<usize>,
     /// Passes over the corpus.
     pub epochs: usize,

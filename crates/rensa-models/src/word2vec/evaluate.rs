@@ -15,6 +15,10 @@ use super::{Error, Result};
 /// `compute-accuracy` and gensim's documentation use it.
 pub const ANALOGY_VOCAB: usize = 30_000;
 
+/// The number of most frequent words word-pair similarity is restricted to, gensim's default
+/// for `evaluate_word_pairs` (a pair with a rarer word counts as out of the vocabulary).
+pub const PAIRS_VOCAB: usize = 300_000;
+
 fn file_err(path: &str, what: String) -> Error {
     Error::Data(rensa_data::DataError::Format {
         origin: path.to_string(),

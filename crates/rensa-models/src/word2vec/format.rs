@@ -83,7 +83,10 @@ impl Embeddings {
     /// The file cannot be written.
     pub fn write(&self, path: &Path, format: Format) -> Result<()> {
         let io = |e: std::io::Error| Error::Data(rensa_data::DataError::io(path, e));
-        let tmp = path.with_extension("tmp");
+        // the whole name and a suffix, so that vectors.txt and vectors.bin never share one
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
         let file = File::create(&tmp).map_err(io)?;
         let mut out = BufWriter::with_capacity(1 << 16, file);
         self.write_to(&mut out, format).map_err(io)?;
@@ -263,7 +266,7 @@ fn read_text(
         }
         let text = std::str::from_utf8(&line)
             .map_err(|e| err(origin, format!("line {line_no}: not UTF-8 ({e})")))?;
-        let mut fields = text.trim_end_matches(['\n', '\r', ' ']).split(' ');
+        let mut fields = text.trim_end_matches(['\n', '\r', ' ', '\t']).split(' ');
         let word = fields.next().unwrap_or_default();
         let before = values.len();
         for field in fields {

@@ -42,7 +42,7 @@
 //! let config = Word2VecConfig { threads: 2, ..Word2VecConfig::new(Architecture::SkipGram) };
 //! let (model, report) = Word2Vec::train(&config, &Corpus::new("corpus.txt"), &mut |_| {}).unwrap();
 //! println!("{:.0} words/s", report.words_per_second);
-//! let vectors = model.embeddings();
+//! let vectors = model.embeddings().unwrap();
 //! println!("{:?}", vectors.most_similar("king", 5).unwrap());
 //! vectors.write("vectors.bin".as_ref(), Format::Binary).unwrap();
 //! ```

@@ -109,19 +109,46 @@ impl Word2Vec {
     /// `alpha` to `min_alpha` again).
     ///
     /// # Errors
-    /// The corpus cannot be read.
+    /// The corpus cannot be read, or training diverged (a weight became infinite or NaN, see
+    /// [`check_finite`](Self::check_finite)).
     pub fn fit(
         &mut self,
         corpus: &Corpus,
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<TrainReport> {
-        cpu::fit(
+        let report = cpu::fit(
             &self.config,
             &self.vocab,
             corpus,
             (&mut self.input, &mut self.output),
             progress,
-        )
+        )?;
+        self.check_finite()?;
+        Ok(report)
+    }
+
+    /// Checks that every weight is finite, as training leaves them unless it diverged (a
+    /// learning rate far too large lets the vectors overflow).
+    ///
+    /// # Errors
+    /// [`Error::Vectors`](super::Error::Vectors) naming the first word or output row with a
+    /// non-finite weight and the learning rate.
+    pub fn check_finite(&self) -> Result<()> {
+        let dims = self.config.dims.max(1);
+        let diverged = |what: String| {
+            Err(super::Error::Vectors(format!(
+                "training diverged: {what} holds a non-finite weight (alpha {}; a smaller one \
+                 keeps the weights finite)",
+                self.config.alpha
+            )))
+        };
+        if let Some(at) = self.input.iter().position(|v| !v.is_finite()) {
+            return diverged(format!("the vector of {:?}", self.vocab.words()[at / dims]));
+        }
+        if let Some(at) = self.output.iter().position(|v| !v.is_finite()) {
+            return diverged(format!("output row {}", at / dims));
+        }
+        Ok(())
     }
 
     /// The input and output weights, for a trainer.
@@ -151,12 +178,39 @@ impl Word2Vec {
     }
 
     /// The word vectors, for queries and saving.
-    pub fn embeddings(&self) -> Embeddings {
+    ///
+    /// # Errors
+    /// A vector holds a non-finite value (training diverged; [`fit`](Self::fit) says so too).
+    pub fn embeddings(&self) -> Result<Embeddings> {
         Embeddings::new(
             self.vocab.words().to_vec(),
             self.config.dims,
             self.input.clone(),
         )
-        .expect("a vocabulary has distinct words and the matrix its shape")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::word2vec::Architecture;
+
+    #[test]
+    fn weights_that_diverged_are_an_error_naming_the_word() {
+        let vocab = WordVocab::from_counts(vec![("a".into(), 3), ("b".into(), 2)], 5).unwrap();
+        let config = Word2VecConfig {
+            dims: 4,
+            ..Word2VecConfig::new(Architecture::Cbow)
+        };
+        let mut model = Word2Vec::new(config, vocab).unwrap();
+        assert!(model.check_finite().is_ok() && model.embeddings().is_ok());
+        model.input[5] = f32::INFINITY;
+        let e = model.check_finite().unwrap_err().to_string();
+        assert!(e.contains("diverged") && e.contains("\"b\""), "{e}");
+        assert!(model.embeddings().is_err());
+        model.input[5] = 0.0;
+        model.output[2] = f32::NAN;
+        let e = model.check_finite().unwrap_err().to_string();
+        assert!(e.contains("output row 0"), "{e}");
     }
 }

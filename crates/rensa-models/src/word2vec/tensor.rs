@@ -201,7 +201,8 @@ impl Word2Vec {
     /// (see the [module docs](self)), `batch` predictions per step.
     ///
     /// # Errors
-    /// Hierarchical softmax (CPU only), a batch of 0, or an unreadable corpus.
+    /// Hierarchical softmax (CPU only), a batch of 0, an unreadable corpus, or training that
+    /// diverged.
     pub fn fit_tensor<B: Backend>(
         &mut self,
         corpus: &Corpus,
@@ -254,7 +255,8 @@ impl Word2Vec {
                          predictions: &mut u64,
                          last: bool| {
             step.apply(b, alpha_at(words), config.architecture, config.compute_loss);
-            *predictions += (b.len * (config.negative + 1)) as u64;
+            // the predictions trained: a noise draw equal to the true word has weight 0
+            *predictions += b.weights.iter().filter(|&&w| w > 0.0).count() as u64;
             b.clear();
             let loss = if config.compute_loss && (last || *predictions >= 1 << 22) {
                 let sum: f64 = step
@@ -269,7 +271,8 @@ impl Word2Vec {
                 None
             };
             progress(&Progress {
-                epoch: (words * config.epochs as u64 / total) as usize,
+                epoch: (words * config.epochs as u64 / total).min(config.epochs as u64 - 1)
+                    as usize,
                 words,
                 total_words: total,
                 alpha: alpha_at(words),
@@ -329,6 +332,7 @@ impl Word2Vec {
         let (input, output) = self.weights_mut();
         input.copy_from_slice(&input_values);
         output.copy_from_slice(&output_values);
+        self.check_finite()?;
         report.seconds = start.elapsed().as_secs_f64();
         report.words = words;
         report.effective_words = effective;

@@ -288,7 +288,25 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Recurrent<B, C> {
             "input [batch, time, features]: expected {} features (input_size), got {features}",
             self.input_size()
         );
+        let padded = lengths
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|&len| len < time));
         let mask = lengths.map(|l| length_mask::<B>(&l, batch, time, &device));
+        // Padding is ignored whatever it holds: the recurrences keep a sequence's state across
+        // its padding by blending (`old + m·(new − old)`) and zero its outputs by a product, so
+        // a NaN or an infinity left there would otherwise reach the states (`0·NaN`) and the
+        // gradients. Zeroed, the padded steps compute finite values that the mask discards.
+        let x = match &mask {
+            Some(m) if padded => {
+                let pad = m
+                    .clone()
+                    .lower_elem(0.5)
+                    .unsqueeze_dim::<3>(2)
+                    .expand([batch, time, features]);
+                x.mask_fill(pad, 0.0)
+            }
+            _ => x,
+        };
         let initial: Vec<CellState<B>> = match state {
             Some(s) => {
                 self.check_state(&s, batch);

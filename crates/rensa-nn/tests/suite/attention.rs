@@ -213,6 +213,16 @@ fn a_query_of_the_wrong_size_is_refused() {
     let _ = a.attend(Tensor::zeros([2, 1, 3], &dev), &memory);
 }
 
+#[test]
+fn scaled_scores_divide_by_the_length_of_their_product() {
+    // general: qᵀ (W k) sums query-size products, whatever the key size
+    let dev = Default::default();
+    let general = module::<rensa_testkit::TestBackend>(AttentionScore::General, 4, 9, &dev);
+    assert_eq!(general.scale, 1.0 / 2.0);
+    let dot = module::<rensa_testkit::TestBackend>(AttentionScore::Dot, 9, 9, &dev);
+    assert_eq!(dot.scale, 1.0 / 3.0);
+}
+
 /// Runs on ndarray every check; on wgpu (where each new shape compiles its kernels, slowly on
 /// a software adapter) the Keras goldens and the masks, which cover every score.
 /// The additive and concat scores' fused node (one kernel forward, one backward) against the

@@ -60,7 +60,8 @@ fn gaussian_kl_and_density_match_their_formulas() {
 
 #[test]
 fn active_units_count_the_dimensions_whose_mean_varies() {
-    // dimension 0 varies, 1 is constant, 2 varies a little (variance 1/300 < 0.01)
+    // dimension 0 varies, 1 is constant, 2 varies a little (variance 1/400 with Bessel's
+    // correction, < 0.01)
     let means = t2::<B>(&[1.0, 5.0, 0.0, -1.0, 5.0, 0.1, 2.0, 5.0, 0.05], [3, 3]);
     assert_eq!(active_units(means, 0.01), 1);
 }
@@ -69,6 +70,14 @@ fn active_units_count_the_dimensions_whose_mean_varies() {
 #[should_panic(expected = "at least two inputs")]
 fn active_units_of_one_input_is_not_zero_units() {
     active_units(t2::<B>(&[1.0, 5.0], [1, 2]), 0.01);
+}
+
+#[test]
+#[should_panic(expected = "at least one row to quantise")]
+fn quantising_no_row_is_refused_by_name() {
+    let (codes, _) = three_codes();
+    let vq = VectorQuantizerConfig::new(3, 2).with_codebook(t2::<B>(&codes, [3, 2]));
+    vq.forward(Tensor::<B, 2>::zeros([0, 2], &Default::default()));
 }
 
 /// Codes at (0, 0), (1, 0) and (0, 5); the inputs pick codes 0, 1, 1, 0.

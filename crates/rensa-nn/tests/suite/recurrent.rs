@@ -581,6 +581,25 @@ fn masking<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
             }
         }
         assert_eq!(out.output.dims(), [b, t, out_size]);
+        // Nor non-finite padding: NaN and infinities there give the same outputs and final
+        // states (the padding of the run above held finite noise).
+        let pad: Vec<bool> = lengths
+            .iter()
+            .flat_map(|&len| (0..t * i).map(move |k| k / i >= len))
+            .collect();
+        let pad =
+            Tensor::<B, 3, burn::tensor::Bool>::from_data(TensorData::new(pad, [b, t, i]), dev);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let x_bad = x.clone().mask_fill(pad.clone(), bad);
+            let got = layer.forward(SequenceInput::new(x_bad).with_lengths(&lengths));
+            let exact = Tolerance::new(0.0, 0.0);
+            let what = format!("{what}: {bad} in the padding");
+            assert_close(got.output, out.output.clone(), exact, &what);
+            assert_close(got.state.hidden, out.state.hidden.clone(), exact, &what);
+            if let (Some(c), Some(co)) = (got.state.cell, &out.state.cell) {
+                assert_close(c, co.clone(), exact, &what);
+            }
+        }
     }
     let i = 3;
     let bi = |merge| {
@@ -605,6 +624,41 @@ fn masking<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
     check::<B, _>(before, dev, tol, "bigru reset-before mul");
     check::<B, _>(bi(MergeMode::Mean), dev, tol, "birnn mean");
     check::<B, _>(RnnConfig::new(i, 4).with_num_layers(3), dev, tol, "rnn x3");
+}
+
+/// Non-finite padding leaves the gradients finite, on the fused and the plain path: the
+/// gradient with respect to the input is the one of a zero-padded input (zero on the padding).
+fn nan_padding_gradients<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let (t, i) = (5, 3);
+    let lengths = [5, 2, 3];
+    let b = lengths.len();
+    let pad: Vec<bool> = lengths
+        .iter()
+        .flat_map(|&len| (0..t * i).map(move |k| k / i >= len))
+        .collect();
+    let pad = Tensor::<B, 3, burn::tensor::Bool>::from_data(TensorData::new(pad, [b, t, i]), dev);
+    let clean = normal_tensor::<B, 3>(12, [b, t, i], 1.0, dev).mask_fill(pad.clone(), 0.0);
+    for differentiation in [Differentiation::Fused, Differentiation::Plain] {
+        let layer = LstmConfig::new(i, 4)
+            .with_bidirectional(true)
+            .init_layer::<B>(dev)
+            .unwrap()
+            .with_differentiation(differentiation);
+        let grad_of = |x: Tensor<B, 3>| {
+            let x = x.require_grad();
+            let out = layer.forward(SequenceInput::new(x.clone()).with_lengths(&lengths));
+            let loss = out.output.powi_scalar(2).sum() + out.state.hidden.sum();
+            x.grad(&loss.backward()).unwrap()
+        };
+        let expected = grad_of(clean.clone());
+        let got = grad_of(clean.clone().mask_fill(pad.clone(), f32::NAN));
+        assert_close(
+            got,
+            expected,
+            tol,
+            &format!("{differentiation:?}: input gradient"),
+        );
+    }
 }
 
 /// The autodiff `unstack_time` node gives the same steps and the same gradient as slicing,
@@ -676,6 +730,7 @@ macro_rules! backend_suite {
                 step_api_matches_sequence: |d, tol| step_matches_sequence::<B>(d, tol);
                 padding_changes_nothing: |d, tol| masking::<B>(d, tol);
                 unstack_node_matches_slicing: |d, _tol| unstack::<B>(d);
+                nan_padding_keeps_gradients_finite: |d, tol| nan_padding_gradients::<B>(d, tol);
             }
         }
     };
