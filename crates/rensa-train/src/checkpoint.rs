@@ -3,8 +3,10 @@
 //!
 //! Layout: `<dir>/checkpoints/epoch-000012-000003/` (the epoch, then a save number that keeps
 //! a repeated epoch's folders apart) holds `model.bin`, `optimizer.bin`,
-//! `scheduler.bin`, `history.json`, `history.csv`, `settings.json` and, written last,
-//! `manifest.json` (every other file's size and FNV-1a 64-bit hash). A save:
+//! `scheduler.bin`, `history.json`, `history.csv`, `settings.json`, with
+//! [`restore_best`](crate::FitConfig::restore_best) `best.bin` (the best epoch's model, when it
+//! is not the last) and, written last, `manifest.json` (every other file's size and FNV-1a 64-bit
+//! hash). A save:
 //! 1. writes everything into `checkpoints/.epoch-000012-000003.tmp/`, fsyncing each file, then
 //!    the manifest, then the folder;
 //! 2. renames that folder to `epoch-000012-000003` (a name not in use) and fsyncs `checkpoints/`: the single step at which
@@ -134,6 +136,8 @@ impl Checkpoints {
 
 const MANIFEST: &str = "manifest.json";
 const SETTINGS: &str = "settings.json";
+/// The best epoch's model, kept beside the last one's when the run restores it.
+const BEST: &str = "best.bin";
 const PREFIX: &str = "epoch-";
 
 /// What a manifest records of one file.
@@ -398,6 +402,8 @@ fn format_err(path: &Path, e: impl std::fmt::Display) -> Error {
 pub(crate) struct Contents<'a, M, R, S> {
     pub epoch: usize,
     pub model: &'a M,
+    /// The best epoch's model, when the run restores it and it is not `model`.
+    pub best: Option<&'a M>,
     pub optimizer: R,
     pub scheduler: S,
     pub history: &'a History,
@@ -437,7 +443,15 @@ where
     io_step();
     Recorder::<B>::record(&recorder(), c.scheduler, tmp.join("scheduler"))
         .map_err(|e| format_err(&tmp.join("scheduler.bin"), e))?;
-    for file in ["model.bin", "optimizer.bin", "scheduler.bin"] {
+    let mut binaries = vec!["model.bin", "optimizer.bin", "scheduler.bin"];
+    if let Some(best) = c.best {
+        best.clone()
+            .save_file(tmp.join("best"), &recorder())
+            .map_err(|e| format_err(&tmp.join(BEST), e))?;
+        io_step();
+        binaries.push(BEST);
+    }
+    for file in &binaries {
         sync(&tmp.join(file))?;
     }
     let settings = serde_json::to_vec_pretty(c.settings).expect("settings serialise");
@@ -445,14 +459,10 @@ where
     write_synced(&tmp.join("history.csv"), c.history.to_csv().as_bytes())?;
     write_synced(&tmp.join("history.json"), &c.history.to_json())?;
     let mut manifest = BTreeMap::new();
-    for file in [
-        "model.bin",
-        "optimizer.bin",
-        "scheduler.bin",
-        SETTINGS,
-        "history.csv",
-        "history.json",
-    ] {
+    for file in binaries
+        .into_iter()
+        .chain([SETTINGS, "history.csv", "history.json"])
+    {
         let path = tmp.join(file);
         let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let entry = FileEntry {
@@ -519,6 +529,20 @@ where
     let scheduler = Recorder::<B>::load(&recorder(), dir.join("scheduler"), device)
         .map_err(|e| format_err(&dir.join("scheduler.bin"), e))?;
     Ok((model, optimizer, scheduler, history, saved))
+}
+
+/// The best epoch's model a checkpoint keeps (`best.bin`, verified with the rest by the
+/// manifest), loaded into `template`; `None` when it keeps none (the last epoch was the best, or
+/// the run did not restore the best).
+pub(crate) fn load_best<B: Backend, M: Module<B>>(
+    saved: &SavedCheckpoint,
+    template: M,
+    device: &B::Device,
+) -> Result<Option<M>> {
+    if !saved.path.join(BEST).is_file() {
+        return Ok(None);
+    }
+    load_model(template, &saved.path.join("best"), device).map(Some)
 }
 
 /// The differences between the settings a run was saved with and the current ones, one line

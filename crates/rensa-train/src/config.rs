@@ -33,6 +33,13 @@ pub struct FitConfig {
     /// Stop when the monitored loss (validation loss if there is a split, else training loss)
     /// has not improved for this many epochs.
     pub patience: Option<usize>,
+    /// Hand back, at the end, the model of the epoch whose monitored loss (as `patience`
+    /// watches it) was lowest instead of the last one, as Keras's
+    /// `EarlyStopping(restore_best_weights=True)`; [`History::best_epoch`](crate::History::best_epoch)
+    /// names that epoch. The run keeps a copy of that model, and its checkpoints keep it too
+    /// (`best.bin`, when it is not the last epoch's), so a resumed run restores the same one.
+    #[config(default = false)]
+    pub restore_best: bool,
 }
 
 impl FitConfig {

@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::checkpoint::{self, Checkpoints, Contents, Settings};
 use crate::data::no_batches;
 use crate::guard::non_finite_weights;
+use crate::history::best_index;
 use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo};
 
 /// A caller's hook run after every epoch ([`Fit::on_epoch`]).
@@ -397,13 +398,14 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         if let Some(peer) = self.peer.clone() {
             return self.run_peer(peer, model, optimizer, data, device);
         }
-        let (model, record, history) = self.start::<B, M, O::Record, _, _>(model, &data, device)?;
+        let (model, record, history, best) =
+            self.start::<B, M, O::Record, _, _>(model, &data, device)?;
         if let Some(record) = record {
             *optimizer = optimizer.clone().load_record(record);
         }
         let optimizer = std::cell::RefCell::new(optimizer);
         self.drive::<B, M, _, _, _, _>(
-            (model, history),
+            (model, history, best),
             &mut data,
             device,
             Alone,
@@ -445,7 +447,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         // Fresh autodiff leaves: local peers handed clones of one model would otherwise share
         // their parameters' graph nodes, and burn's autodiff would join (and lock) their graphs.
         let model = model.fork(device);
-        let (model, record, history) = self.start::<B, M, O::Record, _, _>(model, &data, device)?;
+        let (model, record, history, best) =
+            self.start::<B, M, O::Record, _, _>(model, &data, device)?;
         if let Some(record) = record {
             *optimizer = optimizer.clone().load_record(record);
         }
@@ -483,7 +486,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 device: device.clone(),
             };
             self.drive::<B, M, _, _, _, _>(
-                (model, history),
+                (model, history, best),
                 &mut data,
                 device,
                 team,
@@ -549,9 +552,9 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 "Fit::run_manual",
             ));
         }
-        let (model, _, history) = self.start::<B, M, (), _, _>(model, &data, device)?;
+        let (model, _, history, best) = self.start::<B, M, (), _, _>(model, &data, device)?;
         self.drive::<B, M, (), _, _, _>(
-            (model, history),
+            (model, history, best),
             &mut data,
             device,
             Alone,
@@ -576,14 +579,15 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     /// Checks the settings against the data, then, when resuming: the checkpoint's model,
     /// optimiser record and history (its settings checked against this run's), its schedule
     /// state restored in place. Otherwise `model` as it is and an empty history, after checking
-    /// that no checkpoint would be overwritten.
+    /// that no checkpoint would be overwritten. With `restore_best`, also the best epoch's model
+    /// so far (the checkpoint's, or none before any epoch).
     /// Then the caller's [`on_start`](Self::on_start).
     fn start<B: Backend, M: Module<B>, R: burn::record::Record<B>, T, V>(
         &mut self,
         model: M,
         data: &impl Batches<T, V>,
         device: &B::Device,
-    ) -> crate::Result<(M, Option<R>, History)> {
+    ) -> crate::Result<Admitted<M, R>> {
         let admitted = self.admit(model, data, device)?;
         if let Some(f) = self.on_start.take() {
             f().map_err(Error::Start)?;
@@ -596,10 +600,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         model: M,
         data: &impl Batches<T, V>,
         device: &B::Device,
-    ) -> crate::Result<(M, Option<R>, History)> {
+    ) -> crate::Result<Admitted<M, R>> {
         self.check(data)?;
         let Some(c) = self.checkpoints.clone() else {
-            return Ok((model, None, History::default()));
+            return Ok((model, None, History::default(), None));
         };
         if !c.resume {
             if let Some(saved) = c.latest()?
@@ -610,7 +614,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     epoch: saved.epoch,
                 });
             }
-            return Ok((model, None, History::default()));
+            return Ok((model, None, History::default(), None));
         }
         // settings first: a model of another shape would otherwise fail to load with a message
         // about tensor shapes instead of naming the setting that changed
@@ -625,6 +629,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 });
             }
         }
+        // a template for the best model's weights (they overwrite whatever it holds)
+        let template = self.config.restore_best.then(|| model.clone());
         let (model, record, schedule, mut history, saved) =
             checkpoint::load::<B, M, R, S::Record<B>>(&c, model, device)?;
         let epoch = saved.epoch;
@@ -647,7 +653,25 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             ));
         }
         self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
-        Ok((model, Some(record), history))
+        let best = match (template, history.best_epoch()) {
+            (Some(template), Some(best)) if best != epoch => {
+                match checkpoint::load_best(&saved, template, device)? {
+                    Some(m) => Some(m),
+                    None => {
+                        return Err(Error::Format {
+                            path: saved.path.display().to_string(),
+                            message: format!(
+                                "restore_best: the checkpoint keeps no model of epoch {best}, \
+                                 the best (it was saved without restore_best); resume without it"
+                            ),
+                        });
+                    }
+                }
+            }
+            (Some(_), _) => Some(model.clone()),
+            (None, _) => None,
+        };
+        Ok((model, Some(record), history, best))
     }
 
     fn check<T, V>(&self, data: &impl Batches<T, V>) -> crate::Result<()> {
@@ -666,7 +690,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
     /// `optimizer_record` gives what a checkpoint keeps of the optimiser.
     fn drive<B, M, R, T, V, D>(
         mut self,
-        (mut model, mut history): (M, History),
+        (mut model, mut history, mut best): (M, History, Option<M>),
         data: &mut D,
         device: &B::Device,
         role: impl Role,
@@ -797,10 +821,11 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 }
             };
             history.epochs.push(record);
-            let stopping = stop
-                || config
-                    .patience
-                    .is_some_and(|p| epochs_since_best(&history.epochs) >= p);
+            let since_best = epochs_since_best(&history.epochs);
+            if config.restore_best && since_best == 0 {
+                best = Some(model.clone());
+            }
+            let stopping = stop || config.patience.is_some_and(|p| since_best >= p);
             if let Some(c) = &self.checkpoints
                 && rank == 0
                 && (epoch % c.every == 0 || epoch == config.epochs || stopping)
@@ -808,6 +833,8 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 let contents = Contents {
                     epoch,
                     model: &model,
+                    // the best model, when it is not this one
+                    best: best.as_ref().filter(|_| since_best > 0),
                     optimizer: optimizer_record(),
                     scheduler: self.scheduler.to_record::<B>(),
                     history: &history,
@@ -820,19 +847,19 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             }
         }
         bar.finish_and_clear();
-        Ok((model, history))
+        match best {
+            Some(best) if config.restore_best => Ok((best, history)),
+            _ => Ok((model, history)),
+        }
     }
 }
+
+/// What a run starts from: the model, the optimiser's record and the history (a resume's), and
+/// with `restore_best` the best epoch's model so far.
+type Admitted<M, R> = (M, Option<R>, History, Option<M>);
 
 /// Epochs since the monitored loss (validation loss if there is one, else training loss) was
 /// last at its best; 0 for none.
 fn epochs_since_best(epochs: &[EpochRecord]) -> usize {
-    let monitored = |e: &EpochRecord| e.val_loss.unwrap_or(e.loss);
-    let mut best = 0;
-    for (i, e) in epochs.iter().enumerate() {
-        if monitored(e) < monitored(&epochs[best]) {
-            best = i;
-        }
-    }
-    epochs.len().saturating_sub(best + 1)
+    best_index(epochs).map_or(0, |best| epochs.len() - (best + 1))
 }

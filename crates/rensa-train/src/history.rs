@@ -76,6 +76,14 @@ impl History {
         self.epochs.last()
     }
 
+    /// The epoch (from 1) whose monitored loss was lowest: the validation loss where the epoch
+    /// has one, else the training loss; the first such epoch on a tie. `None` before any epoch.
+    /// What early stopping (`patience`) and [`restore_best`](crate::FitConfig::restore_best)
+    /// go by.
+    pub fn best_epoch(&self) -> Option<usize> {
+        best_index(&self.epochs).map(|i| self.epochs[i].epoch)
+    }
+
     /// Total training time in seconds.
     pub fn seconds(&self) -> f64 {
         self.epochs.iter().map(|e| e.seconds).sum()
@@ -264,6 +272,19 @@ mod floats {
                 .collect()
         }
     }
+}
+
+/// The index of the epoch whose monitored loss (validation loss if there is one, else training
+/// loss) is lowest, the first on a tie; `None` for no epoch.
+pub(crate) fn best_index(epochs: &[EpochRecord]) -> Option<usize> {
+    let monitored = |e: &EpochRecord| e.val_loss.unwrap_or(e.loss);
+    let mut best = None;
+    for (i, e) in epochs.iter().enumerate() {
+        if best.is_none_or(|b: usize| monitored(e) < monitored(&epochs[b])) {
+            best = Some(i);
+        }
+    }
+    best
 }
 
 #[cfg(test)]

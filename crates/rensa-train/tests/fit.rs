@@ -203,6 +203,107 @@ fn validation_items_given_apart_are_all_validated_and_never_trained_on() {
     assert!(h.epochs.iter().all(|e| e.val_loss.is_none()), "{h:?}");
 }
 
+/// Training items on y = 2x + 1, validation items on y = 0.5x + 0.5: from the start (slope
+/// −0.3) the model passes the validation line's slope on its way to the training line's, so the
+/// validation loss falls and then rises again.
+fn diverging_validation() -> (Points, Points) {
+    let valid = data(10)
+        .into_iter()
+        .map(|(x, _)| (x, 0.5 * x + 0.5))
+        .collect();
+    (data(40), valid)
+}
+
+fn fit_line(
+    config: FitConfig,
+    (train, valid): (&Points, &Points),
+    checkpoints: Option<rensa_train::Checkpoints>,
+) -> rensa_train::Result<(Line<B>, rensa_train::History)> {
+    let mut optimizer = AdamConfig::new().init();
+    let mut fit = Fit::new(config);
+    if let Some(c) = checkpoints {
+        fit = fit.checkpoints(c);
+    }
+    fit.run(
+        model(),
+        &mut optimizer,
+        Items::with_validation(train, valid, points),
+        &Default::default(),
+    )
+}
+
+#[test]
+fn restore_best_hands_back_the_best_epochs_model() {
+    let (train, valid) = diverging_validation();
+    let config = FitConfig::for_epochs(30, 8)
+        .with_learning_rate(0.02)
+        .with_seed(4);
+    let (last, h) = fit_line(config.clone(), (&train, &valid), None).unwrap();
+    let best = h.best_epoch().unwrap();
+    assert!(
+        best > 1 && best < 30,
+        "the validation loss should bottom out inside the run: best epoch {best}"
+    );
+    let (restored, h2) = fit_line(config.with_restore_best(true), (&train, &valid), None).unwrap();
+    // the same run, and the model of the best epoch: its validation loss is that epoch's
+    assert_eq!(h2.step_losses, h.step_losses);
+    assert_eq!(h2.best_epoch(), Some(best));
+    let mse = |m: &Line<B>| {
+        let (x, y) = m.valid().xy(&valid);
+        to_f64_vec((m.valid().linear.forward(x) - y).powi_scalar(2).mean())[0]
+    };
+    let recorded = h.epochs[best - 1].val_loss.unwrap();
+    assert!(
+        (mse(&restored) - recorded).abs() < 1e-5 * recorded,
+        "{} vs {recorded}",
+        mse(&restored)
+    );
+    assert!(mse(&last) > recorded, "the last model is worse");
+}
+
+#[test]
+fn restore_best_survives_a_resume_and_needs_a_checkpoint_that_kept_it() {
+    use rensa_train::Checkpoints;
+    let (train, valid) = diverging_validation();
+    let config = FitConfig::for_epochs(30, 8)
+        .with_learning_rate(0.02)
+        .with_seed(4)
+        .with_restore_best(true);
+    let (straight, h) = fit_line(config.clone(), (&train, &valid), None).unwrap();
+    let best = h.best_epoch().unwrap();
+    // stopped after an epoch past the best (so the checkpoint keeps best.bin), then resumed
+    let dir = run_dir("restore-best");
+    let first = config.clone().with_epochs(best + 2);
+    fit_line(first, (&train, &valid), Some(Checkpoints::new(&dir, 1))).unwrap();
+    let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
+    assert!(saved.path.join("best.bin").is_file());
+    let resume = Checkpoints::new(&dir, 1).resuming(true);
+    let (resumed, h_resumed) =
+        fit_line(config.clone(), (&train, &valid), Some(resume.clone())).unwrap();
+    assert_eq!(h_resumed.best_epoch(), Some(best));
+    assert_eq!(weights(&resumed), weights(&straight));
+    // a run saved without restore_best cannot restore an epoch it did not keep
+    let plain = run_dir("restore-best-plain");
+    let first = config
+        .clone()
+        .with_epochs(best + 2)
+        .with_restore_best(false);
+    fit_line(first, (&train, &valid), Some(Checkpoints::new(&plain, 1))).unwrap();
+    let err = fit_line(
+        config.clone(),
+        (&train, &valid),
+        Some(Checkpoints::new(&plain, 1).resuming(true)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("restore_best") && err.contains(&format!("epoch {best}")),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&plain);
+}
+
 #[test]
 fn early_stopping_stops_when_the_loss_stalls() {
     // Learning rate 0: nothing improves after the first epoch.
