@@ -132,6 +132,8 @@ struct Args {
     epochs: usize,
     /// Stop when the validation loss has not improved for this many epochs (default: 2 on real
     /// data, which a model starts to memorise; never on generated data, which does not repeat).
+    /// With early stopping the test scores the model of the epoch with the lowest validation
+    /// loss, not the last one.
     #[arg(long, value_parser = rensa_launch::at_least_one)]
     patience: Option<usize>,
     /// Dialogues per optimiser step.
@@ -403,13 +405,12 @@ where
     M: AutodiffModule<Train> + rensa_train::Objective<Train, Batch = X>,
     M::InnerModule: rensa_train::Objective<Inner, Batch = X>,
 {
-    let patience = args
-        .patience
-        .or((args.data != Source::Generated).then_some(2));
+    let patience = patience(args);
     let config = FitConfig::for_epochs(args.epochs, args.batch_size)
         .with_learning_rate(args.lr)
         .with_seed(args.seed)
-        .with_patience(patience);
+        .with_patience(patience)
+        .with_restore_best(patience.is_some());
     let checkpoints: Checkpoints = args.resume.checkpoints(out(args));
     let (model, history) = Fit::new(config)
         .settings([
@@ -453,6 +454,12 @@ where
     Ok((model, history))
 }
 
+/// `--patience`, or its default: 2 epochs on real data, none on generated data.
+fn patience(args: &Args) -> Option<usize> {
+    args.patience
+        .or((args.data != Source::Generated).then_some(2))
+}
+
 /// What a resume compares of the data: the description (source, counts, cuts) and a fingerprint
 /// of the vocabulary and the encoded training and validation dialogues, so that a file edited since (the same
 /// counts, other words) is not taken for the one the checkpoint learned from.
@@ -484,6 +491,9 @@ struct Results {
     cell: String,
     hidden: usize,
     epochs: usize,
+    /// The epoch whose model was tested: the last, or with early stopping the one with the
+    /// lowest validation loss.
+    tested_epoch: Option<usize>,
     train_dialogues: usize,
     valid_dialogues: usize,
     test_dialogues: usize,
@@ -530,6 +540,11 @@ fn results(args: &Args, corpus: &Corpus, history: &History, s: eval::Scores) -> 
         cell: format!("{:?}", args.cell),
         hidden: args.hidden,
         epochs: history.epochs.len(),
+        tested_epoch: if patience(args).is_some() {
+            history.best_epoch()
+        } else {
+            history.last().map(|e| e.epoch)
+        },
         train_dialogues: corpus.train.len(),
         valid_dialogues: corpus.valid.len(),
         test_dialogues: corpus.test.len(),
@@ -689,8 +704,12 @@ fn pictures(args: &Args, history: &History) -> Result<()> {
 }
 
 fn report(args: &Args, r: &Results) {
+    let tested = match r.tested_epoch {
+        Some(e) if e != r.epochs => format!("; tested: epoch {e}, the lowest validation loss"),
+        _ => String::new(),
+    };
     println!(
-        "{} on {}: cell {}, hidden {}, {} epochs in {:.1} s ({:.0} target tokens/s)",
+        "{} on {}: cell {}, hidden {}, {} epochs in {:.1} s ({:.0} target tokens/s){tested}",
         r.model, r.data, r.cell, r.hidden, r.epochs, r.train_seconds, r.train_tokens_per_s
     );
     println!(

@@ -142,9 +142,23 @@ fn a_dialogue_file_is_read_with_its_bad_lines_counted() {
         "--out",
         out.to_str().unwrap(),
     ];
-    args.extend(&TINY[4..]);
+    // three epochs, early stopping on (real data): the test scores the best epoch's model
+    args.extend(&TINY[4..10]);
+    args.extend(["--epochs", "3"]);
+    args.extend(&TINY[12..]);
     let (ok, stdout, stderr) = run(&args);
     assert!(ok, "{stderr}");
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(name)).unwrap()).unwrap()
+    };
+    let val: Vec<f64> = json("history.json")["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["val_loss"].as_f64().unwrap())
+        .collect();
+    let best = 1 + (0..val.len()).fold(0, |b, i| if val[i] < val[b] { i } else { b });
+    assert_eq!(json("results.json")["tested_epoch"], best, "{val:?}");
     assert!(stderr.contains("30 dialogues, 2 skipped"), "{stderr}");
     assert!(
         stderr.contains("line 31") && stderr.contains("line 32 is not UTF-8"),
