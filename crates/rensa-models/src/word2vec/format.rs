@@ -12,6 +12,12 @@
 //! long rows, a text row longer than a word and its values can be written, values that do not parse
 //! or are not finite, words that are not UTF-8, repeat or are empty, and truncation anywhere.
 //! Each error names the file and the line or record.
+//!
+//! This is stricter than gensim's reader, which warns about a repeated word and keeps its first
+//! vector, loads NaN and infinite values, reads words holding tabs or no-break spaces, and stops
+//! after the rows its header announces, ignoring what follows: a file rensa refuses for one of
+//! these reasons is one whose vectors would mislead a query (a NaN ranks nothing) or whose
+//! header does not describe it. Every file gensim's `save_word2vec_format` writes is read.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
