@@ -17,7 +17,8 @@
 //! vector, loads NaN and infinite values, reads words holding tabs or no-break spaces, and stops
 //! after the rows its header announces, ignoring what follows: a file rensa refuses for one of
 //! these reasons is one whose vectors would mislead a query (a NaN ranks nothing) or whose
-//! header does not describe it. Every file gensim's `save_word2vec_format` writes is read.
+//! header does not describe it. What gensim's `save_word2vec_format` writes of finite vectors
+//! and whitespace-free words is read.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
