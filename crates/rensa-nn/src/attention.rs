@@ -24,7 +24,8 @@
 //! the size `W` projects a key to.
 //!
 //! Keys may be masked (padding, or any pattern): a masked key gets exactly zero weight. A
-//! query whose keys are all masked gets a row of zero weights and a zero context (never NaN).
+//! query whose keys are all masked gets a row of zero weights and a zero context (never NaN, in
+//! f32 and f64: masked scores are filled with −1e30, which half precision cannot hold).
 //!
 //! Keys are projected once per sequence ([`Attention::memory`]), so that a decoder that
 //! attends once per output step does not repeat the key projection (`W_k k` or `W k`).
