@@ -654,20 +654,15 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         }
         self.scheduler = self.scheduler.clone().load_record::<B>(schedule);
         let best = match (template, history.best_epoch()) {
-            (Some(template), Some(best)) if best != epoch => {
-                match checkpoint::load_best(&saved, template, device)? {
-                    Some(m) => Some(m),
-                    None => {
-                        return Err(Error::Format {
-                            path: saved.path.display().to_string(),
-                            message: format!(
-                                "restore_best: the checkpoint keeps no model of epoch {best}, \
-                                 the best (it was saved without restore_best); resume without it"
-                            ),
-                        });
-                    }
-                }
-            }
+            (Some(template), Some(best)) if best != epoch => Some(
+                checkpoint::load_best(&saved, template, device)?.ok_or_else(|| Error::Format {
+                    path: saved.path.display().to_string(),
+                    message: format!(
+                        "restore_best: the checkpoint keeps no model of epoch {best}, the best \
+                         (it was saved without restore_best); resume without it"
+                    ),
+                })?,
+            ),
             (Some(_), _) => Some(model.clone()),
             (None, _) => None,
         };
