@@ -5,7 +5,11 @@
 //! as the no-break space). A line longer than `max_sentence_length` tokens is cut into several sentences, as
 //! gensim's `LineSentence` cuts them (a corpus like text8, one line of 17 million words, is
 //! still read in 64 KiB pieces, never as a whole). Tokens must be UTF-8: a token that is not is
-//! an error naming the file and the line.
+//! an error naming the file and the line. More than [`MAX_TOKEN_BYTES`] (64 KiB) without an ASCII
+//! space, tab or line break is an error too, naming the line: such a run is not a word (a
+//! binary or compressed file given as the corpus, most likely), memory stays bounded however
+//! the file is made, and every word of a vocabulary fits the word2vec formats' readers, which
+//! refuse longer words. gensim reads such a token as a word.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +18,9 @@ use crate::{DataError, Result};
 
 /// gensim's cut for long lines (`MAX_WORDS_IN_BATCH`).
 pub const MAX_SENTENCE_LENGTH: usize = 10_000;
+
+/// The longest token a corpus may hold, in bytes (see the [module docs](self)).
+pub const MAX_TOKEN_BYTES: usize = 1 << 16;
 
 /// The tokens of one sentence, borrowed from the reader's buffer.
 #[derive(Debug, Default)]
@@ -96,7 +103,7 @@ impl Corpus {
 /// does from a file.
 ///
 /// # Errors
-/// A read fails or a token is not UTF-8.
+/// A read fails, or a token is not UTF-8 or longer than [`MAX_TOKEN_BYTES`].
 pub fn for_each_sentence(
     mut reader: impl BufRead,
     origin: &str,
@@ -166,6 +173,15 @@ pub fn for_each_sentence(
                 // Python's `str.split` also splits at the ASCII separators 0x1c-0x1f
                 b' ' | b'\t' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f => {
                     finish_token(&mut token, &mut sentence, line, &mut f, &mut total)?;
+                }
+                _ if token.len() == MAX_TOKEN_BYTES => {
+                    return Err(DataError::Format {
+                        origin: origin.to_string(),
+                        what: format!(
+                            "line {line}: more than {MAX_TOKEN_BYTES} bytes without a space, tab or \
+                             line break (is this a text file?)"
+                        ),
+                    });
                 }
                 _ => token.push(byte),
             }
@@ -244,6 +260,31 @@ mod tests {
         let err = sentences(b"ok\nalso ok\nbad \xff\xfe token\n", 10).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("line 3") && text.contains("UTF-8"), "{text}");
+    }
+
+    #[test]
+    fn a_token_longer_than_the_cap_is_an_error_naming_the_line() {
+        // the longest token allowed, then one byte more, read in small pieces
+        let mut text = b"a b\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_TOKEN_BYTES));
+        text.extend(b" c\n");
+        let ok = for_each_sentence(BufReader::with_capacity(7, &text[..]), "t", 10, |_| {});
+        assert_eq!(ok.unwrap(), 4);
+        text.truncate(text.len() - 3);
+        text.extend(b"y");
+        let err = for_each_sentence(BufReader::with_capacity(7, &text[..]), "t", 10, |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains(&MAX_TOKEN_BYTES.to_string()),
+            "{err}"
+        );
+        // a file with no whitespace at all is refused within the cap, whatever its size
+        let blob = vec![b'z'; 4 * MAX_TOKEN_BYTES];
+        let mut read = 0;
+        let err = for_each_sentence(&blob[..], "blob", 10, |_| read += 1).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert_eq!(read, 0);
     }
 
     #[test]

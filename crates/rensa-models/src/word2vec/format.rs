@@ -27,8 +27,9 @@ use std::path::Path;
 use super::vectors::Embeddings;
 use super::{Error, Result};
 
-/// A word longer than this (in bytes) is a corrupt file, not a word.
-const MAX_WORD_BYTES: usize = 1 << 16;
+/// A word longer than this (in bytes) is a corrupt file, not a word: the corpus reader's cap,
+/// so every word rensa trains on can be read back.
+const MAX_WORD_BYTES: usize = rensa_data::text::corpus::MAX_TOKEN_BYTES;
 
 /// The longest a text row's value may be written, in bytes: `%lf` of the largest `f32`
 /// (word2vec.c's form) takes 47 with its sign, `repr` (gensim's) far fewer. With
