@@ -63,13 +63,31 @@ fn format_err(origin: &str, what: impl Into<String>) -> DataError {
     }
 }
 
-/// Reads up to `n` bytes; fewer only at the end of the input.
+/// Reads up to `n` bytes; fewer only at the end of the input. The buffer grows in steps that
+/// double what was read (from 1 MiB), never past `n`: a header that announces more than the
+/// input holds costs at most twice what the input holds, and a complete read allocates `n`
+/// bytes, not the next power of two.
 fn read_up_to(origin: &str, input: &mut impl Read, n: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    input
-        .take(n)
-        .read_to_end(&mut buf)
-        .map_err(|e| format_err(origin, format!("cannot read the data: {e}")))?;
+    while (buf.len() as u64) < n {
+        let step = (n - buf.len() as u64).min(buf.len().max(1 << 20) as u64) as usize;
+        let start = buf.len();
+        buf.reserve_exact(step);
+        buf.resize(start + step, 0);
+        let mut filled = 0;
+        while filled < step {
+            match input.read(&mut buf[start + filled..]) {
+                Ok(0) => break,
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format_err(origin, format!("cannot read the data: {e}"))),
+            }
+        }
+        buf.truncate(start + filled);
+        if filled < step {
+            break;
+        }
+    }
     Ok(buf)
 }
 
@@ -180,8 +198,7 @@ impl Idx {
                     ),
                 )
             })?;
-        // one byte more than announced tells a file with trailing data
-        let data = read_up_to(origin, &mut input, bytes + 1)?;
+        let data = read_up_to(origin, &mut input, bytes)?;
         if (data.len() as u64) < bytes {
             return Err(format_err(
                 origin,
@@ -191,7 +208,8 @@ impl Idx {
                 ),
             ));
         }
-        if data.len() as u64 > bytes {
+        // one byte more than announced tells a file with trailing data
+        if !read_up_to(origin, &mut input, 1)?.is_empty() {
             return Err(format_err(
                 origin,
                 format!(

@@ -6,13 +6,15 @@
 //! - [`Task::Reverse`]: a string of digits to its reverse (the first output digit needs the
 //!   last input digit: the hardest case for a single encoder state);
 //! - [`Task::Sort`]: a string of digits to its digits in ascending order;
-//! - [`Task::Date`]: a date written by a person (`3 May 1979`, `tuesday, may 3, 1979`,
-//!   `05/03/79`, `3.5.1979`, ... ten formats, months and weekdays in words, day before month
+//! - [`Task::Date`]: a date written by a person (`3 May 1979`, `thursday, may 3, 1979`,
+//!   `03/05/79`, `3.5.1979`, ... ten formats, months and weekdays in words, day before month
 //!   in the numeric forms) to ISO 8601 (`1979-05-03`). Dates run from 1950 to 2049, so a
 //!   two-digit year is never ambiguous.
 //!
-//! [`split`] draws a test set and a training set that share no example: for the digit tasks no
-//! source string, for dates no date (in any format).
+//! [`split`] draws a test set and a training set that share no item: for copy and reverse no
+//! source string, for sort no target (no multiset of digits, in any order), for dates no date
+//! (in any format). A task with many sources per target is held out by target, so that no test
+//! output was ever a training output.
 //!
 //! ```
 //! use rensa_data::tasks::{Task, split};
@@ -54,24 +56,35 @@ impl Task {
         }
     }
 
-    /// The key two examples are the same item by: the source for the digit tasks, the date
-    /// (the target) for dates.
+    /// The key two examples are the same item by: the source for copy and reverse (one source
+    /// per target), the target for sort and dates (many sources per target).
     fn key(self, e: &Example) -> &str {
         match self {
-            Task::Date => &e.target,
-            _ => &e.source,
+            Task::Date | Task::Sort => &e.target,
+            Task::Copy | Task::Reverse => &e.source,
         }
     }
 
-    /// How many distinct items [`examples`] can draw: `10^n` digit strings of each length `n`
-    /// in `lengths` (saturating), every day of the dates' range (1950-2049) for dates.
+    /// How many distinct items [`examples`] can draw (saturating): for each length `n` in
+    /// `lengths`, `10^n` digit strings for copy and reverse and `C(n + 9, 9)` multisets of
+    /// digits for sort; every day of the dates' range (1950-2049) for dates.
     pub fn distinct(self, lengths: &RangeInclusive<usize>) -> u128 {
+        let per_length = |n: usize| -> u128 {
+            match self {
+                Task::Sort => {
+                    // C(n + 9, 9) = prod over k of (n + k) / k, exact after every step
+                    (1..=9u128).try_fold(1u128, |c, k| c.checked_mul(n as u128 + k).map(|p| p / k))
+                }
+                _ => 10u128.checked_pow(u32::try_from(n).unwrap_or(u32::MAX)),
+            }
+            .unwrap_or(u128::MAX)
+        };
         if self == Task::Date {
             return (LAST_DAY - FIRST_DAY + 1) as u128;
         }
         lengths
             .clone()
-            .map(|n| 10u128.checked_pow(n as u32).unwrap_or(u128::MAX))
+            .map(per_length)
             .fold(0u128, u128::saturating_add)
     }
 
@@ -129,7 +142,8 @@ pub struct Example {
 }
 
 /// `n` distinct examples of `task` (lengths in `lengths` for the digit tasks), none of whose
-/// keys (source for digits, date for dates) is in `exclude`, drawn with `seed`.
+/// keys (the source for copy and reverse, the target for sort and dates) is in `exclude`,
+/// drawn with `seed`.
 ///
 /// # Panics
 /// When there are fewer than `n` such examples (e.g. 500 distinct strings of length 2).
@@ -238,12 +252,17 @@ fn ordinal(d: u32) -> &'static str {
 /// A uniformly drawn date of 1950-2049 in one of ten human formats, and its ISO form.
 fn date_example(rng: &mut SplitMix64) -> Example {
     let z = FIRST_DAY + rng.below((LAST_DAY - FIRST_DAY + 1) as usize) as i64;
+    date_in_format(z, rng.below(10))
+}
+
+/// Day `z` since 1970-01-01 in human format `format` (0-9), and its ISO form.
+fn date_in_format(z: i64, format: usize) -> Example {
     let (y, m, d) = civil_from_days(z);
     // 1970-01-01 was a Thursday (index 3).
     let weekday = WEEKDAYS[(z + 3).rem_euclid(7) as usize];
     let month = MONTHS[m as usize - 1];
     let yy = y % 100;
-    let source = match rng.below(10) {
+    let source = match format {
         0 => format!("{d} {} {y}", capitalised(month)),
         1 => format!("{weekday}, {month} {d}, {y}"),
         2 => format!("{d:02}/{m:02}/{yy:02}"),
@@ -339,12 +358,48 @@ mod tests {
     #[test]
     fn distinct_counts_what_can_be_drawn() {
         assert_eq!(Task::Reverse.distinct(&(1..=2)), 110);
-        assert_eq!(Task::Sort.distinct(&(3..=3)), 1000);
+        // multisets: C(12, 9) of length 3; C(10, 9) + C(11, 9) of lengths 1 and 2
+        assert_eq!(Task::Sort.distinct(&(3..=3)), 220);
+        assert_eq!(Task::Sort.distinct(&(1..=2)), 65);
+        assert_eq!(Task::Sort.distinct(&(usize::MAX..=usize::MAX)), u128::MAX);
+        // every multiset of length 2 is drawn, and no more can be
+        assert_eq!(
+            examples(Task::Sort, 55, 2..=2, 1, &HashSet::new()).len(),
+            55
+        );
         assert_eq!(Task::Copy.distinct(&(30..=60)), u128::MAX);
         let dates = Task::Date.distinct(&(1..=1));
         assert_eq!(dates, 36_525);
         assert_eq!(civil_from_days(FIRST_DAY), (1950, 1, 1));
         assert_eq!(civil_from_days(LAST_DAY), (2049, 12, 31));
+    }
+
+    #[test]
+    fn sort_holds_out_targets_not_sources() {
+        // many sources sort to the same digits: a held-out source is not a held-out output
+        let (train, test) = split(Task::Sort, 2000, 3..=6, 200, 6..=6, 0);
+        let held: HashSet<&str> = test.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(held.len(), 200);
+        assert!(train.iter().all(|e| !held.contains(e.target.as_str())));
+    }
+
+    #[test]
+    fn the_documented_dates_are_what_the_generator_writes() {
+        // 3 May 1979 (day 3409) in every format: the module docs' examples are among them
+        let written: HashSet<String> = (0..10)
+            .map(|k| date_in_format(3409, k))
+            .inspect(|e| assert_eq!(e.target, "1979-05-03"))
+            .map(|e| e.source)
+            .collect();
+        assert_eq!(written.len(), 10);
+        for doc in [
+            "3 May 1979",
+            "thursday, may 3, 1979",
+            "03/05/79",
+            "3.5.1979",
+        ] {
+            assert!(written.contains(doc), "{doc:?} not among {written:?}");
+        }
     }
 
     #[test]

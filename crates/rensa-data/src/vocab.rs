@@ -38,6 +38,8 @@ pub const UNK: usize = 3;
 pub const SPECIALS: [&str; 4] = ["<pad>", "<bos>", "<eos>", "<unk>"];
 
 const FORMAT: &str = "rensa-vocabulary";
+/// The largest vocabulary file [`Vocabulary::load`] reads (256 MiB: some ten million tokens).
+pub const MAX_FILE_BYTES: u64 = 1 << 28;
 const VERSION: u32 = 1;
 
 /// Tokens and their ids; see the [module docs](self).
@@ -189,7 +191,7 @@ impl Vocabulary {
     ///
     /// # Errors
     /// [`DataError::Format`] on malformed or truncated JSON, another format or version, other
-    /// special tokens, an empty or repeated token.
+    /// special tokens, a repeated token.
     pub fn from_json(text: &str, source: &str) -> Result<Self> {
         let bad = |what: String| DataError::Format {
             origin: source.to_string(),
@@ -217,9 +219,7 @@ impl Vocabulary {
         }
         let mut vocab = Self::new();
         for (k, t) in saved.tokens.iter().enumerate() {
-            if t.is_empty() {
-                return Err(bad(format!("token {k} is empty")));
-            }
+            // an empty token is one `insert` accepts, so one `save` writes: read it back
             if vocab.id(t).is_some() {
                 return Err(bad(format!("token {k} ({t:?}) appears twice")));
             }
@@ -241,11 +241,32 @@ impl Vocabulary {
     ///
     /// # Errors
     /// [`DataError::Io`] when the file cannot be read, [`DataError::Format`] as
-    /// [`from_json`](Self::from_json).
+    /// [`from_json`](Self::from_json) or for a file over [`MAX_FILE_BYTES`] (refused before it
+    /// is read).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        Self::from_json(&text, &path.display().to_string())
+        Self::from_json(
+            &read_capped(path, MAX_FILE_BYTES)?,
+            &path.display().to_string(),
+        )
     }
+}
+
+/// The text of the file at `path`, refused when it holds more than `cap` bytes (only `cap + 1`
+/// are read).
+fn read_capped(path: &Path, cap: u64) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut text = String::new();
+    file.take(cap + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| DataError::io(path, e))?;
+    if text.len() as u64 > cap {
+        return Err(DataError::Format {
+            origin: path.display().to_string(),
+            what: format!("more than {cap} bytes: not a vocabulary file"),
+        });
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -287,7 +308,6 @@ mod tests {
             ),
             (json.replace("<unk>", "<oov>"), "special tokens"),
             (json.replace("\"b\"", "\"a\""), "appears twice"),
-            (json.replace("\"b\"", "\"\""), "is empty"),
             (
                 json.replace("\"tokens\"", "\"tokenz\""),
                 "not a vocabulary file",
@@ -316,6 +336,18 @@ mod tests {
         assert!(missing.to_string().contains("none.json"), "{missing}");
         std::fs::write(&path, [0xff, 0xfe, b'{']).unwrap();
         assert!(Vocabulary::load(&path).is_err());
+        // whatever `insert` accepts, `save` writes and `load` reads back
+        let odd = Vocabulary::from_tokens(["", " ", "\u{0}"]);
+        odd.save(&path).unwrap();
+        assert_eq!(Vocabulary::load(&path).unwrap(), odd);
+        // a file over the cap is refused, naming it
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(read_capped(&path, text.len() as u64).unwrap(), text);
+        let big = read_capped(&path, text.len() as u64 - 1).unwrap_err();
+        assert!(big.to_string().contains("vocab.json"), "{big}");
+        // the temporary file is gone
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

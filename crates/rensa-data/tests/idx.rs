@@ -135,6 +135,21 @@ fn crafted_headers_are_refused_naming_what_is_wrong() {
             .contains("2 x 4 x 3 bytes passes the limit of 10"),
         "{e}"
     );
+    // a complete read allocates what the header announces, not the next power of two (the
+    // limit is a bound on memory); a header announcing more than the input holds is truncated
+    let big = Idx {
+        dims: vec![3 << 20],
+        data: vec![7; 3 << 20],
+    }
+    .to_bytes()
+    .unwrap();
+    let read = Idx::parse("test", &big[..], Limits { max_bytes: 3 << 20 }).unwrap();
+    assert_eq!(read.data.len(), 3 << 20);
+    assert_eq!(read.data.capacity(), 3 << 20);
+    let mut claims = big[..8 + (5 << 20) / 2].to_vec();
+    claims[4..8].copy_from_slice(&(1u32 << 30).to_be_bytes());
+    let e = Idx::parse("test", &claims[..], Limits::default()).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
     // trailing data: the header and the file disagree
     let mut longer = good.clone();
     longer.push(0);

@@ -266,11 +266,23 @@ pub fn io_steps() -> u64 {
 /// syncing on Windows, where a rename is durable by itself; there this does nothing for them.
 fn sync(path: &Path) -> Result<()> {
     io_step();
-    match File::open(path) {
-        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e)),
-        Err(_) if cfg!(windows) && path.is_dir() => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
+    if path.is_dir() {
+        return match File::open(path) {
+            Ok(f) => f.sync_all().map_err(|e| Error::io(path, e)),
+            Err(_) if cfg!(windows) => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        };
     }
+    sync_file(path).map_err(|e| Error::io(path, e))
+}
+
+/// Flushes a file's data to the disk through a handle opened for writing (Windows refuses to
+/// flush a read-only one); the file is not changed.
+pub(crate) fn sync_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .sync_all()
 }
 
 /// Writes `bytes` to `path` and fsyncs it.

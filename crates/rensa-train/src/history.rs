@@ -159,9 +159,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Publishes a file written at `tmp`: fsyncs it, renames it over `path`, fsyncs the folder.
 pub(crate) fn publish(tmp: &Path, path: &Path) -> Result<()> {
-    std::fs::File::open(tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(tmp, e))?;
+    crate::checkpoint::sync_file(tmp).map_err(|e| Error::io(tmp, e))?;
     rename_synced(tmp, path)
 }
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// An encoder-decoder over characters learns a translation task, with or without attention:
 /// copy, reverse or sort a string of digits, or rewrite a date a person wrote ("3 May 1979",
-/// "tuesday, may 3, 1979", "05/03/79", ...) as ISO 8601 ("1979-05-03").
+/// "thursday, may 3, 1979", "03/05/79", ...) as ISO 8601 ("1979-05-03").
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about = None)]
 struct Args {
