@@ -31,6 +31,7 @@ use rensa_nn::recurrent::Differentiation;
 pub mod images;
 #[cfg(feature = "distributed")]
 pub mod peers;
+pub mod trained;
 
 /// A caching allocator for the programs: the tensors of a training step are large, and glibc's
 /// malloc maps and unmaps each one, so every step page-faults its memory back in (seen in a

@@ -68,6 +68,36 @@ impl SavedCheckpoint {
         self.path.join("model.bin")
     }
 
+    /// The best epoch's model, kept beside the last one's (`best.bin`) when the run restores
+    /// its best epoch ([`FitConfig::restore_best`](crate::FitConfig::restore_best)) and that
+    /// was not the last; `None` otherwise.
+    pub fn best_model_file(&self) -> Option<PathBuf> {
+        Some(self.path.join(BEST)).filter(|p| p.is_file())
+    }
+
+    /// The model `Fit` hands back for the run as saved here: the best epoch's
+    /// ([`best_model_file`](Self::best_model_file)) where the checkpoint keeps one, else the last
+    /// epoch's ([`model_file`](Self::model_file)); with [`returned_epoch`](Self::returned_epoch),
+    /// what a program that uses a trained model (to translate, to chat, to evaluate) loads.
+    pub fn returned_model_file(&self) -> PathBuf {
+        self.best_model_file().unwrap_or_else(|| self.model_file())
+    }
+
+    /// The epoch (from 1) of [`returned_model_file`](Self::returned_model_file)'s model.
+    ///
+    /// # Errors
+    /// When the saved history cannot be read.
+    pub fn returned_epoch(&self) -> Result<usize> {
+        if self.best_model_file().is_none() {
+            return Ok(self.epoch);
+        }
+        let history = History::load(&self.path)?;
+        history.best_epoch().ok_or_else(|| Error::Format {
+            path: self.path.join("history.json").display().to_string(),
+            message: "a best model is kept but the history has no epoch".into(),
+        })
+    }
+
     /// The settings the run was saved with.
     pub fn settings(&self) -> Result<Settings> {
         let path = self.path.join(SETTINGS);

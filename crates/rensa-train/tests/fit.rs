@@ -277,6 +277,22 @@ fn restore_best_survives_a_resume_and_needs_a_checkpoint_that_kept_it() {
     fit_line(first, (&train, &valid), Some(Checkpoints::new(&dir, 1))).unwrap();
     let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
     assert!(saved.path.join("best.bin").is_file());
+    // what a program using the trained model loads: the best epoch's model, named as such
+    assert_eq!(saved.best_model_file(), Some(saved.path.join("best.bin")));
+    assert_eq!(saved.returned_model_file(), saved.path.join("best.bin"));
+    assert_eq!(
+        (saved.epoch, saved.returned_epoch().unwrap()),
+        (best + 2, best)
+    );
+    let loaded = rensa_train::load_model(
+        model(),
+        &saved.returned_model_file().with_extension(""),
+        &Default::default(),
+    )
+    .unwrap();
+    let (stopped, _) =
+        fit_line(config.clone().with_epochs(best + 2), (&train, &valid), None).unwrap();
+    assert_eq!(weights(&loaded), weights(&stopped));
     let resume = Checkpoints::new(&dir, 1).resuming(true);
     let (resumed, h_resumed) =
         fit_line(config.clone(), (&train, &valid), Some(resume.clone())).unwrap();
@@ -289,6 +305,10 @@ fn restore_best_survives_a_resume_and_needs_a_checkpoint_that_kept_it() {
         .with_epochs(best + 2)
         .with_restore_best(false);
     fit_line(first, (&train, &valid), Some(Checkpoints::new(&plain, 1))).unwrap();
+    let saved = Checkpoints::new(&plain, 1).latest().unwrap().unwrap();
+    assert_eq!(saved.best_model_file(), None);
+    assert_eq!(saved.returned_model_file(), saved.model_file());
+    assert_eq!(saved.returned_epoch().unwrap(), best + 2);
     let err = fit_line(
         config.clone(),
         (&train, &valid),

@@ -12,11 +12,11 @@ use clap::{Parser, ValueEnum};
 use rensa_data::tasks::{Example, Task, split};
 use rensa_data::tokens::PairBatch;
 use rensa_data::vocab::Vocabulary;
-use rensa_launch::{Cell, Common, Device, Inner, Train};
+use rensa_launch::{Cell, Common, Device, Inner, Train, trained};
 use rensa_models::seq2seq::token::{Attend, Decoded, TokenSeq2Seq, TokenSeq2SeqConfig};
 use rensa_nn::recurrent::{GruConfig, LstmConfig, RecurrentCell, RecurrentConfig, RnnConfig};
 use rensa_train::schedule::{Anneal, Curve};
-use rensa_train::{Checkpoints, Fit, FitConfig, History, Items};
+use rensa_train::{Fit, FitConfig, History, Items};
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -107,7 +107,8 @@ struct Args {
     #[arg(long)]
     translate: Option<String>,
     /// Do not train: decode the test set (made again from the same --task, --seed, --train,
-    /// --test and lengths) with the model saved in `--out`, greedily or with `--beam K`; writes
+    /// --test and lengths; options that make other training data than the saved model's are
+    /// refused) with the model saved in `--out`, greedily or with `--beam K`; writes
     /// `evaluation-greedy.json` or `evaluation-beam-K-alpha-A.json`.
     #[arg(long, conflicts_with_all = ["translate", "resume", "overwrite"])]
     evaluate: bool,
@@ -286,6 +287,44 @@ fn ids(vocab: &Vocabulary, text: &str) -> Vec<usize> {
     vocab.encode_chars(text).ids
 }
 
+/// The training pairs encoded with `vocabs`.
+fn encode(train: &[Example], vocabs: &Vocabs) -> Vec<(Vec<usize>, Vec<usize>)> {
+    train
+        .iter()
+        .map(|e| {
+            (
+                ids(&vocabs.source, &e.source),
+                ids(&vocabs.target, &e.target),
+            )
+        })
+        .collect()
+}
+
+/// What a run records of its data, and `--evaluate` compares: the counts and lengths, and a
+/// fingerprint of the encoded training pairs (the held-out keys, `--test` and `--test-len`
+/// among them, are drawn out of the training data, so the same fingerprint means the same test
+/// set).
+fn data_setting(args: &Args, pairs: &[(Vec<usize>, Vec<usize>)]) -> String {
+    let encoded: Vec<u8> = pairs
+        .iter()
+        .flat_map(|(source, target)| {
+            let (s, t) = (source.len() as u32, target.len() as u32);
+            [s, t]
+                .into_iter()
+                .chain(source.iter().chain(target).map(|&id| id as u32))
+                .flat_map(u32::to_le_bytes)
+        })
+        .collect();
+    format!(
+        "{} train {}..={}, seed {}, {}",
+        args.train,
+        args.min_len,
+        args.max_len,
+        args.seed,
+        rensa_train::fingerprint(&encoded)
+    )
+}
+
 fn run<K: RecurrentConfig>(args: &Args, device: &Device) -> Result<()>
 where
     K::Cell<Train>: AutodiffModule<Train, InnerModule = K::Cell<Inner>> + ModuleDisplay,
@@ -295,15 +334,7 @@ where
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
     let (train, test, vocabs) = data(args);
-    let pairs: Vec<(Vec<usize>, Vec<usize>)> = train
-        .iter()
-        .map(|e| {
-            (
-                ids(&vocabs.source, &e.source),
-                ids(&vocabs.target, &e.target),
-            )
-        })
-        .collect();
+    let pairs = encode(&train, &vocabs);
     let model_config = TokenSeq2SeqConfig::new(vocabs.source.len(), vocabs.target.len())
         .with_embedding_size(args.embedding)
         .with_hidden_size(args.hidden)
@@ -338,18 +369,6 @@ where
         curve => Anneal::new(curve, args.lr, args.lr_final, config.steps(pairs.len())?)?,
     };
     let checkpoints = args.resume.checkpoints(out);
-    // what the model learns from: the encoded training pairs (the held-out keys, --test and
-    // --test-len among them, are drawn out of the training data)
-    let encoded: Vec<u8> = pairs
-        .iter()
-        .flat_map(|(source, target)| {
-            let (s, t) = (source.len() as u32, target.len() as u32);
-            [s, t]
-                .into_iter()
-                .chain(source.iter().chain(target).map(|&id| id as u32))
-                .flat_map(u32::to_le_bytes)
-        })
-        .collect();
     let (model, history) = Fit::new(config)
         .settings([
             ("task", args.task.to_string()),
@@ -362,17 +381,9 @@ where
             ("clip_norm", args.clip_norm.to_string()),
             ("lr_schedule", schedule.describe()),
             ("input_feeding", (!args.no_input_feeding).to_string()),
-            (
-                "data",
-                format!(
-                    "{} train {}..={}, seed {}, {}",
-                    args.train,
-                    args.min_len,
-                    args.max_len,
-                    args.seed,
-                    rensa_train::fingerprint(&encoded)
-                ),
-            ),
+            ("data", data_setting(args, &pairs)),
+            trained::vocab_setting("source_vocabulary", &vocabs.source),
+            trained::vocab_setting("target_vocabulary", &vocabs.target),
         ])
         .checkpoints(checkpoints)
         .on_start(describe)
@@ -408,12 +419,31 @@ where
 }
 
 /// `--evaluate`: the saved model on the test set, printed and written to `evaluation-*.json`.
+/// The test set is made again from the options, so they must make the data the model was
+/// trained on (the task and the data setting the checkpoint records): other options would
+/// hold out other items, some of which the model was trained on.
 fn evaluate_saved<C: RecurrentCell<Inner>>(
     args: &Args,
     model: &TokenSeq2Seq<Inner, C>,
     vocabs: &Vocabs,
+    saved: &rensa_train::SavedCheckpoint,
 ) -> Result<()> {
-    let (_, test, _) = data(args);
+    let (train, test, now) = data(args);
+    let recorded = saved.settings()?;
+    let made = [
+        ("task", args.task.to_string()),
+        ("data", data_setting(args, &encode(&train, &now))),
+    ];
+    for (key, value) in made {
+        let was = recorded.get(key).map_or("(not recorded)", String::as_str);
+        if was != value {
+            bail!(
+                "--evaluate: these options make other data than the saved model was trained on \
+                 ({key}: trained on {was}, now {value}), so its test set would not be held out; \
+                 give the --task, --seed, --train, --test and length options of the training run"
+            );
+        }
+    }
     let r = evaluate(args, model, &test, vocabs);
     let decoding = if args.beam > 1 {
         format!("beam-{}-alpha-{}", args.beam, args.length_penalty)
@@ -688,24 +718,22 @@ where
         bail!("--translate needs a non-empty text");
     }
     let out = out(args);
-    let Some(saved) = Checkpoints::new(out, 1).latest()? else {
-        bail!(
-            "no checkpoint in {}: train first (same --out)",
-            out.join("checkpoints").display()
-        );
-    };
-    let path = saved.model_file().with_extension("");
-    let model = rensa_train::load_model(config.init::<Inner, K>(device)?, &path, device)
-        .with_context(|| {
-            format!(
-                "cannot load {} (saved with other settings than {}?)",
-                path.with_extension("bin").display(),
-                out.join("model.json").display()
-            )
-        })?;
+    let saved = trained::latest(out)?;
+    for (key, vocab, file) in [
+        ("source_vocabulary", &vocabs.source, Vocabs::FILES[0]),
+        ("target_vocabulary", &vocabs.target, Vocabs::FILES[1]),
+    ] {
+        trained::check_vocab(&saved, key, vocab, &out.join(file))?;
+    }
+    let (model, _) = trained::load_model(
+        &saved,
+        config.init::<Inner, K>(device)?,
+        device,
+        &out.join("model.json"),
+    )?;
     let text = match what {
         Use::Translate(text) => text,
-        Use::Evaluate => return evaluate_saved(args, &model, vocabs),
+        Use::Evaluate => return evaluate_saved(args, &model, vocabs, &saved),
     };
     let encoded = vocabs.source.encode_chars(text);
     if !encoded.unknown.is_empty() {

@@ -101,6 +101,21 @@ fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("| test examples | exact |"), "{stdout}");
     assert!(dir.join("evaluation-beam-3-alpha-0.6.json").exists());
+    // options that make other training data would evaluate on items the model may have been
+    // trained on: refused (options that change the test set but not the training data, such as
+    // one more test item that no training item equals, hold out as well and are accepted)
+    for (flag, value) in [("--seed", "1"), ("--min-len", "3")] {
+        let mut other = evaluate.clone();
+        match other.iter().position(|&a| a == flag) {
+            Some(at) => other[at + 1] = value,
+            None => other.extend([flag, value]),
+        }
+        let (ok, _, stderr) = run(&other);
+        assert!(
+            !ok && stderr.contains("--evaluate") && stderr.contains("data: trained on"),
+            "{flag}: {stderr}"
+        );
+    }
 
     let (ok, stdout, stderr) = translate(&dir, "12?");
     assert!(ok, "{stderr}");
@@ -116,8 +131,17 @@ fn a_tiny_run_trains_translates_and_refuses_mismatched_files() {
     assert!(!ok && stderr.contains("cannot load"), "{stderr}");
     std::fs::write(dir.join("model.json"), &model).unwrap();
 
-    // a vocabulary of another size, then a corrupt one
+    // a vocabulary of the same size but other tokens (another run's), then one of another size,
+    // then a corrupt one
     let vocab = std::fs::read_to_string(dir.join("source-vocab.json")).unwrap();
+    let swapped = vocab.replacen("\"1\"", "\"x\"", 1);
+    assert_ne!(swapped, vocab);
+    std::fs::write(dir.join("source-vocab.json"), &swapped).unwrap();
+    let (ok, _, stderr) = translate(&dir, "12");
+    assert!(
+        !ok && stderr.contains("is not the vocabulary the model"),
+        "{stderr}"
+    );
     let (other, _) = vocab.split_once("\"tokens\"").unwrap();
     std::fs::write(
         dir.join("source-vocab.json"),

@@ -23,7 +23,7 @@ use rensa_data::dialogue::{DialogueBatch, tokenize};
 use rensa_data::tokens::PairBatch;
 use rensa_data::vocab::Vocabulary;
 use rensa_launch::images::Resume;
-use rensa_launch::{Cell, Common, Device, Inner, Train};
+use rensa_launch::{Cell, Common, Device, Inner, Train, trained};
 use rensa_models::hred::{Hred, HredConfig};
 use rensa_models::seq2seq::token::{Attend, TokenSeq2Seq, TokenSeq2SeqConfig};
 use rensa_models::vhred::{AnnealCurve, LatentConfig};
@@ -182,6 +182,11 @@ struct Saved {
     cell: String,
     /// Tokens a turn is cut to.
     max_tokens: usize,
+    /// The most turns of a training dialogue (a window of a long conversation): `--chat` keeps
+    /// the context one turn shorter, so that the model never reads a longer context than it was
+    /// trained on. Absent in a description of an older version: the context is then not cut.
+    #[serde(default)]
+    max_turns: Option<usize>,
     model: serde_json::Value,
 }
 
@@ -329,6 +334,7 @@ where
         kind: args.model.name().into(),
         cell: format!("{:?}", args.cell),
         max_tokens: args.max_tokens,
+        max_turns: corpus.train.iter().map(Vec::len).max(),
         model: model_json,
     };
     <Train as burn::tensor::backend::Backend>::seed(device, args.seed);
@@ -433,6 +439,7 @@ where
                 ),
             ),
             ("clip_norm", args.clip_norm.to_string()),
+            trained::vocab_setting("vocabulary", &corpus.vocab),
         ])
         .checkpoints(checkpoints)
         .on_start(|| -> Result<()> {
@@ -777,22 +784,20 @@ fn chat(args: &Args, device: &Device) -> Result<()> {
     }
 }
 
-/// The newest checkpoint's weights loaded into `model`.
-fn load_saved<M: Module<Inner>>(out: &Path, model: M, device: &Device) -> Result<M> {
-    let Some(saved) = Checkpoints::new(out, 1).latest()? else {
-        bail!(
-            "no checkpoint in {}: train first (same --out)",
-            out.join("checkpoints").display()
-        );
-    };
-    let path = saved.model_file().with_extension("");
-    rensa_train::load_model(model, &path, device).with_context(|| {
-        format!(
-            "cannot load {} (saved with other settings or another vocabulary than {}?)",
-            path.with_extension("bin").display(),
-            out.join("model.json").display()
-        )
-    })
+/// The model the newest checkpoint's run handed back (the best epoch's where it kept one, as
+/// the test scored it) loaded into `model`, once the vocabulary in `out` is checked to be the
+/// one it was trained with; says which epoch's model it is.
+fn load_saved<M: Module<Inner>>(
+    out: &Path,
+    vocab: &Vocabulary,
+    model: M,
+    device: &Device,
+) -> Result<M> {
+    let saved = trained::latest(out)?;
+    trained::check_vocab(&saved, "vocabulary", vocab, &out.join("vocab.json"))?;
+    let (model, epoch) = trained::load_model(&saved, model, device, &out.join("model.json"))?;
+    println!("(the model of epoch {epoch} in {})", saved.path.display());
+    Ok(model)
 }
 
 fn chat_with<K: RecurrentConfig>(
@@ -828,7 +833,7 @@ where
             return Err(mismatch(config.source_vocab));
         }
         let model: TokenSeq2Seq<Inner, K::Cell<Inner>> =
-            load_saved(out, config.init::<Inner, K>(device)?, device)?;
+            load_saved(out, vocab, config.init::<Inner, K>(device)?, device)?;
         let width = args.beam;
         Box::new(move |context| {
             let last = context.last().expect("a non-empty context");
@@ -840,7 +845,7 @@ where
             return Err(mismatch(config.vocab));
         }
         let model: Hred<Inner, K::Cell<Inner>> =
-            load_saved(out, config.init::<Inner, K>(device)?, device)?;
+            load_saved(out, vocab, config.init::<Inner, K>(device)?, device)?;
         let width = args.beam;
         Box::new(move |context| {
             Ok(model
@@ -849,20 +854,29 @@ where
                 .tokens)
         })
     };
-    talk(std::io::stdin().lock(), vocab, saved.max_tokens, reply)
+    let cut = Cut {
+        tokens: saved.max_tokens,
+        context: saved.max_turns.map(|t| t.saturating_sub(1).max(1)),
+    };
+    talk(std::io::stdin().lock(), vocab, cut, reply)
 }
 
 /// The model's reply (token ids) to a context of turns.
 type Reply<'a> = Box<dyn FnMut(&[Vec<usize>]) -> Result<Vec<usize>> + 'a>;
 
+/// What `--chat` cuts to what the model was trained on.
+#[derive(Clone, Copy)]
+struct Cut {
+    /// Tokens of a turn.
+    tokens: usize,
+    /// Turns of the context a reply answers (the latest ones); `None`: all.
+    context: Option<usize>,
+}
+
 /// Reads turns from `input`, one a line, and prints the model's reply to each, keeping the
-/// context (`/reset` clears it).
-fn talk(
-    input: impl BufRead,
-    vocab: &Vocabulary,
-    max_tokens: usize,
-    mut reply: Reply<'_>,
-) -> Result<()> {
+/// context (its latest `cut.context` turns; `/reset` clears it).
+fn talk(input: impl BufRead, vocab: &Vocabulary, cut: Cut, mut reply: Reply<'_>) -> Result<()> {
+    let max_tokens = cut.tokens;
     println!("(one turn a line; /reset starts a new dialogue; Ctrl-D ends)");
     let mut context: Vec<Vec<usize>> = Vec::new();
     for line in input.lines() {
@@ -887,6 +901,9 @@ fn talk(
             );
         }
         context.push(encoded.ids);
+        if let Some(keep) = cut.context {
+            context.drain(..context.len().saturating_sub(keep));
+        }
         let answer = reply(&context)?;
         println!("{}", vocab.decode(&answer).join(" "));
         context.push(if answer.is_empty() {
@@ -896,4 +913,28 @@ fn talk(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_answers_the_latest_turns_the_model_was_trained_on() {
+        let vocab = Vocabulary::from_tokens(["a", "b"]);
+        let mut seen = Vec::new();
+        let cut = Cut {
+            tokens: 5,
+            context: Some(3),
+        };
+        let reply: Reply<'_> = Box::new(|context| {
+            seen.push(context.to_vec());
+            Ok(vec![5])
+        });
+        talk("a\nb\na\nb b\n/reset\nb\n".as_bytes(), &vocab, cut, reply).unwrap();
+        let lengths: Vec<usize> = seen.iter().map(Vec::len).collect();
+        assert_eq!(lengths, [1, 3, 3, 3, 1]);
+        // the latest turns: the user's last one and the reply before it
+        assert_eq!(seen[3][1..], [vec![5], vec![5, 5]]);
+    }
 }

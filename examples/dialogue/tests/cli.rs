@@ -101,7 +101,20 @@ fn hred_and_vhred_train_report_and_chat() {
         );
         assert!(stderr.contains("read as <unk>: hello zzzz"), "{stderr}");
     }
-    // the vocabulary of another run is refused
+    // the vocabulary of another run is refused: of the same size (another corpus under the
+    // same cap), then of another size
+    let path = dir.join("vhred/vocab.json");
+    let saved = rensa_data::vocab::Vocabulary::load(&path).unwrap();
+    let mut tokens = saved.tokens()[4..].to_vec();
+    tokens.swap(0, 1);
+    rensa_data::vocab::Vocabulary::from_tokens(tokens)
+        .save(&path)
+        .unwrap();
+    let (ok, _, stderr) = chat(&dir.join("vhred"), "hi\n");
+    assert!(
+        !ok && stderr.contains("is not the vocabulary the model"),
+        "{stderr}"
+    );
     let other = rensa_data::vocab::Vocabulary::from_tokens(["a", "b"]);
     other.save(&dir.join("vhred/vocab.json")).unwrap();
     let (ok, _, stderr) = chat(&dir.join("vhred"), "hi\n");
@@ -159,6 +172,12 @@ fn a_dialogue_file_is_read_with_its_bad_lines_counted() {
         .collect();
     let best = 1 + (0..val.len()).fold(0, |b, i| if val[i] < val[b] { i } else { b });
     assert_eq!(json("results.json")["tested_epoch"], best, "{val:?}");
+    // --chat talks with the model the test scored
+    let (ok, said, complaint) = chat(&out, "hello\n");
+    assert!(
+        ok && said.contains(&format!("(the model of epoch {best} in")),
+        "{said} {complaint}"
+    );
     assert!(stderr.contains("30 dialogues, 2 skipped"), "{stderr}");
     assert!(
         stderr.contains("line 31") && stderr.contains("line 32 is not UTF-8"),

@@ -327,13 +327,8 @@ fn predict<K: RecurrentConfig>(args: &Args, config: &Seq2SeqConfig, device: &Dev
 where
     K::Cell<Inner>: ModuleDisplay,
 {
-    let Some(saved) = Checkpoints::new(&args.out, 1).latest()? else {
-        bail!(
-            "no checkpoint in {}: train first (same --out)",
-            args.out.join("checkpoints").display()
-        );
-    };
-    let path = saved.model_file().with_extension("");
+    let saved = rensa_launch::trained::latest(&args.out)?;
+    let path = saved.returned_model_file().with_extension("");
     let model = rensa_train::load_model(config.init::<Inner, K>(device)?, &path, device)
         .with_context(|| {
             format!(
