@@ -461,7 +461,13 @@ pub fn stages(ops: &[Op], mut size: Size) -> Vec<Stage> {
             Some(Stage::Warp(last)) if open => {
                 let exact = reads_inside(&warp.inverse, warp.size, size)
                     || fills_input(&last.inverse, last.size, warp_input);
-                exact && last.absorb(warp)
+                // a warp without a border that samples beyond its input's edge (an enlarging
+                // resize: its edge pixels read half a pixel out, clamped) keeps its edge pixels
+                // only under a border that repeats the edge as the clamp does
+                let edge_kept = last.border.is_some()
+                    || matches!(warp.border, None | Some(Border::Edge))
+                    || reads_inside(&last.inverse, last.size, warp_input);
+                exact && edge_kept && last.absorb(warp)
             }
             _ => false,
         };
@@ -569,7 +575,18 @@ mod tests {
             1
         );
         assert_eq!(warps(&[turn, Op::VerticalFlip, pad.clone()]), 1);
-        assert_eq!(warps(&[resize.clone(), rotate.clone()]), 1);
+        // an enlarging resize samples beyond its input's edge, clamped: a later step with a
+        // border that is not the edge's would blend its edge pixels with that border
+        assert_eq!(warps(&[resize.clone(), rotate.clone()]), 2);
+        assert_eq!(warps(&[resize.clone(), pad.clone()]), 2);
+        let pad_edge = Op::Pad {
+            left: 1,
+            top: 1,
+            right: 1,
+            bottom: 1,
+            border: Border::Edge,
+        };
+        assert_eq!(warps(&[resize.clone(), pad_edge]), 1);
         // an enlarging resize samples beyond its input's edge; a shrinking one does not
         assert_eq!(warps(&[crop.clone(), resize.clone()]), 2);
         let shrink = Op::Resize {
@@ -577,7 +594,8 @@ mod tests {
             height: 2,
             interp: Interp::Bilinear,
         };
-        assert_eq!(warps(&[crop.clone(), shrink]), 1);
+        assert_eq!(warps(&[crop.clone(), shrink.clone()]), 1);
+        assert_eq!(warps(&[shrink, rotate.clone()]), 1);
         assert_eq!(
             warps(&[rotate.clone(), crop.clone(), Op::HorizontalFlip]),
             1

@@ -340,9 +340,24 @@ fn warp<B: Backend>(
     border: Option<Border>,
 ) -> Tensor<B, 4> {
     let device = x.device();
+    // With align_corners = true an axis of one pixel maps every coordinate onto that pixel, so
+    // no read would fall outside it: such an axis gets a second pixel that holds what lies beyond
+    // the first (the fill, or the pixel itself for the other borders, as reflecting a single
+    // pixel repeats it), which the reads between and beyond the two then see as the CPU path does.
+    let beyond = |x: &Tensor<B, 4>| match border {
+        Some(Border::Constant(v)) => x.zeros_like() + v as f32 / 255.0,
+        _ => x.clone(),
+    };
+    let mut x = x;
+    if x.dims()[3] == 1 {
+        x = Tensor::cat(vec![x.clone(), beyond(&x)], 3);
+    }
+    if x.dims()[2] == 1 {
+        x = Tensor::cat(vec![x.clone(), beyond(&x)], 2);
+    }
     let [n, _, h, w] = x.dims();
     // pixel -> normalised coordinates (align_corners = true: -1 and 1 are the edge pixels' centres)
-    let (kx, ky) = (2.0 / (w.max(2) - 1) as f64, 2.0 / (h.max(2) - 1) as f64);
+    let (kx, ky) = (2.0 / (w - 1) as f64, 2.0 / (h - 1) as f64);
     let mut m = Vec::with_capacity(n * 6);
     for a in mats {
         let [p, q, r, s, t, u] = a.0;
@@ -381,7 +396,9 @@ fn warp<B: Backend>(
         .with_padding_mode(padding)
         .with_align_corners(true);
     if fill != 0.0 {
-        (x - fill).grid_sample_2d(grid, options) + fill
+        // the bilinear weights' sum is 1 only to within rounding in f32 (on the GPU), so a 0
+        // near the fill comes back as about -6e-8, which a later gamma would raise to NaN
+        ((x - fill).grid_sample_2d(grid, options) + fill).clamp(0.0, 1.0)
     } else {
         x.grid_sample_2d(grid, options)
     }

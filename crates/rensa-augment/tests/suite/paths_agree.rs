@@ -118,3 +118,97 @@ fn what_a_step_reads_beyond_a_crop_is_its_border_not_the_image() {
         }
     }
 }
+
+/// Both paths' output of `spec` on `img`, in 0..255 units, channel-major.
+fn both_paths(spec: &str, img: &Image) -> (Image, Vec<f32>) {
+    let p = Pipeline::parse(spec, 0).unwrap();
+    let out = p.apply(img, 0, 0).unwrap();
+    let floats = tensor_floats::<TestBackend>(&p, std::slice::from_ref(img), &Default::default());
+    (out, floats.iter().map(|v| v * 255.0).collect())
+}
+
+#[test]
+fn an_enlarged_image_keeps_its_edge_pixels_under_a_later_border() {
+    // an enlarging resize clamps at its input's edge; a pad after it must not blend the
+    // resized image's edge pixels with the pad's fill
+    let img = Image::filled(4, 4, 3, 200).unwrap();
+    let spec = "resize(width=8, height=8) pad(left=1, top=1, right=1, bottom=1)";
+    let (out, floats) = both_paths(spec, &img);
+    assert_eq!((out.width(), out.height()), (10, 10));
+    for y in 0..10 {
+        for x in 0..10 {
+            let inside = (1..9).contains(&x) && (1..9).contains(&y);
+            let want = if inside { 200.0 } else { 0.0 };
+            let px = out.pixel(x, y).unwrap();
+            assert!(
+                px.iter().all(|&v| v as f32 == want),
+                "CPU ({x}, {y}): {px:?}"
+            );
+            for c in 0..3 {
+                let v = floats[(c * 10 + y) * 10 + x];
+                assert!(
+                    (v - want).abs() < 0.01,
+                    "tensor ({x}, {y}) channel {c}: {v}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_one_pixel_wide_image_shows_the_border_beside_it() {
+    let img = picture(40, 30);
+    let spec = "center_crop(width=1, height=10) pad(left=3, top=0, right=3, bottom=0, border={\"constant\": 7})";
+    let (out, floats) = both_paths(spec, &img);
+    assert_eq!((out.width(), out.height()), (7, 10));
+    for y in 0..10 {
+        for x in 0..7 {
+            let px = out.pixel(x, y).unwrap();
+            for c in 0..3 {
+                let v = floats[(c * 10 + y) * 7 + x];
+                assert!(
+                    (v - px[c] as f32).abs() < 0.01,
+                    "({x}, {y}) channel {c}: tensor {v}, CPU {}",
+                    px[c]
+                );
+                if x != 3 {
+                    assert_eq!(px[c], 7, "CPU ({x}, {y})");
+                }
+            }
+        }
+    }
+}
+
+/// Black regions beside a constant fill, then a gamma: every value finite, the paths agree.
+fn fill_beside_black_then_gamma<B: Backend>(device: &B::Device) {
+    let mut img = picture(48, 40);
+    for (k, v) in img.data_mut().iter_mut().enumerate() {
+        if (k / 3) % 48 < 24 {
+            *v = 0;
+        }
+    }
+    let images = vec![img; 4];
+    let p = Pipeline::parse(
+        "rotate(limit=30, border={\"constant\": 128}) gamma(range=[0.5, 0.8])",
+        3,
+    )
+    .unwrap();
+    let b = tensor_floats::<B>(&p, &images, device);
+    assert!(b.iter().all(|v| v.is_finite()), "a NaN or an infinity");
+    let a = cpu_floats(&p, &images);
+    let scaled = |v: &[f32]| v.iter().map(|x| x * 255.0).collect::<Vec<_>>();
+    let (mean, max, _) = diff_stats(&scaled(&a), &scaled(&b));
+    assert!(mean < 0.5 && max < 8.0, "mean {mean}, max {max}");
+}
+
+#[test]
+fn a_fill_beside_black_pixels_stays_finite_through_a_gamma_on_ndarray() {
+    fill_beside_black_then_gamma::<TestBackend>(&Default::default());
+}
+
+#[test]
+fn a_fill_beside_black_pixels_stays_finite_through_a_gamma_on_wgpu() {
+    if let Some(device) = wgpu_device_or_skip() {
+        fill_beside_black_then_gamma::<WgpuBackend>(&device);
+    }
+}
