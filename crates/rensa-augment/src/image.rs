@@ -41,21 +41,7 @@ impl Image {
     /// An image over `data` (HWC). Fails when a side is zero, `channels` is not 1 or 3, or the
     /// buffer length is not `width * height * channels`.
     pub fn new(width: usize, height: usize, channels: usize, data: Vec<u8>) -> Result<Self> {
-        if width == 0 || height == 0 {
-            return Err(AugmentError::InvalidImage(format!(
-                "{width}x{height} has no pixels"
-            )));
-        }
-        if channels != 1 && channels != 3 {
-            return Err(AugmentError::InvalidImage(format!(
-                "{channels} channels (1 or 3 are supported)"
-            )));
-        }
-        if let Some(why) = crate::transforms::size_problem(width, height) {
-            return Err(AugmentError::InvalidImage(why));
-        }
-        // cannot overflow: at most `max_pixels` pixels of at most 3 channels
-        let expected = width * height * channels;
+        let expected = Self::buffer_len(width, height, channels)?;
         if data.len() != expected {
             return Err(AugmentError::InvalidImage(format!(
                 "{} bytes for a {width}x{height}x{channels} image (expected {expected})",
@@ -70,14 +56,29 @@ impl Image {
         })
     }
 
-    /// An image of one value everywhere.
+    /// The buffer length of an image of this size, or why there is no such image.
+    fn buffer_len(width: usize, height: usize, channels: usize) -> Result<usize> {
+        if width == 0 || height == 0 {
+            return Err(AugmentError::InvalidImage(format!(
+                "{width}x{height} has no pixels"
+            )));
+        }
+        if channels != 1 && channels != 3 {
+            return Err(AugmentError::InvalidImage(format!(
+                "{channels} channels (1 or 3 are supported)"
+            )));
+        }
+        if let Some(why) = crate::transforms::size_problem(width, height) {
+            return Err(AugmentError::InvalidImage(why));
+        }
+        // cannot overflow: at most `max_pixels` pixels of at most 3 channels
+        Ok(width * height * channels)
+    }
+
+    /// An image of one value everywhere. The size is checked before anything is allocated.
     pub fn filled(width: usize, height: usize, channels: usize, value: u8) -> Result<Self> {
-        Self::new(
-            width,
-            height,
-            channels,
-            vec![value; width * height * channels],
-        )
+        let len = Self::buffer_len(width, height, channels)?;
+        Self::new(width, height, channels, vec![value; len])
     }
 
     /// Internal constructor for buffers whose size is right by construction.

@@ -76,6 +76,16 @@ impl Plan {
                 Err(bad(op, format!("non-finite parameters {values:?}")))
             }
         };
+        // the CPU path normalises at the end, the tensor path in place: one, last, or none
+        let normalize = |op: &&Op| matches!(op, Op::Normalize { .. });
+        if let Some(k) = self.ops.iter().position(|op| normalize(&op))
+            && k + 1 != self.ops.len()
+        {
+            return Err(bad(
+                &self.ops[k],
+                "normalize must be the last operation (and the only one)".into(),
+            ));
+        }
         let mut size = self.input;
         for op in &self.ops {
             match op {
@@ -120,8 +130,9 @@ impl Plan {
                     }
                 }
                 Op::Blur { sigma } => {
-                    if !(*sigma > 0.0 && *sigma <= 50.0) {
-                        return Err(bad(op, format!("sigma {sigma} outside (0, 50]")));
+                    // the pipeline's own bounds: below 0.01 the kernel's 2 sigma^2 underflows
+                    if !(*sigma >= 0.01 && *sigma <= 50.0) {
+                        return Err(bad(op, format!("sigma {sigma} outside [0.01, 50]")));
                     }
                 }
                 Op::Noise { std, mean, .. } => {
@@ -142,7 +153,17 @@ impl Plan {
                         }
                     }
                 }
-                Op::Linear { alpha, beta } => finite(op, &[*alpha, *beta])?,
+                Op::Linear { alpha, beta } => {
+                    // where the CPU kernel's fixed point is exact (the transforms draw gains
+                    // up to 10 and offsets up to one full range)
+                    finite(op, &[*alpha, *beta])?;
+                    if alpha.abs() > 64.0 || beta.abs() > 32.0 {
+                        return Err(bad(
+                            op,
+                            format!("gain {alpha} or offset {beta} outside ±64 and ±32"),
+                        ));
+                    }
+                }
                 Op::Contrast { factor } | Op::Saturation { factor } => finite(op, &[*factor])?,
                 Op::Hsv {
                     hue,

@@ -173,6 +173,11 @@ pub fn apply_plans<B: Backend>(input: Tensor<B, 4>, plans: &[Plan]) -> Result<Te
             plans.len()
         )));
     }
+    if c != 1 && c != 3 {
+        return Err(AugmentError::Batch(format!(
+            "{c} channels: gray (1) or RGB (3) images only"
+        )));
+    }
     for p in plans {
         p.validate(Size::new(w, h))?;
     }

@@ -87,12 +87,12 @@ impl Transform for OneOf {
         if let Some(w) = &self.weights
             && (w.len() != self.steps.len()
                 || w.iter().any(|v| !(v.is_finite() && *v >= 0.0))
-                || w.iter().sum::<f64>() <= 0.0)
+                || !(w.iter().sum::<f64>() > 0.0 && w.iter().sum::<f64>().is_finite()))
         {
             return Err(param(
                 Self::NAME,
                 "weights",
-                "need one finite non-negative weight per step, not all zero",
+                "need one finite non-negative weight per step, not all zero, with a finite sum",
             ));
         }
         self.steps.iter().try_for_each(|s| s.validate())

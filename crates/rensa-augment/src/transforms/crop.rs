@@ -151,6 +151,7 @@ impl Transform for RandomResizedCrop {
             }
         }
         // Fallback (as torchvision): the central crop with the ratio clamped into range.
+        let fallback = window.is_none();
         let (cw, ch) = window.unwrap_or_else(|| {
             let r = w / h;
             if r < self.ratio.0 {
@@ -167,8 +168,11 @@ impl Transform for RandomResizedCrop {
                 (size.width, size.height)
             }
         });
-        let x = rng.int(0, size.width - cw);
-        let y = rng.int(0, size.height - ch);
+        let (x, y) = if fallback {
+            ((size.width - cw) / 2, (size.height - ch) / 2)
+        } else {
+            (rng.int(0, size.width - cw), rng.int(0, size.height - ch))
+        };
         ops.push(Op::Crop {
             x,
             y,

@@ -51,6 +51,10 @@ impl Transform for Rot90 {
     }
 }
 
+/// The largest `tan(shear_x) tan(shear_y)` an [`Affine`]'s ranges may draw (see its
+/// `validate`): at 0.5 the shear halves the image's area.
+pub const MAX_SHEAR_PRODUCT: f64 = 0.5;
+
 /// Random affine map about the image centre: rotation, translation (shift), scale (zoom) and
 /// shear, folded into one matrix and applied in one resampling pass. Each range is drawn
 /// uniformly; `(0, 0)` ranges (and `(1, 1)` for scale) leave that part out.
@@ -69,7 +73,9 @@ pub struct Affine {
     pub scale: (f64, f64),
     /// Horizontal shear in degrees.
     pub shear_x: (f64, f64),
-    /// Vertical shear in degrees.
+    /// Vertical shear in degrees. With both shears, `tan(shear_x) tan(shear_y)` may not reach
+    /// above [`MAX_SHEAR_PRODUCT`] anywhere in the ranges (`shear(limit)`: a limit of at most
+    /// 35.26°): the map would mirror the image or squeeze it towards a line.
     pub shear_y: (f64, f64),
     /// Interpolation.
     pub interp: Interp,
@@ -172,7 +178,30 @@ impl Transform for Affine {
         check_range(op, "translate_y", self.translate_y, -1.0, 1.0)?;
         check_range(op, "scale", self.scale, 1e-3, 1e3)?;
         check_range(op, "shear_x", self.shear_x, -80.0, 80.0)?;
-        check_range(op, "shear_y", self.shear_y, -80.0, 80.0)
+        check_range(op, "shear_y", self.shear_y, -80.0, 80.0)?;
+        // The shear part is [[1, tan x], [tan y, 1]] (albumentations' form, the same for one
+        // axis as torchvision's), whose determinant 1 - tan x tan y mirrors the image at 0 or
+        // below and squeezes it onto a line near 0: shears in both axes may not draw a product
+        // of tangents above MAX_SHEAR_PRODUCT (the image keeps at least half its area).
+        let tan = |d: f64| d.to_radians().tan();
+        let (x, y) = (self.shear_x, self.shear_y);
+        let most = [x.0, x.1]
+            .into_iter()
+            .flat_map(|a| [y.0, y.1].map(|b| tan(a) * tan(b)))
+            .fold(f64::NEG_INFINITY, f64::max);
+        if most > MAX_SHEAR_PRODUCT {
+            return Err(param(
+                op,
+                "shear_x/shear_y",
+                format!(
+                    "= ({}, {}) / ({}, {}) can draw tan(shear_x) tan(shear_y) = {most:.3}, above \
+                     {MAX_SHEAR_PRODUCT}: the map would squeeze the image towards a line or \
+                     mirror it; narrow one of the ranges (both within ±35.26°, or one of them 0)",
+                    x.0, x.1, y.0, y.1
+                ),
+            ));
+        }
+        Ok(())
     }
     fn plan(&self, rng: &mut SampleRng, size: Size, ops: &mut Vec<Op>) -> Result<Size> {
         if !rng.chance(self.p) {

@@ -261,3 +261,148 @@ fn random_bytes_never_panic_the_decoder() {
         }
     }
 }
+
+#[test]
+fn sizes_are_checked_before_anything_is_allocated() {
+    // sides whose product overflows, or whose buffer would be terabytes: refused at once
+    for (w, h, c) in [
+        (1 << 40, 1 << 40, 3),
+        (1 << 20, 1 << 20, 3),
+        (100_000, 100_000, 4),
+    ] {
+        assert!(
+            matches!(
+                Image::filled(w, h, c, 0),
+                Err(AugmentError::InvalidImage(_))
+            ),
+            "{w}x{h}x{c}"
+        );
+    }
+    assert_eq!(Image::filled(3, 2, 1, 9).unwrap().data(), [9; 6]);
+}
+
+#[test]
+fn shears_that_would_mirror_or_flatten_the_image_are_refused() {
+    // tan(40°)² = 0.70: the shear map's determinant 1 - tan x tan y could fall to 0.30
+    for spec in [
+        "shear(limit=40)",
+        "affine(shear_x=[45,45], shear_y=[45,45])",
+        "affine(shear_x=[-80,-60], shear_y=[-30,-20])",
+    ] {
+        let e = Pipeline::parse(spec, 0).unwrap_err();
+        assert!(
+            matches!(e, AugmentError::Parameter { .. }) && e.to_string().contains("shear"),
+            "{spec}: {e}"
+        );
+    }
+    // one axis alone may go to 80°, both together to 35°; opposite signs never squeeze
+    for spec in [
+        "affine(shear_x=[-80,80])",
+        "shear(limit=35)",
+        "affine(shear_x=[0,80], shear_y=[-80,0])",
+    ] {
+        let p = Pipeline::parse(spec, 0).unwrap();
+        let img = common::picture(20, 16);
+        for i in 0..200 {
+            let plan = p.plan(img.size(), 0, i).unwrap();
+            for op in &plan.ops {
+                if let rensa_augment::Op::Affine { inverse, .. } = op {
+                    let [a, b, _, d, e, _] = inverse.0;
+                    assert!(a * e - b * d > 0.0, "{spec}, draw {i}: mirrored");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_random_resized_crop_that_finds_no_window_takes_the_central_one() {
+    // no window of the ratio range fits a 1000x10 image: torchvision's central crop
+    let img = Image::filled(1000, 10, 1, 5).unwrap();
+    let p = Pipeline::parse("random_resized_crop(width=8, height=8)", 0).unwrap();
+    for i in 0..20 {
+        let plan = p.plan(img.size(), 0, i).unwrap();
+        match plan.ops.first() {
+            Some(rensa_augment::Op::Crop { x, y, width, .. }) => {
+                assert_eq!((*x, *y), ((1000 - width) / 2, 0), "draw {i}");
+            }
+            other => panic!("draw {i}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn crafted_plans_are_refused_where_the_paths_would_differ() {
+    use rensa_augment::{Op, Plan, Size};
+    let size = Size::new(8, 8);
+    let plan = |ops: Vec<Op>| {
+        let mut p = Pipeline::parse("horizontal_flip(p=1)", 0)
+            .unwrap()
+            .plan(size, 0, 0)
+            .unwrap();
+        p.output = size;
+        p.ops = ops;
+        p
+    };
+    let normalize = || Op::Normalize {
+        mean: [0.5; 3],
+        std: [0.2; 3],
+    };
+    let cases: Vec<(Plan, &str)> = vec![
+        (plan(vec![Op::Blur { sigma: 1e-23 }]), "sigma"),
+        (
+            plan(vec![Op::Linear {
+                alpha: 100.0,
+                beta: 0.0,
+            }]),
+            "gain",
+        ),
+        (
+            plan(vec![Op::Linear {
+                alpha: 1.0,
+                beta: 40.0,
+            }]),
+            "offset",
+        ),
+        (
+            plan(vec![
+                normalize(),
+                Op::Linear {
+                    alpha: 1.2,
+                    beta: 0.0,
+                },
+            ]),
+            "last",
+        ),
+        (plan(vec![normalize(), normalize()]), "last"),
+    ];
+    for (p, expected) in cases {
+        let e = p.validate(size).unwrap_err().to_string();
+        assert!(e.contains(expected), "{:?}: {e}", p.ops);
+    }
+    assert!(
+        plan(vec![Op::Blur { sigma: 0.01 }, normalize()])
+            .validate(size)
+            .is_ok()
+    );
+    // weights whose sum is infinite would always pick the last step
+    let e = Pipeline::parse(
+        "one_of(steps=[{\"op\":\"hue\"},{\"op\":\"grayscale\"}], weights=[1e308, 1e308])",
+        0,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("weights"), "{e}");
+}
+
+#[test]
+fn a_batch_of_another_channel_count_is_refused_by_the_tensor_path() {
+    use burn::tensor::Tensor;
+    let p = Pipeline::parse("normalize", 0).unwrap();
+    let plan = p.plan(rensa_augment::Size::new(8, 8), 0, 0).unwrap();
+    let x = Tensor::<rensa_testkit::TestBackend, 4>::zeros([1, 4, 8, 8], &Default::default());
+    let e = rensa_augment::apply_plans(x, &[plan]).unwrap_err();
+    assert!(
+        matches!(&e, AugmentError::Batch(m) if m.contains("4 channels")),
+        "{e}"
+    );
+}
