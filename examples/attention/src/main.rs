@@ -91,7 +91,8 @@ struct Args {
     #[arg(long, default_value_t = 1, value_parser = rensa_launch::at_least_one)]
     beam: usize,
     /// The beam's length normalisation: scores are log p / ((5 + length) / 6)^alpha (Wu et
-    /// al.'s GNMT penalty; 0: raw log-probability, which favours no length).
+    /// al.'s GNMT penalty, the length counting the end token; 0: raw log-probability, which
+    /// favours short outputs).
     #[arg(long, default_value_t = 0.6)]
     length_penalty: f64,
     /// Seed of the data, the weights and the shuffling.

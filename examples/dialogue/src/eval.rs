@@ -251,7 +251,8 @@ pub fn coverage<C: RecurrentCell<Inner>>(
 
 /// distinct-1 and distinct-2 of `responses`: distinct unigrams and bigrams over all unigrams and
 /// bigrams (the common form; Li et al., 2016 divide both by the number of tokens, which gives the
-/// same distinct-1 and a distinct-2 smaller by the factor `(tokens − responses) / tokens`).
+/// same distinct-1 and a distinct-2 smaller by the factor `bigrams / tokens`, where a response
+/// of `n ≥ 1` tokens holds `n − 1` bigrams and an empty one none).
 pub fn distinct(responses: &[Vec<usize>]) -> (f64, f64) {
     let mut ones = HashSet::new();
     let mut twos = HashSet::new();

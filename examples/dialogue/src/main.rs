@@ -906,10 +906,11 @@ fn talk(input: impl BufRead, vocab: &Vocabulary, cut: Cut, mut reply: Reply<'_>)
         }
         let answer = reply(&context)?;
         println!("{}", vocab.decode(&answer).join(" "));
+        // a reply is a turn of the context from now on: cut as training cut its turns
         context.push(if answer.is_empty() {
             vec![rensa_data::vocab::UNK]
         } else {
-            answer
+            answer[..answer.len().min(max_tokens)].to_vec()
         });
     }
     Ok(())
@@ -929,12 +930,12 @@ mod tests {
         };
         let reply: Reply<'_> = Box::new(|context| {
             seen.push(context.to_vec());
-            Ok(vec![5])
+            Ok(vec![5; 7])
         });
         talk("a\nb\na\nb b\n/reset\nb\n".as_bytes(), &vocab, cut, reply).unwrap();
         let lengths: Vec<usize> = seen.iter().map(Vec::len).collect();
         assert_eq!(lengths, [1, 3, 3, 3, 1]);
-        // the latest turns: the user's last one and the reply before it
-        assert_eq!(seen[3][1..], [vec![5], vec![5, 5]]);
+        // the latest turns: the user's last one and the reply before it, cut to 5 tokens
+        assert_eq!(seen[3][1..], [vec![5; 5], vec![5, 5]]);
     }
 }

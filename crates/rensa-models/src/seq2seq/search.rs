@@ -1,14 +1,24 @@
 //! Decoding an autoregressive token model: greedy, beam search and sampling, for any decoder
 //! that can take one step ([`StepDecoder`]). The token seq2seq and the dialogue models
 //! ([`hred`](crate::hred)) share them.
+//!
+//! No search outputs `PAD` or `BOS`: they are never a target, so a model gives them little
+//! probability but not none, and a sampled `BOS` fed back would restart the answer. Their
+//! log-probabilities count as −∞ (as fairseq's search does with padding); `UNK` stays a
+//! possible output.
 
 use rensa_data::SplitMix64;
-use rensa_data::vocab::{BOS, EOS};
+use rensa_data::vocab::{BOS, EOS, PAD};
+
+/// Whether a search may output `token` (not `PAD` or `BOS`).
+fn may_output(token: usize) -> bool {
+    token != PAD && token != BOS
+}
 
 /// One decoded sequence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
-    /// The tokens, without `BOS` and `EOS`.
+    /// The tokens, without `EOS` (a search never outputs `PAD` or `BOS`).
     pub tokens: Vec<usize>,
     /// The sum of the tokens' log-probabilities (`EOS` included when it was reached).
     pub log_prob: f64,
@@ -50,13 +60,13 @@ fn row<T>(flat: &[T], rows: usize, k: usize) -> &[T] {
 /// `max_len` tokens.
 pub fn greedy(decoder: &mut impl StepDecoder, rows: usize, max_len: usize) -> Vec<Decoded> {
     pick(decoder, rows, max_len, |log_p| {
-        let (best, _) =
-            log_p
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                    if v > bv { (i, v) } else { (bi, bv) }
-                });
+        let (best, _) = log_p
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| may_output(i))
+            .fold((EOS, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+                if v > bv { (i, v) } else { (bi, bv) }
+            });
         best
     })
 }
@@ -87,7 +97,14 @@ pub fn sample(
             .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
         let weights: Vec<f64> = log_p
             .iter()
-            .map(|&v| ((f64::from(v) - top) / temperature).exp())
+            .enumerate()
+            .map(|(k, &v)| {
+                if may_output(k) {
+                    ((f64::from(v) - top) / temperature).exp()
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let total: f64 = weights.iter().sum();
         let mut u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
@@ -97,7 +114,11 @@ pub fn sample(
             }
             u -= w;
         }
-        weights.len() - 1
+        // rounding left `u` past the last weight: the last token that may be output
+        (0..weights.len())
+            .rev()
+            .find(|&k| weights[k] > 0.0)
+            .unwrap_or(EOS)
     })
 }
 
@@ -139,12 +160,15 @@ fn pick(
     out
 }
 
-/// Beam search of width `width` from a decoder holding one row, at most `max_len` tokens: the
-/// hypotheses that reached `EOS`, best first by `log p / lp(len)`, GNMT's length penalty
-/// `lp(len) = ((5 + len) / 6)^alpha` (`alpha = 0`: raw log-probability). The search ends when
-/// `width` hypotheses have finished and no live one can score better, or at `max_len`.
-/// Unfinished hypotheses ([`Decoded::finished`] false) are returned when none finished; a
-/// `max_len` of 0 gives one empty unfinished hypothesis, as [`greedy`] does.
+/// Beam search of width `width` from a decoder holding one row, at most `max_len` tokens: at
+/// most `width` hypotheses that reached `EOS`, best first by `log p / lp(len)`, GNMT's length
+/// penalty `lp(len) = ((5 + len) / 6)^alpha` where `len` counts the decoder's steps, `EOS`
+/// included (`tokens.len() + 1`; as fairseq and OpenNMT count). `alpha = 0` ranks by the raw
+/// log-probability, which favours short outputs (every token adds a negative term). The search
+/// ends when `width` hypotheses have finished and no live one can score better, or at
+/// `max_len`. Unfinished hypotheses ([`Decoded::finished`] false, `len = tokens.len()`) are
+/// returned when none finished; a `max_len` of 0 gives one empty unfinished hypothesis, as
+/// [`greedy`] does.
 ///
 /// # Panics
 /// On a width of 0.
@@ -175,6 +199,7 @@ pub fn beam(
                 row(&log_p, n, k)
                     .iter()
                     .enumerate()
+                    .filter(|&(tok, _)| may_output(tok))
                     .map(move |(tok, &lp)| (base + f64::from(lp), k, tok))
             })
             .collect();
@@ -225,7 +250,9 @@ pub fn beam(
         decoder.keep(&rows);
         live = keep;
     }
+    // finished hypotheses do not take a live slot, so more than `width` may have finished
     finished.sort_by(|a, b| b.0.total_cmp(&a.0));
+    finished.truncate(width);
     finished.into_iter().map(|(_, d)| d).collect()
 }
 
@@ -335,5 +362,65 @@ mod tests {
         }
         let long = out.iter().map(|d| d.tokens.len()).max().unwrap();
         assert!(long > 2, "b repeats with p 0.45: some samples run longer");
+    }
+
+    #[test]
+    fn no_search_outputs_pad_or_bos() {
+        // at temperature 10 the table's 1e-9 for PAD and BOS becomes about 12% each
+        let mut rng = SplitMix64::new(3);
+        let rows = 2000;
+        let hot = sample(&mut Table { rows, steps: 0 }, rows, 10, 10.0, &mut rng);
+        let specials = |d: &Decoded| d.tokens.iter().any(|&t| t == PAD || t == BOS);
+        assert!(!hot.iter().any(specials));
+        // and UNK, which a model may answer with, is still drawn
+        assert!(
+            hot.iter()
+                .any(|d| d.tokens.contains(&rensa_data::vocab::UNK))
+        );
+        let wide = beam(&mut Table { rows: 1, steps: 0 }, 6, 10, 0.0);
+        assert!(!wide.iter().any(specials), "{wide:?}");
+    }
+
+    /// After BOS: EOS 0.5, a 0.3, b 0.2; after a: EOS 0.9, a 0.1; after b: EOS.
+    struct Early {
+        rows: usize,
+    }
+
+    impl StepDecoder for Early {
+        fn step(&mut self, last: &[usize]) -> (Vec<f32>, Option<Vec<f32>>) {
+            let dist = |l: usize| {
+                let mut p = [1e-9f32; 6];
+                match l {
+                    BOS => (p[EOS], p[4], p[5]) = (0.5, 0.3, 0.2),
+                    4 => (p[EOS], p[4]) = (0.9, 0.1),
+                    _ => p[EOS] = 1.0,
+                }
+                p.map(f32::ln)
+            };
+            (last.iter().flat_map(|&l| dist(l)).collect(), None)
+        }
+
+        fn keep(&mut self, rows: &[usize]) {
+            self.rows = rows.len();
+        }
+    }
+
+    #[test]
+    fn beam_returns_at_most_width_hypotheses_ranked_with_eos_in_the_length() {
+        // the empty answer finishes first but a longer one can still beat it under the penalty:
+        // two finish for width 1 (three with alpha 2); only the best is returned
+        for alpha in [1.0, 2.0] {
+            let out = beam(&mut Early { rows: 1 }, 1, 10, alpha);
+            assert_eq!(out.len(), 1, "alpha {alpha}: {out:?}");
+            let lp = |d: &Decoded| ((5.0 + (d.tokens.len() + 1) as f64) / 6.0).powf(alpha);
+            // the best by log p / lp(tokens + EOS): [a] with 0.3 · 0.9 against [] with 0.5
+            let a = (0.3f64 * 0.9).ln() / ((5.0 + 2.0) / 6.0f64).powf(alpha);
+            let empty = 0.5f64.ln() / ((5.0 + 1.0) / 6.0f64).powf(alpha);
+            let want: &[usize] = if a > empty { &[4] } else { &[] };
+            assert_eq!(out[0].tokens, want, "alpha {alpha}");
+            assert!((out[0].log_prob / lp(&out[0]) - a.max(empty)).abs() < 1e-6);
+        }
+        let three = beam(&mut Early { rows: 1 }, 3, 10, 1.0);
+        assert!(three.len() <= 3);
     }
 }

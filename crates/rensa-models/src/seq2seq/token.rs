@@ -411,7 +411,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> TokenSeq2Seq<B, C> {
 
     /// The decoder's logits `[batch, target_steps, target_vocab]` with teacher forcing: at each
     /// step the true previous token, or (with probability `1 − teacher_forcing`, drawn with
-    /// `rng`) the model's own previous prediction.
+    /// `rng`) the model's own previous prediction. One draw per step, shared by the batch (as
+    /// the course's and Keras tutorials' loops draw it): a step feeds every row its true token
+    /// or every row its prediction.
     pub fn forward(&self, batch: &PairBatch, rng: Option<&mut SplitMix64>) -> Tensor<B, 3> {
         let device = self.device();
         let (source, decoder_input, _) = batch.tensors::<B>(&device);
