@@ -343,9 +343,9 @@ fn recorder() -> CheckpointRecorder {
 /// burn's [`BinFileRecorder`] format, read with a bound. Saving is burn's own (the same bytes,
 /// metadata included). bincode allocates a string or byte buffer as long as its length prefix
 /// says before it reads the bytes, so a crafted length would abort the process on a failed
-/// allocation; this reader lets the decoder claim at most a few times the file's size (a valid
+/// allocation; this reader lets the decoder claim at most 16 times the file's size (a valid
 /// file claims no more than 8 bytes of memory per byte of file: a one-byte integer decodes to
-/// eight).
+/// eight; the limit is the next power of two above that).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CheckpointRecorder;
 
@@ -395,6 +395,25 @@ impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
     }
 }
 
+/// Runs `load`, a load of the record in `file`, with a panic inside it turned into an error
+/// naming the file. Decoding checks the bytes' form, not what they say: a crafted record whose
+/// tensor data does not fill its shape, of another rank or of a byte count that is not a whole
+/// number of elements reaches the backend's tensor constructors, which panic on it (rensa's
+/// patched burn-ndarray checks the length where the published one trusted it).
+fn refuse_panics<T>(file: &Path, load: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format_err(
+            file,
+            format!("its tensor data does not fit its shapes ({why}): corrupt or crafted"),
+        ))
+    })
+}
+
 /// `2^bits`, or the largest `usize` where that does not fit.
 const fn limit(bits: u32) -> usize {
     if bits >= usize::BITS {
@@ -405,7 +424,7 @@ const fn limit(bits: u32) -> usize {
 }
 
 /// Decodes one bincode record from `reader`, a file of `len` bytes, its claims bounded by the
-/// smallest of a few limits (bincode takes its limit as a type parameter) that is at least 8
+/// smallest power of two (bincode takes its limit as a type parameter) that is at least 8
 /// times `len`.
 fn decode_bounded<I: serde::de::DeserializeOwned>(
     mut reader: impl std::io::Read,
@@ -429,7 +448,8 @@ fn decode_bounded<I: serde::de::DeserializeOwned>(
             }
         )*};
     }
-    within!(20 24 28 32 36 40 64);
+    // every power of two, so that the limit is at most twice the need: 16 times the file
+    within!(20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 64);
     Err(format!("{len} bytes: too large to read"))
 }
 
@@ -566,10 +586,19 @@ where
     let dir = &saved.path;
     let history = History::load(dir)?;
     let model = load_model(model, &dir.join("model"), device)?;
-    let optimizer = Recorder::<B>::load(&recorder(), dir.join("optimizer"), device)
-        .map_err(|e| format_err(&dir.join("optimizer.bin"), e))?;
-    let scheduler = Recorder::<B>::load(&recorder(), dir.join("scheduler"), device)
-        .map_err(|e| format_err(&dir.join("scheduler.bin"), e))?;
+    fn record<B: Backend, T: burn::record::Record<B>>(
+        dir: &Path,
+        name: &str,
+        device: &B::Device,
+    ) -> Result<T> {
+        let file = dir.join(name).with_extension("bin");
+        refuse_panics(&file, || {
+            Recorder::<B>::load(&recorder(), dir.join(name), device)
+                .map_err(|e| format_err(&file, e))
+        })
+    }
+    let optimizer = record::<B, R>(dir, "optimizer", device)?;
+    let scheduler = record::<B, S>(dir, "scheduler", device)?;
     Ok((model, optimizer, scheduler, history, saved))
 }
 
@@ -616,9 +645,11 @@ pub fn load_model<B: Backend, M: Module<B>>(
 ) -> Result<M> {
     let file = path.with_extension("bin");
     let expected = parameter_shapes(&model);
-    let loaded = model
-        .load_file(path.to_path_buf(), &recorder(), device)
-        .map_err(|e| format_err(&file, e))?;
+    let loaded = refuse_panics(&file, || {
+        model
+            .load_file(path.to_path_buf(), &recorder(), device)
+            .map_err(|e| format_err(&file, e))
+    })?;
     let got = parameter_shapes(&loaded);
     let mismatch = expected.iter().zip(&got).position(|(a, b)| a != b);
     if let Some(k) =

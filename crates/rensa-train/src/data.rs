@@ -155,6 +155,12 @@ impl<T, X, F: Fn(&[&T]) -> X> Batches<X, X> for Items<'_, T, F> {
 /// for a burn `DataLoader`, which shuffles itself), `valid()` the validation batches (an empty
 /// iterator for none). Batching, shuffling and the split are the iterators' business; of the
 /// [`FitConfig`] only `epochs`, `seed` and `patience` apply.
+///
+/// A resumed run sees epoch `e`'s batches only if `train(e)` makes them from `e` alone: a burn
+/// `DataLoader` that shuffles keeps one generator that each `iter()` advances and that no
+/// checkpoint saves, so a resume replays the first epoch's order (build the loader for epoch
+/// `e` with a seed keyed by `e`, or use [`Items`], for a resume that ends as an uninterrupted
+/// run does).
 pub struct Loaders<FT, FV> {
     train: FT,
     valid: FV,

@@ -63,8 +63,11 @@ use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
-/// How the peers add up their tensors (burn-collective's all-reduce algorithms; all give the
-/// same sum).
+/// How the peers add up their tensors (burn-collective's all-reduce algorithms). All give the
+/// same sum up to the order of the additions: with two peers to the bit (f32 addition
+/// commutes); with three or more, burn-collective takes the peers' tensors in an order that is
+/// not fixed (a hash map's), so the last bits of a sum, and so of a run, may differ from one run
+/// to the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
     /// Every peer sends its tensor to one, which adds them up and sends the sum back.

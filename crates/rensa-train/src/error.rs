@@ -13,7 +13,8 @@ pub enum Error {
         /// The value received.
         got: String,
     },
-    /// The loss became NaN or infinite; the model of the last finished epoch is not affected.
+    /// The loss became NaN or infinite. With checkpoints, the last finished epoch's state is
+    /// saved if it was not yet (so the checkpoints hold the last good state).
     #[error(
         "the loss became {value} at epoch {epoch}, batch {batch}: stopped (try a lower learning rate or gradient clipping)"
     )]

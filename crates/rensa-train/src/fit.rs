@@ -49,11 +49,14 @@ type StartHook<'a> = Box<dyn FnOnce() -> std::result::Result<(), crate::BoxError
 /// uninterrupted one. A batch whose loss is NaN or infinite stops the run with
 /// [`Error::NonFiniteLoss`] before any step is taken with it; weights that hold a NaN or an
 /// infinity after a step, and a non-finite validation loss or metric, stop it with
-/// [`Error::NonFinite`] before anything is saved: the last good checkpoint stays as it was.
+/// [`Error::NonFinite`] before anything is saved: the last good checkpoint stays as it was, and
+/// when the last finished epoch's checkpoint was not due (checkpoints every few epochs), that
+/// epoch is saved as it ended, so the run leaves its last good state.
 ///
-/// The run's settings (those of its [`FitConfig`] but the number of epochs, and whatever the
-/// caller adds with [`settings`](Fit::settings): the model's shape, the optimiser, a data
-/// fingerprint) are saved with every checkpoint; a resume with other ones is
+/// The run's settings (those of its [`FitConfig`] but the number of epochs, the patience and
+/// `restore_best`; the learning-rate scheduler's type; and whatever the caller adds with
+/// [`settings`](Fit::settings): the model's shape, the optimiser, a data fingerprint, the
+/// schedule's parameters) are saved with every checkpoint; a resume with other ones is
 /// [`Error::SettingsChanged`] unless forced ([`Checkpoints::forcing`]), and a fresh run into a
 /// folder that holds a checkpoint is [`Error::CheckpointExists`] unless
 /// [`Checkpoints::overwriting`].
@@ -101,7 +104,9 @@ struct StepValues {
 struct Sums {
     loss: f64,
     items: usize,
-    named: BTreeMap<String, f64>,
+    /// Each part's or metric's item-weighted sum and the items of the batches that reported it
+    /// (a metric a model reports on some batches only is the mean over those).
+    named: BTreeMap<String, (f64, usize)>,
 }
 
 impl Sums {
@@ -110,7 +115,9 @@ impl Sums {
         self.loss += v.loss * w;
         self.items += v.items;
         for (name, value) in v.parts.iter().chain(&v.metrics) {
-            *self.named.entry(name.clone()).or_default() += value * w;
+            let (sum, items) = self.named.entry(name.clone()).or_default();
+            *sum += value * w;
+            *items += v.items;
         }
     }
 
@@ -119,10 +126,9 @@ impl Sums {
     }
 
     fn means<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = (String, f64)> + 's {
-        let n = self.items.max(1) as f64;
-        self.named
-            .iter()
-            .map(move |(name, sum)| (format!("{prefix}{name}"), sum / n))
+        self.named.iter().map(move |(name, &(sum, items))| {
+            (format!("{prefix}{name}"), sum / items.max(1) as f64)
+        })
     }
 }
 
@@ -166,7 +172,11 @@ impl<I: Backend> Role for Team<'_, I> {
     /// they differ at most by rounding; the mean makes them equal).
     fn agree(&self, sums: Sums) -> crate::Result<Sums> {
         let mut values = vec![sums.loss, sums.items as f64];
-        values.extend(sums.named.values());
+        values.extend(
+            sums.named
+                .values()
+                .flat_map(|&(sum, items)| [sum, items as f64]),
+        );
         let summed = self.peer.sum_values::<I>(&values, &self.device)?;
         let n = self.peer.world() as f64;
         Ok(Sums {
@@ -175,8 +185,8 @@ impl<I: Backend> Role for Team<'_, I> {
             named: sums
                 .named
                 .keys()
-                .zip(&summed[2..])
-                .map(|(k, v)| (k.clone(), v / n))
+                .zip(summed[2..].chunks_exact(2))
+                .map(|(k, v)| (k.clone(), (v[0] / n, (v[1] / n).round() as usize)))
                 .collect(),
         })
     }
@@ -306,8 +316,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         self
     }
 
-    /// The settings saved with the checkpoints: the [`FitConfig`]'s (but `epochs`, which a
-    /// resume may raise, and `patience`) and the caller's.
+    /// The settings saved with the checkpoints: the [`FitConfig`]'s but `epochs`, `patience` and
+    /// `restore_best` (a resume may go on longer, wait longer or keep the best model too), the
+    /// learning-rate scheduler's type (its parameters are the caller's to add: burn's schedulers
+    /// do not describe themselves), and the caller's.
     fn all_settings(&self) -> Settings {
         let c = &self.config;
         let mut all: Settings = [
@@ -316,6 +328,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             ("shuffle", c.shuffle.to_string()),
             ("seed", c.seed.to_string()),
             ("learning_rate", c.learning_rate.to_string()),
+            ("lr_scheduler", std::any::type_name::<S>().to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -447,11 +460,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         // Fresh autodiff leaves: local peers handed clones of one model would otherwise share
         // their parameters' graph nodes, and burn's autodiff would join (and lock) their graphs.
         let model = model.fork(device);
-        let (model, record, history, best) =
-            self.start::<B, M, O::Record, _, _>(model, &data, device)?;
-        if let Some(record) = record {
-            *optimizer = optimizer.clone().load_record(record);
-        }
+        // refused before the run is admitted, so that the caller's on_start writes nothing
         if self.config.batch_size < peer.world() {
             // every batch is cut into one shard per peer
             return Err(Error::config(
@@ -459,6 +468,11 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 format!("at least the number of peers ({})", peer.world()),
                 self.config.batch_size,
             ));
+        }
+        let (model, record, history, best) =
+            self.start::<B, M, O::Record, _, _>(model, &data, device)?;
+        if let Some(record) = record {
+            *optimizer = optimizer.clone().load_record(record);
         }
         peer.register::<Inner<B>>(device)?;
         let result = (|| {
@@ -732,6 +746,30 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         } else {
             history.epochs.len() + 1
         };
+        // The last finished epoch's state when its checkpoint was not written (checkpoints every
+        // few epochs): a run that then fails saves it, so it leaves its last good state.
+        let mut unsaved: Option<LastGood<M, R, S::Record<B>>> = None;
+        let leave_last_good = |unsaved: Option<LastGood<M, R, S::Record<B>>>,
+                               history: &History,
+                               best: &Option<M>|
+         -> crate::Result<()> {
+            let (Some(c), Some(good)) = (&self.checkpoints, unsaved) else {
+                return Ok(());
+            };
+            let mut kept = history.clone();
+            kept.step_losses.truncate(good.steps);
+            let since_best = epochs_since_best(&kept.epochs);
+            let contents = Contents {
+                epoch: good.epoch,
+                model: &good.model,
+                best: best.as_ref().filter(|_| since_best > 0),
+                optimizer: good.optimizer,
+                scheduler: good.scheduler,
+                history: &kept,
+                settings: &settings,
+            };
+            checkpoint::save::<B, M, R, S::Record<B>>(c, contents)
+        };
         for epoch in first..=config.epochs {
             if config
                 .patience
@@ -767,6 +805,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     Ok(stepped) => stepped,
                     Err(e) => {
                         bar.abandon();
+                        leave_last_good(unsaved, &history, &best)?;
                         return Err(e);
                     }
                 };
@@ -800,6 +839,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             };
             if let Err(e) = check_record(&record, step) {
                 bar.abandon();
+                leave_last_good(unsaved, &history, &best)?;
                 return Err(e);
             }
             bar.set_message(record.summary());
@@ -821,9 +861,19 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 best = Some(model.clone());
             }
             let stopping = stop || config.patience.is_some_and(|p| since_best >= p);
+            let saving = epoch % self.checkpoints.as_ref().map_or(1, |c| c.every) == 0
+                || epoch == config.epochs
+                || stopping;
+            unsaved = (self.checkpoints.is_some() && rank == 0 && !saving).then(|| LastGood {
+                epoch,
+                steps: step,
+                model: model.clone(),
+                optimizer: optimizer_record(),
+                scheduler: self.scheduler.to_record::<B>(),
+            });
             if let Some(c) = &self.checkpoints
                 && rank == 0
-                && (epoch % c.every == 0 || epoch == config.epochs || stopping)
+                && saving
             {
                 let contents = Contents {
                     epoch,
@@ -847,6 +897,16 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             _ => Ok((model, history)),
         }
     }
+}
+
+/// A finished epoch's state, kept until the next checkpoint in case the run fails before it.
+struct LastGood<M, R, S> {
+    epoch: usize,
+    /// Optimiser steps taken by the end of the epoch.
+    steps: usize,
+    model: M,
+    optimizer: R,
+    scheduler: S,
 }
 
 /// What a run starts from: the model, the optimiser's record and the history (a resume's), and

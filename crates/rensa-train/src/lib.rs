@@ -18,7 +18,9 @@
 //! validation loss or metric or non-finite weights, learning-rate schedules (burn's, or [`schedule::Anneal`] over the whole run), and checkpoints
 //! that survive a crash at any moment (fsynced, published by one rename, with a manifest that
 //! loading verifies before falling back to the previous one), saved with the run's settings so
-//! that a resume with other ones is refused, and that a run resumes from bit-exactly. A model
+//! that a resume with other ones is refused, and that a run resumes from bit-exactly (with
+//! [`Items`]; with [`Loaders`] when the iterators are keyed by epoch; on one process or two
+//! peers: see the `distributed` feature's strategies for more). A model
 //! whose backward pass is hand-written trains in the same loop ([`Fit::run_manual`]). Weight
 //! decay and gradient clipping are burn's optimiser options.
 //!

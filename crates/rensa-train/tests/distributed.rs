@@ -251,8 +251,13 @@ fn a_batch_smaller_than_the_number_of_peers_is_refused() {
     let _turn = turn();
     let peers = Cluster::local(4).peers().unwrap();
     let items = data(80);
+    let started = std::cell::Cell::new(false);
     let e = Fit::new(config().with_batch_size(3))
         .distributed(peers[0].clone())
+        .on_start(|| -> Result<(), std::io::Error> {
+            started.set(true);
+            Ok(())
+        })
         .run(
             model(8),
             &mut AdamConfig::new().init(),
@@ -265,6 +270,8 @@ fn a_batch_smaller_than_the_number_of_peers_is_refused() {
         e.contains("batch_size") && e.contains("number of peers (4)"),
         "{e}"
     );
+    // refused before it was admitted: the caller's files were not written
+    assert!(!started.get());
 }
 
 #[test]

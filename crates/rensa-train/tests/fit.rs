@@ -609,6 +609,27 @@ fn load_model_reads_burns_format_and_refuses_crafted_and_cut_files() {
     for cut in 0..bytes.len() {
         refused(&bytes[..cut]);
     }
+    // The weight's 24 bytes (6 f32, length prefix 24) cut to 4 with a prefix of 4, its shape
+    // [2, 3] kept: the data no longer fills the shape (read past its end before the check).
+    let data: Vec<u8> = weights
+        .iter()
+        .flat_map(|&w| (w as f32).to_le_bytes())
+        .collect();
+    let mut prefixed = vec![24u8];
+    prefixed.extend(&data);
+    let at = bytes
+        .windows(prefixed.len())
+        .position(|w| w == prefixed)
+        .expect("the weight's bytes in the file");
+    let mut crafted = bytes[..at].to_vec();
+    crafted.push(4);
+    crafted.extend(&data[..4]);
+    crafted.extend(&bytes[at + prefixed.len()..]);
+    let e = refused(&crafted);
+    assert!(
+        e.contains("model.bin") && e.contains("does not fit its shapes"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1278,4 +1299,95 @@ fn shards_split_every_batch_without_overlap_and_give_every_peer_the_same_count()
         .map(|rank| loaders.train_shard(&config, 1, rank, 3).collect())
         .collect();
     assert_eq!(turns, [vec![0, 3], vec![1, 4], vec![2, 5]]);
+}
+
+/// The line, whose training loss turns NaN from epoch `nan_from` on, and which reports the
+/// metric `first` (1.0) on the first batch of every epoch only.
+#[derive(Module, Debug)]
+struct Flaky<B: Backend> {
+    line: Line<B>,
+    nan_from: usize,
+}
+
+impl<B: Backend> Objective<B> for Flaky<B> {
+    type Batch = Points;
+
+    fn step(&self, items: &Points, at: &StepInfo) -> Output<B, Self> {
+        let (x, y) = self.line.xy(items);
+        let mut loss = (self.line.linear.forward(x) - y).powi_scalar(2).mean();
+        if at.training && at.epoch >= self.nan_from {
+            loss = loss * f32::NAN;
+        }
+        let output = Output::new(loss, items.len());
+        if at.batch == 1 {
+            output.with_metric("first", 1.0)
+        } else {
+            output
+        }
+    }
+}
+
+#[test]
+fn a_failed_run_leaves_its_last_finished_epoch_and_partial_metrics_are_their_batches_mean() {
+    use rensa_train::Checkpoints;
+    let dir = run_dir("last-good");
+    let flaky = |nan_from| Flaky {
+        line: model(),
+        nan_from,
+    };
+    let config = FitConfig::for_epochs(6, 5).with_shuffle(false);
+    let run = |nan_from, checkpoints: Option<Checkpoints>| {
+        let mut fit = Fit::new(config.clone());
+        if let Some(c) = checkpoints {
+            fit = fit.checkpoints(c);
+        }
+        fit.run(
+            flaky(nan_from),
+            &mut AdamConfig::new().init(),
+            Items::new(&data(10), points),
+            &Default::default(),
+        )
+    };
+    // checkpoints every 5 epochs, the loss NaN in epoch 3: epoch 2 is saved as it ended
+    let err = run(3, Some(Checkpoints::new(&dir, 5))).unwrap_err();
+    assert!(
+        matches!(err, Error::NonFiniteLoss { epoch: 3, .. }),
+        "{err}"
+    );
+    let saved = Checkpoints::new(&dir, 5).latest().unwrap().unwrap();
+    assert_eq!(saved.epoch, 2);
+    let history = rensa_train::History::load(&saved.path).unwrap();
+    assert_eq!((history.epochs.len(), history.step_losses.len()), (2, 4));
+    // it is the model of a run stopped after epoch 2, and a resume goes on from it
+    let (two, _) = Fit::new(config.clone().with_epochs(2))
+        .run(
+            flaky(99),
+            &mut AdamConfig::new().init(),
+            Items::new(&data(10), points),
+            &Default::default(),
+        )
+        .unwrap();
+    let loaded = rensa_train::load_model(
+        flaky(99),
+        &saved.model_file().with_extension(""),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(weights(&loaded.line), weights(&two.line));
+    let (_, resumed) = Fit::new(config.clone())
+        .checkpoints(Checkpoints::new(&dir, 5).resuming(true))
+        .run(
+            flaky(99),
+            &mut AdamConfig::new().init(),
+            Items::new(&data(10), points),
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(resumed.epochs.len(), 6);
+    // `first`, reported on one of the two batches, is that batch's value, not half of it
+    assert!(
+        resumed.epochs.iter().all(|e| e.metrics["first"] == 1.0),
+        "{resumed:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

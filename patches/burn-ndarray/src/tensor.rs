@@ -662,7 +662,13 @@ impl NdArrayTensor {
                 match $data.dtype {
                     $( $dtype => {
                         match data.into_vec::<$ty>() {
-                            Ok(vec) => unsafe { ArrayD::from_shape_vec_unchecked(shape, vec) }.into_shared(),
+                            Ok(vec) => {
+                                // checked: data read from a file may not fill its shape
+                                let len = vec.len();
+                                ArrayD::from_shape_vec(shape.clone(), vec).unwrap_or_else(|_| {
+                                    panic!("tensor data of {len} elements for the shape {shape:?}")
+                                })
+                            }.into_shared(),
                             Err(err) => panic!("Data should have the same element type as the tensor {err:?}"),
                         }.into()
                     }, )*
