@@ -23,7 +23,7 @@ pub struct FitConfig {
     #[config(default = true)]
     pub shuffle: bool,
     /// Seed of the shuffling (see [`shuffled`](crate::shuffled)); the backend is also seeded with
-    /// `seed + epoch` at the start of every epoch.
+    /// [`backend_seed`](crate::backend_seed)`(seed, epoch)` at the start of every epoch.
     #[config(default = 0)]
     pub seed: u64,
     /// Learning rate of every step, unless a schedule is given

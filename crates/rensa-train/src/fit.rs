@@ -13,7 +13,7 @@ use crate::checkpoint::{self, Checkpoints, Contents, Settings};
 use crate::data::no_batches;
 use crate::guard::non_finite_weights;
 use crate::history::best_index;
-use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, StepInfo};
+use crate::{Batches, EpochRecord, Error, FitConfig, History, Objective, SplitMix64, StepInfo};
 
 /// A caller's hook run after every epoch ([`Fit::on_epoch`]).
 type EpochHook<'a> = Box<dyn FnMut(&EpochRecord) + 'a>;
@@ -44,8 +44,8 @@ type StartHook<'a> = Box<dyn FnOnce() -> std::result::Result<(), crate::BoxError
 /// # }
 /// ```
 ///
-/// Every epoch seeds the backend with `seed + epoch`; [`Items`](crate::Items) shuffles by
-/// `(seed, epoch)`, so a run resumed from a checkpoint ends with the same weights as an
+/// Every epoch seeds the backend with a hash of `(seed, epoch)` ([`backend_seed`]);
+/// [`Items`](crate::Items) shuffles by `(seed, epoch)`, so a run resumed from a checkpoint ends with the same weights as an
 /// uninterrupted one. A batch whose loss is NaN or infinite stops the run with
 /// [`Error::NonFiniteLoss`] before any step is taken with it; weights that hold a NaN or an
 /// infinity after a step, and a non-finite validation loss or metric, stop it with
@@ -781,7 +781,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             // peer 0 draws what a run of one draws; peers in other processes, streams of their
             // own (local peers share their process's generator: see `distributed`)
             let stream = (rank as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            B::seed(device, config.seed.wrapping_add(epoch as u64) ^ stream);
+            B::seed(device, backend_seed(config.seed, epoch) ^ stream);
             let mut sums = Sums::default();
             let mut lr = f64::NAN;
             let batches: Box<dyn Iterator<Item = T> + '_> = if world == 1 {
@@ -897,6 +897,14 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             _ => Ok((model, history)),
         }
     }
+}
+
+/// The seed of the backend's generator (dropout, sampled noise) in epoch `epoch` of a run seeded
+/// with `seed`: a SplitMix64 hash of both, so that no two (seed, epoch) pairs share a stream
+/// (with `seed + epoch`, seed 0's second epoch drew what seed 1's first did, and runs of
+/// neighbouring seeds shared their noise one epoch apart).
+pub fn backend_seed(seed: u64, epoch: usize) -> u64 {
+    SplitMix64::new(seed ^ (epoch as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25)).next_u64()
 }
 
 /// A finished epoch's state, kept until the next checkpoint in case the run fails before it.

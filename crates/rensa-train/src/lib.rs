@@ -49,7 +49,7 @@ pub use checkpoint::{
 pub use config::FitConfig;
 pub use data::{Batches, Items, Loaders};
 pub use error::{BoxError, Error, Result};
-pub use fit::Fit;
+pub use fit::{Fit, backend_seed};
 pub use history::{EpochRecord, History, write_atomic};
 pub use pool::{Subnormals, in_thread_pool, in_thread_pool_with};
 pub use rensa_data::rng::{SplitMix64, shuffled};
