@@ -28,6 +28,12 @@
 //! Losses are reported in nats per image (the sums over pixels and latent dimensions, averaged
 //! over the batch).
 //!
+//! The pixels are grey levels in `[0, 1]` (`x / 255`), not binarised, as pytorch/examples
+//! trains: the Bernoulli cross-entropy of a grey level `x_i` is at least its entropy
+//! `H(x_i)`, above 0 for every grey strictly between black and white, so the reported `−ELBO` is a training loss to compare between models on the
+//! same data, not a bound on `−log p(x)` of a density over images, and not comparable with the
+//! likelihoods reported on binarised MNIST.
+//!
 //! [`DiagonalGaussian::kl_standard`]: rensa_nn::latent::DiagonalGaussian::kl_standard
 
 use burn::config::Config;
@@ -292,12 +298,37 @@ impl<B: RecurrentBackend> Vae<B> {
     /// `−ELBO`'s terms for flattened images in `[0, 1]`, with one reparameterised sample per
     /// image (noise from the backend's generator).
     pub fn elbo(&self, x: Tensor<B, 2>) -> Elbo<B> {
+        let noise = Tensor::random(
+            [x.dims()[0], self.latent],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &x.device(),
+        );
+        self.elbo_with_noise(x, noise)
+    }
+
+    /// `−ELBO`'s terms with given noise `ε`, `[batch, latent]`: the sample is `z = μ + σ ⊙ ε`.
+    ///
+    /// # Panics
+    /// If the noise is not `[batch, latent]`.
+    pub fn elbo_with_noise(&self, x: Tensor<B, 2>, noise: Tensor<B, 2>) -> Elbo<B> {
         let q = self.encode(x.clone());
-        let logits = self.decode_logits(q.sample());
+        assert_eq!(
+            noise.dims(),
+            q.mean.dims(),
+            "noise of the latent's shape [batch, latent]"
+        );
+        let logits = self.decode_logits(q.reparameterise(noise));
         Elbo {
-            reconstruction: bernoulli_nll(logits, x),
+            reconstruction: self.reconstruction_nll(logits, x),
             kl: q.kl_standard(),
         }
+    }
+
+    /// The reconstruction term `−log p(x|z)` per image, `[batch]`, from the decoder's logits
+    /// `l`: `Σ_i softplus(l_i) − x_i l_i`, the pixels' binary cross-entropy, finite at any
+    /// logit.
+    pub fn reconstruction_nll(&self, logits: Tensor<B, 2>, x: Tensor<B, 2>) -> Tensor<B, 1> {
+        bernoulli_nll(logits, x)
     }
 
     /// Reconstructions (the decoder's means at the posterior means) of flattened images.

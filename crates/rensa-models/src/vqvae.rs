@@ -334,9 +334,10 @@ impl CodeBatch {
     /// A batch of grids, each `length` codes.
     ///
     /// # Panics
-    /// If the grids do not all have `length` codes, or there is none.
+    /// If there is no grid, a grid has no code, or the grids are not all of one length.
     pub fn of(grids: &[&Vec<u32>]) -> Self {
         let length = grids.first().expect("a batch of at least one grid").len();
+        assert!(length > 0, "code grids of at least one code");
         assert!(
             grids.iter().all(|g| g.len() == length),
             "code grids of one length"
@@ -367,10 +368,14 @@ impl<B: RecurrentBackend> CodePrior<B> {
     /// The log-probabilities of every next code, `[N, L, K]`, for grids `[N, L]`: position `i`
     /// conditions on codes `0..i`.
     ///
+    /// The codes must be below `K`: they are not read back to be checked (a device sync per
+    /// step); the training step (`Objective::step`) checks its batches on the host.
+    ///
     /// # Panics
-    /// If a code is not below `K`.
+    /// If the grids have no code (`L = 0`).
     pub fn log_probs(&self, codes: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [n, l] = codes.dims();
+        assert!(l > 0, "code grids [N, L] with L >= 1, got L = 0");
         let start = Tensor::<B, 2, Int>::full([n, 1], self.codes as i64, &codes.device());
         let inputs = Tensor::cat(vec![start, codes.slice([0..n, 0..l - 1])], 1);
         let hidden = self
@@ -426,7 +431,16 @@ impl<B: RecurrentBackend> Objective<B> for CodePrior<B> {
     type Batch = CodeBatch;
 
     /// The mean negative log-likelihood per code, in nats.
+    ///
+    /// # Panics
+    /// If a code of the batch is not below `K`.
     fn step(&self, batch: &CodeBatch, _: &StepInfo) -> Output<B, Self> {
+        if let Some(&code) = batch.codes.iter().find(|&&c| c as usize >= self.codes) {
+            panic!(
+                "code {code} in a batch for a prior over {} codes (0..{})",
+                self.codes, self.codes
+            );
+        }
         let nll = self.neg_log_likelihood(batch.tensor(&self.device()));
         Output::new(nll.mean().div_scalar(batch.length as f64), batch.count)
     }

@@ -467,8 +467,12 @@ impl<B: RecurrentBackend> Attention<B> {
     /// Attends with one query step `[batch, query_size]` (a decoder's loop): the context
     /// `[batch, value size]` and the weights `[batch, keys]`.
     ///
+    /// The memory's mask must have one query row (`[batch, 1, keys]`, as key padding from
+    /// lengths has); for a per-step mask (a causal one, say) narrow it to the step's row first
+    /// ([`Memory::with_mask`] on `mask.slice([0..b, t..t + 1, 0..s])`).
+    ///
     /// # Panics
-    /// As [`attend`](Self::attend).
+    /// As [`attend`](Self::attend); when the mask has more than one query row.
     pub fn step(&self, query: Tensor<B, 2>, memory: &Memory<B>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let out = self.attend(query.unsqueeze_dim(1), memory);
         let [b, _, dv] = out.context.dims();

@@ -130,11 +130,13 @@ impl<B: Backend> DiagonalGaussian<B> {
             prior.mean.dims(),
             "KL between Gaussians of one shape"
         );
-        let prior_var = prior.log_var.clone().exp();
-        let diff = self.mean.clone() - prior.mean.clone();
-        let terms = prior.log_var.clone() - self.log_var.clone()
-            + (self.log_var.clone().exp() + diff.powi_scalar(2)) / prior_var
-            - 1.0;
+        // σ_q²/σ_p² as the exponential of a difference and (μ_q − μ_p)²/σ_p² as the square of
+        // (μ_q − μ_p)·e^{−½ log σ_p²}: no division by a variance that underflows to 0 (log σ_p²
+        // below about −87 in f32), and 0 where the means agree (finite for log σ_p² > −176)
+        let log_ratio = self.log_var.clone() - prior.log_var.clone();
+        let scaled =
+            (self.mean.clone() - prior.mean.clone()) * prior.log_var.clone().mul_scalar(-0.5).exp();
+        let terms = log_ratio.clone().neg() + log_ratio.exp() + scaled.powi_scalar(2) - 1.0;
         terms.sum_dim(1).squeeze_dim(1).mul_scalar(0.5)
     }
 
@@ -203,11 +205,12 @@ impl VectorQuantizerConfig {
     /// Checks the settings.
     ///
     /// # Errors
-    /// No code, a zero size, a negative or non-finite `β`, a decay outside `(0, 1)`, an `ε`
-    /// that is not positive, a negative threshold.
+    /// Fewer than two codes, a zero size, a negative or non-finite `β`, a decay outside
+    /// `(0, 1)`, an `ε` that is not positive, a negative threshold, re-seeding without EMA.
     pub fn validate(&self) -> crate::Result<()> {
-        if self.codes == 0 {
-            return Err(Error::config("codes", "at least 1", 0));
+        // one code would quantise everything to it: nothing to choose between
+        if self.codes < 2 {
+            return Err(Error::config("codes", "at least 2", self.codes));
         }
         if self.dim == 0 {
             return Err(Error::config("dim", "at least 1", 0));
@@ -236,10 +239,19 @@ impl VectorQuantizerConfig {
                 self.epsilon,
             ));
         }
-        if let Some(t) = self.reseed_below
-            && !(t.is_finite() && t >= 0.0)
-        {
-            return Err(Error::config("reseed_below", "a finite number >= 0", t));
+        if let Some(t) = self.reseed_below {
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(Error::config("reseed_below", "a finite number >= 0", t));
+            }
+            // a gradient-trained code replaced in place would keep the optimiser's moments of
+            // the code it replaced, which move the fresh code away at the next step
+            if self.ema_decay.is_none() {
+                return Err(Error::config(
+                    "reseed_below",
+                    "None unless ema_decay is set (re-seeding needs the EMA codebook)",
+                    t,
+                ));
+            }
         }
         Ok(())
     }
@@ -257,23 +269,30 @@ impl VectorQuantizerConfig {
             Distribution::Uniform(-bound, bound),
             device,
         );
-        Ok(self.with_codebook(codebook))
+        self.with_codebook(codebook)
     }
 
-    /// The quantiser with a given `[K, D]` codebook (no check of its shape beyond the config).
+    /// The quantiser with a given `[K, D]` codebook.
     ///
-    /// # Panics
-    /// If the codebook is not `[codes, dim]`.
-    pub fn with_codebook<B: Backend>(&self, codebook: Tensor<B, 2>) -> VectorQuantizer<B> {
-        assert_eq!(
-            codebook.dims(),
-            [self.codes, self.dim],
-            "a [codes, dim] codebook"
-        );
+    /// # Errors
+    /// As [`validate`](Self::validate), and a codebook that is not `[codes, dim]`.
+    pub fn with_codebook<B: Backend>(
+        &self,
+        codebook: Tensor<B, 2>,
+    ) -> crate::Result<VectorQuantizer<B>> {
+        self.validate()?;
+        let dims = codebook.dims();
+        if dims != [self.codes, self.dim] {
+            return Err(Error::config(
+                "codebook",
+                "a [codes, dim] tensor",
+                format!("{dims:?} for {} codes of size {}", self.codes, self.dim),
+            ));
+        }
         let device = codebook.device();
         let state = |t: Tensor<B, 2>| Param::initialized(ParamId::new(), t).set_require_grad(false);
         let ema = self.ema_decay.is_some();
-        VectorQuantizer {
+        Ok(VectorQuantizer {
             codebook: if ema {
                 state(codebook.clone())
             } else {
@@ -291,7 +310,7 @@ impl VectorQuantizerConfig {
             epsilon: self.epsilon,
             reseed_below: self.reseed_below,
             usage_decay: self.usage_decay,
-        }
+        })
     }
 }
 
@@ -383,7 +402,8 @@ impl<B: Backend> VectorQuantizer<B> {
     }
 
     /// The rows of the codebook at `indices`, `[N]` → `[N, D]` (a decoder's input from codes a
-    /// prior sampled).
+    /// prior sampled). The indices must be below `K`; they are not read back to be checked (an
+    /// index out of range panics on ndarray and is undefined on other backends).
     pub fn lookup(&self, indices: Tensor<B, 1, Int>) -> Tensor<B, 2> {
         self.codebook.val().select(0, indices)
     }
@@ -409,7 +429,18 @@ impl<B: Backend> VectorQuantizer<B> {
             codebook_loss.clone() + commitment_loss.clone().mul_scalar(self.commitment)
         };
         let quantized = x.clone() + (e - x.clone()).detach();
-        let one_hot: Tensor<B, 2> = indices.clone().float().one_hot(self.codes);
+        // one-hot rows by comparison with 0..K (burn's `one_hot` reads its input back to check
+        // it, a device sync per step)
+        let n = x.dims()[0];
+        let codes = Tensor::<B, 1, Int>::arange(0..self.codes as i64, &x.device())
+            .unsqueeze_dim::<2>(0)
+            .expand([n, self.codes]);
+        let one_hot: Tensor<B, 2> = indices
+            .clone()
+            .unsqueeze_dim::<2>(1)
+            .expand([n, self.codes])
+            .equal(codes)
+            .float();
         let inputs = x.detach();
         let stats = CodeStats {
             counts: one_hot.clone().sum_dim(0),

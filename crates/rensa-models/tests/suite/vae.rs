@@ -24,32 +24,38 @@ fn the_negative_elbo_is_reconstruction_plus_kl() {
         .with_latent(3)
         .with_hidden(5);
     let vae = config.init::<TestBackend>(&device).unwrap();
+    let pixels = [0.0f64, 1.0, 0.25, 1.0];
     let x = Tensor::<TestBackend, 2>::from_data(
-        TensorData::new(vec![0.0f32, 1.0, 0.25, 1.0], [1, 4]),
+        TensorData::new(pixels.iter().map(|&v| v as f32).collect(), [1, 4]),
         &device,
     );
-    // with the posterior's mean as the sample, the reconstruction term is the pixels' BCE
-    let q = vae.encode(x.clone());
-    let p = to_f64_vec(vae.decode(q.mean.clone()));
-    let bce: f64 = [0.0, 1.0, 0.25, 1.0]
+    let eps = [0.3f64, -1.2, 0.7];
+    let noise = Tensor::<TestBackend, 2>::from_data(
+        TensorData::new(eps.iter().map(|&v| v as f32).collect(), [1, 3]),
+        &device,
+    );
+    let elbo = vae.elbo_with_noise(x.clone(), noise);
+
+    // by hand: z = μ + exp(½ log σ²) ε, the pixels' BCE at the decoder's means for z, and
+    // ½ Σ (μ² + σ² − 1 − log σ²)
+    let q = vae.encode(x);
+    let (mu, lv) = (to_f64_vec(q.mean), to_f64_vec(q.log_var));
+    let z: Vec<f32> = (0..3)
+        .map(|j| (mu[j] + (0.5 * lv[j]).exp() * eps[j]) as f32)
+        .collect();
+    let p = to_f64_vec(vae.decode(Tensor::from_data(TensorData::new(z, [1, 3]), &device)));
+    let bce: f64 = pixels
         .iter()
         .zip(&p)
         .map(|(x, p)| -(x * p.ln() + (1.0 - x) * (1.0 - p).ln()))
         .sum();
-    let logits = vae.decode_logits(q.mean.clone());
-    let softplus = logits.clone().exp().log1p();
-    let nll = (softplus - x.clone() * logits).sum();
-    assert_slices_close(&to_f64_vec(nll), &[bce], Tolerance::F32, "Bernoulli NLL");
-    let elbo = vae.elbo(x);
-    let total = to_f64_vec(elbo.negative())[0];
-    let parts = to_f64_vec(elbo.reconstruction)[0] + to_f64_vec(elbo.kl.clone())[0];
-    assert!((total - parts).abs() < 1e-4, "{total} vs {parts}");
-    assert_slices_close(
-        &to_f64_vec(elbo.kl),
-        &to_f64_vec(q.kl_standard()),
-        Tolerance::F32,
-        "KL",
-    );
+    let kl: f64 = (0..3)
+        .map(|j| 0.5 * (mu[j] * mu[j] + lv[j].exp() - 1.0 - lv[j]))
+        .sum();
+    let tol = Tolerance::new(1e-4, 1e-4);
+    assert_slices_close(&to_f64_vec(elbo.reconstruction.clone()), &[bce], tol, "BCE");
+    assert_slices_close(&to_f64_vec(elbo.kl.clone()), &[kl], tol, "KL");
+    assert_slices_close(&to_f64_vec(elbo.negative()), &[bce + kl], tol, "−ELBO");
 }
 
 #[test]
@@ -68,10 +74,27 @@ fn saturated_logits_stay_finite() {
     // a huge code drives the logits far into saturation
     let z =
         Tensor::<TestBackend, 2>::from_data(TensorData::new(vec![1e4f32, -1e4], [1, 2]), &device);
-    let logits = to_f64_vec(vae.decode_logits(z));
-    assert!(logits.iter().any(|l| l.abs() > 100.0), "{logits:?}");
-    let x = Tensor::<TestBackend, 2>::ones([1, 4], &device);
-    assert!(to_f64_vec(vae.elbo(x).negative())[0].is_finite());
+    let logits = vae.decode_logits(z);
+    let l = to_f64_vec(logits.clone());
+    assert!(l.iter().any(|l| l.abs() > 100.0), "{l:?}");
+    // the reconstruction term at those logits, against Σ max(l, 0) − x l (+ log1p(e^−|l|)),
+    // for pixels of 1, 0 and between
+    let pixels = [1.0f64, 0.0, 0.5, 1.0];
+    let x = Tensor::<TestBackend, 2>::from_data(
+        TensorData::new(pixels.iter().map(|&v| v as f32).collect(), [1, 4]),
+        &device,
+    );
+    let want: f64 = l
+        .iter()
+        .zip(&pixels)
+        .map(|(l, x)| l.max(0.0) + (-l.abs()).exp().ln_1p() - x * l)
+        .sum();
+    let got = to_f64_vec(vae.reconstruction_nll(logits, x))[0];
+    assert!(got.is_finite(), "{got}");
+    assert!(
+        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
 }
 
 #[test]

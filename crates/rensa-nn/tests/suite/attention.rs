@@ -273,6 +273,99 @@ fn fused_matches_plain<B: AutodiffBackend + RecurrentBackend>(dev: &B::Device, t
     }
 }
 
+/// Every learned score against sums written out by hand, with non-square, asymmetric weights:
+/// a swapped `W_q`/`W_k` or a transposed `W` gives other numbers (the Keras goldens have
+/// identity projections only).
+fn hand_computed_scores<B: RecurrentBackend>(dev: &B::Device, tol: Tolerance) {
+    let (q, k, a) = (2usize, 3usize, 2usize);
+    let query = [0.5, -1.0, 1.5, 0.25]; // [1, 2 queries, q]
+    let keys = [0.1, 0.2, -0.3, -0.4, 0.5, 0.6, 0.7, -0.8, 0.9]; // [1, 3 keys, k]
+    let w_q = [0.3, -0.2, 0.8, 0.5]; // [q, a]
+    let w_k = [0.1, 0.4, -0.6, 0.2, 0.9, -0.3]; // [k, a]
+    let bias = [0.05, -0.1];
+    let v = [1.2, -0.7];
+    let w = [0.2, -0.5, 0.7, 0.1, -0.3, 0.4]; // general: [k, q], score q · (k W)
+    let p2 = |x: &[f64], shape: [usize; 2]| {
+        Some(Param::from_tensor(crate::recurrent::host::<B, 2>(
+            x, shape, dev,
+        )))
+    };
+    let p1 = |x: &[f64]| {
+        Some(Param::from_tensor(crate::recurrent::host::<B, 1>(
+            x,
+            [x.len()],
+            dev,
+        )))
+    };
+    let additive = |t: usize, s: usize, with_bias: bool| -> f64 {
+        (0..a)
+            .map(|j| {
+                let mut h = if with_bias { bias[j] } else { 0.0 };
+                h += (0..q)
+                    .map(|i| query[t * q + i] * w_q[i * a + j])
+                    .sum::<f64>();
+                h += (0..k)
+                    .map(|i| keys[s * k + i] * w_k[i * a + j])
+                    .sum::<f64>();
+                v[j] * h.tanh()
+            })
+            .sum()
+    };
+    let general = |t: usize, s: usize| -> f64 {
+        (0..q)
+            .map(|j| query[t * q + j] * (0..k).map(|i| keys[s * k + i] * w[i * q + j]).sum::<f64>())
+            .sum()
+    };
+    for score in [
+        AttentionScore::Additive,
+        AttentionScore::Concat,
+        AttentionScore::General,
+    ] {
+        for scaled in [false, true] {
+            if scaled && score != AttentionScore::General {
+                continue;
+            }
+            let params = match score {
+                AttentionScore::General => AttentionParams {
+                    key_weight: p2(&w, [k, q]),
+                    ..Default::default()
+                },
+                _ => AttentionParams {
+                    query_weight: p2(&w_q, [q, a]),
+                    query_bias: if score == AttentionScore::Additive {
+                        p1(&bias)
+                    } else {
+                        None
+                    },
+                    key_weight: p2(&w_k, [k, a]),
+                    v: p1(&v),
+                },
+            };
+            let attention = Attention::from_params(score, scaled, q, k, params).unwrap();
+            let key_tensor = crate::recurrent::host::<B, 3>(&keys, [1, 3, k], dev);
+            let memory = attention.memory(key_tensor.clone(), key_tensor);
+            let got = attention.scores(
+                crate::recurrent::host::<B, 3>(&query, [1, 2, q], dev),
+                &memory,
+            );
+            let scale = if scaled { 1.0 / (q as f64).sqrt() } else { 1.0 };
+            let want: Vec<f64> = (0..2)
+                .flat_map(|t| (0..3).map(move |s| (t, s)))
+                .map(|(t, s)| match score {
+                    AttentionScore::General => scale * general(t, s),
+                    _ => additive(t, s, score == AttentionScore::Additive),
+                })
+                .collect();
+            rensa_testkit::assert_slices_close(
+                &to_f64_vec(got),
+                &want,
+                tol,
+                &format!("{score:?} scores (scaled: {scaled})"),
+            );
+        }
+    }
+}
+
 #[test]
 fn ndarray() {
     let device = Default::default();
@@ -282,6 +375,7 @@ fn ndarray() {
     per_query_mask::<B>(&device);
     step_matches_sequence::<B>(&device, Tolerance::F32);
     fused_matches_plain::<rensa_testkit::TestAutodiff>(&device, Tolerance::F32);
+    hand_computed_scores::<B>(&device, Tolerance::F32);
 }
 
 #[test]

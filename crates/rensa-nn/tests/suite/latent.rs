@@ -59,6 +59,33 @@ fn gaussian_kl_and_density_match_their_formulas() {
 }
 
 #[test]
+fn the_kl_stays_finite_at_extreme_log_variances() {
+    // one dimension per row: a learned prior's log σ² of −110 is a σ² of 0 in f32, and the
+    // first row's KL is ½(−1 + e − 1) all the same; the second's 1/σ_p² = e^80 is large but
+    // finite
+    let q = DiagonalGaussian::new(t2::<B>(&[0.0, 0.5], [2, 1]), t2(&[-109.0, 0.0], [2, 1]));
+    let p = DiagonalGaussian::new(t2::<B>(&[0.0, 0.0], [2, 1]), t2(&[-110.0, -80.0], [2, 1]));
+    let (m, l, a, b) = (
+        [0.0f64, 0.5],
+        [-109.0f64, 0.0],
+        [0.0f64, 0.0],
+        [-110.0f64, -80.0],
+    );
+    let want: Vec<f64> = (0..2)
+        .map(|i| {
+            0.5 * (b[i] - l[i] + (l[i] - b[i]).exp() + (m[i] - a[i]).powi(2) * (-b[i]).exp() - 1.0)
+        })
+        .collect();
+    let got = to_f64_vec(q.kl(&p));
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            g.is_finite() && ((g - w) / w).abs() < 1e-4,
+            "KL {got:?}, by hand {want:?}"
+        );
+    }
+}
+
+#[test]
 fn active_units_count_the_dimensions_whose_mean_varies() {
     // dimension 0 varies, 1 is constant, 2 varies a little (variance 1/400 with Bessel's
     // correction, < 0.01)
@@ -76,7 +103,9 @@ fn active_units_of_one_input_is_not_zero_units() {
 #[should_panic(expected = "at least one row to quantise")]
 fn quantising_no_row_is_refused_by_name() {
     let (codes, _) = three_codes();
-    let vq = VectorQuantizerConfig::new(3, 2).with_codebook(t2::<B>(&codes, [3, 2]));
+    let vq = VectorQuantizerConfig::new(3, 2)
+        .with_codebook(t2::<B>(&codes, [3, 2]))
+        .expect("a valid quantiser");
     vq.forward(Tensor::<B, 2>::zeros([0, 2], &Default::default()));
 }
 
@@ -92,7 +121,9 @@ fn three_codes() -> (Vec<f32>, Vec<f32>) {
 fn the_quantiser_picks_the_nearest_code_and_passes_the_gradient_straight_through() {
     let (codes, x) = three_codes();
     let config = VectorQuantizerConfig::new(3, 2).with_commitment(0.25);
-    let vq = config.with_codebook(t2::<AD>(&codes, [3, 2]));
+    let vq = config
+        .with_codebook(t2::<AD>(&codes, [3, 2]))
+        .expect("a valid quantiser");
     let input = t2::<AD>(&x, [4, 2]).require_grad();
     let q = vq.forward(input.clone());
     let indices: Vec<i64> = q.indices.clone().into_data().to_vec().unwrap();
@@ -148,7 +179,9 @@ fn ema_updates_match_a_hand_computation() {
     let config = VectorQuantizerConfig::new(3, 2)
         .with_ema_decay(Some(gamma))
         .with_epsilon(eps);
-    let vq = config.with_codebook(t2::<B>(&codes, [3, 2]));
+    let vq = config
+        .with_codebook(t2::<B>(&codes, [3, 2]))
+        .expect("a valid quantiser");
     let q = vq.forward(t2(&x, [4, 2]));
     // the commitment term only
     let mse = to_f64_vec(q.commitment_loss.clone())[0];
@@ -195,7 +228,9 @@ fn unused_codes_are_reseeded_from_the_batch() {
         .with_ema_decay(Some(0.9))
         .with_reseed_below(Some(0.5))
         .with_usage_decay(0.5);
-    let mut vq = config.with_codebook(t2::<B>(&codes, [3, 2]));
+    let mut vq = config
+        .with_codebook(t2::<B>(&codes, [3, 2]))
+        .expect("a valid quantiser");
     let inputs = t2::<B>(&x, [4, 2]);
     // code 2 is never picked: usage 1 → 0.5 → 0.25, re-seeded at the second update
     for step in 0..2 {
@@ -224,10 +259,14 @@ fn unused_codes_are_reseeded_from_the_batch() {
 fn the_state_survives_a_record_round_trip() {
     let (codes, x) = three_codes();
     let config = VectorQuantizerConfig::new(3, 2).with_ema_decay(Some(0.9));
-    let vq = config.with_codebook(t2::<B>(&codes, [3, 2]));
+    let vq = config
+        .with_codebook(t2::<B>(&codes, [3, 2]))
+        .expect("a valid quantiser");
     let q = vq.forward(t2(&x, [4, 2]));
     let trained = vq.update(&q.stats);
-    let fresh = config.with_codebook(t2::<B>(&[0.0; 6], [3, 2]));
+    let fresh = config
+        .with_codebook(t2::<B>(&[0.0; 6], [3, 2]))
+        .expect("a valid quantiser");
     let loaded = fresh.load_record(trained.clone().into_record());
     assert_eq!(
         to_f64_vec(loaded.codebook.val()),
@@ -243,7 +282,9 @@ fn the_state_survives_a_record_round_trip() {
 #[test]
 fn grids_quantise_channels_first() {
     let (codes, _) = three_codes();
-    let vq = VectorQuantizerConfig::new(3, 2).with_codebook(t2::<B>(&codes, [3, 2]));
+    let vq = VectorQuantizerConfig::new(3, 2)
+        .with_codebook(t2::<B>(&codes, [3, 2]))
+        .expect("a valid quantiser");
     // [1, 2, 1, 2]: two positions, (0.9, 0.2) and (0.1, 4.0)
     let grid = Tensor::<B, 4>::from_data(
         TensorData::new(vec![0.9f32, 0.1, 0.2, 4.0], [1, 2, 1, 2]),
@@ -283,6 +324,7 @@ fn bad_configurations_are_refused() {
     let _rng = rensa_testkit::rng_lock(); // `init` draws the codes
     for (config, field) in [
         (VectorQuantizerConfig::new(0, 2), "codes"),
+        (VectorQuantizerConfig::new(1, 2), "codes"),
         (VectorQuantizerConfig::new(2, 0), "dim"),
         (
             VectorQuantizerConfig::new(2, 2).with_commitment(-1.0),
@@ -305,13 +347,29 @@ fn bad_configurations_are_refused() {
             "epsilon",
         ),
         (
-            VectorQuantizerConfig::new(2, 2).with_reseed_below(Some(-1.0)),
+            VectorQuantizerConfig::new(2, 2)
+                .with_ema_decay(Some(0.9))
+                .with_reseed_below(Some(-1.0)),
+            "reseed_below",
+        ),
+        // re-seeding a gradient-trained codebook is refused
+        (
+            VectorQuantizerConfig::new(2, 2).with_reseed_below(Some(0.5)),
             "reseed_below",
         ),
     ] {
         let e = config.init::<B>(&Default::default()).unwrap_err();
         assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
+        // a given codebook goes through the same checks
+        let e = config
+            .with_codebook(t2::<B>(&[0.0; 4], [2, 2]))
+            .unwrap_err();
+        assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
     }
+    let e = VectorQuantizerConfig::new(3, 2)
+        .with_codebook(t2::<B>(&[0.0; 6], [2, 3]))
+        .unwrap_err();
+    assert!(e.to_string().contains("`codebook`"), "{e}");
     let vq = VectorQuantizerConfig::new(512, 64)
         .init::<B>(&Default::default())
         .unwrap();
