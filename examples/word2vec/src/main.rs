@@ -299,7 +299,11 @@ fn config(args: &TrainArgs) -> Word2VecConfig {
 
 fn train(args: &TrainArgs) -> Result<()> {
     let config = config(args);
-    config.validate()?;
+    // every setting is checked before the output folder or the corpus is touched
+    match args.trainer {
+        Trainer::Cpu => config.validate()?,
+        Trainer::Tensor => config.validate_tensor(args.batch)?,
+    }
     let c = &args.common;
     if args.trainer == Trainer::Cpu
         && (c.threads.is_some() || c.keep_subnormals || c.plain_autodiff)
@@ -481,6 +485,15 @@ fn evaluate(vectors: &Embeddings, args: &EvalArgs) -> Result<serde_json::Value> 
     ] {
         let set = WordPairs::read(&dir.join(file))?;
         let r = evaluate_pairs(vectors, &set, PAIRS_VOCAB, true);
+        // as gensim's evaluate_word_pairs: no pair to correlate is an error, not a NaN result
+        if r.evaluated == 0 {
+            bail!(
+                "{}: none of its {} pairs has both words among the {PAIRS_VOCAB} most frequent of \
+                 the vectors, so there is no correlation to compute (another file or other vectors?)",
+                dir.join(file).display(),
+                r.oov
+            );
+        }
         println!(
             "{name}: Spearman {:.4}, Pearson {:.4} over {} pairs ({} out of the vocabulary)",
             r.spearman, r.pearson, r.evaluated, r.oov

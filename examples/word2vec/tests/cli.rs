@@ -156,6 +156,31 @@ fn trains_queries_evaluates_and_draws() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("simlex999"), "{stdout}");
     assert!(json.is_file());
+    // a pairs file none of whose pairs the vectors know is an error naming it, not a NaN
+    let other = dir.join("eval-other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(
+        dir.join("eval/questions-words.txt"),
+        other.join("questions-words.txt"),
+    )
+    .unwrap();
+    std::fs::write(
+        other.join("wordsim353.tsv"),
+        "tiger\tcat\t7\nbook\tpaper\t7\n",
+    )
+    .unwrap();
+    std::fs::copy(dir.join("eval/simlex999.txt"), other.join("simlex999.txt")).unwrap();
+    let (ok, _, stderr) = run(&[
+        "eval",
+        "--vectors",
+        text.to_str().unwrap(),
+        "--eval-data",
+        other.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && stderr.contains("wordsim353.tsv") && stderr.contains("none of its 2 pairs"),
+        "{stderr}"
+    );
     let png = dir.join("p.png");
     let (ok, stdout, _) = run(&[
         "project",
@@ -204,6 +229,20 @@ fn bad_input_is_refused_with_the_reason() {
     let (ok, _, stderr) = train(&dir, "run", &["--overwrite", "--no-loss"]);
     assert!(ok, "{stderr}");
     assert!(!dir.join("run/loss.png").exists());
+    // a setup refused by its settings leaves the run it was to replace as it was
+    let (ok, _, stderr) = train(
+        &dir,
+        "run",
+        &["--loss", "hs", "--trainer", "tensor", "--overwrite"],
+    );
+    assert!(
+        !ok && stderr.contains("hierarchical softmax trains on the CPU"),
+        "{stderr}"
+    );
+    assert!(dir.join("run/results.json").exists());
+    let (ok, _, stderr) = train(&dir, "run", &["--window", "10001", "--overwrite"]);
+    assert!(!ok && stderr.contains("`window`"), "{stderr}");
+    assert!(dir.join("run/results.json").exists());
     let corpus = dir.join("corpus.txt");
     let (ok, _, stderr) = run(&[
         "train",

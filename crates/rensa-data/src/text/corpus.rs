@@ -11,7 +11,9 @@
 //! the file is made, and every word of a vocabulary fits the word2vec formats' readers, which
 //! refuse longer words. gensim reads such a token as a word.
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::{DataError, Result};
@@ -88,9 +90,25 @@ impl Corpus {
     ///
     /// # Errors
     /// The file cannot be opened or read, or a token is not UTF-8 (the error names the line).
-    pub fn for_each_sentence(&self, f: impl FnMut(&Sentence)) -> Result<u64> {
+    pub fn for_each_sentence(&self, mut f: impl FnMut(&Sentence)) -> Result<u64> {
+        self.try_for_each_sentence(|s| {
+            f(s);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`for_each_sentence`](Self::for_each_sentence) until `f` returns
+    /// [`ControlFlow::Break`]: `f` is not called again and the file is read no further than
+    /// the block (64 KiB) in which it broke; returns the tokens read.
+    ///
+    /// # Errors
+    /// As [`for_each_sentence`](Self::for_each_sentence), for the part read.
+    pub fn try_for_each_sentence(
+        &self,
+        f: impl FnMut(&Sentence) -> ControlFlow<()>,
+    ) -> Result<u64> {
         let file = std::fs::File::open(&self.path).map_err(|e| DataError::io(&self.path, e))?;
-        for_each_sentence(
+        try_for_each_sentence(
             BufReader::with_capacity(1 << 16, file),
             &self.path.display().to_string(),
             self.max_sentence_length,
@@ -105,10 +123,46 @@ impl Corpus {
 /// # Errors
 /// A read fails, or a token is not UTF-8 or longer than [`MAX_TOKEN_BYTES`].
 pub fn for_each_sentence(
+    reader: impl BufRead,
+    origin: &str,
+    max_sentence_length: usize,
+    f: impl FnMut(&Sentence),
+) -> Result<u64> {
+    read_sentences(reader, origin, max_sentence_length, f, &Cell::new(false))
+}
+
+/// [`for_each_sentence`] until `f` returns [`ControlFlow::Break`] (see
+/// [`Corpus::try_for_each_sentence`]).
+///
+/// # Errors
+/// As [`for_each_sentence`], for the part read.
+pub fn try_for_each_sentence(
+    reader: impl BufRead,
+    origin: &str,
+    max_sentence_length: usize,
+    mut f: impl FnMut(&Sentence) -> ControlFlow<()>,
+) -> Result<u64> {
+    let stop = Cell::new(false);
+    read_sentences(
+        reader,
+        origin,
+        max_sentence_length,
+        |s| {
+            if !stop.get() && f(s).is_break() {
+                stop.set(true);
+            }
+        },
+        &stop,
+    )
+}
+
+/// The reader of [`for_each_sentence`], which stops after the block in which `stop` was set.
+fn read_sentences(
     mut reader: impl BufRead,
     origin: &str,
     max_sentence_length: usize,
     mut f: impl FnMut(&Sentence),
+    stop: &Cell<bool>,
 ) -> Result<u64> {
     let max = max_sentence_length.max(1);
     let mut sentence = Sentence::default();
@@ -187,6 +241,9 @@ pub fn for_each_sentence(
             }
         }
         reader.consume(n);
+        if stop.get() {
+            return Ok(total);
+        }
     }
     finish_token(&mut token, &mut sentence, line, &mut f, &mut total)?;
     if !sentence.is_empty() {
@@ -293,5 +350,25 @@ mod tests {
             .for_each_sentence(|_| {})
             .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/corpus.txt"));
+    }
+
+    #[test]
+    fn a_break_stops_the_reading() {
+        // a token that is not UTF-8 two blocks after the break is never reached
+        let mut text = b"one two\nthree\n".to_vec();
+        text.extend(b"filler words here\n".repeat(4));
+        text.extend(b"bad \xff\n");
+        let mut seen = Vec::new();
+        let n = try_for_each_sentence(BufReader::with_capacity(8, &text[..]), "t", 10, |s| {
+            seen.push(s.tokens().collect::<Vec<_>>().join(" "));
+            ControlFlow::Break(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["one two"]);
+        assert!(n >= 2, "{n}");
+        // without a break the same text is an error
+        assert!(
+            for_each_sentence(BufReader::with_capacity(8, &text[..]), "t", 10, |_| {}).is_err()
+        );
     }
 }

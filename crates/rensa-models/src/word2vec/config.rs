@@ -2,7 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use rensa_data::text::corpus::MAX_SENTENCE_LENGTH;
+
 use super::Result;
+
+/// The most noise words per prediction [`Word2VecConfig::validate`] accepts.
+pub const MAX_NEGATIVE: usize = 1_000;
+/// The most worker threads [`Word2VecConfig::validate`] accepts.
+pub const MAX_THREADS: usize = 1_024;
 
 /// Which word predicts which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +108,28 @@ impl Word2VecConfig {
         }
     }
 
+    /// [`validate`](Self::validate), and what the batched trainer
+    /// ([`Word2Vec::fit_tensor`](super::Word2Vec::fit_tensor)) needs besides: negative sampling
+    /// and a `batch` of at least one prediction.
+    ///
+    /// # Errors
+    /// The first field out of range, named.
+    pub fn validate_tensor(&self, batch: usize) -> Result<()> {
+        self.validate()?;
+        if self.loss != Loss::NegativeSampling {
+            return Err(rensa_nn::Error::config(
+                "loss",
+                "negative sampling for the tensor trainer (hierarchical softmax trains on the CPU)",
+                "hierarchical softmax",
+            )
+            .into());
+        }
+        if batch == 0 {
+            return Err(rensa_nn::Error::config("batch", "at least 1", "0").into());
+        }
+        Ok(())
+    }
+
     /// Checks every field before any work starts.
     ///
     /// # Errors
@@ -129,6 +158,22 @@ impl Word2VecConfig {
         }
         if self.loss == Loss::NegativeSampling && self.negative == 0 {
             return bad("negative", "at least 1 with negative sampling", "0".into());
+        }
+        // bounds far above any useful setting that keep the index arithmetic and the buffers
+        // sized from them (a window's span, a prediction's noise draws, the job queue) finite
+        for (field, v, max, expected) in [
+            (
+                "window",
+                self.window,
+                MAX_SENTENCE_LENGTH,
+                "at most 10,000 (the longest sentence)",
+            ),
+            ("negative", self.negative, MAX_NEGATIVE, "at most 1,000"),
+            ("threads", self.threads, MAX_THREADS, "at most 1,024"),
+        ] {
+            if v > max {
+                return bad(field, expected, v.to_string());
+            }
         }
         if !(self.sample.is_finite() && self.sample >= 0.0) {
             return bad("sample", "finite and >= 0", self.sample.to_string());

@@ -30,13 +30,14 @@
 //! One thread reads the corpus and hands out jobs of about 10,000 words (as gensim does), each
 //! with its learning rate (linear in the words read before it) and its own seed, so a run with
 //! one worker thread is reproducible bit for bit. The first epoch's jobs are kept in memory (up
-//! to 2^27 ids, 512 MiB) and replayed in the later epochs, so the corpus is read and tokenised
+//! to 2^27 ids and sentence ends together: at most 512 MiB of ids, 1 GiB in all, an end taking
+//! 8 bytes) and replayed in the later epochs, so the corpus is read and tokenised
 //! once rather than once per epoch, and the reader takes almost no time from the workers. A
 //! panic in any of the threads (a worker, or the progress callback on the calling thread)
 //! stops the others and reaches the caller.
 
 use std::cell::Cell;
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::sync::atomic::AtomicU32;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, PoisonError};
@@ -55,11 +56,13 @@ use rensa_data::text::words::WordVocab;
 
 /// Raw corpus words per job.
 const JOB_WORDS: u64 = 10_000;
-/// The most vocabulary ids (and sentence ends) of the first epoch kept in memory for the later
-/// ones (512 MiB); a larger corpus is read from its file every epoch.
+/// The most vocabulary ids and sentence ends, together, of the first epoch kept in memory for
+/// the later ones (at most 1 GiB: 4 bytes an id, 8 an end); a larger corpus is read from its file
+/// every epoch.
 const CACHE_IDS: usize = 1 << 27;
-/// Scores beyond ±MAX_EXP are not trained on (their sigmoid is within 0.25% of 0 or 1), as in
-/// word2vec.c and gensim.
+/// Scores beyond ±MAX_EXP are not trained on (their sigmoid is within 0.25% of 0 or 1), as gensim
+/// does (word2vec.c skips them only in hierarchical softmax; with negative sampling it trains
+/// them with the saturated gradient).
 const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
 /// With two workers or more, the size of each worker's own copy of a weight matrix's most used
@@ -67,6 +70,22 @@ const EXP_TABLE_SIZE: usize = 1000;
 const OWN_ROWS_BYTES: usize = 1 << 20;
 /// Corpus words a worker trains on between two merges of its own rows into the shared ones.
 const MERGE_WORDS: u64 = 40_000;
+
+/// How two workers or more share the weights: the bytes of each matrix's most used rows that
+/// every worker keeps a copy of, and the corpus words it trains on between two merges.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sharing {
+    pub(crate) own_bytes: usize,
+    pub(crate) merge_words: u64,
+}
+
+impl Sharing {
+    /// [`OWN_ROWS_BYTES`] and [`MERGE_WORDS`].
+    pub(crate) const DEFAULT: Self = Self {
+        own_bytes: OWN_ROWS_BYTES,
+        merge_words: MERGE_WORDS,
+    };
+}
 
 /// Rows of a weight matrix as the trainer reads and writes them.
 pub(crate) trait Rows {
@@ -692,9 +711,10 @@ fn produce(
             continue;
         }
         let mut job = new_job();
-        corpus.for_each_sentence(|sentence| {
+        // once the workers are gone the rest of the file is not read
+        corpus.try_for_each_sentence(|sentence| {
             if !open {
-                return;
+                return ControlFlow::Break(());
             }
             job.ids
                 .extend(sentence.tokens().filter_map(|t| vocab.id(t)));
@@ -707,6 +727,7 @@ fn produce(
                     &mut open,
                 );
             }
+            ControlFlow::Continue(())
         })?;
         if job.raw_words > 0 && open {
             send(job, &mut cache, &mut open);
@@ -728,8 +749,20 @@ pub(crate) fn fit(
     config: &Word2VecConfig,
     vocab: &WordVocab,
     corpus: &Corpus,
+    weights: (&mut Vec<f32>, &mut Vec<f32>),
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<TrainReport> {
+    fit_sharing(config, vocab, corpus, weights, progress, Sharing::DEFAULT)
+}
+
+/// [`fit`] with the workers' sharing of the weights given.
+pub(crate) fn fit_sharing(
+    config: &Word2VecConfig,
+    vocab: &WordVocab,
+    corpus: &Corpus,
     (input, output): (&mut Vec<f32>, &mut Vec<f32>),
     progress: &mut dyn FnMut(&Progress),
+    sharing: Sharing,
 ) -> Result<TrainReport> {
     let tables = Tables::new(config, vocab)?;
     let dims = config.dims;
@@ -777,7 +810,7 @@ pub(crate) fn fit(
         };
         let job_rx = Mutex::new(Some(job_rx));
         let (done_tx, done_rx) = channel::<Done>();
-        let own_rows = (OWN_ROWS_BYTES / (dims.max(1) * size_of::<f32>())) as u32;
+        let own_rows = (sharing.own_bytes / (dims.max(1) * size_of::<f32>())) as u32;
         let own = Own {
             input: 0..own_rows,
             output: match config.loss {
@@ -786,6 +819,7 @@ pub(crate) fn fit(
                 Loss::HierarchicalSoftmax => b.rows().saturating_sub(own_rows)..b.rows(),
             },
             merging: Mutex::new(()),
+            merge_words: sharing.merge_words,
         };
         let read = std::thread::scope(|scope| {
             let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
@@ -817,6 +851,7 @@ struct Own {
     input: Range<u32>,
     output: Range<u32>,
     merging: Mutex<()>,
+    merge_words: u64,
 }
 
 /// The job queue the workers share; `None` once closed.
@@ -862,7 +897,7 @@ fn worker(
         };
         let trained = tables.train_job(&view, &job, &mut s);
         unmerged += job.raw_words;
-        if unmerged >= MERGE_WORDS {
+        if unmerged >= own.merge_words {
             merge(&mut input, &mut output);
             unmerged = 0;
         }
@@ -918,6 +953,342 @@ impl ProgressState<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the reference met: noise words equal to the true word (skipped), scores beyond ±6
+    /// (not trained), and trained targets.
+    #[derive(Default, Debug)]
+    struct Met {
+        noise_is_target: usize,
+        saturated: usize,
+        trained: usize,
+    }
+
+    /// The updates of one sentence written out plainly in f64 from the same draws (`plan`):
+    /// each prediction's hidden vector, its targets and labels, `g = (label − σ(f))·α` with
+    /// gensim's tabulated σ, the output rows moved by `g·h` and the inputs by the summed `g·v'`
+    /// (divided over the context words for a CBOW sum).
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        config: &Word2VecConfig,
+        huffman: Option<&Huffman>,
+        words: &[u32],
+        plan: &Plan,
+        alpha: f64,
+        input: &mut [f64],
+        output: &mut [f64],
+        met: &mut Met,
+    ) {
+        let d = config.dims;
+        let sigmoid = |f: f64| {
+            let i = ((f + 6.0) * (1000.0 / 12.0)).floor().clamp(0.0, 999.0);
+            let e = ((i / 1000.0 * 2.0 - 1.0) * 6.0).exp();
+            e / (e + 1.0)
+        };
+        let mut noise = plan.noise.iter().copied();
+        let mut predict = |h: &[f64], word: u32, output: &mut [f64], met: &mut Met| {
+            let targets: Vec<(u32, f64)> = match huffman {
+                Some(t) => t.points[word as usize]
+                    .iter()
+                    .zip(&t.codes[word as usize])
+                    .map(|(&p, &c)| (p, 1.0 - c as f64))
+                    .collect(),
+                None => std::iter::once((word, 1.0))
+                    .chain(
+                        noise
+                            .by_ref()
+                            .take(config.negative)
+                            .filter(|&n| {
+                                met.noise_is_target += usize::from(n == word);
+                                n != word
+                            })
+                            .map(|n| (n, 0.0)),
+                    )
+                    .collect(),
+            };
+            let mut e = vec![0.0; d];
+            for (t, label) in targets {
+                let row = &mut output[t as usize * d..(t as usize + 1) * d];
+                let f: f64 = h.iter().zip(row.iter()).map(|(a, b)| a * b).sum();
+                if f.abs() >= 6.0 {
+                    met.saturated += 1;
+                    continue;
+                }
+                met.trained += 1;
+                let g = (label - sigmoid(f)) * alpha;
+                for k in 0..d {
+                    e[k] += g * row[k];
+                    row[k] += g * h[k];
+                }
+            }
+            e
+        };
+        for (i, &(a, b)) in plan.spans.iter().enumerate() {
+            let context: Vec<usize> = (a..b).filter(|&j| j != i).collect();
+            match config.architecture {
+                Architecture::SkipGram => {
+                    for &j in &context {
+                        let w = words[j] as usize;
+                        let h = input[w * d..(w + 1) * d].to_vec();
+                        let e = predict(&h, words[i], output, met);
+                        for k in 0..d {
+                            input[w * d + k] += e[k];
+                        }
+                    }
+                }
+                Architecture::Cbow => {
+                    if context.is_empty() {
+                        continue;
+                    }
+                    let n = context.len() as f64;
+                    let mut h = vec![0.0; d];
+                    for &j in &context {
+                        let w = words[j] as usize;
+                        for k in 0..d {
+                            h[k] += input[w * d + k];
+                        }
+                    }
+                    if config.cbow_mean {
+                        h.iter_mut().for_each(|v| *v /= n);
+                    }
+                    let e = predict(&h, words[i], output, met);
+                    let scale = if config.cbow_mean { 1.0 } else { 1.0 / n };
+                    for &j in &context {
+                        let w = words[j] as usize;
+                        for k in 0..d {
+                            input[w * d + k] += scale * e[k];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One job of the trainer against [`reference`], for every architecture and loss, CBOW's
+    /// mean and sum: the same weights to f32 rounding. The weights start large enough that some
+    /// scores pass ±6, and the vocabulary is small enough that noise words hit the true one.
+    #[test]
+    fn one_job_matches_a_plain_reference() {
+        let dir = std::env::temp_dir().join(format!("rensa-w2v-ref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("counts.txt");
+        std::fs::write(&path, "a a a a a a b b b b c c c d d e\n").unwrap();
+        let corpus = Corpus::new(&path);
+        let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
+        let vocab = WordVocab::build(&counts, 1, None).unwrap();
+        let v = vocab.len();
+        let words: Vec<u32> = [0, 1, 2, 0, 3, 4, 1, 0, 2, 0, 1, 3, 0, 2]
+            .iter()
+            .map(|&i| i as u32 % v as u32)
+            .collect();
+        let cases = [
+            (Architecture::SkipGram, Loss::NegativeSampling, true),
+            (Architecture::Cbow, Loss::NegativeSampling, true),
+            (Architecture::Cbow, Loss::NegativeSampling, false),
+            (Architecture::SkipGram, Loss::HierarchicalSoftmax, true),
+            (Architecture::Cbow, Loss::HierarchicalSoftmax, true),
+            (Architecture::Cbow, Loss::HierarchicalSoftmax, false),
+        ];
+        let mut all = Met::default();
+        for (architecture, loss, cbow_mean) in cases {
+            let config = Word2VecConfig {
+                architecture,
+                loss,
+                cbow_mean,
+                dims: 8,
+                window: 3,
+                negative: 4,
+                sample: 0.0,
+                min_count: 1,
+                ..Word2VecConfig::default()
+            };
+            let d = config.dims;
+            let tables = Tables::new(&config, &vocab).unwrap();
+            let out_rows = match loss {
+                Loss::NegativeSampling => v,
+                Loss::HierarchicalSoftmax => v - 1,
+            };
+            let mut rng = SplitMix64::new(11);
+            let mut init = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 3.0 - 1.5)
+                    .collect()
+            };
+            let (input0, output0) = (init(v * d), init(out_rows * d));
+            let job = Job {
+                ids: words.clone(),
+                ends: vec![words.len()],
+                raw_words: words.len() as u64,
+                alpha: 0.05,
+                seed: 7,
+            };
+            // the draws train_job makes: the keep tests (none at sample 0), then the plan
+            let mut draws = SplitMix64::new(job.seed);
+            let kept: Vec<u32> = words
+                .iter()
+                .copied()
+                .filter(|&id| tables.subsampler.keep(id, &mut draws))
+                .collect();
+            assert_eq!(kept, words);
+            let mut plan = Plan::default();
+            tables.plan(&kept, &mut plan, &mut draws);
+
+            let (a, b) = (
+                LocalMatrix::new(input0.clone(), d),
+                LocalMatrix::new(output0.clone(), d),
+            );
+            let mut s = Scratch::new(d);
+            tables.train_job(
+                &Weights {
+                    input: &a,
+                    output: &b,
+                },
+                &job,
+                &mut s,
+            );
+            let (got_in, got_out) = (a.into_values(), b.into_values());
+
+            let mut input: Vec<f64> = input0.iter().map(|&x| x as f64).collect();
+            let mut output: Vec<f64> = output0.iter().map(|&x| x as f64).collect();
+            let mut met = Met::default();
+            reference(
+                &config,
+                tables.huffman.as_ref(),
+                &kept,
+                &plan,
+                job.alpha as f64,
+                &mut input,
+                &mut output,
+                &mut met,
+            );
+            assert!(met.trained > 0, "{met:?}");
+            for (name, got, want) in [("input", &got_in, &input), ("output", &got_out, &output)] {
+                for (k, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                    assert!(
+                        (*g as f64 - w).abs() < 1e-4,
+                        "{architecture:?} {loss:?} mean {cbow_mean}: {name}[{k}] {g} vs {w}"
+                    );
+                }
+            }
+            all.noise_is_target += met.noise_is_target;
+            all.saturated += met.saturated;
+            all.trained += met.trained;
+        }
+        // the cases the reference is there for did occur
+        assert!(all.noise_is_target > 0 && all.saturated > 0, "{all:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Several workers through the shared rows, with no own copies at all and with a few own
+    /// rows merged often, learn what one worker learns: a corpus of 4 topics of 8 words (all 34
+    /// words fit in the own copies of the default sharing, so its tests never race on a shared
+    /// row). Skip-gram with negative sampling, and CBOW with hierarchical softmax (whose own
+    /// rows are the output matrix's last).
+    #[test]
+    fn workers_sharing_the_rows_learn_the_topics() {
+        let dir = std::env::temp_dir().join(format!("rensa-w2v-shared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut rng = SplitMix64::new(5);
+        let mut text = String::new();
+        for _ in 0..1500 {
+            let topic = rng.below(4);
+            for k in 0..16 {
+                if k % 4 == 3 {
+                    text.push_str(if rng.below(2) == 0 { "the " } else { "of " });
+                } else {
+                    text.push_str(&format!("t{topic}w{} ", rng.below(8)));
+                }
+            }
+            text.push('\n');
+        }
+        let path = dir.join("topics.txt");
+        std::fs::write(&path, text).unwrap();
+        let corpus = Corpus::new(&path);
+        for (architecture, loss) in [
+            (Architecture::SkipGram, Loss::NegativeSampling),
+            (Architecture::Cbow, Loss::HierarchicalSoftmax),
+        ] {
+            for (threads, sharing) in [
+                (
+                    2,
+                    Sharing {
+                        own_bytes: 0,
+                        merge_words: MERGE_WORDS,
+                    },
+                ),
+                (
+                    3,
+                    Sharing {
+                        own_bytes: 4 * 16 * size_of::<f32>(),
+                        merge_words: 1_000,
+                    },
+                ),
+            ] {
+                let config = Word2VecConfig {
+                    architecture,
+                    loss,
+                    dims: 16,
+                    min_count: 1,
+                    sample: 0.0,
+                    epochs: 4,
+                    alpha: 0.05,
+                    seed: 3,
+                    threads,
+                    ..Word2VecConfig::default()
+                };
+                let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
+                let vocab = WordVocab::build(&counts, 1, None).unwrap();
+                let model = super::super::Word2Vec::new(config.clone(), vocab.clone()).unwrap();
+                let mut input = model.input().to_vec();
+                let rows = match loss {
+                    Loss::NegativeSampling => vocab.len(),
+                    Loss::HierarchicalSoftmax => vocab.len() - 1,
+                };
+                let mut output = vec![0.0; rows * 16];
+                let report = fit_sharing(
+                    &config,
+                    &vocab,
+                    &corpus,
+                    (&mut input, &mut output),
+                    &mut |_| {},
+                    sharing,
+                )
+                .unwrap();
+                assert_eq!(report.words, 4 * 24_000);
+                assert!(input.iter().chain(&output).all(|v| v.is_finite()));
+                let unit = |w: &str| {
+                    let i = vocab.id(w).unwrap() as usize;
+                    let row = &input[i * 16..(i + 1) * 16];
+                    let norm = dot(row, row).sqrt();
+                    row.iter().map(|v| v / norm).collect::<Vec<f32>>()
+                };
+                let (mut within, mut across, mut nw, mut na) = (0.0, 0.0, 0, 0);
+                for t1 in 0..4 {
+                    for t2 in 0..4 {
+                        for a in 0..8 {
+                            for b in 0..8 {
+                                if t1 == t2 && a == b {
+                                    continue;
+                                }
+                                let c =
+                                    dot(&unit(&format!("t{t1}w{a}")), &unit(&format!("t{t2}w{b}")));
+                                if t1 == t2 {
+                                    (within, nw) = (within + c, nw + 1);
+                                } else {
+                                    (across, na) = (across + c, na + 1);
+                                }
+                            }
+                        }
+                    }
+                }
+                let margin = within / nw as f32 - across / na as f32;
+                assert!(
+                    margin > 0.1,
+                    "{architecture:?} {loss:?}, {threads} workers, {sharing:?}: margin {margin}"
+                );
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn the_kernels_match_plain_loops() {

@@ -411,6 +411,9 @@ mod tests {
             WordPairs::parse("king\tqueen\t8\nman\twoman\t8.5\nking\tman\t3\nqueen\tnobody\t1\n");
         let p = evaluate_pairs(&e, &pairs, 100, true);
         assert_eq!((p.evaluated, p.oov), (3, 1));
-        assert!(p.spearman.is_finite());
+        // cosines king-queen 0, man-woman -0.98, king-man 0.77 rank 2, 1, 3; the scores 8, 8.5,
+        // 3 rank 2, 3, 1: opposite orders but for the middle one, ρ = 1 − 6·8/(3·8) = −1
+        assert!((p.spearman + 1.0).abs() < 1e-12, "ρ {}", p.spearman);
+        assert_eq!(ranks(&[3.0, 1.0, 2.0, 1.0]), [4.0, 1.5, 3.0, 1.5]);
     }
 }

@@ -75,7 +75,12 @@ impl Embeddings {
     /// The file cannot be read or is malformed (see the [module docs](self)).
     pub fn read(path: &Path, format: Format, limit: Option<usize>) -> Result<Self> {
         let file = File::open(path).map_err(|e| rensa_data::DataError::io(path, e))?;
-        let len = file.metadata().ok().map(|m| m.len());
+        // a pipe or a device has no length to check the header against (its metadata says 0)
+        let len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         read_from(
             BufReader::with_capacity(1 << 16, file),
             format,
@@ -199,9 +204,16 @@ pub fn read_from(
     }
     let dims = usize::try_from(dims).map_err(|_| err(origin, "dims too large".into()))?;
     let wanted = usize::try_from(wanted).map_err(|_| err(origin, "too many words".into()))?;
-    let cap = wanted.min(1 << 20);
+    // reserve what the header announces only where the input's length vouches for it; a stream
+    // of unknown length grows as it is read
+    let cap = if len.is_some() {
+        wanted.min(1 << 20)
+    } else {
+        wanted.min(1 << 10)
+    };
     let mut names = Vec::with_capacity(cap);
-    let mut values = Vec::with_capacity(cap.saturating_mul(dims).min(1 << 26));
+    let values_cap = if len.is_some() { 1 << 26 } else { 1 << 20 };
+    let mut values = Vec::with_capacity(cap.saturating_mul(dims).min(values_cap));
     match format {
         Format::Text => read_text(
             &mut reader,

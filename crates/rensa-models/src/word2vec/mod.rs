@@ -6,7 +6,8 @@
 //! vector `v'_w`. For a position `t` with context radius `b` (drawn from `1..=window`):
 //!
 //! - **CBOW** predicts the centre word from the mean of its context,
-//!   `h = (1/2b) Σ_{0<|j|≤b} v_{w_{t+j}}`, and trains `p(w_t | h)`;
+//!   `h = (1/|C|) Σ_{j∈C} v_{w_{t+j}}` with `C` the offsets `0 < |j| ≤ b` that stay inside the
+//!   sentence (`|C| = 2b` away from its ends), and trains `p(w_t | h)`;
 //! - **skip-gram** predicts the centre word from each context word alone,
 //!   `h = v_{w_{t+j}}`, and trains `p(w_t | h)` once per context word: many more updates per
 //!   word, so it is slower but better on rare words.

@@ -2,8 +2,8 @@
 //! learning-rate schedule as the [CPU trainer](super::cpu), applied to thousands of predictions
 //! at once with tensor operations.
 //!
-//! The host streams the corpus, subsamples, shrinks windows and draws the noise words exactly as
-//! the CPU trainer does, and packs `batch` predictions (skip-gram pairs or CBOW positions) into
+//! The host streams the corpus, subsamples, shrinks windows and draws the noise words by the same
+//! rules as the CPU trainer (from a random stream of its own, so not the same draws), and packs `batch` predictions (skip-gram pairs or CBOW positions) into
 //! index tensors. The device gathers the rows (`select`), computes the scores and the gradients
 //! written out by hand (no autodiff: `g = (label − σ(f))·α`, `Δv' = g·h`, `Δh = Σ g·v'`), and adds
 //! them back with `select_assign(.., Add)`: a word that occurs several times in one batch gets
@@ -27,10 +27,11 @@ use rensa_data::text::corpus::Corpus;
 use rensa_data::text::sampling::{NoiseTable, Subsampler, context_span, shrunk_window};
 
 use super::Result;
-use super::config::{Architecture, Loss};
+use super::config::Architecture;
 use super::model::{Progress, TrainReport, Word2Vec};
 
-/// gensim's and word2vec.c's clip: scores beyond ±6 are not trained on.
+/// gensim's clip: scores beyond ±6 are not trained on (as the CPU trainer; word2vec.c skips them
+/// only in hierarchical softmax).
 const MAX_EXP: f64 = 6.0;
 
 /// One batch, on the host.
@@ -198,7 +199,8 @@ impl<B: Backend> Step<'_, B> {
 
 impl Word2Vec {
     /// Trains for `config.epochs` passes over `corpus` with the batched trainer on `device`
-    /// (see the [module docs](self)), `batch` predictions per step.
+    /// (see the [module docs](self)), `batch` predictions per step (the last step of the run
+    /// fewer; a step may end inside a sentence).
     ///
     /// # Errors
     /// Hierarchical softmax (CPU only), a batch of 0, an unreadable corpus, or training that
@@ -211,17 +213,7 @@ impl Word2Vec {
         progress: &mut dyn FnMut(&Progress),
     ) -> Result<TrainReport> {
         let config = self.config().clone();
-        if config.loss != Loss::NegativeSampling {
-            return Err(rensa_nn::Error::config(
-                "loss",
-                "negative sampling for the tensor trainer (hierarchical softmax trains on the CPU)",
-                "hierarchical softmax",
-            )
-            .into());
-        }
-        if batch == 0 {
-            return Err(rensa_nn::Error::config("batch", "at least 1", "0").into());
-        }
+        config.validate_tensor(batch)?;
         let vocab = self.vocab().clone();
         let subsampler = Subsampler::new(&vocab, config.sample)?;
         let noise = NoiseTable::new(vocab.counts(), config.ns_exponent)?;
@@ -299,6 +291,10 @@ impl Word2Vec {
                             for j in (lo..hi).filter(|&j| j != i) {
                                 b.inputs.push(ids[j] as i64);
                                 b.push_targets(ids[i], config.negative, &noise, &mut rng);
+                                // each prediction stands alone: a step may end mid-sentence
+                                if b.len >= batch {
+                                    flush(&mut b, &mut step, words, &mut predictions, false);
+                                }
                             }
                         }
                         Architecture::Cbow => {
@@ -318,11 +314,11 @@ impl Word2Vec {
                             }
                             b.counts.push(used as f32);
                             b.push_targets(ids[i], config.negative, &noise, &mut rng);
+                            if b.len >= batch {
+                                flush(&mut b, &mut step, words, &mut predictions, false);
+                            }
                         }
                     }
-                }
-                if b.len >= batch {
-                    flush(&mut b, &mut step, words, &mut predictions, false);
                 }
             })?;
         }

@@ -149,12 +149,14 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
         ..config.clone()
     });
     assert_eq!(rd.words, ra.words);
-    // two Hogwild workers collide often on 34 words, so the result depends on the scheduling:
-    // the bar is the other tests' one
+    // two workers: the result depends on the scheduling (the order of the merges), so the bar
+    // is the other tests' one; the rows they share without own copies are tested in the CPU
+    // trainer's unit tests
     assert!(topic_margin(&d.embeddings().unwrap()) > 0.1);
     // every row of so small a vocabulary is in each worker's own copy (the first rows; the last
-    // ones of the output matrix with hierarchical softmax), merged every 40,000 words and at the
-    // end: three workers, each of the models, learn the topics as one does
+    // ones of the output matrix with hierarchical softmax), usually merged only at the end
+    // (96,000 words over three workers): three workers, each of the models, learn the topics as
+    // one does
     for (architecture, loss) in [
         (Architecture::Cbow, Loss::NegativeSampling),
         (Architecture::SkipGram, Loss::HierarchicalSoftmax),
@@ -243,6 +245,32 @@ fn bad_configurations_and_corpora_are_errors() {
         })
         .contains("`min_alpha`")
     );
+    // sizes whose index arithmetic or buffers would overflow are refused up front
+    for (config, field) in [
+        (
+            Word2VecConfig {
+                window: usize::MAX,
+                ..Default::default()
+            },
+            "`window`",
+        ),
+        (
+            Word2VecConfig {
+                negative: 1_001,
+                ..Default::default()
+            },
+            "`negative`",
+        ),
+        (
+            Word2VecConfig {
+                threads: usize::MAX,
+                ..Default::default()
+            },
+            "`threads`",
+        ),
+    ] {
+        assert!(train(config).contains(field), "{field}");
+    }
     assert!(
         train(Word2VecConfig {
             min_count: 1_000_000,
@@ -448,6 +476,54 @@ fn writing_is_atomic_and_round_trips() {
         .write(&dir.join("no/such/dir/v.txt"), Format::Text)
         .unwrap_err();
     assert!(e.to_string().contains("no/such/dir"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A pipe has no length to check the header against: it is read to its end like a stream
+/// (`<(zcat vectors.txt.gz)`), and a short one is still refused.
+#[cfg(unix)]
+#[test]
+fn vectors_are_read_from_a_pipe() {
+    let dir = tempdir("pipe");
+    let (words, values) = gensim_vectors();
+    let e = Embeddings::new(words, 5, values).unwrap();
+    for (name, format) in [("v.txt", Format::Text), ("v.bin", Format::Binary)] {
+        let path = dir.join(name);
+        e.write(&path, format).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // short: without its last row (text), or cut inside a record (binary)
+        let short = bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap()
+            + 1;
+        for (cut, whole) in [(bytes.len(), true), (short, false)] {
+            let fifo = dir.join(format!("fifo-{name}-{cut}"));
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .expect("mkfifo");
+            assert!(made.success());
+            let writer = {
+                let (fifo, bytes) = (fifo.clone(), bytes[..cut].to_vec());
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    // the reader may stop early on an error: a broken pipe is fine
+                    let _ = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&fifo)
+                        .and_then(|mut f| f.write_all(&bytes));
+                })
+            };
+            let read = Embeddings::read(&fifo, format, None);
+            writer.join().unwrap();
+            if whole {
+                assert_eq!(read.unwrap().vectors(), e.vectors(), "{name}");
+            } else {
+                assert!(read.is_err(), "{name} cut at {cut}");
+            }
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
