@@ -150,7 +150,7 @@ fn hred_recalls_a_fact_two_turns_back() {
         .with_decoder_hidden(48)
         .init::<Autodiff<B>, GruConfig>(&device)
         .unwrap();
-    let config = FitConfig::for_epochs(8, 32)
+    let config = FitConfig::for_epochs(14, 32)
         .with_validation_split(0.05)
         .with_learning_rate(0.01);
     let (model, _) = crate::train(model, config, AdamConfig::new(), &train, DialogueBatch::of);
@@ -164,14 +164,15 @@ fn hred_recalls_a_fact_two_turns_back() {
     let perplexity = (nats / tokens as f64).exp();
     let floor = floor_perplexity(&test);
     eprintln!("HRED on the recall task: perplexity {perplexity:.3}, floor {floor:.3}");
-    // Without the fact (a model of the last turn only) the best is about 1.75 here; eight short
-    // epochs of this small model reach 1.330 on this project's 2-core Xeon (the example trains to
-    // the floor: BENCHMARKS.md). The run is bit-reproducible on one machine (burn-ndarray is
-    // patched for it: patches/README.md; before the patch, the published crate's reciprocal
-    // estimate in log-softmax's backward made it vary from 1.30 to 1.39 from run to run), but
-    // another CPU may round differently and take another trajectory, so the bars below sit well
-    // clear of that spread.
-    assert!(perplexity < 1.55, "{perplexity} vs floor {floor}");
+    // Without the fact (a model of the last turn only) the best is about 1.75 here. This small
+    // model learns the recall after a plateau whose length depends on the draws: with the
+    // backend seeded by `backend_seed(0, epoch)`, the validation loss stays near 0.45 until
+    // epoch 8 (perplexity 1.536 there, 7 of 40 answers right) and falls to 0.244 by epoch 14
+    // (perplexity 1.130, 40 of 40) on a 2-core AMD EPYC; with the earlier `seed + epoch`, eight
+    // epochs had reached 1.330 on a 2-core Xeon. The run is bit-reproducible on one machine
+    // (burn-ndarray is patched for it: patches/README.md), but another CPU may round
+    // differently and take another trajectory, so the bars below sit well clear of 1.13.
+    assert!(perplexity < 1.4, "{perplexity} vs floor {floor}");
     // its greedy answers are valid answers
     let mut rng = SplitMix64::new(0);
     let contexts: Vec<Vec<Vec<usize>>> = test_ids[..40]
@@ -189,10 +190,10 @@ fn hred_recalls_a_fact_two_turns_back() {
                 .any(|form| form.iter().map(String::as_str).eq(words.iter().copied()))
         })
         .count();
-    // A model that cannot see the fact is right about once in 72 (slots x values): 10 or more
-    // of 40 by chance has a probability below 1e-9. Runs of this test give 15 or more.
+    // A model that cannot see the fact is right about once in 72 (slots x values): 20 or more
+    // of 40 by chance has a probability far below 1e-20. The run above gives 40.
     eprintln!("{valid} of 40 greedy answers are valid");
-    assert!(valid >= 10, "{valid} of 40 greedy answers are valid");
+    assert!(valid >= 20, "{valid} of 40 greedy answers are valid");
 }
 
 #[test]
