@@ -10,7 +10,7 @@ use rensa_data::vocab::Vocabulary;
 use std::fmt::Write as _;
 
 use super::{
-    BenchArgs, cpu_description, example_binary, jobs_note, record_run, run_binary, run_jobs,
+    BenchArgs, cpu_description, example_binary, jobs_note, median, record_run, run_binary, run_jobs,
 };
 use crate::peers::{run_script, workspace_root};
 
@@ -234,20 +234,17 @@ fn run_cases(args: &BenchArgs, cases: &[Case]) -> Result<Vec<Outcome>> {
     })
 }
 
+/// Rounds of `bench attention-speed`: Keras and each rensa model once per round, alternating,
+/// so that a change in the machine's speed reaches both; medians over the rounds.
+const SPEED_ROUNDS: usize = 3;
+
 /// `cargo xtask bench attention-speed`: the date model's training speed, against Keras/TF with
-/// `--peers` on the same pairs.
+/// `--peers` on the same pairs, in alternating rounds.
 pub fn speed(args: &BenchArgs) -> Result<()> {
     let backend = args.backend_name();
-    let keras_rate = if args.peers {
-        Some(keras(&date_data()?)?)
-    } else {
-        None
-    };
+    let data = if args.peers { Some(date_data()?) } else { None };
     let binary = example_binary("attention", args.backend)?;
-    let mut table = format!(
-        "| date model, training ({SPEED_EPOCHS} epochs, the last timed) | examples/s | target tokens/s | / Keras |\n| --- | ---: | ---: | ---: |\n"
-    );
-    for (name, attention, extra) in [
+    let models: [(&str, &str, &[&str]); 3] = [
         (
             "rensa, Luong concat, no input feeding",
             "luong-concat",
@@ -263,31 +260,63 @@ pub fn speed(args: &BenchArgs) -> Result<()> {
             "bahdanau",
             &["--clip-norm", "0"][..],
         ),
-    ] {
-        let o = run_case(
-            &binary,
-            &Case {
-                task: Task::Date,
-                attention,
-                extra,
-                epochs: SPEED_EPOCHS,
-                test: SPEED_TEST,
-            },
-            None,
-        )?;
-        let ratio = keras_rate.as_ref().map_or("–".to_string(), |(k, _)| {
-            format!("{:.2}x", o.examples_per_s / k)
-        });
+    ];
+    let (mut keras_rates, mut peer) = (Vec::new(), String::new());
+    let mut rensa: Vec<Vec<Outcome>> = models.iter().map(|_| Vec::new()).collect();
+    for round in 1..=SPEED_ROUNDS {
+        eprintln!("attention speed: round {round} of {SPEED_ROUNDS}");
+        if let Some(data) = &data {
+            let (rate, name) = keras(data)?;
+            keras_rates.push(rate);
+            peer = name;
+        }
+        for ((_, attention, extra), outcomes) in models.iter().zip(&mut rensa) {
+            outcomes.push(run_case(
+                &binary,
+                &Case {
+                    task: Task::Date,
+                    attention,
+                    extra,
+                    epochs: SPEED_EPOCHS,
+                    test: SPEED_TEST,
+                },
+                None,
+            )?);
+        }
+    }
+    let keras_median = (!keras_rates.is_empty()).then(|| median(keras_rates.clone()));
+    let mut table = format!(
+        "| date model, training ({SPEED_EPOCHS} epochs, the last timed; median of {SPEED_ROUNDS} alternating rounds) | examples/s | target tokens/s | / Keras (medians) | / Keras per round |\n| --- | ---: | ---: | ---: | --- |\n"
+    );
+    for ((name, _, _), outcomes) in models.iter().zip(&rensa) {
+        let rate = median(outcomes.iter().map(|o| o.examples_per_s).collect());
+        let tokens = median(outcomes.iter().map(|o| o.tokens_per_s).collect());
+        let (ratio, per_round) = match keras_median {
+            Some(k) => (
+                format!("{:.2}x", rate / k),
+                outcomes
+                    .iter()
+                    .zip(&keras_rates)
+                    .map(|(o, k)| format!("{:.2}x", o.examples_per_s / k))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            None => ("–".to_string(), "–".to_string()),
+        };
         writeln!(
             table,
-            "| {name} ({backend}) | {:.0} | {:.0} | {ratio} |",
-            o.examples_per_s, o.tokens_per_s
+            "| {name} ({backend}) | {rate:.0} | {tokens:.0} | {ratio} | {per_round} |"
         )?;
     }
-    if let Some((rate, peer)) = &keras_rate {
+    if let Some(k) = keras_median {
+        let each = keras_rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         writeln!(
             table,
-            "| {peer} (GRU + AdditiveAttention) | {rate:.0} | – | 1.00x |"
+            "| {peer} (GRU + AdditiveAttention) | {k:.0} | – | 1.00x | rounds: {each} examples/s |"
         )?;
     }
     println!("\n{table}");
@@ -297,7 +326,7 @@ pub fn speed(args: &BenchArgs) -> Result<()> {
         &cpu_description(),
         &format!(
             "The release `attention` example on the date task: {}; examples per second of the last of \
-             {SPEED_EPOCHS} epochs, without gradient clipping (`--clip-norm 0`, as Keras trains). Keras \
+             {SPEED_EPOCHS} epochs, medians of {SPEED_ROUNDS} rounds (Keras, then each rensa model, per round), without gradient clipping (`--clip-norm 0`, as Keras trains). Keras \
              (`xtask/peers/keras_attention.py`) runs the TensorFlow NMT tutorial's \
              form (attention after the decoder GRU, no input feeding, `AdditiveAttention` without projections) \
              on the same pairs padded to the longest; rensa pads per batch.",

@@ -345,7 +345,24 @@ pub fn cpu_description() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    format!("{model}, {cores} cores")
+    // the widest vector extension, on which several kernels' speed depends
+    let flags: Vec<&str> = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags"))
+        .map(|f| {
+            f.trim_start_matches([' ', '\t', ':'])
+                .split_whitespace()
+                .collect()
+        })
+        .unwrap_or_default();
+    let isa = if flags.contains(&"avx512f") {
+        ", AVX-512"
+    } else if flags.contains(&"avx2") {
+        ", AVX2, no AVX-512"
+    } else {
+        ""
+    };
+    format!("{model}, {cores} cores{isa}")
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock.

@@ -47,13 +47,23 @@ fn run_example(
     )?)
 }
 
-/// The convolutional VAE's test MSE per seed from the last `bench vae` run.
+/// The convolutional VAE's test MSE per seed from the last `bench vae` run, only from runs of
+/// the bench's full length (a shortened run would be an easier comparison).
 fn conv_vae_mse() -> Vec<(u64, f64)> {
     (0..3)
         .filter_map(|seed| {
             let path = workspace_root().join(format!("target/bench-vae/conv-{seed}/results.json"));
             let v: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+            let full = v["architecture"].as_str() == Some("conv")
+                && v["epochs"].as_u64() == Some(super::vae::EPOCHS as u64);
+            if !full {
+                eprintln!(
+                    "vq-vae bench: target/bench-vae/conv-{seed} is not a {}-epoch convolutional run; left out",
+                    super::vae::EPOCHS
+                );
+                return None;
+            }
             Some((seed, v["test_mse"].as_f64()?))
         })
         .collect()
