@@ -33,7 +33,8 @@ struct Args {
     /// Dimensions of the latent code (2 draws the map of the test codes).
     #[arg(long, default_value_t = 20, value_parser = rensa_launch::at_least_one)]
     latent: usize,
-    /// Units of the MLP's hidden layers.
+    /// Units of the hidden layers (the MLP's; the convolutional model's between the convolutions'
+    /// grid and the latent).
     #[arg(long, default_value_t = 400, value_parser = rensa_launch::at_least_one)]
     hidden: usize,
     /// Passes over the training images.
