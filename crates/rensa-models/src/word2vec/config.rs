@@ -10,6 +10,18 @@ use super::Result;
 pub const MAX_NEGATIVE: usize = 1_000;
 /// The most worker threads [`Word2VecConfig::validate`] accepts.
 pub const MAX_THREADS: usize = 1_024;
+/// The default of [`Word2VecConfig::own_rows_bytes`]: 1 MiB, 2,621 rows of 100 dimensions.
+pub const DEFAULT_OWN_ROWS_BYTES: usize = 1 << 20;
+/// The default of [`Word2VecConfig::merge_words`].
+pub const DEFAULT_MERGE_WORDS: u64 = 40_000;
+
+fn default_own_rows_bytes() -> usize {
+    DEFAULT_OWN_ROWS_BYTES
+}
+
+fn default_merge_words() -> u64 {
+    DEFAULT_MERGE_WORDS
+}
 
 /// Which word predicts which.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,8 +80,19 @@ pub struct Word2VecConfig {
     pub cbow_mean: bool,
     /// Worker threads of the CPU trainer. One trains reproducibly, bit for bit; more train
     /// lock-free on shared weights (Hogwild), each with its own copy of the most frequent
-    /// words' rows, which it merges into the shared ones every 40,000 corpus words.
+    /// words' rows (`own_rows_bytes`), which it merges into the shared ones every
+    /// `merge_words` corpus words.
     pub threads: usize,
+    /// With two threads or more: the bytes of each weight matrix's most used rows (the most
+    /// frequent words'; with hierarchical softmax the output matrix's inner nodes nearest the
+    /// root) that every worker keeps a copy of; 0 shares every row. The default, 1 MiB, keeps
+    /// the rows all workers write nearly at once out of each other's caches.
+    #[serde(default = "default_own_rows_bytes")]
+    pub own_rows_bytes: usize,
+    /// With two threads or more: the corpus words a worker trains on between two merges of its
+    /// own rows into the shared ones (and once at its end).
+    #[serde(default = "default_merge_words")]
+    pub merge_words: u64,
     /// The seed of the initial vectors and of every draw.
     pub seed: u64,
     /// Track the loss (costs a logarithm per prediction).
@@ -93,6 +116,8 @@ impl Default for Word2VecConfig {
             min_alpha: 0.0001,
             cbow_mean: true,
             threads: 1,
+            own_rows_bytes: DEFAULT_OWN_ROWS_BYTES,
+            merge_words: DEFAULT_MERGE_WORDS,
             seed: 1,
             compute_loss: false,
         }
@@ -190,6 +215,9 @@ impl Word2VecConfig {
                 "finite, >= 0 and <= alpha",
                 self.min_alpha.to_string(),
             );
+        }
+        if self.merge_words == 0 {
+            return bad("merge_words", "at least 1", "0".into());
         }
         if self.max_vocab == Some(0) {
             return bad("max_vocab", "at least 1 when given", "0".into());

@@ -11,8 +11,9 @@
 //! With two workers or more, each worker keeps its own copy of the rows that every worker uses
 //! all the time: the input and output rows of the most frequent words (the vocabulary is ranked
 //! by count, so those are the first rows; with hierarchical softmax, the output rows of the
-//! inner nodes nearest the root, the last ones), 1 MiB of each matrix (`OWN_ROWS_BYTES`). It
-//! trains on its copy and, every 40,000 corpus words (`MERGE_WORDS`), adds what it changed in
+//! inner nodes nearest the root, the last ones), 1 MiB of each matrix by default
+//! (`Word2VecConfig::own_rows_bytes`). It trains on its copy and, every `merge_words` corpus
+//! words (40,000 by default), adds what it changed in
 //! it since the last merge to the shared rows and takes the shared rows back, which then hold
 //! every worker's merged changes. Merges are serialised, so no merged change is lost. Without the
 //! copies the workers wrote those few rows nearly at once, and each write moved the row's cache
@@ -65,27 +66,6 @@ const CACHE_IDS: usize = 1 << 27;
 /// them with the saturated gradient).
 const MAX_EXP: f32 = 6.0;
 const EXP_TABLE_SIZE: usize = 1000;
-/// With two workers or more, the size of each worker's own copy of a weight matrix's most used
-/// rows (see the [module docs](self)): 2,621 rows of 100 dimensions.
-const OWN_ROWS_BYTES: usize = 1 << 20;
-/// Corpus words a worker trains on between two merges of its own rows into the shared ones.
-const MERGE_WORDS: u64 = 40_000;
-
-/// How two workers or more share the weights: the bytes of each matrix's most used rows that
-/// every worker keeps a copy of, and the corpus words it trains on between two merges.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Sharing {
-    pub(crate) own_bytes: usize,
-    pub(crate) merge_words: u64,
-}
-
-impl Sharing {
-    /// [`OWN_ROWS_BYTES`] and [`MERGE_WORDS`].
-    pub(crate) const DEFAULT: Self = Self {
-        own_bytes: OWN_ROWS_BYTES,
-        merge_words: MERGE_WORDS,
-    };
-}
 
 /// Rows of a weight matrix as the trainer reads and writes them.
 pub(crate) trait Rows {
@@ -749,20 +729,8 @@ pub(crate) fn fit(
     config: &Word2VecConfig,
     vocab: &WordVocab,
     corpus: &Corpus,
-    weights: (&mut Vec<f32>, &mut Vec<f32>),
-    progress: &mut dyn FnMut(&Progress),
-) -> Result<TrainReport> {
-    fit_sharing(config, vocab, corpus, weights, progress, Sharing::DEFAULT)
-}
-
-/// [`fit`] with the workers' sharing of the weights given.
-pub(crate) fn fit_sharing(
-    config: &Word2VecConfig,
-    vocab: &WordVocab,
-    corpus: &Corpus,
     (input, output): (&mut Vec<f32>, &mut Vec<f32>),
     progress: &mut dyn FnMut(&Progress),
-    sharing: Sharing,
 ) -> Result<TrainReport> {
     let tables = Tables::new(config, vocab)?;
     let dims = config.dims;
@@ -810,7 +778,8 @@ pub(crate) fn fit_sharing(
         };
         let job_rx = Mutex::new(Some(job_rx));
         let (done_tx, done_rx) = channel::<Done>();
-        let own_rows = (sharing.own_bytes / (dims.max(1) * size_of::<f32>())) as u32;
+        let own_rows = (config.own_rows_bytes / (dims.max(1) * size_of::<f32>()))
+            .min(u32::MAX as usize) as u32;
         let own = Own {
             input: 0..own_rows,
             output: match config.loss {
@@ -819,7 +788,7 @@ pub(crate) fn fit_sharing(
                 Loss::HierarchicalSoftmax => b.rows().saturating_sub(own_rows)..b.rows(),
             },
             merging: Mutex::new(()),
-            merge_words: sharing.merge_words,
+            merge_words: config.merge_words,
         };
         let read = std::thread::scope(|scope| {
             let producer = scope.spawn(|| produce(config, vocab, corpus, total, job_tx));
@@ -1175,118 +1144,6 @@ mod tests {
         }
         // the cases the reference is there for did occur
         assert!(all.noise_is_target > 0 && all.saturated > 0, "{all:?}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    /// Several workers through the shared rows, with no own copies at all and with a few own
-    /// rows merged often, learn what one worker learns: a corpus of 4 topics of 8 words (all 34
-    /// words fit in the own copies of the default sharing, so its tests never race on a shared
-    /// row). Skip-gram with negative sampling, and CBOW with hierarchical softmax (whose own
-    /// rows are the output matrix's last).
-    #[test]
-    fn workers_sharing_the_rows_learn_the_topics() {
-        let dir = std::env::temp_dir().join(format!("rensa-w2v-shared-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut rng = SplitMix64::new(5);
-        let mut text = String::new();
-        for _ in 0..1500 {
-            let topic = rng.below(4);
-            for k in 0..16 {
-                if k % 4 == 3 {
-                    text.push_str(if rng.below(2) == 0 { "the " } else { "of " });
-                } else {
-                    text.push_str(&format!("t{topic}w{} ", rng.below(8)));
-                }
-            }
-            text.push('\n');
-        }
-        let path = dir.join("topics.txt");
-        std::fs::write(&path, text).unwrap();
-        let corpus = Corpus::new(&path);
-        for (architecture, loss) in [
-            (Architecture::SkipGram, Loss::NegativeSampling),
-            (Architecture::Cbow, Loss::HierarchicalSoftmax),
-        ] {
-            for (threads, sharing) in [
-                (
-                    2,
-                    Sharing {
-                        own_bytes: 0,
-                        merge_words: MERGE_WORDS,
-                    },
-                ),
-                (
-                    3,
-                    Sharing {
-                        own_bytes: 4 * 16 * size_of::<f32>(),
-                        merge_words: 1_000,
-                    },
-                ),
-            ] {
-                let config = Word2VecConfig {
-                    architecture,
-                    loss,
-                    dims: 16,
-                    min_count: 1,
-                    sample: 0.0,
-                    epochs: 4,
-                    alpha: 0.05,
-                    seed: 3,
-                    threads,
-                    ..Word2VecConfig::default()
-                };
-                let counts = rensa_data::text::words::WordCounts::scan(&corpus).unwrap();
-                let vocab = WordVocab::build(&counts, 1, None).unwrap();
-                let model = super::super::Word2Vec::new(config.clone(), vocab.clone()).unwrap();
-                let mut input = model.input().to_vec();
-                let rows = match loss {
-                    Loss::NegativeSampling => vocab.len(),
-                    Loss::HierarchicalSoftmax => vocab.len() - 1,
-                };
-                let mut output = vec![0.0; rows * 16];
-                let report = fit_sharing(
-                    &config,
-                    &vocab,
-                    &corpus,
-                    (&mut input, &mut output),
-                    &mut |_| {},
-                    sharing,
-                )
-                .unwrap();
-                assert_eq!(report.words, 4 * 24_000);
-                assert!(input.iter().chain(&output).all(|v| v.is_finite()));
-                let unit = |w: &str| {
-                    let i = vocab.id(w).unwrap() as usize;
-                    let row = &input[i * 16..(i + 1) * 16];
-                    let norm = dot(row, row).sqrt();
-                    row.iter().map(|v| v / norm).collect::<Vec<f32>>()
-                };
-                let (mut within, mut across, mut nw, mut na) = (0.0, 0.0, 0, 0);
-                for t1 in 0..4 {
-                    for t2 in 0..4 {
-                        for a in 0..8 {
-                            for b in 0..8 {
-                                if t1 == t2 && a == b {
-                                    continue;
-                                }
-                                let c =
-                                    dot(&unit(&format!("t{t1}w{a}")), &unit(&format!("t{t2}w{b}")));
-                                if t1 == t2 {
-                                    (within, nw) = (within + c, nw + 1);
-                                } else {
-                                    (across, na) = (across + c, na + 1);
-                                }
-                            }
-                        }
-                    }
-                }
-                let margin = within / nw as f32 - across / na as f32;
-                assert!(
-                    margin > 0.1,
-                    "{architecture:?} {loss:?}, {threads} workers, {sharing:?}: margin {margin}"
-                );
-            }
-        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

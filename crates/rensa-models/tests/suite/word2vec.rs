@@ -150,8 +150,7 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
     });
     assert_eq!(rd.words, ra.words);
     // two workers: the result depends on the scheduling (the order of the merges), so the bar
-    // is the other tests' one; the rows they share without own copies are tested in the CPU
-    // trainer's unit tests
+    // is the other tests' one; the rows they share without own copies are tested below
     assert!(topic_margin(&d.embeddings().unwrap()) > 0.1);
     // every row of so small a vocabulary is in each worker's own copy (the first rows; the last
     // ones of the output matrix with hierarchical softmax), usually merged only at the end
@@ -172,6 +171,52 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
             "{architecture:?} {loss:?}, 3 workers: {margin}"
         );
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Several workers through the shared rows, with no own copies at all and with a few own rows
+/// merged often, learn what one worker learns (all 34 words of the topic corpus fit in the
+/// default own copies, so the test above never races on a shared row). Skip-gram with negative
+/// sampling, and CBOW with hierarchical softmax (whose own rows are the output matrix's last).
+#[test]
+fn workers_sharing_the_rows_learn_the_topics() {
+    let dir = tempdir("shared");
+    let corpus = Corpus::new(topic_corpus(&dir));
+    for (architecture, loss) in [
+        (Architecture::SkipGram, Loss::NegativeSampling),
+        (Architecture::Cbow, Loss::HierarchicalSoftmax),
+    ] {
+        for (threads, own_rows_bytes, merge_words) in [(2, 0, 40_000), (3, 4 * 16 * 4, 1_000)] {
+            let config = Word2VecConfig {
+                threads,
+                own_rows_bytes,
+                merge_words,
+                ..small(architecture, loss)
+            };
+            let (e, report) = Word2Vec::train(&config, &corpus, &mut |_| {}).unwrap();
+            assert_eq!(report.words, 4 * 24_000);
+            let margin = topic_margin(&e.embeddings().unwrap());
+            assert!(
+                margin > 0.1,
+                "{architecture:?} {loss:?}, {threads} workers, own {own_rows_bytes} bytes, merged \
+                 every {merge_words} words: margin {margin}"
+            );
+        }
+    }
+    assert!(
+        Word2Vec::train(
+            &Word2VecConfig {
+                merge_words: 0,
+                ..Default::default()
+            },
+            &corpus,
+            &mut |_| {}
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+        .contains("`merge_words`")
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
