@@ -1336,7 +1336,7 @@ fn a_failed_run_leaves_its_last_finished_epoch_and_partial_metrics_are_their_bat
         nan_from,
     };
     let config = FitConfig::for_epochs(6, 5).with_shuffle(false);
-    let run = |nan_from, checkpoints: Option<Checkpoints>| {
+    let run = |config: &FitConfig, nan_from, checkpoints: Option<Checkpoints>| {
         let mut fit = Fit::new(config.clone());
         if let Some(c) = checkpoints {
             fit = fit.checkpoints(c);
@@ -1349,7 +1349,7 @@ fn a_failed_run_leaves_its_last_finished_epoch_and_partial_metrics_are_their_bat
         )
     };
     // checkpoints every 5 epochs, the loss NaN in epoch 3: epoch 2 is saved as it ended
-    let err = run(3, Some(Checkpoints::new(&dir, 5))).unwrap_err();
+    let err = run(&config, 3, Some(Checkpoints::new(&dir, 5))).unwrap_err();
     assert!(
         matches!(err, Error::NonFiniteLoss { epoch: 3, .. }),
         "{err}"
@@ -1359,14 +1359,7 @@ fn a_failed_run_leaves_its_last_finished_epoch_and_partial_metrics_are_their_bat
     let history = rensa_train::History::load(&saved.path).unwrap();
     assert_eq!((history.epochs.len(), history.step_losses.len()), (2, 4));
     // it is the model of a run stopped after epoch 2, and a resume goes on from it
-    let (two, _) = Fit::new(config.clone().with_epochs(2))
-        .run(
-            flaky(99),
-            &mut AdamConfig::new().init(),
-            Items::new(&data(10), points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (two, _) = run(&config.clone().with_epochs(2), 99, None).unwrap();
     let loaded = rensa_train::load_model(
         flaky(99),
         &saved.model_file().with_extension(""),
@@ -1374,15 +1367,7 @@ fn a_failed_run_leaves_its_last_finished_epoch_and_partial_metrics_are_their_bat
     )
     .unwrap();
     assert_eq!(weights(&loaded.line), weights(&two.line));
-    let (_, resumed) = Fit::new(config.clone())
-        .checkpoints(Checkpoints::new(&dir, 5).resuming(true))
-        .run(
-            flaky(99),
-            &mut AdamConfig::new().init(),
-            Items::new(&data(10), points),
-            &Default::default(),
-        )
-        .unwrap();
+    let (_, resumed) = run(&config, 99, Some(Checkpoints::new(&dir, 5).resuming(true))).unwrap();
     assert_eq!(resumed.epochs.len(), 6);
     // `first`, reported on one of the two batches, is that batch's value, not half of it
     assert!(
