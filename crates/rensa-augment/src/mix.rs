@@ -20,6 +20,40 @@ pub struct MixDraw {
     pub rect: Option<[usize; 4]>,
 }
 
+impl MixDraw {
+    /// Checks that the draw fits a batch of images `[n, c, height, width]`: `lambda` in
+    /// `[0, 1]`, one partner per image and each an image of the batch, the box (if any) inside
+    /// the image. A draw read back from a log may not.
+    ///
+    /// # Errors
+    /// [`AugmentError::Batch`] naming the first problem.
+    pub fn check(&self, [n, _, height, width]: [usize; 4]) -> Result<()> {
+        let bad = |what: String| Err(AugmentError::Batch(format!("mix draw: {what}")));
+        if !(0.0..=1.0).contains(&self.lambda) {
+            return bad(format!("lambda {} is not in [0, 1]", self.lambda));
+        }
+        if self.partner.len() != n {
+            return bad(format!(
+                "{} partners for a batch of {n} images",
+                self.partner.len()
+            ));
+        }
+        if let Some(&p) = self.partner.iter().find(|&&p| p >= n) {
+            return bad(format!("partner {p} is not an image of a batch of {n}"));
+        }
+        if let Some([x, y, w, h]) = self.rect {
+            let inside = x.checked_add(w).is_some_and(|r| r <= width)
+                && y.checked_add(h).is_some_and(|b| b <= height);
+            if !inside {
+                return bad(format!(
+                    "the box {w}x{h} at ({x}, {y}) is not inside {width}x{height}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The settings both mixers share: `Beta(alpha, alpha)` draws keyed by `seed`.
 #[derive(Clone, Debug, PartialEq)]
 struct BetaDraws {
@@ -60,6 +94,9 @@ pub trait BatchMix {
     fn draw_for(&self, dims: [usize; 4], epoch: u64, batch: u64) -> MixDraw;
 
     /// The mixed images, given the draw.
+    ///
+    /// # Panics
+    /// On a draw that does not fit the images ([`MixDraw::check`] says why).
     fn mix_images<B: Backend>(&self, images: Tensor<B, 4>, draw: &MixDraw) -> Tensor<B, 4>;
 
     /// Mixes `images` `[B, C, H, W]` and `labels` `[B, K]` (one-hot or soft):
@@ -131,6 +168,7 @@ impl BatchMix for MixUp {
     }
 
     fn mix_images<B: Backend>(&self, images: Tensor<B, 4>, draw: &MixDraw) -> Tensor<B, 4> {
+        draw.check(images.dims()).unwrap_or_else(|e| panic!("{e}"));
         let (l, idx) = (
             draw.lambda as f32,
             partners::<B>(&draw.partner, &images.device()),
@@ -181,6 +219,7 @@ impl BatchMix for CutMix {
     }
 
     fn mix_images<B: Backend>(&self, images: Tensor<B, 4>, draw: &MixDraw) -> Tensor<B, 4> {
+        draw.check(images.dims()).unwrap_or_else(|e| panic!("{e}"));
         let [n, c, ..] = images.dims();
         let idx = partners::<B>(&draw.partner, &images.device());
         let [x0, y0, bw, bh] = draw.rect.expect("cutmix draws a box");

@@ -164,7 +164,15 @@ impl Plan {
                         ));
                     }
                 }
-                Op::Contrast { factor } | Op::Saturation { factor } => finite(op, &[*factor])?,
+                Op::Contrast { factor } => {
+                    // the CPU kernel's gain and offset `(1 − factor) · mean` within its fixed
+                    // point's exact range (the transforms draw factors up to 11)
+                    finite(op, &[*factor])?;
+                    if factor.abs() > 31.0 {
+                        return Err(bad(op, format!("factor {factor} outside ±31")));
+                    }
+                }
+                Op::Saturation { factor } => finite(op, &[*factor])?,
                 Op::Hsv {
                     hue,
                     saturation,

@@ -324,12 +324,19 @@ fn run_group<B: Backend>(
                 x = x.clone() + m * (fill - x);
             }
             Kind::Normalize => {
-                let Step::Op(Op::Normalize { mean, std }) = &steps[0][s] else {
-                    unreachable!("grouped by kind")
+                // each image's own mean and std (plans of one group may differ in them)
+                let (mut means, mut stds) = (Vec::with_capacity(n * c), Vec::with_capacity(n * c));
+                for image in steps {
+                    let Step::Op(Op::Normalize { mean, std }) = &image[s] else {
+                        unreachable!("grouped by kind")
+                    };
+                    means.extend_from_slice(&mean[..c]);
+                    stds.extend_from_slice(&std[..c]);
+                }
+                let per_image = |v: Vec<f32>| {
+                    Tensor::<B, 4>::from_data(TensorData::new(v, [n, c, 1, 1]), &device)
                 };
-                let mean = Tensor::<B, 1>::from_floats(&mean[..c], &device).reshape([1, c, 1, 1]);
-                let std = Tensor::<B, 1>::from_floats(&std[..c], &device).reshape([1, c, 1, 1]);
-                x = (x - mean) / std;
+                x = (x - per_image(means)) / per_image(stds);
             }
         }
     }

@@ -417,6 +417,11 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
     /// The losses of every response of `batch`, the decoder reading the true previous words
     /// (a share dropped to `UNK` when `word_drop` gives a generator). A VHRED draws each
     /// response's latent from its posterior.
+    ///
+    /// # Panics
+    /// On a token id outside the model's vocabulary (data encoded with another vocabulary),
+    /// naming the dialogue and turn: an embedding lookup would otherwise index out of bounds,
+    /// or on a GPU read whatever lies there.
     pub fn forward(
         &self,
         batch: &DialogueBatch,
@@ -428,6 +433,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
     /// Runs the utterance and context encoders over `batch`: what [`decode`](Self::decode)
     /// conditions every response on.
     fn encode(&self, batch: &DialogueBatch) -> Encoded<B> {
+        self.assert_known_ids(batch);
         let device = self.device();
         let turns = batch.turns;
         let responses = batch.responses();
@@ -506,12 +512,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
         };
         let mut input = batch.decoder_input.clone();
         if let Some(rng) = word_drop {
-            let threshold = (self.word_drop * (1u64 << 53) as f64) as u64;
-            for id in input.iter_mut().filter(|id| **id != PAD && **id != BOS) {
-                if rng.next_u64() >> 11 < threshold {
-                    *id = UNK;
-                }
-            }
+            drop_words(&mut input, self.word_drop, rng);
         }
         let steps = batch.response_steps;
         let embedded = self
@@ -572,6 +573,9 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
 
     /// Every response of `batch` scored (no word drop; a VHRED's latent drawn from its
     /// posterior, so `nll + kl` is a one-sample estimate of the bound on `−log p`).
+    ///
+    /// # Panics
+    /// As [`forward`](Self::forward).
     pub fn score(&self, batch: &DialogueBatch) -> Vec<ResponseScore> {
         Self::scores_of(batch, self.forward(batch, None))
     }
@@ -593,7 +597,7 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
     /// grows, reaching `−log p` in the limit (with `K = 1` its mean is the bound itself).
     ///
     /// # Panics
-    /// If `samples` is 0.
+    /// If `samples` is 0, or as [`forward`](Self::forward).
     pub fn importance_nll(&self, batch: &DialogueBatch, samples: usize) -> Vec<f64> {
         assert!(samples > 0, "importance sampling needs at least one draw");
         let real: Vec<usize> = (0..batch.responses())
@@ -637,6 +641,22 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Hred<B, C> {
                 }
             })
             .collect()
+    }
+
+    /// Panics on a token id of `batch` outside the vocabulary (see [`forward`](Self::forward)).
+    fn assert_known_ids(&self, batch: &DialogueBatch) {
+        let vocab = self.vocab();
+        let steps = batch.utterance_steps.max(1);
+        if let Some(at) = batch.utterances.iter().position(|&id| id >= vocab) {
+            let row = at / steps;
+            panic!(
+                "dialogue batch: token id {} (dialogue {}, turn {}) is not in the model's \
+                 vocabulary of {vocab} ids: the data was encoded with another vocabulary",
+                batch.utterances[at],
+                row / batch.turns + 1,
+                row % batch.turns + 1
+            );
+        }
     }
 
     /// Checks a context: at least one turn, none empty, every id in the vocabulary.
@@ -867,5 +887,42 @@ impl<B: RecurrentBackend, C: RecurrentCell<B>> Objective<B> for Hred<B, C> {
             output = output.with_part(name, value);
         }
         output
+    }
+}
+
+/// Word drop (Bowman et al., 2016): each word of `input` replaced by `UNK` with probability
+/// `rate`; `PAD` and `BOS` are kept (`EOS` is never a decoder input).
+fn drop_words(input: &mut [usize], rate: f64, rng: &mut SplitMix64) {
+    let threshold = (rate * (1u64 << 53) as f64) as u64;
+    for id in input.iter_mut().filter(|id| **id != PAD && **id != BOS) {
+        if rng.next_u64() >> 11 < threshold {
+            *id = UNK;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_drop_replaces_its_share_of_words_and_keeps_pad_and_bos() {
+        let words: Vec<usize> = (0..30_000).map(|k| [BOS, 7, 8, 9, PAD][k % 5]).collect();
+        for rate in [0.0, 0.3, 1.0] {
+            let mut input = words.clone();
+            drop_words(&mut input, rate, &mut SplitMix64::new(1));
+            let mut dropped = 0;
+            for (&was, &is) in words.iter().zip(&input) {
+                if was == PAD || was == BOS {
+                    assert_eq!(is, was);
+                } else if is == UNK {
+                    dropped += 1;
+                } else {
+                    assert_eq!(is, was);
+                }
+            }
+            let share = f64::from(dropped) / 18_000.0;
+            assert!((share - rate).abs() < 0.015, "rate {rate}: {share}");
+        }
     }
 }

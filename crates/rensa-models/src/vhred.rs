@@ -55,8 +55,8 @@ pub enum AnnealCurve {
     None,
     /// `step / steps`, then 1.
     Linear,
-    /// `1 / (1 + exp(−12 (step / steps − ½)))` (0.0025 at the start, ½ halfway, 0.9975 at
-    /// `steps`), then 1.
+    /// `1 / (1 + exp(−12 (step / steps − ½)))` (0.0025 at the start, ½ halfway, 0.9975 just
+    /// before `steps`), then 1 from step `steps` on.
     Sigmoid,
 }
 

@@ -177,6 +177,31 @@ struct FileEntry {
     fnv1a64: String,
 }
 
+impl FileEntry {
+    /// The size and hash of the file at `path`, read in blocks (a model of gigabytes is not
+    /// held in memory twice).
+    fn of(path: &Path) -> std::io::Result<Self> {
+        use std::io::Read;
+        let mut file = File::open(path)?;
+        let mut block = vec![0u8; 1 << 16];
+        let (mut bytes, mut h) = (0u64, FNV_OFFSET);
+        loop {
+            let n = match file.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            bytes += n as u64;
+            h = fnv1a64_extend(h, &block[..n]);
+        }
+        Ok(Self {
+            bytes,
+            fnv1a64: format!("{h:016x}"),
+        })
+    }
+}
+
 /// A fingerprint of `data` (its FNV-1a 64-bit hash in hex), stable across platforms and
 /// versions: for a run's settings (`Fit::settings`), so that a resume on other data is noticed.
 pub fn fingerprint(data: &[u8]) -> String {
@@ -187,9 +212,15 @@ fn fnv1a64(data: &[u8]) -> String {
     format!("{:016x}", fnv1a64_value(data))
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// FNV-1a, 64 bits.
 pub(crate) fn fnv1a64_value(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a64_extend(FNV_OFFSET, data)
+}
+
+/// FNV-1a's hash `h` of some bytes, extended by `data`.
+fn fnv1a64_extend(mut h: u64, data: &[u8]) -> u64 {
     for &b in data {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -245,11 +276,7 @@ fn verify(dir: &Path) -> std::result::Result<(), String> {
                 "the manifest names a file outside the folder: {name}"
             ));
         }
-        let data = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
-        let got = FileEntry {
-            bytes: data.len() as u64,
-            fnv1a64: fnv1a64(&data),
-        };
+        let got = FileEntry::of(&dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
         if &got != entry {
             return Err(format!(
                 "{name} has {} bytes (hash {}), the manifest says {} bytes (hash {})",
@@ -326,6 +353,12 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 fn rename(from: &Path, to: &Path) -> Result<()> {
     io_step();
     std::fs::rename(from, to).map_err(|e| Error::io(to, e))
+}
+
+/// Whether `name` is a save's temporary folder (`.epoch-….tmp`).
+fn is_temporary(name: &str) -> bool {
+    name.strip_prefix('.')
+        .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(".tmp"))
 }
 
 fn remove_all(path: &Path) -> Result<()> {
@@ -492,9 +525,22 @@ where
     let name = format!("{PREFIX}{:06}-{number:06}", c.epoch);
     let tmp = root.join(format!(".{name}.tmp"));
     remove_all(&tmp)?;
+    // the folders this save creates (the checkpoints folder, the run's), outermost last
+    let created: Vec<PathBuf> = root
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
     io_step();
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     io_step();
+    // a new folder's entry lives in its parent: synced, or a crash could lose the folder with
+    // every checkpoint in it
+    for folder in created.iter().rev() {
+        if let Some(parent) = folder.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync(parent)?;
+        }
+    }
     c.model
         .clone()
         .save_file(tmp.join("model"), &recorder())
@@ -526,11 +572,7 @@ where
         .chain([SETTINGS, "history.csv", "history.json"])
     {
         let path = tmp.join(file);
-        let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let entry = FileEntry {
-            bytes: data.len() as u64,
-            fnv1a64: fnv1a64(&data),
-        };
+        let entry = FileEntry::of(&path).map_err(|e| Error::io(&path, e))?;
         manifest.insert(file.to_string(), entry);
     }
     let manifest = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
@@ -545,10 +587,12 @@ where
             remove_all(&path)?;
         }
     }
+    // the temporary folders of saves a crash interrupted; nothing else in the folder is ours to
+    // remove, and a leftover that cannot be removed now is tried again at the next save
     let leftovers = std::fs::read_dir(&root).map_err(|e| Error::io(&root, e))?;
     for entry in leftovers.flatten() {
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            remove_all(&entry.path())?;
+        if is_temporary(&entry.file_name().to_string_lossy()) {
+            let _ = remove_all(&entry.path());
         }
     }
     sync(&root)
@@ -696,6 +740,37 @@ mod tests {
         assert_eq!(fnv1a64(b""), "cbf29ce484222325");
         assert_eq!(fnv1a64(b"a"), "af63dc4c8601ec8c");
         assert_eq!(fnv1a64(b"foobar"), "85944171f73967e8");
+    }
+
+    #[test]
+    fn a_file_is_hashed_in_blocks_as_a_whole() {
+        let path = std::env::temp_dir().join(format!("rensa-ckpt-hash-{}", std::process::id()));
+        // more than two blocks, the last one partial
+        let data: Vec<u8> = (0..150_001u32).map(|k| (k * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let entry = FileEntry::of(&path).unwrap();
+        assert_eq!(
+            entry,
+            FileEntry {
+                bytes: data.len() as u64,
+                fnv1a64: fnv1a64(&data),
+            }
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn only_a_saves_own_temporary_folders_are_leftovers() {
+        assert!(is_temporary(".epoch-000002-000009.tmp"));
+        for name in [
+            ".DS_Store",
+            ".git",
+            ".epoch-000002-000009",
+            "epoch-1.tmp",
+            ".tmp",
+        ] {
+            assert!(!is_temporary(name), "{name}");
+        }
     }
 
     #[test]

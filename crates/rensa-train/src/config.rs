@@ -42,6 +42,10 @@ pub struct FitConfig {
     pub restore_best: bool,
 }
 
+/// The most epochs a run may ask for (a billion: far beyond any run, and small enough that the
+/// loop's epoch and step counts cannot overflow).
+pub const MAX_EPOCHS: usize = 1_000_000_000;
+
 impl FitConfig {
     /// `epochs` passes over the items in batches of `batch_size`, the two settings every run
     /// chooses (as Keras's `fit(epochs=..., batch_size=...)`), the rest at their defaults: the
@@ -56,13 +60,28 @@ impl FitConfig {
     /// Errors as [`check`](Self::check) does.
     pub fn steps(&self, items: usize) -> crate::Result<usize> {
         let train = self.check(items)?;
-        Ok(self.epochs * train.div_ceil(self.batch_size))
+        self.epochs
+            .checked_mul(train.div_ceil(self.batch_size))
+            .ok_or_else(|| {
+                Error::config(
+                    "epochs",
+                    "few enough that the run's steps can be counted",
+                    self.epochs,
+                )
+            })
     }
 
     /// Checks the settings that do not depend on the data: epochs, learning rate, patience.
     pub fn check_epochs(&self) -> crate::Result<()> {
         if self.epochs == 0 {
             return Err(Error::config("epochs", "at least 1", 0));
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Err(Error::config(
+                "epochs",
+                format!("at most {MAX_EPOCHS}"),
+                self.epochs,
+            ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::config(

@@ -460,17 +460,21 @@ impl Peer {
         }
         let id = PeerId::from(self.rank);
         let device = device.clone();
-        let result = self
+        let registered = self
             .deadline("registration", move || {
                 burn_collective::register::<B>(id, device, config)
             })
-            .inspect_err(|_| {
-                // forget the half-made registration, so that this process can start again
-                burn_collective::reset_collective::<B>();
-            })?;
-        result.map_err(|e| Error::Peers {
-            message: format!("peer {}: registration failed: {e:?}", self.rank),
-        })
+            .and_then(|result| {
+                result.map_err(|e| Error::Peers {
+                    message: format!("peer {}: registration failed: {e:?}", self.rank),
+                })
+            });
+        if registered.is_err() {
+            // a timeout or a refusal: forget the half-made registration, so that this process
+            // can start again
+            burn_collective::reset_collective::<B>();
+        }
+        registered
     }
 
     /// Unregisters this peer at the end of a run, waiting for it a few seconds at most (less

@@ -7,6 +7,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::checkpoint::{self, Checkpoints, Contents, Settings};
@@ -199,14 +200,14 @@ impl<I: Backend> Role for Team<'_, I> {
     }
 }
 
-fn values<B: Backend, M>(output: &crate::Output<B, M>) -> StepValues {
-    let (loss, parts) = output.values();
-    StepValues {
+fn values<B: Backend, M>(output: &crate::Output<B, M>) -> crate::Result<StepValues> {
+    let (loss, parts) = output.values()?;
+    Ok(StepValues {
         loss,
         items: output.items,
         parts,
         metrics: output.metrics.clone(),
-    }
+    })
 }
 
 /// The guard against training on a NaN or infinite loss: no step is taken with it.
@@ -262,7 +263,7 @@ fn validate<B: Backend, V: Objective<B>>(
     batches: impl Iterator<Item = V::Batch>,
     epoch: usize,
     step: usize,
-) -> Sums {
+) -> crate::Result<Sums> {
     let mut sums = Sums::default();
     for (b, batch) in batches.enumerate() {
         let at = StepInfo {
@@ -272,9 +273,9 @@ fn validate<B: Backend, V: Objective<B>>(
             lr: f64::NAN,
             training: false,
         };
-        sums.add(&values(&model.step(&batch, &at)));
+        sums.add(&values(&model.step(&batch, &at))?);
     }
-    sums
+    Ok(sums)
 }
 
 impl<'a, S: LrScheduler> Fit<'a, S> {
@@ -413,8 +414,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         }
         let (model, record, history, best) =
             self.start::<B, M, O::Record, _, _>(model, &data, device)?;
-        if let Some(record) = record {
+        let mut resumed = None;
+        if let Some((record, file)) = record {
             *optimizer = optimizer.clone().load_record(record);
+            resumed = Some(file);
         }
         let optimizer = std::cell::RefCell::new(optimizer);
         self.drive::<B, M, _, _, _, _>(
@@ -426,7 +429,9 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 check_finite(&values, at)?;
                 let update = output.take_update();
                 let grads = GradientsParams::from_grads(output.loss.backward(), &model);
-                let mut model = optimizer.borrow_mut().step(at.lr, model, grads);
+                let mut model = optimizer_step(&mut resumed, model, |model| {
+                    optimizer.borrow_mut().step(at.lr, model, grads)
+                })?;
                 if let Some(update) = update {
                     model = update(model);
                 }
@@ -471,8 +476,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         }
         let (model, record, history, best) =
             self.start::<B, M, O::Record, _, _>(model, &data, device)?;
-        if let Some(record) = record {
+        let mut resumed = None;
+        if let Some((record, file)) = record {
             *optimizer = optimizer.clone().load_record(record);
+            resumed = Some(file);
         }
         peer.register::<Inner<B>>(device)?;
         let result = (|| {
@@ -532,7 +539,9 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                     };
                     // every peer sees the same summed loss, so all stop here together
                     check_finite(&values, at)?;
-                    let model = optimizer.borrow_mut().step(at.lr, model, grads);
+                    let model = optimizer_step(&mut resumed, model, |model| {
+                        optimizer.borrow_mut().step(at.lr, model, grads)
+                    })?;
                     check_weights(&model.valid(), at)?;
                     Ok((model, values))
                 },
@@ -648,6 +657,16 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         let (model, record, schedule, mut history, saved) =
             checkpoint::load::<B, M, R, S::Record<B>>(&c, model, device)?;
         let epoch = saved.epoch;
+        // the history must be the checkpoint's own: one record per epoch up to the saved one
+        let numbers: Vec<usize> = history.epochs.iter().map(|e| e.epoch).collect();
+        if numbers != (1..=epoch).collect::<Vec<_>>() {
+            return Err(Error::Format {
+                path: saved.path.join("history.json").display().to_string(),
+                message: format!(
+                    "the history records epochs {numbers:?}, the checkpoint is of epoch {epoch}"
+                ),
+            });
+        }
         for skipped in &saved.skipped {
             history.notes.push(format!(
                 "epoch {epoch}: resumed past an incomplete checkpoint, {skipped}"
@@ -680,7 +699,12 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             (Some(_), _) => Some(model.clone()),
             (None, _) => None,
         };
-        Ok((model, Some(record), history, best))
+        Ok((
+            model,
+            Some((record, saved.path.join("optimizer.bin"))),
+            history,
+            best,
+        ))
     }
 
     fn check<T, V>(&self, data: &impl Batches<T, V>) -> crate::Result<()> {
@@ -709,7 +733,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             StepValues,
             &StepInfo,
         ) -> crate::Result<(M, StepValues)>,
-        mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> Sums,
+        mut validate: impl FnMut(&M, &mut dyn Iterator<Item = V>, usize, usize) -> crate::Result<Sums>,
         optimizer_record: impl Fn() -> R,
     ) -> crate::Result<(M, History)>
     where
@@ -770,6 +794,16 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             };
             checkpoint::save::<B, M, R, S::Record<B>>(c, contents)
         };
+        // Every way an epoch can fail: the bar stops where it was and the last finished epoch's
+        // state, if it was not saved yet, is saved before the error is returned.
+        macro_rules! fail {
+            ($error:expr) => {{
+                let error = $error;
+                bar.abandon();
+                leave_last_good(unsaved, &history, &best)?;
+                return Err(error);
+            }};
+        }
         for epoch in first..=config.epochs {
             if config
                 .patience
@@ -800,14 +834,13 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 };
                 // The step's values are read (and checked) before its update is applied.
                 let output = model.step(&batch, &at);
-                let local = values(&output);
+                let local = match values(&output) {
+                    Ok(local) => local,
+                    Err(e) => fail!(e),
+                };
                 let (next, values) = match train_step(model, output, local, &at) {
                     Ok(stepped) => stepped,
-                    Err(e) => {
-                        bar.abandon();
-                        leave_last_good(unsaved, &history, &best)?;
-                        return Err(e);
-                    }
+                    Err(e) => fail!(e),
                 };
                 model = next;
                 step += 1;
@@ -815,16 +848,13 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 sums.add(&values);
             }
             let Some(loss) = sums.mean_loss() else {
-                bar.abandon();
-                return Err(no_batches(epoch));
+                fail!(no_batches(epoch));
             };
-            let valid = validate(&model, &mut data.valid(&config), epoch, step);
-            let valid = match role.agree(valid) {
+            let valid = match validate(&model, &mut data.valid(&config), epoch, step)
+                .and_then(|valid| role.agree(valid))
+            {
                 Ok(valid) => valid,
-                Err(e) => {
-                    bar.abandon();
-                    return Err(e);
-                }
+                Err(e) => fail!(e),
             };
             let mut metrics: BTreeMap<String, f64> = sums.means("").collect();
             metrics.extend(valid.means("val_"));
@@ -838,9 +868,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
                 metrics,
             };
             if let Err(e) = check_record(&record, step) {
-                bar.abandon();
-                leave_last_good(unsaved, &history, &best)?;
-                return Err(e);
+                fail!(e);
             }
             bar.set_message(record.summary());
             bar.inc(1);
@@ -850,10 +878,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             let stop = self.stop_when.as_mut().is_some_and(|f| f(&record));
             let stop = match role.any(stop) {
                 Ok(stop) => stop,
-                Err(e) => {
-                    bar.abandon();
-                    return Err(e);
-                }
+                Err(e) => fail!(e),
             };
             history.epochs.push(record);
             let since_best = epochs_since_best(&history.epochs);
@@ -919,7 +944,50 @@ struct LastGood<M, R, S> {
 
 /// What a run starts from: the model, the optimiser's record and the history (a resume's), and
 /// with `restore_best` the best epoch's model so far.
-type Admitted<M, R> = (M, Option<R>, History, Option<M>);
+/// What a run starts from: the model, the optimiser record of a resumed checkpoint with the
+/// file it came from, the history and the best model so far.
+type Admitted<M, R> = (M, Option<(R, PathBuf)>, History, Option<M>);
+
+/// Runs the first optimiser step after a resume (`resumed` holds the optimiser record's file
+/// until then) and any later one. burn's optimisers take a loaded state as it is: state tensors
+/// that do not fit the model's parameters (a corrupt or crafted `optimizer.bin`, or another
+/// optimiser's) panic at the first step, or broadcast and change the parameters' shapes; either
+/// becomes an error naming the file.
+fn optimizer_step<B: Backend, M: Module<B>>(
+    resumed: &mut Option<PathBuf>,
+    model: M,
+    step: impl FnOnce(M) -> M,
+) -> crate::Result<M> {
+    let Some(file) = resumed.take() else {
+        return Ok(step(model));
+    };
+    let refuse = |why: String| Error::Format {
+        path: file.display().to_string(),
+        message: format!(
+            "the optimiser state does not fit the model ({why}): corrupt, crafted, or saved by \
+             another optimiser"
+        ),
+    };
+    let shapes = checkpoint::parameter_shapes(&model);
+    let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(model))).map_err(
+        |payload| {
+            refuse(
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default(),
+            )
+        },
+    )?;
+    let after = checkpoint::parameter_shapes(&model);
+    if after != shapes {
+        return Err(refuse(format!(
+            "its first step turned parameters of shapes {shapes:?} into {after:?}"
+        )));
+    }
+    Ok(model)
+}
 
 /// Epochs since the monitored loss (validation loss if there is one, else training loss) was
 /// last at its best; 0 for none.

@@ -46,7 +46,7 @@ pub use checkpoint::io_steps as checkpoint_io_steps;
 pub use checkpoint::{
     Checkpoints, SavedCheckpoint, Settings, fingerprint, load_model, parameter_shapes,
 };
-pub use config::FitConfig;
+pub use config::{FitConfig, MAX_EPOCHS};
 pub use data::{Batches, Items, Loaders};
 pub use error::{BoxError, Error, Result};
 pub use fit::{Fit, backend_seed};

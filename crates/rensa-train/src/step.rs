@@ -48,7 +48,8 @@ pub trait Objective<B: Backend>: Sized {
 /// # }
 /// ```
 pub struct Output<B: Backend, M> {
-    /// The mean loss over the batch, a one-element tensor: what the optimiser minimises.
+    /// The mean loss over the batch, a one-element tensor: what the optimiser minimises (a
+    /// tensor of another shape stops the run with an error naming it).
     pub loss: Tensor<B, 1>,
     /// Items in the batch (weights the epoch's means).
     pub items: usize,
@@ -99,9 +100,27 @@ impl<B: Backend, M> Output<B, M> {
     }
 
     /// The loss and the parts as numbers, read from the device at once.
-    pub(crate) fn values(&self) -> (f64, Vec<(String, f64)>) {
+    ///
+    /// # Errors
+    /// A loss or part that is not a one-element tensor (a per-item loss not yet averaged).
+    pub(crate) fn values(&self) -> crate::Result<(f64, Vec<(String, f64)>)> {
+        let one = |t: &Tensor<B, 1>| t.dims() == [1];
+        if !one(&self.loss) {
+            return Err(crate::Error::config(
+                "Output::loss",
+                "a one-element tensor (the batch's mean loss)",
+                format!("a tensor of shape {:?}", self.loss.dims()),
+            ));
+        }
+        if let Some((name, part)) = self.parts.iter().find(|(_, p)| !one(p)) {
+            return Err(crate::Error::config(
+                "Output::parts",
+                "one-element tensors",
+                format!("part `{name}` of shape {:?}", part.dims()),
+            ));
+        }
         if self.parts.is_empty() {
-            return (self.loss.clone().into_scalar().elem(), Vec::new());
+            return Ok((self.loss.clone().into_scalar().elem(), Vec::new()));
         }
         let mut all = vec![self.loss.clone().detach()];
         all.extend(self.parts.iter().map(|(_, p)| p.clone().detach()));
@@ -116,6 +135,6 @@ impl<B: Backend, M> Output<B, M> {
             .zip(&values[1..])
             .map(|((name, _), &v)| (name.clone(), v))
             .collect();
-        (values[0], parts)
+        Ok((values[0], parts))
     }
 }

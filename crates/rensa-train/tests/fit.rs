@@ -367,6 +367,7 @@ fn bad_settings_are_rejected_before_training() {
         assert!(err.contains(field), "{err} should name {field}");
     };
     check(FitConfig::new().with_epochs(0), "epochs");
+    check(FitConfig::new().with_epochs(usize::MAX), "epochs");
     check(FitConfig::new().with_batch_size(0), "batch_size");
     check(FitConfig::new().with_batch_size(11), "batch_size");
     check(
@@ -452,6 +453,10 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
         .unwrap();
     let mut resumed_epochs = Vec::new();
     let ckpt = Checkpoints::new(&dir, 1).resuming(true);
+    // files of others beside the checkpoints: kept, and no reason for a save to fail
+    std::fs::write(ckpt.root().join(".DS_Store"), b"finder").unwrap();
+    std::fs::create_dir_all(ckpt.root().join(".git")).unwrap();
+    std::fs::write(ckpt.root().join(".git/HEAD"), b"ref").unwrap();
     let (resumed, h_resumed) = Fit::new(full.clone())
         .checkpoints(ckpt.clone())
         .on_epoch(|e| resumed_epochs.push(e.epoch))
@@ -475,7 +480,13 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
             .len(),
         6
     );
-    assert_eq!(std::fs::read_dir(ckpt.root()).unwrap().count(), 1);
+    let mut left: Vec<String> = std::fs::read_dir(ckpt.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".DS_Store", ".git", "epoch-000006-000005"]);
+    assert!(ckpt.root().join(".git/HEAD").is_file());
     let _ = std::fs::remove_dir_all(&straight_dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -791,6 +802,154 @@ fn loaders_train_on_batches_from_an_iterator_like_items() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("training batches"), "{err}");
+}
+
+/// A run that fails in an epoch whose predecessors were not saved yet (checkpoints every 5
+/// epochs) saves the last finished epoch first, whatever the failure: here epoch 3 brings no
+/// training batch.
+#[test]
+fn an_empty_epoch_leaves_the_last_finished_epoch_saved() {
+    use rensa_train::{Checkpoints, Loaders};
+    let items = data(30);
+    let config = FitConfig::for_epochs(6, 10)
+        .with_validation_split(0.2)
+        .with_learning_rate(0.05);
+    let dir = run_dir("empty-epoch");
+    let ckpt = Checkpoints::new(&dir, 5);
+    let device = Default::default();
+    let err = Fit::new(config)
+        .checkpoints(ckpt.clone())
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Loaders::new(
+                |epoch| {
+                    if epoch < 3 {
+                        items[..24].chunks(8).map(<[_]>::to_vec).collect()
+                    } else {
+                        Vec::<Points>::new()
+                    }
+                },
+                || vec![items[24..].to_vec()],
+            ),
+            &device,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("training batches"), "{err}");
+    let saved = ckpt.latest().unwrap().expect("the last good epoch saved");
+    assert_eq!(saved.epoch, 2);
+    let history = rensa_train::History::load(&saved.path).unwrap();
+    assert_eq!((history.epochs.len(), history.step_losses.len()), (2, 6));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// burn's optimisers take a loaded state as it is: a checkpoint whose optimiser state was made
+/// for other parameters under the same ids (crafted, with a manifest that vouches for it) is
+/// refused at the first step, not trained on.
+#[test]
+fn an_optimizer_state_that_does_not_fit_the_model_is_refused_on_resume() {
+    use burn::optim::{GradientsParams, Optimizer};
+    use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+    use rensa_train::Checkpoints;
+    let items = data(20);
+    let config = FitConfig::for_epochs(2, 8).with_validation_split(0.2);
+    let dir = run_dir("crafted-optimizer");
+    let (trained, _) = Fit::new(config.clone())
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .adam(&items)
+        .unwrap();
+    // Adam's state of a line with three outputs, under the trained line's parameter ids
+    let device = Default::default();
+    let mut linear: Linear<B> = LinearConfig::new(1, 3).init(&device);
+    linear.weight = Param::initialized(trained.linear.weight.id, linear.weight.val());
+    let bias_id = trained.linear.bias.as_ref().unwrap().id;
+    linear.bias = linear.bias.map(|b| Param::initialized(bias_id, b.val()));
+    let wide = Line { linear };
+    let mut adam = AdamConfig::new().init::<B, Line<B>>();
+    let (x, _) = wide.xy(&items);
+    let grads = GradientsParams::from_grads(wide.linear.forward(x).sum().backward(), &wide);
+    let _ = adam.step(0.01, wide, grads);
+    let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
+    Recorder::<B>::record(
+        &BinFileRecorder::<FullPrecisionSettings>::new(),
+        adam.to_record(),
+        saved.path.join("optimizer"),
+    )
+    .unwrap();
+    let manifest_path = saved.path.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let bytes = std::fs::read(saved.path.join("optimizer.bin")).unwrap();
+    manifest["optimizer.bin"] = serde_json::json!({
+        "bytes": bytes.len(),
+        "fnv1a64": rensa_train::fingerprint(&bytes),
+    });
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let err = Fit::new(config.with_epochs(3))
+        .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
+        .adam(&items)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("optimizer.bin") && err.contains("does not fit the model"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A step whose loss (or part) is not one number: the loop stops with an error that says so.
+#[derive(Module, Debug)]
+struct Unreduced<B: Backend> {
+    line: Line<B>,
+    /// Whether the loss itself is left per item (else only a part is).
+    loss: bool,
+}
+
+impl<B: Backend> Objective<B> for Unreduced<B> {
+    type Batch = Points;
+
+    fn step(&self, items: &Points, _: &StepInfo) -> Output<B, Self> {
+        let (x, y) = self.line.xy(items);
+        let per_item = (self.line.linear.forward(x) - y)
+            .powi_scalar(2)
+            .reshape([-1]);
+        if self.loss {
+            Output::new(per_item, items.len())
+        } else {
+            Output::new(per_item.clone().mean(), items.len())
+                .with_part("mean", per_item.clone().mean())
+                .with_part("squares", per_item)
+        }
+    }
+}
+
+#[test]
+fn a_loss_or_part_of_several_numbers_is_an_error_naming_it() {
+    let items = data(20);
+    for (loss, expected) in [
+        (
+            true,
+            "`Output::loss` must be a one-element tensor (the batch's mean loss), got a \
+                tensor of shape [8]",
+        ),
+        (
+            false,
+            "`Output::parts` must be one-element tensors, got part `squares` of shape [8]",
+        ),
+    ] {
+        let err = Fit::new(FitConfig::for_epochs(1, 8).with_validation_split(0.2))
+            .run(
+                Unreduced {
+                    line: model(),
+                    loss,
+                },
+                &mut AdamConfig::new().init(),
+                Items::new(&items, points),
+                &Default::default(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
 }
 
 /// A model whose step reports parts and metrics, sees the loop's position and updates state the

@@ -505,7 +505,9 @@ struct Results {
     valid_dialogues: usize,
     test_dialogues: usize,
     vocabulary: usize,
-    /// Perplexity of the test dialogues' last turns (for a VHRED its upper bound from the ELBO).
+    /// Perplexity of the test dialogues' last turns (for a VHRED its upper bound from the ELBO);
+    /// on real data, whose conversations are cut into windows of at most `--max-turns` turns,
+    /// the last turn of every window.
     test_perplexity_last: f64,
     /// Perplexity of every test response.
     test_perplexity_all: f64,

@@ -21,8 +21,9 @@ pub(crate) fn apply_lut(data: &mut [u8], lut: &[u8; 256]) {
 #[inline(always)]
 pub(crate) fn linear(data: &mut [u8], alpha: f32, offset: f32) {
     // 16.16 fixed point in i32 lanes (vectorises; a float or a table lookup per byte does
-    // not). Gains beyond ±64 and offsets beyond ±8192 saturate every sample anyway; clamped
-    // there, |v a + b| < 2^31.
+    // not). Clamped to gains of ±64 and offsets of ±8192, |v a + b| < 2^31. Within those the
+    // result is exact; a plan's gains and offsets are validated to stay there (an offset beyond
+    // ±8192 with a gain of 1 saturates every sample anyway, as the clamped one does).
     let a = (alpha.clamp(-64.0, 64.0) * 65536.0).round() as i32;
     let b = ((offset + 0.5).clamp(-8192.0, 8192.0) * 65536.0).round() as i32;
     for v in data.iter_mut() {

@@ -375,6 +375,11 @@ fn crafted_plans_are_refused_where_the_paths_would_differ() {
             "last",
         ),
         (plan(vec![normalize(), normalize()]), "last"),
+        // a contrast whose offset, (1 - factor) · mean, the CPU kernel would clamp
+        (
+            plan(vec![Op::Contrast { factor: 60.0 }]),
+            "factor 60 outside ±31",
+        ),
     ];
     for (p, expected) in cases {
         let e = p.validate(size).unwrap_err().to_string();

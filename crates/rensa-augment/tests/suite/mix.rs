@@ -93,3 +93,45 @@ fn images_and_labels_of_different_batches_are_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_draw_that_does_not_fit_the_batch_is_named() {
+    use rensa_augment::MixDraw;
+    let dims = [4, 3, 8, 10];
+    let draw = |lambda, partner: Vec<usize>, rect| MixDraw {
+        lambda,
+        partner,
+        rect,
+    };
+    assert!(
+        draw(0.5, vec![1, 0, 3, 2], Some([2, 1, 8, 7]))
+            .check(dims)
+            .is_ok()
+    );
+    for (d, expected) in [
+        (draw(1.5, vec![0, 1, 2, 3], None), "lambda 1.5"),
+        (
+            draw(0.5, vec![0, 1, 2], None),
+            "3 partners for a batch of 4",
+        ),
+        (draw(0.5, vec![0, 1, 2, 9], None), "partner 9"),
+        (
+            draw(0.5, vec![0, 1, 2, 3], Some([5, 0, 6, 2])),
+            "the box 6x2 at (5, 0) is not inside 10x8",
+        ),
+        (
+            draw(0.5, vec![0, 1, 2, 3], Some([usize::MAX, 0, 2, 2])),
+            "is not inside",
+        ),
+    ] {
+        let err = d.check(dims).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+    // the mixers refuse it by name rather than index out of bounds
+    let (x, _) = batch();
+    let bad = draw(0.5, vec![0, 1, 2, 3], Some([5, 0, 6, 2]));
+    let mix = std::panic::AssertUnwindSafe(|| CutMix::new(1.0, 0).unwrap().mix_images(x, &bad));
+    let panic = std::panic::catch_unwind(mix).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("not inside 10x8"), "{message}");
+}

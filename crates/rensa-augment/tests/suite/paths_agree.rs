@@ -51,6 +51,42 @@ fn check_agreement<B: Backend>(device: &B::Device, backend: &str) {
     }
 }
 
+/// Plans replayed together whose normalisations differ: each image is normalised with its own
+/// plan's mean and std on both paths.
+#[test]
+fn each_plan_of_a_batch_keeps_its_own_normalization() {
+    use rensa_augment::{Op, apply_plans, images_to_tensor};
+    let images: Vec<Image> = (0..3).map(|_| picture(16, 12)).collect();
+    let p = Pipeline::parse("normalize", 0).unwrap();
+    let mut plans = p.plans(&images, 0, 0).unwrap();
+    for (k, plan) in plans.iter_mut().enumerate() {
+        let k = k as f32;
+        plan.ops = vec![Op::Normalize {
+            mean: [0.1 * k, 0.2, 0.3 + 0.1 * k],
+            std: [0.2 + 0.1 * k, 0.25, 0.3],
+        }];
+    }
+    let device = Default::default();
+    let x: Tensor<TestBackend, 4> = images_to_tensor(&images, &device).unwrap();
+    let tensor = apply_plans(x, &plans)
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let cpu: Vec<f32> = plans
+        .iter()
+        .zip(&images)
+        .flat_map(|(plan, img)| plan.apply_f32(img).unwrap())
+        .collect();
+    assert_eq!(cpu.len(), tensor.len());
+    let worst = cpu
+        .iter()
+        .zip(&tensor)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "largest difference {worst}");
+}
+
 #[test]
 fn cpu_and_tensor_paths_agree_on_ndarray() {
     check_agreement::<TestBackend>(&Default::default(), "ndarray");

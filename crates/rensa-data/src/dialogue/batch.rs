@@ -1,7 +1,15 @@
 //! Padded batches of encoded dialogues.
 
+use crate::error::{DataError, Result};
 use crate::vocab::{BOS, EOS, PAD};
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+
+fn batch_error(what: String) -> DataError {
+    DataError::Format {
+        origin: "dialogue batch".into(),
+        what,
+    }
+}
 
 /// A batch of dialogues of token ids, on the host, laid out for a hierarchical model.
 ///
@@ -56,21 +64,41 @@ impl DialogueBatch {
     /// Pads `dialogues` (each a list of turns of ids) into one batch.
     ///
     /// # Panics
-    /// On an empty batch, a dialogue of fewer than two turns or an empty turn (the checks of
-    /// [`Dialogue::new`](super::Dialogue::new), which made them).
+    /// Where [`try_new`](Self::try_new) returns an error: the batches a data source builds from
+    /// [`Dialogue`](super::Dialogue)s, which made those checks, cannot fail.
     pub fn new(dialogues: &[&[Vec<usize>]]) -> Self {
-        assert!(
-            !dialogues.is_empty(),
-            "a batch of dialogues needs at least one dialogue"
-        );
+        Self::try_new(dialogues).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Pads `dialogues` (each a list of turns of ids) into one batch.
+    ///
+    /// # Errors
+    /// An empty batch, a dialogue of fewer than two turns or an empty turn (the checks of
+    /// [`Dialogue::new`](super::Dialogue::new); dialogues and turns numbered from 1).
+    pub fn try_new(dialogues: &[&[Vec<usize>]]) -> Result<Self> {
+        if dialogues.is_empty() {
+            return Err(batch_error(
+                "a batch of dialogues needs at least one dialogue".into(),
+            ));
+        }
         for (k, d) in dialogues.iter().enumerate() {
-            assert!(
-                d.len() >= 2,
-                "dialogue {k}: expected at least 2 turns, got {}",
-                d.len()
-            );
+            if d.len() < 2 {
+                return Err(batch_error(format!(
+                    "dialogue {} of {}: a dialogue needs at least 2 turns (a context and a \
+                     response), got {}",
+                    k + 1,
+                    dialogues.len(),
+                    d.len()
+                )));
+            }
             if let Some(t) = d.iter().position(Vec::is_empty) {
-                panic!("dialogue {k}: turn {t} is empty");
+                return Err(batch_error(format!(
+                    "dialogue {} of {}: turn {} of {} is empty",
+                    k + 1,
+                    dialogues.len(),
+                    t + 1,
+                    d.len()
+                )));
             }
         }
         let n = dialogues.len();
@@ -110,7 +138,7 @@ impl DialogueBatch {
                 out.target_lengths[r] = u.len() + 1;
             }
         }
-        out
+        Ok(out)
     }
 
     /// A batch of owned dialogues, as a training loop's data source hands them
@@ -184,15 +212,30 @@ fn ids<B: Backend>(v: &[usize], shape: [usize; 2], device: &B::Device) -> Tensor
 mod tests {
     use super::*;
 
-    #[test]
-    #[should_panic(expected = "dialogue 1: expected at least 2 turns, got 1")]
-    fn a_one_turn_dialogue_is_refused() {
-        DialogueBatch::new(&[&[vec![4], vec![5]], &[vec![4]]]);
+    fn refusal(dialogues: &[&[Vec<usize>]]) -> String {
+        DialogueBatch::try_new(dialogues).unwrap_err().to_string()
     }
 
     #[test]
-    #[should_panic(expected = "dialogue 0: turn 1 is empty")]
-    fn an_empty_turn_is_refused() {
+    fn bad_dialogues_are_refused_by_number() {
+        assert_eq!(
+            refusal(&[&[vec![4], vec![5]], &[vec![4]]]),
+            "dialogue batch: dialogue 2 of 2: a dialogue needs at least 2 turns (a context and \
+             a response), got 1"
+        );
+        assert_eq!(
+            refusal(&[&[vec![4], vec![]]]),
+            "dialogue batch: dialogue 1 of 1: turn 2 of 2 is empty"
+        );
+        assert_eq!(
+            refusal(&[]),
+            "dialogue batch: a batch of dialogues needs at least one dialogue"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "dialogue 1 of 1: turn 2 of 2 is empty")]
+    fn new_panics_where_try_new_refuses() {
         DialogueBatch::new(&[&[vec![4], vec![]]]);
     }
 

@@ -11,8 +11,20 @@
 //!
 //! The turn before the answer is filler, so a model that sees only it cannot know the fact
 //! (a seq2seq over the last turn); a model of the whole context can (HRED). What no model can
-//! know is which form the answer takes: its conditional entropy given the context is exactly
-//! `ln 4` nats for a four-form slot and 0 for the others. Over a test set the best achievable
+//! know is which form the answer takes, and, when the number of filler turns varies, whether the
+//! answer comes now or after another filler. With `k` filler turns drawn uniformly from
+//! `lo..=hi`, a context of the fact and `k` fillers is followed by the answer with probability
+//! `P(K = k | K ≥ k) = 1 / (hi − k + 1)`; the first words of the answers (`your`, the value,
+//! `it`, `you`) are never the first word of a filler, so this doubt costs exactly
+//! `ln(hi − k + 1)` nats, on the answer's first word, and the answer's conditional entropy given
+//! its context is
+//!
+//! ```text
+//! H(answer_d | context_d) = ln(forms_d) + ln(hi − k_d + 1)
+//! ```
+//!
+//! (`forms_d` 4 for a four-form slot, 1 for the others; the second term 0 when the range holds
+//! one count, or after the most fillers the range allows). Over a test set the best achievable
 //! perplexity of the answers is therefore
 //!
 //! ```text
@@ -149,7 +161,9 @@ pub struct Generated {
     pub dialogue: Dialogue,
     /// Every valid form of the answer, the one drawn among them; each equally likely.
     pub answers: Vec<Vec<String>>,
-    /// `H(answer | context)` in nats: `ln(answers.len())`.
+    /// `H(answer | context)` in nats: `ln(answers.len())`, plus `ln(hi − k + 1)` for the doubt
+    /// whether the answer comes after this dialogue's `k` filler turns or after more (see the
+    /// [module docs](self)).
     pub entropy: f64,
 }
 
@@ -157,7 +171,7 @@ pub struct Generated {
 /// seeded with `seed`.
 ///
 /// # Panics
-/// On an empty range.
+/// On a range that is empty or starts at 0 (every dialogue has a filler turn).
 pub fn generate(count: usize, filler_turns: RangeInclusive<usize>, seed: u64) -> Vec<Generated> {
     let (lo, hi) = (*filler_turns.start(), *filler_turns.end());
     assert!(
@@ -170,7 +184,8 @@ pub fn generate(count: usize, filler_turns: RangeInclusive<usize>, seed: u64) ->
             let slot = &SLOTS[rng.below(SLOTS.len())];
             let value = slot.values[rng.below(slot.values.len())];
             let mut turns = vec![fill(FACTS[rng.below(FACTS.len())], slot.name, value)];
-            for _ in 0..lo + rng.below(hi - lo + 1) {
+            let fillers = lo + rng.below(hi - lo + 1);
+            for _ in 0..fillers {
                 turns.push(fill(FILLERS[rng.below(FILLERS.len())], "", ""));
             }
             let answers: Vec<Vec<String>> = ANSWERS[..slot.forms]
@@ -180,7 +195,7 @@ pub fn generate(count: usize, filler_turns: RangeInclusive<usize>, seed: u64) ->
             turns.push(answers[rng.below(answers.len())].clone());
             Generated {
                 dialogue: Dialogue::new(turns).expect("generated turns are non-empty"),
-                entropy: (answers.len() as f64).ln(),
+                entropy: (answers.len() as f64).ln() + ((hi - fillers + 1) as f64).ln(),
                 answers,
             }
         })
@@ -219,6 +234,7 @@ pub fn vocabulary() -> Vocabulary {
 mod tests {
     use super::*;
     use crate::vocab::UNK;
+    use std::collections::HashSet;
 
     #[test]
     fn dialogues_are_seeded_and_have_the_promised_shape() {
@@ -236,7 +252,14 @@ mod tests {
             assert!(g.dialogue.last().contains(value));
             assert!(turns[1..turns.len() - 1].iter().all(|t| !t.contains(value)));
             assert!([1, 4].contains(&g.answers.len()));
-            assert!((g.entropy - (g.answers.len() as f64).ln()).abs() < 1e-15);
+            // after one filler of at most two the answer comes with probability 1/2
+            let doubt = if turns.len() == 3 { 2f64.ln() } else { 0.0 };
+            let expected = (g.answers.len() as f64).ln() + doubt;
+            assert!(
+                (g.entropy - expected).abs() < 1e-15,
+                "{} vs {expected}",
+                g.entropy
+            );
         }
         // every form of a four-form slot appears
         let forms: std::collections::HashSet<&str> = a
@@ -257,6 +280,62 @@ mod tests {
         // one-form answers only: nothing to guess
         let certain: Vec<Generated> = items.into_iter().filter(|g| g.answers.len() == 1).collect();
         assert_eq!(floor_perplexity(&certain), 1.0);
+    }
+
+    #[test]
+    fn the_entropy_is_what_the_generated_turns_show() {
+        let items = generate(30_000, 1..=3, 3);
+        let first = |t: &[String]| t[0].clone();
+        // no answer starts as a filler does: the doubt whether the answer comes now is paid once
+        let filler_starts: HashSet<String> = items
+            .iter()
+            .flat_map(|g| {
+                let turns = g.dialogue.turns();
+                turns[1..turns.len() - 1].iter().map(|t| first(t))
+            })
+            .collect();
+        assert!(
+            items
+                .iter()
+                .flat_map(|g| &g.answers)
+                .all(|a| !filler_starts.contains(&first(a)))
+        );
+        // the forms are told apart by their first word
+        for g in &items {
+            let starts: HashSet<String> = g.answers.iter().map(|a| first(a)).collect();
+            assert_eq!(starts.len(), g.answers.len());
+        }
+        // after k fillers the answer comes with probability 1 / (3 - k + 1), as the entropy says
+        for k in 1..=3usize {
+            let reached = items
+                .iter()
+                .filter(|g| g.dialogue.turns().len() > k + 1)
+                .count();
+            let answered: Vec<&Generated> = items
+                .iter()
+                .filter(|g| g.dialogue.turns().len() == k + 2)
+                .collect();
+            let share = answered.len() as f64 / reached as f64;
+            let p = 1.0 / (3 - k + 1) as f64;
+            assert!((share - p).abs() < 0.02, "k = {k}: {share} vs {p}");
+            for g in answered {
+                let expected = (g.answers.len() as f64).ln() - p.ln();
+                assert!((g.entropy - expected).abs() < 1e-12);
+            }
+        }
+        // a form's share among four-form answers is 1/4
+        let four: Vec<&Generated> = items.iter().filter(|g| g.answers.len() == 4).collect();
+        let firsts = four
+            .iter()
+            .filter(|g| g.dialogue.last() == g.answers[0].as_slice())
+            .count();
+        assert!((firsts as f64 / four.len() as f64 - 0.25).abs() < 0.02);
+        // a range of one count leaves only the forms' doubt
+        assert!(
+            generate(200, 2..=2, 4)
+                .iter()
+                .all(|g| (g.entropy - (g.answers.len() as f64).ln()).abs() < 1e-15)
+        );
     }
 
     #[test]

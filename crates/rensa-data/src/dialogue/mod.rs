@@ -45,7 +45,8 @@ pub struct Dialogue {
 }
 
 /// Splits `text` into lower-case tokens: runs of letters and digits (an apostrophe inside a
-/// word stays in it: `don't`, `i'm`) and every other visible character on its own.
+/// word stays in it: `don't`, `i'm`) and every other visible character on its own. A byte-order
+/// mark (U+FEFF, at the start of some UTF-8 files) separates tokens as a space does.
 ///
 /// ```
 /// use rensa_data::dialogue::tokenize;
@@ -66,7 +67,7 @@ pub fn tokenize(text: &str) -> Vec<String> {
         if !word.is_empty() {
             tokens.push(std::mem::take(&mut word));
         }
-        if !c.is_whitespace() && !c.is_control() {
+        if !c.is_whitespace() && !c.is_control() && c != '\u{feff}' {
             tokens.push(c.to_lowercase().collect());
         }
     }
@@ -164,7 +165,8 @@ impl Dialogue {
 
 /// The vocabulary of `dialogues`: the specials, then every token seen at least `min_count`
 /// times, most frequent first (ties in alphabetical order, so the ids do not depend on the
-/// order of the dialogues), at most `max_size` ids in all (the specials included).
+/// order of the dialogues), at most `max_size` ids in all (the specials included: a
+/// `max_size` below their number keeps only them).
 pub fn vocabulary<'a>(
     dialogues: impl IntoIterator<Item = &'a Dialogue>,
     min_count: usize,
@@ -240,6 +242,9 @@ mod tests {
         );
         assert!(tokenize(" \n\t").is_empty());
         assert_eq!(tokenize("'quoted'"), ["'", "quoted", "'"]);
+        // a file's byte-order mark is not a token
+        assert_eq!(tokenize("\u{feff}Hi there"), ["hi", "there"]);
+        assert!(tokenize("\u{feff}").is_empty());
     }
 
     #[test]

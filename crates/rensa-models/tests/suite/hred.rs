@@ -4,12 +4,16 @@
 //! than its bound, and bad contexts and settings are refused.
 
 use burn::backend::{Autodiff, NdArray};
+use burn::module::Param;
 use burn::optim::AdamConfig;
+use burn::tensor::Tensor;
 use rensa_data::SplitMix64;
 use rensa_data::dialogue::generated::{self, floor_perplexity};
 use rensa_data::dialogue::{Dialogue, DialogueBatch};
+use rensa_data::vocab::EOS;
 use rensa_models::hred::{ContextError, Hred, HredConfig};
 use rensa_models::vhred::{AnnealCurve, LatentConfig};
+use rensa_nn::latent::active_units;
 use rensa_nn::recurrent::{GruCell, GruConfig, LstmConfig};
 use rensa_train::{FitConfig, Objective, StepInfo};
 
@@ -45,30 +49,35 @@ fn generated_batch(
     (dialogues, batch)
 }
 
-/// A dialogue's last-turn score alone, and in a batch beside a longer dialogue.
-fn last_scores(model: &Hred<B, GruCell<B>>, a: &[Vec<usize>], b: &[Vec<usize>]) -> (f64, f64) {
+/// Every response score of dialogue `a` alone, and in a batch beside a longer dialogue `b`.
+fn scores_alone_and_together(
+    model: &Hred<B, GruCell<B>>,
+    a: &[Vec<usize>],
+    b: &[Vec<usize>],
+) -> Vec<(f64, f64)> {
     let alone = model.score(&DialogueBatch::new(&[a]));
     let together = model.score(&DialogueBatch::new(&[b, a]));
-    let pick = |s: &[rensa_models::hred::ResponseScore], d| {
-        s.iter().find(|x| x.dialogue == d && x.last).unwrap().nll
+    let of = |s: &[rensa_models::hred::ResponseScore], d, turn| {
+        s.iter()
+            .find(|x| x.dialogue == d && x.turn == turn)
+            .unwrap()
+            .nll
     };
-    (pick(&alone, 0), pick(&together, 1))
+    (1..a.len())
+        .map(|turn| (of(&alone, 0, turn), of(&together, 1, turn)))
+        .collect()
 }
 
 #[test]
 fn padding_and_batching_do_not_change_a_score() {
     let _rng = rensa_testkit::rng_lock();
     let device = Default::default();
-    let items: Vec<Dialogue> = generated::generate(2, 1..=3, 4)
-        .into_iter()
-        .map(|g| g.dialogue)
-        .collect();
-    let ids = encoded(&items);
-    let (short, long) = if ids[0].len() <= ids[1].len() {
-        (&ids[0], &ids[1])
-    } else {
-        (&ids[1], &ids[0])
-    };
+    // three turns beside five: the short dialogue's last two turns are absent in the batch, and
+    // its utterances are padded to the longer one's words
+    let dialogue = |fillers, seed| generated::generate(1, fillers, seed).remove(0).dialogue;
+    let ids = encoded(&[dialogue(1..=1, 4), dialogue(3..=3, 5)]);
+    let (short, long) = (&ids[0], &ids[1]);
+    assert_eq!((short.len(), long.len()), (3, 5));
     let vocab = generated::vocabulary().len();
     for (attention, bidirectional) in [(false, false), (true, true)] {
         <B as burn::tensor::backend::Backend>::seed(&device, 2);
@@ -77,12 +86,17 @@ fn padding_and_batching_do_not_change_a_score() {
             .with_bidirectional(bidirectional)
             .init::<B, GruConfig>(&device)
             .unwrap();
-        let (alone, together) = last_scores(&model, short, long);
-        assert!(alone > 0.0);
-        assert!(
-            (alone - together).abs() < 1e-4 * alone.max(1.0),
-            "attention {attention}: {alone} alone, {together} in a batch"
-        );
+        for (turn, (alone, together)) in scores_alone_and_together(&model, short, long)
+            .into_iter()
+            .enumerate()
+        {
+            assert!(alone > 0.0);
+            assert!(
+                (alone - together).abs() < 1e-4 * alone.max(1.0),
+                "attention {attention}, response {}: {alone} alone, {together} in a batch",
+                turn + 1
+            );
+        }
     }
 }
 
@@ -94,41 +108,57 @@ fn the_step_decoder_agrees_with_the_teacher_forced_pass() {
     let items = generated::generate(3, 1..=2, 9);
     for attention in [false, true] {
         <B as burn::tensor::backend::Backend>::seed(&device, 3);
-        let model = small(vocab.len())
+        let mut model = small(vocab.len())
             .with_attention(attention)
             .with_num_layers(2)
             .init::<B, GruConfig>(&device)
             .unwrap();
+        // an untrained model almost never ends a response: raise EOS's bias so that sampled
+        // responses end within a few words and can be scored whole
+        let bias = model.output.bias.take().expect("a bias").val();
+        let mut boost = vec![0.0f32; vocab.len()];
+        boost[EOS] = 3.0;
+        model.output.bias = Some(Param::from_tensor(
+            bias + Tensor::<B, 1>::from_floats(boost.as_slice(), &device),
+        ));
         let mut rng = SplitMix64::new(0);
+        let mut compared = 0;
         for g in &items {
-            let mut turns = g.dialogue.encode(&vocab);
-            turns.pop();
+            let mut context = g.dialogue.encode(&vocab);
+            context.pop();
             let decoded = model
-                .greedy(&[turns.clone()], 6, &mut rng)
+                .greedy(std::slice::from_ref(&context), 6, &mut rng)
                 .unwrap()
                 .remove(0);
-            let beam = model.beam(&turns, 1, 6, 0.0, &mut rng).unwrap().remove(0);
+            let beam = model.beam(&context, 1, 6, 0.0, &mut rng).unwrap().remove(0);
             assert_eq!(beam.tokens, decoded.tokens, "a beam of one is greedy");
-            // the decoded response, scored by the whole-sequence pass
-            let response = if decoded.tokens.is_empty() {
-                continue;
-            } else {
-                decoded.tokens.clone()
-            };
-            let ended = decoded.tokens.len() < 6;
-            turns.push(response);
-            let score = model.score(&DialogueBatch::new(&[&turns]));
-            let last = score.iter().find(|s| s.last).unwrap();
-            if ended {
+            let sampled = model
+                .sample(&vec![context.clone(); 4], 30, 1.0, &mut rng)
+                .unwrap();
+            for d in sampled.into_iter().chain([decoded]) {
+                assert_eq!(d.alignment.is_empty(), !attention);
+                if !d.finished || d.tokens.is_empty() {
+                    continue;
+                }
+                // the decoded response, scored by the whole-sequence pass: its EOS included,
+                // both are the log-probability of the same tokens
+                let mut dialogue = context.clone();
+                dialogue.push(d.tokens.clone());
+                let score = model.score(&DialogueBatch::new(&[&dialogue]));
+                let last = score.iter().find(|s| s.last).unwrap();
                 assert!(
-                    (last.nll + decoded.log_prob).abs() < 1e-3,
+                    (last.nll + d.log_prob).abs() < 1e-3,
                     "attention {attention}: teacher-forced nll {} vs decoder log p {}",
                     last.nll,
-                    decoded.log_prob
+                    d.log_prob
                 );
+                compared += 1;
             }
-            assert_eq!(decoded.alignment.is_empty(), !attention);
         }
+        assert!(
+            compared >= 6,
+            "attention {attention}: {compared} responses compared"
+        );
     }
 }
 
@@ -217,6 +247,8 @@ fn vhred_losses_follow_the_definition() {
     assert!(model.is_variational());
     let losses = model.forward(&batch, None);
     let kl: Vec<f32> = losses.kl.clone().unwrap().into_data().to_vec().unwrap();
+    // the posterior's means do not depend on the draw: the step's count is theirs
+    let active = active_units(losses.posterior_means.clone().unwrap(), 0.01) as f64;
     for (r, &k) in kl.iter().enumerate() {
         if batch.target_lengths[r] == 0 {
             assert_eq!(k, 0.0, "an absent turn has no KL");
@@ -251,7 +283,7 @@ fn vhred_losses_follow_the_definition() {
     assert!((part("bound") - (part("nll") + part("kl") * real / tokens)).abs() < 1e-4);
     let metric = |name: &str| out.metrics.iter().find(|(n, _)| n == name).unwrap().1;
     assert_eq!(metric("kl_weight"), 0.25);
-    assert!(metric("active_units") <= 6.0);
+    assert_eq!(metric("active_units"), active);
     // validation weighs the KL fully, drops no word and leaves the bag-of-words loss out: its
     // loss is the bound
     let valid = model.step(&batch, &at(25, false));
@@ -273,6 +305,20 @@ fn vhred_losses_follow_the_definition() {
         (valid_loss - valid_bound).abs() < 1e-5 * valid_loss.abs(),
         "{valid_loss} vs {valid_bound}"
     );
+    // and drops no word: the same model without word drop, the same latent draw, the same loss
+    let mut keeps_words = model.clone();
+    keeps_words.word_drop = 0.0;
+    let valid_loss_of = |m: &Hred<B, rensa_nn::recurrent::LstmCell<B>>| {
+        <B as burn::tensor::backend::Backend>::seed(&device, 8);
+        m.step(&batch, &at(25, false)).loss.into_scalar()
+    };
+    assert_eq!(valid_loss_of(&model), valid_loss_of(&keeps_words));
+    // while training, it drops words: the losses differ
+    let train_loss_of = |m: &Hred<B, rensa_nn::recurrent::LstmCell<B>>| {
+        <B as burn::tensor::backend::Backend>::seed(&device, 8);
+        m.step(&batch, &at(25, true)).loss.into_scalar()
+    };
+    assert_ne!(train_loss_of(&model), train_loss_of(&keeps_words));
     assert!(valid.parts.iter().any(|(n, _)| n == "bow"));
     // generation draws z from the prior with the given generator: same seed, same answer
     let context = vec![dialogues[0][0].clone()];
