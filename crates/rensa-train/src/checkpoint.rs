@@ -435,16 +435,21 @@ impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
 /// patched burn-ndarray checks the length where the published one trusted it).
 fn refuse_panics<T>(file: &Path, load: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
-        let why = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let why = panic_message(payload.as_ref());
         Err(format_err(
             file,
             format!("its tensor data does not fit its shapes ({why}): corrupt or crafted"),
         ))
     })
+}
+
+/// The message a panic was raised with (empty when it carried something else).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
 
 /// `2^bits`, or the largest `usize` where that does not fit.

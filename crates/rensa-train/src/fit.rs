@@ -969,17 +969,8 @@ fn optimizer_step<B: Backend, M: Module<B>>(
         ),
     };
     let shapes = checkpoint::parameter_shapes(&model);
-    let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(model))).map_err(
-        |payload| {
-            refuse(
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_default(),
-            )
-        },
-    )?;
+    let model = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(model)))
+        .map_err(|payload| refuse(checkpoint::panic_message(payload.as_ref())))?;
     let after = checkpoint::parameter_shapes(&model);
     if after != shapes {
         return Err(refuse(format!(
