@@ -222,7 +222,9 @@ impl BatchMix for CutMix {
         draw.check(images.dims()).unwrap_or_else(|e| panic!("{e}"));
         let [n, c, ..] = images.dims();
         let idx = partners::<B>(&draw.partner, &images.device());
-        let [x0, y0, bw, bh] = draw.rect.expect("cutmix draws a box");
+        let [x0, y0, bw, bh] = draw
+            .rect
+            .unwrap_or_else(|| panic!("mix draw: cutmix needs a box, the draw has none"));
         if bw > 0 && bh > 0 {
             let region = [0..n, 0..c, y0..y0 + bh, x0..x0 + bw];
             let pasted = images.clone().select(0, idx).slice(region.clone());

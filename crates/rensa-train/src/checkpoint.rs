@@ -542,8 +542,11 @@ where
     // a new folder's entry lives in its parent: synced, or a crash could lose the folder with
     // every checkpoint in it
     for folder in created.iter().rev() {
-        if let Some(parent) = folder.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync(parent)?;
+        match folder.parent() {
+            // a relative path's first folder lives in the working directory
+            Some(parent) if parent.as_os_str().is_empty() => sync(Path::new("."))?,
+            Some(parent) => sync(parent)?,
+            None => {}
         }
     }
     c.model

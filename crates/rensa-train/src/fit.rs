@@ -800,7 +800,10 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
             ($error:expr) => {{
                 let error = $error;
                 bar.abandon();
-                leave_last_good(unsaved, &history, &best)?;
+                // the epoch's error is the one to report; a save that fails too is told apart
+                if let Err(save) = leave_last_good(unsaved, &history, &best) {
+                    eprintln!("the last finished epoch could not be saved: {save}");
+                }
                 return Err(error);
             }};
         }
@@ -942,17 +945,17 @@ struct LastGood<M, R, S> {
     scheduler: S,
 }
 
-/// What a run starts from: the model, the optimiser's record and the history (a resume's), and
-/// with `restore_best` the best epoch's model so far.
 /// What a run starts from: the model, the optimiser record of a resumed checkpoint with the
 /// file it came from, the history and the best model so far.
 type Admitted<M, R> = (M, Option<(R, PathBuf)>, History, Option<M>);
 
 /// Runs the first optimiser step after a resume (`resumed` holds the optimiser record's file
-/// until then) and any later one. burn's optimisers take a loaded state as it is: state tensors
-/// that do not fit the model's parameters (a corrupt or crafted `optimizer.bin`, or another
-/// optimiser's) panic at the first step, or broadcast and change the parameters' shapes; either
-/// becomes an error naming the file.
+/// until then) and any later one. burn's optimisers take a loaded state as it is, and their
+/// records cannot be inspected generically: state tensors that do not fit the model's
+/// parameters (a corrupt or crafted `optimizer.bin`, or another optimiser's) may panic at the
+/// first step or broadcast and change the parameters' shapes, and either becomes an error
+/// naming the file. A state that broadcasts to the parameters' shapes (a smaller one), or that
+/// of a parameter the first batch gives no gradient, is not caught here.
 fn optimizer_step<B: Backend, M: Module<B>>(
     resumed: &mut Option<PathBuf>,
     model: M,

@@ -817,7 +817,7 @@ fn an_empty_epoch_leaves_the_last_finished_epoch_saved() {
     let dir = run_dir("empty-epoch");
     let ckpt = Checkpoints::new(&dir, 5);
     let device = Default::default();
-    let err = Fit::new(config)
+    let err = Fit::new(config.clone())
         .checkpoints(ckpt.clone())
         .run(
             model(),
@@ -840,6 +840,28 @@ fn an_empty_epoch_leaves_the_last_finished_epoch_saved() {
     assert_eq!(saved.epoch, 2);
     let history = rensa_train::History::load(&saved.path).unwrap();
     assert_eq!((history.epochs.len(), history.step_losses.len()), (2, 6));
+    // and the run resumes from it once the batches come back
+    let mut resumed_epochs = Vec::new();
+    let (_, history) = Fit::new(config)
+        .checkpoints(ckpt.resuming(true))
+        .on_epoch(|e| resumed_epochs.push(e.epoch))
+        .run(
+            model(),
+            &mut AdamConfig::new().init(),
+            Loaders::new(
+                |_| {
+                    items[..24]
+                        .chunks(8)
+                        .map(<[_]>::to_vec)
+                        .collect::<Vec<Points>>()
+                },
+                || vec![items[24..].to_vec()],
+            ),
+            &device,
+        )
+        .unwrap();
+    assert_eq!(resumed_epochs, [3, 4, 5, 6]);
+    assert_eq!(history.step_losses.len(), 18);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -892,6 +914,45 @@ fn an_optimizer_state_that_does_not_fit_the_model_is_refused_on_resume() {
         .to_string();
     assert!(
         err.contains("optimizer.bin") && err.contains("does not fit the model"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A checkpoint whose history is not its own (an epoch missing, with a manifest that vouches
+/// for it) is refused on resume, naming the history.
+#[test]
+fn a_history_that_does_not_match_its_checkpoint_is_refused() {
+    use rensa_train::Checkpoints;
+    let items = data(20);
+    let config = FitConfig::for_epochs(2, 8).with_validation_split(0.2);
+    let dir = run_dir("crafted-history");
+    Fit::new(config.clone())
+        .checkpoints(Checkpoints::new(&dir, 1))
+        .adam(&items)
+        .unwrap();
+    let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
+    let history_path = saved.path.join("history.json");
+    let mut history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&history_path).unwrap()).unwrap();
+    history["epochs"].as_array_mut().unwrap().pop();
+    let bytes = serde_json::to_vec(&history).unwrap();
+    std::fs::write(&history_path, &bytes).unwrap();
+    let manifest_path = saved.path.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["history.json"] = serde_json::json!({
+        "bytes": bytes.len(),
+        "fnv1a64": rensa_train::fingerprint(&bytes),
+    });
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let err = Fit::new(config.with_epochs(3))
+        .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
+        .adam(&items)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("history.json") && err.contains("the history records epochs [1]"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,9 +10,10 @@
 //!    `it was red , right ?`, `you like red .`), for the other three only the first.
 //!
 //! The turn before the answer is filler, so a model that sees only it cannot know the fact
-//! (a seq2seq over the last turn); a model of the whole context can (HRED). What no model can
-//! know is which form the answer takes, and, when the number of filler turns varies, whether the
-//! answer comes now or after another filler. With `k` filler turns drawn uniformly from
+//! (a seq2seq over the last turn); a model of the whole context can (HRED). What no model of the
+//! next turn given the context can know is which form the answer takes, and, when the number of
+//! filler turns varies, whether the answer comes now or after another filler (a model told that
+//! the turn is the last would not pay that second doubt). With `k` filler turns drawn uniformly from
 //! `lo..=hi`, a context of the fact and `k` fillers is followed by the answer with probability
 //! `P(K = k | K ≥ k) = 1 / (hi − k + 1)`; the first words of the answers (`your`, the value,
 //! `it`, `you`) are never the first word of a filler, so this doubt costs exactly
