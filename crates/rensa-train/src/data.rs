@@ -14,6 +14,14 @@ pub trait Batches<T, V> {
         Ok(())
     }
 
+    /// Checks the source against the settings of a data-parallel run of `world` peers (see
+    /// [`train_shard`](Self::train_shard)); the default, which hands whole batches out, accepts
+    /// every count.
+    fn check_peers(&self, config: &FitConfig, world: usize) -> Result<()> {
+        let _ = (config, world);
+        Ok(())
+    }
+
     /// The training batches of `epoch` (from 1).
     fn train(&mut self, config: &FitConfig, epoch: usize) -> impl Iterator<Item = T>;
 
@@ -104,6 +112,18 @@ impl<T, X, F: Fn(&[&T]) -> X> Batches<X, X> for Items<'_, T, F> {
             ));
         }
         config.check(self.items.len()).map(|_| ())
+    }
+
+    /// Every batch is cut into one shard per peer: a batch needs at least `world` items.
+    fn check_peers(&self, config: &FitConfig, world: usize) -> Result<()> {
+        if config.batch_size < world {
+            return Err(Error::config(
+                "batch_size",
+                format!("at least the number of peers ({world})"),
+                config.batch_size,
+            ));
+        }
+        Ok(())
     }
 
     fn train(&mut self, config: &FitConfig, epoch: usize) -> impl Iterator<Item = X> {

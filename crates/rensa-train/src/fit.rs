@@ -466,14 +466,7 @@ impl<'a, S: LrScheduler> Fit<'a, S> {
         // their parameters' graph nodes, and burn's autodiff would join (and lock) their graphs.
         let model = model.fork(device);
         // refused before the run is admitted, so that the caller's on_start writes nothing
-        if self.config.batch_size < peer.world() {
-            // every batch is cut into one shard per peer
-            return Err(Error::config(
-                "batch_size",
-                format!("at least the number of peers ({})", peer.world()),
-                self.config.batch_size,
-            ));
-        }
+        data.check_peers(&self.config, peer.world())?;
         let (model, record, history, best) =
             self.start::<B, M, O::Record, _, _>(model, &data, device)?;
         let mut resumed = None;

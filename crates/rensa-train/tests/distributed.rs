@@ -272,6 +272,17 @@ fn a_batch_smaller_than_the_number_of_peers_is_refused() {
     );
     // refused before it was admitted: the caller's files were not written
     assert!(!started.get());
+    // batches made elsewhere are handed out whole: the batch size is not theirs to check
+    let results = Cluster::local(2).run(|peer| {
+        let chunks: Vec<Vec<Point>> = data(80).chunks(8).map(<[_]>::to_vec).collect();
+        Fit::new(config().with_batch_size(1)).distributed(peer).run(
+            model(8),
+            &mut AdamConfig::new().init(),
+            rensa_train::Loaders::new(move |_| chunks.clone(), std::iter::empty::<Vec<Point>>),
+            &Default::default(),
+        )
+    });
+    assert!(results.is_ok(), "{:?}", results.err());
 }
 
 #[test]
