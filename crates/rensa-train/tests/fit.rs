@@ -6,6 +6,7 @@ use burn::optim::{AdamConfig, SgdConfig};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use rensa_testkit::{TestAutodiff as B, to_f64_vec};
 use rensa_train::{Error, Fit, FitConfig, Items, Objective, Output, StepInfo};
+use std::path::Path;
 
 #[derive(Module, Debug)]
 struct Line<B: Backend> {
@@ -865,44 +866,25 @@ fn an_empty_epoch_leaves_the_last_finished_epoch_saved() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// burn's optimisers take a loaded state as it is: a checkpoint whose optimiser state was made
-/// for other parameters under the same ids (crafted, with a manifest that vouches for it) is
-/// refused at the first step, not trained on.
-#[test]
-fn an_optimizer_state_that_does_not_fit_the_model_is_refused_on_resume() {
-    use burn::optim::{GradientsParams, Optimizer};
-    use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+/// Trains 2 epochs into a checkpoint, lets `craft` rewrite `file` in the saved folder (given
+/// the folder and the trained model), makes the manifest vouch for the new file as a crafted
+/// checkpoint's would, and resumes to 3 epochs: the resume's error.
+fn resume_after_crafting(name: &str, file: &str, craft: impl FnOnce(&Path, Line<B>)) -> String {
     use rensa_train::Checkpoints;
     let items = data(20);
     let config = FitConfig::for_epochs(2, 8).with_validation_split(0.2);
-    let dir = run_dir("crafted-optimizer");
+    let dir = run_dir(name);
     let (trained, _) = Fit::new(config.clone())
         .checkpoints(Checkpoints::new(&dir, 1))
         .adam(&items)
         .unwrap();
-    // Adam's state of a line with three outputs, under the trained line's parameter ids
-    let device = Default::default();
-    let mut linear: Linear<B> = LinearConfig::new(1, 3).init(&device);
-    linear.weight = Param::initialized(trained.linear.weight.id, linear.weight.val());
-    let bias_id = trained.linear.bias.as_ref().unwrap().id;
-    linear.bias = linear.bias.map(|b| Param::initialized(bias_id, b.val()));
-    let wide = Line { linear };
-    let mut adam = AdamConfig::new().init::<B, Line<B>>();
-    let (x, _) = wide.xy(&items);
-    let grads = GradientsParams::from_grads(wide.linear.forward(x).sum().backward(), &wide);
-    let _ = adam.step(0.01, wide, grads);
     let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
-    Recorder::<B>::record(
-        &BinFileRecorder::<FullPrecisionSettings>::new(),
-        adam.to_record(),
-        saved.path.join("optimizer"),
-    )
-    .unwrap();
+    craft(&saved.path, trained);
     let manifest_path = saved.path.join("manifest.json");
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    let bytes = std::fs::read(saved.path.join("optimizer.bin")).unwrap();
-    manifest["optimizer.bin"] = serde_json::json!({
+    let bytes = std::fs::read(saved.path.join(file)).unwrap();
+    manifest[file] = serde_json::json!({
         "bytes": bytes.len(),
         "fnv1a64": rensa_train::fingerprint(&bytes),
     });
@@ -912,50 +894,56 @@ fn an_optimizer_state_that_does_not_fit_the_model_is_refused_on_resume() {
         .adam(&items)
         .unwrap_err()
         .to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    err
+}
+
+/// burn's optimisers take a loaded state as it is: a checkpoint whose optimiser state was made
+/// for other parameters under the same ids is refused at the first step, not trained on.
+#[test]
+fn an_optimizer_state_that_does_not_fit_the_model_is_refused_on_resume() {
+    use burn::optim::{GradientsParams, Optimizer};
+    use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+    let err = resume_after_crafting("crafted-optimizer", "optimizer.bin", |folder, trained| {
+        // Adam's state of a line with three outputs, under the trained line's parameter ids
+        let device = Default::default();
+        let mut linear: Linear<B> = LinearConfig::new(1, 3).init(&device);
+        linear.weight = Param::initialized(trained.linear.weight.id, linear.weight.val());
+        let bias_id = trained.linear.bias.as_ref().unwrap().id;
+        linear.bias = linear.bias.map(|b| Param::initialized(bias_id, b.val()));
+        let wide = Line { linear };
+        let mut adam = AdamConfig::new().init::<B, Line<B>>();
+        let (x, _) = wide.xy(&data(20));
+        let grads = GradientsParams::from_grads(wide.linear.forward(x).sum().backward(), &wide);
+        let _ = adam.step(0.01, wide, grads);
+        Recorder::<B>::record(
+            &BinFileRecorder::<FullPrecisionSettings>::new(),
+            adam.to_record(),
+            folder.join("optimizer"),
+        )
+        .unwrap();
+    });
     assert!(
         err.contains("optimizer.bin") && err.contains("does not fit the model"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A checkpoint whose history is not its own (an epoch missing, with a manifest that vouches
-/// for it) is refused on resume, naming the history.
+/// A checkpoint whose history is not its own (an epoch missing) is refused on resume, naming
+/// the history.
 #[test]
 fn a_history_that_does_not_match_its_checkpoint_is_refused() {
-    use rensa_train::Checkpoints;
-    let items = data(20);
-    let config = FitConfig::for_epochs(2, 8).with_validation_split(0.2);
-    let dir = run_dir("crafted-history");
-    Fit::new(config.clone())
-        .checkpoints(Checkpoints::new(&dir, 1))
-        .adam(&items)
-        .unwrap();
-    let saved = Checkpoints::new(&dir, 1).latest().unwrap().unwrap();
-    let history_path = saved.path.join("history.json");
-    let mut history: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&history_path).unwrap()).unwrap();
-    history["epochs"].as_array_mut().unwrap().pop();
-    let bytes = serde_json::to_vec(&history).unwrap();
-    std::fs::write(&history_path, &bytes).unwrap();
-    let manifest_path = saved.path.join("manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    manifest["history.json"] = serde_json::json!({
-        "bytes": bytes.len(),
-        "fnv1a64": rensa_train::fingerprint(&bytes),
+    let err = resume_after_crafting("crafted-history", "history.json", |folder, _| {
+        let path = folder.join("history.json");
+        let mut history: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        history["epochs"].as_array_mut().unwrap().pop();
+        std::fs::write(&path, serde_json::to_vec(&history).unwrap()).unwrap();
     });
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let err = Fit::new(config.with_epochs(3))
-        .checkpoints(Checkpoints::new(&dir, 1).resuming(true))
-        .adam(&items)
-        .unwrap_err()
-        .to_string();
     assert!(
         err.contains("history.json") && err.contains("the history records epochs [1]"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A step whose loss (or part) is not one number: the loop stops with an error that says so.
