@@ -10,13 +10,27 @@ use super::Result;
 pub const MAX_NEGATIVE: usize = 1_000;
 /// The most worker threads [`Word2VecConfig::validate`] accepts.
 pub const MAX_THREADS: usize = 1_024;
-/// The default of [`Word2VecConfig::own_rows_bytes`]: 1 MiB, 2,621 rows of 100 dimensions.
-pub const DEFAULT_OWN_ROWS_BYTES: usize = 1 << 20;
+/// The default of [`Word2VecConfig::own_rows_bytes`]: 32 MiB, 83,886 rows of 100 dimensions.
+pub const DEFAULT_OWN_ROWS_BYTES: usize = 32 << 20;
+/// The default of [`Word2VecConfig::hot_rows_bytes`]: 1 MiB, 2,621 rows of 100 dimensions.
+pub const DEFAULT_HOT_ROWS_BYTES: usize = 1 << 20;
 /// The default of [`Word2VecConfig::merge_words`].
 pub const DEFAULT_MERGE_WORDS: u64 = 40_000;
+/// The default of [`Word2VecConfig::own_merge_words`].
+pub const DEFAULT_OWN_MERGE_WORDS: u64 = 1_000_000;
 
 fn default_own_rows_bytes() -> usize {
     DEFAULT_OWN_ROWS_BYTES
+}
+
+/// A configuration saved before `hot_rows_bytes` existed copied only its `own_rows_bytes` and
+/// merged them all every `merge_words`; with this default (those rows' old default) it still does.
+fn default_hot_rows_bytes() -> usize {
+    DEFAULT_HOT_ROWS_BYTES
+}
+
+fn default_own_merge_words() -> u64 {
+    DEFAULT_OWN_MERGE_WORDS
 }
 
 fn default_merge_words() -> u64 {
@@ -80,19 +94,32 @@ pub struct Word2VecConfig {
     pub cbow_mean: bool,
     /// Worker threads of the CPU trainer. One trains reproducibly, bit for bit; more train
     /// lock-free on shared weights (Hogwild), each with its own copy of the most frequent
-    /// words' rows (`own_rows_bytes`), which it merges into the shared ones every
-    /// `merge_words` corpus words.
+    /// words' rows (`own_rows_bytes`), whose changes it merges into the shared ones: those of
+    /// the most used rows (`hot_rows_bytes`) every `merge_words` corpus words, the others
+    /// about every `own_merge_words`.
     pub threads: usize,
     /// With two threads or more: the bytes of each weight matrix's most used rows (the most
     /// frequent words'; with hierarchical softmax the output matrix's inner nodes nearest the
-    /// root) that every worker keeps a copy of; 0 shares every row. The default, 1 MiB, keeps
-    /// the rows all workers write nearly at once out of each other's caches.
+    /// root) that every worker keeps a copy of; 0 shares every row. Each worker holds two
+    /// copies of them (its rows, and their state at its last merge): up to 4 x this many
+    /// bytes for the two matrices. The default, 32 MiB, holds every row of a vocabulary of up
+    /// to 83,886 words of 100 dimensions: the workers then never write to the same memory
+    /// while they train.
     #[serde(default = "default_own_rows_bytes")]
     pub own_rows_bytes: usize,
+    /// With two threads or more: the bytes of the most used of the own rows, merged every
+    /// `merge_words` (cut to `own_rows_bytes`). The default, 1 MiB, are the rows every worker
+    /// changes all the time, which must not drift apart for long.
+    #[serde(default = "default_hot_rows_bytes")]
+    pub hot_rows_bytes: usize,
     /// With two threads or more: the corpus words a worker trains on between two merges of its
-    /// own rows into the shared ones (and once at its end).
+    /// hot rows into the shared ones (and once at its end, with every own row).
     #[serde(default = "default_merge_words")]
     pub merge_words: u64,
+    /// With two threads or more: about how many corpus words a worker trains on between two
+    /// merges of each own row that is not hot; every merge takes the next slice of them.
+    #[serde(default = "default_own_merge_words")]
+    pub own_merge_words: u64,
     /// The seed of the initial vectors and of every draw.
     pub seed: u64,
     /// Track the loss (costs a logarithm per prediction).
@@ -117,7 +144,9 @@ impl Default for Word2VecConfig {
             cbow_mean: true,
             threads: 1,
             own_rows_bytes: DEFAULT_OWN_ROWS_BYTES,
+            hot_rows_bytes: DEFAULT_HOT_ROWS_BYTES,
             merge_words: DEFAULT_MERGE_WORDS,
+            own_merge_words: DEFAULT_OWN_MERGE_WORDS,
             seed: 1,
             compute_loss: false,
         }
@@ -219,9 +248,54 @@ impl Word2VecConfig {
         if self.merge_words == 0 {
             return bad("merge_words", "at least 1", "0".into());
         }
+        if self.own_merge_words == 0 {
+            return bad("own_merge_words", "at least 1", "0".into());
+        }
         if self.max_vocab == Some(0) {
             return bad("max_vocab", "at least 1 when given", "0".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_saved_before_the_hot_rows_trains_as_it_did() {
+        // the fields of a results.json written when every own row was merged every merge_words
+        let mut old = serde_json::to_value(Word2VecConfig::default()).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("hot_rows_bytes");
+        fields.remove("own_merge_words");
+        fields.insert("own_rows_bytes".into(), (1 << 20).into());
+        let read: Word2VecConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(read.own_rows_bytes, 1 << 20);
+        assert_eq!(read.hot_rows_bytes, read.own_rows_bytes);
+        assert_eq!(read.merge_words, DEFAULT_MERGE_WORDS);
+        // without the fields of the own rows at all: today's defaults
+        let mut older = serde_json::to_value(Word2VecConfig::default()).unwrap();
+        for field in [
+            "own_rows_bytes",
+            "hot_rows_bytes",
+            "merge_words",
+            "own_merge_words",
+        ] {
+            older.as_object_mut().unwrap().remove(field);
+        }
+        let read: Word2VecConfig = serde_json::from_value(older).unwrap();
+        assert_eq!(
+            (
+                read.own_rows_bytes,
+                read.hot_rows_bytes,
+                read.own_merge_words
+            ),
+            (
+                DEFAULT_OWN_ROWS_BYTES,
+                DEFAULT_HOT_ROWS_BYTES,
+                DEFAULT_OWN_MERGE_WORDS
+            )
+        );
     }
 }

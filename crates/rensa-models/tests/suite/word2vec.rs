@@ -174,10 +174,11 @@ fn one_thread_is_reproducible_and_two_threads_train_too() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Several workers through the shared rows, with no own copies at all and with a few own rows
-/// merged often, learn what one worker learns (all 34 words of the topic corpus fit in the
-/// default own copies, so the test above never races on a shared row). Skip-gram with negative
-/// sampling, and CBOW with hierarchical softmax (whose own rows are the output matrix's last).
+/// Several workers through the shared rows, with no own copies at all, with a few own rows
+/// merged often, and with own rows of which only some are hot (the others merged a slice at a
+/// time), learn what one worker learns (all 34 words of the topic corpus fit in the default own
+/// copies, so the test above never races on a shared row). Skip-gram with negative sampling,
+/// and CBOW with hierarchical softmax (whose own rows are the output matrix's last).
 #[test]
 fn workers_sharing_the_rows_learn_the_topics() {
     let dir = tempdir("shared");
@@ -186,11 +187,18 @@ fn workers_sharing_the_rows_learn_the_topics() {
         (Architecture::SkipGram, Loss::NegativeSampling),
         (Architecture::Cbow, Loss::HierarchicalSoftmax),
     ] {
-        for (threads, own_rows_bytes, merge_words) in [(2, 0, 40_000), (3, 4 * 16 * 4, 1_000)] {
+        let row = 16 * 4;
+        for (threads, own_rows_bytes, hot_rows_bytes, merge_words, own_merge_words) in [
+            (2, 0, 0, 40_000, 1_000_000),
+            (3, 4 * row, 4 * row, 1_000, 1_000_000),
+            (2, 20 * row, 3 * row, 1_000, 5_000),
+        ] {
             let config = Word2VecConfig {
                 threads,
                 own_rows_bytes,
+                hot_rows_bytes,
                 merge_words,
+                own_merge_words,
                 ..small(architecture, loss)
             };
             let (e, report) = Word2Vec::train(&config, &corpus, &mut |_| {}).unwrap();
@@ -198,25 +206,34 @@ fn workers_sharing_the_rows_learn_the_topics() {
             let margin = topic_margin(&e.embeddings().unwrap());
             assert!(
                 margin > 0.1,
-                "{architecture:?} {loss:?}, {threads} workers, own {own_rows_bytes} bytes, merged \
-                 every {merge_words} words: margin {margin}"
+                "{architecture:?} {loss:?}, {threads} workers, own {own_rows_bytes} bytes (hot \
+                 {hot_rows_bytes}), merged every {merge_words} (others {own_merge_words}) words: \
+                 margin {margin}"
             );
         }
     }
-    assert!(
-        Word2Vec::train(
-            &Word2VecConfig {
+    for (config, field) in [
+        (
+            Word2VecConfig {
                 merge_words: 0,
                 ..Default::default()
             },
-            &corpus,
-            &mut |_| {}
-        )
-        .map(|_| ())
-        .unwrap_err()
-        .to_string()
-        .contains("`merge_words`")
-    );
+            "`merge_words`",
+        ),
+        (
+            Word2VecConfig {
+                own_merge_words: 0,
+                ..Default::default()
+            },
+            "`own_merge_words`",
+        ),
+    ] {
+        let err = Word2Vec::train(&config, &corpus, &mut |_| {})
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{err}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
