@@ -19,14 +19,16 @@ pub const DEFAULT_MERGE_WORDS: u64 = 40_000;
 /// The default of [`Word2VecConfig::own_merge_words`].
 pub const DEFAULT_OWN_MERGE_WORDS: u64 = 1_000_000;
 
-fn default_own_rows_bytes() -> usize {
-    DEFAULT_OWN_ROWS_BYTES
+// A configuration saved before these fields existed reads as it trained: before
+// `own_rows_bytes`, each worker copied 1 MiB of each matrix; before `hot_rows_bytes`, it merged
+// every own row every `merge_words` (all of them hot: the bytes are cut to the own rows).
+
+fn saved_own_rows_bytes() -> usize {
+    1 << 20
 }
 
-/// A configuration saved before `hot_rows_bytes` existed copied only its `own_rows_bytes` and
-/// merged them all every `merge_words`; with this default (those rows' old default) it still does.
-fn default_hot_rows_bytes() -> usize {
-    DEFAULT_HOT_ROWS_BYTES
+fn saved_hot_rows_bytes() -> usize {
+    usize::MAX
 }
 
 fn default_own_merge_words() -> u64 {
@@ -101,23 +103,26 @@ pub struct Word2VecConfig {
     /// With two threads or more: the bytes of each weight matrix's most used rows (the most
     /// frequent words'; with hierarchical softmax the output matrix's inner nodes nearest the
     /// root) that every worker keeps a copy of; 0 shares every row. Each worker holds two
-    /// copies of them (its rows, and their state at its last merge): up to 4 x this many
-    /// bytes for the two matrices. The default, 32 MiB, holds every row of a vocabulary of up
-    /// to 83,886 words of 100 dimensions: the workers then never write to the same memory
-    /// while they train.
-    #[serde(default = "default_own_rows_bytes")]
+    /// copies of them (its rows, and their state at its last merge) for each of the two
+    /// matrices: with `threads` workers up to `4 * threads * own_rows_bytes` bytes beside the
+    /// weights (256 MiB for two workers, 8 GiB for 64 at the default; lower it for many workers
+    /// and a large vocabulary). The default, 32 MiB, holds every row of a vocabulary of up to
+    /// 83,886 words of 100 dimensions: the workers then never write to the same memory while
+    /// they train.
+    #[serde(default = "saved_own_rows_bytes")]
     pub own_rows_bytes: usize,
     /// With two threads or more: the bytes of the most used of the own rows, merged every
     /// `merge_words` (cut to `own_rows_bytes`). The default, 1 MiB, are the rows every worker
     /// changes all the time, which must not drift apart for long.
-    #[serde(default = "default_hot_rows_bytes")]
+    #[serde(default = "saved_hot_rows_bytes")]
     pub hot_rows_bytes: usize,
     /// With two threads or more: the corpus words a worker trains on between two merges of its
     /// hot rows into the shared ones (and once at its end, with every own row).
     #[serde(default = "default_merge_words")]
     pub merge_words: u64,
     /// With two threads or more: about how many corpus words a worker trains on between two
-    /// merges of each own row that is not hot; every merge takes the next slice of them.
+    /// merges of each own row that is not hot; every merge (every `merge_words`) takes the next
+    /// slice of them, so a value at most `merge_words` merges them all every time.
     #[serde(default = "default_own_merge_words")]
     pub own_merge_words: u64,
     /// The seed of the initial vectors and of every draw.
@@ -264,32 +269,35 @@ mod tests {
 
     #[test]
     fn a_config_saved_before_the_hot_rows_trains_as_it_did() {
-        // the fields of a results.json written when every own row was merged every merge_words
-        let mut old = serde_json::to_value(Word2VecConfig::default()).unwrap();
-        let fields = old.as_object_mut().unwrap();
-        fields.remove("hot_rows_bytes");
-        fields.remove("own_merge_words");
-        fields.insert("own_rows_bytes".into(), (1 << 20).into());
-        let read: Word2VecConfig = serde_json::from_value(old).unwrap();
+        let saved = |own_rows_bytes: Option<usize>| {
+            let mut fields = serde_json::to_value(Word2VecConfig::default()).unwrap();
+            let fields = fields.as_object_mut().unwrap();
+            for field in ["own_rows_bytes", "hot_rows_bytes", "own_merge_words"] {
+                fields.remove(field);
+            }
+            if let Some(bytes) = own_rows_bytes {
+                fields.insert("own_rows_bytes".into(), bytes.into());
+            }
+            serde_json::from_value::<Word2VecConfig>(fields.clone().into()).unwrap()
+        };
+        // with its own rows (a tuned 4 MiB): every one of them is hot, merged every merge_words
+        let read = saved(Some(4 << 20));
+        assert_eq!(read.own_rows_bytes, 4 << 20);
+        assert!(read.hot_rows_bytes >= read.own_rows_bytes);
+        // from before the own rows were a setting: the 1 MiB each worker copied then
+        let read = saved(None);
         assert_eq!(read.own_rows_bytes, 1 << 20);
-        assert_eq!(read.hot_rows_bytes, read.own_rows_bytes);
-        assert_eq!(read.merge_words, DEFAULT_MERGE_WORDS);
-        // without the fields of the own rows at all: today's defaults
-        let mut older = serde_json::to_value(Word2VecConfig::default()).unwrap();
-        for field in [
-            "own_rows_bytes",
-            "hot_rows_bytes",
-            "merge_words",
-            "own_merge_words",
-        ] {
-            older.as_object_mut().unwrap().remove(field);
-        }
-        let read: Word2VecConfig = serde_json::from_value(older).unwrap();
+        assert!(read.hot_rows_bytes >= read.own_rows_bytes);
+        read.validate().unwrap();
+        // what is saved now reads back as it is
+        let now = Word2VecConfig::default();
+        let back: Word2VecConfig =
+            serde_json::from_value(serde_json::to_value(&now).unwrap()).unwrap();
         assert_eq!(
             (
-                read.own_rows_bytes,
-                read.hot_rows_bytes,
-                read.own_merge_words
+                back.own_rows_bytes,
+                back.hot_rows_bytes,
+                back.own_merge_words
             ),
             (
                 DEFAULT_OWN_ROWS_BYTES,

@@ -234,6 +234,15 @@ impl OwnRows {
 
     /// The own rows that are not hot (one range: the hot ones lie at one of its ends).
     fn rest(&self) -> Range<u32> {
+        debug_assert!(
+            self.hot.is_empty()
+                || (self.all.start <= self.hot.start
+                    && self.hot.end <= self.all.end
+                    && (self.hot.start == self.all.start || self.hot.end == self.all.end)),
+            "hot rows {:?} at an end of the own rows {:?}",
+            self.hot,
+            self.all
+        );
         if self.hot.is_empty() {
             self.all.clone()
         } else if self.hot.start == self.all.start {
@@ -292,14 +301,14 @@ impl<'w> WorkerRows<'w> {
     }
 
     /// Merges the hot rows and the next slice of the other own rows (in turn, so that each of
-    /// those is merged once every `rest.len() / slice` merges). Merges of the same matrix must
+    /// those is merged once every `rest.len() / slice` merges, rounded up or down). Merges of the same matrix must
     /// not run at once (a lost update would lose a whole merge).
     fn merge(&mut self) {
         self.merge_rows(self.own.hot.clone());
         if self.rest.is_empty() {
             return;
         }
-        let end = (self.next + self.slice).min(self.rest.end);
+        let end = self.next + self.slice.min(self.rest.end - self.next);
         self.merge_rows(self.next..end);
         let wrapped = self.slice - (end - self.next);
         self.merge_rows(self.rest.start..self.rest.start + wrapped);
@@ -928,9 +937,10 @@ impl Own {
     /// A worker's view of `shared`, whose own rows are `rows`: the rows that are not hot are
     /// merged a slice at a time, so that each is merged about every `own_merge_words` words.
     fn view<'w>(&self, shared: &'w SharedMatrix, rows: &OwnRows) -> WorkerRows<'w> {
-        let rest = rows.rest().len() as u64;
-        let slice = (rest * self.merge_words).div_ceil(self.own_merge_words.max(1));
-        WorkerRows::new(shared, rows.clone(), slice.min(u32::MAX as u64) as u32)
+        let rest = rows.rest().len() as u128;
+        let slice =
+            (rest * u128::from(self.merge_words)).div_ceil(u128::from(self.own_merge_words.max(1)));
+        WorkerRows::new(shared, rows.clone(), slice.min(u32::MAX.into()) as u32)
     }
 }
 
@@ -1411,7 +1421,24 @@ mod tests {
         assert_eq!(twice, [0, 3, 4, 5, 6, 7]);
         // the last merge takes every own row
         a.merge_all();
-        assert!((0..7).all(|r| shared_row(&shared, r) == [2.0, 2.0]));
-        assert_eq!(shared_row(&shared, 7), [2.0, 2.0]);
+        assert!((0..8).all(|r| shared_row(&shared, r) == [2.0, 2.0]));
+        // at the last end (hierarchical softmax's output rows): row 0 shared, row 7 hot
+        let shared = SharedMatrix::new(vec![0.0; 16], 2);
+        let mut b = WorkerRows::new(&shared, OwnRows::at_end(8, 7, 1, true), 4);
+        for r in 0..8 {
+            b.add(r, 1.0, &[1.0, 1.0]);
+        }
+        let merged = || {
+            (0..8)
+                .filter(|&r| shared_row(&shared, r) != [0.0, 0.0])
+                .collect::<Vec<u32>>()
+        };
+        assert_eq!(merged(), [0]);
+        b.merge();
+        assert_eq!(merged(), [0, 1, 2, 3, 4, 7]);
+        b.merge();
+        assert_eq!(merged(), (0..8).collect::<Vec<u32>>());
+        b.merge_all();
+        assert!((0..8).all(|r| shared_row(&shared, r) == [1.0, 1.0]));
     }
 }
