@@ -1387,58 +1387,51 @@ mod tests {
         assert_eq!((no_hot.all.clone(), no_hot.rest()), (6..10, 6..10));
     }
 
+    /// The rows of `m` (of 2 elements) that hold `value` everywhere.
+    fn rows_at(m: &SharedMatrix, value: f32) -> Vec<u32> {
+        (0..m.rows())
+            .filter(|&r| shared_row(m, r) == [value; 2])
+            .collect()
+    }
+
+    /// Adds 1 to every element of every row of `w`, through the worker's view.
+    fn change_every_row(w: &WorkerRows) {
+        for r in 0..w.shared.rows() {
+            w.add(r, 1.0, &[1.0, 1.0]);
+        }
+    }
+
     #[test]
     fn the_other_own_rows_are_merged_a_slice_at_a_time_and_all_at_the_end() {
         // 8 rows of 2; rows 0..7 own, row 0 hot, rows 1..7 merged 4 per merge
         let shared = SharedMatrix::new(vec![0.0; 16], 2);
         let mut a = WorkerRows::new(&shared, OwnRows::at_end(8, 7, 1, false), 4);
-        let changed = |a: &mut WorkerRows| {
-            for r in 0..8 {
-                a.add(r, 1.0, &[1.0, 1.0]);
-            }
-        };
         // the rows whose change reached the shared matrix; row 7 is shared: at once
-        let merged = || {
-            (0..8)
-                .filter(|&r| shared_row(&shared, r) != [0.0, 0.0])
-                .collect::<Vec<u32>>()
-        };
-        changed(&mut a);
-        assert_eq!(merged(), [7]);
+        change_every_row(&a);
+        assert_eq!(rows_at(&shared, 1.0), [7]);
         a.merge();
-        assert_eq!(merged(), [0, 1, 2, 3, 4, 7]);
+        assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 7]);
         // the next slice wraps round to the first of the rest
         a.merge();
-        assert_eq!(merged(), [0, 1, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(shared_row(&shared, 1), [1.0, 1.0]);
+        assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 5, 6, 7]);
         // the slice is rows 3..=6 now (rows 1 and 2 were merged again, with no change, when
         // it wrapped): the second changes of rows 1 and 2 wait for the next merges
-        changed(&mut a);
+        change_every_row(&a);
         a.merge();
-        let twice: Vec<u32> = (0..8)
-            .filter(|&r| shared_row(&shared, r) == [2.0, 2.0])
-            .collect();
-        assert_eq!(twice, [0, 3, 4, 5, 6, 7]);
+        assert_eq!(rows_at(&shared, 2.0), [0, 3, 4, 5, 6, 7]);
         // the last merge takes every own row
         a.merge_all();
-        assert!((0..8).all(|r| shared_row(&shared, r) == [2.0, 2.0]));
+        assert_eq!(rows_at(&shared, 2.0), (0..8).collect::<Vec<u32>>());
         // at the last end (hierarchical softmax's output rows): row 0 shared, row 7 hot
         let shared = SharedMatrix::new(vec![0.0; 16], 2);
         let mut b = WorkerRows::new(&shared, OwnRows::at_end(8, 7, 1, true), 4);
-        for r in 0..8 {
-            b.add(r, 1.0, &[1.0, 1.0]);
-        }
-        let merged = || {
-            (0..8)
-                .filter(|&r| shared_row(&shared, r) != [0.0, 0.0])
-                .collect::<Vec<u32>>()
-        };
-        assert_eq!(merged(), [0]);
+        change_every_row(&b);
+        assert_eq!(rows_at(&shared, 1.0), [0]);
         b.merge();
-        assert_eq!(merged(), [0, 1, 2, 3, 4, 7]);
+        assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 7]);
         b.merge();
-        assert_eq!(merged(), (0..8).collect::<Vec<u32>>());
+        assert_eq!(rows_at(&shared, 1.0), (0..8).collect::<Vec<u32>>());
         b.merge_all();
-        assert!((0..8).all(|r| shared_row(&shared, r) == [1.0, 1.0]));
+        assert_eq!(rows_at(&shared, 1.0), (0..8).collect::<Vec<u32>>());
     }
 }
