@@ -1403,35 +1403,32 @@ mod tests {
 
     #[test]
     fn the_other_own_rows_are_merged_a_slice_at_a_time_and_all_at_the_end() {
-        // 8 rows of 2; rows 0..7 own, row 0 hot, rows 1..7 merged 4 per merge
-        let shared = SharedMatrix::new(vec![0.0; 16], 2);
-        let mut a = WorkerRows::new(&shared, OwnRows::at_end(8, 7, 1, false), 4);
-        // the rows whose change reached the shared matrix; row 7 is shared: at once
-        change_every_row(&a);
-        assert_eq!(rows_at(&shared, 1.0), [7]);
-        a.merge();
-        assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 7]);
-        // the next slice wraps round to the first of the rest
-        a.merge();
-        assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 5, 6, 7]);
-        // the slice is rows 3..=6 now (rows 1 and 2 were merged again, with no change, when
-        // it wrapped): the second changes of rows 1 and 2 wait for the next merges
-        change_every_row(&a);
-        a.merge();
-        assert_eq!(rows_at(&shared, 2.0), [0, 3, 4, 5, 6, 7]);
-        // the last merge takes every own row
-        a.merge_all();
-        assert_eq!(rows_at(&shared, 2.0), (0..8).collect::<Vec<u32>>());
-        // at the last end (hierarchical softmax's output rows): row 0 shared, row 7 hot
-        let shared = SharedMatrix::new(vec![0.0; 16], 2);
-        let mut b = WorkerRows::new(&shared, OwnRows::at_end(8, 7, 1, true), 4);
-        change_every_row(&b);
-        assert_eq!(rows_at(&shared, 1.0), [0]);
-        b.merge();
-        assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 7]);
-        b.merge();
-        assert_eq!(rows_at(&shared, 1.0), (0..8).collect::<Vec<u32>>());
-        b.merge_all();
-        assert_eq!(rows_at(&shared, 1.0), (0..8).collect::<Vec<u32>>());
+        // 8 rows of 2, 7 own, 1 hot, the other 6 merged 4 per merge; the own rows are the first
+        // (row 0 hot, row 7 shared) or the last (hierarchical softmax's output rows: row 7 hot,
+        // row 0 shared), and the first merges reach the same rows either way
+        for last in [false, true] {
+            let shared = SharedMatrix::new(vec![0.0; 16], 2);
+            let mut w = WorkerRows::new(&shared, OwnRows::at_end(8, 7, 1, last), 4);
+            // the rows whose change reached the shared matrix; the shared row's at once
+            change_every_row(&w);
+            assert_eq!(rows_at(&shared, 1.0), [if last { 0 } else { 7 }]);
+            w.merge();
+            assert_eq!(rows_at(&shared, 1.0), [0, 1, 2, 3, 4, 7]);
+            // the next slice wraps round to the first of the rest
+            w.merge();
+            assert_eq!(rows_at(&shared, 1.0), (0..8).collect::<Vec<u32>>());
+            // the slice is rows 3..=6 now (rows 1 and 2 were merged again, with no change, when
+            // it wrapped): the second changes of rows 1 and 2 wait for the next merges
+            change_every_row(&w);
+            w.merge();
+            let hot = if last { 7 } else { 0 };
+            let at_once = 7 - hot;
+            let mut twice = vec![hot, at_once, 3, 4, 5, 6];
+            twice.sort();
+            assert_eq!(rows_at(&shared, 2.0), twice, "own rows last: {last}");
+            // the last merge takes every own row
+            w.merge_all();
+            assert_eq!(rows_at(&shared, 2.0), (0..8).collect::<Vec<u32>>());
+        }
     }
 }
