@@ -300,23 +300,25 @@ impl<'w> WorkerRows<'w> {
         }
     }
 
-    /// Merges the hot rows and the next slice of the other own rows (in turn, so that each of
-    /// those is merged once every `rest.len() / slice` merges, rounded up or down). Merges of the same matrix must
-    /// not run at once (a lost update would lose a whole merge).
+    /// Merges the hot rows and the next `slice` of the other own rows, round the `rest` in
+    /// turn (so that each of those is merged once every `rest.len() / slice` merges, rounded up
+    /// or down). Merges of the same matrix must not run at once (a lost update would lose a
+    /// whole merge).
     fn merge(&mut self) {
         self.merge_rows(self.own.hot.clone());
-        if self.rest.is_empty() {
+        let (start, len) = (self.rest.start, self.rest.len() as u64);
+        if len == 0 {
             return;
         }
-        let end = self.next + self.slice.min(self.rest.end - self.next);
-        self.merge_rows(self.next..end);
-        let wrapped = self.slice - (end - self.next);
-        self.merge_rows(self.rest.start..self.rest.start + wrapped);
-        self.next = if end == self.rest.end {
-            self.rest.start + wrapped
-        } else {
-            end
-        };
+        // `next` and the slice's end as offsets into `rest`; the end may pass it and wrap
+        let (from, to) = (
+            u64::from(self.next - start),
+            u64::from(self.next - start) + u64::from(self.slice),
+        );
+        let at = |offset: u64| start + offset as u32;
+        self.merge_rows(at(from)..at(to.min(len)));
+        self.merge_rows(start..at(to.saturating_sub(len)));
+        self.next = at(to % len);
     }
 
     /// Merges every own row (as a worker's last merge does).
