@@ -54,8 +54,58 @@ pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
 
 /// The wgpu device tests run on (the first adapter wgpu finds; lavapipe when no GPU is present).
 /// Tests call [`wgpu_device_or_skip`] instead, which copes with a machine without Vulkan.
+///
+/// The first call also sets CubeCL's autotuner up for tests ([`configure_autotune`]).
 pub fn wgpu_device() -> burn::backend::wgpu::WgpuDevice {
+    configure_autotune();
     burn::backend::wgpu::WgpuDevice::default()
+}
+
+/// Sets CubeCL's autotuner up for the test suite, once per process and only if nothing has read
+/// CubeCL's settings yet (a `cubecl.toml` and the `CUBECL_*` variables are read first and win):
+///
+/// - the results are kept in one place for every test binary, `autotune/` in the build's profile
+///   folder (`target/debug/autotune/`), instead of a `target/` beside each package's manifest
+///   (the test's working folder): a shape that one crate's tests tuned is not tuned again by the
+///   next crate's;
+/// - the `minimal` level: input sizes are grouped more coarsely, so fewer distinct shapes are
+///   tuned at all.
+///
+/// Tuning runs every candidate kernel of an operation once to time it, and on the software
+/// adapter CI uses each candidate's first run is a shader compilation of up to seconds: on a
+/// 2-core AMD EPYC, rensa-nn's suite took 472 s with an empty autotune cache and 324 s with the
+/// cache its previous run left. Tests check results, not speed, so the kernel the tuner picks only
+/// has to be one of burn's valid ones.
+pub fn configure_autotune() {
+    use burn_cubecl::cubecl::config::{
+        CubeClRuntimeConfig, RuntimeConfig, autotune::AutotuneLevel, cache::CacheConfig,
+    };
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut state = CubeClRuntimeConfig::storage().lock();
+        if state.is_some() {
+            return;
+        }
+        let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+        if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
+            config.autotune.level = AutotuneLevel::Minimal;
+        }
+        if matches!(config.autotune.cache, CacheConfig::Target)
+            && let Some(profile) = profile_folder()
+        {
+            config.autotune.cache = CacheConfig::File(profile);
+        }
+        *state = Some(std::sync::Arc::new(config));
+    });
+}
+
+/// The build profile's folder (`target/debug`) of the running test binary (`target/debug/deps/…`).
+fn profile_folder() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let deps = exe
+        .ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "deps"))?;
+    deps.parent().map(std::path::Path::to_path_buf)
 }
 
 /// The wgpu device for a test's wgpu part, or `None` on a machine without Vulkan: the test then

@@ -9,6 +9,8 @@
 //!   burn autodiff.
 //! - [`parameters`]: a model's weights as one vector, to compare two models.
 //! - [`seeded_normal`]: reproducible random test data that does not depend on the backend's RNG.
+//! - [`wgpu_device_or_skip`]: the wgpu device, or a skip on a machine without Vulkan; its first
+//!   call sets CubeCL's autotuner up for tests ([`configure_autotune`]).
 //! - [`vulkan_present`]: whether wgpu can find a Vulkan driver here; the only item without
 //!   the default `backends` feature (burn), for `cargo xtask test`.
 
