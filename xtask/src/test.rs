@@ -103,13 +103,25 @@ pub fn run(args: TestArgs) -> Result<()> {
 /// where wgpu finds no adapter at all (the Vulkan loader pointed at a driver list that does not
 /// exist) it exits non-zero with rensa's error, not a panic.
 ///
-/// The build shares the suite's target folder: only the crates whose features change are
-/// rebuilt, and the next `cargo test` rebuilds them back.
+/// The build shares the suite's target folder and resolves features as the suite's build did:
+/// the whole workspace with `xtask/tasks`, and the examples too, so that the dev-dependencies'
+/// features count (burn's `train`, say). Only rensa-launch (with `wgpu`) and seq2seq compile
+/// again: 46 s here, where `cargo build -p seq2seq --features wgpu` rebuilt 68 crates, burn among
+/// them, in 4 min 49 s. The program is the user's, with those extra features of its
+/// dependencies on.
 fn wgpu_example(cargo: &str, root: &Path) -> Result<()> {
     eprintln!("== the seq2seq example with --features wgpu");
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "-p", "seq2seq", "--features", "wgpu"])
+        .args([
+            "build",
+            "--workspace",
+            "--features",
+            "xtask/tasks,seq2seq/wgpu",
+            "--bin",
+            "seq2seq",
+            "--examples",
+        ])
         .status()
         .context("building the seq2seq example with --features wgpu")?;
     if !status.success() {
