@@ -65,6 +65,10 @@ pub fn ensure_vulkan(install: bool) -> Result<()> {
     Ok(())
 }
 
+/// The features the suite is built with; the wgpu example check adds its own to the same set, so
+/// that it reuses the suite's build.
+const SUITE_FEATURES: &str = "xtask/tasks";
+
 pub fn run(args: TestArgs) -> Result<()> {
     ensure_vulkan(!args.no_install)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -76,7 +80,7 @@ pub fn run(args: TestArgs) -> Result<()> {
         let status = Command::new(&cargo)
             .current_dir(&root)
             // xtask's own tests (the benches' parsing and tables) need its `tasks` feature
-            .args(["test", "--workspace", "--features", "xtask/tasks"])
+            .args(["test", "--workspace", "--features", SUITE_FEATURES])
             .args(&args.cargo_args)
             // the wgpu tests fail instead of skipping when the driver is missing
             .env("RENSA_REQUIRE_WGPU", "1")
@@ -117,7 +121,7 @@ fn wgpu_example(cargo: &str, root: &Path) -> Result<()> {
             "build",
             "--workspace",
             "--features",
-            "xtask/tasks,seq2seq/wgpu",
+            &format!("{SUITE_FEATURES},seq2seq/wgpu"),
             "--bin",
             "seq2seq",
             "--examples",

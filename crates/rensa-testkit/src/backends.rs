@@ -62,7 +62,8 @@ pub fn wgpu_device() -> burn::backend::wgpu::WgpuDevice {
 }
 
 /// Sets CubeCL's autotuner up for the test suite, once per process and only if nothing has read
-/// CubeCL's settings yet (a `cubecl.toml` and the `CUBECL_*` variables are read first and win):
+/// CubeCL's settings yet. A `cubecl.toml` and the `CUBECL_*` variables are read first; over them,
+/// unless `CUBECL_AUTOTUNE_LEVEL` is set or the cache location is not the default one:
 ///
 /// - the results are kept in one place for every test binary, `autotune/` in the build's profile
 ///   folder (`target/debug/autotune/`), instead of a `target/` beside each package's manifest
